@@ -1,0 +1,144 @@
+//! Start-up and the commands' shared work: compile the lists when they are
+//! missing or stale, build the policy, and run the resolver until stopped.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::dns::pipeline::Pipeline;
+use crate::dns::server::DnsServers;
+use crate::dns::upstream::Upstream;
+use crate::lists::compile::{CompileReport, SourceSpec, compile};
+use crate::lists::store::CompiledLists;
+use crate::policy::Policy;
+use crate::policy::safesearch::SafeSearchMap;
+
+/// The list sources the config names, with paths made absolute.
+pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
+    config
+        .lists
+        .iter()
+        .map(|list| SourceSpec {
+            name: list.name.get_ref().clone(),
+            path: config.resolve_path(&list.path),
+            format: list.format,
+            category: list.category.get_ref().clone(),
+        })
+        .collect()
+}
+
+/// Compiles every configured list into the data directory.
+pub fn compile_lists(config: &Config) -> Result<CompileReport> {
+    let out = config.compiled_lists_path();
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    Ok(compile(&list_sources(config), &out)?)
+}
+
+/// Whether the compiled file no longer matches the config or its sources.
+fn is_stale(config: &Config, compiled: &Path) -> bool {
+    let Ok(lists) = CompiledLists::open(compiled) else {
+        return true;
+    };
+    let compiled_modified = std::fs::metadata(compiled).and_then(|m| m.modified()).ok();
+    let sources = list_sources(config);
+    let manifest = lists.manifest();
+    if manifest.sources.len() != sources.len() {
+        return true;
+    }
+    sources.iter().zip(&manifest.sources).any(|(wanted, had)| {
+        let changed_since = std::fs::metadata(&wanted.path)
+            .and_then(|m| m.modified())
+            .ok()
+            .zip(compiled_modified)
+            .is_none_or(|(source, compiled)| source > compiled);
+        wanted.name != had.name
+            || wanted.category != had.category
+            || wanted.path != had.path
+            || changed_since
+    })
+}
+
+/// The compiled lists for `config`, compiling first when they are missing
+/// or stale. A failed compile keeps the last good file if there is one.
+pub fn load_lists(config: &Config) -> Result<Arc<CompiledLists>> {
+    let path = config.compiled_lists_path();
+    if is_stale(config, &path) {
+        match compile_lists(config) {
+            Ok(report) => tracing::info!("lists compiled: {report}"),
+            Err(error) if path.exists() => {
+                tracing::warn!("lists could not be compiled, keeping the last good set: {error:#}")
+            }
+            Err(error) => return Err(error.context("no compiled lists to fall back on")),
+        }
+    }
+    let lists = CompiledLists::open(&path)
+        .with_context(|| format!("cannot open the compiled lists {}", path.display()))?;
+    Ok(Arc::new(lists))
+}
+
+/// The policy for `config` over `lists`.
+pub fn build_policy(config: &Config, lists: Arc<CompiledLists>) -> Result<Policy> {
+    let safe_search = Arc::new(SafeSearchMap::embedded()?);
+    Ok(Policy::build(config, lists, safe_search)?)
+}
+
+/// A resolver that is answering.
+pub struct Running {
+    pub servers: DnsServers,
+    pub pipeline: Arc<Pipeline>,
+}
+
+/// Assembles the resolver and starts answering. Must run inside a Tokio
+/// runtime (the listeners are Tokio sockets).
+pub fn start(config: &Config) -> Result<Running> {
+    let lists = load_lists(config)?;
+    let policy = build_policy(config, lists)?;
+    let upstream = Upstream::new(config)?;
+    let pipeline = Arc::new(Pipeline::new(
+        policy,
+        upstream,
+        config.blocking.clone(),
+        config.circumvention,
+    ));
+    let servers = DnsServers::start(config, pipeline.clone())?;
+    tracing::info!("Lollipop is answering");
+    Ok(Running { servers, pipeline })
+}
+
+/// Runs the resolver until `shutdown` completes.
+pub async fn serve(config: &Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    let running = start(config)?;
+    shutdown.await;
+    tracing::info!("stopping");
+    running.servers.shutdown().await;
+    Ok(())
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,126 @@
+//! The shapes of Lollipop's answers: blocked answers (null address, NXDOMAIN
+//! or block page) with their Extended DNS Error, special-name answers, and
+//! safe-search CNAME rewrites joined to the target's records.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use hickory_server::proto::op::ResponseCode;
+use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::{BlockAnswer, BlockingConfig};
+
+use super::upstream::UpstreamAnswer;
+
+/// RFC 8914 info codes Lollipop uses.
+pub const EDE_BLOCKED: u16 = 15;
+pub const EDE_FILTERED: u16 = 17;
+
+/// An Extended DNS Error (RFC 8914) to attach to the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtendedError {
+    pub code: u16,
+    pub text: String,
+}
+
+/// Everything the response needs besides the request's own header and question.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub code: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    pub extended_error: Option<ExtendedError>,
+    /// Whether this answer was a block (for logs and metrics).
+    pub blocked: bool,
+}
+
+impl Answer {
+    pub fn from_upstream(upstream: UpstreamAnswer) -> Answer {
+        Answer {
+            code: upstream.code,
+            answers: upstream.answers,
+            authorities: upstream.authorities,
+            extended_error: None,
+            blocked: false,
+        }
+    }
+
+    pub fn nxdomain(extended_error: Option<ExtendedError>) -> Answer {
+        Answer {
+            code: ResponseCode::NXDomain,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            extended_error,
+            blocked: false,
+        }
+    }
+
+    pub fn nodata(extended_error: Option<ExtendedError>) -> Answer {
+        Answer {
+            code: ResponseCode::NoError,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            extended_error,
+            blocked: false,
+        }
+    }
+
+    /// The answer for a blocked `name`: an address for A/AAAA in "null" and
+    /// "blockpage" modes, NODATA for every other type (HTTPS and SVCB among
+    /// them, so browsers get no alternative endpoints), or NXDOMAIN.
+    pub fn blocked(
+        name: &Name,
+        record_type: RecordType,
+        blocking: &BlockingConfig,
+        extended_error: ExtendedError,
+    ) -> Answer {
+        let (v4, v6) = match blocking.answer {
+            BlockAnswer::Nxdomain => {
+                let mut answer = Answer::nxdomain(Some(extended_error));
+                answer.blocked = true;
+                return answer;
+            }
+            BlockAnswer::Null => (Some(Ipv4Addr::UNSPECIFIED), Some(Ipv6Addr::UNSPECIFIED)),
+            BlockAnswer::Blockpage => (blocking.block_page_ipv4, blocking.block_page_ipv6),
+        };
+        let rdata = match record_type {
+            RecordType::A => v4.map(|ip| RData::A(A(ip))),
+            RecordType::AAAA => v6.map(|ip| RData::AAAA(AAAA(ip))),
+            _ => None,
+        };
+        Answer {
+            code: ResponseCode::NoError,
+            answers: rdata
+                .map(|rdata| Record::from_rdata(name.clone(), blocking.ttl_secs, rdata))
+                .into_iter()
+                .collect(),
+            authorities: Vec::new(),
+            extended_error: Some(extended_error),
+            blocked: true,
+        }
+    }
+
+    /// A safe-search rewrite: `name` CNAME `target`, then the target's own
+    /// records as the upstream gave them.
+    pub fn rewritten(name: &Name, target: &Name, ttl: u32, upstream: UpstreamAnswer) -> Answer {
+        let mut answers = Vec::with_capacity(upstream.answers.len() + 1);
+        answers.push(Record::from_rdata(
+            name.clone(),
+            ttl,
+            RData::CNAME(CNAME(target.clone())),
+        ));
+        answers.extend(upstream.answers);
+        Answer {
+            // A NXDOMAIN for the target still means the alias exists; keep
+            // the upstream's code otherwise (SERVFAIL stays SERVFAIL).
+            code: match upstream.code {
+                ResponseCode::NXDomain => ResponseCode::NoError,
+                code => code,
+            },
+            answers,
+            authorities: upstream.authorities,
+            extended_error: None,
+            blocked: false,
+        }
+    }
+}

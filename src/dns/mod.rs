@@ -1,0 +1,8 @@
+//! The DNS side: listeners, the per-query pipeline, answer shapes and the
+//! upstream forwarder.
+
+pub mod answer;
+pub mod handler;
+pub mod pipeline;
+pub mod server;
+pub mod upstream;

@@ -1,0 +1,144 @@
+//! The request pipeline: for one question from one client, every stage in
+//! order — identify the client, special names, the policy decision, safe
+//! search, the upstream, and the CNAME re-check — in one function.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_server::proto::rr::{Name, RData, RecordType};
+
+use crate::config::{BlockingConfig, CircumventionConfig};
+use crate::lists::name::ReversedName;
+use crate::policy::Policy;
+use crate::policy::clients::ProfileId;
+use crate::policy::decision::Decision;
+use crate::policy::special::{SpecialAnswer, special_answer};
+
+use super::answer::{Answer, EDE_BLOCKED, EDE_FILTERED, ExtendedError};
+use super::upstream::Upstream;
+
+/// Who asked, as far as the listener can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub address: IpAddr,
+    /// Which `[[listen]]` address the query arrived on.
+    pub listener: Option<usize>,
+}
+
+pub struct Pipeline {
+    policy: ArcSwap<Policy>,
+    upstream: Upstream,
+    blocking: BlockingConfig,
+    circumvention: CircumventionConfig,
+}
+
+impl Pipeline {
+    pub fn new(
+        policy: Policy,
+        upstream: Upstream,
+        blocking: BlockingConfig,
+        circumvention: CircumventionConfig,
+    ) -> Pipeline {
+        Pipeline {
+            policy: ArcSwap::from_pointee(policy),
+            upstream,
+            blocking,
+            circumvention,
+        }
+    }
+
+    /// The policy now in force.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Puts a new policy in force; queries in flight finish on the old one.
+    pub fn swap_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
+    }
+
+    /// The answer to one question from one client.
+    pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
+        let policy = self.policy.load_full();
+        let profile = policy.profile_for(client.address, client.listener);
+        let Some(reversed) = ReversedName::from_labels(name.iter()) else {
+            // Longer than a DNS name may be: nothing upstream could answer it.
+            return Answer::nxdomain(None);
+        };
+
+        if let Some(special) = special_answer(&reversed, &self.circumvention) {
+            let extended_error = |text: &str| {
+                Some(ExtendedError {
+                    code: EDE_FILTERED,
+                    text: format!("Lollipop: {text}"),
+                })
+            };
+            return match special {
+                SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
+                SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
+            };
+        }
+
+        let decision = policy.decide(profile, &reversed);
+        if decision.is_blocked() {
+            return self.blocked(&policy, profile, &reversed, &decision, name, record_type);
+        }
+
+        let safe_search = policy.profile(profile).safe_search;
+        if let Some(rewrite) = policy
+            .safe_search
+            .rewrite(&reversed.to_domain(), safe_search)
+            && let Ok(target) = Name::from_ascii(rewrite.target)
+        {
+            let resolved = self.upstream.resolve(&target, record_type).await;
+            return Answer::rewritten(name, &target, self.blocking.ttl_secs, resolved);
+        }
+
+        let upstream = self.upstream.resolve(name, record_type).await;
+
+        // CNAME cloaking: a tracker or adult site hidden behind an allowed
+        // name is still blocked. The walled garden is not applied to aliases
+        // (CDN names would never be on it); explicit blocks are.
+        for record in &upstream.answers {
+            let RData::CNAME(target) = &record.data else {
+                continue;
+            };
+            let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
+                continue;
+            };
+            let decision = policy.decide(profile, &alias);
+            if matches!(decision, Decision::Blocked { .. } | Decision::Locked { .. }) {
+                return self.blocked(&policy, profile, &alias, &decision, name, record_type);
+            }
+        }
+        Answer::from_upstream(upstream)
+    }
+
+    fn blocked(
+        &self,
+        policy: &Policy,
+        profile: ProfileId,
+        matched_name: &ReversedName,
+        decision: &Decision,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Answer {
+        let explanation = policy.explain(profile, matched_name, decision);
+        let code = if explanation.locked {
+            EDE_BLOCKED
+        } else {
+            EDE_FILTERED
+        };
+        tracing::debug!(%name, %record_type, ?explanation, "blocked");
+        Answer::blocked(
+            name,
+            record_type,
+            &self.blocking,
+            ExtendedError {
+                code,
+                text: explanation.ede_text(),
+            },
+        )
+    }
+}

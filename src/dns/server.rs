@@ -1,0 +1,125 @@
+//! The listeners: a UDP socket and a TCP listener on every configured
+//! address, each served by hickory-server with its own handler (so the query
+//! keeps its VLAN), behind the allowed-networks rule that keeps Lollipop from
+//! being an open resolver.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hickory_server::Server;
+use ipnet::IpNet;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::{Config, parse_network};
+
+use super::handler::DnsHandler;
+use super::pipeline::Pipeline;
+
+/// Networks that may always ask: private, loopback and link-local ranges.
+pub const ALWAYS_ALLOWED: [&str; 8] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "::1/128",
+    "fc00::/7",
+    "fe80::/10",
+];
+
+/// Bytes a TCP connection may queue for its responses.
+const TCP_RESPONSE_BUFFER: usize = 32;
+
+pub struct DnsServers {
+    servers: Vec<Server<DnsHandler>>,
+    /// The addresses actually bound (port 0 in the config becomes a real port).
+    pub addresses: Vec<SocketAddr>,
+}
+
+impl DnsServers {
+    /// Binds every `[[listen]]` address, UDP and TCP, and starts serving.
+    pub fn start(config: &Config, pipeline: Arc<Pipeline>) -> Result<DnsServers> {
+        let allowed = allowed_networks(config)?;
+        let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
+        let mut servers = Vec::new();
+        let mut addresses = Vec::new();
+        for (listener, listen) in config.listen.iter().enumerate() {
+            let address: SocketAddr = listen
+                .address
+                .get_ref()
+                .parse()
+                .with_context(|| format!("listen[{listener}].address"))?;
+            let udp = bind_udp(address).with_context(|| cannot_listen("UDP", address))?;
+            // Bind TCP on the port UDP got, so port 0 means one port for both.
+            let address = udp.local_addr()?;
+            let tcp = bind_tcp(address).with_context(|| cannot_listen("TCP", address))?;
+            let handler = DnsHandler {
+                pipeline: pipeline.clone(),
+                listener,
+            };
+            let mut server = Server::with_access(handler, [], allowed.iter().copied());
+            server.register_socket(udp);
+            server.register_listener(tcp, idle_timeout, TCP_RESPONSE_BUFFER);
+            tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");
+            servers.push(server);
+            addresses.push(address);
+        }
+        Ok(DnsServers { servers, addresses })
+    }
+
+    /// Stops accepting queries and waits for those in flight.
+    pub async fn shutdown(mut self) {
+        for server in &mut self.servers {
+            if let Err(error) = server.shutdown_gracefully().await {
+                tracing::warn!(%error, "a listener stopped with an error");
+            }
+        }
+    }
+}
+
+fn cannot_listen(protocol: &str, address: SocketAddr) -> String {
+    let hint = if address.port() < 1024 {
+        " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    } else {
+        ""
+    };
+    format!(
+        "cannot listen on {protocol} {address}{hint}: is another DNS server running there, and is the address on this machine?"
+    )
+}
+
+fn allowed_networks(config: &Config) -> Result<Vec<IpNet>> {
+    let mut allowed: Vec<IpNet> = ALWAYS_ALLOWED
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect();
+    for network in &config.server.allowed_networks {
+        allowed.push(parse_network(network.get_ref()).map_err(anyhow::Error::msg)?);
+    }
+    Ok(allowed)
+}
+
+fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Socket> {
+    let socket = Socket::new(Domain::for_address(address), kind, Some(protocol))?;
+    if address.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+fn bind_udp(address: SocketAddr) -> Result<tokio::net::UdpSocket> {
+    let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
+    socket.bind(&address.into())?;
+    Ok(tokio::net::UdpSocket::from_std(socket.into())?)
+}
+
+fn bind_tcp(address: SocketAddr) -> Result<tokio::net::TcpListener> {
+    let socket = new_socket(address, Type::STREAM, Protocol::TCP)?;
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(tokio::net::TcpListener::from_std(socket.into())?)
+}

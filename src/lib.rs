@@ -1,0 +1,10 @@
+//! Lollipop: a DNS filtering resolver for nurseries and primary schools.
+//! Every lookup is answered against compiled category lists with an age
+//! profile per VLAN; see `app::run` for how the parts are assembled and
+//! `dns::pipeline::Pipeline::answer` for the path of one query.
+
+pub mod app;
+pub mod config;
+pub mod dns;
+pub mod lists;
+pub mod policy;

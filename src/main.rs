@@ -1,0 +1,174 @@
+//! The `lollipop` command: run the resolver, compile lists, check a name,
+//! check the config.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use lollipop::app;
+use lollipop::config::Config;
+use lollipop::lists::name::{ReversedName, normalise_domain};
+use lollipop::policy::special::special_answer;
+
+#[derive(Parser)]
+#[command(
+    name = "lollipop",
+    version,
+    about = "DNS filtering resolver for schools"
+)]
+struct Cli {
+    /// The config file. Without it, the embedded default is used
+    /// (127.0.0.1:5353, sample lists under ./lists).
+    #[arg(long, global = true, env = "LOLLIPOP_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the resolver.
+    Run,
+    /// Work with the category lists.
+    Lists {
+        #[command(subcommand)]
+        command: ListsCommand,
+    },
+    /// Show what a client would get for a name, and why.
+    Check {
+        /// The name to look up, e.g. www.example.com.
+        name: String,
+        /// The client's IP address.
+        #[arg(long)]
+        client: IpAddr,
+        /// The listen address the client uses (its VLAN), e.g. 10.0.10.1:53.
+        #[arg(long)]
+        listener: Option<String>,
+    },
+    /// Check the config file and report every problem.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ListsCommand {
+    /// Compile the configured lists into the data directory.
+    Compile,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the config: errors name the file, line and key.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("lollipop: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    // hickory-server logs every response at INFO: far too much for a school
+    // network's journal, and it costs throughput.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOLLIPOP_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    Ok(match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_default()?,
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = load_config(&cli)?;
+    match &cli.command {
+        Command::Run => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(app::serve(&config, app::stop_signal()))?;
+        }
+        Command::Lists {
+            command: ListsCommand::Compile,
+        } => {
+            let report = app::compile_lists(&config)?;
+            println!("{report}");
+            println!("written to {}", config.compiled_lists_path().display());
+        }
+        Command::Check {
+            name,
+            client,
+            listener,
+        } => {
+            let domain = normalise_domain(name)
+                .map_err(|error| anyhow::anyhow!("'{name}' is not a domain name: {error}"))?;
+            let reversed = ReversedName::from_domain(&domain)
+                .ok_or_else(|| anyhow::anyhow!("'{name}' is too long for a DNS name"))?;
+            let listener_index = match listener {
+                None => None,
+                Some(address) => Some(
+                    config
+                        .listen
+                        .iter()
+                        .position(|l| l.address.get_ref() == address)
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("no [[listen]] address is {address} in the config")
+                        })?,
+                ),
+            };
+            let policy = app::build_policy(&config, app::load_lists(&config)?)?;
+            let profile = policy.profile_for(*client, listener_index);
+            println!("name:     {domain}");
+            println!("client:   {client}");
+            if let Some(special) = special_answer(&reversed, &config.circumvention) {
+                println!("profile:  {}", policy.profile(profile).name);
+                println!("decision: answered by Lollipop itself: {special:?}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let decision = policy.decide(profile, &reversed);
+            print!("{}", policy.explain(profile, &reversed, &decision));
+            if !decision.is_blocked() {
+                let safe_search = policy.profile(profile).safe_search;
+                if let Some(rewrite) = policy.safe_search.rewrite(&domain, safe_search) {
+                    println!(
+                        "rewrite:  {domain} -> {} ({} safe search)",
+                        rewrite.target, rewrite.provider
+                    );
+                }
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            println!(
+                "{}: OK ({} profiles, {} listen addresses, {} lists, {} upstreams)",
+                config.origin.display_name,
+                config.profiles.len(),
+                config.listen.len(),
+                config.lists.len(),
+                config.upstream.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

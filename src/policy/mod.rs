@@ -1,0 +1,267 @@
+//! The policy snapshot: profiles compiled against the loaded lists, the
+//! client → profile map, and the explanation of a decision. A snapshot is
+//! immutable; a reload builds a new one and swaps it in whole.
+
+pub mod clients;
+pub mod decision;
+pub mod safesearch;
+pub mod special;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
+use crate::lists::name::{ReversedName, normalise_domain};
+use crate::lists::store::{CompiledLists, SuffixSet};
+
+use clients::{ClientMap, ProfileId};
+use decision::{Decision, Hit, HitSource, Profile};
+use safesearch::{SafeSearchMap, SafeSearchPolicy};
+
+pub struct Policy {
+    pub lists: Arc<CompiledLists>,
+    pub profiles: Vec<Profile>,
+    pub clients: ClientMap,
+    /// The profile of each `[[listen]]` address, in config order.
+    pub listener_profiles: Vec<Option<ProfileId>>,
+    pub locked_mask: u64,
+    pub safe_search: Arc<SafeSearchMap>,
+}
+
+impl Policy {
+    /// Compiles the config's profiles against the category table of `lists`.
+    pub fn build(
+        config: &Config,
+        lists: Arc<CompiledLists>,
+        safe_search: Arc<SafeSearchMap>,
+    ) -> Result<Policy, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mask_of = |names: &[toml::Spanned<String>]| -> u64 {
+            names
+                .iter()
+                .filter_map(|name| lists.category_bit(name.get_ref()))
+                .fold(0u64, |mask, bit| mask | (1u64 << bit))
+        };
+        let locked_mask = mask_of(&config.blocking.locked_categories);
+
+        let mut profiles = Vec::new();
+        for (name, profile) in &config.profiles {
+            let domains = |list: &[toml::Spanned<String>], problems: &mut Vec<ConfigError>| {
+                let mut normalised = Vec::new();
+                for domain in list {
+                    match normalise_domain(domain.get_ref()) {
+                        Ok(d) => normalised.push(d),
+                        Err(error) => problems.push(ConfigError {
+                            file: config.origin.display_name.clone(),
+                            position: None,
+                            key: format!("profiles.{name}"),
+                            message: format!("'{}' is not a domain: {error}", domain.get_ref()),
+                        }),
+                    }
+                }
+                SuffixSet::new(normalised).unwrap_or_else(|error| {
+                    problems.push(ConfigError {
+                        file: config.origin.display_name.clone(),
+                        position: None,
+                        key: format!("profiles.{name}"),
+                        message: format!("cannot index the profile's domains: {error}"),
+                    });
+                    SuffixSet::default()
+                })
+            };
+            profiles.push(Profile {
+                name: name.clone(),
+                description: profile.description.clone(),
+                mode: profile.mode,
+                block_mask: mask_of(&profile.block_categories),
+                allow_mask: mask_of(&profile.allow_categories),
+                allow_domains: domains(&profile.allow_domains, &mut problems),
+                deny_domains: domains(&profile.deny_domains, &mut problems),
+                safe_search: SafeSearchPolicy {
+                    search: profile.safe_search,
+                    youtube: profile.youtube,
+                },
+            });
+        }
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems));
+        }
+
+        let profile_id = |name: &str| profiles.iter().position(|p| p.name == name);
+        let mut rules = Vec::new();
+        for rule in &config.clients {
+            if let (Ok(net), Some(id)) = (
+                parse_network(rule.network.get_ref()),
+                profile_id(rule.profile.get_ref()),
+            ) {
+                rules.push((net, id));
+            }
+        }
+        // Validation has already checked the default profile exists.
+        let default_profile = profile_id(config.server.default_profile.get_ref()).unwrap_or(0);
+        let clients = ClientMap::new(rules, default_profile);
+        let listener_profiles = config
+            .listen
+            .iter()
+            .map(|listen| {
+                listen
+                    .profile
+                    .as_ref()
+                    .and_then(|p| profile_id(p.get_ref()))
+            })
+            .collect();
+
+        Ok(Policy {
+            lists,
+            profiles,
+            clients,
+            listener_profiles,
+            locked_mask,
+            safe_search,
+        })
+    }
+
+    pub fn profile_id(&self, name: &str) -> Option<ProfileId> {
+        self.profiles.iter().position(|p| p.name == name)
+    }
+
+    pub fn profile(&self, id: ProfileId) -> &Profile {
+        &self.profiles[id]
+    }
+
+    /// The profile for `client`, which reached the `listener`-th `[[listen]]`
+    /// address (None when asked from outside the DNS, e.g. `lollipop check`).
+    pub fn profile_for(&self, client: IpAddr, listener: Option<usize>) -> ProfileId {
+        let listener_profile =
+            listener.and_then(|i| self.listener_profiles.get(i).copied().flatten());
+        self.clients.profile_for(client, listener_profile)
+    }
+
+    pub fn decide(&self, profile: ProfileId, name: &ReversedName) -> Decision {
+        decision::decide(&self.lists, self.locked_mask, &self.profiles[profile], name)
+    }
+
+    /// Why `decision` was taken, in words a technician can act on.
+    pub fn explain(
+        &self,
+        profile: ProfileId,
+        name: &ReversedName,
+        decision: &Decision,
+    ) -> Explanation {
+        let profile_name = self.profiles[profile].name.clone();
+        let describe = |hit: &Hit| {
+            let rule = name.suffix_domain(hit.key_len);
+            match hit.source {
+                HitSource::List {
+                    combination,
+                    category,
+                } => {
+                    let category_name = self
+                        .lists
+                        .categories()
+                        .get(category as usize)
+                        .cloned()
+                        .unwrap_or_default();
+                    let list = self
+                        .lists
+                        .combination_sources(combination)
+                        .iter()
+                        .map(|&source| self.lists.source(source))
+                        .find(|source| source.category == category_name)
+                        .map(|source| source.name.clone());
+                    (Some(category_name), list, Some(rule))
+                }
+                HitSource::ProfileAllow => (
+                    None,
+                    Some(format!("profiles.{profile_name}.allow_domains")),
+                    Some(rule),
+                ),
+                HitSource::ProfileDeny => (
+                    None,
+                    Some(format!("profiles.{profile_name}.deny_domains")),
+                    Some(rule),
+                ),
+            }
+        };
+        let (blocked, locked, hit) = match decision {
+            Decision::Allowed { by } => (false, false, by.as_ref().map(describe)),
+            Decision::Locked { by } => (true, true, Some(describe(by))),
+            Decision::Blocked { by } => (true, false, Some(describe(by))),
+            Decision::NotInWalledGarden => (true, false, None),
+        };
+        let (category, list, rule) = hit.unwrap_or((None, None, None));
+        Explanation {
+            profile: profile_name,
+            blocked,
+            locked,
+            walled_garden: matches!(decision, Decision::NotInWalledGarden),
+            category,
+            list,
+            rule,
+        }
+    }
+}
+
+/// The reasons behind a decision, for `lollipop check`, EDE texts and logs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Explanation {
+    pub profile: String,
+    pub blocked: bool,
+    pub locked: bool,
+    pub walled_garden: bool,
+    pub category: Option<String>,
+    pub list: Option<String>,
+    pub rule: Option<String>,
+}
+
+impl Explanation {
+    /// The short text carried in the Extended DNS Error of a blocked answer.
+    pub fn ede_text(&self) -> String {
+        match (&self.category, self.walled_garden) {
+            (_, true) => format!(
+                "Lollipop: not on the approved list for profile {}",
+                self.profile
+            ),
+            (Some(category), _) => format!(
+                "Lollipop: category {category} blocked for profile {}",
+                self.profile
+            ),
+            (None, _) => format!(
+                "Lollipop: blocked by the school for profile {}",
+                self.profile
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let action = match (self.blocked, self.locked) {
+            (true, true) => "blocked (locked category: no profile or override can release it)",
+            (true, false) => "blocked",
+            (false, _) => "allowed",
+        };
+        writeln!(f, "profile:  {}", self.profile)?;
+        writeln!(f, "decision: {action}")?;
+        if self.walled_garden {
+            writeln!(
+                f,
+                "why:      this profile is a walled garden and no allow list or allow domain covers the name"
+            )?;
+        }
+        if let Some(category) = &self.category {
+            writeln!(f, "category: {category}")?;
+        }
+        if let Some(list) = &self.list {
+            writeln!(f, "list:     {list}")?;
+        }
+        if let Some(rule) = &self.rule {
+            writeln!(f, "rule:     {rule} (and its subdomains)")?;
+        }
+        if !self.blocked && self.rule.is_none() {
+            writeln!(f, "why:      no list entry applies to this profile")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The `lollipop` command as a technician uses it: config check, lists
+//! compile, check a name, and run on the embedded default.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn lollipop(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lollipop"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("LOLLIPOP_CONFIG")
+        .output()
+        .expect("lollipop runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+const CONFIG: &str = r#"
+[server]
+data_dir = "data"
+default_profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:0"
+
+[[listen]]
+address = "10.0.10.1:53"
+profile = "under5"
+
+[[clients]]
+network = "10.0.30.0/24"
+profile = "staff"
+
+[[upstream]]
+address = "127.0.0.1:9"
+protocol = "udp"
+
+[[lists]]
+name = "school-gambling"
+path = "lists/gambling.txt"
+category = "gambling"
+
+[[lists]]
+name = "garden"
+path = "lists/garden.hosts"
+format = "hosts"
+category = "under5-allow"
+
+[profiles.under5]
+mode = "allowlist"
+allow_categories = ["under5-allow"]
+
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling"]
+
+[profiles.staff]
+mode = "blocklist"
+"#;
+
+fn school_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("lists")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("lists/gambling.txt"),
+        "\u{feff}# gambling\r\nbet365.com\r\nWilliamHill.com.\r\nnot a domain!\r\n",
+    )
+    .expect("list");
+    std::fs::write(
+        dir.path().join("lists/garden.hosts"),
+        "127.0.0.1 localhost\n0.0.0.0 www.cbeebies.com cbeebies.com\n",
+    )
+    .expect("list");
+    std::fs::write(dir.path().join("lollipop.toml"), CONFIG).expect("config");
+    dir
+}
+
+#[test]
+fn config_check_accepts_a_good_file_and_names_the_line_and_key_of_a_bad_one() {
+    let dir = school_dir();
+    let out = lollipop(
+        dir.path(),
+        &["--config", "lollipop.toml", "config", "check"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("OK (3 profiles"), "{}", text(&out));
+
+    let typo = CONFIG.replace("profile = \"under5\"", "profile = \"under-5\"");
+    std::fs::write(dir.path().join("typo.toml"), &typo).expect("write");
+    let out = lollipop(dir.path(), &["--config", "typo.toml", "config", "check"]);
+    assert!(!out.status.success());
+    let message = text(&out);
+    let line = typo
+        .lines()
+        .position(|l| l.contains("under-5"))
+        .expect("line")
+        + 1;
+    assert!(message.contains(&format!("typo.toml:{line}:")), "{message}");
+    assert!(message.contains("listen[1].profile"), "{message}");
+    assert!(message.contains("no profile named 'under-5'"), "{message}");
+    assert!(!message.contains("panicked"), "{message}");
+
+    // The same typo stops `run` with the same message, before binding.
+    let out = lollipop(dir.path(), &["--config", "typo.toml", "run"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("listen[1].profile"), "{}", text(&out));
+
+    // Broken TOML.
+    std::fs::write(dir.path().join("broken.toml"), "[server\n").expect("write");
+    let out = lollipop(dir.path(), &["--config", "broken.toml", "config", "check"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("broken.toml:1:"), "{}", text(&out));
+
+    // A missing file.
+    let out = lollipop(dir.path(), &["--config", "nope.toml", "config", "check"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("nope.toml: cannot read the config file"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn lists_compile_reports_counts_and_bad_lines() {
+    let dir = school_dir();
+    let out = lollipop(
+        dir.path(),
+        &["--config", "lollipop.toml", "lists", "compile"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("school-gambling"), "{report}");
+    assert!(
+        report.contains("not a domain!"),
+        "bad line sampled: {report}"
+    );
+    assert!(dir.path().join("data/lists.lollipop").exists());
+
+    // A missing list file is an error that names it, and keeps the last good set.
+    std::fs::remove_file(dir.path().join("lists/gambling.txt")).expect("rm");
+    let out = lollipop(
+        dir.path(),
+        &["--config", "lollipop.toml", "lists", "compile"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("gambling.txt"), "{}", text(&out));
+    assert!(
+        dir.path().join("data/lists.lollipop").exists(),
+        "last good set kept"
+    );
+}
+
+#[test]
+fn check_explains_the_decision_for_a_client() {
+    let dir = school_dir();
+    let check = |name: &str, client: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--config",
+            "lollipop.toml",
+            "check",
+            name,
+            "--client",
+            client,
+        ];
+        args.extend_from_slice(extra);
+        let out = lollipop(dir.path(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        text(&out)
+    };
+    let out = check("www.BET365.com", "192.168.1.20", &[]);
+    assert!(out.contains("profile:  ks2"), "{out}");
+    assert!(out.contains("decision: blocked"), "{out}");
+    assert!(out.contains("category: gambling"), "{out}");
+    assert!(out.contains("list:     school-gambling"), "{out}");
+    assert!(out.contains("rule:     bet365.com"), "{out}");
+
+    let out = check("williamhill.com", "10.0.30.7", &[]);
+    assert!(out.contains("profile:  staff"), "CIDR rule: {out}");
+    assert!(out.contains("decision: allowed"), "{out}");
+
+    let out = check(
+        "www.cbeebies.com",
+        "10.0.10.50",
+        &["--listener", "10.0.10.1:53"],
+    );
+    assert!(out.contains("profile:  under5"), "{out}");
+    assert!(out.contains("decision: allowed"), "{out}");
+    assert!(out.contains("list:     garden"), "{out}");
+    let out = check(
+        "www.example.com",
+        "10.0.10.50",
+        &["--listener", "10.0.10.1:53"],
+    );
+    assert!(out.contains("decision: blocked"), "{out}");
+    assert!(out.contains("walled garden"), "{out}");
+
+    let out = check("www.google.co.uk", "192.168.1.20", &[]);
+    assert!(out.contains("forcesafesearch.google.com"), "{out}");
+
+    let out = lollipop(
+        dir.path(),
+        &[
+            "--config",
+            "lollipop.toml",
+            "check",
+            "bad..name",
+            "--client",
+            "10.0.0.1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("'bad..name' is not a domain name"),
+        "{}",
+        text(&out)
+    );
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn runs_on_the_embedded_default_from_the_repository() {
+    // The README's run command: no config file, port 5353 on loopback.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lollipop"))
+        .current_dir(repo_root())
+        .arg("run")
+        .env_remove("LOLLIPOP_CONFIG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let server: std::net::SocketAddr = "127.0.0.1:5353".parse().expect("addr");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let reply = loop {
+        let question = common::query_message(
+            "use-application-dns.net.",
+            hickory_server::proto::rr::RecordType::A,
+            common::Ask::default(),
+        );
+        use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+        let bytes = question.to_bytes().expect("encode");
+        if let Some(reply) = common::exchange_udp(server, &bytes) {
+            break hickory_server::proto::op::Message::from_bytes(&reply).expect("decodes");
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "the embedded default did not answer on 127.0.0.1:5353: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        reply.metadata.response_code,
+        hickory_server::proto::op::ResponseCode::NXDomain
+    );
+    // A sample list entry is blocked for the default profile, with no upstream needed.
+    let reply = common::a(server, "dns.google.");
+    assert_eq!(common::answers(&reply), ["A 0.0.0.0"]);
+    let _ = child.kill();
+    let _ = child.wait();
+}

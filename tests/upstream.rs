@@ -1,0 +1,160 @@
+//! Forwarding: plain UDP/TCP, DNS-over-TLS and DNS-over-HTTPS to a test
+//! upstream on loopback, failover past a dead server, and the cache.
+
+mod common;
+
+use common::*;
+use hickory_server::proto::op::ResponseCode;
+
+fn config(upstreams: &str) -> String {
+    format!(
+        r#"
+[server]
+data_dir = "{{dir}}/data"
+default_profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:0"
+
+[resolver]
+timeout_ms = 500
+attempts = 2
+
+{upstreams}
+
+[[lists]]
+name = "gambling"
+path = "gambling.txt"
+category = "gambling"
+
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling"]
+"#
+    )
+}
+
+const LISTS: &[(&str, &str)] = &[("gambling.txt", "bet365.com\n")];
+
+#[test]
+fn forwards_over_dns_over_tls() {
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &config(&format!(
+            "[[upstream]]\naddress = \"{{upstream_tls}}\"\nprotocol = \"tls\"\ntls_name = \"{TLS_NAME}\"\nca_file = \"{{ca}}\"\n"
+        )),
+        &upstream,
+        LISTS,
+    );
+    let reply = a(lollipop.address(), "www.example.com.");
+    assert_eq!(answers(&reply), ["A 192.0.2.10"]);
+    assert!(upstream.query_count() >= 1);
+}
+
+#[test]
+fn forwards_over_dns_over_https() {
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &config(&format!(
+            "[[upstream]]\naddress = \"{{upstream_https}}\"\nprotocol = \"https\"\ntls_name = \"{TLS_NAME}\"\nca_file = \"{{ca}}\"\n"
+        )),
+        &upstream,
+        LISTS,
+    );
+    let reply = a(lollipop.address(), "www.example.com.");
+    assert_eq!(answers(&reply), ["A 192.0.2.10"]);
+    let reply = a(lollipop.address(), "missing.example.com.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &config(
+            "[[upstream]]\naddress = \"{upstream_tls}\"\nprotocol = \"tls\"\ntls_name = \"wrong.test\"\nca_file = \"{ca}\"\n",
+        ),
+        &upstream,
+        LISTS,
+    );
+    let reply = a(lollipop.address(), "www.example.com.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert_eq!(
+        upstream.query_count(),
+        0,
+        "no query sent over an unverified link"
+    );
+}
+
+#[test]
+fn fails_over_from_a_dead_upstream() {
+    let upstream = TestUpstream::start();
+    // A port with nothing behind it: UDP is refused, TCP resets.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let dead_address = dead.local_addr().expect("addr");
+    drop(dead);
+    let lollipop = TestLollipop::start(
+        &config(&format!(
+            "[[upstream]]\naddress = \"{dead_address}\"\nprotocol = \"udp\"\n\n[[upstream]]\naddress = \"{{upstream}}\"\nprotocol = \"udp\"\n"
+        )),
+        &upstream,
+        LISTS,
+    );
+    for name in ["www.example.com.", "www.bbc.co.uk.", "news.example.org."] {
+        let reply = a(lollipop.address(), name);
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
+        assert_eq!(reply.answers.len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn all_upstreams_down_is_servfail_and_blocks_still_answer() {
+    let upstream = TestUpstream::start();
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let dead_address = dead.local_addr().expect("addr");
+    drop(dead);
+    let lollipop = TestLollipop::start(
+        &config(&format!(
+            "[[upstream]]\naddress = \"{dead_address}\"\nprotocol = \"udp\"\n"
+        )),
+        &upstream,
+        LISTS,
+    );
+    let reply = a(lollipop.address(), "www.example.com.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let reply = a(lollipop.address(), "bet365.com.");
+    assert_eq!(
+        answers(&reply),
+        ["A 0.0.0.0"],
+        "filtering needs no upstream"
+    );
+}
+
+#[test]
+fn repeated_questions_are_answered_from_the_cache() {
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &config("[[upstream]]\naddress = \"{upstream}\"\nprotocol = \"udp\"\n"),
+        &upstream,
+        LISTS,
+    );
+    let first = a(lollipop.address(), "www.example.com.");
+    let after_first = upstream.query_count();
+    for _ in 0..20 {
+        let again = a(lollipop.address(), "www.example.com.");
+        assert_eq!(answers(&again), answers(&first));
+    }
+    assert_eq!(
+        upstream.query_count(),
+        after_first,
+        "no new upstream queries"
+    );
+    // Blocked names never reach the upstream at all.
+    let before = upstream.query_count();
+    a(lollipop.address(), "www.bet365.com.");
+    assert_eq!(upstream.query_count(), before);
+}
