@@ -51,10 +51,7 @@ impl DnsServers {
                 .get_ref()
                 .parse()
                 .with_context(|| format!("listen[{listener}].address"))?;
-            let udp = bind_udp(address).with_context(|| cannot_listen("UDP", address))?;
-            // Bind TCP on the port UDP got, so port 0 means one port for both.
-            let address = udp.local_addr()?;
-            let tcp = bind_tcp(address).with_context(|| cannot_listen("TCP", address))?;
+            let (udp, tcp, address) = bind_pair(address)?;
             let handler = DnsHandler {
                 pipeline: pipeline.clone(),
                 listener,
@@ -99,6 +96,24 @@ fn allowed_networks(config: &Config) -> Result<Vec<IpNet>> {
         allowed.push(parse_network(network.get_ref()).map_err(anyhow::Error::msg)?);
     }
     Ok(allowed)
+}
+
+/// Binds UDP and TCP on one address. Port 0 (tests) picks a port free for
+/// both, trying again when the port UDP got is taken for TCP.
+fn bind_pair(
+    address: SocketAddr,
+) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr)> {
+    let tries = if address.port() == 0 { 50 } else { 1 };
+    let mut last_error = None;
+    for _ in 0..tries {
+        let udp = bind_udp(address).with_context(|| cannot_listen("UDP", address))?;
+        let bound = udp.local_addr()?;
+        match bind_tcp(bound) {
+            Ok(tcp) => return Ok((udp, tcp, bound)),
+            Err(error) => last_error = Some(error.context(cannot_listen("TCP", bound))),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!(cannot_listen("TCP", address))))
 }
 
 fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Socket> {

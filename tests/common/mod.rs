@@ -92,11 +92,19 @@ impl TestUpstream {
             queries: queries.clone(),
         };
         let (plain, tls, https) = runtime.block_on(async {
-            let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
-                .await
-                .expect("udp");
-            let plain = udp.local_addr().expect("addr");
-            let tcp = tokio::net::TcpListener::bind(plain).await.expect("tcp");
+            // UDP and TCP on one port: try again if TCP's is taken.
+            let mut pair = None;
+            for _ in 0..50 {
+                let udp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+                    .await
+                    .expect("udp");
+                let plain = udp.local_addr().expect("addr");
+                if let Ok(tcp) = tokio::net::TcpListener::bind(plain).await {
+                    pair = Some((udp, tcp, plain));
+                    break;
+                }
+            }
+            let (udp, tcp, plain) = pair.expect("a free port for UDP and TCP");
             let tls_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("tls");
