@@ -7,13 +7,14 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::config::Config;
-use crate::dns::pipeline::Pipeline;
+use crate::dns::pipeline::{Pipeline, Settings};
 use crate::dns::server::DnsServers;
 use crate::dns::upstream::Upstream;
 use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
 use crate::policy::safesearch::SafeSearchMap;
+use crate::reload::Reloader;
 
 /// The list sources the config names, with paths made absolute.
 pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
@@ -39,11 +40,9 @@ pub fn compile_lists(config: &Config) -> Result<CompileReport> {
     Ok(compile(&list_sources(config), &out)?)
 }
 
-/// Whether the compiled file no longer matches the config or its sources.
-fn is_stale(config: &Config, compiled: &Path) -> bool {
-    let Ok(lists) = CompiledLists::open(compiled) else {
-        return true;
-    };
+/// Whether `lists`, compiled at `compiled`, no longer match the config or
+/// their sources (a source renamed, re-categorised, moved, or modified since).
+pub fn is_stale(config: &Config, lists: &CompiledLists, compiled: &Path) -> bool {
     let compiled_modified = std::fs::metadata(compiled).and_then(|m| m.modified()).ok();
     let sources = list_sources(config);
     let manifest = lists.manifest();
@@ -67,14 +66,19 @@ fn is_stale(config: &Config, compiled: &Path) -> bool {
 /// or stale. A failed compile keeps the last good file if there is one.
 pub fn load_lists(config: &Config) -> Result<Arc<CompiledLists>> {
     let path = config.compiled_lists_path();
-    if is_stale(config, &path) {
-        match compile_lists(config) {
-            Ok(report) => tracing::info!("lists compiled: {report}"),
-            Err(error) if path.exists() => {
-                tracing::warn!("lists could not be compiled, keeping the last good set: {error:#}")
+    let mut last_good = CompiledLists::open(&path).ok();
+    if let Some(fresh) = last_good.take_if(|lists| !is_stale(config, lists, &path)) {
+        return Ok(Arc::new(fresh));
+    }
+    match compile_lists(config) {
+        Ok(report) => tracing::info!("lists compiled: {report}"),
+        Err(error) => match last_good {
+            Some(lists) => {
+                tracing::warn!("lists could not be compiled, keeping the last good set: {error:#}");
+                return Ok(Arc::new(lists));
             }
-            Err(error) => return Err(error.context("no compiled lists to fall back on")),
-        }
+            None => return Err(error.context("no compiled lists to fall back on")),
+        },
     }
     let lists = CompiledLists::open(&path)
         .with_context(|| format!("cannot open the compiled lists {}", path.display()))?;
@@ -87,34 +91,57 @@ pub fn build_policy(config: &Config, lists: Arc<CompiledLists>) -> Result<Policy
     Ok(Policy::build(config, lists, safe_search)?)
 }
 
+/// The settings for `config`, reusing `upstream` when given (its cache and
+/// connections survive a reload that did not change the upstreams).
+pub fn build_settings(
+    config: &Config,
+    lists: Arc<CompiledLists>,
+    upstream: Option<Arc<Upstream>>,
+) -> Result<Settings> {
+    let policy = build_policy(config, lists)?;
+    let upstream = match upstream {
+        Some(upstream) => upstream,
+        None => Arc::new(Upstream::new(config)?),
+    };
+    Ok(Settings {
+        policy,
+        upstream,
+        blocking: config.blocking.clone(),
+        circumvention: config.circumvention,
+    })
+}
+
 /// A resolver that is answering.
 pub struct Running {
     pub servers: DnsServers,
     pub pipeline: Arc<Pipeline>,
+    pub reloader: Arc<Reloader>,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
 /// runtime (the listeners are Tokio sockets).
-pub fn start(config: &Config) -> Result<Running> {
-    let lists = load_lists(config)?;
-    let policy = build_policy(config, lists)?;
-    let upstream = Upstream::new(config)?;
-    let pipeline = Arc::new(Pipeline::new(
-        policy,
-        upstream,
-        config.blocking.clone(),
-        config.circumvention,
-    ));
-    let servers = DnsServers::start(config, pipeline.clone())?;
+pub fn start(config: Config) -> Result<Running> {
+    let lists = load_lists(&config)?;
+    let settings = build_settings(&config, lists, None)?;
+    let pipeline = Arc::new(Pipeline::new(settings));
+    let servers = DnsServers::start(&config, pipeline.clone())?;
+    let reloader = Arc::new(Reloader::new(config, pipeline.clone()));
     tracing::info!("Lollipop is answering");
-    Ok(Running { servers, pipeline })
+    Ok(Running {
+        servers,
+        pipeline,
+        reloader,
+    })
 }
 
-/// Runs the resolver until `shutdown` completes.
-pub async fn serve(config: &Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+/// Runs the resolver until `shutdown` completes, reloading on SIGHUP and
+/// when the config or a list file changes.
+pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let running = start(config)?;
+    let watcher = tokio::spawn(running.reloader.clone().watch());
     shutdown.await;
     tracing::info!("stopping");
+    watcher.abort();
     running.servers.shutdown().await;
     Ok(())
 }

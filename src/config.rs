@@ -49,6 +49,8 @@ pub struct ConfigOrigin {
     pub display_name: String,
     /// Relative paths in the file are taken from here.
     pub base_dir: PathBuf,
+    /// The file itself, to read again on a reload (None: embedded default).
+    pub path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -344,6 +346,7 @@ impl Config {
             ConfigOrigin {
                 display_name,
                 base_dir,
+                path: Some(path.to_path_buf()),
             },
         )
     }
@@ -355,6 +358,7 @@ impl Config {
             ConfigOrigin {
                 display_name: EMBEDDED_NAME.to_string(),
                 base_dir: PathBuf::from("."),
+                path: None,
             },
         )
     }
@@ -665,6 +669,7 @@ mod tests {
             ConfigOrigin {
                 display_name: "test.toml".into(),
                 base_dir: PathBuf::from("."),
+                path: None,
             },
         )
     }

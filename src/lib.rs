@@ -8,3 +8,4 @@ pub mod config;
 pub mod dns;
 pub mod lists;
 pub mod policy;
+pub mod reload;

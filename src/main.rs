@@ -106,7 +106,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(app::serve(&config, app::stop_signal()))?;
+            runtime.block_on(app::serve(config, app::stop_signal()))?;
         }
         Command::Lists {
             command: ListsCommand::Compile,

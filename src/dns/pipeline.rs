@@ -26,48 +26,47 @@ pub struct Client {
     pub listener: Option<usize>,
 }
 
+/// Everything a query is answered with; replaced whole on a reload, so a
+/// query in flight finishes on the settings it started with.
+pub struct Settings {
+    pub policy: Policy,
+    pub upstream: Arc<Upstream>,
+    pub blocking: BlockingConfig,
+    pub circumvention: CircumventionConfig,
+}
+
 pub struct Pipeline {
-    policy: ArcSwap<Policy>,
-    upstream: Upstream,
-    blocking: BlockingConfig,
-    circumvention: CircumventionConfig,
+    settings: ArcSwap<Settings>,
 }
 
 impl Pipeline {
-    pub fn new(
-        policy: Policy,
-        upstream: Upstream,
-        blocking: BlockingConfig,
-        circumvention: CircumventionConfig,
-    ) -> Pipeline {
+    pub fn new(settings: Settings) -> Pipeline {
         Pipeline {
-            policy: ArcSwap::from_pointee(policy),
-            upstream,
-            blocking,
-            circumvention,
+            settings: ArcSwap::from_pointee(settings),
         }
     }
 
-    /// The policy now in force.
-    pub fn policy(&self) -> Arc<Policy> {
-        self.policy.load_full()
+    /// The settings now in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
     }
 
-    /// Puts a new policy in force; queries in flight finish on the old one.
-    pub fn swap_policy(&self, policy: Policy) {
-        self.policy.store(Arc::new(policy));
+    /// Puts new settings in force; queries in flight finish on the old ones.
+    pub fn swap(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
     }
 
     /// The answer to one question from one client.
     pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
-        let policy = self.policy.load_full();
+        let settings = self.settings.load_full();
+        let policy = &settings.policy;
         let profile = policy.profile_for(client.address, client.listener);
         let Some(reversed) = ReversedName::from_labels(name.iter()) else {
             // Longer than a DNS name may be: nothing upstream could answer it.
             return Answer::nxdomain(None);
         };
 
-        if let Some(special) = special_answer(&reversed, &self.circumvention) {
+        if let Some(special) = special_answer(&reversed, &settings.circumvention) {
             let extended_error = |text: &str| {
                 Some(ExtendedError {
                     code: EDE_FILTERED,
@@ -82,7 +81,7 @@ impl Pipeline {
 
         let decision = policy.decide(profile, &reversed);
         if decision.is_blocked() {
-            return self.blocked(&policy, profile, &reversed, &decision, name, record_type);
+            return blocked(&settings, profile, &reversed, &decision, name, record_type);
         }
 
         let safe_search = policy.profile(profile).safe_search;
@@ -91,11 +90,11 @@ impl Pipeline {
             .rewrite(&reversed.to_domain(), safe_search)
             && let Ok(target) = Name::from_ascii(rewrite.target)
         {
-            let resolved = self.upstream.resolve(&target, record_type).await;
-            return Answer::rewritten(name, &target, self.blocking.ttl_secs, resolved);
+            let resolved = settings.upstream.resolve(&target, record_type).await;
+            return Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved);
         }
 
-        let upstream = self.upstream.resolve(name, record_type).await;
+        let upstream = settings.upstream.resolve(name, record_type).await;
 
         // CNAME cloaking: a tracker or adult site hidden behind an allowed
         // name is still blocked. The walled garden is not applied to aliases
@@ -109,36 +108,37 @@ impl Pipeline {
             };
             let decision = policy.decide(profile, &alias);
             if matches!(decision, Decision::Blocked { .. } | Decision::Locked { .. }) {
-                return self.blocked(&policy, profile, &alias, &decision, name, record_type);
+                return blocked(&settings, profile, &alias, &decision, name, record_type);
             }
         }
         Answer::from_upstream(upstream)
     }
+}
 
-    fn blocked(
-        &self,
-        policy: &Policy,
-        profile: ProfileId,
-        matched_name: &ReversedName,
-        decision: &Decision,
-        name: &Name,
-        record_type: RecordType,
-    ) -> Answer {
-        let explanation = policy.explain(profile, matched_name, decision);
-        let code = if explanation.locked {
-            EDE_BLOCKED
-        } else {
-            EDE_FILTERED
-        };
-        tracing::debug!(%name, %record_type, ?explanation, "blocked");
-        Answer::blocked(
-            name,
-            record_type,
-            &self.blocking,
-            ExtendedError {
-                code,
-                text: explanation.ede_text(),
-            },
-        )
-    }
+/// The blocked answer for `name`, explaining `decision` on `matched_name`
+/// (the name itself, or the alias that gave it away).
+fn blocked(
+    settings: &Settings,
+    profile: ProfileId,
+    matched_name: &ReversedName,
+    decision: &Decision,
+    name: &Name,
+    record_type: RecordType,
+) -> Answer {
+    let explanation = settings.policy.explain(profile, matched_name, decision);
+    let code = if explanation.locked {
+        EDE_BLOCKED
+    } else {
+        EDE_FILTERED
+    };
+    tracing::debug!(%name, %record_type, ?explanation, "blocked");
+    Answer::blocked(
+        name,
+        record_type,
+        &settings.blocking,
+        ExtendedError {
+            code,
+            text: explanation.ede_text(),
+        },
+    )
 }

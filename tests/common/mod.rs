@@ -191,7 +191,7 @@ impl TestLollipop {
             .build()
             .expect("runtime");
         let running = runtime
-            .block_on(async { lollipop::app::start(&config) })
+            .block_on(async { lollipop::app::start(config) })
             .expect("lollipop starts");
         TestLollipop {
             addresses: running.servers.addresses.clone(),

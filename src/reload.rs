@@ -1,0 +1,163 @@
+//! Keeps the running settings current: reloads the config and the lists on
+//! SIGHUP or when one of their files changes, compiling off the query path and
+//! swapping atomically. A bad config or a failed compile keeps what is running.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::Mutex;
+
+use crate::app;
+use crate::config::Config;
+use crate::dns::pipeline::Pipeline;
+
+/// How often the config and list files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+pub struct Reloader {
+    pipeline: Arc<Pipeline>,
+    /// The config in force; the lock also keeps reloads one at a time.
+    config: Mutex<Config>,
+}
+
+/// What a reload did, for the log and for tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Reloaded,
+    /// The new config was invalid or the lists could not be loaded; the
+    /// message says why, and the old settings are still answering.
+    Rejected(String),
+}
+
+impl Reloader {
+    pub fn new(config: Config, pipeline: Arc<Pipeline>) -> Reloader {
+        Reloader {
+            pipeline,
+            config: Mutex::new(config),
+        }
+    }
+
+    /// Reads the config again (if it came from a file), compiles the lists
+    /// if they changed, and puts the result in force.
+    pub async fn reload(&self, why: &str) -> ReloadOutcome {
+        let mut current = self.config.lock().await;
+        let config = match &current.origin.path {
+            Some(path) => match Config::load(path) {
+                Ok(config) => config,
+                Err(errors) => {
+                    let message =
+                        format!("the new config is invalid, keeping the running one:\n{errors}");
+                    tracing::warn!("reload ({why}) rejected: {message}");
+                    return ReloadOutcome::Rejected(message);
+                }
+            },
+            None => current.clone(),
+        };
+        if listen_key(&config) != listen_key(&current) {
+            tracing::warn!(
+                "the [[listen]] addresses changed: restart Lollipop to listen on the new ones"
+            );
+        }
+        let for_compile = config.clone();
+        let lists = match tokio::task::spawn_blocking(move || app::load_lists(&for_compile)).await {
+            Ok(Ok(lists)) => lists,
+            Ok(Err(error)) => {
+                let message = format!("{error:#}");
+                tracing::warn!("reload ({why}) rejected: {message}");
+                return ReloadOutcome::Rejected(message);
+            }
+            Err(error) => return ReloadOutcome::Rejected(format!("compile task failed: {error}")),
+        };
+        let upstream = (upstream_key(&config) == upstream_key(&current))
+            .then(|| self.pipeline.settings().upstream.clone());
+        match app::build_settings(&config, lists, upstream) {
+            Ok(settings) => {
+                self.pipeline.swap(settings);
+                *current = config;
+                tracing::info!("reloaded ({why})");
+                ReloadOutcome::Reloaded
+            }
+            Err(error) => {
+                let message = format!("{error:#}");
+                tracing::warn!("reload ({why}) rejected: {message}");
+                ReloadOutcome::Rejected(message)
+            }
+        }
+    }
+
+    /// Reloads on SIGHUP and whenever the config file or a list file
+    /// changes. Runs until the task is dropped.
+    pub async fn watch(self: Arc<Self>) {
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut seen = self.watched_files().await;
+        let mut tick = tokio::time::interval(WATCH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let signalled = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signalled = std::future::pending::<Option<()>>();
+            let why = tokio::select! {
+                _ = signalled => "SIGHUP",
+                _ = tick.tick() => {
+                    let now = self.watched_files().await;
+                    if now == seen {
+                        continue;
+                    }
+                    "a config or list file changed"
+                }
+            };
+            self.reload(why).await;
+            seen = self.watched_files().await;
+        }
+    }
+
+    /// The config file and every list file, with their modification times.
+    async fn watched_files(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
+        let config = self.config.lock().await;
+        let mut paths: Vec<PathBuf> = config.origin.path.iter().cloned().collect();
+        paths.extend(app::list_sources(&config).into_iter().map(|s| s.path));
+        paths
+            .into_iter()
+            .map(|path| {
+                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+                (path, modified)
+            })
+            .collect()
+    }
+}
+
+fn listen_key(config: &Config) -> Vec<String> {
+    config
+        .listen
+        .iter()
+        .map(|l| l.address.get_ref().clone())
+        .collect()
+}
+
+/// What the upstream resolver is built from; equal keys keep its cache.
+fn upstream_key(config: &Config) -> String {
+    let servers: Vec<String> = config
+        .upstream
+        .iter()
+        .map(|u| {
+            format!(
+                "{} {:?} {:?} {:?} {:?}",
+                u.address.get_ref(),
+                u.protocol,
+                u.tls_name,
+                u.https_path,
+                u.ca_file.as_ref().map(|p| config.resolve_path(p))
+            )
+        })
+        .collect();
+    format!("{servers:?} {:?}", config.resolver)
+}

@@ -1,0 +1,212 @@
+//! Hot reload of the real binary: while a client asks continuously, the
+//! lists and the config are swapped ten times (SIGHUP and file changes);
+//! every query gets an answer and the answers follow the new lists. An
+//! invalid config is rejected and the running one keeps answering.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_server::proto::op::Message;
+use hickory_server::proto::rr::RecordType;
+use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The profile always blocks gambling (the rotating list) plus `second`.
+fn config(port: u16, second: &str) -> String {
+    format!(
+        r#"
+[server]
+data_dir = "{{dir}}/data"
+default_profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:{port}"
+
+[[upstream]]
+address = "{{upstream}}"
+protocol = "udp"
+
+[[lists]]
+name = "rotating"
+path = "rotating.txt"
+category = "gambling"
+
+[[lists]]
+name = "fixed"
+path = "fixed.txt"
+category = "social"
+
+[[lists]]
+name = "video"
+path = "video.txt"
+category = "video"
+
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling", "{second}"]
+"#
+    )
+}
+
+fn free_port() -> u16 {
+    for _ in 0..50 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port");
+}
+
+fn is_blocked(server: SocketAddr, name: &str) -> bool {
+    answers(&a(server, name)) == ["A 0.0.0.0"]
+}
+
+fn hangup(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn lists_and_config_swap_under_load_without_a_failed_query() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    let write =
+        |file: &str, text: &str| std::fs::write(dir.path().join(file), text).expect("write");
+    write("rotating.txt", "example.com\n");
+    write("fixed.txt", "example.org\n");
+    write("video.txt", "youtube.com\n");
+    let config_path = dir.path().join("lollipop.toml");
+    std::fs::write(
+        &config_path,
+        expand(&config(port, "video"), &upstream, dir.path()),
+    )
+    .expect("config");
+
+    let child = Process(
+        Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args(["--config", &config_path.display().to_string(), "run"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    wait_until("first answer", || {
+        let q = query_message("www.example.com.", RecordType::A, Ask::default());
+        exchange_udp_within(
+            server,
+            &q.to_bytes().expect("encode"),
+            Duration::from_millis(200),
+        )
+        .is_some()
+    });
+    assert!(is_blocked(server, "www.example.com."));
+
+    // The load: queries back to back until told to stop (at most 60 s).
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
+                let name = ["www.example.com.", "news.example.org.", "www.bbc.co.uk."]
+                    [sent.load(Ordering::SeqCst) % 3];
+                let q = query_message(name, RecordType::A, Ask::default());
+                sent.fetch_add(1, Ordering::SeqCst);
+                let reply = exchange_udp(server, &q.to_bytes().expect("encode"));
+                let answered = reply
+                    .and_then(|r| Message::from_bytes(&r).ok())
+                    .is_some_and(|m| m.metadata.id == q.metadata.id && !m.answers.is_empty());
+                if !answered {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+
+    for round in 1..=10 {
+        if round % 2 == 1 {
+            // Lists: the rotating list moves from example.com to bbc.co.uk and back.
+            let now_blocked = if round % 4 == 1 {
+                "bbc.co.uk"
+            } else {
+                "example.com"
+            };
+            write("rotating.txt", &format!("{now_blocked}\n"));
+            hangup(&child.0);
+            let other = if now_blocked == "bbc.co.uk" {
+                "www.example.com."
+            } else {
+                "www.bbc.co.uk."
+            };
+            wait_until(&format!("round {round}: {now_blocked} blocked"), || {
+                is_blocked(server, &format!("www.{now_blocked}.")) && !is_blocked(server, other)
+            });
+        } else {
+            // Config: the profile's second category switches between social
+            // and video; no signal, the file change alone triggers the reload.
+            let category = if round % 4 == 2 { "social" } else { "video" };
+            std::fs::write(
+                &config_path,
+                expand(&config(port, category), &upstream, dir.path()),
+            )
+            .expect("config");
+            wait_until(&format!("round {round}: {category} in force"), || {
+                is_blocked(server, "news.example.org.") == (category == "social")
+            });
+        }
+    }
+
+    // An invalid config is rejected; the running settings keep answering.
+    std::fs::write(&config_path, "[server]\ndefault_profile = 7\n").expect("config");
+    hangup(&child.0);
+    std::thread::sleep(Duration::from_millis(500));
+    // Round 9 left bbc.co.uk on the rotating list.
+    assert!(
+        is_blocked(server, "www.bbc.co.uk."),
+        "still the last good settings"
+    );
+    assert!(
+        !is_blocked(server, "www.example.com."),
+        "still the last good settings"
+    );
+
+    stop.store(true, Ordering::SeqCst);
+    load.join().expect("load thread");
+    let sent = sent.load(Ordering::SeqCst);
+    assert!(sent > 100, "the load ran ({sent} queries)");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "every one of {sent} queries answered"
+    );
+}
