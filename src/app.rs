@@ -16,17 +16,14 @@ use crate::policy::Policy;
 use crate::policy::safesearch::SafeSearchMap;
 use crate::reload::Reloader;
 
-/// The list sources the config names, with paths made absolute.
+/// What the compiler reads: every configured list that is on disk. A
+/// download not fetched yet is left out until it is.
 pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
     config
-        .lists
-        .iter()
-        .map(|list| SourceSpec {
-            name: list.name.get_ref().clone(),
-            path: config.resolve_path(&list.path),
-            format: list.format,
-            category: list.category.get_ref().clone(),
-        })
+        .list_sources()
+        .into_iter()
+        .filter(|source| source.fetch.is_none() || source.spec.path.exists())
+        .map(|source| source.spec)
         .collect()
 }
 
@@ -36,6 +33,14 @@ pub fn compile_lists(config: &Config) -> Result<CompileReport> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    }
+    for source in config.list_sources() {
+        if source.fetch.is_some() && !source.spec.path.exists() {
+            tracing::warn!(
+                "list '{}' has not been downloaded yet, so it is left out: run `lollipop lists update`",
+                source.spec.name
+            );
+        }
     }
     Ok(compile(&list_sources(config), &out)?)
 }
@@ -58,6 +63,8 @@ pub fn is_stale(config: &Config, lists: &CompiledLists, compiled: &Path) -> bool
         wanted.name != had.name
             || wanted.category != had.category
             || wanted.path != had.path
+            || wanted.format != had.format
+            || wanted.hidden != had.hidden
             || changed_since
     })
 }
@@ -139,9 +146,11 @@ pub fn start(config: Config) -> Result<Running> {
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
     let running = start(config)?;
     let watcher = tokio::spawn(running.reloader.clone().watch());
+    let updater = tokio::spawn(crate::updates::run_schedule(running.reloader.clone()));
     shutdown.await;
     tracing::info!("stopping");
     watcher.abort();
+    updater.abort();
     running.servers.shutdown().await;
     Ok(())
 }

@@ -9,3 +9,5 @@ pub mod dns;
 pub mod lists;
 pub mod policy;
 pub mod reload;
+pub mod status;
+pub mod updates;

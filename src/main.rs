@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use lollipop::app;
 use lollipop::config::Config;
 use lollipop::lists::name::{ReversedName, normalise_domain};
+use lollipop::lists::update::UpdateOutcome;
 use lollipop::policy::special::special_answer;
 
 #[derive(Parser)]
@@ -58,6 +59,10 @@ enum Command {
 enum ListsCommand {
     /// Compile the configured lists into the data directory.
     Compile,
+    /// Download every list that has URLs, then compile.
+    Update,
+    /// Each list: entries, bad lines, last download, age, licence.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +97,21 @@ fn init_logging() {
         .init();
 }
 
+fn describe_outcome(outcome: &UpdateOutcome) -> String {
+    match outcome {
+        UpdateOutcome::Updated { entries, url } => format!("updated, {entries} entries from {url}"),
+        UpdateOutcome::NotModified => "not modified since the last download".into(),
+        UpdateOutcome::Failed {
+            reason,
+            kept_last_good: true,
+        } => format!("FAILED, keeping the last good copy: {reason}"),
+        UpdateOutcome::Failed {
+            reason,
+            kept_last_good: false,
+        } => format!("FAILED, no copy yet: {reason}"),
+    }
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(match &cli.config {
         Some(path) => Config::load(path)?,
@@ -115,6 +135,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             println!("written to {}", config.compiled_lists_path().display());
         }
+        Command::Lists {
+            command: ListsCommand::Update,
+        } => {
+            let outcomes = lollipop::updates::update_lists(&config, false);
+            let mut failed = 0;
+            for (name, outcome) in &outcomes {
+                println!("{name}: {}", describe_outcome(outcome));
+                failed += usize::from(matches!(outcome, UpdateOutcome::Failed { .. }));
+            }
+            if outcomes.is_empty() {
+                println!("no list has urls to download");
+            }
+            let report = app::compile_lists(&config)?;
+            println!("{report}");
+            if failed > 0 {
+                eprintln!(
+                    "{failed} list(s) could not be updated; their last good copies stay in use"
+                );
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Lists {
+            command: ListsCommand::Status,
+        } => print!("{}", lollipop::status::lists_status(&config)),
         Command::Check {
             name,
             client,

@@ -38,6 +38,11 @@ impl Reloader {
         }
     }
 
+    /// The config in force.
+    pub async fn config(&self) -> Config {
+        self.config.lock().await.clone()
+    }
+
     /// Reads the config again (if it came from a file), compiles the lists
     /// if they changed, and puts the result in force.
     pub async fn reload(&self, why: &str) -> ReloadOutcome {

@@ -1,65 +1,44 @@
 //! Compiling list files into the single memory-mappable lists file, off the
 //! query path.
 
-use std::collections::HashMap;
-use std::fmt;
+mod keys;
+mod report;
+
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use thiserror::Error;
 
 use super::name::reverse_domain_owned;
-use super::parse::{LineResult, ListFormat, parse_line};
+use super::parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat};
 use super::{
     Combination, FORMAT_VERSION, MAX_CATEGORIES, Manifest, SourceInfo, describe_fst_error,
     write_lists_file,
 };
+use keys::{Combinations, KeyArena};
+pub use report::{CompileReport, SampleLine, SourceReport};
 
-/// Bad lines quoted per source; the count covers the rest.
-const BAD_SAMPLES: usize = 5;
-/// Quoted bad lines are cut to this many characters so a binary file
-/// mistaken for a list can't flood the report.
+/// Bad and unsupported lines quoted per source; the counts cover the rest.
+const SAMPLES: usize = 5;
+/// Quoted lines are cut to this many characters so a binary file mistaken
+/// for a list can't flood the report.
 const SAMPLE_CHARS: usize = 120;
+/// Longest line read. No list format needs more; anything longer is junk,
+/// and is skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 4096;
 
 /// One list to compile.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SourceSpec {
     pub name: String,
     pub path: PathBuf,
     pub format: ListFormat,
     pub category: String,
-}
-
-/// What a compile did, for logs and the admin UI.
-#[derive(Debug, Clone, Serialize)]
-pub struct CompileReport {
-    pub output: PathBuf,
-    pub sources: Vec<SourceReport>,
-    pub unique_domains: u64,
-    pub combinations: usize,
-    pub fst_bytes: u64,
-    pub bytes_per_domain: f64,
-    pub elapsed_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SourceReport {
-    /// As recorded in the manifest; `entries` counts distinct domains.
-    #[serde(flatten)]
-    pub info: SourceInfo,
-    pub lines: u64,
-    pub bad_samples: Vec<BadLine>,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct BadLine {
-    /// 1-based.
-    pub line: u64,
-    pub text: String,
-    pub reason: String,
+    /// A licensed feed whose entries must never be shown: the report gives
+    /// only counts for it, never quoted lines.
+    pub hidden: bool,
 }
 
 /// Every message names what failed and what a technician should do.
@@ -85,93 +64,9 @@ pub enum CompileError {
     Index { path: PathBuf, detail: String },
 }
 
-/// All keys in one buffer with small fixed-size records pointing into it:
-/// about 8 bytes of overhead per domain instead of the ~40 a `String` costs,
-/// which keeps a 5M-domain compile well inside a small appliance's memory.
-#[derive(Default)]
-struct KeyArena {
-    bytes: Vec<u8>,
-    entries: Vec<KeyRef>,
-    /// Set instead of failing each push, so parsing stays a plain loop.
-    overflowed: bool,
-}
-
-#[derive(Clone, Copy)]
-struct KeyRef {
-    start: u32,
-    len: u8,
-    source: u16,
-}
-
-fn key_of<'a>(bytes: &'a [u8], e: &KeyRef) -> &'a [u8] {
-    &bytes[e.start as usize..e.start as usize + usize::from(e.len)]
-}
-
-impl KeyArena {
-    fn push(&mut self, key: &[u8], source: u16) {
-        // Normalised names are at most 253 bytes, so only the total can
-        // overflow in practice.
-        let (Ok(start), Ok(len)) = (u32::try_from(self.bytes.len()), u8::try_from(key.len()))
-        else {
-            self.overflowed = true;
-            return;
-        };
-        self.bytes.extend_from_slice(key);
-        self.entries.push(KeyRef { start, len, source });
-    }
-
-    fn sort(&mut self) {
-        let bytes = &self.bytes;
-        self.entries.sort_unstable_by(|a, b| {
-            key_of(bytes, a)
-                .cmp(key_of(bytes, b))
-                .then(a.source.cmp(&b.source))
-        });
-    }
-
-    /// Calls `f` once per distinct key, in order, with its sorted, deduplicated
-    /// sources. Requires `sort` first.
-    fn for_each_group<E>(
-        &self,
-        mut f: impl FnMut(&[u8], &[u16]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let same_key = |a: &KeyRef, b: &KeyRef| key_of(&self.bytes, a) == key_of(&self.bytes, b);
-        let mut sources = Vec::new();
-        for group in self.entries.chunk_by(same_key) {
-            sources.clear();
-            // Sorted by (key, source), so equal sources are adjacent.
-            sources.extend(group.iter().map(|e| e.source));
-            sources.dedup();
-            // `chunk_by` never yields an empty group.
-            f(key_of(&self.bytes, &group[0]), &sources)?;
-        }
-        Ok(())
-    }
-}
-
-/// Assigns ids to distinct source sets, in order of first appearance.
-#[derive(Default)]
-struct Combinations {
-    ids: HashMap<Vec<u16>, u32>,
-    table: Vec<Vec<u16>>,
-}
-
-impl Combinations {
-    fn id(&mut self, sources: &[u16]) -> u32 {
-        if let Some(&id) = self.ids.get(sources) {
-            return id;
-        }
-        // Distinct sets can't outnumber keys, and a u32 count of keys is far
-        // beyond anything `KeyArena` accepts.
-        let id = self.table.len() as u32;
-        self.ids.insert(sources.to_vec(), id);
-        self.table.push(sources.to_vec());
-        id
-    }
-}
-
-/// Compiles `sources` into `out_file`, replacing it atomically. Bad lines are
-/// counted and sampled in the report; unreadable sources are errors.
+/// Compiles `sources` into `out_file`, replacing it atomically. Bad and
+/// unsupported lines are counted and sampled in the report; unreadable
+/// sources are errors.
 pub fn compile(sources: &[SourceSpec], out_file: &Path) -> Result<CompileReport, CompileError> {
     let started = Instant::now();
     let categories = collect_categories(sources)?;
@@ -193,14 +88,16 @@ pub fn compile(sources: &[SourceSpec], out_file: &Path) -> Result<CompileReport,
     // so the file header) needs before the fst can be streamed out in pass 2.
     let mut combos = Combinations::default();
     let mut unique: u64 = 0;
-    arena.for_each_group(|_, srcs| {
+    arena.for_each_group(|_, entries| {
         unique += 1;
-        for &s in srcs {
+        for &(s, kinds) in entries {
             if let Some(r) = reports.get_mut(usize::from(s)) {
                 r.info.entries += 1;
+                r.exceptions += u64::from(kinds.contains(EntryKind::Allow));
+                r.important += u64::from(kinds.contains(EntryKind::Important));
             }
         }
-        combos.id(srcs);
+        combos.id(entries);
         Ok::<(), CompileError>(())
     })?;
 
@@ -214,11 +111,25 @@ pub fn compile(sources: &[SourceSpec], out_file: &Path) -> Result<CompileReport,
         combinations: Vec::new(),
         domain_count: unique,
     };
-    let combinations = combos.table.iter().map(|srcs| Combination {
-        sources: srcs.clone(),
-        categories: manifest.mask_for(srcs).unwrap_or(0),
-    });
-    manifest.combinations = combinations.collect();
+    let combinations: Vec<Combination> = combos
+        .table
+        .iter()
+        .map(|entries| {
+            let sources: Vec<u16> = entries.iter().map(|e| e.0).collect();
+            let kinds: Vec<EntryKinds> = entries.iter().map(|e| e.1).collect();
+            // Every source and category was collected above, so this only
+            // falls back for a table that can't happen.
+            let masks = manifest.masks_for(&sources, &kinds).unwrap_or_default();
+            Combination {
+                sources,
+                kinds,
+                categories: masks.categories,
+                exceptions: masks.exceptions,
+                important: masks.important,
+            }
+        })
+        .collect();
+    manifest.combinations = combinations;
 
     let fst_bytes = write_lists_file(out_file, &manifest, |out| {
         let index_err = |e: fst::Error| CompileError::Index {
@@ -227,7 +138,7 @@ pub fn compile(sources: &[SourceSpec], out_file: &Path) -> Result<CompileReport,
         };
         let mut builder = fst::MapBuilder::new(out).map_err(index_err)?;
         arena
-            .for_each_group(|key, srcs| builder.insert(key, u64::from(combos.id(srcs))))
+            .for_each_group(|key, entries| builder.insert(key, u64::from(combos.id(entries))))
             .map_err(index_err)?;
         builder.finish().map_err(index_err)
     })?;
@@ -262,6 +173,69 @@ fn collect_categories(sources: &[SourceSpec]) -> Result<Vec<String>, CompileErro
     Ok(categories)
 }
 
+/// Reads the next line into `buf`, without its line ending. Holds at most
+/// `MAX_LINE_BYTES` and a CRLF; the rest of a longer line is skipped.
+/// Returns `None` at the end of the file, else whether the line was too long.
+fn read_line_capped(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    const LIMIT: u64 = MAX_LINE_BYTES as u64 + 2;
+    buf.clear();
+    if reader.by_ref().take(LIMIT).read_until(b'\n', buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    } else if buf.len() as u64 == LIMIT {
+        reader.skip_until(b'\n')?;
+    }
+    Ok(Some(buf.len() > MAX_LINE_BYTES))
+}
+
+/// What one line produced, gathered so each line lands in one count.
+#[derive(Default)]
+struct LineOutcome {
+    bad: Vec<String>,
+    unsupported: Vec<String>,
+    url_level: bool,
+    entries: bool,
+}
+
+impl LineOutcome {
+    fn clear(&mut self) {
+        self.bad.clear();
+        self.unsupported.clear();
+        (self.url_level, self.entries) = (false, false);
+    }
+
+    /// Adds line `raw` to one of the report's line counts, the worst that
+    /// applies, and quotes it if it's among the first bad or unsupported.
+    fn tally(&self, report: &mut SourceReport, raw: &[u8]) {
+        let info = &mut report.info;
+        let (samples, reasons) = if !self.bad.is_empty() {
+            info.bad_lines += 1;
+            (&mut report.bad_samples, &self.bad)
+        } else if !self.unsupported.is_empty() {
+            info.unsupported += 1;
+            (&mut report.unsupported_samples, &self.unsupported)
+        } else {
+            info.url_level += u64::from(self.url_level);
+            report.skipped_lines += u64::from(!self.url_level && !self.entries);
+            return;
+        };
+        // Quoting a hidden list's lines would show its entries.
+        if !info.hidden && samples.len() < SAMPLES {
+            let text = String::from_utf8_lossy(raw);
+            samples.push(SampleLine {
+                line: report.lines,
+                text: text.trim().chars().take(SAMPLE_CHARS).collect(),
+                reason: reasons.join("; "),
+            });
+        }
+    }
+}
+
 fn read_source(
     spec: &SourceSpec,
     idx: u16,
@@ -282,146 +256,47 @@ fn read_source(
             format: spec.format,
             entries: 0,
             bad_lines: 0,
+            unsupported: 0,
+            url_level: 0,
+            hidden: spec.hidden,
         },
         lines: 0,
+        skipped_lines: 0,
+        exceptions: 0,
+        important: 0,
         bad_samples: Vec::new(),
+        unsupported_samples: Vec::new(),
     };
+    let mut parser = LineParser::new(spec.format);
     let mut raw = Vec::new();
-    let mut reasons: Vec<String> = Vec::new();
-    loop {
-        raw.clear();
-        // Bytes, not `read_line`: one stray Latin-1 comment must cost a bad
-        // line, not the whole list.
-        if reader.read_until(b'\n', &mut raw).map_err(read_err)? == 0 {
-            break;
-        }
+    let mut out = LineOutcome::default();
+    // Bytes, not `read_line`: one stray Latin-1 comment must cost a bad
+    // line, not the whole list.
+    while let Some(too_long) = read_line_capped(&mut reader, &mut raw).map_err(read_err)? {
         report.lines += 1;
-        reasons.clear();
-        match std::str::from_utf8(&raw) {
-            Ok(line) => parse_line(spec.format, line, |r| match r {
-                LineResult::Entry(d) => arena.push(reverse_domain_owned(d).as_bytes(), idx),
-                LineResult::Bad(reason) => reasons.push(reason),
+        out.clear();
+        if too_long {
+            out.bad.push(format!(
+                "the line is longer than {MAX_LINE_BYTES} bytes; no list entry is"
+            ));
+        } else if let Ok(line) = std::str::from_utf8(&raw) {
+            parser.parse_line(line, |r| match r {
+                LineResult::Entry { domain, kind } => {
+                    out.entries = true;
+                    arena.push(reverse_domain_owned(domain).as_bytes(), idx, kind);
+                }
+                LineResult::Bad(reason) => out.bad.push(reason),
+                LineResult::Unsupported(reason) => out.unsupported.push(reason),
+                LineResult::UrlLevel => out.url_level = true,
                 LineResult::Skip => {}
-            }),
-            Err(_) => reasons.push("the line is not valid UTF-8 text".into()),
+            });
+        } else {
+            out.bad.push("the line is not valid UTF-8 text".into());
         }
-        if !reasons.is_empty() {
-            report.info.bad_lines += 1;
-            if report.bad_samples.len() < BAD_SAMPLES {
-                let text = String::from_utf8_lossy(&raw);
-                report.bad_samples.push(BadLine {
-                    line: report.lines,
-                    text: text.trim_end().chars().take(SAMPLE_CHARS).collect(),
-                    reason: reasons.join("; "),
-                });
-            }
-        }
+        out.tally(&mut report, &raw);
     }
     Ok(report)
 }
 
-impl fmt::Display for CompileReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "Compiled {} unique domains from {} lists into {} ({:.1} MB, {:.1} bytes per domain) in {:.2} s.",
-            self.unique_domains,
-            self.sources.len(),
-            self.output.display(),
-            self.fst_bytes as f64 / 1_000_000.0,
-            self.bytes_per_domain,
-            self.elapsed_ms as f64 / 1000.0,
-        )?;
-        for s in &self.sources {
-            let i = &s.info;
-            write!(f, "  {} [{}]: {} domains", i.name, i.category, i.entries)?;
-            if i.bad_lines > 0 {
-                write!(f, ", {} unusable lines (skipped)", i.bad_lines)?;
-            }
-            writeln!(f)?;
-            for bad in &s.bad_samples {
-                writeln!(f, "    line {}: {:?} - {}", bad.line, bad.text, bad.reason)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(dir: &Path, name: &str, format: ListFormat, body: &[u8]) -> SourceSpec {
-        let path = dir.join(name);
-        std::fs::write(&path, body).unwrap();
-        let (name, category) = (name.into(), "ads".into());
-        SourceSpec {
-            name,
-            path,
-            format,
-            category,
-        }
-    }
-
-    #[test]
-    fn counts_merges_and_samples_bad_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut body = b"\xEF\xBB\xBFone.example\r\nONE.example.\r\n# c\r\n".to_vec();
-        for i in 0..7 {
-            body.extend_from_slice(format!("bad{i}..example\n").as_bytes());
-        }
-        body.extend_from_slice(b"caf\xE9.example\ntwo.example\n");
-        let a = spec(dir.path(), "a", ListFormat::Domains, &body);
-        let hosts = b"0.0.0.0 two.example three.example\n";
-        let b = spec(dir.path(), "b", ListFormat::Hosts, hosts);
-        let report = compile(&[a, b], &dir.path().join("lists.bin")).unwrap();
-
-        let ra = &report.sources[0];
-        assert_eq!((ra.lines, ra.info.entries, ra.info.bad_lines), (12, 2, 8));
-        assert_eq!(ra.bad_samples.len(), BAD_SAMPLES);
-        let first = &ra.bad_samples[0];
-        assert_eq!((first.line, first.text.as_str()), (4, "bad0..example"));
-        assert!(first.reason.contains("empty label"));
-        assert_eq!(report.sources[1].info.entries, 2);
-        assert_eq!(report.unique_domains, 3);
-        // {a}, {a,b}, {b}: two.example is in both.
-        assert_eq!(report.combinations, 3);
-        let text = report.to_string();
-        assert!(text.contains("3 unique domains"), "{text}");
-        assert!(text.contains("8 unusable lines"), "{text}");
-        let json = serde_json::to_string(&report).unwrap();
-        assert!(json.contains("\"bad_samples\""));
-    }
-
-    #[test]
-    fn missing_source_names_path_and_list() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut missing = spec(dir.path(), "ut1-adult", ListFormat::Domains, b"");
-        missing.path = dir.path().join("nope.txt");
-        let out = dir.path().join("lists.bin");
-        let msg = compile(&[missing], &out).unwrap_err().to_string();
-        assert!(msg.contains("ut1-adult"), "{msg}");
-        assert!(msg.contains("nope.txt"), "{msg}");
-        assert!(!out.exists());
-    }
-
-    #[test]
-    fn rejects_too_many_or_empty_categories() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = spec(dir.path(), "l", ListFormat::Domains, b"");
-        let mut specs: Vec<SourceSpec> = (0..65)
-            .map(|i| SourceSpec {
-                category: format!("c{i}"),
-                ..base.clone()
-            })
-            .collect();
-        let out = dir.path().join("lists.bin");
-        let err = compile(&specs, &out).unwrap_err();
-        assert!(matches!(err, CompileError::TooManyCategories { count: 65 }));
-        specs.truncate(64);
-        assert_eq!(compile(&specs, &out).unwrap().unique_domains, 0);
-        specs[0].category = " ".into();
-        let err = compile(&specs, &out).unwrap_err();
-        assert!(matches!(err, CompileError::EmptyCategory { .. }));
-    }
-}
+mod tests;

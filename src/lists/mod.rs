@@ -10,13 +10,18 @@
 //! Keeping the manifest and the fst in one file means a single rename swaps
 //! both consistently; a reader can never see a new fst with an old manifest.
 //! The fst maps reversed names (`uk.co.bbc`) to a *combination id*: an index
-//! into the manifest's table of distinct source sets, so the many domains
-//! shared by the same lists share one small value.
+//! into the manifest's table of distinct source sets (with the kind of entry
+//! each source has there), so the many domains shared by the same lists
+//! share one small value.
 
+pub mod catalogue;
 pub mod compile;
+mod fetch;
 pub mod name;
 pub mod parse;
+pub mod sources;
 pub mod store;
+pub mod update;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -24,16 +29,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use compile::{CompileError, CompileReport, SourceSpec, compile};
+pub use compile::{
+    CompileError, CompileReport, MAX_LINE_BYTES, SampleLine, SourceReport, SourceSpec, compile,
+};
 pub use name::{NameError, ReversedName, normalise_domain, reverse_domain};
-pub use parse::{LineResult, ListFormat, parse_line};
+pub use parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat, parse_line};
 pub use store::{CompiledLists, StoreError, SuffixMatch, SuffixSet};
 
 /// First bytes of every compiled lists file.
 pub const MAGIC: &[u8; 8] = b"LOLIPOP1";
 /// Bumped whenever the manifest or key layout changes incompatibly, so an
-/// old appliance refuses a file it would misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// old appliance refuses a file it would misread. Version 2 added entry
+/// kinds (exceptions, important blocks) to the combination table.
+pub const FORMAT_VERSION: u32 = 2;
 /// A category mask is a u64, one bit per category.
 pub const MAX_CATEGORIES: usize = 64;
 
@@ -165,18 +173,41 @@ pub struct SourceInfo {
     pub path: PathBuf,
     pub category: String,
     pub format: ListFormat,
-    /// Distinct domains this source contributed.
+    /// Distinct domains this source contributed, of any kind.
     pub entries: u64,
     pub bad_lines: u64,
+    /// Lines holding rules of a kind Lollipop cannot apply.
+    pub unsupported: u64,
+    /// Lines holding rules about web addresses, which DNS cannot enforce.
+    pub url_level: u64,
+    /// A licensed feed whose entries must never be shown.
+    pub hidden: bool,
 }
 
-/// A distinct set of sources that share some domains.
+/// A distinct set of sources, and what each says, that share some domains.
+/// The masks are precomputed so the hot path needs one load, not a loop
+/// over sources; all three concern entries at exactly this key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Combination {
-    /// Sorted indices into [`Manifest::sources`].
+    /// Sorted, distinct indices into [`Manifest::sources`]: every source
+    /// with an entry of any kind here.
     pub sources: Vec<u16>,
-    /// Precomputed so the hot path needs one load, not a loop over sources.
+    /// The kinds of entry each of `sources` has here, in the same order.
+    pub kinds: Vec<EntryKinds>,
+    /// Categories with a block (plain or important) here.
     pub categories: u64,
+    /// Categories with an exception (allow) here.
+    pub exceptions: u64,
+    /// Categories with an important block here.
+    pub important: u64,
+}
+
+/// The three category masks a combination carries.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Masks {
+    pub categories: u64,
+    pub exceptions: u64,
+    pub important: u64,
 }
 
 impl Manifest {
@@ -212,171 +243,42 @@ impl Manifest {
             ));
         }
         for (id, c) in self.combinations.iter().enumerate() {
-            if self.mask_for(&c.sources) != Some(c.categories) {
+            let stored = Masks {
+                categories: c.categories,
+                exceptions: c.exceptions,
+                important: c.important,
+            };
+            let sorted = c.sources.is_sorted_by(|a, b| a < b);
+            if !sorted || self.masks_for(&c.sources, &c.kinds) != Some(stored) {
                 return Err(format!("combination {id} does not match its sources"));
             }
         }
         Ok(())
     }
 
-    /// The category mask implied by a set of sources, or `None` if a source
-    /// index or category name doesn't resolve.
-    pub(crate) fn mask_for(&self, sources: &[u16]) -> Option<u64> {
-        let mut mask = 0u64;
-        for &s in sources {
+    /// The masks implied by sources and their kinds of entry, or `None` if
+    /// the two lists differ in length, a kind is empty or unknown, or a
+    /// source index or category name doesn't resolve.
+    pub(crate) fn masks_for(&self, sources: &[u16], kinds: &[EntryKinds]) -> Option<Masks> {
+        if sources.len() != kinds.len() {
+            return None;
+        }
+        let mut masks = Masks::default();
+        for (&s, &k) in sources.iter().zip(kinds) {
+            if !k.is_valid() {
+                return None;
+            }
             let category = &self.sources.get(usize::from(s))?.category;
             let bit = self.categories.iter().position(|c| c == category)?;
-            mask |= 1u64.checked_shl(u32::try_from(bit).ok()?)?;
+            let bit = 1u64.checked_shl(u32::try_from(bit).ok()?)?;
+            let when = |yes: bool| if yes { bit } else { 0 };
+            masks.categories |= when(k.blocks());
+            masks.exceptions |= when(k.contains(EntryKind::Allow));
+            masks.important |= when(k.contains(EntryKind::Important));
         }
-        Some(mask)
+        Some(masks)
     }
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use tempfile::TempDir;
-
-    /// Compiles `(name, category, format, body)` lists and opens the result.
-    pub(crate) fn build(
-        lists: &[(&str, &str, ListFormat, &str)],
-    ) -> (TempDir, PathBuf, CompiledLists) {
-        let dir = tempfile::tempdir().unwrap();
-        let specs: Vec<SourceSpec> = lists
-            .iter()
-            .map(|&(name, category, format, body)| {
-                let path = dir.path().join(name);
-                std::fs::write(&path, body).unwrap();
-                SourceSpec {
-                    name: name.into(),
-                    path,
-                    format,
-                    category: category.into(),
-                }
-            })
-            .collect();
-        let out = dir.path().join("lists.bin");
-        compile(&specs, &out).unwrap();
-        let lists = CompiledLists::open(&out).unwrap();
-        (dir, out, lists)
-    }
-
-    /// Matched rule domains, each with the names of the lists holding it.
-    pub(crate) fn hits(lists: &CompiledLists, query: &str) -> Vec<(String, Vec<String>)> {
-        let name = ReversedName::from_domain(query).unwrap();
-        let mut out = Vec::new();
-        lists.walk(&name, |m| {
-            let srcs = lists.combination_sources(m.combination);
-            let names = srcs.iter().map(|&s| lists.source(s).name.clone()).collect();
-            out.push((name.suffix_domain(m.key_len), names));
-        });
-        out
-    }
-
-    fn hit(domain: &str, lists: &[&str]) -> (String, Vec<String>) {
-        (domain.into(), lists.iter().map(|s| s.to_string()).collect())
-    }
-
-    #[test]
-    fn overlapping_sources_share_one_combination() {
-        let (_dir, _, lists) = build(&[
-            (
-                "adult",
-                "pornography",
-                ListFormat::Domains,
-                "example.com\nshared.net\n",
-            ),
-            (
-                "proxies",
-                "bypass",
-                ListFormat::Hosts,
-                "0.0.0.0 shared.net vpn.example.com\n",
-            ),
-        ]);
-        assert_eq!(lists.domain_count(), 3);
-        assert_eq!(lists.categories(), ["pornography", "bypass"]);
-        assert_eq!(lists.category_bit("bypass"), Some(1));
-        assert_eq!(lists.category_bit("gambling"), None);
-        assert_eq!(
-            hits(&lists, "www.VPN.example.com."),
-            [
-                hit("example.com", &["adult"]),
-                hit("vpn.example.com", &["proxies"])
-            ]
-        );
-        assert_eq!(
-            hits(&lists, "cdn.shared.net"),
-            [hit("shared.net", &["adult", "proxies"])]
-        );
-        let mut combination = None;
-        lists.walk(&ReversedName::from_domain("shared.net").unwrap(), |m| {
-            combination = Some(m.combination)
-        });
-        assert_eq!(lists.combination_categories(combination.unwrap()), 0b11);
-        assert_eq!(lists.manifest().combinations.len(), 3);
-        assert!(hits(&lists, "example.org").is_empty());
-        assert!(hits(&lists, "com").is_empty());
-        assert!(hits(&lists, ".").is_empty());
-    }
-
-    #[test]
-    fn recompiling_swaps_the_file_under_an_open_reader() {
-        let (dir, out, old) = build(&[("a", "ads", ListFormat::Domains, "x.example\n")]);
-        let spec = SourceSpec {
-            name: "a".into(),
-            path: dir.path().join("a"),
-            format: ListFormat::Domains,
-            category: "ads".into(),
-        };
-        std::fs::write(&spec.path, "y.example\nz.example\n").unwrap();
-        let report = compile(&[spec], &out).unwrap();
-        // The rename leaves the old mapping intact for queries in flight.
-        assert_eq!(hits(&old, "x.example").len(), 1);
-        let new = CompiledLists::open(&out).unwrap();
-        assert_eq!((new.domain_count(), report.unique_domains), (2, 2));
-        assert!(hits(&new, "x.example").is_empty());
-        let bytes = std::fs::read(&out).unwrap();
-        let (_, offset) = decode_header(&bytes).unwrap();
-        assert_eq!((bytes.len() - offset) as u64, report.fst_bytes);
-        assert!(!dir.path().join("lists.bin.tmp").exists());
-    }
-
-    #[test]
-    fn header_pads_to_eight_and_round_trips() {
-        let mut manifest = Manifest::empty();
-        for n in 0..9 {
-            manifest.categories = vec!["x".repeat(n)];
-            let header = encode_header(&manifest).unwrap();
-            assert_eq!(header.len() % 8, 0);
-            assert_eq!(decode_header(&header), Ok((manifest.clone(), header.len())));
-        }
-    }
-
-    #[test]
-    fn manifest_check_catches_bad_references() {
-        let mut manifest = Manifest::empty();
-        manifest.categories = vec!["a".into(), "b".into()];
-        manifest.sources = vec![SourceInfo {
-            name: "s".into(),
-            path: PathBuf::new(),
-            category: "b".into(),
-            format: ListFormat::Domains,
-            entries: 1,
-            bad_lines: 0,
-        }];
-        manifest.combinations = vec![Combination {
-            sources: vec![0],
-            categories: 0b10,
-        }];
-        assert_eq!(manifest.check(), Ok(()));
-        manifest.combinations[0].categories = 0b01;
-        assert!(manifest.check().is_err());
-        manifest.combinations[0] = Combination {
-            sources: vec![1],
-            categories: 0,
-        };
-        assert!(manifest.check().is_err());
-        manifest.sources[0].category = "zzz".into();
-        assert!(manifest.check().is_err());
-    }
-}
+pub(crate) mod tests;

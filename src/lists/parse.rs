@@ -1,284 +1,254 @@
-//! Reading one line of a list file in one of the supported formats into
-//! normalised domains.
+//! Reading the lines of a list file, in any supported format, into
+//! normalised entries, each marked as a block, an exception or an important
+//! block. Each format family lives in its own submodule.
 
-use std::net::IpAddr;
+mod adblock;
+mod dnsmasq;
+mod hosts;
+mod rpz;
 
 use serde::{Deserialize, Serialize};
 
 use super::name::normalise_domain;
 
-/// How a list file is written. New formats (adblock, rpz, dnsmasq) slot in
-/// as further variants handled by [`parse_line`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// How a list file is written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListFormat {
     /// One domain per line; `*.` or `.` prefixes allowed and ignored.
+    #[default]
     Domains,
     /// `ADDRESS name [name...]`, as in `/etc/hosts`.
     Hosts,
+    /// Adblock / AdGuard DNS filter syntax: `||example.com^`, `@@||...`.
+    Adblock,
+    /// A DNS response policy zone file: `example.com CNAME .`.
+    Rpz,
+    /// dnsmasq configuration: `address=/example.com/0.0.0.0`.
+    Dnsmasq,
 }
 
-/// What one line, or one name on a hosts line, produced.
+/// What an entry asks the resolver to do with its name and subdomains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntryKind {
+    Block,
+    /// An exception: the list itself says not to block this name.
+    Allow,
+    /// A block that the list's category's exceptions cannot lift.
+    Important,
+}
+
+/// The set of kinds one source has at one key. A list can say both `||d^`
+/// and `@@||d^`; keeping both lets the resolver apply its own precedence.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EntryKinds(u8);
+
+impl EntryKinds {
+    const fn bit(kind: EntryKind) -> u8 {
+        match kind {
+            EntryKind::Block => 1,
+            EntryKind::Allow => 2,
+            EntryKind::Important => 4,
+        }
+    }
+
+    pub const fn only(kind: EntryKind) -> Self {
+        EntryKinds(Self::bit(kind))
+    }
+
+    #[must_use]
+    pub const fn with(self, kind: EntryKind) -> Self {
+        EntryKinds(self.0 | Self::bit(kind))
+    }
+
+    pub const fn contains(self, kind: EntryKind) -> bool {
+        self.0 & Self::bit(kind) != 0
+    }
+
+    /// Whether this set blocks in its category: a plain or important block.
+    pub const fn blocks(self) -> bool {
+        self.contains(EntryKind::Block) || self.contains(EntryKind::Important)
+    }
+
+    /// The set holds at least one kind and no bits this version doesn't know.
+    pub(crate) const fn is_valid(self) -> bool {
+        self.0 != 0 && self.0 & !7 == 0
+    }
+}
+
+/// What one line, or one name on a multi-name line, produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineResult {
     /// A normalised domain; it covers its subdomains too.
-    Entry(String),
-    /// Blank, comment, or a name hosts files carry that isn't a real site.
+    Entry { domain: String, kind: EntryKind },
+    /// Blank, comment, header, or a record that carries no rule.
     Skip,
-    /// Not usable; the reason is written for a technician.
+    /// Broken: the list is damaged or not in the format configured. The
+    /// reason is written for a technician.
     Bad(String),
+    /// A valid rule of a kind Lollipop cannot apply (a cosmetic rule, an
+    /// adblock modifier, an RPZ IP trigger...). Expected in real lists, so
+    /// counted apart from bad lines.
+    Unsupported(String),
+    /// A rule about particular web addresses (`example.com/ads/`), which a
+    /// DNS resolver never sees and so cannot enforce.
+    UrlLevel,
 }
 
-/// Names that appear in almost every hosts file to keep the machine's own
-/// loopback working; blocking them would be meaningless.
-const HOSTS_NON_DOMAINS: &[&str] = &[
-    "localhost",
-    "localhost.localdomain",
-    "localhost4",
-    "localhost4.localdomain4",
-    "localhost6",
-    "localhost6.localdomain6",
-    "local",
-    "broadcasthost",
-    "ip6-localhost",
-    "ip6-loopback",
-    "ip6-localnet",
-    "ip6-mcastprefix",
-    "ip6-allnodes",
-    "ip6-allrouters",
-    "ip6-allhosts",
-];
-
-/// Parses one line. Hosts lines may name several hosts, so results go to
-/// `emit`: one `Entry` or `Bad` per name, or a single `Skip` when the line
-/// yields nothing at all.
-pub fn parse_line(format: ListFormat, line: &str, mut emit: impl FnMut(LineResult)) {
-    // A BOM only ever starts a file, but stripping it everywhere is harmless
-    // and saves callers tracking line numbers.
-    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-    // `#` can't occur in a domain, so anything from it on is a comment
-    // whether it starts the line or trails an entry.
-    let line = line
-        .split_once('#')
-        .map_or(line, |(before, _)| before)
-        .trim();
-    if line.is_empty() {
-        emit(LineResult::Skip);
-        return;
-    }
-    match format {
-        ListFormat::Domains => emit(parse_domains_line(line)),
-        ListFormat::Hosts => parse_hosts_line(line, emit),
-    }
-}
-
-fn parse_domains_line(line: &str) -> LineResult {
-    if line.starts_with('!') || line.starts_with('[') {
-        // `!` comments and `[Adblock Plus 2.0]` headers prefix many lists
-        // published in both domain and adblock flavours.
-        return LineResult::Skip;
-    }
-    let mut fields = line.split_whitespace();
-    let first = fields.next().unwrap_or_default();
-    if let Some(second) = fields.next() {
-        if first.parse::<IpAddr>().is_ok() {
-            return LineResult::Bad(format!(
-                "'{first} {second}' looks like a hosts-format line; set this list's format to \"hosts\""
-            ));
-        }
-        return LineResult::Bad("expected one domain per line, found several words".into());
-    }
-    if first.starts_with("||") || first.ends_with('^') {
-        return LineResult::Bad(format!(
-            "'{first}' is adblock syntax, which this list format does not read"
-        ));
-    }
-    // `*.example.com` and `.example.com` are common ways of saying "and its
-    // subdomains", which every entry already means.
-    let domain = first
-        .strip_prefix("*.")
-        .or_else(|| first.strip_prefix('.'))
-        .unwrap_or(first);
-    match normalise_domain(domain) {
-        Ok(d) => LineResult::Entry(d),
+/// Normalises `name` into an entry of `kind`, or says why it can't be one.
+fn entry(name: &str, kind: EntryKind) -> LineResult {
+    match normalise_domain(name) {
+        Ok(domain) => LineResult::Entry { domain, kind },
         // The report quotes the line beside the reason, so no need to repeat it.
         Err(e) => LineResult::Bad(e.to_string()),
     }
 }
 
-fn parse_hosts_line(line: &str, mut emit: impl FnMut(LineResult)) {
-    let mut fields = line.split_whitespace();
-    let address = fields.next().unwrap_or_default();
-    // Link-local entries carry a zone (`fe80::1%lo0`) that IpAddr rejects.
-    let bare = address.split_once('%').map_or(address, |(ip, _)| ip);
-    if bare.parse::<IpAddr>().is_err() {
-        emit(LineResult::Bad(format!(
-            "'{address}' is not an IP address; if this is a plain domain list, set its format to \"domains\""
-        )));
-        return;
-    }
-    let mut produced = false;
-    let mut any_name = false;
-    for name in fields {
-        any_name = true;
-        let trimmed = name.strip_suffix('.').unwrap_or(name);
-        if HOSTS_NON_DOMAINS
-            .iter()
-            .any(|skip| skip.eq_ignore_ascii_case(trimmed))
-            || trimmed.parse::<IpAddr>().is_ok()
-        {
-            continue;
-        }
-        produced = true;
-        match normalise_domain(name) {
-            Ok(d) => emit(LineResult::Entry(d)),
-            Err(e) => emit(LineResult::Bad(format!("'{name}': {e}"))),
+/// Reads a list line by line. RPZ zone files carry state between lines
+/// (`$ORIGIN`, records continued in parentheses, an owner name left blank
+/// to repeat the last), so a whole file must go through one parser.
+#[derive(Debug)]
+pub struct LineParser {
+    format: ListFormat,
+    rpz: rpz::ZoneState,
+}
+
+impl LineParser {
+    pub fn new(format: ListFormat) -> Self {
+        LineParser {
+            format,
+            rpz: rpz::ZoneState::default(),
         }
     }
-    if !any_name {
-        emit(LineResult::Bad(format!(
-            "address '{address}' has no host name after it"
-        )));
-    } else if !produced {
-        emit(LineResult::Skip);
+
+    /// Parses the next line, without its line ending. A line can name
+    /// several domains (hosts, dnsmasq), so results go to `emit`: one per
+    /// name, or a single `Skip` when the line yields nothing at all.
+    pub fn parse_line(&mut self, line: &str, mut emit: impl FnMut(LineResult)) {
+        // A BOM only ever starts a file, but stripping it everywhere is
+        // harmless and saves tracking line numbers here.
+        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            return emit(LineResult::Skip);
+        }
+        match self.format {
+            ListFormat::Domains => emit(hosts::parse_domains_line(trimmed)),
+            ListFormat::Hosts => hosts::parse_hosts_line(trimmed, emit),
+            ListFormat::Adblock => adblock::parse_line(trimmed, emit),
+            ListFormat::Dnsmasq => dnsmasq::parse_line(trimmed, emit),
+            // Untrimmed: a leading blank there means "same owner as the
+            // previous record".
+            ListFormat::Rpz => self.rpz.parse_line(line, emit),
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use LineResult::{Bad, Entry, Skip};
+/// Parses one line on its own, e.g. to check a line a technician pasted. An
+/// RPZ line is read as if it were the first in its file.
+pub fn parse_line(format: ListFormat, line: &str, emit: impl FnMut(LineResult)) {
+    LineParser::new(format).parse_line(line, emit);
+}
 
-    fn parse(format: ListFormat, line: &str) -> Vec<LineResult> {
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Every result of each line, fed through one parser in order.
+    pub(crate) fn parse_lines(format: ListFormat, lines: &[&str]) -> Vec<Vec<LineResult>> {
+        let mut parser = LineParser::new(format);
+        lines
+            .iter()
+            .map(|line| {
+                let mut out = Vec::new();
+                parser.parse_line(line, |r| out.push(r));
+                out
+            })
+            .collect()
+    }
+
+    pub(crate) fn parse(format: ListFormat, line: &str) -> Vec<LineResult> {
         let mut out = Vec::new();
         parse_line(format, line, |r| out.push(r));
         out
     }
 
-    fn entry(d: &str) -> LineResult {
-        Entry(d.to_owned())
-    }
-
-    fn is_bad(results: &[LineResult]) -> bool {
-        results.iter().any(|r| matches!(r, Bad(_)))
-    }
-
-    #[test]
-    fn domains_basic_forms() {
-        let d = ListFormat::Domains;
-        assert_eq!(parse(d, "example.com"), [entry("example.com")]);
-        assert_eq!(parse(d, "\u{feff}Example.COM.\r\n"), [entry("example.com")]);
-        assert_eq!(parse(d, "*.ads.example.com"), [entry("ads.example.com")]);
-        assert_eq!(parse(d, ".ads.example.com"), [entry("ads.example.com")]);
-        assert_eq!(parse(d, "bücher.de"), [entry("xn--bcher-kva.de")]);
-        assert_eq!(
-            parse(d, "  tracker.net   # added 2024\r"),
-            [entry("tracker.net")]
-        );
-    }
-
-    #[test]
-    fn domains_comments_and_blanks() {
-        let d = ListFormat::Domains;
-        for line in [
-            "",
-            "   ",
-            "\r",
-            "# comment",
-            "  # indented",
-            "! adblock comment",
-            "\u{feff}# c",
-        ] {
-            assert_eq!(parse(d, line), [Skip], "{line:?}");
+    pub(crate) fn block(d: &str) -> LineResult {
+        LineResult::Entry {
+            domain: d.to_owned(),
+            kind: EntryKind::Block,
         }
-        assert_eq!(parse(d, "[Adblock Plus 2.0]"), [Skip]);
+    }
+
+    pub(crate) fn allow(d: &str) -> LineResult {
+        LineResult::Entry {
+            domain: d.to_owned(),
+            kind: EntryKind::Allow,
+        }
+    }
+
+    pub(crate) fn important(d: &str) -> LineResult {
+        LineResult::Entry {
+            domain: d.to_owned(),
+            kind: EntryKind::Important,
+        }
+    }
+
+    /// A single `Bad` whose reason mentions `needle`.
+    pub(crate) fn is_bad(results: &[LineResult], needle: &str) -> bool {
+        matches!(results, [LineResult::Bad(m)] if m.contains(needle))
+    }
+
+    /// A single `Unsupported` whose reason mentions `needle`.
+    pub(crate) fn is_unsupported(results: &[LineResult], needle: &str) -> bool {
+        matches!(results, [LineResult::Unsupported(m)] if m.contains(needle))
     }
 
     #[test]
-    fn domains_bad_lines_explain_themselves() {
-        let d = ListFormat::Domains;
-        let r = parse(d, "0.0.0.0 example.com");
-        assert!(matches!(&r[..], [Bad(m)] if m.contains("hosts")), "{r:?}");
-        let r = parse(d, "||example.com^");
-        assert!(matches!(&r[..], [Bad(m)] if m.contains("adblock")), "{r:?}");
-        let r = parse(d, "a..b.com");
-        assert!(matches!(&r[..], [Bad(m)] if m.contains("empty label")));
-        assert!(is_bad(&parse(d, "two words")));
-        assert!(is_bad(&parse(d, "*.")));
-        assert!(is_bad(&parse(d, "http://example.com/path")));
-    }
-
-    #[test]
-    fn hosts_addresses_of_every_kind() {
-        let h = ListFormat::Hosts;
-        for addr in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "::",
-            "::1",
-            "203.0.113.7",
-            "fe80::1%lo0",
+    fn formats_serialise_lowercase() {
+        for (format, name) in [
+            (ListFormat::Domains, "domains"),
+            (ListFormat::Hosts, "hosts"),
+            (ListFormat::Adblock, "adblock"),
+            (ListFormat::Rpz, "rpz"),
+            (ListFormat::Dnsmasq, "dnsmasq"),
         ] {
+            let json = format!("\"{name}\"");
+            assert_eq!(serde_json::to_string(&format).unwrap(), json);
+            assert_eq!(serde_json::from_str::<ListFormat>(&json).unwrap(), format);
+        }
+        assert!(serde_json::from_str::<ListFormat>("\"Adblock\"").is_err());
+    }
+
+    #[test]
+    fn every_format_normalises_names_the_same_way() {
+        let cases = [
+            (ListFormat::Domains, "\u{feff}Bücher.EXAMPLE.\r"),
+            (ListFormat::Hosts, "\u{feff}0.0.0.0 Bücher.EXAMPLE.\r"),
+            (ListFormat::Adblock, "\u{feff}||Bücher.EXAMPLE.^\r"),
+            (ListFormat::Rpz, "\u{feff}Bücher.EXAMPLE. CNAME .\r"),
+            (ListFormat::Dnsmasq, "\u{feff}address=/Bücher.EXAMPLE./\r"),
+        ];
+        for (format, line) in cases {
             assert_eq!(
-                parse(h, &format!("{addr}\tAds.Example.com")),
-                [entry("ads.example.com")]
+                parse(format, line),
+                [block("xn--bcher-kva.example")],
+                "{format:?}"
             );
         }
     }
 
     #[test]
-    fn hosts_several_names_per_line() {
-        let r = parse(
-            ListFormat::Hosts,
-            "0.0.0.0 a.example b.example  c.example # trailing\r\n",
-        );
-        assert_eq!(
-            r,
-            [entry("a.example"), entry("b.example"), entry("c.example")]
-        );
-    }
-
-    #[test]
-    fn hosts_skips_loopback_names() {
-        let h = ListFormat::Hosts;
-        for line in [
-            "127.0.0.1 localhost",
-            "127.0.0.1 localhost.localdomain LOCALHOST.",
-            "255.255.255.255 broadcasthost",
-            "::1 ip6-localhost ip6-loopback",
-            "0.0.0.0 0.0.0.0",
-            "fe00::0 ip6-localnet",
-            "127.0.0.1 local",
-            "# 0.0.0.0 commented.example",
-        ] {
-            assert_eq!(parse(h, line), [Skip], "{line:?}");
-        }
-        // A real name on a loopback line still counts.
-        assert_eq!(
-            parse(h, "127.0.0.1 localhost evil.example"),
-            [entry("evil.example")]
-        );
-    }
-
-    #[test]
-    fn hosts_bad_lines() {
-        let h = ListFormat::Hosts;
-        let r = parse(h, "example.com");
-        assert!(matches!(&r[..], [Bad(m)] if m.contains("domains")), "{r:?}");
-        assert!(is_bad(&parse(h, "0.0.0.0")));
-        // One bad name doesn't lose the good ones on the same line.
-        let r = parse(h, "0.0.0.0 good.example bad..example");
-        assert_eq!(r[0], entry("good.example"));
-        assert!(matches!(&r[1], Bad(m) if m.contains("bad..example")));
-    }
-
-    #[test]
-    fn format_serialises_lowercase() {
-        assert_eq!(
-            serde_json::to_string(&ListFormat::Hosts).unwrap(),
-            "\"hosts\""
-        );
-        let f: ListFormat = serde_json::from_str("\"domains\"").unwrap();
-        assert_eq!(f, ListFormat::Domains);
+    fn entry_kinds_combine() {
+        let k = EntryKinds::only(EntryKind::Allow);
+        assert!(k.contains(EntryKind::Allow) && !k.blocks());
+        let k = k.with(EntryKind::Important);
+        assert!(k.contains(EntryKind::Allow) && k.blocks());
+        assert!(!k.contains(EntryKind::Block));
+        assert!(k.is_valid());
+        assert!(!EntryKinds::default().is_valid());
+        assert!(!EntryKinds(8).is_valid());
+        assert_eq!(serde_json::to_string(&k).unwrap(), "6");
     }
 }

@@ -11,8 +11,11 @@ use memmap2::Mmap;
 use thiserror::Error;
 
 use super::name::{ReversedName, reverse_domain_owned};
-use super::parse::ListFormat;
-use super::{FORMAT_VERSION, HeaderError, Manifest, SourceInfo, decode_header, describe_fst_error};
+use super::parse::{EntryKinds, ListFormat};
+use super::{
+    Combination, FORMAT_VERSION, HeaderError, Manifest, SourceInfo, decode_header,
+    describe_fst_error,
+};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -25,7 +28,7 @@ pub enum StoreError {
     #[error("{path} is damaged ({detail}). Run the list compile again.")]
     Corrupt { path: PathBuf, detail: String },
     #[error(
-        "{path} is in format version {found} but this Lollipop reads version {expected}. Run the list compile again with this version."
+        "{path} is in format version {found} but this Lollipop reads version {expected}. Recompile the lists (run the list compile again) with this version of Lollipop."
     )]
     Version {
         path: PathBuf,
@@ -140,21 +143,45 @@ impl CompiledLists {
         }
     }
 
-    /// Category mask for a combination id; 0 for an unknown id.
+    /// Categories with a block (plain or important) at exactly this
+    /// combination's key; 0 for an unknown id.
     #[inline]
     pub fn combination_categories(&self, id: u32) -> u64 {
-        self.manifest
-            .combinations
-            .get(id as usize)
-            .map_or(0, |c| c.categories)
+        self.combination(id).map_or(0, |c| c.categories)
     }
 
-    /// Source indices for a combination id; empty for an unknown id.
+    /// Categories with an exception (allow) at exactly this combination's
+    /// key; 0 for an unknown id.
+    #[inline]
+    pub fn combination_exceptions(&self, id: u32) -> u64 {
+        self.combination(id).map_or(0, |c| c.exceptions)
+    }
+
+    /// Categories with an important block at exactly this combination's key;
+    /// 0 for an unknown id.
+    #[inline]
+    pub fn combination_important(&self, id: u32) -> u64 {
+        self.combination(id).map_or(0, |c| c.important)
+    }
+
+    #[inline]
+    fn combination(&self, id: u32) -> Option<&Combination> {
+        self.manifest.combinations.get(usize::try_from(id).ok()?)
+    }
+
+    /// Source indices for a combination id, whatever kind of entry each
+    /// has; empty for an unknown id.
     pub fn combination_sources(&self, id: u32) -> &[u16] {
-        self.manifest
-            .combinations
-            .get(id as usize)
-            .map_or(&[], |c| &c.sources)
+        self.combination(id).map_or(&[], |c| &c.sources)
+    }
+
+    /// Each source of a combination with the kinds of entry it has there,
+    /// to say which list blocked and which made the exception; empty for an
+    /// unknown id.
+    pub fn combination_entries(&self, id: u32) -> impl Iterator<Item = (u16, EntryKinds)> + '_ {
+        self.combination(id)
+            .into_iter()
+            .flat_map(|c| c.sources.iter().copied().zip(c.kinds.iter().copied()))
     }
 
     /// The source at `idx`, or a placeholder named `unknown` if `idx` didn't
@@ -203,6 +230,9 @@ fn unknown_source() -> SourceInfo {
         format: ListFormat::Domains,
         entries: 0,
         bad_lines: 0,
+        unsupported: 0,
+        url_level: 0,
+        hidden: false,
     }
 }
 
@@ -321,7 +351,10 @@ mod tests {
         assert!(empty.categories().is_empty());
         // Ids and indices from another generation of lists degrade to "nothing".
         assert_eq!(empty.combination_categories(7), 0);
+        assert_eq!(empty.combination_exceptions(7), 0);
+        assert_eq!(empty.combination_important(u32::MAX), 0);
         assert!(empty.combination_sources(7).is_empty());
+        assert_eq!(empty.combination_entries(7).count(), 0);
         assert_eq!(empty.source(3).name, "unknown");
         let set = SuffixSet::default();
         set.walk(&name, |_| panic!("empty set matched"));
@@ -380,21 +413,31 @@ mod tests {
         let err = open(&flipped).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains("bad.bin"), "{err}");
-        let mut newer = good.clone();
-        let at = newer
-            .windows(17)
-            .position(|w| w == b"format_version\":1")
-            .unwrap();
-        newer[at + 16] = b'9';
-        assert!(matches!(
-            open(&newer),
-            Err(StoreError::Version {
-                found: 9,
-                expected: 1,
-                ..
-            })
-        ));
         let missing = CompiledLists::open(&dir.path().join("nope.bin"));
         assert!(matches!(missing, Err(StoreError::Open { .. })));
+    }
+
+    #[test]
+    fn other_format_versions_are_refused_with_a_recompile_message() {
+        let (dir, out, _) = build(&[("l", "c", ListFormat::Domains, "a.example\n")]);
+        let good = std::fs::read(&out).unwrap();
+        let at = good
+            .windows(17)
+            .position(|w| w == b"format_version\":2")
+            .unwrap();
+        let path = dir.path().join("other.bin");
+        for (digit, found) in [(b'1', 1), (b'9', 9)] {
+            let mut other = good.clone();
+            other[at + 16] = digit;
+            std::fs::write(&path, &other).unwrap();
+            let err = CompiledLists::open(&path).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Version { found: f, expected: 2, .. } if f == found),
+                "{err}"
+            );
+            let msg = err.to_string();
+            assert!(msg.contains("Recompile the lists"), "{msg}");
+            assert!(msg.contains("other.bin"), "{msg}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
 use crate::lists::name::{ReversedName, normalise_domain};
+use crate::lists::sources::service_category;
 use crate::lists::store::{CompiledLists, SuffixSet};
 
 use clients::{ClientMap, ProfileId};
@@ -44,6 +45,12 @@ impl Policy {
                 .fold(0u64, |mask, bit| mask | (1u64 << bit))
         };
         let locked_mask = mask_of(&config.blocking.locked_categories);
+        let services_mask = |names: &[toml::Spanned<String>]| -> u64 {
+            names
+                .iter()
+                .filter_map(|name| lists.category_bit(&service_category(name.get_ref())))
+                .fold(0u64, |mask, bit| mask | (1u64 << bit))
+        };
 
         let mut profiles = Vec::new();
         for (name, profile) in &config.profiles {
@@ -74,8 +81,10 @@ impl Policy {
                 name: name.clone(),
                 description: profile.description.clone(),
                 mode: profile.mode,
-                block_mask: mask_of(&profile.block_categories),
-                allow_mask: mask_of(&profile.allow_categories),
+                block_mask: mask_of(&profile.block_categories)
+                    | services_mask(&profile.block_services),
+                allow_mask: mask_of(&profile.allow_categories)
+                    | services_mask(&profile.allow_services),
                 allow_domains: domains(&profile.allow_domains, &mut problems),
                 deny_domains: domains(&profile.deny_domains, &mut problems),
                 safe_search: SafeSearchPolicy {
@@ -163,14 +172,19 @@ impl Policy {
                         .get(category as usize)
                         .cloned()
                         .unwrap_or_default();
-                    let list = self
+                    let source = self
                         .lists
                         .combination_sources(combination)
                         .iter()
                         .map(|&source| self.lists.source(source))
-                        .find(|source| source.category == category_name)
-                        .map(|source| source.name.clone());
-                    (Some(category_name), list, Some(rule))
+                        .find(|source| source.category == category_name);
+                    // A licensed feed's entries are never shown, only its hits.
+                    let rule = match source {
+                        Some(source) if source.hidden => None,
+                        _ => Some(rule),
+                    };
+                    let list = source.map(|source| source.name.clone());
+                    (Some(category_name), list, rule)
                 }
                 HitSource::ProfileAllow => (
                     None,
@@ -256,8 +270,13 @@ impl fmt::Display for Explanation {
         if let Some(list) = &self.list {
             writeln!(f, "list:     {list}")?;
         }
-        if let Some(rule) = &self.rule {
-            writeln!(f, "rule:     {rule} (and its subdomains)")?;
+        match (&self.rule, &self.category) {
+            (Some(rule), _) => writeln!(f, "rule:     {rule} (and its subdomains)")?,
+            (None, Some(_)) => writeln!(
+                f,
+                "rule:     withheld (a licensed list's entries are never shown)"
+            )?,
+            (None, None) => {}
         }
         if !self.blocked && self.rule.is_none() {
             writeln!(f, "why:      no list entry applies to this profile")?;

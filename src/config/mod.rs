@@ -1,256 +1,31 @@
 //! The configuration file: its TOML schema, defaults, and validation whose
 //! errors name the file, the line and the key that is wrong.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::lists::parse::ListFormat;
-use crate::policy::safesearch::YouTubeMode;
+mod schema;
+pub use schema::*;
+
+use crate::lists::catalogue::Catalogue;
+use crate::lists::sources::{self, ListSource};
+
+/// The catalogue shipped in the binary, parsed once.
+pub fn embedded_catalogue() -> Result<&'static Catalogue, &'static String> {
+    static CATALOGUE: std::sync::OnceLock<Result<Catalogue, String>> = std::sync::OnceLock::new();
+    CATALOGUE
+        .get_or_init(|| crate::lists::catalogue::embedded().map_err(|e| e.to_string()))
+        .as_ref()
+}
 
 /// The default configuration, embedded so `lollipop run` works with no file.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../config/lollipop.toml");
+pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/lollipop.toml");
 const EMBEDDED_NAME: &str = "<embedded default config/lollipop.toml>";
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub server: ServerConfig,
-    #[serde(default)]
-    pub listen: Vec<ListenConfig>,
-    #[serde(default)]
-    pub clients: Vec<ClientRule>,
-    #[serde(default)]
-    pub blocking: BlockingConfig,
-    #[serde(default)]
-    pub circumvention: CircumventionConfig,
-    #[serde(default)]
-    pub upstream: Vec<UpstreamConfig>,
-    #[serde(default)]
-    pub resolver: ResolverConfig,
-    #[serde(default)]
-    pub lists: Vec<ListConfig>,
-    pub profiles: BTreeMap<String, ProfileConfig>,
-
-    /// Where the file came from, for error messages and relative paths.
-    #[serde(skip)]
-    pub origin: ConfigOrigin,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct ConfigOrigin {
-    /// The file name shown in messages.
-    pub display_name: String,
-    /// Relative paths in the file are taken from here.
-    pub base_dir: PathBuf,
-    /// The file itself, to read again on a reload (None: embedded default).
-    pub path: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServerConfig {
-    pub data_dir: PathBuf,
-    #[serde(default = "default_tcp_idle_timeout")]
-    pub tcp_idle_timeout_secs: u64,
-    #[serde(default)]
-    pub allowed_networks: Vec<Spanned<String>>,
-    pub default_profile: Spanned<String>,
-}
-
-fn default_tcp_idle_timeout() -> u64 {
-    10
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListenConfig {
-    pub address: Spanned<String>,
-    pub profile: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientRule {
-    pub network: Spanned<String>,
-    pub profile: Spanned<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockAnswer {
-    #[default]
-    Null,
-    Nxdomain,
-    Blockpage,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BlockingConfig {
-    #[serde(default)]
-    pub answer: BlockAnswer,
-    pub block_page_ipv4: Option<std::net::Ipv4Addr>,
-    pub block_page_ipv6: Option<std::net::Ipv6Addr>,
-    #[serde(default = "default_block_ttl")]
-    pub ttl_secs: u32,
-    #[serde(default = "default_locked")]
-    pub locked_categories: Vec<Spanned<String>>,
-}
-
-impl Default for BlockingConfig {
-    fn default() -> Self {
-        BlockingConfig {
-            answer: BlockAnswer::Null,
-            block_page_ipv4: None,
-            block_page_ipv6: None,
-            ttl_secs: default_block_ttl(),
-            locked_categories: default_locked(),
-        }
-    }
-}
-
-fn default_block_ttl() -> u32 {
-    60
-}
-
-fn default_locked() -> Vec<Spanned<String>> {
-    ["iwf", "ctiru"]
-        .into_iter()
-        .map(|name| Spanned::new(0..0, name.to_string()))
-        .collect()
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CircumventionConfig {
-    #[serde(default = "yes")]
-    pub doh_canary: bool,
-    #[serde(default = "yes")]
-    pub private_relay: bool,
-    #[serde(default = "yes")]
-    pub ddr: bool,
-}
-
-impl Default for CircumventionConfig {
-    fn default() -> Self {
-        CircumventionConfig {
-            doh_canary: true,
-            private_relay: true,
-            ddr: true,
-        }
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpstreamProtocol {
-    Udp,
-    Tcp,
-    Tls,
-    Https,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamConfig {
-    /// An IP address, optionally with a port (`9.9.9.9`, `[2620:fe::fe]:853`).
-    pub address: Spanned<String>,
-    pub protocol: UpstreamProtocol,
-    /// The name on the server's TLS certificate (tls and https).
-    pub tls_name: Option<String>,
-    /// The URL path for DNS-over-HTTPS (default `/dns-query`).
-    pub https_path: Option<String>,
-    /// Extra PEM certificate authorities to trust for this server (a local
-    /// resolver with its own CA); the public web roots are always trusted.
-    pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolverConfig {
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "default_attempts")]
-    pub attempts: usize,
-    #[serde(default = "default_cache_entries")]
-    pub cache_entries: u64,
-}
-
-impl Default for ResolverConfig {
-    fn default() -> Self {
-        ResolverConfig {
-            timeout_ms: default_timeout_ms(),
-            attempts: default_attempts(),
-            cache_entries: default_cache_entries(),
-        }
-    }
-}
-
-fn default_timeout_ms() -> u64 {
-    2000
-}
-fn default_attempts() -> usize {
-    2
-}
-fn default_cache_entries() -> u64 {
-    8192
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListConfig {
-    pub name: Spanned<String>,
-    pub path: PathBuf,
-    #[serde(default = "default_format")]
-    pub format: ListFormat,
-    pub category: Spanned<String>,
-}
-
-fn default_format() -> ListFormat {
-    ListFormat::Domains
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProfileMode {
-    Blocklist,
-    Allowlist,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProfileConfig {
-    #[serde(default)]
-    pub description: String,
-    pub mode: ProfileMode,
-    #[serde(default)]
-    pub block_categories: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub allow_categories: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub allow_domains: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub deny_domains: Vec<Spanned<String>>,
-    #[serde(default = "yes")]
-    pub safe_search: bool,
-    #[serde(default = "default_youtube")]
-    pub youtube: YouTubeMode,
-}
-
-fn default_youtube() -> YouTubeMode {
-    YouTubeMode::Strict
-}
 
 /// A configuration problem, with where it is and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,16 +181,29 @@ impl Config {
             .join("lists.lollipop")
     }
 
-    /// Every category name the config knows: those of lists, profiles and locks.
+    /// Every category a profile may name: the catalogue's and those of the
+    /// config's own lists.
     pub fn category_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .lists
             .iter()
-            .map(|list| list.category.get_ref().clone())
+            .filter_map(|list| list.category.as_ref().map(|c| c.get_ref().clone()))
             .collect();
+        if let Ok(catalogue) = embedded_catalogue() {
+            names.extend(catalogue.categories.iter().map(|c| c.name.clone()));
+        }
         names.sort();
         names.dedup();
         names
+    }
+
+    /// The lists as the compiler and updater see them. Validation has
+    /// already resolved them once, so this does not fail on a loaded config.
+    pub fn list_sources(&self) -> Vec<ListSource> {
+        embedded_catalogue()
+            .ok()
+            .and_then(|catalogue| sources::resolve(self, catalogue).ok())
+            .unwrap_or_default()
     }
 
     fn validate(&self, problems: &mut Problems<'_>) {
@@ -560,13 +348,36 @@ impl Config {
                 );
             }
             list_names.push(list.name.get_ref());
-            if !is_category_name(list.category.get_ref()) {
+            if let Some(category) = &list.category
+                && !is_category_name(category.get_ref())
+            {
                 problems.at(
-                    &list.category.span(),
+                    &category.span(),
                     format!("lists[{i}].category"),
                     "a category name is lower-case letters, digits and '-'".into(),
                 );
             }
+        }
+        match embedded_catalogue() {
+            Ok(catalogue) => {
+                if let Err(found) = sources::resolve(self, catalogue) {
+                    for problem in found {
+                        let list = &self.lists[problem.index];
+                        let span = match problem.key {
+                            "category" => list.category.as_ref().map(Spanned::span),
+                            "catalogue" => list.catalogue.as_ref().map(Spanned::span),
+                            _ => None,
+                        }
+                        .unwrap_or_else(|| list.name.span());
+                        problems.at(
+                            &span,
+                            format!("lists[{}].{}", problem.index, problem.key),
+                            problem.message,
+                        );
+                    }
+                }
+            }
+            Err(message) => problems.at(&(0..0), "lists".into(), message.clone()),
         }
 
         let categories = self.category_names();
@@ -593,6 +404,31 @@ impl Config {
                                 "no list has category '{}' (categories with lists: {})",
                                 category.get_ref(),
                                 categories.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+            let service_lists = [
+                ("block_services", &profile.block_services),
+                ("allow_services", &profile.allow_services),
+            ];
+            for (field, list) in service_lists {
+                for (i, service) in list.iter().enumerate() {
+                    let known = embedded_catalogue()
+                        .map(|c| c.service(service.get_ref()).is_some())
+                        .unwrap_or(false);
+                    if !known {
+                        let names: Vec<String> = embedded_catalogue()
+                            .map(|c| c.services.iter().map(|s| s.name.clone()).collect())
+                            .unwrap_or_default();
+                        problems.at(
+                            &service.span(),
+                            format!("profiles.{name}.{field}[{i}]"),
+                            format!(
+                                "no service named '{}' (services: {})",
+                                service.get_ref(),
+                                names.join(", ")
                             ),
                         );
                     }

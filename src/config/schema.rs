@@ -1,0 +1,294 @@
+//! The configuration file's schema: every table and key, with its default.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::lists::parse::ListFormat;
+use crate::lists::update::Archive;
+use crate::policy::safesearch::YouTubeMode;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub listen: Vec<ListenConfig>,
+    #[serde(default)]
+    pub clients: Vec<ClientRule>,
+    #[serde(default)]
+    pub blocking: BlockingConfig,
+    #[serde(default)]
+    pub circumvention: CircumventionConfig,
+    #[serde(default)]
+    pub upstream: Vec<UpstreamConfig>,
+    #[serde(default)]
+    pub resolver: ResolverConfig,
+    #[serde(default)]
+    pub lists: Vec<ListConfig>,
+    #[serde(default)]
+    pub updates: UpdatesConfig,
+    pub profiles: BTreeMap<String, ProfileConfig>,
+
+    /// Where the file came from, for error messages and relative paths.
+    #[serde(skip)]
+    pub origin: ConfigOrigin,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOrigin {
+    /// The file name shown in messages.
+    pub display_name: String,
+    /// Relative paths in the file are taken from here.
+    pub base_dir: PathBuf,
+    /// The file itself, to read again on a reload (None: embedded default).
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    #[serde(default = "default_tcp_idle_timeout")]
+    pub tcp_idle_timeout_secs: u64,
+    #[serde(default)]
+    pub allowed_networks: Vec<Spanned<String>>,
+    pub default_profile: Spanned<String>,
+    /// Where the lists shipped with Lollipop live (services, walled garden).
+    #[serde(default = "default_lists_dir")]
+    pub lists_dir: PathBuf,
+}
+
+fn default_lists_dir() -> PathBuf {
+    PathBuf::from("lists")
+}
+
+fn default_tcp_idle_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    pub address: Spanned<String>,
+    pub profile: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientRule {
+    pub network: Spanned<String>,
+    pub profile: Spanned<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockAnswer {
+    #[default]
+    Null,
+    Nxdomain,
+    Blockpage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockingConfig {
+    #[serde(default)]
+    pub answer: BlockAnswer,
+    pub block_page_ipv4: Option<std::net::Ipv4Addr>,
+    pub block_page_ipv6: Option<std::net::Ipv6Addr>,
+    #[serde(default = "default_block_ttl")]
+    pub ttl_secs: u32,
+    #[serde(default = "default_locked")]
+    pub locked_categories: Vec<Spanned<String>>,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        BlockingConfig {
+            answer: BlockAnswer::Null,
+            block_page_ipv4: None,
+            block_page_ipv6: None,
+            ttl_secs: default_block_ttl(),
+            locked_categories: default_locked(),
+        }
+    }
+}
+
+fn default_block_ttl() -> u32 {
+    60
+}
+
+fn default_locked() -> Vec<Spanned<String>> {
+    ["iwf", "ctiru"]
+        .into_iter()
+        .map(|name| Spanned::new(0..0, name.to_string()))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircumventionConfig {
+    #[serde(default = "yes")]
+    pub doh_canary: bool,
+    #[serde(default = "yes")]
+    pub private_relay: bool,
+    #[serde(default = "yes")]
+    pub ddr: bool,
+}
+
+impl Default for CircumventionConfig {
+    fn default() -> Self {
+        CircumventionConfig {
+            doh_canary: true,
+            private_relay: true,
+            ddr: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpstreamProtocol {
+    Udp,
+    Tcp,
+    Tls,
+    Https,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// An IP address, optionally with a port (`9.9.9.9`, `[2620:fe::fe]:853`).
+    pub address: Spanned<String>,
+    pub protocol: UpstreamProtocol,
+    /// The name on the server's TLS certificate (tls and https).
+    pub tls_name: Option<String>,
+    /// The URL path for DNS-over-HTTPS (default `/dns-query`).
+    pub https_path: Option<String>,
+    /// Extra PEM certificate authorities to trust for this server (a local
+    /// resolver with its own CA); the public web roots are always trusted.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolverConfig {
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_attempts")]
+    pub attempts: usize,
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: u64,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            timeout_ms: default_timeout_ms(),
+            attempts: default_attempts(),
+            cache_entries: default_cache_entries(),
+        }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_attempts() -> usize {
+    2
+}
+fn default_cache_entries() -> u64 {
+    8192
+}
+
+/// One `[[lists]]` entry: a local file, a download, a catalogue source, or
+/// a licensed feed. `lists::sources` turns it into what the compiler reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListConfig {
+    pub name: Spanned<String>,
+    /// A source from `lists/catalogue.toml`: its URLs, format, archive,
+    /// category and cadence are the defaults for the keys below.
+    pub catalogue: Option<Spanned<String>>,
+    /// A local file (relative to the config file's directory).
+    pub path: Option<PathBuf>,
+    /// Where to download the list: the first URL, then mirrors in order.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    pub format: Option<ListFormat>,
+    pub archive: Option<Archive>,
+    pub category: Option<Spanned<String>>,
+    /// A licensed feed (IWF, CTIRU): its entries are never shown, only
+    /// counts and hits, and its category must be locked.
+    #[serde(default)]
+    pub licensed: bool,
+    /// File holding `Bearer TOKEN` or `user:password` for a licensed feed.
+    pub credential_file: Option<PathBuf>,
+    pub cadence_hours: Option<u64>,
+    /// Largest download accepted, in MiB (after decompression).
+    pub max_mb: Option<u64>,
+    pub timeout_secs: Option<u64>,
+    /// Share of lines that must parse for a download to be accepted (0–1).
+    pub min_parse_ratio: Option<f64>,
+    /// Largest drop in entries accepted from one download to the next (0–1).
+    pub max_shrink: Option<f64>,
+}
+
+/// `[updates]`: downloading lists on their schedule while running.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesConfig {
+    /// Fetch due lists in the background while `run` is answering.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for UpdatesConfig {
+    fn default() -> Self {
+        UpdatesConfig { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileMode {
+    Blocklist,
+    Allowlist,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    #[serde(default)]
+    pub description: String,
+    pub mode: ProfileMode,
+    #[serde(default)]
+    pub block_categories: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_categories: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_domains: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub deny_domains: Vec<Spanned<String>>,
+    /// Services (lists/services.toml: youtube, tiktok, roblox...) blocked or
+    /// allowed by name, whatever their category says.
+    #[serde(default)]
+    pub block_services: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allow_services: Vec<Spanned<String>>,
+    #[serde(default = "yes")]
+    pub safe_search: bool,
+    #[serde(default = "default_youtube")]
+    pub youtube: YouTubeMode,
+}
+
+fn default_youtube() -> YouTubeMode {
+    YouTubeMode::Strict
+}
