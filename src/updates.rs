@@ -10,9 +10,6 @@ use crate::lists::sources::{ListSource, downloads_dir};
 use crate::lists::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
 use crate::reload::Reloader;
 
-/// How often `run` looks for downloads that are due.
-const CHECK_INTERVAL: Duration = Duration::from_secs(60);
-
 pub fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -67,12 +64,11 @@ fn log_outcome(name: &str, outcome: &UpdateOutcome) {
 /// While running: fetches lists as they fall due and reloads when any
 /// changed. Runs until the task is dropped.
 pub async fn run_schedule(reloader: Arc<Reloader>) {
-    let mut tick = tokio::time::interval(CHECK_INTERVAL);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         let config = reloader.config().await;
+        let pause = Duration::from_secs(config.updates.check_every_secs.max(1));
         if !config.updates.enabled {
+            tokio::time::sleep(pause).await;
             continue;
         }
         let outcomes = match tokio::task::spawn_blocking(move || update_lists(&config, true)).await
@@ -80,7 +76,7 @@ pub async fn run_schedule(reloader: Arc<Reloader>) {
             Ok(outcomes) => outcomes,
             Err(error) => {
                 tracing::warn!("the list update task failed: {error}");
-                continue;
+                Vec::new()
             }
         };
         if outcomes
@@ -89,5 +85,6 @@ pub async fn run_schedule(reloader: Arc<Reloader>) {
         {
             reloader.reload("lists downloaded").await;
         }
+        tokio::time::sleep(pause).await;
     }
 }

@@ -248,11 +248,21 @@ pub struct UpdatesConfig {
     /// Fetch due lists in the background while `run` is answering.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// How often `run` looks for lists that are due.
+    #[serde(default = "default_check_every")]
+    pub check_every_secs: u64,
+}
+
+fn default_check_every() -> u64 {
+    60
 }
 
 impl Default for UpdatesConfig {
     fn default() -> Self {
-        UpdatesConfig { enabled: true }
+        UpdatesConfig {
+            enabled: true,
+            check_every_secs: default_check_every(),
+        }
     }
 }
 
