@@ -366,11 +366,14 @@ pub fn dig(server: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Path → (status, body) for [`TestHttp`].
+type Routes = Arc<std::sync::Mutex<std::collections::HashMap<String, (u16, Vec<u8>)>>>;
+
 /// A tiny HTTP/1.1 server on loopback serving bodies the test sets, for list
 /// downloads. Each response closes its connection.
 pub struct TestHttp {
     pub address: SocketAddr,
-    routes: Arc<std::sync::Mutex<std::collections::HashMap<String, (u16, Vec<u8>)>>>,
+    routes: Routes,
     pub requests: Arc<AtomicUsize>,
 }
 
@@ -379,8 +382,7 @@ impl TestHttp {
         use std::io::{BufRead, BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("addr");
-        let routes: Arc<std::sync::Mutex<std::collections::HashMap<String, (u16, Vec<u8>)>>> =
-            Arc::default();
+        let routes: Routes = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
         let (served, counter) = (routes.clone(), requests.clone());
         std::thread::spawn(move || {
