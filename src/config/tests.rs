@@ -1,0 +1,103 @@
+//! Tests of the parent module.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(
+        text,
+        ConfigOrigin {
+            display_name: "test.toml".into(),
+            base_dir: PathBuf::from("."),
+            path: None,
+        },
+    )
+}
+
+#[test]
+fn embedded_default_is_valid() {
+    let config = Config::embedded_default().expect("embedded default must parse");
+    for profile in ["under5", "ks1", "ks2", "staff"] {
+        assert!(config.profiles.contains_key(profile), "missing {profile}");
+    }
+    assert_eq!(
+        config.profiles["under5"].mode,
+        ProfileMode::Allowlist,
+        "under-5s get the walled garden"
+    );
+}
+
+#[test]
+fn a_typo_in_a_key_names_the_line() {
+    let text = EMBEDDED_DEFAULT.replace("tcp_idle_timeout_secs", "tcp_idle_timout_secs");
+    let errors = parse(&text).expect_err("unknown key must fail");
+    let message = errors.to_string();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("tcp_idle_timout_secs"))
+        .expect("line")
+        + 1;
+    assert!(
+        message.starts_with(&format!("test.toml:{line}:")),
+        "{message}"
+    );
+    assert!(message.contains("tcp_idle_timout_secs"), "{message}");
+}
+
+#[test]
+fn an_unknown_profile_is_reported_with_its_key_and_line() {
+    let text = EMBEDDED_DEFAULT.replace(
+        "address = \"127.0.0.1:5353\"",
+        "address = \"127.0.0.1:5353\"\nprofile = \"ks3\"",
+    );
+    let errors = parse(&text).expect_err("unknown profile must fail");
+    let message = errors.to_string();
+    assert!(message.contains("listen[0].profile"), "{message}");
+    assert!(message.contains("no profile named 'ks3'"), "{message}");
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"ks3\""))
+        .expect("line")
+        + 1;
+    assert!(message.contains(&format!("test.toml:{line}:")), "{message}");
+}
+
+#[test]
+fn several_problems_are_all_reported() {
+    let text = EMBEDDED_DEFAULT
+        .replace("default_profile = \"ks2\"", "default_profile = \"nope\"")
+        .replace(
+            "\"lists/bypass.txt\"\ncategory = \"bypass\"",
+            "\"x\"\ncategory = \"Bad Name\"",
+        )
+        .replace(
+            "allowed_networks = []",
+            "allowed_networks = [\"10.0.0.0/33\"]",
+        );
+    let errors = parse(&text).expect_err("must fail");
+    let message = errors.to_string();
+    assert!(message.contains("server.default_profile"), "{message}");
+    assert!(message.contains("server.allowed_networks[0]"), "{message}");
+    assert!(message.contains("lists[0].category"), "{message}");
+}
+
+#[test]
+fn networks_and_upstream_addresses_parse() {
+    assert_eq!(
+        parse_network("10.0.20.7/24").expect("net").to_string(),
+        "10.0.20.0/24"
+    );
+    assert_eq!(
+        parse_network("fd00::1").expect("host").to_string(),
+        "fd00::1/128"
+    );
+    assert!(parse_network("10.0.0/24").is_err());
+    assert_eq!(
+        parse_upstream_address("9.9.9.9", 853).expect("ip"),
+        "9.9.9.9:853".parse().expect("addr")
+    );
+    assert_eq!(
+        parse_upstream_address("[::1]:5300", 53).expect("ip port"),
+        "[::1]:5300".parse().expect("addr")
+    );
+    assert!(parse_upstream_address("dns.quad9.net", 853).is_err());
+}
