@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::dns::pipeline::{Pipeline, Settings};
 use crate::dns::server::DnsServers;
 use crate::dns::upstream::Upstream;
+use crate::journal::{DeviceDirectory, Journal, JournalConfig};
 use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
@@ -115,7 +116,34 @@ pub fn build_settings(
         upstream,
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
+        listeners: config
+            .listen
+            .iter()
+            .map(|l| l.address.get_ref().clone())
+            .collect(),
     })
+}
+
+/// Opens the block log and starts its writer task (inside the runtime).
+fn open_journal(config: &Config) -> Result<Journal> {
+    let path = config.journal_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the log's directory {}", dir.display()))?;
+    }
+    let mut journal_config = JournalConfig::new(&path);
+    journal_config.full_log = config.log.full_query_log;
+    journal_config.blocked_retention_days = config.log.blocked_retention_days;
+    journal_config.full_retention_days = config.log.full_retention_days;
+    journal_config.time_zone = config.log.time_zone;
+    let mut devices = DeviceDirectory::new(config.devices.clone());
+    for leases in &config.log.leases {
+        devices = devices.with_leases(leases.format, config.resolve_path(&leases.path));
+    }
+    let (journal, task) = Journal::open(journal_config, devices)
+        .with_context(|| format!("cannot open the block log {}", path.display()))?;
+    tokio::spawn(task.run());
+    Ok(journal)
 }
 
 /// A resolver that is answering.
@@ -130,7 +158,8 @@ pub struct Running {
 pub fn start(config: Config) -> Result<Running> {
     let lists = load_lists(&config)?;
     let settings = build_settings(&config, lists, None)?;
-    let pipeline = Arc::new(Pipeline::new(settings));
+    let journal = open_journal(&config)?;
+    let pipeline = Arc::new(Pipeline::new(settings, journal, config.log.full_query_log));
     let servers = DnsServers::start(&config, pipeline.clone())?;
     let reloader = Arc::new(Reloader::new(config, pipeline.clone()));
     tracing::info!("Lollipop is answering");
@@ -152,6 +181,12 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     watcher.abort();
     updater.abort();
     running.servers.shutdown().await;
+    // Whatever is still queued for the log gets a moment to reach the disk.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        running.pipeline.journal().flush(),
+    )
+    .await;
     Ok(())
 }
 

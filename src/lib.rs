@@ -6,7 +6,9 @@
 pub mod app;
 pub mod config;
 pub mod dns;
+pub mod journal;
 pub mod lists;
+pub mod log_command;
 pub mod policy;
 pub mod reload;
 pub mod status;

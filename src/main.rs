@@ -48,6 +48,33 @@ enum Command {
         #[arg(long)]
         listener: Option<String>,
     },
+    /// The blocked-lookup log, newest first (or CSV, oldest first).
+    Log {
+        /// First day, YYYY-MM-DD in the school's time zone.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (inclusive), YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        /// The last N days.
+        #[arg(long, conflicts_with = "from")]
+        days: Option<u32>,
+        /// Device name or IP address (part of it is enough).
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+        /// Part of the name looked up.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// CSV for a spreadsheet (RFC 4180; times in local time and UTC).
+        #[arg(long)]
+        csv: bool,
+    },
     /// Check the config file and report every problem.
     Config {
         #[command(subcommand)]
@@ -200,6 +227,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                 }
             }
+        }
+        Command::Log {
+            from,
+            to,
+            days,
+            device,
+            profile,
+            category,
+            name,
+            limit,
+            csv,
+        } => {
+            let request = lollipop::log_command::LogRequest {
+                from: from.clone(),
+                to: to.clone(),
+                days: *days,
+                device: device.clone(),
+                profile: profile.clone(),
+                category: category.clone(),
+                name: name.clone(),
+                limit: *limit,
+                csv: *csv,
+            };
+            lollipop::log_command::run(&config, &request, &mut std::io::stdout().lock())?;
         }
         Command::Config {
             command: ConfigCommand::Check,

@@ -181,6 +181,14 @@ impl Config {
             .join("lists.lollipop")
     }
 
+    /// The block log's SQLite file.
+    pub fn journal_path(&self) -> PathBuf {
+        match &self.log.database {
+            Some(path) => self.resolve_path(path),
+            None => self.resolve_path(&self.server.data_dir).join("lollipop.db"),
+        }
+    }
+
     /// Every category a profile may name: the catalogue's and those of the
     /// config's own lists.
     pub fn category_names(&self) -> Vec<String> {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::journal::{DeviceEntry, LeaseFormat, TimeZone};
 use crate::lists::parse::ListFormat;
 use crate::lists::update::Archive;
 use crate::policy::safesearch::YouTubeMode;
@@ -30,6 +31,11 @@ pub struct Config {
     pub lists: Vec<ListConfig>,
     #[serde(default)]
     pub updates: UpdatesConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
+    #[serde(default)]
+    pub devices: Vec<DeviceEntry>,
     pub profiles: BTreeMap<String, ProfileConfig>,
 
     /// Where the file came from, for error messages and relative paths.
@@ -90,6 +96,16 @@ pub enum BlockAnswer {
     Null,
     Nxdomain,
     Blockpage,
+}
+
+impl std::fmt::Display for BlockAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BlockAnswer::Null => "null",
+            BlockAnswer::Nxdomain => "nxdomain",
+            BlockAnswer::Blockpage => "blockpage",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -301,4 +317,56 @@ pub struct ProfileConfig {
 
 fn default_youtube() -> YouTubeMode {
     YouTubeMode::Strict
+}
+
+/// `[log]`: the block log the head teacher and the safeguarding lead read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// The SQLite file (default: `lollipop.db` in the data directory).
+    pub database: Option<PathBuf>,
+    /// Log every lookup, not only blocked ones. Off by default for privacy.
+    #[serde(default)]
+    pub full_query_log: bool,
+    #[serde(default = "default_blocked_retention")]
+    pub blocked_retention_days: u32,
+    #[serde(default = "default_full_retention")]
+    pub full_retention_days: u32,
+    /// How times are shown: "Europe/London" or "UTC". Stored in UTC.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: TimeZone,
+    /// DHCP lease files that name devices.
+    #[serde(default)]
+    pub leases: Vec<LeasesConfig>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            database: None,
+            full_query_log: false,
+            blocked_retention_days: default_blocked_retention(),
+            full_retention_days: default_full_retention(),
+            time_zone: default_time_zone(),
+            leases: Vec::new(),
+        }
+    }
+}
+
+fn default_blocked_retention() -> u32 {
+    365
+}
+fn default_full_retention() -> u32 {
+    7
+}
+fn default_time_zone() -> TimeZone {
+    TimeZone::EuropeLondon
+}
+
+/// One DHCP server's lease file: `format` is "dnsmasq", "isc-dhcpd" or "kea-csv".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeasesConfig {
+    pub format: LeaseFormat,
+    pub path: PathBuf,
 }

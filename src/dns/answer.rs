@@ -9,6 +9,7 @@ use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::{BlockAnswer, BlockingConfig};
+use crate::policy::Explanation;
 
 use super::upstream::UpstreamAnswer;
 
@@ -30,8 +31,8 @@ pub struct Answer {
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
     pub extended_error: Option<ExtendedError>,
-    /// Whether this answer was a block (for logs and metrics).
-    pub blocked: bool,
+    /// Why the name was blocked, for the block log; None when it was not.
+    pub explanation: Option<Explanation>,
 }
 
 impl Answer {
@@ -41,7 +42,7 @@ impl Answer {
             answers: upstream.answers,
             authorities: upstream.authorities,
             extended_error: None,
-            blocked: false,
+            explanation: None,
         }
     }
 
@@ -51,7 +52,7 @@ impl Answer {
             answers: Vec::new(),
             authorities: Vec::new(),
             extended_error,
-            blocked: false,
+            explanation: None,
         }
     }
 
@@ -61,7 +62,7 @@ impl Answer {
             answers: Vec::new(),
             authorities: Vec::new(),
             extended_error,
-            blocked: false,
+            explanation: None,
         }
     }
 
@@ -73,11 +74,12 @@ impl Answer {
         record_type: RecordType,
         blocking: &BlockingConfig,
         extended_error: ExtendedError,
+        explanation: Explanation,
     ) -> Answer {
         let (v4, v6) = match blocking.answer {
             BlockAnswer::Nxdomain => {
                 let mut answer = Answer::nxdomain(Some(extended_error));
-                answer.blocked = true;
+                answer.explanation = Some(explanation);
                 return answer;
             }
             BlockAnswer::Null => (Some(Ipv4Addr::UNSPECIFIED), Some(Ipv6Addr::UNSPECIFIED)),
@@ -96,7 +98,7 @@ impl Answer {
                 .collect(),
             authorities: Vec::new(),
             extended_error: Some(extended_error),
-            blocked: true,
+            explanation: Some(explanation),
         }
     }
 
@@ -120,7 +122,7 @@ impl Answer {
             answers,
             authorities: upstream.authorities,
             extended_error: None,
-            blocked: false,
+            explanation: None,
         }
     }
 }

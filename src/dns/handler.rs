@@ -82,7 +82,7 @@ impl RequestHandler for DnsHandler {
                     answers: Vec::new(),
                     authorities: Vec::new(),
                     extended_error: None,
-                    blocked: false,
+                    explanation: None,
                 }
             }
         };

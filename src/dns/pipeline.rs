@@ -4,11 +4,13 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use hickory_server::proto::rr::{Name, RData, RecordType};
 
 use crate::config::{BlockingConfig, CircumventionConfig};
+use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::lists::name::ReversedName;
 use crate::policy::Policy;
 use crate::policy::clients::ProfileId;
@@ -33,16 +35,22 @@ pub struct Settings {
     pub upstream: Arc<Upstream>,
     pub blocking: BlockingConfig,
     pub circumvention: CircumventionConfig,
+    /// The `[[listen]]` addresses, for the log's VLAN column.
+    pub listeners: Vec<String>,
 }
 
 pub struct Pipeline {
     settings: ArcSwap<Settings>,
+    journal: Journal,
+    full_log: bool,
 }
 
 impl Pipeline {
-    pub fn new(settings: Settings) -> Pipeline {
+    pub fn new(settings: Settings, journal: Journal, full_log: bool) -> Pipeline {
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
+            journal,
+            full_log,
         }
     }
 
@@ -56,63 +64,142 @@ impl Pipeline {
         self.settings.store(Arc::new(settings));
     }
 
-    /// The answer to one question from one client.
+    /// The answer to one question from one client: who is asking, what they
+    /// get, and the record of it.
     pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
         let settings = self.settings.load_full();
-        let policy = &settings.policy;
-        let profile = policy.profile_for(client.address, client.listener);
-        let Some(reversed) = ReversedName::from_labels(name.iter()) else {
-            // Longer than a DNS name may be: nothing upstream could answer it.
-            return Answer::nxdomain(None);
-        };
-
-        if let Some(special) = special_answer(&reversed, &settings.circumvention) {
-            let extended_error = |text: &str| {
-                Some(ExtendedError {
-                    code: EDE_FILTERED,
-                    text: format!("Lollipop: {text}"),
-                })
-            };
-            return match special {
-                SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
-                SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
-            };
-        }
-
-        let decision = policy.decide(profile, &reversed);
-        if decision.is_blocked() {
-            return blocked(&settings, profile, &reversed, &decision, name, record_type);
-        }
-
-        let safe_search = policy.profile(profile).safe_search;
-        if let Some(rewrite) = policy
-            .safe_search
-            .rewrite(&reversed.to_domain(), safe_search)
-            && let Ok(target) = Name::from_ascii(rewrite.target)
-        {
-            let resolved = settings.upstream.resolve(&target, record_type).await;
-            return Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved);
-        }
-
-        let upstream = settings.upstream.resolve(name, record_type).await;
-
-        // CNAME cloaking: a tracker or adult site hidden behind an allowed
-        // name is still blocked. The walled garden is not applied to aliases
-        // (CDN names would never be on it); explicit blocks are.
-        for record in &upstream.answers {
-            let RData::CNAME(target) = &record.data else {
-                continue;
-            };
-            let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
-                continue;
-            };
-            let decision = policy.decide(profile, &alias);
-            if matches!(decision, Decision::Blocked { .. } | Decision::Locked { .. }) {
-                return blocked(&settings, profile, &alias, &decision, name, record_type);
-            }
-        }
-        Answer::from_upstream(upstream)
+        let profile = settings.policy.profile_for(client.address, client.listener);
+        let answer = resolve(&settings, profile, name, record_type).await;
+        self.record(&settings, profile, name, record_type, client, &answer);
+        answer
     }
+
+    /// Hands the lookup to the block log's writer; never waits.
+    fn record(
+        &self,
+        settings: &Settings,
+        profile: ProfileId,
+        name: &Name,
+        record_type: RecordType,
+        client: Client,
+        answer: &Answer,
+    ) {
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let profile_name = &settings.policy.profile(profile).name;
+        let domain = || {
+            let mut text = name.to_ascii();
+            if text.len() > 1 && text.ends_with('.') {
+                text.pop();
+            }
+            text
+        };
+        let category = answer.explanation.as_ref().and_then(|e| e.category.clone());
+        if let Some(explanation) = &answer.explanation {
+            self.journal.record_block(BlockEvent {
+                at_unix_ms,
+                client: client.address,
+                listener: client
+                    .listener
+                    .and_then(|i| settings.listeners.get(i).cloned()),
+                profile: profile_name.clone(),
+                name: domain(),
+                query_type: record_type.to_string(),
+                category: category.clone(),
+                list: explanation.list.clone(),
+                rule: explanation.rule.clone(),
+                action: if explanation.walled_garden {
+                    "walled-garden".into()
+                } else {
+                    settings.blocking.answer.to_string()
+                },
+                locked: explanation.locked,
+            });
+        }
+        self.journal.record_query(QueryEvent {
+            at_unix_ms,
+            client: client.address,
+            profile: profile_name.clone(),
+            // Only the full query log (opt-in) keeps names of allowed lookups.
+            name: if self.full_log || answer.explanation.is_some() {
+                domain()
+            } else {
+                String::new()
+            },
+            query_type: record_type.to_string(),
+            blocked: answer.explanation.is_some(),
+            category,
+        });
+    }
+
+    /// The block log this pipeline writes to.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+}
+
+/// The pipeline's stages for one question, in order: special names, the
+/// policy decision, safe search, the upstream, and the CNAME re-check.
+async fn resolve(
+    settings: &Settings,
+    profile: ProfileId,
+    name: &Name,
+    record_type: RecordType,
+) -> Answer {
+    let policy = &settings.policy;
+    let Some(reversed) = ReversedName::from_labels(name.iter()) else {
+        // Longer than a DNS name may be: nothing upstream could answer it.
+        return Answer::nxdomain(None);
+    };
+
+    if let Some(special) = special_answer(&reversed, &settings.circumvention) {
+        let extended_error = |text: &str| {
+            Some(ExtendedError {
+                code: EDE_FILTERED,
+                text: format!("Lollipop: {text}"),
+            })
+        };
+        return match special {
+            SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
+            SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
+        };
+    }
+
+    let decision = policy.decide(profile, &reversed);
+    if decision.is_blocked() {
+        return blocked(settings, profile, &reversed, &decision, name, record_type);
+    }
+
+    let safe_search = policy.profile(profile).safe_search;
+    if let Some(rewrite) = policy
+        .safe_search
+        .rewrite(&reversed.to_domain(), safe_search)
+        && let Ok(target) = Name::from_ascii(rewrite.target)
+    {
+        let resolved = settings.upstream.resolve(&target, record_type).await;
+        return Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved);
+    }
+
+    let upstream = settings.upstream.resolve(name, record_type).await;
+
+    // CNAME cloaking: a tracker or adult site hidden behind an allowed
+    // name is still blocked. The walled garden is not applied to aliases
+    // (CDN names would never be on it); explicit blocks are.
+    for record in &upstream.answers {
+        let RData::CNAME(target) = &record.data else {
+            continue;
+        };
+        let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
+            continue;
+        };
+        let decision = policy.decide(profile, &alias);
+        if matches!(decision, Decision::Blocked { .. } | Decision::Locked { .. }) {
+            return blocked(settings, profile, &alias, &decision, name, record_type);
+        }
+    }
+    Answer::from_upstream(upstream)
 }
 
 /// The blocked answer for `name`, explaining `decision` on `matched_name`
@@ -131,14 +218,15 @@ fn blocked(
     } else {
         EDE_FILTERED
     };
-    tracing::debug!(%name, %record_type, ?explanation, "blocked");
+    let extended_error = ExtendedError {
+        code,
+        text: explanation.ede_text(),
+    };
     Answer::blocked(
         name,
         record_type,
         &settings.blocking,
-        ExtendedError {
-            code,
-            text: explanation.ede_text(),
-        },
+        extended_error,
+        explanation,
     )
 }

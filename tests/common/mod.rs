@@ -204,6 +204,20 @@ impl TestLollipop {
     pub fn address(&self) -> SocketAddr {
         self.addresses[0]
     }
+
+    /// Waits until everything logged so far is in the database.
+    pub fn flush_log(&self) {
+        if let Some(running) = &self.running {
+            self.runtime.block_on(running.pipeline.journal().flush());
+        }
+    }
+
+    pub fn log_stats(&self) -> lollipop::journal::JournalStats {
+        self.running
+            .as_ref()
+            .map(|r| r.pipeline.journal().stats())
+            .expect("running")
+    }
 }
 
 impl Drop for TestLollipop {

@@ -1,0 +1,234 @@
+//! The journal: the SQLite log of every blocked attempt (device, IP,
+//! person where known, time, what was blocked) that a school's head teacher
+//! and designated safeguarding lead rely on.
+//!
+//! The resolver hands events to [`Journal`] without ever waiting on disk;
+//! a single writer task ([`JournalTask`]) batches them into SQLite, and the
+//! UI reads through separate read-only connections ([`JournalReader`]).
+
+mod csv;
+mod devices;
+mod leases;
+mod read;
+mod retention;
+mod schema;
+mod stats;
+mod store;
+mod tz;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use csv::write_csv;
+pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
+pub use leases::LeaseFormat;
+pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_blocked};
+pub use retention::PruneReport;
+pub use schema::SCHEMA_VERSION;
+pub use stats::JournalStats;
+pub use tz::{TimeZone, UnknownTimeZone, format_utc};
+pub use writer::JournalTask;
+
+use stats::Shared;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use writer::Msg;
+
+/// One blocked lookup, built on the resolver's hot path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockEvent {
+    pub at_unix_ms: i64,
+    pub client: IpAddr,
+    /// The listen address or VLAN label the query arrived on.
+    pub listener: Option<String>,
+    pub profile: String,
+    /// Query name, lower case, no trailing dot.
+    pub name: String,
+    /// "A", "AAAA", "HTTPS", ...
+    pub query_type: String,
+    pub category: Option<String>,
+    pub list: Option<String>,
+    /// `None` for hidden (licensed) lists.
+    pub rule: Option<String>,
+    /// "null", "nxdomain", "blockpage", "walled-garden", "special".
+    pub action: String,
+    pub locked: bool,
+}
+
+/// Any answered lookup, blocked or not: feeds the hourly aggregates, and
+/// the full query log when that is switched on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryEvent {
+    pub at_unix_ms: i64,
+    pub client: IpAddr,
+    pub profile: String,
+    pub name: String,
+    pub query_type: String,
+    pub blocked: bool,
+    pub category: Option<String>,
+}
+
+/// A change made by a person (unblocking a site, changing a profile).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at_unix_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    pub reason: Option<String>,
+}
+
+/// How the journal stores and keeps its records.
+#[derive(Clone, Debug)]
+pub struct JournalConfig {
+    pub path: PathBuf,
+    /// Also keep every lookup, not only blocked ones.
+    pub full_log: bool,
+    pub blocked_retention_days: u32,
+    pub full_retention_days: u32,
+    /// Events waiting for the writer; past this, record_* drops and counts.
+    pub channel_capacity: usize,
+    /// Most events per transaction.
+    pub batch_max: usize,
+    /// Longest an event waits before its batch is committed.
+    pub flush_interval: Duration,
+    /// Repeats of one lookup within this time of the first are one row.
+    pub collapse_window: Duration,
+    /// The zone reports and exports are shown in; storage is always UTC.
+    pub time_zone: TimeZone,
+    /// Events held in memory while the disk cannot be written.
+    pub pending_max: usize,
+    /// Longest wait between attempts while the disk cannot be written.
+    pub retry_max_backoff: Duration,
+}
+
+impl JournalConfig {
+    /// The recommended settings for a journal at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        JournalConfig {
+            path: path.into(),
+            full_log: false,
+            blocked_retention_days: 365,
+            full_retention_days: 7,
+            channel_capacity: 65_536,
+            batch_max: 5_000,
+            flush_interval: Duration::from_millis(200),
+            collapse_window: Duration::from_secs(10),
+            time_zone: TimeZone::EuropeLondon,
+            pending_max: 200_000,
+            retry_max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("journal schema version {found} is not the {supported} this build uses")]
+    SchemaMismatch { found: i64, supported: i64 },
+    #[error("{0} holds tables but is not a journal database")]
+    NotAJournal(PathBuf),
+}
+
+struct Inner {
+    tx: mpsc::Sender<Msg>,
+    shared: Arc<Shared>,
+    time_zone: TimeZone,
+}
+
+/// The resolver's handle on the journal; cheap to clone.
+#[derive(Clone)]
+pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+impl Journal {
+    /// Opens or creates the database and migrates it. Errors about the
+    /// storage itself (read-only, full, missing mount) do not fail the
+    /// open: DNS must keep working, so the writer keeps events in memory,
+    /// reports the error in [`Journal::stats`] and retries. A file that is
+    /// not a journal, or is from a newer build, fails here.
+    pub fn open(
+        config: JournalConfig,
+        devices: DeviceDirectory,
+    ) -> Result<(Journal, JournalTask), JournalError> {
+        let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
+        let shared = Arc::new(Shared::default());
+        let time_zone = config.time_zone;
+        let task = JournalTask::open(config, devices, rx, shared.clone())?;
+        let inner = Inner {
+            tx,
+            shared,
+            time_zone,
+        };
+        Ok((
+            Journal {
+                inner: Arc::new(inner),
+            },
+            task,
+        ))
+    }
+
+    /// Queues a blocked attempt. Never waits and never fails: when the
+    /// queue is full the event is counted as dropped.
+    pub fn record_block(&self, event: BlockEvent) {
+        if self.inner.tx.try_send(Msg::Block(event)).is_err() {
+            self.inner.shared.drop_blocked(1);
+        }
+    }
+
+    /// Queues any answered lookup for the aggregates (and the full log if
+    /// on). Call it for blocked lookups too; aggregates count only these.
+    pub fn record_query(&self, event: QueryEvent) {
+        if self.inner.tx.try_send(Msg::Query(event)).is_err() {
+            self.inner.shared.drop_other(1);
+        }
+    }
+
+    /// Queues an audit entry, with the same never-wait guarantee.
+    pub fn record_audit(&self, entry: AuditEntry) {
+        if self.inner.tx.try_send(Msg::Audit(entry)).is_err() {
+            self.inner.shared.drop_other(1);
+            tracing::error!("journal queue full: audit entry dropped");
+        }
+    }
+
+    pub fn stats(&self) -> JournalStats {
+        self.inner.shared.snapshot()
+    }
+
+    pub fn time_zone(&self) -> TimeZone {
+        self.inner.time_zone
+    }
+
+    /// Resolves once everything recorded before the call is committed (or
+    /// counted as dropped). While the disk cannot be written it waits for
+    /// recovery, so shutdown code should bound it with a timeout.
+    pub fn flush(&self) -> impl Future<Output = ()> + Send + 'static {
+        let tx = self.inner.tx.clone();
+        async move {
+            let (done, wait) = oneshot::channel();
+            if tx.send(Msg::Flush(done)).await.is_ok() {
+                let _ = wait.await;
+            }
+        }
+    }
+
+    /// Runs retention now instead of waiting for the daily run. `None` if
+    /// the writer has stopped.
+    pub fn prune_now(&self) -> impl Future<Output = Option<PruneReport>> + Send + 'static {
+        let tx = self.inner.tx.clone();
+        async move {
+            let (done, wait) = oneshot::channel();
+            tx.send(Msg::Prune(done)).await.ok()?;
+            wait.await.ok()
+        }
+    }
+}

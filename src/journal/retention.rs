@@ -1,0 +1,118 @@
+//! Deletes records older than the school's retention periods, a few
+//! thousand rows per transaction so that new events are never held up, and
+//! hands the freed pages back to the filesystem with `incremental_vacuum`.
+//!
+//! The audit trail is not pruned: it is small and records who changed the
+//! filtering, which a school may need to show long after the fact.
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+/// Rows per delete transaction: small enough that a batch of new events
+/// waits milliseconds, not seconds, on an SD card.
+const CHUNK_ROWS: i64 = 5_000;
+const VACUUM_PAGES: i64 = 2_000;
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// What one retention run removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    pub blocked_deleted: u64,
+    pub queries_deleted: u64,
+    pub hourly_deleted: u64,
+    pub pages_freed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Blocked,
+    Queries,
+    Hourly,
+    Vacuum,
+    Done,
+}
+
+/// A retention run in progress; the writer calls [`PruneJob::step`]
+/// between event batches until it is done.
+pub struct PruneJob {
+    blocked_cutoff: Option<i64>,
+    queries_cutoff: Option<i64>,
+    stage: Stage,
+    last_freelist: Option<i64>,
+    pub report: PruneReport,
+}
+
+impl PruneJob {
+    /// Retention of 0 days keeps that table forever.
+    pub fn new(now_unix_ms: i64, blocked_days: u32, full_days: u32) -> Self {
+        let cutoff = |days: u32| (days > 0).then(|| now_unix_ms - i64::from(days) * MS_PER_DAY);
+        PruneJob {
+            blocked_cutoff: cutoff(blocked_days),
+            queries_cutoff: cutoff(full_days),
+            stage: Stage::Blocked,
+            last_freelist: None,
+            report: PruneReport::default(),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.stage == Stage::Done
+    }
+
+    /// Does one transaction's worth of work.
+    pub fn step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        match self.stage {
+            Stage::Blocked => {
+                let n = delete_chunk(conn, "blocked", self.blocked_cutoff)?;
+                self.report.blocked_deleted += n;
+                if n < CHUNK_ROWS as u64 {
+                    self.stage = Stage::Queries;
+                }
+            }
+            Stage::Queries => {
+                // Pruned even when the full log is off: it may have been on.
+                let n = delete_chunk(conn, "queries", self.queries_cutoff)?;
+                self.report.queries_deleted += n;
+                if n < CHUNK_ROWS as u64 {
+                    self.stage = Stage::Hourly;
+                }
+            }
+            Stage::Hourly => {
+                // A day's worth of hours is a few thousand rows at most.
+                if let Some(cutoff) = self.blocked_cutoff {
+                    let n = conn.execute("DELETE FROM hourly WHERE hour < ?1", [cutoff])?;
+                    self.report.hourly_deleted += n as u64;
+                }
+                self.stage = Stage::Vacuum;
+            }
+            Stage::Vacuum => {
+                let mode: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0))?;
+                let free: i64 = conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+                // 2 = incremental. Files created elsewhere without it keep
+                // their free pages for reuse; only a full VACUUM could change
+                // that, and it would lock the log for too long.
+                let stuck = self.last_freelist.is_some_and(|last| free >= last);
+                if mode != 2 || free == 0 || stuck {
+                    self.stage = Stage::Done;
+                    return Ok(());
+                }
+                conn.execute_batch(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+                self.report.pages_freed += free.min(VACUUM_PAGES) as u64;
+                self.last_freelist = Some(free);
+            }
+            Stage::Done => {}
+        }
+        Ok(())
+    }
+}
+
+fn delete_chunk(conn: &Connection, table: &str, cutoff: Option<i64>) -> rusqlite::Result<u64> {
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    let sql = format!(
+        "DELETE FROM {table} WHERE id IN \
+         (SELECT id FROM {table} WHERE at < ?1 ORDER BY at LIMIT {CHUNK_ROWS})"
+    );
+    Ok(conn.execute(&sql, [cutoff])? as u64)
+}

@@ -1,0 +1,105 @@
+//! The journal's health figures: counters the writer updates and any
+//! handle reads at once, without waiting on the writer or the disk.
+
+use super::store::Item;
+use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
+
+/// What the writer has done, for the status page and monitoring.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JournalStats {
+    /// Events committed (blocked, query and audit).
+    pub written: u64,
+    pub blocked_written: u64,
+    /// Events lost: queue full, memory buffer full, or given up at shutdown.
+    pub dropped: u64,
+    pub blocked_dropped: u64,
+    pub batches: u64,
+    /// Events received but not yet committed.
+    pub pending: u64,
+    /// The database file plus its WAL.
+    pub db_bytes: u64,
+    /// The most recent write failure, kept after recovery so it can be
+    /// reported, e.g. "disk full: ... (since 2025-06-01T10:00:00Z)".
+    pub last_error: Option<String>,
+    /// Set while writes are failing.
+    pub failing_since_unix_ms: Option<i64>,
+}
+
+/// Counters the handle reads without touching the writer.
+#[derive(Default)]
+pub struct Shared {
+    written: AtomicU64,
+    blocked_written: AtomicU64,
+    dropped: AtomicU64,
+    blocked_dropped: AtomicU64,
+    batches: AtomicU64,
+    pending: AtomicU64,
+    db_bytes: AtomicU64,
+    error: Mutex<(Option<String>, Option<i64>)>,
+}
+
+impl Shared {
+    pub fn drop_blocked(&self, n: u64) {
+        self.dropped.fetch_add(n, Relaxed);
+        self.blocked_dropped.fetch_add(n, Relaxed);
+    }
+
+    pub fn drop_other(&self, n: u64) {
+        self.dropped.fetch_add(n, Relaxed);
+    }
+
+    pub fn drop_item(&self, item: &Item) {
+        match item {
+            Item::Block(_) => self.drop_blocked(1),
+            _ => self.drop_other(1),
+        }
+    }
+
+    pub fn set_error(&self, message: Option<String>, since: Option<i64>) {
+        let mut slot = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        if message.is_some() {
+            slot.0 = message;
+        }
+        slot.1 = since;
+    }
+
+    pub fn add_batch(&self, events: u64, blocked_events: u64, db_bytes: u64) {
+        self.written.fetch_add(events, Relaxed);
+        self.blocked_written.fetch_add(blocked_events, Relaxed);
+        self.batches.fetch_add(1, Relaxed);
+        self.db_bytes.store(db_bytes, Relaxed);
+    }
+
+    pub fn set_db_bytes(&self, bytes: u64) {
+        self.db_bytes.store(bytes, Relaxed);
+    }
+
+    pub fn set_pending(&self, n: u64) {
+        self.pending.store(n, Relaxed);
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Relaxed)
+    }
+
+    pub fn snapshot(&self) -> JournalStats {
+        let (last_error, failing_since_unix_ms) = self
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        JournalStats {
+            written: self.written.load(Relaxed),
+            blocked_written: self.blocked_written.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            blocked_dropped: self.blocked_dropped.load(Relaxed),
+            batches: self.batches.load(Relaxed),
+            pending: self.pending.load(Relaxed),
+            db_bytes: self.db_bytes.load(Relaxed),
+            last_error,
+            failing_since_unix_ms,
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Writes one batch of events to SQLite in a single transaction: blocked
+//! rows (collapsing browser retries), the optional full log, hourly
+//! aggregates and audit entries.
+//!
+//! A batch either commits whole or leaves no trace, in the database and in
+//! the collapse memory alike, so the writer can simply retry it.
+
+use super::devices::{DeviceDirectory, DeviceInfo};
+use super::retention::PruneJob;
+use super::schema;
+use super::{AuditEntry, BlockEvent, JournalError, QueryEvent};
+use rusqlite::{Connection, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub enum Item {
+    Block(BlockEvent),
+    Query(QueryEvent),
+    Audit(AuditEntry),
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BatchOutcome {
+    pub events: u64,
+    pub blocked_events: u64,
+}
+
+/// A committed row that later repeats can still be added to.
+struct Recent {
+    id: i64,
+    first_at: i64,
+}
+
+/// One row to insert or bump, standing for `count` events.
+struct Op<'a> {
+    key: String,
+    /// The first of this op's events in the batch.
+    event: &'a BlockEvent,
+    /// A committed row to add to, if one is still within the window.
+    existing: Option<i64>,
+    device: DeviceInfo,
+    /// When the row's window began (the existing row's first attempt).
+    first_at: i64,
+    last_at: i64,
+    count: i64,
+    id: i64,
+}
+
+pub struct Store {
+    path: PathBuf,
+    conn: Option<Connection>,
+    devices: DeviceDirectory,
+    recent: HashMap<String, Recent>,
+    latest_at: i64,
+    collapse_ms: i64,
+    full_log: bool,
+}
+
+const RECENT_MAX: usize = 100_000;
+
+const INSERT_BLOCKED: &str = "INSERT INTO blocked (at, last_at, count, client_ip, device_name, \
+     mac, owner, room, profile, listener, name, query_type, category, list, rule, action, locked) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+const BUMP_BLOCKED: &str = "UPDATE blocked SET count = count + ?1, \
+     last_at = max(COALESCE(last_at, at), ?2) WHERE id = ?3";
+const INSERT_QUERY: &str = "INSERT INTO queries (at, client_ip, profile, name, query_type, \
+     blocked, category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const UPSERT_HOURLY: &str = "INSERT INTO hourly (hour, profile, category, queries, blocked) \
+     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hour, profile, category) DO UPDATE SET \
+     queries = queries + excluded.queries, blocked = blocked + excluded.blocked";
+const INSERT_AUDIT: &str =
+    "INSERT INTO audit (at, actor, action, detail, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Identifies "the same lookup again". Beyond the five fields that make a
+/// browser retry, list, rule and action are included so that a policy
+/// reload mid-window never hides which rule blocked a later attempt.
+/// Fields are length-prefixed so no two different events share a key.
+fn collapse_key(ev: &BlockEvent) -> String {
+    let mut key = String::with_capacity(96);
+    let ip = ev.client.to_canonical().to_string();
+    let fields = [
+        Some(ip.as_str()),
+        Some(ev.name.as_str()),
+        Some(ev.query_type.as_str()),
+        Some(ev.profile.as_str()),
+        ev.category.as_deref(),
+        ev.list.as_deref(),
+        ev.rule.as_deref(),
+        Some(ev.action.as_str()),
+    ];
+    for field in fields {
+        match field {
+            Some(f) => {
+                key.push_str(&f.len().to_string());
+                key.push(':');
+                key.push_str(f);
+            }
+            None => key.push('-'),
+        }
+    }
+    key
+}
+
+impl Store {
+    pub fn new(path: PathBuf, devices: DeviceDirectory, collapse_ms: i64, full_log: bool) -> Self {
+        Store {
+            path,
+            conn: None,
+            devices,
+            recent: HashMap::new(),
+            latest_at: i64::MIN,
+            collapse_ms,
+            full_log,
+        }
+    }
+
+    pub fn ensure_open(&mut self) -> Result<&mut Connection, JournalError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => schema::open_writer(&self.path)?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Drops the connection so the next write reopens the file: after
+    /// repeated failures the file or its mount may have been replaced.
+    pub fn close(&mut self) {
+        self.conn = None;
+    }
+
+    /// The database and WAL sizes on disk.
+    pub fn db_bytes(&self) -> u64 {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        size(&self.path) + size(Path::new(&wal))
+    }
+
+    /// Gives back WAL space after an outage, when the WAL may have grown
+    /// to fill the disk.
+    pub fn checkpoint(&mut self) {
+        if let Some(conn) = &self.conn
+            && let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        {
+            tracing::debug!(error = %e, "journal checkpoint failed");
+        }
+    }
+
+    pub fn prune_step(&mut self, job: &mut PruneJob) -> Result<(), JournalError> {
+        let conn = self.ensure_open()?;
+        job.step(conn)?;
+        Ok(())
+    }
+
+    /// Commits `items` in one transaction.
+    pub fn write(&mut self, items: &[Item]) -> Result<BatchOutcome, JournalError> {
+        self.devices.refresh();
+        let mut outcome = BatchOutcome::default();
+        let mut ops: Vec<Op<'_>> = Vec::new();
+        let mut staged: HashMap<String, usize> = HashMap::new();
+        let mut queries: Vec<&QueryEvent> = Vec::new();
+        let mut audits: Vec<&AuditEntry> = Vec::new();
+        let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
+        for item in items {
+            outcome.events += 1;
+            match item {
+                Item::Block(ev) => {
+                    outcome.blocked_events += 1;
+                    self.plan_block(ev, &mut ops, &mut staged);
+                }
+                Item::Query(q) => {
+                    let hour = q.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let category = if q.blocked {
+                        q.category.as_deref().unwrap_or("")
+                    } else {
+                        ""
+                    };
+                    let slot = hourly.entry((hour, &q.profile, category)).or_default();
+                    slot.0 += 1;
+                    slot.1 += i64::from(q.blocked);
+                    if self.full_log {
+                        queries.push(q);
+                    }
+                }
+                Item::Audit(a) => audits.push(a),
+            }
+        }
+
+        let conn = self.ensure_open()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
+            let mut bump = tx.prepare_cached(BUMP_BLOCKED)?;
+            for op in &mut ops {
+                let ev = op.event;
+                if let Some(id) = op.existing {
+                    // Zero rows: retention removed it (a clock far in the
+                    // past); the attempts then get a row of their own.
+                    if bump.execute(params![op.count, op.last_at, id])? == 1 {
+                        op.id = id;
+                        continue;
+                    }
+                    op.first_at = ev.at_unix_ms;
+                }
+                let dev = &op.device;
+                insert.execute(params![
+                    op.first_at,
+                    op.last_at,
+                    op.count,
+                    ev.client.to_canonical().to_string(),
+                    dev.name,
+                    dev.mac,
+                    dev.owner,
+                    dev.room,
+                    ev.profile,
+                    ev.listener,
+                    ev.name,
+                    ev.query_type,
+                    ev.category,
+                    ev.list,
+                    ev.rule,
+                    ev.action,
+                    ev.locked,
+                ])?;
+                op.id = tx.last_insert_rowid();
+            }
+            if !queries.is_empty() {
+                let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
+                for q in &queries {
+                    stmt.execute(params![
+                        q.at_unix_ms,
+                        q.client.to_canonical().to_string(),
+                        q.profile,
+                        q.name,
+                        q.query_type,
+                        q.blocked,
+                        q.category,
+                    ])?;
+                }
+            }
+            if !hourly.is_empty() {
+                let mut stmt = tx.prepare_cached(UPSERT_HOURLY)?;
+                for ((hour, profile, category), (n, blocked)) in &hourly {
+                    stmt.execute(params![hour, profile, category, n, blocked])?;
+                }
+            }
+            if !audits.is_empty() {
+                let mut stmt = tx.prepare_cached(INSERT_AUDIT)?;
+                for a in &audits {
+                    stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
+                }
+            }
+        }
+        tx.commit()?;
+
+        // Only now that the rows exist may later repeats be added to them.
+        for op in ops {
+            self.latest_at = self.latest_at.max(op.last_at);
+            self.recent.insert(
+                op.key,
+                Recent {
+                    id: op.id,
+                    first_at: op.first_at,
+                },
+            );
+        }
+        let horizon = self.latest_at.saturating_sub(self.collapse_ms);
+        self.recent.retain(|_, r| r.first_at >= horizon);
+        // A flood of distinct names must not grow memory without bound;
+        // forgetting only means a later repeat gets its own row.
+        if self.recent.len() > RECENT_MAX {
+            self.recent.clear();
+        }
+        Ok(outcome)
+    }
+
+    fn within_window(&self, first_at: i64, at: i64) -> bool {
+        at >= first_at && at.saturating_sub(first_at) < self.collapse_ms
+    }
+
+    fn plan_block<'a>(
+        &mut self,
+        ev: &'a BlockEvent,
+        ops: &mut Vec<Op<'a>>,
+        staged: &mut HashMap<String, usize>,
+    ) {
+        let at = ev.at_unix_ms;
+        let key = collapse_key(ev);
+        if let Some(op) = staged.get(&key).and_then(|&i| ops.get_mut(i))
+            && at >= op.first_at
+            && at.saturating_sub(op.first_at) < self.collapse_ms
+        {
+            op.count += 1;
+            op.last_at = op.last_at.max(at);
+            return;
+        }
+        let existing = self
+            .recent
+            .get(&key)
+            .filter(|r| self.within_window(r.first_at, at))
+            .map(|r| (r.id, r.first_at));
+        staged.insert(key.clone(), ops.len());
+        ops.push(Op {
+            key,
+            event: ev,
+            existing: existing.map(|(id, _)| id),
+            device: self.devices.lookup(ev.client),
+            first_at: existing.map_or(at, |(_, first_at)| first_at),
+            last_at: at,
+            count: 1,
+            id: 0,
+        });
+    }
+}

@@ -1,0 +1,185 @@
+//! Tests that journal files survive upgrades, that files we must not touch
+//! are refused, and that retention removes only what is old.
+
+use super::*;
+use rusqlite::Connection;
+
+/// The schema exactly as the first release wrote it; frozen here on
+/// purpose, so that changing a migration cannot also change this test.
+const V1_AS_RELEASED: &str = "
+    CREATE TABLE blocked (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+        client_ip TEXT NOT NULL, device_name TEXT, mac TEXT,
+        profile TEXT NOT NULL, name TEXT NOT NULL, query_type TEXT NOT NULL,
+        category TEXT, list TEXT, rule TEXT, action TEXT NOT NULL,
+        locked INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX blocked_at ON blocked(at);
+    CREATE INDEX blocked_device ON blocked(device_name, at);
+    CREATE INDEX blocked_profile ON blocked(profile, at);
+    CREATE INDEX blocked_category ON blocked(category, at);
+    CREATE TABLE queries (
+        id INTEGER PRIMARY KEY, at INTEGER NOT NULL, client_ip TEXT NOT NULL,
+        profile TEXT NOT NULL, name TEXT NOT NULL, query_type TEXT NOT NULL,
+        blocked INTEGER NOT NULL, category TEXT);
+    CREATE INDEX queries_at ON queries(at);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL,
+        actor TEXT NOT NULL, action TEXT NOT NULL, detail TEXT NOT NULL, reason TEXT);
+    CREATE INDEX audit_at ON audit(at);";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_one_file_is_migrated_with_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let path = cfg.path.clone();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")
+            .unwrap();
+        conn.execute_batch(V1_AS_RELEASED).unwrap();
+        conn.execute_batch(
+            "INSERT INTO blocked (at, client_ip, device_name, mac, profile, name, query_type,
+                 category, list, rule, action, locked)
+             VALUES (1000, '10.0.0.1', 'old-laptop', 'aa:bb:cc:dd:ee:ff', 'pupils',
+                 'old.example', 'A', 'adult', 'l', 'old.example', 'null', 1);
+             INSERT INTO audit (at, actor, action, detail) VALUES (1000, 'dsl', 'allow', 'x');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    // A v1-shaped reader must be refused rather than misread.
+    assert!(matches!(
+        JournalReader::open(&path),
+        Err(JournalError::SchemaMismatch { found: 1, .. })
+    ));
+
+    let (journal, task) = start(cfg, no_devices());
+    journal.record_block(block(BASE_MS, ip(1), "new.example"));
+    journal.record_query(query(BASE_MS, "pupils", true, Some("adult")));
+    journal.flush().await;
+    stop(journal, task).await;
+
+    let conn = Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let rows = all_rows(&path);
+    assert_eq!(rows.len(), 2);
+    let old = &rows[0];
+    assert_eq!(
+        (old.name.as_str(), old.count, old.last_at_unix_ms),
+        ("old.example", 1, 1000)
+    );
+    assert_eq!(old.device_name.as_deref(), Some("old-laptop"));
+    assert!(old.locked && old.owner.is_none() && old.listener.is_none());
+    assert_eq!(rows[1].name, "new.example");
+    assert!(rows[1].id > old.id);
+    let reader = JournalReader::open(&path).unwrap();
+    assert_eq!(reader.audit(0, i64::MAX, 10).unwrap().len(), 1);
+    assert_eq!(reader.hourly(0, i64::MAX).unwrap().len(), 1);
+}
+
+#[test]
+fn newer_and_foreign_files_are_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let newer = dir.path().join("newer.db");
+    let foreign = dir.path().join("foreign.db");
+    {
+        let conn = Connection::open(&newer).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+        let conn = Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE something_else (x);")
+            .unwrap();
+    }
+    let open = |path: &Path| Journal::open(JournalConfig::new(path), no_devices()).map(|_| ());
+    assert!(matches!(
+        open(&newer),
+        Err(JournalError::SchemaMismatch { found: 99, .. })
+    ));
+    assert!(matches!(open(&foreign), Err(JournalError::NotAJournal(_))));
+    let conn = Connection::open(&newer).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_only_old_rows_in_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.full_log = true;
+    cfg.channel_capacity = 32_768;
+    let path = cfg.path.clone();
+    let (journal, task) = start(cfg, no_devices());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let day = 86_400_000i64;
+    // 12,000 expired blocked rows: more than two delete chunks.
+    for i in 0..12_000 {
+        journal.record_block(block(
+            now - 400 * day + i,
+            ip(1),
+            &format!("old{i}.example"),
+        ));
+    }
+    journal.record_block(block(now - 366 * day, ip(1), "just-expired.example"));
+    journal.record_block(block(now - 364 * day, ip(1), "kept.example"));
+    journal.record_block(block(now - day, ip(1), "recent.example"));
+    journal.record_query(query(now - 8 * day, "pupils", false, None));
+    journal.record_query(query(now - 6 * day, "pupils", false, None));
+    journal.record_query(query(now - 400 * day, "pupils", true, Some("adult")));
+    journal.record_audit(AuditEntry {
+        at_unix_ms: now - 1000 * day,
+        actor: "dsl".into(),
+        action: "allow".into(),
+        detail: "kept forever".into(),
+        reason: None,
+    });
+    flush_within(&journal, Duration::from_secs(60)).await;
+
+    let report = journal.prune_now().await.unwrap();
+    assert_eq!(report.blocked_deleted, 12_001);
+    assert_eq!(report.queries_deleted, 2);
+    assert_eq!(report.hourly_deleted, 1);
+    assert!(report.pages_freed > 0, "{report:?}");
+
+    let names: Vec<String> = all_rows(&path).into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["kept.example", "recent.example"]);
+    let conn = Connection::open(&path).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM queries"), 1);
+    assert_eq!(count("SELECT count(*) FROM audit"), 1);
+    assert_eq!(count("PRAGMA freelist_count"), 0);
+    assert_eq!(count("PRAGMA auto_vacuum"), 2);
+    drop(conn);
+
+    // New events still flow after a prune.
+    journal.record_block(block(now, ip(1), "after.example"));
+    journal.flush().await;
+    assert_eq!(all_rows(&path).len(), 3);
+    stop(journal, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_of_a_pruned_row_gets_a_row_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let path = cfg.path.clone();
+    let (journal, task) = start(cfg, no_devices());
+    // A device clock stuck far in the past (no RTC before NTP sync).
+    let old = 86_400_000;
+    journal.record_block(block(old, ip(1), "stale.example"));
+    journal.flush().await;
+    assert_eq!(journal.prune_now().await.unwrap().blocked_deleted, 1);
+    journal.record_block(block(old + 1_000, ip(1), "stale.example"));
+    journal.flush().await;
+    let rows = all_rows(&path);
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].at_unix_ms, rows[0].count), (old + 1_000, 1));
+    stop(journal, task).await;
+}

@@ -1,0 +1,468 @@
+//! The writer task: the only owner of the journal's write connection. It
+//! drains the resolver's queue into batches, commits each in one
+//! transaction on a blocking thread, and rides out a full or read-only disk
+//! by holding events in memory and retrying with backoff.
+//!
+//! The queue is drained even while SQLite works, so the resolver's
+//! `try_send` only fails when both the queue and the memory buffer are full.
+
+use super::retention::{PruneJob, PruneReport};
+use super::schema::{describe, is_storage_error};
+use super::stats::Shared;
+use super::store::{BatchOutcome, Item, Store};
+use super::tz::format_utc;
+use super::{AuditEntry, BlockEvent, DeviceDirectory, JournalConfig, JournalError, QueryEvent};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::sleep_until;
+
+pub enum Msg {
+    Block(BlockEvent),
+    Query(QueryEvent),
+    Audit(AuditEntry),
+    Flush(oneshot::Sender<()>),
+    Prune(oneshot::Sender<PruneReport>),
+}
+
+/// Retention runs this long after start, then daily, so that a restart
+/// loop does not prune on every boot before the resolver is serving.
+const FIRST_PRUNE_AFTER: Duration = Duration::from_secs(60);
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// After this many failures in a row the file is reopened: it may sit on
+/// a remounted filesystem now.
+const REOPEN_EVERY: u32 = 3;
+/// A batch of one that still fails this often, for a reason other than
+/// storage, holds an event SQLite will never take; it is dropped.
+const POISON_ATTEMPTS: u32 = 5;
+/// At shutdown, attempts before unwritable events are given up.
+const SHUTDOWN_ATTEMPTS: u32 = 5;
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+struct Failure {
+    since_ms: i64,
+    attempts: u32,
+    backoff: Duration,
+    retry_at: Instant,
+}
+
+/// The writer future's state; spawn [`JournalTask::run`] on the runtime.
+pub struct JournalTask {
+    rx: mpsc::Receiver<Msg>,
+    shared: Arc<Shared>,
+    store: Arc<Mutex<Store>>,
+    pending: VecDeque<Item>,
+    in_flight: usize,
+    /// Events committed or given up since start; flush waiters wait for it.
+    done_seq: u64,
+    waiters: Vec<(u64, oneshot::Sender<()>)>,
+    prune: Option<PruneJob>,
+    prune_waiters: Vec<oneshot::Sender<PruneReport>>,
+    next_prune: Instant,
+    batch_started: Option<Instant>,
+    failing: Option<Failure>,
+    attempt_size: usize,
+    closed: bool,
+    config: JournalConfig,
+    drops_logged: u64,
+    drop_logged_at: Instant,
+}
+
+fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl JournalTask {
+    pub(super) fn open(
+        config: JournalConfig,
+        devices: DeviceDirectory,
+        rx: mpsc::Receiver<Msg>,
+        shared: Arc<Shared>,
+    ) -> Result<Self, JournalError> {
+        let mut config = config;
+        // Bounded so that deadline arithmetic on Instant cannot overflow.
+        config.flush_interval = config.flush_interval.min(MAX_WAIT);
+        config.retry_max_backoff = config.retry_max_backoff.min(MAX_WAIT);
+        let collapse_ms = config.collapse_window.as_millis().min(i64::MAX as u128) as i64;
+        let store = Store::new(config.path.clone(), devices, collapse_ms, config.full_log);
+        let store = Arc::new(Mutex::new(store));
+        let mut task = JournalTask {
+            rx,
+            shared,
+            store: store.clone(),
+            pending: VecDeque::new(),
+            in_flight: 0,
+            done_seq: 0,
+            waiters: Vec::new(),
+            prune: None,
+            prune_waiters: Vec::new(),
+            next_prune: Instant::now() + FIRST_PRUNE_AFTER,
+            batch_started: None,
+            failing: None,
+            attempt_size: config.batch_max.max(1),
+            closed: false,
+            config,
+            drops_logged: 0,
+            drop_logged_at: Instant::now(),
+        };
+        let opened = {
+            let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+            let opened = store.ensure_open().map(|_| ());
+            task.shared.set_db_bytes(store.db_bytes());
+            opened
+        };
+        match opened {
+            Ok(()) => Ok(task),
+            Err(e) if is_storage_error(&e) => {
+                task.note_failure(&e);
+                Ok(task)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs until every [`super::Journal`] handle is dropped and the
+    /// remaining events are written (or, if the disk stays unwritable,
+    /// given up after a few attempts).
+    pub async fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            if self.write_due(now) {
+                self.write_batch().await;
+                continue;
+            }
+            // Retention is abandoned at shutdown; it runs again next start.
+            if self.closed && self.pending.is_empty() {
+                break;
+            }
+            let may_retry = self.failing.as_ref().is_none_or(|f| now >= f.retry_at);
+            if may_retry && self.prune_due(now) {
+                self.prune_step().await;
+                continue;
+            }
+            let deadline = self.next_wakeup(now);
+            tokio::select! {
+                msg = self.rx.recv(), if !self.closed => self.accept(msg),
+                _ = sleep_until(deadline.into()) => {}
+            }
+        }
+        // Closing checkpoints the WAL into the file: disk work, so not on
+        // the runtime's own thread.
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            store.lock().unwrap_or_else(PoisonError::into_inner).close()
+        })
+        .await;
+        self.finish_waiters();
+    }
+
+    fn write_due(&self, now: Instant) -> bool {
+        if self.pending.is_empty() {
+            return false;
+        }
+        if let Some(f) = &self.failing {
+            return now >= f.retry_at;
+        }
+        self.closed
+            || self.pending.len() >= self.config.batch_max.max(1)
+            || !self.waiters.is_empty()
+            || self
+                .batch_started
+                .is_some_and(|t| now >= t + self.config.flush_interval)
+    }
+
+    fn prune_due(&mut self, now: Instant) -> bool {
+        if self.prune.is_none() && now >= self.next_prune {
+            self.next_prune = now + PRUNE_EVERY;
+            self.start_prune();
+        }
+        self.prune.is_some()
+    }
+
+    fn start_prune(&mut self) {
+        self.prune = Some(PruneJob::new(
+            unix_now_ms(),
+            self.config.blocked_retention_days,
+            self.config.full_retention_days,
+        ));
+    }
+
+    fn next_wakeup(&self, now: Instant) -> Instant {
+        let mut at = now + MAX_WAIT;
+        if let Some(f) = &self.failing {
+            if !self.pending.is_empty() || self.prune.is_some() {
+                at = at.min(f.retry_at);
+            }
+        } else {
+            at = at.min(self.next_prune);
+            if let Some(t) = self.batch_started {
+                at = at.min(t + self.config.flush_interval);
+            }
+        }
+        at
+    }
+
+    fn accept(&mut self, msg: Option<Msg>) {
+        let Some(mut msg) = msg else {
+            self.closed = true;
+            return;
+        };
+        // Take whatever else is already queued, to spare a wake-up per event.
+        let mut budget = self.config.batch_max.max(1);
+        loop {
+            self.handle(msg);
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+            match self.rx.try_recv() {
+                Ok(next) => msg = next,
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        self.publish_pending();
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Block(ev) => self.push(Item::Block(ev)),
+            Msg::Query(q) => self.push(Item::Query(q)),
+            Msg::Audit(a) => self.push(Item::Audit(a)),
+            Msg::Flush(done) => {
+                let target = self.done_seq + (self.in_flight + self.pending.len()) as u64;
+                self.waiters.push((target, done));
+                self.finish_waiters();
+            }
+            Msg::Prune(done) => {
+                self.prune_waiters.push(done);
+                if self.prune.is_none() {
+                    self.start_prune();
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, item: Item) {
+        if self.pending.len() + self.in_flight >= self.config.pending_max.max(1) {
+            self.shared.drop_item(&item);
+            return;
+        }
+        if self.pending.is_empty() {
+            self.batch_started = Some(Instant::now());
+        }
+        self.pending.push_back(item);
+    }
+
+    fn publish_pending(&self) {
+        let n = (self.pending.len() + self.in_flight) as u64;
+        self.shared.set_pending(n);
+    }
+
+    /// Runs `f` on a blocking thread while still draining the queue.
+    async fn blocking<T, F>(&mut self, f: F) -> Option<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> T + Send + 'static,
+    {
+        let store = self.store.clone();
+        let handle = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut guard)
+        });
+        tokio::pin!(handle);
+        loop {
+            tokio::select! {
+                res = &mut handle => return res.ok(),
+                msg = self.rx.recv(), if !self.closed => self.accept(msg),
+            }
+        }
+    }
+
+    async fn write_batch(&mut self) {
+        let n = self.pending.len().min(self.attempt_size);
+        let batch: Vec<Item> = self.pending.drain(..n).collect();
+        self.in_flight = n;
+        self.batch_started = (!self.pending.is_empty()).then(Instant::now);
+        let reopen = self
+            .failing
+            .as_ref()
+            .is_some_and(|f| f.attempts > 0 && f.attempts % REOPEN_EVERY == 0);
+        let recovering = self.failing.is_some();
+        let result = self
+            .blocking(move |store| {
+                if reopen {
+                    store.close();
+                }
+                let result = store.write(&batch);
+                if result.is_ok() && recovering {
+                    store.checkpoint();
+                }
+                (batch, result, store.db_bytes())
+            })
+            .await;
+        self.in_flight = 0;
+        match result {
+            Some((_, Ok(outcome), bytes)) => self.on_written(n, outcome, bytes),
+            Some((batch, Err(e), bytes)) => {
+                self.shared.set_db_bytes(bytes);
+                let poison = batch.len() == 1
+                    && !is_storage_error(&e)
+                    && self
+                        .failing
+                        .as_ref()
+                        .is_some_and(|f| f.attempts + 1 >= POISON_ATTEMPTS);
+                if poison {
+                    tracing::error!(error = %e, "journal event rejected by SQLite; dropped");
+                    batch.iter().for_each(|item| self.shared.drop_item(item));
+                    self.done_seq += 1;
+                } else {
+                    for item in batch.into_iter().rev() {
+                        self.pending.push_front(item);
+                    }
+                    self.batch_started.get_or_insert_with(Instant::now);
+                }
+                self.note_failure(&e);
+                self.give_up_if_closing();
+            }
+            None => {
+                // The blocking thread panicked: the batch went with it.
+                tracing::error!(events = n, "journal writer thread panicked; batch lost");
+                self.shared.drop_other(n as u64);
+                self.done_seq += n as u64;
+            }
+        }
+        self.publish_pending();
+        self.finish_waiters();
+        self.log_drops();
+    }
+
+    fn on_written(&mut self, n: usize, outcome: BatchOutcome, bytes: u64) {
+        self.done_seq += n as u64;
+        self.shared
+            .add_batch(outcome.events, outcome.blocked_events, bytes);
+        self.attempt_size = self.config.batch_max.max(1);
+        self.recovered();
+    }
+
+    fn recovered(&mut self) {
+        if let Some(f) = self.failing.take() {
+            tracing::info!(
+                since = %format_utc(f.since_ms),
+                attempts = f.attempts,
+                "journal writing again"
+            );
+            self.shared.set_error(None, None);
+        }
+    }
+
+    fn note_failure(&mut self, e: &JournalError) {
+        let now = Instant::now();
+        let f = self.failing.get_or_insert(Failure {
+            since_ms: unix_now_ms(),
+            attempts: 0,
+            backoff: Duration::ZERO,
+            retry_at: now,
+        });
+        f.attempts += 1;
+        f.backoff = if f.backoff.is_zero() {
+            FIRST_BACKOFF
+        } else {
+            (f.backoff * 2).min(self.config.retry_max_backoff.max(FIRST_BACKOFF))
+        };
+        f.retry_at = now + f.backoff;
+        // Less at a time gets through when only a little space comes back.
+        self.attempt_size = (self.attempt_size / 2).max(1);
+        let message = format!("{} (since {})", describe(e), format_utc(f.since_ms));
+        if f.attempts == 1 {
+            tracing::error!(error = %message, "journal cannot write; holding events in memory");
+        } else if f.attempts.is_power_of_two() {
+            tracing::warn!(error = %message, attempts = f.attempts, "journal still cannot write");
+        }
+        let since = f.since_ms;
+        self.shared.set_error(Some(message), Some(since));
+    }
+
+    fn give_up_if_closing(&mut self) {
+        let attempts = self.failing.as_ref().map_or(0, |f| f.attempts);
+        if !self.closed || attempts < SHUTDOWN_ATTEMPTS {
+            return;
+        }
+        tracing::error!(
+            events = self.pending.len(),
+            "journal shutting down with events it could not write"
+        );
+        for item in self.pending.drain(..) {
+            self.shared.drop_item(&item);
+            self.done_seq += 1;
+        }
+    }
+
+    async fn prune_step(&mut self) {
+        let Some(mut job) = self.prune.take() else {
+            return;
+        };
+        let result = self
+            .blocking(move |store| {
+                let r = store.prune_step(&mut job);
+                (job, r, store.db_bytes())
+            })
+            .await;
+        match result {
+            Some((job, Ok(()), bytes)) => {
+                self.shared.set_db_bytes(bytes);
+                self.recovered();
+                if job.is_done() {
+                    tracing::info!(report = ?job.report, "journal retention done");
+                    for done in self.prune_waiters.drain(..) {
+                        let _ = done.send(job.report.clone());
+                    }
+                } else {
+                    self.prune = Some(job);
+                }
+            }
+            Some((job, Err(e), _)) => {
+                self.prune = Some(job);
+                self.note_failure(&e);
+            }
+            None => {
+                // Waiters see `None` rather than hang; the daily run retries.
+                tracing::error!("journal retention thread panicked");
+                self.prune_waiters.clear();
+            }
+        }
+    }
+
+    fn finish_waiters(&mut self) {
+        let done = self.done_seq;
+        let everything = self.closed && self.pending.is_empty() && self.in_flight == 0;
+        let (ready, waiting): (Vec<_>, Vec<_>) = self
+            .waiters
+            .drain(..)
+            .partition(|(seq, _)| everything || *seq <= done);
+        self.waiters = waiting;
+        for (_, tx) in ready {
+            let _ = tx.send(());
+        }
+    }
+
+    fn log_drops(&mut self) {
+        let dropped = self.shared.dropped();
+        if dropped > self.drops_logged && self.drop_logged_at.elapsed() >= DROP_LOG_EVERY {
+            tracing::warn!(
+                dropped_since_last = dropped - self.drops_logged,
+                "journal dropped events: queue or memory buffer full"
+            );
+            self.drops_logged = dropped;
+            self.drop_logged_at = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The block log end to end: blocked lookups answered over real sockets land
+//! in the SQLite file with device, profile, category, list and rule, are read
+//! back by `lollipop log` (table and CSV), and a full disk never stops DNS.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CONFIG: &str = r#"
+[server]
+data_dir = "{dir}/data"
+default_profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:0"
+
+[[upstream]]
+address = "{upstream}"
+protocol = "udp"
+
+[log]
+time_zone = "UTC"
+DATABASE
+
+[[devices]]
+ip = "127.0.0.1"
+name = "Y5-iPad-07"
+owner = "Year 5"
+room = "Oak class"
+
+[[lists]]
+name = "school-gambling"
+path = "gambling.txt"
+category = "gambling"
+
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling"]
+"#;
+
+fn log_command(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_lollipop"))
+        .arg("--config")
+        .arg(dir.join("lollipop.toml"))
+        .arg("log")
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn blocked_lookups_are_logged_with_device_and_reason() {
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &CONFIG.replace("DATABASE", ""),
+        &upstream,
+        &[("gambling.txt", "bet365.com\n")],
+    );
+    // A browser retrying: collapsed into one row with a count.
+    for _ in 0..3 {
+        assert_eq!(
+            answers(&a(lollipop.address(), "www.bet365.com.")),
+            ["A 0.0.0.0"]
+        );
+    }
+    a(lollipop.address(), "www.example.com.");
+    a(lollipop.address(), "use-application-dns.net.");
+    lollipop.flush_log();
+
+    let table = log_command(lollipop.dir.path(), &[]);
+    assert!(table.contains("Y5-iPad-07"), "{table}");
+    assert!(table.contains("www.bet365.com"), "{table}");
+    assert!(
+        !table.contains("www.example.com"),
+        "allowed lookups are not logged: {table}"
+    );
+    assert!(!table.contains("use-application-dns"), "{table}");
+
+    let csv = log_command(lollipop.dir.path(), &["--csv", "--category", "gambling"]);
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.contains("Device") && header.contains("Blocked name"),
+        "{header}"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 1, "{csv}");
+    for expected in [
+        "Y5-iPad-07",
+        "Year 5",
+        "Oak class",
+        "127.0.0.1",
+        "ks2",
+        "gambling",
+        "school-gambling",
+        "bet365.com",
+        "www.bet365.com",
+        ",3,",
+    ] {
+        assert!(
+            rows[0].contains(expected),
+            "{expected} missing: {}",
+            rows[0]
+        );
+    }
+    assert!(
+        log_command(lollipop.dir.path(), &["--profile", "staff"]).contains("no blocked lookups")
+    );
+    assert!(log_command(lollipop.dir.path(), &["--device", "iPad"]).contains("www.bet365.com"));
+    assert!(
+        log_command(
+            lollipop.dir.path(),
+            &["--from", "2020-01-01", "--to", "2020-12-31"]
+        )
+        .contains("no blocked lookups")
+    );
+}
+
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_does_not_stop_answers_and_logging_resumes() {
+    let upstream = TestUpstream::start();
+    let mount = tempfile::tempdir().expect("tempdir");
+    let status = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=600k", "tmpfs"])
+        .arg(mount.path())
+        .status()
+        .expect("mount runs");
+    assert!(
+        status.success(),
+        "mounting a tmpfs needs root, as the test suite does"
+    );
+    let _tmpfs = Tmpfs(mount.path().to_path_buf());
+    let database = mount.path().join("lollipop.db");
+    let lollipop = TestLollipop::start(
+        &CONFIG.replace(
+            "DATABASE",
+            &format!("database = \"{}\"", database.display()),
+        ),
+        &upstream,
+        &[("gambling.txt", "bet365.com\n")],
+    );
+    a(lollipop.address(), "first.bet365.com.");
+    lollipop.flush_log();
+
+    // Fill the disk.
+    let filler = mount.path().join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 1024 * 1024]);
+    let started = Instant::now();
+    for i in 0..300 {
+        let name = format!("n{i}.bet365.com.");
+        assert_eq!(
+            answers(&a(lollipop.address(), &name)),
+            ["A 0.0.0.0"],
+            "{name}"
+        );
+        if i % 50 == 0 {
+            assert_eq!(
+                answers(&a(lollipop.address(), "www.example.com.")),
+                ["A 192.0.2.10"]
+            );
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "answers kept flowing"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lollipop.log_stats().last_error.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the full disk became visible in the log's status"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Space comes back: writing resumes and later lookups arrive.
+    std::fs::remove_file(&filler).expect("free space");
+    a(lollipop.address(), "after.bet365.com.");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        lollipop.flush_log();
+        let rows = lollipop::journal::query_blocked(&database, &Default::default()).expect("read");
+        if rows.iter().any(|r| r.name == "after.bet365.com") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "logging resumed after space returned"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
