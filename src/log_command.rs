@@ -65,13 +65,12 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
     }
     writeln!(
         out,
-        "{:<19}  {:<22}  {:<8}  {:<16}  {:<40}  {}",
+        "{:<19}  {:<22}  {:<8}  {:<16}  {:<40}  tries",
         format!("time ({})", tz.name()),
         "device",
         "profile",
         "category",
         "name",
-        "tries"
     )?;
     for row in &rows {
         let device = row
