@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 use crate::app;
 use crate::config::Config;
 use crate::dns::pipeline::Pipeline;
+use crate::journal::AuditEntry;
 
 /// How often the config and list files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
@@ -79,6 +80,16 @@ impl Reloader {
         match app::build_settings(&config, lists, upstream) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
+                let changed = current.changed_sections(&config);
+                if !changed.is_empty() {
+                    self.pipeline.journal().record_audit(AuditEntry {
+                        at_unix_ms: crate::updates::now_unix() as i64 * 1000,
+                        actor: format!("config file {} ({why})", config.origin.display_name),
+                        action: "config reloaded".into(),
+                        detail: format!("changed: {}", changed.join(", ")),
+                        reason: None,
+                    });
+                }
                 *current = config;
                 tracing::info!("reloaded ({why})");
                 ReloadOutcome::Reloaded

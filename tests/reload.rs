@@ -200,6 +200,26 @@ fn lists_and_config_swap_under_load_without_a_failed_query() {
         "still the last good settings"
     );
 
+    // Each config change is in the audit trail with what changed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reader = lollipop::journal::JournalReader::open(&dir.path().join("data/lollipop.db"))
+            .expect("journal");
+        let audit = reader.audit(0, i64::MAX, 100).expect("audit");
+        let profile_changes = audit
+            .iter()
+            .filter(|row| row.action == "config reloaded" && row.detail.contains("profiles.ks2"))
+            .count();
+        if profile_changes >= 5 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "audit has {profile_changes} profile changes: {audit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     stop.store(true, Ordering::SeqCst);
     load.join().expect("load thread");
     let sent = sent.load(Ordering::SeqCst);

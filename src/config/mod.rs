@@ -122,6 +122,7 @@ impl Config {
                 display_name,
                 base_dir,
                 path: Some(path.to_path_buf()),
+                text: String::new(),
             },
         )
     }
@@ -134,6 +135,7 @@ impl Config {
                 display_name: EMBEDDED_NAME.to_string(),
                 base_dir: PathBuf::from("."),
                 path: None,
+                text: String::new(),
             },
         )
     }
@@ -152,7 +154,10 @@ impl Config {
                 message: error.message().trim().to_string(),
             }])
         })?;
-        config.origin = origin;
+        config.origin = ConfigOrigin {
+            text: text.to_string(),
+            ..origin
+        };
         let mut problems = Problems {
             text,
             file: &config.origin.display_name,
@@ -179,6 +184,31 @@ impl Config {
     pub fn compiled_lists_path(&self) -> PathBuf {
         self.resolve_path(&self.server.data_dir)
             .join("lists.lollipop")
+    }
+
+    /// The top-level tables and keys whose values differ between two
+    /// versions of the file (`profiles.ks2`, `lists`, `blocking`...).
+    pub fn changed_sections(&self, newer: &Config) -> Vec<String> {
+        let parse = |text: &str| text.parse::<toml::Table>().unwrap_or_default();
+        let (old, new) = (parse(&self.origin.text), parse(&newer.origin.text));
+        let mut changed = Vec::new();
+        let keys: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        for key in keys {
+            match (old.get(key), new.get(key)) {
+                (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) if key == "profiles" => {
+                    let names: std::collections::BTreeSet<&String> =
+                        a.keys().chain(b.keys()).collect();
+                    for name in names {
+                        if a.get(name) != b.get(name) {
+                            changed.push(format!("profiles.{name}"));
+                        }
+                    }
+                }
+                (a, b) if a != b => changed.push(key.clone()),
+                _ => {}
+            }
+        }
+        changed
     }
 
     /// The block log's SQLite file.

@@ -51,6 +51,8 @@ pub struct ConfigOrigin {
     pub base_dir: PathBuf,
     /// The file itself, to read again on a reload (None: embedded default).
     pub path: Option<PathBuf>,
+    /// The text it was parsed from, to say what a reload changed.
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

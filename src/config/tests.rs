@@ -9,6 +9,7 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
             display_name: "test.toml".into(),
             base_dir: PathBuf::from("."),
             path: None,
+            text: String::new(),
         },
     )
 }
@@ -100,4 +101,15 @@ fn networks_and_upstream_addresses_parse() {
         "[::1]:5300".parse().expect("addr")
     );
     assert!(parse_upstream_address("dns.quad9.net", 853).is_err());
+}
+
+#[test]
+fn changed_sections_name_what_a_reload_changed() {
+    let old = parse(EMBEDDED_DEFAULT).expect("old");
+    let text = EMBEDDED_DEFAULT
+        .replace("ttl_secs = 60", "ttl_secs = 30")
+        .replace("youtube = \"moderate\"", "youtube = \"off\"");
+    let new = parse(&text).expect("new");
+    assert_eq!(old.changed_sections(&new), ["blocking", "profiles.staff"]);
+    assert!(old.changed_sections(&old).is_empty());
 }
