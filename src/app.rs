@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::alerts::feed::AlertFeed;
+use crate::alerts::{AlertConfig, Alerter};
 use crate::config::Config;
 use crate::dns::pipeline::{Pipeline, Settings};
 use crate::dns::server::DnsServers;
@@ -124,6 +126,43 @@ pub fn build_settings(
     })
 }
 
+/// Where device names come from: the config's `[[devices]]` and leases.
+fn device_directory(config: &Config) -> DeviceDirectory {
+    let mut devices = DeviceDirectory::new(config.devices.clone());
+    for leases in &config.log.leases {
+        devices = devices.with_leases(leases.format, config.resolve_path(&leases.path));
+    }
+    devices
+}
+
+/// Starts the alerter when an email or webhook is configured.
+fn start_alerts(config: &Config) -> Result<Option<AlertFeed>> {
+    let alerts = &config.alerts;
+    if alerts.email.is_none() && alerts.webhook.is_none() {
+        return Ok(None);
+    }
+    let categories: Vec<String> = match &alerts.categories {
+        Some(names) => names.iter().map(|n| n.get_ref().clone()).collect(),
+        None => crate::config::embedded_catalogue()
+            .map(|c| c.alert_categories().map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    let mut alert_config = AlertConfig::new(alerts.school_name.clone());
+    alert_config.categories = categories.clone();
+    alert_config.email = alerts.email.clone();
+    alert_config.webhook = alerts.webhook.clone();
+    alert_config.time_zone = config.log.time_zone.name().to_string();
+    alert_config.rate_window = std::time::Duration::from_secs(alerts.rate_window_minutes * 60);
+    alert_config
+        .validate()
+        .context("the [alerts] settings are not usable")?;
+    let (alerter, task) = Alerter::start(alert_config);
+    tokio::spawn(task);
+    let (feed, task) = AlertFeed::start(alerter, device_directory(config), categories);
+    tokio::spawn(task);
+    Ok(Some(feed))
+}
+
 /// Opens the block log and starts its writer task (inside the runtime).
 fn open_journal(config: &Config) -> Result<Journal> {
     let path = config.journal_path();
@@ -136,11 +175,7 @@ fn open_journal(config: &Config) -> Result<Journal> {
     journal_config.blocked_retention_days = config.log.blocked_retention_days;
     journal_config.full_retention_days = config.log.full_retention_days;
     journal_config.time_zone = config.log.time_zone;
-    let mut devices = DeviceDirectory::new(config.devices.clone());
-    for leases in &config.log.leases {
-        devices = devices.with_leases(leases.format, config.resolve_path(&leases.path));
-    }
-    let (journal, task) = Journal::open(journal_config, devices)
+    let (journal, task) = Journal::open(journal_config, device_directory(config))
         .with_context(|| format!("cannot open the block log {}", path.display()))?;
     tokio::spawn(task.run());
     Ok(journal)
@@ -159,7 +194,13 @@ pub fn start(config: Config) -> Result<Running> {
     let lists = load_lists(&config)?;
     let settings = build_settings(&config, lists, None)?;
     let journal = open_journal(&config)?;
-    let pipeline = Arc::new(Pipeline::new(settings, journal, config.log.full_query_log));
+    let alerts = start_alerts(&config)?;
+    let pipeline = Arc::new(Pipeline::new(
+        settings,
+        journal,
+        alerts,
+        config.log.full_query_log,
+    ));
     let servers = DnsServers::start(&config, pipeline.clone())?;
     let reloader = Arc::new(Reloader::new(config, pipeline.clone()));
     tracing::info!("Lollipop is answering");

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 
 use crate::config::Config;
-use crate::journal::{JournalReader, LogFilter, TimeZone, write_csv};
+use crate::journal::{JournalReader, LogFilter, TimeZone, days_from_civil, write_csv};
 
 /// What the technician asked for on the command line.
 #[derive(Debug, Default, Clone)]
@@ -113,18 +113,6 @@ pub fn start_of_day(day: &str, tz: TimeZone) -> Result<i64> {
     let midnight_utc = days_from_civil(year, month, day_of_month) * 86_400_000;
     // Local midnight is UTC midnight less the offset in force then.
     Ok(midnight_utc - i64::from(tz.offset_seconds(midnight_utc)) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month = i64::from(month);
-    let day_of_year =
-        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

@@ -207,3 +207,62 @@ fn a_full_disk_does_not_stop_answers_and_logging_resumes() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
+    let upstream = TestUpstream::start();
+    let hook = TestHttp::start();
+    hook.serve("/hook", 200, "ok");
+    let config = CONFIG
+        .replace("DATABASE", "")
+        .replace(
+            "[[devices]]",
+            &format!(
+                "[alerts]\nschool_name = \"Oak Primary\"\n\n[alerts.webhook]\nurl = \"{}\"\n\n[[devices]]",
+                hook.url("/hook")
+            ),
+        )
+        .replace(
+            "[[lists]]\nname = \"school-gambling\"",
+            "[[lists]]\nname = \"adult\"\npath = \"adult.txt\"\ncategory = \"pornography\"\n\n[[lists]]\nname = \"school-gambling\"",
+        )
+        .replace(
+            "block_categories = [\"gambling\"]",
+            "block_categories = [\"gambling\", \"pornography\"]",
+        );
+    let lollipop = TestLollipop::start(
+        &config,
+        &upstream,
+        &[
+            ("gambling.txt", "bet365.com\n"),
+            ("adult.txt", "adult-site.example\n"),
+        ],
+    );
+    assert_eq!(
+        answers(&a(lollipop.address(), "www.bet365.com.")),
+        ["A 0.0.0.0"]
+    );
+    assert_eq!(
+        answers(&a(lollipop.address(), "www.adult-site.example.")),
+        ["A 0.0.0.0"]
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hook.bodies.lock().expect("bodies").is_empty() {
+        assert!(Instant::now() < deadline, "no alert arrived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let bodies = hook.bodies.lock().expect("bodies").clone();
+    assert_eq!(bodies.len(), 1, "gambling does not alert: {bodies:?}");
+    let alert: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON");
+    let text = alert.to_string();
+    for expected in [
+        "Oak Primary",
+        "Y5-iPad-07",
+        "pornography",
+        "ks2",
+        "www.adult-site.example",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from {text}");
+    }
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::alerts::{EmailConfig, WebhookConfig};
 use crate::journal::{DeviceEntry, LeaseFormat, TimeZone};
 use crate::lists::parse::ListFormat;
 use crate::lists::update::Archive;
@@ -33,6 +34,8 @@ pub struct Config {
     pub updates: UpdatesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub alerts: AlertsConfig,
     /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,
@@ -371,4 +374,38 @@ fn default_time_zone() -> TimeZone {
 pub struct LeasesConfig {
     pub format: LeaseFormat,
     pub path: PathBuf,
+}
+
+/// `[alerts]`: telling the safeguarding lead at once when a child tries
+/// something serious. Nothing is sent unless `email` or `webhook` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    #[serde(default)]
+    pub school_name: String,
+    /// Categories that alert. Default: those the catalogue marks (self-harm,
+    /// extremism, pornography); locked categories always alert.
+    pub categories: Option<Vec<Spanned<String>>>,
+    /// At most one message per device and category in this many minutes;
+    /// the rest are folded into the next message.
+    #[serde(default = "default_rate_window")]
+    pub rate_window_minutes: u64,
+    pub email: Option<EmailConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+fn default_rate_window() -> u64 {
+    10
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            school_name: String::new(),
+            categories: None,
+            rate_window_minutes: default_rate_window(),
+            email: None,
+            webhook: None,
+        }
+    }
 }

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use hickory_server::proto::rr::{Name, RData, RecordType};
 
+use crate::alerts::feed::AlertFeed;
 use crate::config::{BlockingConfig, CircumventionConfig};
 use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::lists::name::ReversedName;
@@ -42,14 +43,21 @@ pub struct Settings {
 pub struct Pipeline {
     settings: ArcSwap<Settings>,
     journal: Journal,
+    alerts: Option<AlertFeed>,
     full_log: bool,
 }
 
 impl Pipeline {
-    pub fn new(settings: Settings, journal: Journal, full_log: bool) -> Pipeline {
+    pub fn new(
+        settings: Settings,
+        journal: Journal,
+        alerts: Option<AlertFeed>,
+        full_log: bool,
+    ) -> Pipeline {
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
             journal,
+            alerts,
             full_log,
         }
     }
@@ -98,7 +106,7 @@ impl Pipeline {
         };
         let category = answer.explanation.as_ref().and_then(|e| e.category.clone());
         if let Some(explanation) = &answer.explanation {
-            self.journal.record_block(BlockEvent {
+            let event = BlockEvent {
                 at_unix_ms,
                 client: client.address,
                 listener: client
@@ -116,7 +124,11 @@ impl Pipeline {
                     settings.blocking.answer.to_string()
                 },
                 locked: explanation.locked,
-            });
+            };
+            if let Some(alerts) = &self.alerts {
+                alerts.offer(&event);
+            }
+            self.journal.record_block(event);
         }
         self.journal.record_query(QueryEvent {
             at_unix_ms,

@@ -28,7 +28,7 @@ pub struct DeviceEntry {
 }
 
 /// The best we know about a device at the moment of an attempt.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeviceInfo {
     pub name: Option<String>,
     pub mac: Option<String>,

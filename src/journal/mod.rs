@@ -27,7 +27,7 @@ pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_
 pub use retention::PruneReport;
 pub use schema::SCHEMA_VERSION;
 pub use stats::JournalStats;
-pub use tz::{TimeZone, UnknownTimeZone, format_utc};
+pub use tz::{TimeZone, UnknownTimeZone, civil_from_days, days_from_civil, format_utc};
 pub use writer::JournalTask;
 
 use stats::Shared;

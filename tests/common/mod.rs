@@ -389,6 +389,8 @@ pub struct TestHttp {
     pub address: SocketAddr,
     routes: Routes,
     pub requests: Arc<AtomicUsize>,
+    /// Bodies of the requests received, in order.
+    pub bodies: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TestHttp {
@@ -398,7 +400,8 @@ impl TestHttp {
         let address = listener.local_addr().expect("addr");
         let routes: Routes = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
-        let (served, counter) = (routes.clone(), requests.clone());
+        let bodies: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let (served, counter, received) = (routes.clone(), requests.clone(), bodies.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
@@ -408,14 +411,26 @@ impl TestHttp {
                 if reader.read_line(&mut request_line).is_err() {
                     continue;
                 }
+                let mut length = 0usize;
                 loop {
                     let mut header = String::new();
                     match reader.read_line(&mut header) {
                         Ok(0) | Err(_) => break,
                         Ok(_) if header.trim().is_empty() => break,
-                        Ok(_) => {}
+                        Ok(_) => {
+                            let lower = header.to_ascii_lowercase();
+                            if let Some(value) = lower.strip_prefix("content-length:") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
                     }
                 }
+                let mut body = vec![0u8; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                received
+                    .lock()
+                    .expect("bodies")
+                    .push(String::from_utf8_lossy(&body).into_owned());
                 counter.fetch_add(1, Ordering::SeqCst);
                 let path = request_line
                     .split_whitespace()
@@ -440,6 +455,7 @@ impl TestHttp {
             address,
             routes,
             requests,
+            bodies,
         }
     }
 
