@@ -136,7 +136,7 @@ fn device_directory(config: &Config) -> DeviceDirectory {
 }
 
 /// Starts the alerter when an email or webhook is configured.
-fn start_alerts(config: &Config) -> Result<Option<AlertFeed>> {
+fn start_alerts(config: &Config, journal: &Journal) -> Result<Option<AlertFeed>> {
     let alerts = &config.alerts;
     if alerts.email.is_none() && alerts.webhook.is_none() {
         return Ok(None);
@@ -158,7 +158,12 @@ fn start_alerts(config: &Config) -> Result<Option<AlertFeed>> {
         .context("the [alerts] settings are not usable")?;
     let (alerter, task) = Alerter::start(alert_config);
     tokio::spawn(task);
-    let (feed, task) = AlertFeed::start(alerter, device_directory(config), categories);
+    let (feed, task) = AlertFeed::start(
+        alerter,
+        device_directory(config),
+        categories,
+        journal.clone(),
+    );
     tokio::spawn(task);
     Ok(Some(feed))
 }
@@ -194,7 +199,7 @@ pub fn start(config: Config) -> Result<Running> {
     let lists = load_lists(&config)?;
     let settings = build_settings(&config, lists, None)?;
     let journal = open_journal(&config)?;
-    let alerts = start_alerts(&config)?;
+    let alerts = start_alerts(&config, &journal)?;
     let pipeline = Arc::new(Pipeline::new(
         settings,
         journal,

@@ -6,9 +6,14 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
-use crate::journal::{BlockEvent, DeviceDirectory};
+use std::time::Duration;
 
-use super::Alerter;
+use crate::journal::{AuditEntry, BlockEvent, DeviceDirectory, Journal};
+
+use super::{AlertOutcome, AlertRecord, Alerter};
+
+/// How often finished deliveries are copied into the block log.
+const RECORD_EVERY: Duration = Duration::from_secs(2);
 
 /// Events waiting for a device lookup; beyond this they are dropped (the
 /// alerter's own queue and the block log still count them).
@@ -22,16 +27,29 @@ pub struct AlertFeed {
 
 impl AlertFeed {
     /// The feed, and the task that resolves devices and offers the events.
+    /// Each delivery's outcome goes into `journal`'s audit trail, so the
+    /// weekly report and an inspector can see which alerts were sent.
     pub fn start(
         alerter: Alerter,
         mut devices: DeviceDirectory,
         categories: Vec<String>,
+        journal: Journal,
     ) -> (AlertFeed, impl Future<Output = ()> + Send + 'static) {
         let (sender, mut receiver) = mpsc::channel::<BlockEvent>(FEED_LEN);
         let task = async move {
-            while let Some(event) = receiver.recv().await {
-                let device = devices.lookup(event.client);
-                alerter.offer(&event, &device);
+            let mut recorded: Seen = None;
+            let mut tick = tokio::time::interval(RECORD_EVERY);
+            loop {
+                tokio::select! {
+                    event = receiver.recv() => {
+                        let Some(event) = event else { break };
+                        let device = devices.lookup(event.client);
+                        alerter.offer(&event, &device);
+                    }
+                    _ = tick.tick() => {
+                        recorded = record_outcomes(&alerter, &journal, recorded.take());
+                    }
+                }
             }
         };
         (AlertFeed { sender, categories }, task)
@@ -52,4 +70,45 @@ impl AlertFeed {
             tracing::warn!("alert queue full: an alert-worthy block was not alerted");
         }
     }
+}
+
+/// Which history entry was recorded last: (alert, attempt, channel).
+type Seen = Option<(u64, u32, String)>;
+
+/// Copies deliveries finished since the last call into the audit trail.
+/// The history is bounded, so the last entry recorded is found by identity.
+fn record_outcomes(alerter: &Alerter, journal: &Journal, seen: Seen) -> Seen {
+    let history = alerter.history();
+    let key = |r: &AlertRecord| (r.alert_id, r.attempt, r.channel.to_string());
+    let start = match &seen {
+        Some(last) => history
+            .iter()
+            .rposition(|r| key(r) == *last)
+            .map_or(0, |i| i + 1),
+        None => 0,
+    };
+    for record in &history[start..] {
+        if let Some(entry) = audit_entry(record) {
+            journal.record_audit(entry);
+        }
+    }
+    history.last().map(key).or(seen)
+}
+
+fn audit_entry(record: &AlertRecord) -> Option<AuditEntry> {
+    let (action, detail) = match &record.outcome {
+        AlertOutcome::Delivered => ("alert sent", String::new()),
+        AlertOutcome::Failed { error } => ("alert failed", format!(": {error}")),
+        AlertOutcome::Retrying { .. } => return None,
+    };
+    Some(AuditEntry {
+        at_unix_ms: record.at_unix_ms,
+        actor: "alerter".into(),
+        action: action.into(),
+        detail: format!(
+            "alert {} by {}: {} on {} ({} attempt(s) reported){detail}",
+            record.alert_id, record.channel, record.category, record.device, record.events
+        ),
+        reason: None,
+    })
 }
