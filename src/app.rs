@@ -222,10 +222,12 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     let running = start(config)?;
     let watcher = tokio::spawn(running.reloader.clone().watch());
     let updater = tokio::spawn(crate::updates::run_schedule(running.reloader.clone()));
+    let reports = tokio::spawn(crate::report::run_weekly(running.reloader.clone()));
     shutdown.await;
     tracing::info!("stopping");
     watcher.abort();
     updater.abort();
+    reports.abort();
     running.servers.shutdown().await;
     // Whatever is still queued for the log gets a moment to reach the disk.
     let _ = tokio::time::timeout(

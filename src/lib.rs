@@ -12,5 +12,6 @@ pub mod lists;
 pub mod log_command;
 pub mod policy;
 pub mod reload;
+pub mod report;
 pub mod status;
 pub mod updates;

@@ -75,6 +75,25 @@ enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// The filtering report (printable HTML): blocked attempts by category,
+    /// profile and device, top names, alerts sent, list health.
+    Report {
+        /// First day, YYYY-MM-DD (default: seven days ago).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, inclusive (default: up to now).
+        #[arg(long)]
+        to: Option<String>,
+        /// Write the HTML here instead of to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Plain text instead of HTML.
+        #[arg(long)]
+        text: bool,
+        /// Email it to the [alerts.email] recipients.
+        #[arg(long)]
+        email: bool,
+    },
     /// Check the config file and report every problem.
     Config {
         #[command(subcommand)]
@@ -251,6 +270,43 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 csv: *csv,
             };
             lollipop::log_command::run(&config, &request, &mut std::io::stdout().lock())?;
+        }
+        Command::Report {
+            from,
+            to,
+            out,
+            text,
+            email,
+        } => {
+            let tz = config.log.time_zone;
+            let now_ms = lollipop::updates::now_unix() as i64 * 1000;
+            let to_ms = match to {
+                Some(day) => lollipop::log_command::start_of_day(day, tz)? + 86_400_000,
+                None => now_ms,
+            };
+            let from_ms = match from {
+                Some(day) => lollipop::log_command::start_of_day(day, tz)?,
+                None => to_ms - 7 * 86_400_000,
+            };
+            if *email {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(lollipop::report::email_report(&config, from_ms, to_ms))?;
+                println!("report sent");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let report = lollipop::report::build(&config, from_ms, to_ms)?;
+            let body = if *text {
+                report.to_text()
+            } else {
+                report.to_html()
+            };
+            match out {
+                Some(path) => std::fs::write(path, body)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+                None => print!("{body}"),
+            }
         }
         Command::Config {
             command: ConfigCommand::Check,

@@ -1,5 +1,5 @@
-//! Sends an alert by email through the school's SMTP relay (lettre on tokio,
-//! rustls with the ring provider).
+//! Sends email through the school's SMTP relay (lettre on tokio, rustls with
+//! the ring provider): alerts, and the weekly report.
 
 use std::time::Duration;
 
@@ -103,6 +103,29 @@ async fn transport(
         }
     }
     Ok(builder.build())
+}
+
+/// Sends a report as a text part and an HTML part (the one mail readers show).
+pub async fn send_report(
+    cfg: &EmailConfig,
+    subject: &str,
+    text: String,
+    html: String,
+    timeout: Duration,
+) -> Result<(), AlertError> {
+    let mut builder = Message::builder()
+        .from(mailbox(&cfg.from)?)
+        .subject(subject);
+    for to in &cfg.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    let message = builder
+        .multipart(lettre::message::MultiPart::alternative_plain_html(
+            text, html,
+        ))
+        .map_err(|e| AlertError::Message(e.to_string()))?;
+    transport(cfg, timeout).await?.send(message).await?;
+    Ok(())
 }
 
 pub(crate) async fn send(

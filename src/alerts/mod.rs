@@ -2,7 +2,7 @@
 //! blocked from something serious: the public handle, its settings, and the
 //! record of what was sent.
 
-mod email;
+pub mod email;
 pub mod feed;
 
 mod message;

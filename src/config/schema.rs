@@ -36,6 +36,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub alerts: AlertsConfig,
+    #[serde(default)]
+    pub reports: ReportsConfig,
     /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,
@@ -408,4 +410,14 @@ impl Default for AlertsConfig {
             webhook: None,
         }
     }
+}
+
+/// `[reports]`: the weekly summary.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Email last week's report every Monday at 07:00 to `[alerts.email]`'s
+    /// recipients.
+    #[serde(default)]
+    pub weekly_email: bool,
 }

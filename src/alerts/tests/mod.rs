@@ -461,3 +461,30 @@ fn validate_catches_broken_settings() {
     assert!(c.validate().is_err());
     assert_eq!(base64_decode("AHVzZXIAcGFzcw=="), b"\0user\0pass");
 }
+
+#[tokio::test]
+async fn reports_go_out_as_text_and_html_over_starttls() {
+    let cert = cert();
+    let f = files(&cert);
+    let sink = SmtpSink::start(&cert, Options::default()).await;
+    let config = email(&sink, &f);
+    super::email::send_report(
+        &config,
+        "Oak Primary: filtering report, 2026-11-16 to 2026-11-22",
+        "12 blocked attempts".into(),
+        "<html><body><h1>Report</h1><table><tr><td>gambling</td></tr></table></body></html>".into(),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("sent");
+    let mail = &sink.mails()[0];
+    assert!(mail.before("STARTTLS", "AUTH"), "{:?}", mail.commands);
+    assert_eq!(
+        mail.subject(),
+        Some("Oak Primary: filtering report, 2026-11-16 to 2026-11-22")
+    );
+    assert!(mail.data.contains("multipart/alternative"), "{}", mail.data);
+    assert!(mail.data.contains("text/html"), "{}", mail.data);
+    assert!(mail.data.contains("12 blocked attempts"), "{}", mail.data);
+    assert!(mail.data.contains("<td>gambling</td>"), "{}", mail.data);
+}

@@ -1,0 +1,452 @@
+//! The weekly summary the head teacher and the safeguarding lead read and
+//! governors see: blocked attempts by category, profile and device, the top
+//! blocked names, the alerts sent, and the health of the lists — as a
+//! printable HTML page and as plain text for email.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use anyhow::{Context, Result};
+
+use crate::config::Config;
+use crate::journal::{AuditRow, JournalReader, LogFilter, TimeZone};
+use crate::lists::sources::downloads_dir;
+use crate::lists::store::CompiledLists;
+use crate::lists::update::{is_stale, load_state};
+use crate::status::age;
+use crate::updates::now_unix;
+
+/// How many rows the "top" tables show.
+const TOP: usize = 10;
+
+pub struct Report {
+    pub school: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub tz: TimeZone,
+    pub queries: i64,
+    pub blocked: i64,
+    /// (name, blocked attempts), most first.
+    pub by_category: Vec<(String, i64)>,
+    /// (profile, lookups, blocked).
+    pub by_profile: Vec<(String, i64, i64)>,
+    pub by_device: Vec<(String, i64)>,
+    pub top_names: Vec<(String, i64)>,
+    pub alerts: Vec<AuditRow>,
+    pub lists: Vec<ListHealth>,
+}
+
+pub struct ListHealth {
+    pub name: String,
+    pub category: String,
+    pub entries: u64,
+    pub state: String,
+}
+
+/// The report for `[from_ms, to_ms)` from the block log.
+pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
+    let path = config.journal_path();
+    let reader = JournalReader::open(&path)
+        .with_context(|| format!("cannot read the block log {}", path.display()))?;
+
+    let mut queries = 0;
+    let mut blocked = 0;
+    let mut by_profile: HashMap<String, (i64, i64)> = HashMap::new();
+    for row in reader.hourly(from_ms, to_ms)? {
+        queries += row.queries;
+        blocked += row.blocked;
+        let entry = by_profile.entry(row.profile).or_default();
+        entry.0 += row.queries;
+        entry.1 += row.blocked;
+    }
+
+    let rows = reader.query_blocked(&LogFilter {
+        from_unix_ms: Some(from_ms),
+        to_unix_ms: Some(to_ms),
+        limit: None,
+        ..LogFilter::default()
+    })?;
+    let mut by_category: HashMap<String, i64> = HashMap::new();
+    let mut by_device: HashMap<String, i64> = HashMap::new();
+    let mut by_name: HashMap<String, i64> = HashMap::new();
+    for row in &rows {
+        let category = row
+            .category
+            .clone()
+            .unwrap_or_else(|| "not approved".into());
+        *by_category.entry(category).or_default() += row.count;
+        let device = row
+            .device_name
+            .clone()
+            .unwrap_or_else(|| row.client_ip.clone());
+        *by_device.entry(device).or_default() += row.count;
+        // A licensed list's names are never shown, only counted.
+        if row.rule.is_some() || !row.locked {
+            *by_name.entry(row.name.clone()).or_default() += row.count;
+        }
+    }
+
+    let alerts = reader
+        .audit(from_ms, to_ms, 500)?
+        .into_iter()
+        .filter(|row| row.action.starts_with("alert"))
+        .collect();
+
+    let mut by_profile: Vec<(String, i64, i64)> = by_profile
+        .into_iter()
+        .map(|(profile, (q, b))| (profile, q, b))
+        .collect();
+    by_profile.sort();
+    Ok(Report {
+        school: config.alerts.school_name.clone(),
+        from_ms,
+        to_ms,
+        tz: config.log.time_zone,
+        queries,
+        blocked,
+        by_category: most_first(by_category, usize::MAX),
+        by_profile,
+        by_device: most_first(by_device, TOP),
+        top_names: most_first(by_name, TOP),
+        alerts,
+        lists: list_health(config),
+    })
+}
+
+fn most_first(counts: HashMap<String, i64>, keep: usize) -> Vec<(String, i64)> {
+    let mut counts: Vec<(String, i64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.truncate(keep);
+    counts
+}
+
+fn list_health(config: &Config) -> Vec<ListHealth> {
+    let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
+    let store = downloads_dir(config);
+    let now = now_unix();
+    config
+        .list_sources()
+        .into_iter()
+        .map(|source| {
+            let entries = compiled
+                .as_ref()
+                .and_then(|lists| {
+                    lists
+                        .manifest()
+                        .sources
+                        .iter()
+                        .find(|s| s.name == source.spec.name)
+                        .map(|s| s.entries)
+                })
+                .unwrap_or(0);
+            let state = match &source.fetch {
+                None => "local file".to_string(),
+                Some(fetch) => {
+                    let state = load_state(&store, &fetch.name);
+                    match (state.last_success, is_stale(fetch, &state, now)) {
+                        (None, _) => "never downloaded".to_string(),
+                        (Some(t), true) => {
+                            format!("STALE: last downloaded {}", age(now.saturating_sub(t)))
+                        }
+                        (Some(t), false) => format!("downloaded {}", age(now.saturating_sub(t))),
+                    }
+                }
+            };
+            ListHealth {
+                name: source.spec.name,
+                category: source.spec.category,
+                entries,
+                state,
+            }
+        })
+        .collect()
+}
+
+/// The next Monday 07:00 in the school's time zone after `now_ms`: when the
+/// weekly report goes out.
+pub fn next_weekly_send(now_ms: i64, tz: TimeZone) -> i64 {
+    const DAY: i64 = 86_400_000;
+    const SEVEN_AM: i64 = 7 * 3_600_000;
+    let local = now_ms + i64::from(tz.offset_seconds(now_ms)) * 1000;
+    let today = local.div_euclid(DAY);
+    // 1970-01-01 was a Thursday: Monday is 0.
+    let weekday = (today + 3).rem_euclid(7);
+    let mut day = today + (7 - weekday) % 7;
+    if day * DAY + SEVEN_AM <= local {
+        day += 7;
+    }
+    let target_local = day * DAY + SEVEN_AM;
+    target_local - i64::from(tz.offset_seconds(target_local)) * 1000
+}
+
+/// While running: emails last week's report every Monday at 07:00 to the
+/// `[alerts.email]` recipients, when `[reports] weekly_email` is on.
+pub async fn run_weekly(reloader: std::sync::Arc<crate::reload::Reloader>) {
+    loop {
+        let config = reloader.config().await;
+        let now_ms = now_unix() as i64 * 1000;
+        let at = next_weekly_send(now_ms, config.log.time_zone);
+        tokio::time::sleep(std::time::Duration::from_millis((at - now_ms).max(0) as u64)).await;
+        let config = reloader.config().await;
+        if !config.reports.weekly_email {
+            continue;
+        }
+        if let Err(error) = email_report(&config, at - 7 * 86_400_000, at).await {
+            tracing::warn!("the weekly report could not be sent: {error:#}");
+        }
+    }
+}
+
+/// Builds the report for `[from_ms, to_ms)` and emails it.
+pub async fn email_report(config: &Config, from_ms: i64, to_ms: i64) -> Result<()> {
+    let Some(email) = &config.alerts.email else {
+        anyhow::bail!("no [alerts.email] settings: the report has nowhere to go");
+    };
+    let report = build(config, from_ms, to_ms)?;
+    crate::alerts::email::send_report(
+        email,
+        &report.subject(),
+        report.to_text(),
+        report.to_html(),
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .context("sending the report")?;
+    tracing::info!("weekly report sent to {}", email.to.join(", "));
+    Ok(())
+}
+
+/// Text safe to place in HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Report {
+    fn period(&self) -> String {
+        let day = |ms: i64| {
+            self.tz
+                .format_local(ms)
+                .chars()
+                .take(10)
+                .collect::<String>()
+        };
+        format!("{} to {}", day(self.from_ms), day(self.to_ms - 1))
+    }
+
+    pub fn subject(&self) -> String {
+        let school = if self.school.is_empty() {
+            "Lollipop"
+        } else {
+            &self.school
+        };
+        format!("{school}: filtering report, {}", self.period())
+    }
+
+    /// The printable page.
+    pub fn to_html(&self) -> String {
+        let mut out = String::new();
+        let _ = write!(
+            out,
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <title>{title}</title><style>\
+             body{{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;color:#111;line-height:1.4}}\
+             h1{{font-size:1.5rem}} h2{{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}}\
+             table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}}\
+             td.n{{text-align:right}} .warn{{color:#8a1c00;font-weight:600}}\
+             @media print{{body{{margin:0}} h2{{break-after:avoid}} table{{break-inside:auto}}}}\
+             </style></head><body><h1>{title}</h1>\
+             <p>{queries} lookups, {blocked} blocked attempts. Times are {tz}.</p>",
+            title = escape(&self.subject()),
+            queries = self.queries,
+            blocked = self.blocked,
+            tz = self.tz.name(),
+        );
+        let table = |out: &mut String, caption: &str, head: &[&str], rows: Vec<Vec<String>>| {
+            let _ = write!(out, "<h2>{}</h2>", escape(caption));
+            if rows.is_empty() {
+                out.push_str("<p>None this week.</p>");
+                return;
+            }
+            out.push_str("<table><thead><tr>");
+            for h in head {
+                let _ = write!(out, "<th scope=\"col\">{}</th>", escape(h));
+            }
+            out.push_str("</tr></thead><tbody>");
+            for row in rows {
+                out.push_str("<tr>");
+                for cell in row {
+                    let class = if cell.parse::<i64>().is_ok() {
+                        " class=\"n\""
+                    } else {
+                        ""
+                    };
+                    let _ = write!(out, "<td{class}>{}</td>", escape(&cell));
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</tbody></table>");
+        };
+        let pairs = |rows: &[(String, i64)]| {
+            rows.iter()
+                .map(|(a, b)| vec![a.clone(), b.to_string()])
+                .collect()
+        };
+        table(
+            &mut out,
+            "Blocked attempts by category",
+            &["Category", "Attempts"],
+            pairs(&self.by_category),
+        );
+        table(
+            &mut out,
+            "By profile",
+            &["Profile", "Lookups", "Blocked"],
+            self.by_profile
+                .iter()
+                .map(|(p, q, b)| vec![p.clone(), q.to_string(), b.to_string()])
+                .collect(),
+        );
+        table(
+            &mut out,
+            "Devices with the most blocked attempts",
+            &["Device", "Attempts"],
+            pairs(&self.by_device),
+        );
+        table(
+            &mut out,
+            "Most blocked names",
+            &["Name", "Attempts"],
+            pairs(&self.top_names),
+        );
+        table(
+            &mut out,
+            "Alerts sent to the safeguarding lead",
+            &["When", "What"],
+            self.alerts
+                .iter()
+                .map(|a| {
+                    vec![
+                        self.tz.format_local(a.at_unix_ms),
+                        format!("{}: {}", a.action, a.detail),
+                    ]
+                })
+                .collect(),
+        );
+        table(
+            &mut out,
+            "Lists",
+            &["List", "Category", "Entries", "State"],
+            self.lists
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.name.clone(),
+                        l.category.clone(),
+                        l.entries.to_string(),
+                        l.state.clone(),
+                    ]
+                })
+                .collect(),
+        );
+        out.push_str("</body></html>\n");
+        out
+    }
+
+    /// The same, as plain text (the email's text part).
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{}\n\n{} lookups, {} blocked attempts.\n",
+            self.subject(),
+            self.queries,
+            self.blocked
+        );
+        let mut section = |title: &str, rows: &[(String, i64)]| {
+            let _ = writeln!(out, "\n{title}");
+            if rows.is_empty() {
+                let _ = writeln!(out, "  none");
+            }
+            for (name, count) in rows {
+                let _ = writeln!(out, "  {count:>7}  {name}");
+            }
+        };
+        section("Blocked attempts by category", &self.by_category);
+        section("Devices with the most blocked attempts", &self.by_device);
+        section("Most blocked names", &self.top_names);
+        let _ = writeln!(
+            out,
+            "\nAlerts sent: {}",
+            self.alerts
+                .iter()
+                .filter(|a| a.action == "alert sent")
+                .count()
+        );
+        let stale: Vec<&ListHealth> = self
+            .lists
+            .iter()
+            .filter(|l| l.state.starts_with("STALE"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Lists: {} in use, {} stale",
+            self.lists.len(),
+            stale.len()
+        );
+        for list in stale {
+            let _ = writeln!(out, "  {}: {}", list.name, list.state);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekly_reports_go_out_on_monday_at_seven_local_time() {
+        use crate::journal::days_from_civil;
+        let at = |y, m, d, h: i64| days_from_civil(y, m, d) * 86_400_000 + h * 3_600_000;
+        // Wednesday 2026-11-25 12:00 UTC (GMT) -> Monday 2026-11-30 07:00 UTC.
+        assert_eq!(
+            next_weekly_send(at(2026, 11, 25, 12), TimeZone::EuropeLondon),
+            at(2026, 11, 30, 7)
+        );
+        // Monday 06:00 -> the same Monday 07:00; Monday 07:00 -> next week.
+        assert_eq!(
+            next_weekly_send(at(2026, 11, 30, 6), TimeZone::EuropeLondon),
+            at(2026, 11, 30, 7)
+        );
+        assert_eq!(
+            next_weekly_send(at(2026, 11, 30, 7), TimeZone::EuropeLondon),
+            at(2026, 12, 7, 7)
+        );
+        // In summer 07:00 BST is 06:00 UTC.
+        assert_eq!(
+            next_weekly_send(at(2026, 7, 1, 12), TimeZone::EuropeLondon),
+            at(2026, 7, 6, 6)
+        );
+        assert_eq!(
+            next_weekly_send(at(2026, 7, 1, 12), TimeZone::Utc),
+            at(2026, 7, 6, 7)
+        );
+    }
+
+    #[test]
+    fn escape_covers_markup() {
+        assert_eq!(
+            escape("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+}
