@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::alerts::feed::AlertFeed;
 use crate::alerts::{AlertConfig, Alerter};
-use crate::config::Config;
+use crate::config::{Config, parse_upstream_address};
 use crate::dns::pipeline::{Pipeline, Settings};
 use crate::dns::server::DnsServers;
 use crate::dns::upstream::Upstream;
@@ -131,6 +131,11 @@ fn device_directory(config: &Config) -> DeviceDirectory {
     let mut devices = DeviceDirectory::new(config.devices.clone());
     for leases in &config.log.leases {
         devices = devices.with_leases(leases.format, config.resolve_path(&leases.path));
+    }
+    if let Some(router) = &config.log.router
+        && let Ok(address) = parse_upstream_address(router.get_ref(), 53)
+    {
+        devices = devices.with_reverse_lookup(crate::journal::reverse::router_lookup(address));
     }
     devices
 }

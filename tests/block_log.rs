@@ -266,3 +266,29 @@ fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
         assert!(text.contains(expected), "{expected} missing from {text}");
     }
 }
+
+#[test]
+fn devices_no_one_named_are_named_by_the_router() {
+    use hickory_server::proto::rr::RecordType;
+    use hickory_server::proto::serialize::binary::BinEncodable;
+    let upstream = TestUpstream::start();
+    let lollipop = TestLollipop::start(
+        &CONFIG.replace("DATABASE", "router = \"{upstream}\""),
+        &upstream,
+        &[("gambling.txt", "bet365.com\n")],
+    );
+    // Asked from 127.0.0.2, which only the router (the test upstream) names.
+    let socket = std::net::UdpSocket::bind("127.0.0.2:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let query = query_message("www.bet365.com.", RecordType::A, Ask::default());
+    socket
+        .send_to(&query.to_bytes().expect("encode"), lollipop.address())
+        .expect("send");
+    let mut buf = [0u8; 1500];
+    socket.recv_from(&mut buf).expect("answered");
+    lollipop.flush_log();
+    let table = log_command(lollipop.dir.path(), &["--device", "127.0.0.2"]);
+    assert!(table.contains("staffroom-laptop.lan"), "{table}");
+}

@@ -337,6 +337,11 @@ impl Config {
             );
         }
 
+        if let Some(router) = &self.log.router
+            && let Err(message) = parse_upstream_address(router.get_ref(), 53)
+        {
+            problems.at(&router.span(), "log.router".into(), message);
+        }
         if self.upstream.is_empty() {
             problems.at(
                 &(0..0),

@@ -345,6 +345,9 @@ pub struct LogConfig {
     /// DHCP lease files that name devices.
     #[serde(default)]
     pub leases: Vec<LeasesConfig>,
+    /// The router's DNS address (`ip` or `ip:port`): asked for the names of
+    /// devices no config entry or lease file names.
+    pub router: Option<Spanned<String>>,
 }
 
 impl Default for LogConfig {
@@ -356,6 +359,7 @@ impl Default for LogConfig {
             full_retention_days: default_full_retention(),
             time_zone: default_time_zone(),
             leases: Vec::new(),
+            router: None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod devices;
 mod leases;
 mod read;
 mod retention;
+pub mod reverse;
 mod schema;
 mod stats;
 mod store;
