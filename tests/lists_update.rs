@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -222,15 +222,6 @@ fn services_are_blocked_by_name_and_catalogue_sources_resolve() {
     );
 }
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn run_downloads_due_lists_and_swaps_them_in() {
     let http = TestHttp::start();
@@ -248,9 +239,7 @@ fn run_downloads_due_lists_and_swaps_them_in() {
         .expect("read")
         .replace("127.0.0.1:9", &upstream.plain.to_string());
     std::fs::write(&config_path, config).expect("write");
-    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("port");
-    let port = udp.local_addr().expect("addr").port();
-    drop(udp);
+    let port = free_port();
     let config = std::fs::read_to_string(&config_path)
         .expect("read")
         .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"));

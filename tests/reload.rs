@@ -16,15 +16,6 @@ use hickory_server::proto::op::Message;
 use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The profile always blocks gambling (the rotating list) plus `second`.
 fn config(port: u16, second: &str) -> String {
     format!(
@@ -60,17 +51,6 @@ mode = "blocklist"
 block_categories = ["gambling", "{second}"]
 "#
     )
-}
-
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let port = udp.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
 }
 
 fn is_blocked(server: SocketAddr, name: &str) -> bool {

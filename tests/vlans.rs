@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -80,15 +80,6 @@ fn dig_from(room: &Room, args: &[&str]) -> String {
         .output()
         .expect("dig runs");
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
