@@ -104,7 +104,6 @@ impl Pipeline {
             }
             text
         };
-        let category = answer.explanation.as_ref().and_then(|e| e.category.clone());
         if let Some(explanation) = &answer.explanation {
             let event = BlockEvent {
                 at_unix_ms,
@@ -115,7 +114,7 @@ impl Pipeline {
                 profile: profile_name.clone(),
                 name: domain(),
                 query_type: record_type.to_string(),
-                category: category.clone(),
+                category: explanation.category.clone(),
                 list: explanation.list.clone(),
                 rule: explanation.rule.clone(),
                 action: if explanation.walled_garden {
@@ -128,21 +127,23 @@ impl Pipeline {
             if let Some(alerts) = &self.alerts {
                 alerts.offer(&event);
             }
+            // The journal counts the block as a lookup in the hourly figures.
             self.journal.record_block(event);
+            return;
         }
         self.journal.record_query(QueryEvent {
             at_unix_ms,
             client: client.address,
             profile: profile_name.clone(),
             // Only the full query log (opt-in) keeps names of allowed lookups.
-            name: if self.full_log || answer.explanation.is_some() {
+            name: if self.full_log {
                 domain()
             } else {
                 String::new()
             },
             query_type: record_type.to_string(),
-            blocked: answer.explanation.is_some(),
-            category,
+            blocked: false,
+            category: None,
         });
     }
 

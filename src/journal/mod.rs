@@ -185,8 +185,8 @@ impl Journal {
         }
     }
 
-    /// Queues any answered lookup for the aggregates (and the full log if
-    /// on). Call it for blocked lookups too; aggregates count only these.
+    /// Queues an allowed lookup for the aggregates (and the full log if on).
+    /// Blocked lookups are counted from `record_block`: not sent here too.
     pub fn record_query(&self, event: QueryEvent) {
         if self.inner.tx.try_send(Msg::Query(event)).is_err() {
             self.inner.shared.drop_other(1);

@@ -159,6 +159,7 @@ impl Store {
         let mut ops: Vec<Op<'_>> = Vec::new();
         let mut staged: HashMap<String, usize> = HashMap::new();
         let mut queries: Vec<&QueryEvent> = Vec::new();
+        let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
         let mut audits: Vec<&AuditEntry> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         for item in items {
@@ -167,6 +168,16 @@ impl Store {
                 Item::Block(ev) => {
                     outcome.blocked_events += 1;
                     self.plan_block(ev, &mut ops, &mut staged);
+                    // A blocked lookup is also a lookup: counted here, so
+                    // the resolver sends one message for it, not two.
+                    let hour = ev.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let category = ev.category.as_deref().unwrap_or("");
+                    let slot = hourly.entry((hour, &ev.profile, category)).or_default();
+                    slot.0 += 1;
+                    slot.1 += 1;
+                    if self.full_log {
+                        blocked_queries.push(ev);
+                    }
                 }
                 Item::Query(q) => {
                     let hour = q.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
@@ -224,7 +235,7 @@ impl Store {
                 ])?;
                 op.id = tx.last_insert_rowid();
             }
-            if !queries.is_empty() {
+            if !queries.is_empty() || !blocked_queries.is_empty() {
                 let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
                 for q in &queries {
                     stmt.execute(params![
@@ -235,6 +246,17 @@ impl Store {
                         q.query_type,
                         q.blocked,
                         q.category,
+                    ])?;
+                }
+                for b in &blocked_queries {
+                    stmt.execute(params![
+                        b.at_unix_ms,
+                        b.client.to_canonical().to_string(),
+                        b.profile,
+                        b.name,
+                        b.query_type,
+                        true,
+                        b.category,
                     ])?;
                 }
             }
