@@ -25,7 +25,7 @@ fn fill(path: &Path, leave: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_full_is_reported_and_writing_resumes() {
-    let Some(fs) = Tmpfs::mount("2m") else {
+    let Some(fs) = Tmpfs::mount("8m") else {
         return;
     };
     let mut cfg = config(&fs.dir);
