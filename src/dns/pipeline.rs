@@ -186,9 +186,10 @@ async fn resolve(
     }
 
     let safe_search = policy.profile(profile).safe_search;
-    if let Some(rewrite) = policy
-        .safe_search
-        .rewrite(&reversed.to_domain(), safe_search)
+    let mut domain = [0u8; 256];
+    if let Some(rewrite) = reversed
+        .domain_in(&mut domain)
+        .and_then(|domain| policy.safe_search.rewrite(domain, safe_search))
         && let Ok(target) = Name::from_ascii(rewrite.target)
     {
         let resolved = settings.upstream.resolve(&target, record_type).await;

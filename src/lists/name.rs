@@ -175,6 +175,22 @@ impl ReversedName {
         self.suffix_domain(self.len)
     }
 
+    /// The whole name in presentation form, written into `buf` instead of
+    /// the heap (for per-query lookups). None if a label is not UTF-8.
+    pub fn domain_in<'b>(&self, buf: &'b mut [u8; 256]) -> Option<&'b str> {
+        let key = &self.buf[..self.len];
+        let mut at = 0;
+        for (i, label) in key.rsplit(|b| *b == b'.').enumerate() {
+            if i > 0 {
+                buf[at] = b'.';
+                at += 1;
+            }
+            buf[at..at + label.len()].copy_from_slice(label);
+            at += label.len();
+        }
+        std::str::from_utf8(&buf[..at]).ok()
+    }
+
     /// Turns a matched key prefix back into the domain it stands for, to
     /// report which rule fired: key length 9 of `uk.co.bbc.www` -> `bbc.co.uk`.
     pub fn suffix_domain(&self, key_len: usize) -> String {
@@ -250,6 +266,18 @@ mod tests {
     fn error_messages_are_plain_english() {
         let msg = normalise_domain("a..b").unwrap_err().to_string();
         assert!(msg.contains("empty label"), "{msg}");
+    }
+
+    #[test]
+    fn domain_in_matches_to_domain_without_allocating() {
+        let mut buf = [0u8; 256];
+        for name in ["www.bbc.co.uk", "uk", "a.b", ""] {
+            let reversed = ReversedName::from_domain(name).expect("name");
+            assert_eq!(
+                reversed.domain_in(&mut buf),
+                Some(reversed.to_domain().as_str())
+            );
+        }
     }
 
     #[test]
