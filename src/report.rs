@@ -263,7 +263,7 @@ impl Report {
              body{{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;color:#111;line-height:1.4}}\
              h1{{font-size:1.5rem}} h2{{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}}\
              table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}}\
-             td.n{{text-align:right}} .warn{{color:#8a1c00;font-weight:600}}\
+             td.n,th.n{{text-align:right}} .warn{{color:#8a1c00;font-weight:600}}\
              @media print{{body{{margin:0}} h2{{break-after:avoid}} table{{break-inside:auto}}}}\
              </style></head><body><h1>{title}</h1>\
              <p>{queries} lookups, {blocked} blocked attempts. Times are {tz}.</p>",
@@ -279,8 +279,13 @@ impl Report {
                 return;
             }
             out.push_str("<table><thead><tr>");
-            for h in head {
-                let _ = write!(out, "<th scope=\"col\">{}</th>", escape(h));
+            for (column, h) in head.iter().enumerate() {
+                // Counts are right-aligned, and so are their headings.
+                let numeric = rows[0]
+                    .get(column)
+                    .is_some_and(|c| c.parse::<i64>().is_ok());
+                let class = if numeric { " class=\"n\"" } else { "" };
+                let _ = write!(out, "<th scope=\"col\"{class}>{}</th>", escape(h));
             }
             out.push_str("</tr></thead><tbody>");
             for row in rows {
