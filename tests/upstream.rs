@@ -158,3 +158,60 @@ fn repeated_questions_are_answered_from_the_cache() {
     a(lollipop.address(), "www.bet365.com.");
     assert_eq!(upstream.query_count(), before);
 }
+
+#[test]
+fn a_flood_beyond_the_in_flight_limit_gets_servfail_at_once() {
+    use hickory_server::proto::op::Message;
+    use hickory_server::proto::rr::RecordType;
+    use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+    use std::time::{Duration, Instant};
+    let upstream = TestUpstream::start();
+    // An upstream that never answers: lookups wait out the timeout.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let silent_address = silent.local_addr().expect("addr");
+    let lollipop = TestLollipop::start(
+        &config(&format!(
+            "[[upstream]]\naddress = \"{silent_address}\"\nprotocol = \"udp\"\n"
+        ))
+        .replace("attempts = 2", "attempts = 1\nmax_in_flight = 2")
+        .replace("timeout_ms = 500", "timeout_ms = 3000"),
+        &upstream,
+        LISTS,
+    );
+    // Two lookups occupy both slots...
+    let waiting: Vec<std::net::UdpSocket> = ["a.example.com.", "b.example.com."]
+        .iter()
+        .map(|name| {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let q = query_message(name, RecordType::A, Ask::default());
+            socket
+                .send_to(&q.to_bytes().expect("encode"), lollipop.address())
+                .expect("send");
+            socket
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so a third is refused service at once rather than queued.
+    let started = Instant::now();
+    let reply = a(lollipop.address(), "c.example.com.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    // Blocked names need no slot.
+    assert_eq!(
+        answers(&a(lollipop.address(), "bet365.com.")),
+        ["A 0.0.0.0"]
+    );
+    for socket in waiting {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(6)))
+            .expect("timeout");
+        let mut buf = [0u8; 1500];
+        let (len, _) = socket.recv_from(&mut buf).expect("the waiting lookups end");
+        let reply = Message::from_bytes(&buf[..len]).expect("decodes");
+        assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    }
+}

@@ -209,6 +209,14 @@ pub struct ResolverConfig {
     pub attempts: usize,
     #[serde(default = "default_cache_entries")]
     pub cache_entries: u64,
+    /// Upstream lookups allowed at once; beyond this a query gets SERVFAIL
+    /// at once, so a flood cannot pile up waiting tasks.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_max_in_flight() -> usize {
+    4096
 }
 
 impl Default for ResolverConfig {
@@ -217,6 +225,7 @@ impl Default for ResolverConfig {
             timeout_ms: default_timeout_ms(),
             attempts: default_attempts(),
             cache_entries: default_cache_entries(),
+            max_in_flight: default_max_in_flight(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct UpstreamAnswer {
 
 pub struct Upstream {
     resolver: TokioResolver,
+    /// Bounds the lookups waiting on the upstreams at once.
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl Upstream {
@@ -89,12 +91,23 @@ impl Upstream {
         .with_tls_config(tls_client_config(&extra_roots)?)
         .build()
         .context("cannot set up the upstream resolvers")?;
-        Ok(Upstream { resolver })
+        Ok(Upstream {
+            resolver,
+            in_flight: tokio::sync::Semaphore::new(config.resolver.max_in_flight.max(1)),
+        })
     }
 
     /// Asks the upstreams for `name`/`record_type`. Never fails: a failure
     /// is SERVFAIL, as a client expects.
     pub async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            tracing::debug!(%name, %record_type, "too many upstream lookups at once: SERVFAIL");
+            return UpstreamAnswer {
+                code: ResponseCode::ServFail,
+                answers: Vec::new(),
+                authorities: Vec::new(),
+            };
+        };
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
         match self.resolver.lookup(fqdn, record_type).await {
