@@ -113,3 +113,28 @@ fn changed_sections_name_what_a_reload_changed() {
     assert_eq!(old.changed_sections(&new), ["blocking", "profiles.staff"]);
     assert!(old.changed_sections(&old).is_empty());
 }
+
+/// The package's /etc/lollipop/lollipop.toml must follow the schema as it
+/// changes, and name only lists the package ships (the repo's lists/).
+#[test]
+fn appliance_config_is_valid() {
+    let config =
+        parse(include_str!("../../image/lollipop.toml")).expect("appliance config must parse");
+    assert!(config.updates.enabled, "the appliance downloads its lists");
+    assert_eq!(config.server.data_dir, PathBuf::from("/var/lib/lollipop"));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for list in &config.lists {
+        if let Some(path) = &list.path {
+            let shipped = path
+                .strip_prefix("/usr/share/lollipop/lists")
+                .unwrap_or_else(|_| {
+                    panic!("{} is not under /usr/share/lollipop/lists", path.display())
+                });
+            assert!(
+                repo.join("lists").join(shipped).is_file(),
+                "{} is not in lists/",
+                shipped.display()
+            );
+        }
+    }
+}
