@@ -1,6 +1,7 @@
 #!/bin/sh
-# Installs the amd64 .deb into a fresh Debian bookworm root and checks what it
-# put there. Needs root (chroot, unshare), mmdebstrap and the Debian mirror;
+# Installs the .deb into a fresh Debian bookworm root of its architecture and
+# checks what it put there. An arm64 package on an amd64 machine runs under
+# qemu-user-static with binfmt_misc, and takes a few minutes more. Needs root (chroot, unshare), mmdebstrap and the Debian mirror;
 # takes about a minute, so it is not part of `cargo test`.
 #
 #   image/check-deb.sh [PACKAGE.deb] [ROOT]
@@ -24,7 +25,7 @@ serve() {
     query='\022\064\001\000\000\001\000\000\000\000\000\000\007pornhub\003com\000\000\001\000\001'
     answer=
     tries=0
-    while [ -z "$answer" ] && [ "$tries" -lt 20 ] && kill -0 "$server" 2>/dev/null; do
+    while [ -z "$answer" ] && [ "$tries" -lt $((20 * ${SLOW:-1})) ] && kill -0 "$server" 2>/dev/null; do
         sleep 0.5
         tries=$((tries + 1))
         answer=$(bash -c "exec 3<>/dev/udp/127.0.0.1/53 && printf '$query' >&3 && timeout 1 dd bs=512 count=1 status=none <&3" \
@@ -59,7 +60,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "FAIL: needs root for chroot"
     exit 1
 fi
-for tool in mmdebstrap systemd-analyze timeout; do
+for tool in mmdebstrap dpkg-deb unshare timeout; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing"; exit 1; }
 done
 
@@ -93,22 +94,26 @@ check() {
 }
 
 started=$(date +%s)
+arch=$(dpkg-deb -f "$deb" Architecture)
+# Emulated, every step is several times slower.
+slow=1
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then slow=5; fi
 echo "package: $deb"
 echo "root:    $root"
 
 # The package's dependencies beyond libc (adduser; procps for the unit's
 # /bin/kill), so dpkg -i finds them, and systemd for systemd-analyze.
-if timeout "$LIMIT" mmdebstrap --quiet --variant=minbase --include=adduser,procps,systemd \
-    bookworm "$root" "$MIRROR" >"$root.log" 2>&1; then
-    pass "bookworm minbase root ($(($(date +%s) - started)) s)"
+if timeout "$LIMIT" mmdebstrap --quiet --variant=minbase --architectures="$arch" \
+    --include=adduser,procps,systemd bookworm "$root" "$MIRROR" >"$root.log" 2>&1; then
+    pass "bookworm minbase $arch root ($(($(date +%s) - started)) s)"
 else
-    fail "bookworm minbase root"
+    fail "bookworm minbase $arch root"
     tail -n 20 "$root.log"
     exit 1
 fi
 
 cp "$deb" "$root/tmp/lollipop.deb"
-check "dpkg -i" timeout 120 chroot "$root" dpkg -i /tmp/lollipop.deb
+check "dpkg -i" timeout $((120 * slow)) chroot "$root" dpkg -i /tmp/lollipop.deb
 check "dpkg reports it installed" sh -c \
     "chroot '$root' dpkg-query -W -f='\${Status}' lollipop | grep -qx 'install ok installed'"
 
@@ -132,18 +137,18 @@ check "state dir owned by lollipop" sh -c \
 # Verified inside the root, where /usr/bin/lollipop and the unit's other
 # paths exist as on the appliance. Warnings count as failures.
 check "systemd-analyze verify" sh -c \
-    "out=\$(timeout 60 chroot '$root' systemd-analyze verify lollipop.service 2>&1); status=\$?; echo \"\$out\"; [ \$status = 0 ] && [ -z \"\$out\" ]"
+    "out=\$(timeout $((60 * slow)) chroot '$root' systemd-analyze verify lollipop.service 2>&1); status=\$?; echo \"\$out\"; [ \$status = 0 ] && [ -z \"\$out\" ]"
 # systemd's exposure score, 0 (locked down) to 10; 2.1 when this was written.
-check "systemd-analyze security: exposure at most 3.0" timeout 60 chroot "$root" \
+check "systemd-analyze security: exposure at most 3.0" timeout $((60 * slow)) chroot "$root" \
     systemd-analyze security --offline=true --threshold=30 --no-pager lollipop.service
-SHOW=1 check "lollipop config check" timeout 60 chroot "$root" \
+SHOW=1 check "lollipop config check" timeout $((60 * slow)) chroot "$root" \
     lollipop --config /etc/lollipop/lollipop.toml config check
-SHOW=1 check "lists compile as the lollipop user" timeout 120 chroot --userspec=lollipop:lollipop "$root" \
+SHOW=1 check "lists compile as the lollipop user" timeout $((120 * slow)) chroot --userspec=lollipop:lollipop "$root" \
     env HOME=/var/lib/lollipop NO_COLOR=1 lollipop --config /etc/lollipop/lollipop.toml lists compile
 check "serves DNS on 0.0.0.0:53 as lollipop, blocking a listed name" \
-    timeout 60 unshare --net "$0" --serve "$root"
+    timeout $((60 * slow)) env SLOW="$slow" unshare --net "$0" --serve "$root"
 check "dpkg -r keeps the conffile" sh -c \
-    "timeout 120 chroot '$root' dpkg -r lollipop && test -f '$root/etc/lollipop/lollipop.toml' && test ! -e '$root/usr/bin/lollipop'"
+    "timeout $((120 * slow)) chroot '$root' dpkg -r lollipop && test -f '$root/etc/lollipop/lollipop.toml' && test ! -e '$root/usr/bin/lollipop'"
 
 rm -f "$root.log"
 echo "time: $(($(date +%s) - started)) s"
