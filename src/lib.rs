@@ -3,6 +3,7 @@
 //! profile per VLAN; see `app::run` for how the parts are assembled and
 //! `dns::pipeline::Pipeline::answer` for the path of one query.
 
+pub mod admin;
 pub mod alerts;
 pub mod app;
 pub mod config;

@@ -244,6 +244,38 @@ impl Config {
             .unwrap_or_default()
     }
 
+    /// The status page's own SQLite file: users, allow/deny entries made on
+    /// the page, override codes and the annual reviews.
+    pub fn admin_db_path(&self) -> PathBuf {
+        self.resolve_path(&self.server.data_dir).join("admin.db")
+    }
+
+    fn validate_web(&self, problems: &mut Problems<'_>) {
+        let web = &self.web;
+        let addresses = web.listen.iter().enumerate().map(|(i, a)| (format!("web.listen[{i}]"), a));
+        for (key, address) in addresses.chain(web.metrics_listen.iter().map(|a| ("web.metrics_listen".to_string(), a))) {
+            if address.get_ref().parse::<SocketAddr>().is_err() {
+                problems.at(
+                    &address.span(),
+                    key,
+                    format!(
+                        "'{}' is not an address with a port: write e.g. \"10.0.10.1:80\"",
+                        address.get_ref()
+                    ),
+                );
+            }
+        }
+        if web.enabled && web.listen.is_empty() {
+            problems.at(&(0..0), "web.listen".into(), "no address to listen on: add one, or set enabled = false".into());
+        }
+        if !(1..=24 * 60).contains(&web.session_idle_minutes) {
+            problems.at(&(0..0), "web.session_idle_minutes".into(), "must be between 1 and 1440 minutes".into());
+        }
+        if web.certificate.is_some() != web.key.is_some() {
+            problems.at(&(0..0), "web".into(), "certificate and key go together: set both, or neither for a self-signed certificate".into());
+        }
+    }
+
     fn validate(&self, problems: &mut Problems<'_>) {
         let profile_names: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
         let known_profiles = profile_names.join(", ");
@@ -370,6 +402,7 @@ impl Config {
                 );
             }
         }
+        self.validate_web(problems);
         if self.resolver.timeout_ms == 0 || self.resolver.attempts == 0 {
             problems.at(
                 &(0..0),

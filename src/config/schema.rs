@@ -38,6 +38,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    #[serde(default)]
+    pub web: WebConfig,
     /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,
@@ -433,4 +435,56 @@ pub struct ReportsConfig {
     /// recipients.
     #[serde(default)]
     pub weekly_email: bool,
+}
+
+/// `[web]`: the status page, its JSON API, `/metrics` and the block page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Addresses the status page listens on: the LAN side only.
+    #[serde(default = "default_web_listen")]
+    pub listen: Vec<Spanned<String>>,
+    /// Serve HTTPS. Without `certificate` and `key`, a self-signed
+    /// certificate is made in the data directory on first start.
+    #[serde(default)]
+    pub tls: bool,
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Signed out after this many minutes without a click.
+    #[serde(default = "default_session_idle")]
+    pub session_idle_minutes: u64,
+    /// Also serve `/metrics`, without a login, on this address (e.g. a
+    /// management network the Prometheus server sits on).
+    pub metrics_listen: Option<Spanned<String>>,
+    /// How people reach the page, for setup links (default: from `listen`).
+    pub public_url: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_web_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]
+}
+
+fn default_session_idle() -> u64 {
+    15
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            enabled: true,
+            listen: default_web_listen(),
+            tls: false,
+            certificate: None,
+            key: None,
+            session_idle_minutes: default_session_idle(),
+            metrics_listen: None,
+            public_url: None,
+        }
+    }
 }
