@@ -100,6 +100,7 @@ deny_domains = ["example.net"]
         &config,
         lists,
         Arc::new(SafeSearchMap::embedded().expect("map")),
+        &[],
     )
     .expect("policy");
     let profile = policy.profile_id("ks2").expect("ks2");

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use crate::admin::{AdminStore, DomainRule};
 use crate::alerts::feed::AlertFeed;
 use crate::alerts::{AlertConfig, Alerter};
 use crate::config::{Config, parse_upstream_address};
@@ -18,6 +19,7 @@ use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
 use crate::policy::safesearch::SafeSearchMap;
 use crate::reload::Reloader;
+use crate::web::WebServers;
 
 /// What the compiler reads: every configured list that is on disk. A
 /// download not fetched yet is left out until it is.
@@ -95,10 +97,32 @@ pub fn load_lists(config: &Config) -> Result<Arc<CompiledLists>> {
     Ok(Arc::new(lists))
 }
 
-/// The policy for `config` over `lists`.
+/// The policy for `config` over `lists`, with the allow/deny entries made
+/// on the status page.
 pub fn build_policy(config: &Config, lists: Arc<CompiledLists>) -> Result<Policy> {
     let safe_search = Arc::new(SafeSearchMap::embedded()?);
-    Ok(Policy::build(config, lists, safe_search)?)
+    Ok(Policy::build(
+        config,
+        lists,
+        safe_search,
+        &local_rules(config),
+    )?)
+}
+
+/// The status page's allow/deny entries in force. An unreadable admin
+/// database is reported and filtering goes on with the config's own entries.
+pub fn local_rules(config: &Config) -> Vec<DomainRule> {
+    let path = config.admin_db_path();
+    if !path.exists() {
+        return Vec::new();
+    }
+    match AdminStore::open(&path).and_then(|store| store.live_rules()) {
+        Ok(rules) => rules,
+        Err(error) => {
+            tracing::error!("the status page's allow/deny entries are not applied: {error}");
+            Vec::new()
+        }
+    }
 }
 
 /// The settings for `config`, reusing `upstream` when given (its cache and
@@ -194,6 +218,8 @@ fn open_journal(config: &Config) -> Result<Journal> {
 /// A resolver that is answering.
 pub struct Running {
     pub servers: DnsServers,
+    /// The status page, unless `[web] enabled = false`.
+    pub web: Option<WebServers>,
     pub pipeline: Arc<Pipeline>,
     pub reloader: Arc<Reloader>,
 }
@@ -212,10 +238,28 @@ pub fn start(config: Config) -> Result<Running> {
         config.log.full_query_log,
     ));
     let servers = DnsServers::start(&config, pipeline.clone())?;
-    let reloader = Arc::new(Reloader::new(config, pipeline.clone()));
+    let web_enabled = config.web.enabled;
+    let reloader = Arc::new(Reloader::new(config.clone(), pipeline.clone()));
+    if let Ok(rows) = AdminStore::open(&config.admin_db_path()).and_then(|s| s.live_overrides()) {
+        pipeline.set_overrides(crate::policy::overrides::OverrideSet::new(&rows));
+    }
     tracing::info!("Lollipop is answering");
+    // DNS matters more than the page: a port taken by another web server
+    // is reported, and the resolver answers on.
+    let web = if web_enabled {
+        match WebServers::start(&config, pipeline.clone(), reloader.clone()) {
+            Ok(web) => Some(web),
+            Err(error) => {
+                tracing::error!("the status page is not running: {error:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     Ok(Running {
         servers,
+        web,
         pipeline,
         reloader,
     })
@@ -233,6 +277,9 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     watcher.abort();
     updater.abort();
     reports.abort();
+    if let Some(web) = running.web {
+        web.shutdown().await;
+    }
     running.servers.shutdown().await;
     // Whatever is still queued for the log gets a moment to reach the disk.
     let _ = tokio::time::timeout(

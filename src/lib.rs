@@ -4,6 +4,7 @@
 //! `dns::pipeline::Pipeline::answer` for the path of one query.
 
 pub mod admin;
+pub mod admin_command;
 pub mod alerts;
 pub mod app;
 pub mod config;
@@ -16,3 +17,4 @@ pub mod reload;
 pub mod report;
 pub mod status;
 pub mod updates;
+pub mod web;

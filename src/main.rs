@@ -1,5 +1,5 @@
 //! The `lollipop` command: run the resolver, compile lists, check a name,
-//! check the config.
+//! read the log and reports, manage the status page's users, check the config.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -93,6 +93,17 @@ enum Command {
         /// Email it to the [alerts.email] recipients.
         #[arg(long)]
         email: bool,
+    },
+    /// Print a one-time link (valid 24 hours) that creates the status
+    /// page's first administrator.
+    SetupLink,
+    /// Set a status-page user's password (creating the user if new).
+    Passwd {
+        /// The user name.
+        name: String,
+        /// viewer (head, DSL), teacher (override codes) or admin.
+        #[arg(long)]
+        role: Option<String>,
     },
     /// Check the config file and report every problem.
     Config {
@@ -308,6 +319,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => print!("{body}"),
             }
         }
+        Command::SetupLink => println!("{}", lollipop::admin_command::setup_link(&config)?),
+        Command::Passwd { name, role } => println!(
+            "{}",
+            lollipop::admin_command::passwd(&config, name, role.as_deref())?
+        ),
         Command::Config {
             command: ConfigCommand::Check,
         } => {

@@ -8,10 +8,12 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
 
+use crate::admin::AdminStore;
 use crate::app;
 use crate::config::Config;
 use crate::dns::pipeline::Pipeline;
 use crate::journal::AuditEntry;
+use crate::policy::overrides::OverrideSet;
 
 /// How often the config and list files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
@@ -100,6 +102,34 @@ impl Reloader {
                 ReloadOutcome::Rejected(message)
             }
         }
+    }
+
+    /// Rebuilds the policy from the config and lists in force, so that an
+    /// allow/deny entry made on the status page applies at once.
+    pub async fn apply_local_rules(&self) -> Result<(), String> {
+        let current = self.config.lock().await;
+        let running = self.pipeline.settings();
+        let settings = app::build_settings(
+            &current,
+            running.policy.lists.clone(),
+            Some(running.upstream.clone()),
+        )
+        .map_err(|error| format!("{error:#}"))?;
+        self.pipeline.swap(settings);
+        Ok(())
+    }
+
+    /// Puts the staff overrides recorded in the admin database in force.
+    pub async fn apply_overrides(&self) -> Result<(), String> {
+        let path = self.config.lock().await.admin_db_path();
+        let rows = tokio::task::spawn_blocking(move || {
+            AdminStore::open(&path).and_then(|store| store.live_overrides())
+        })
+        .await
+        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())?;
+        self.pipeline.set_overrides(OverrideSet::new(&rows));
+        Ok(())
     }
 
     /// Reloads on SIGHUP and whenever the config file or a list file

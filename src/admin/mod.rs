@@ -34,8 +34,7 @@ pub enum AdminError {
 }
 
 /// Migrations, appended only; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: [&str; 1] = [
-    "CREATE TABLE users (
+const MIGRATIONS: [&str; 1] = ["CREATE TABLE users (
         name TEXT PRIMARY KEY,
         role TEXT NOT NULL,
         password_hash TEXT NOT NULL,
@@ -88,8 +87,7 @@ const MIGRATIONS: [&str; 1] = [
         decisions TEXT NOT NULL,
         recorded_by TEXT NOT NULL,
         recorded_at INTEGER NOT NULL
-    );",
-];
+    );"];
 
 /// The admin database, shared by the web handlers (each call is short;
 /// callers on the async runtime run it through `spawn_blocking`).
@@ -115,7 +113,8 @@ impl AdminStore {
             })?;
         }
         let mut conn = Connection::open(path).map_err(db_error)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db_error)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
         let applied: i64 = conn
@@ -150,7 +149,10 @@ impl AdminStore {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> Result<T, AdminError> {
         // A panic while holding the lock leaves the connection usable.
-        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn).map_err(|source| AdminError::Database {
             path: self.path.clone(),
             source,

@@ -100,7 +100,9 @@ impl AdminStore {
         let reason = super::rules::check_reason(reason)?;
         let now = now_ms();
         if expires_at <= now {
-            return Err(AdminError::Invalid("the override would end before it starts".into()));
+            return Err(AdminError::Invalid(
+                "the override would end before it starts".into(),
+            ));
         }
         let (target_kind, target_value) = match target {
             OverrideTarget::Domain(d) => ("domain", d.as_str()),

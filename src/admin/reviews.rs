@@ -48,7 +48,9 @@ fn check_text(field: &str, text: &str) -> Result<String, AdminError> {
         return Err(AdminError::Invalid(format!("say {field}")));
     }
     if text.len() > 5000 {
-        return Err(AdminError::Invalid(format!("{field}: at most 5000 characters")));
+        return Err(AdminError::Invalid(format!(
+            "{field}: at most 5000 characters"
+        )));
     }
     Ok(text.to_string())
 }

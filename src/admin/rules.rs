@@ -56,7 +56,9 @@ pub fn check_reason(reason: &str) -> Result<&str, AdminError> {
         ));
     }
     if reason.len() > 500 {
-        return Err(AdminError::Invalid("a reason is at most 500 characters".into()));
+        return Err(AdminError::Invalid(
+            "a reason is at most 500 characters".into(),
+        ));
     }
     Ok(reason)
 }
@@ -71,8 +73,9 @@ impl AdminStore {
         reason: &str,
         by: &str,
     ) -> Result<DomainRule, AdminError> {
-        let domain = normalise_domain(domain.trim())
-            .map_err(|error| AdminError::Invalid(format!("'{}' is not a domain: {error}", domain.trim())))?;
+        let domain = normalise_domain(domain.trim()).map_err(|error| {
+            AdminError::Invalid(format!("'{}' is not a domain: {error}", domain.trim()))
+        })?;
         let reason = check_reason(reason)?;
         let now = now_ms();
         let id = self.with(|conn| {

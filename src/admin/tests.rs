@@ -12,9 +12,24 @@ fn passwords_are_checked_and_never_stored_plain() {
     store
         .set_user("head", Role::Viewer, "correct horse battery", "test")
         .expect("add");
-    assert!(store.check_login("head", "correct horse battery").expect("check").is_some());
-    assert!(store.check_login("head", "wrong horse battery").expect("check").is_none());
-    assert!(store.check_login("nobody", "correct horse battery").expect("check").is_none());
+    assert!(
+        store
+            .check_login("head", "correct horse battery")
+            .expect("check")
+            .is_some()
+    );
+    assert!(
+        store
+            .check_login("head", "wrong horse battery")
+            .expect("check")
+            .is_none()
+    );
+    assert!(
+        store
+            .check_login("nobody", "correct horse battery")
+            .expect("check")
+            .is_none()
+    );
     // Written rows may still be in the write-ahead log.
     let mut raw = std::fs::read(store.path()).expect("read db");
     raw.extend(std::fs::read(store.path().with_extension("db-wal")).unwrap_or_default());
@@ -26,7 +41,9 @@ fn passwords_are_checked_and_never_stored_plain() {
 #[test]
 fn short_passwords_and_odd_names_are_refused() {
     let (_dir, store) = store();
-    let error = store.set_user("head", Role::Viewer, "short", "test").unwrap_err();
+    let error = store
+        .set_user("head", Role::Viewer, "short", "test")
+        .unwrap_err();
     assert!(error.to_string().contains("at least 10"), "{error}");
     let error = store
         .set_user("<script>", Role::Viewer, "long enough password", "test")
@@ -37,12 +54,26 @@ fn short_passwords_and_odd_names_are_refused() {
 #[test]
 fn override_codes_work_only_for_roles_that_may_use_them() {
     let (_dir, store) = store();
-    store.set_user("ms.khan", Role::Teacher, "a teacher password", "t").expect("add");
-    store.set_user("head", Role::Viewer, "a viewer password", "t").expect("add");
+    store
+        .set_user("ms.khan", Role::Teacher, "a teacher password", "t")
+        .expect("add");
+    store
+        .set_user("head", Role::Viewer, "a viewer password", "t")
+        .expect("add");
     store.set_code("ms.khan", Some("417293")).expect("code");
     store.set_code("head", Some("551234")).expect("code");
-    assert!(store.check_code("ms.khan", "417293").expect("check").is_some());
-    assert!(store.check_code("ms.khan", "417294").expect("check").is_none());
+    assert!(
+        store
+            .check_code("ms.khan", "417293")
+            .expect("check")
+            .is_some()
+    );
+    assert!(
+        store
+            .check_code("ms.khan", "417294")
+            .expect("check")
+            .is_none()
+    );
     assert!(store.check_code("head", "551234").expect("check").is_none());
     assert!(store.set_code("ms.khan", Some("12")).is_err());
 }
@@ -58,19 +89,26 @@ fn a_setup_link_works_once() {
         .expect("redeem");
     assert!(store.has_admin().expect("query"));
     let again = store.redeem_setup_token(&token, "tech2", "a long admin password");
-    assert!(again.unwrap_err().to_string().contains("expired or was already used"));
+    assert!(
+        again
+            .unwrap_err()
+            .to_string()
+            .contains("expired or was already used")
+    );
     assert!(!store.setup_token_valid("not a token").expect("valid"));
 }
 
 #[test]
 fn api_tokens_are_checked_by_hash_and_can_be_revoked() {
     let (_dir, store) = store();
-    let token = store.new_api_token("grafana", Role::Viewer, "tech").expect("token");
+    let token = store
+        .new_api_token("grafana", Role::Viewer, "tech")
+        .expect("token");
     assert_eq!(
         store.check_api_token(&token).expect("check"),
         Some(("grafana".to_string(), Role::Viewer))
     );
-    let id = store.api_tokens().expect("list")[0].0;
+    let id = store.api_tokens().expect("list")[0].id;
     assert!(store.revoke_api_token(id).expect("revoke"));
     assert_eq!(store.check_api_token(&token).expect("check"), None);
 }
@@ -79,21 +117,51 @@ fn api_tokens_are_checked_by_hash_and_can_be_revoked() {
 fn a_new_rule_for_the_same_domain_replaces_the_old_one() {
     let (_dir, store) = store();
     store
-        .add_rule("ks2", "WWW.Example.org.", RuleAction::Allow, "project work", "tech")
+        .add_rule(
+            "ks2",
+            "WWW.Example.org.",
+            RuleAction::Allow,
+            "project work",
+            "tech",
+        )
         .expect("add");
     let second = store
-        .add_rule("ks2", "www.example.org", RuleAction::Deny, "misused", "tech")
+        .add_rule(
+            "ks2",
+            "www.example.org",
+            RuleAction::Deny,
+            "misused",
+            "tech",
+        )
         .expect("add");
     let live = store.live_rules().expect("live");
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].action, RuleAction::Deny);
     assert_eq!(live[0].domain, "www.example.org");
     assert_eq!(store.all_rules().expect("all").len(), 2);
-    assert!(store.remove_rule(second.id, "tech").expect("remove").is_some());
+    assert!(
+        store
+            .remove_rule(second.id, "tech")
+            .expect("remove")
+            .is_some()
+    );
     assert!(store.live_rules().expect("live").is_empty());
-    assert!(store.remove_rule(second.id, "tech").expect("remove").is_none());
-    assert!(store.add_rule("ks2", "example.org", RuleAction::Allow, " ", "t").is_err());
-    assert!(store.add_rule("ks2", "not a domain!", RuleAction::Allow, "why not", "t").is_err());
+    assert!(
+        store
+            .remove_rule(second.id, "tech")
+            .expect("remove")
+            .is_none()
+    );
+    assert!(
+        store
+            .add_rule("ks2", "example.org", RuleAction::Allow, " ", "t")
+            .is_err()
+    );
+    assert!(
+        store
+            .add_rule("ks2", "not a domain!", RuleAction::Allow, "why not", "t")
+            .is_err()
+    );
 }
 
 #[test]
@@ -102,13 +170,26 @@ fn overrides_are_live_until_they_expire_or_are_ended() {
     let target = OverrideTarget::Domain("example.org".into());
     let scope = OverrideScope::Network("10.0.20.0/24".parse().expect("net"));
     let row = store
-        .add_override(&target, &scope, "lesson on volcanoes", "ms.khan", now_ms() + 60_000)
+        .add_override(
+            &target,
+            &scope,
+            "lesson on volcanoes",
+            "ms.khan",
+            now_ms() + 60_000,
+        )
         .expect("add");
     assert_eq!(store.live_overrides().expect("live"), vec![row.clone()]);
-    let ended = store.end_override(row.id, "tech").expect("end").expect("was live");
+    let ended = store
+        .end_override(row.id, "tech")
+        .expect("end")
+        .expect("was live");
     assert_eq!(ended.ended_by.as_deref(), Some("tech"));
     assert!(store.live_overrides().expect("live").is_empty());
-    assert!(store.add_override(&target, &scope, "past", "t", now_ms() - 1).is_err());
+    assert!(
+        store
+            .add_override(&target, &scope, "past", "t", now_ms() - 1)
+            .is_err()
+    );
 }
 
 #[test]
@@ -118,7 +199,13 @@ fn review_dates_must_be_real() {
     assert!(reviews::check_date("29/02/2028").is_err());
     let (_dir, store) = store();
     let review = store
-        .add_review("2026-09-10", "Head, DSL, technician", "blocked categories, log", "keep gambling locked", "head")
+        .add_review(
+            "2026-09-10",
+            "Head, DSL, technician",
+            "blocked categories, log",
+            "keep gambling locked",
+            "head",
+        )
         .expect("add");
     assert_eq!(store.reviews().expect("list"), vec![review]);
 }

@@ -70,6 +70,15 @@ pub struct User {
     pub created_by: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub label: String,
+    pub role: Role,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
 /// Shortest password accepted (NCSC: length over complexity rules).
 pub const MIN_PASSWORD_LEN: usize = 10;
 /// Shortest override code accepted; codes are typed on a classroom screen.
@@ -115,7 +124,9 @@ fn check_password(password: &str) -> Result<(), AdminError> {
         )));
     }
     if password.len() > 1024 {
-        return Err(AdminError::Invalid("a password is at most 1024 bytes".into()));
+        return Err(AdminError::Invalid(
+            "a password is at most 1024 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -276,7 +287,12 @@ impl AdminStore {
             ));
         }
         self.set_user(name, Role::Admin, password, "setup link")?;
-        self.with(|conn| conn.execute("DELETE FROM setup_tokens WHERE token_hash = ?1", [token_hash(token)]))?;
+        self.with(|conn| {
+            conn.execute(
+                "DELETE FROM setup_tokens WHERE token_hash = ?1",
+                [token_hash(token)],
+            )
+        })?;
         Ok(())
     }
 
@@ -312,21 +328,21 @@ impl AdminStore {
         Ok(row.map(|(label, role)| (label, Role::parse(&role).unwrap_or(Role::Viewer))))
     }
 
-    /// (id, label, role, created_at, created_by) of every API token.
-    pub fn api_tokens(&self) -> Result<Vec<(i64, String, Role, i64, String)>, AdminError> {
+    /// Every API token (never the token itself).
+    pub fn api_tokens(&self) -> Result<Vec<ApiToken>, AdminError> {
         self.with(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT id, label, role, created_at, created_by FROM api_tokens ORDER BY id",
             )?;
             let rows = stmt.query_map([], |r| {
                 let role: String = r.get(2)?;
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    Role::parse(&role).unwrap_or(Role::Viewer),
-                    r.get(3)?,
-                    r.get(4)?,
-                ))
+                Ok(ApiToken {
+                    id: r.get(0)?,
+                    label: r.get(1)?,
+                    role: Role::parse(&role).unwrap_or(Role::Viewer),
+                    created_at: r.get(3)?,
+                    created_by: r.get(4)?,
+                })
             })?;
             rows.collect()
         })

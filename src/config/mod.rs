@@ -250,10 +250,39 @@ impl Config {
         self.resolve_path(&self.server.data_dir).join("admin.db")
     }
 
+    /// Where the status page listens: `[web] listen`, or port 80 on each
+    /// `[[listen]]` address's IP.
+    pub fn web_addresses(&self) -> Vec<SocketAddr> {
+        if !self.web.listen.is_empty() {
+            return self
+                .web
+                .listen
+                .iter()
+                .filter_map(|a| a.get_ref().parse().ok())
+                .collect();
+        }
+        let mut addresses: Vec<SocketAddr> = self
+            .listen
+            .iter()
+            .filter_map(|l| l.address.get_ref().parse::<SocketAddr>().ok())
+            .map(|dns| SocketAddr::new(dns.ip(), 80))
+            .collect();
+        addresses.dedup();
+        addresses
+    }
+
     fn validate_web(&self, problems: &mut Problems<'_>) {
         let web = &self.web;
-        let addresses = web.listen.iter().enumerate().map(|(i, a)| (format!("web.listen[{i}]"), a));
-        for (key, address) in addresses.chain(web.metrics_listen.iter().map(|a| ("web.metrics_listen".to_string(), a))) {
+        let addresses = web
+            .listen
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("web.listen[{i}]"), a));
+        for (key, address) in addresses.chain(
+            web.metrics_listen
+                .iter()
+                .map(|a| ("web.metrics_listen".to_string(), a)),
+        ) {
             if address.get_ref().parse::<SocketAddr>().is_err() {
                 problems.at(
                     &address.span(),
@@ -265,11 +294,12 @@ impl Config {
                 );
             }
         }
-        if web.enabled && web.listen.is_empty() {
-            problems.at(&(0..0), "web.listen".into(), "no address to listen on: add one, or set enabled = false".into());
-        }
         if !(1..=24 * 60).contains(&web.session_idle_minutes) {
-            problems.at(&(0..0), "web.session_idle_minutes".into(), "must be between 1 and 1440 minutes".into());
+            problems.at(
+                &(0..0),
+                "web.session_idle_minutes".into(),
+                "must be between 1 and 1440 minutes".into(),
+            );
         }
         if web.certificate.is_some() != web.key.is_some() {
             problems.at(&(0..0), "web".into(), "certificate and key go together: set both, or neither for a self-signed certificate".into());

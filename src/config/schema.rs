@@ -443,8 +443,10 @@ pub struct ReportsConfig {
 pub struct WebConfig {
     #[serde(default = "default_true")]
     pub enabled: bool,
-    /// Addresses the status page listens on: the LAN side only.
-    #[serde(default = "default_web_listen")]
+    /// Addresses the status page listens on. Default: port 80 on each
+    /// `[[listen]]` address's IP, so the page is on the LAN side only (and
+    /// the block page is where blocked names are pointed).
+    #[serde(default)]
     pub listen: Vec<Spanned<String>>,
     /// Serve HTTPS. Without `certificate` and `key`, a self-signed
     /// certificate is made in the data directory on first start.
@@ -466,10 +468,6 @@ fn default_true() -> bool {
     true
 }
 
-fn default_web_listen() -> Vec<Spanned<String>> {
-    vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]
-}
-
 fn default_session_idle() -> u64 {
     15
 }
@@ -478,7 +476,7 @@ impl Default for WebConfig {
     fn default() -> Self {
         WebConfig {
             enabled: true,
-            listen: default_web_listen(),
+            listen: Vec::new(),
             tls: false,
             certificate: None,
             key: None,

@@ -15,7 +15,8 @@ use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::lists::name::ReversedName;
 use crate::policy::Policy;
 use crate::policy::clients::ProfileId;
-use crate::policy::decision::Decision;
+use crate::policy::decision::{Decision, Hit, HitSource};
+use crate::policy::overrides::{Asker, OverrideSet};
 use crate::policy::special::{SpecialAnswer, special_answer};
 
 use super::answer::{Answer, EDE_BLOCKED, EDE_FILTERED, ExtendedError};
@@ -42,6 +43,8 @@ pub struct Settings {
 
 pub struct Pipeline {
     settings: ArcSwap<Settings>,
+    /// Staff overrides in force; replaced whole when one is granted or ends.
+    overrides: ArcSwap<OverrideSet>,
     journal: Journal,
     alerts: Option<AlertFeed>,
     full_log: bool,
@@ -56,6 +59,7 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
+            overrides: ArcSwap::from_pointee(OverrideSet::default()),
             journal,
             alerts,
             full_log,
@@ -65,6 +69,11 @@ impl Pipeline {
     /// The settings now in force.
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
+    }
+
+    /// Puts a new set of staff overrides in force.
+    pub fn set_overrides(&self, overrides: OverrideSet) {
+        self.overrides.store(Arc::new(overrides));
     }
 
     /// Puts new settings in force; queries in flight finish on the old ones.
@@ -77,7 +86,8 @@ impl Pipeline {
     pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
         let settings = self.settings.load_full();
         let profile = settings.policy.profile_for(client.address, client.listener);
-        let answer = resolve(&settings, profile, name, record_type).await;
+        let overrides = self.overrides.load();
+        let answer = resolve(&settings, &overrides, client, profile, name, record_type).await;
         self.record(&settings, profile, name, record_type, client, &answer);
         answer
     }
@@ -154,9 +164,12 @@ impl Pipeline {
 }
 
 /// The pipeline's stages for one question, in order: special names, the
-/// policy decision, safe search, the upstream, and the CNAME re-check.
+/// policy decision and staff overrides, safe search, the upstream, and the
+/// CNAME re-check.
 async fn resolve(
     settings: &Settings,
+    overrides: &OverrideSet,
+    client: Client,
     profile: ProfileId,
     name: &Name,
     record_type: RecordType,
@@ -181,7 +194,9 @@ async fn resolve(
     }
 
     let decision = policy.decide(profile, &reversed);
-    if decision.is_blocked() {
+    let released =
+        decision.is_blocked() && released(settings, overrides, client, &reversed, &decision);
+    if decision.is_blocked() && !released {
         return blocked(settings, profile, &reversed, &decision, name, record_type);
     }
 
@@ -208,12 +223,58 @@ async fn resolve(
         let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
             continue;
         };
+        // An override that released the name also covers where it points,
+        // except a locked category.
         let decision = policy.decide(profile, &alias);
-        if matches!(decision, Decision::Blocked { .. } | Decision::Locked { .. }) {
+        if matches!(decision, Decision::Locked { .. })
+            || (matches!(decision, Decision::Blocked { .. }) && !released)
+        {
             return blocked(settings, profile, &alias, &decision, name, record_type);
         }
     }
     Answer::from_upstream(upstream)
+}
+
+/// Whether a staff override releases `name`, blocked by `decision`, for
+/// `client`. Locked categories are never released.
+fn released(
+    settings: &Settings,
+    overrides: &OverrideSet,
+    client: Client,
+    name: &ReversedName,
+    decision: &Decision,
+) -> bool {
+    if overrides.is_empty() {
+        return false;
+    }
+    let category = match decision {
+        Decision::Blocked {
+            by:
+                Hit {
+                    source: HitSource::List { category, .. },
+                    ..
+                },
+        } => settings
+            .policy
+            .lists
+            .categories()
+            .get(*category as usize)
+            .map(String::as_str),
+        Decision::Blocked { .. } | Decision::NotInWalledGarden => None,
+        Decision::Locked { .. } | Decision::Allowed { .. } => return false,
+    };
+    let asker = Asker {
+        address: client.address,
+        listener: client
+            .listener
+            .and_then(|i| settings.listeners.get(i))
+            .map(String::as_str),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    overrides.releases(now_ms, asker, name, category).is_some()
 }
 
 /// The blocked answer for `name`, explaining `decision` on `matched_name`

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod decision;
+pub mod overrides;
 pub mod safesearch;
 pub mod special;
 
@@ -11,6 +12,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use crate::admin::{DomainRule, RuleAction};
 use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
 use crate::lists::name::{ReversedName, normalise_domain};
 use crate::lists::sources::service_category;
@@ -32,10 +34,13 @@ pub struct Policy {
 
 impl Policy {
     /// Compiles the config's profiles against the category table of `lists`.
+    /// `local_rules` are the allow/deny entries made on the status page;
+    /// they join the profiles' own `allow_domains` / `deny_domains`.
     pub fn build(
         config: &Config,
         lists: Arc<CompiledLists>,
         safe_search: Arc<SafeSearchMap>,
+        local_rules: &[DomainRule],
     ) -> Result<Policy, ConfigErrors> {
         let mut problems = Vec::new();
         let mask_of = |names: &[toml::Spanned<String>]| -> u64 {
@@ -54,8 +59,16 @@ impl Policy {
 
         let mut profiles = Vec::new();
         for (name, profile) in &config.profiles {
-            let domains = |list: &[toml::Spanned<String>], problems: &mut Vec<ConfigError>| {
-                let mut normalised = Vec::new();
+            let local = |action: RuleAction| {
+                local_rules
+                    .iter()
+                    .filter(move |rule| rule.profile == *name && rule.action == action)
+                    .map(|rule| rule.domain.clone())
+            };
+            let domains = |list: &[toml::Spanned<String>],
+                           local: &mut dyn Iterator<Item = String>,
+                           problems: &mut Vec<ConfigError>| {
+                let mut normalised: Vec<String> = local.collect();
                 for domain in list {
                     match normalise_domain(domain.get_ref()) {
                         Ok(d) => normalised.push(d),
@@ -85,8 +98,16 @@ impl Policy {
                     | services_mask(&profile.block_services),
                 allow_mask: mask_of(&profile.allow_categories)
                     | services_mask(&profile.allow_services),
-                allow_domains: domains(&profile.allow_domains, &mut problems),
-                deny_domains: domains(&profile.deny_domains, &mut problems),
+                allow_domains: domains(
+                    &profile.allow_domains,
+                    &mut local(RuleAction::Allow),
+                    &mut problems,
+                ),
+                deny_domains: domains(
+                    &profile.deny_domains,
+                    &mut local(RuleAction::Deny),
+                    &mut problems,
+                ),
                 safe_search: SafeSearchPolicy {
                     search: profile.safe_search,
                     youtube: profile.youtube,

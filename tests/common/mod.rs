@@ -21,6 +21,8 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::runtime::Runtime;
 
+pub mod web;
+
 pub const ZONE: &str = include_str!("../zones/upstream.zone");
 
 /// Counts the queries that reach the upstream, then answers from the zone.
@@ -172,6 +174,17 @@ impl TestLollipop {
     /// (a fresh directory) and `{ca}` (the DoT/DoH CA file). Lists named in
     /// `lists` are written into `{dir}` first.
     pub fn start(config: &str, upstream: &TestUpstream, lists: &[(&str, &str)]) -> TestLollipop {
+        TestLollipop::start_with(config, upstream, lists, |_| {})
+    }
+
+    /// As [`TestLollipop::start`], with `tweak` applied to the loaded config
+    /// (for settings a file may not hold, e.g. a zero idle time-out).
+    pub fn start_with(
+        config: &str,
+        upstream: &TestUpstream,
+        lists: &[(&str, &str)],
+        tweak: impl FnOnce(&mut lollipop::config::Config),
+    ) -> TestLollipop {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, content) in lists {
             let path = dir.path().join(name);
@@ -183,8 +196,9 @@ impl TestLollipop {
         let text = expand(config, upstream, dir.path());
         let config_path = dir.path().join("lollipop.toml");
         std::fs::write(&config_path, &text).expect("write config");
-        let config = lollipop::config::Config::load(&config_path)
+        let mut config = lollipop::config::Config::load(&config_path)
             .unwrap_or_else(|errors| panic!("test config is invalid:\n{errors}"));
+        tweak(&mut config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -203,6 +217,20 @@ impl TestLollipop {
 
     pub fn address(&self) -> SocketAddr {
         self.addresses[0]
+    }
+
+    /// The fresh directory the config's `{dir}` stands for.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `future` on the resolver's runtime (e.g. a reload).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    pub fn running(&self) -> &lollipop::app::Running {
+        self.running.as_ref().expect("running")
     }
 
     /// Waits until everything logged so far is in the database.
@@ -228,7 +256,13 @@ impl Drop for TestLollipop {
     }
 }
 
+/// A test config, with the status page off unless the test sets `[web]`.
 pub fn expand(config: &str, upstream: &TestUpstream, dir: &Path) -> String {
+    let config = if config.contains("[web]") {
+        config.to_string()
+    } else {
+        format!("{config}\n[web]\nenabled = false\n")
+    };
     config
         .replace("{upstream}", &upstream.plain.to_string())
         .replace("{upstream_tls}", &upstream.tls.to_string())

@@ -1,0 +1,1 @@
+//! Bar charts drawn on the server as SVG, so the dashboard needs no script.

@@ -1,0 +1,131 @@
+//! The status page: one axum app in the resolver's process, on its own
+//! listen address, with server-rendered pages for the head teacher, the DSL,
+//! teachers and the technician, a JSON API, `/metrics`, and the block page.
+//! Every route is registered in [`router`], so the whole site is one list.
+
+pub mod auth;
+pub mod chart;
+pub mod csrf;
+pub mod error;
+pub mod pages;
+pub mod server;
+pub mod session;
+pub mod tls;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::admin::AdminStore;
+use crate::config::Config;
+use crate::dns::pipeline::Pipeline;
+use crate::reload::Reloader;
+
+pub use server::WebServers;
+
+/// Forms are small; anything bigger is refused before it is parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
+pub struct WebState {
+    pub admin: AdminStore,
+    pub pipeline: Arc<Pipeline>,
+    pub reloader: Arc<Reloader>,
+    pub sessions: session::Sessions,
+    pub login_limiter: session::AttemptLimiter,
+    /// Cookies get `Secure` when the page is served over TLS.
+    pub secure_cookies: bool,
+    /// Host names that mean "this appliance" (anything else is a blocked
+    /// name pointed here by the block-page answer).
+    pub own_hosts: Vec<String>,
+    /// How people reach the page, for setup links.
+    pub public_url: String,
+    pub started: Instant,
+    pub metrics: Arc<crate::web::pages::metrics::Metrics>,
+}
+
+impl WebState {
+    pub async fn config(&self) -> Config {
+        self.reloader.config().await
+    }
+}
+
+/// Every route of the site.
+pub fn router(state: Arc<WebState>) -> Router {
+    use pages::*;
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route("/log", get(log::page))
+        .route("/log.csv", get(log::csv))
+        .route("/log/{id}", get(log::entry))
+        .route("/check", get(check::page))
+        .route("/rules", get(rules::page).post(rules::add))
+        .route("/rules/{id}/remove", post(rules::remove))
+        .route("/unlock", get(unlock::page).post(unlock::grant))
+        .route("/overrides", get(unlock::list))
+        .route("/overrides/{id}/end", post(unlock::end))
+        .route("/reports", get(reports::weekly))
+        .route("/review", get(reports::reviews).post(reports::add_review))
+        .route("/audit", get(reports::audit))
+        .route("/lists", get(settings::lists))
+        .route("/settings", get(settings::settings))
+        .route("/users", get(users::page).post(users::save))
+        .route("/users/{name}/remove", post(users::remove))
+        .route("/users/{name}/code", post(users::set_code))
+        .route("/tokens", post(users::new_token))
+        .route("/tokens/{id}/revoke", post(users::revoke_token))
+        .route("/api/v1/status", get(api::status))
+        .route("/api/v1/blocked", get(api::blocked))
+        .route("/api/v1/check", get(api::check))
+        .route("/api/v1/overrides", get(api::overrides))
+        .route("/metrics", get(metrics::authorised))
+        .route("/static/{file}", get(view::asset))
+        .fallback(get(blockpage::fallback))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            blockpage::divert,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The router for `metrics_listen`: `/metrics` only, without a login.
+pub fn metrics_router(state: Arc<WebState>) -> Router {
+    Router::new()
+        .route("/metrics", get(pages::metrics::open))
+        .with_state(state)
+}
+
+/// The setup link for `address`'s page.
+pub fn setup_url(public_url: &str, token: &str) -> String {
+    format!("{}/setup?token={token}", public_url.trim_end_matches('/'))
+}
+
+/// How people reach the page: `public_url`, or the first listen address.
+pub fn public_url(config: &Config) -> String {
+    if let Some(url) = &config.web.public_url {
+        return url.clone();
+    }
+    let scheme = if config.web.tls { "https" } else { "http" };
+    match config.web_addresses().first().copied() {
+        Some(address) if address.ip().is_unspecified() => {
+            format!("{scheme}://<this appliance's address>:{}", address.port())
+        }
+        Some(address) if address.port() == 80 && scheme == "http" => {
+            format!("{scheme}://{}", address.ip())
+        }
+        Some(address) => format!("{scheme}://{address}"),
+        None => format!("{scheme}://localhost"),
+    }
+}

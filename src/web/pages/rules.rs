@@ -1,0 +1,163 @@
+//! Allow and block entries an admin adds for one profile, each with a
+//! reason: applied at once (no restart), recorded in the audit trail, and
+//! listed with who, when and why.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::admin::users::Right;
+use crate::admin::{DomainRule, RuleAction, now_ms};
+use crate::journal::AuditEntry;
+use crate::web::WebState;
+use crate::web::auth::Signed;
+use crate::web::error::{WebError, urlencode};
+use crate::web::view::{Layout, local_time, render};
+
+struct RuleView {
+    rule: DomainRule,
+    added: String,
+    removed: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "rules.html")]
+struct RulesPage {
+    layout: Layout,
+    profiles: Vec<String>,
+    live: Vec<RuleView>,
+    history: Vec<RuleView>,
+    done: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct RulesQuery {
+    done: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<RulesQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageRules, "change what is allowed or blocked")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let admin = state.admin.clone();
+    let rules = tokio::task::spawn_blocking(move || admin.all_rules()).await??;
+    let view = |rule: DomainRule| RuleView {
+        added: local_time(tz, rule.added_at),
+        removed: rule.removed_at.map(|at| {
+            format!(
+                "{} by {}",
+                local_time(tz, at),
+                rule.removed_by.clone().unwrap_or_default()
+            )
+        }),
+        rule,
+    };
+    let (live, history): (Vec<_>, Vec<_>) = rules
+        .into_iter()
+        .rev()
+        .map(view)
+        .partition(|v| v.rule.removed_at.is_none());
+    Ok(render(&RulesPage {
+        layout: Layout::new(&config, "Allow or block a site", "rules", &signed),
+        profiles: config.profiles.keys().cloned().collect(),
+        live,
+        history,
+        done: query.done,
+    })?
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AddForm {
+    profile: String,
+    domain: String,
+    action: String,
+    reason: String,
+}
+
+pub async fn add(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Form(form): Form<AddForm>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageRules, "change what is allowed or blocked")?;
+    let config = state.config().await;
+    if !config.profiles.contains_key(&form.profile) {
+        return Err(WebError::BadRequest(format!(
+            "There is no profile called '{}'. Choose one from the list.",
+            form.profile
+        )));
+    }
+    let action = RuleAction::parse(&form.action)?;
+    let admin = state.admin.clone();
+    let by = signed.user.clone();
+    let rule = tokio::task::spawn_blocking(move || {
+        admin.add_rule(&form.profile, &form.domain, action, &form.reason, &by)
+    })
+    .await??;
+    state
+        .reloader
+        .apply_local_rules()
+        .await
+        .map_err(WebError::Internal)?;
+    let verb = match rule.action {
+        RuleAction::Allow => "allowed",
+        RuleAction::Deny => "blocked",
+    };
+    state.pipeline.journal().record_audit(AuditEntry {
+        at_unix_ms: now_ms(),
+        actor: signed.user.clone(),
+        action: format!("{} entry added", rule.action.as_str()),
+        detail: format!("{} {verb} for profile {}", rule.domain, rule.profile),
+        reason: Some(rule.reason.clone()),
+    });
+    tracing::info!(
+        "{} {verb} {} for profile {}",
+        signed.user,
+        rule.domain,
+        rule.profile
+    );
+    let done = format!("{} is now {verb} for {}.", rule.domain, rule.profile);
+    Ok(Redirect::to(&format!("/rules?done={}", urlencode(&done))).into_response())
+}
+
+pub async fn remove(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageRules, "change what is allowed or blocked")?;
+    let admin = state.admin.clone();
+    let by = signed.user.clone();
+    let removed = tokio::task::spawn_blocking(move || admin.remove_rule(id, &by)).await??;
+    let Some(rule) = removed else {
+        return Err(WebError::BadRequest(
+            "That entry was already removed, or never existed.".into(),
+        ));
+    };
+    state
+        .reloader
+        .apply_local_rules()
+        .await
+        .map_err(WebError::Internal)?;
+    state.pipeline.journal().record_audit(AuditEntry {
+        at_unix_ms: now_ms(),
+        actor: signed.user.clone(),
+        action: format!("{} entry removed", rule.action.as_str()),
+        detail: format!("{} for profile {}", rule.domain, rule.profile),
+        reason: Some(format!("added because: {}", rule.reason)),
+    });
+    let done = format!(
+        "The entry for {} ({}) was removed.",
+        rule.domain, rule.profile
+    );
+    Ok(Redirect::to(&format!("/rules?done={}", urlencode(&done))).into_response())
+}

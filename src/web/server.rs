@@ -1,0 +1,163 @@
+//! Starts the status page's listeners (HTTP or HTTPS) and the optional
+//! open `/metrics` listener, and stops them with the resolver.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+
+use crate::admin::AdminStore;
+use crate::config::Config;
+use crate::dns::pipeline::Pipeline;
+use crate::reload::Reloader;
+
+use super::session::{AttemptLimiter, Sessions};
+use super::{WebState, metrics_router, public_url, router, setup_url};
+
+pub struct WebServers {
+    handles: Vec<Handle<SocketAddr>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub state: Arc<WebState>,
+}
+
+/// Wrong passwords or codes allowed per address (and per name) in the window.
+const MAX_FAILURES: usize = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+impl WebServers {
+    /// Binds every `[web]` address and starts serving.
+    pub fn start(
+        config: &Config,
+        pipeline: Arc<Pipeline>,
+        reloader: Arc<Reloader>,
+    ) -> Result<WebServers> {
+        let admin = AdminStore::open(&config.admin_db_path())?;
+        let public = public_url(config);
+        announce_setup_link(&admin, &public);
+        let state = Arc::new(WebState {
+            admin,
+            pipeline,
+            reloader,
+            sessions: Sessions::new(Duration::from_secs(config.web.session_idle_minutes * 60)),
+            login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
+            secure_cookies: config.web.tls,
+            own_hosts: own_hosts(config),
+            public_url: public,
+            started: Instant::now(),
+            metrics: Arc::new(Default::default()),
+        });
+        let tls = if config.web.tls {
+            Some(RustlsConfig::from_config(super::tls::server_config(
+                config,
+            )?))
+        } else {
+            None
+        };
+        let mut servers = WebServers {
+            handles: Vec::new(),
+            tasks: Vec::new(),
+            state: state.clone(),
+        };
+        for address in config.web_addresses() {
+            servers.serve(address, router(state.clone()), tls.clone())?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!("status page on {scheme}://{address}");
+        }
+        if let Some(address) = &config.web.metrics_listen {
+            let address: SocketAddr = address.get_ref().parse().with_context(|| {
+                format!(
+                    "web.metrics_listen: '{}' is not an address",
+                    address.get_ref()
+                )
+            })?;
+            servers.serve(address, metrics_router(state.clone()), None)?;
+            tracing::info!("metrics on http://{address}/metrics");
+        }
+        Ok(servers)
+    }
+
+    fn serve(
+        &mut self,
+        address: SocketAddr,
+        app: axum::Router,
+        tls: Option<RustlsConfig>,
+    ) -> Result<()> {
+        let listener = std::net::TcpListener::bind(address).with_context(|| {
+            format!(
+                "cannot listen on {address} for the status page (is another web server using it?)"
+            )
+        })?;
+        let handle = Handle::new();
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let task = match tls {
+            Some(tls) => {
+                let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = server.serve(service).await {
+                        tracing::error!("status page on {address} stopped: {error}");
+                    }
+                })
+            }
+            None => {
+                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = server.serve(service).await {
+                        tracing::error!("status page on {address} stopped: {error}");
+                    }
+                })
+            }
+        };
+        self.handles.push(handle);
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    pub async fn shutdown(self) {
+        for handle in &self.handles {
+            handle.graceful_shutdown(Some(Duration::from_secs(2)));
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// With no admin yet, a one-time setup link goes to the log, so whoever
+/// installed the appliance can finish setting it up from a browser.
+fn announce_setup_link(admin: &AdminStore, public_url: &str) {
+    match admin.has_admin() {
+        Ok(true) => {}
+        Ok(false) => match admin.new_setup_token() {
+            Ok(token) => tracing::warn!(
+                "no administrator yet: open {} to create one (the link works once, for 24 hours; `lollipop setup-link` makes another)",
+                setup_url(public_url, &token)
+            ),
+            Err(error) => tracing::error!("could not make a setup link: {error}"),
+        },
+        Err(error) => tracing::error!("could not read the users: {error}"),
+    }
+}
+
+/// Host names that mean this appliance rather than a blocked site.
+fn own_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = vec!["localhost".to_string(), "lollipop".to_string()];
+    if let Ok(name) = std::fs::read_to_string("/etc/hostname") {
+        let name = name.trim().to_lowercase();
+        if !name.is_empty() {
+            hosts.push(format!("{name}.local"));
+            hosts.push(name);
+        }
+    }
+    if let Some(url) = &config.web.public_url
+        && let Some(host) = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split(['/', ':']).next())
+    {
+        hosts.push(host.to_lowercase());
+    }
+    hosts
+}

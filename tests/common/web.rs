@@ -1,0 +1,315 @@
+//! A browser-like HTTP client for the status page: keeps cookies, does not
+//! follow redirects (tests look at them), and fills in each form's token.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+pub struct WebClient {
+    base: String,
+    agent: ureq::Agent,
+    cookies: Mutex<HashMap<String, String>>,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(key, _)| key.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+
+    pub fn location(&self) -> &str {
+        self.header("location").unwrap_or("")
+    }
+}
+
+/// The value of the first `name="csrf"` hidden field in `page`.
+pub fn csrf_in(page: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page
+        .find(marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| {
+            panic!("no form token on the page:\n{page}");
+        });
+    let end = page[start..].find('"').expect("token ends") + start;
+    page[start..end].to_string()
+}
+
+impl WebClient {
+    pub fn new(address: SocketAddr) -> WebClient {
+        WebClient::with_base(format!("http://{address}"))
+    }
+
+    pub fn with_base(base: String) -> WebClient {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(20)))
+            .build()
+            .into();
+        WebClient {
+            base,
+            agent,
+            cookies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&self, reply: &Reply) {
+        let mut jar = self.cookies.lock().expect("cookies");
+        for cookie in reply.set_cookies() {
+            let pair = cookie.split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || cookie.contains("Max-Age=0") {
+                    jar.remove(name);
+                } else {
+                    jar.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+    }
+
+    pub fn forget_cookies(&self) {
+        self.cookies.lock().expect("cookies").clear();
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().expect("cookies").get(name).cloned()
+    }
+
+    fn finish(&self, response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut response = response.expect("the status page answers");
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(50 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let reply = Reply {
+            status,
+            body,
+            headers,
+        };
+        self.keep_cookies(&reply);
+        reply
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.finish(request.call())
+    }
+
+    /// Posts `fields` as a form, exactly as given (no token added).
+    pub fn post(&self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.post_raw(path, body.into_bytes())
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>) -> Reply {
+        let request = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        self.finish(request.send(&body[..]))
+    }
+
+    /// Opens `page`, takes its form token, and posts `fields` to `action`.
+    pub fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Reply {
+        let form = self.get(page);
+        assert_eq!(form.status, 200, "{page}: {}", form.body);
+        let token = csrf_in(&form.body);
+        let mut all = vec![("csrf", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all)
+    }
+
+    pub fn sign_in(&self, name: &str, password: &str) -> Reply {
+        self.submit(
+            "/login",
+            "/login",
+            &[("name", name), ("password", password)],
+        )
+    }
+}
+
+/// A school with a status page: two listeners (ks2 and staff), lists for
+/// gambling, video and a locked category, and the page on a free port.
+pub const SCHOOL: &str = r#"
+[server]
+data_dir = "{dir}/data"
+default_profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:0"
+profile = "ks2"
+
+[[listen]]
+address = "127.0.0.1:0"
+profile = "staff"
+
+[blocking]
+answer = "null"
+ttl_secs = 30
+locked_categories = ["iwf"]
+
+[[upstream]]
+address = "{upstream}"
+protocol = "udp"
+
+[resolver]
+timeout_ms = 1500
+attempts = 1
+
+[log]
+time_zone = "UTC"
+
+[alerts]
+school_name = "Hilltop Primary"
+
+[web]
+listen = ["127.0.0.1:{web_port}"]
+
+[[devices]]
+ip = "127.0.0.1"
+name = "Y5-iPad-07"
+room = "Year 5"
+
+[[lists]]
+name = "test-gambling"
+path = "gambling.txt"
+category = "gambling"
+
+[[lists]]
+name = "test-video"
+path = "video.txt"
+category = "video"
+
+[[lists]]
+name = "test-iwf"
+path = "iwf.txt"
+format = "hosts"
+category = "iwf"
+
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling", "video"]
+safe_search = true
+youtube = "strict"
+
+[profiles.staff]
+mode = "blocklist"
+block_categories = ["gambling"]
+safe_search = true
+youtube = "moderate"
+"#;
+
+pub const SCHOOL_LISTS: &[(&str, &str)] = &[
+    ("gambling.txt", "bet365.com\n"),
+    ("video.txt", "youtube.com\n"),
+    ("iwf.txt", "0.0.0.0 abuse.example.com\n"),
+];
+
+/// The school, its upstream, and a client for its status page.
+pub struct WebSchool {
+    pub upstream: super::TestUpstream,
+    pub lollipop: super::TestLollipop,
+    pub web: SocketAddr,
+}
+
+impl WebSchool {
+    pub fn start() -> WebSchool {
+        WebSchool::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut lollipop::config::Config)) -> WebSchool {
+        let upstream = super::TestUpstream::start();
+        let port = super::free_port();
+        let config = SCHOOL.replace("{web_port}", &port.to_string());
+        let lollipop = super::TestLollipop::start_with(&config, &upstream, SCHOOL_LISTS, tweak);
+        WebSchool {
+            upstream,
+            lollipop,
+            web: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    pub fn client(&self) -> WebClient {
+        WebClient::new(self.web)
+    }
+
+    /// The ks2 listener (pupils) and the staff listener.
+    pub fn ks2(&self) -> SocketAddr {
+        self.lollipop.address()
+    }
+
+    pub fn staff(&self) -> SocketAddr {
+        self.lollipop.running().servers.addresses[1]
+    }
+
+    pub fn admin_store(&self) -> lollipop::admin::AdminStore {
+        lollipop::admin::AdminStore::open(&self.lollipop.dir().join("data/admin.db"))
+            .expect("admin db")
+    }
+
+    /// Creates a user directly in the admin database.
+    pub fn add_user(&self, name: &str, role: lollipop::admin::Role, password: &str) {
+        self.admin_store()
+            .set_user(name, role, password, "test")
+            .expect("add user");
+    }
+
+    /// A client signed in as a new user with `role`.
+    pub fn signed_in(&self, name: &str, role: lollipop::admin::Role) -> WebClient {
+        let password = format!("{name} has a long password");
+        self.add_user(name, role, &password);
+        let client = self.client();
+        let reply = client.sign_in(name, &password);
+        assert_eq!(reply.status, 303, "sign-in: {}", reply.body);
+        client
+    }
+}
