@@ -270,6 +270,73 @@ fn runs_on_the_embedded_default_from_the_repository() {
     // A sample list entry is blocked for the default profile, with no upstream needed.
     let reply = common::a(server, "dns.google.");
     assert_eq!(common::answers(&reply), ["A 0.0.0.0"]);
+    // The status page is on 127.0.0.1:8080, and with no administrator yet
+    // the log carries a one-time setup link.
+    let page = common::web::WebClient::new("127.0.0.1:8080".parse().expect("addr")).get("/login");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign in"), "{}", page.body);
     let _ = child.kill();
-    let _ = child.wait();
+    let output = child.wait_with_output().expect("output");
+    let log = String::from_utf8_lossy(&output.stderr);
+    let has_admin =
+        lollipop::admin::AdminStore::open(&repo_root().join("target/lollipop/admin.db"))
+            .and_then(|store| store.has_admin())
+            .expect("admin db");
+    assert!(
+        has_admin || log.contains("http://127.0.0.1:8080/setup?token="),
+        "{log}"
+    );
+}
+
+#[test]
+fn setup_link_and_passwd_manage_the_status_page_users_from_the_console() {
+    let dir = school_dir();
+    let out = lollipop(dir.path(), &["--config", "lollipop.toml", "setup-link"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = link.split("/setup?token=").nth(1).expect("a setup link");
+    let store = lollipop::admin::AdminStore::open(&dir.path().join("data/admin.db")).expect("db");
+    assert!(store.setup_token_valid(token).expect("valid"));
+
+    // A new user needs a role; the password comes from standard input.
+    let passwd = |args: &[&str], password: &str| {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .current_dir(dir.path())
+            .args(["--config", "lollipop.toml", "passwd"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        child.wait_with_output().expect("output")
+    };
+    let out = passwd(&["head"], "a long password");
+    assert!(!out.status.success());
+    assert!(text(&out).contains("give --role"), "{}", text(&out));
+    let out = passwd(&["head", "--role", "viewer"], "a long password");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("user head created (viewer)"));
+    assert!(
+        store
+            .check_login("head", "a long password")
+            .expect("check")
+            .is_some()
+    );
+    let out = passwd(&["head"], "short");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("at least 10 characters"),
+        "{}",
+        text(&out)
+    );
+    let out = passwd(&["head", "--role", "boss"], "a long password");
+    assert!(text(&out).contains("not a role"), "{}", text(&out));
 }

@@ -21,6 +21,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::runtime::Runtime;
 
+pub mod browser;
 pub mod web;
 
 pub const ZONE: &str = include_str!("../zones/upstream.zone");
