@@ -58,7 +58,23 @@ impl WebClient {
     }
 
     pub fn with_base(base: String) -> WebClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        WebClient::with_tls_root(base, None)
+    }
+
+    /// A client for `https://...` trusting only the PEM certificate `root`.
+    pub fn with_tls_root(base: String, root: Option<&[u8]>) -> WebClient {
+        let mut builder = ureq::Agent::config_builder();
+        if let Some(pem) = root {
+            let certificate = ureq::tls::Certificate::from_pem(pem).expect("a PEM certificate");
+            builder = builder.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                        certificate,
+                    ])))
+                    .build(),
+            );
+        }
+        let agent: ureq::Agent = builder
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(std::time::Duration::from_secs(20)))
