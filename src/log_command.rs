@@ -45,6 +45,7 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
         from_unix_ms: from,
         to_unix_ms: to,
         device: request.device.clone(),
+        client_ip: None,
         profile: request.profile.clone(),
         category: request.category.clone(),
         name_contains: request.name.clone(),

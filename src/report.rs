@@ -120,7 +120,8 @@ fn most_first(counts: HashMap<String, i64>, keep: usize) -> Vec<(String, i64)> {
     counts
 }
 
-fn list_health(config: &Config) -> Vec<ListHealth> {
+/// Each list source: entries in use and whether its downloads are current.
+pub fn list_health(config: &Config) -> Vec<ListHealth> {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
     let store = downloads_dir(config);
     let now = now_unix();

@@ -2,6 +2,7 @@
 //! upstream forwarder.
 
 pub mod answer;
+pub mod check;
 pub mod handler;
 pub mod pipeline;
 pub mod server;

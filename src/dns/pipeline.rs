@@ -72,6 +72,10 @@ impl Pipeline {
     }
 
     /// Puts a new set of staff overrides in force.
+    pub fn overrides(&self) -> Arc<OverrideSet> {
+        self.overrides.load_full()
+    }
+
     pub fn set_overrides(&self, overrides: OverrideSet) {
         self.overrides.store(Arc::new(overrides));
     }
@@ -194,8 +198,8 @@ async fn resolve(
     }
 
     let decision = policy.decide(profile, &reversed);
-    let released =
-        decision.is_blocked() && released(settings, overrides, client, &reversed, &decision);
+    let released = decision.is_blocked()
+        && released(settings, overrides, client, &reversed, &decision).is_some();
     if decision.is_blocked() && !released {
         return blocked(settings, profile, &reversed, &decision, name, record_type);
     }
@@ -235,17 +239,17 @@ async fn resolve(
     Answer::from_upstream(upstream)
 }
 
-/// Whether a staff override releases `name`, blocked by `decision`, for
-/// `client`. Locked categories are never released.
-fn released(
+/// The staff override that releases `name`, blocked by `decision`, for
+/// `client`, if one does. Locked categories are never released.
+pub(super) fn released(
     settings: &Settings,
     overrides: &OverrideSet,
     client: Client,
     name: &ReversedName,
     decision: &Decision,
-) -> bool {
+) -> Option<i64> {
     if overrides.is_empty() {
-        return false;
+        return None;
     }
     let category = match decision {
         Decision::Blocked {
@@ -261,7 +265,7 @@ fn released(
             .get(*category as usize)
             .map(String::as_str),
         Decision::Blocked { .. } | Decision::NotInWalledGarden => None,
-        Decision::Locked { .. } | Decision::Allowed { .. } => return false,
+        Decision::Locked { .. } | Decision::Allowed { .. } => return None,
     };
     let asker = Asker {
         address: client.address,
@@ -274,7 +278,7 @@ fn released(
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    overrides.releases(now_ms, asker, name, category).is_some()
+    overrides.releases(now_ms, asker, name, category)
 }
 
 /// The blocked answer for `name`, explaining `decision` on `matched_name`

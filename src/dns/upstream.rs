@@ -3,6 +3,7 @@
 //! and its response cache; negative answers come back as answers, not errors.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -31,6 +32,36 @@ pub struct Upstream {
     resolver: TokioResolver,
     /// Bounds the lookups waiting on the upstreams at once.
     in_flight: tokio::sync::Semaphore,
+    health: Health,
+}
+
+/// Whether the upstreams are answering, for the status page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamHealth {
+    pub last_answer_unix_ms: Option<i64>,
+    pub last_failure_unix_ms: Option<i64>,
+    /// Lookups that failed since the last one answered.
+    pub failures_in_a_row: u64,
+}
+
+#[derive(Default)]
+struct Health {
+    last_answer_ms: AtomicI64,
+    last_failure_ms: AtomicI64,
+    failures_in_a_row: AtomicU64,
+}
+
+impl Health {
+    fn note(&self, code: ResponseCode) {
+        let now = crate::admin::now_ms();
+        if code == ResponseCode::ServFail {
+            self.last_failure_ms.store(now, Relaxed);
+            self.failures_in_a_row.fetch_add(1, Relaxed);
+        } else {
+            self.last_answer_ms.store(now, Relaxed);
+            self.failures_in_a_row.store(0, Relaxed);
+        }
+    }
 }
 
 impl Upstream {
@@ -94,12 +125,28 @@ impl Upstream {
         Ok(Upstream {
             resolver,
             in_flight: tokio::sync::Semaphore::new(config.resolver.max_in_flight.max(1)),
+            health: Health::default(),
         })
+    }
+
+    pub fn health(&self) -> UpstreamHealth {
+        let at = |cell: &AtomicI64| Some(cell.load(Relaxed)).filter(|&ms| ms > 0);
+        UpstreamHealth {
+            last_answer_unix_ms: at(&self.health.last_answer_ms),
+            last_failure_unix_ms: at(&self.health.last_failure_ms),
+            failures_in_a_row: self.health.failures_in_a_row.load(Relaxed),
+        }
     }
 
     /// Asks the upstreams for `name`/`record_type`. Never fails: a failure
     /// is SERVFAIL, as a client expects.
     pub async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
+        let answer = self.ask(name, record_type).await;
+        self.health.note(answer.code);
+        answer
+    }
+
+    async fn ask(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::debug!(%name, %record_type, "too many upstream lookups at once: SERVFAIL");
             return UpstreamAnswer {

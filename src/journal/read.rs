@@ -17,6 +17,8 @@ pub struct LogFilter {
     pub to_unix_ms: Option<i64>,
     /// A substring of the device name, IP, MAC or person.
     pub device: Option<String>,
+    /// Exactly this client address (one device's history).
+    pub client_ip: Option<String>,
     pub profile: Option<String>,
     pub category: Option<String>,
     /// A substring of the blocked name.
@@ -107,6 +109,12 @@ fn where_clause(filter: &LogFilter) -> (String, Vec<Value>) {
              OR mac LIKE {p} ESCAPE '\\' OR owner LIKE {p} ESCAPE '\\')"
         ));
     }
+    if let Some(ip) = &filter.client_ip {
+        conds.push(format!(
+            "client_ip = {}",
+            arg(Value::Text(ip.clone()), &mut args)
+        ));
+    }
     if let Some(profile) = &filter.profile {
         conds.push(format!(
             "profile = {}",
@@ -177,6 +185,14 @@ impl JournalReader {
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), blocked_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One row by its reference number.
+    pub fn blocked_by_id(&self, id: i64) -> Result<Option<BlockedRow>, JournalError> {
+        let sql = format!("SELECT {BLOCKED_COLUMNS} FROM blocked WHERE id = ?1");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query_map([id], blocked_row)?;
+        Ok(rows.next().transpose()?)
     }
 
     /// How many rows match, ignoring limit and offset (for paging).

@@ -22,6 +22,9 @@ pub struct FormToken(pub String);
 
 const FORM_COOKIE: &str = "lollipop_form";
 
+/// The most of an oversized form that is read (and dropped) before refusing it.
+const READ_AT_MOST: usize = 1024 * 1024;
+
 pub async fn guard(State(state): State<Arc<WebState>>, request: Request, next: Next) -> Response {
     let headers = request.headers();
     let session_cookie = cookie(headers, SESSION_COOKIE).map(str::to_string);
@@ -50,7 +53,11 @@ pub async fn guard(State(state): State<Arc<WebState>>, request: Request, next: N
             .into_response();
         }
         let (parts, body) = request.into_parts();
-        let Ok(bytes) = to_bytes(body, MAX_BODY_BYTES).await else {
+        // Up to a bounded amount is read even past the limit, so the
+        // browser finishes sending and can show the message below instead
+        // of a broken connection.
+        let bytes = to_bytes(body, READ_AT_MOST).await;
+        let Some(bytes) = bytes.ok().filter(|b| b.len() <= MAX_BODY_BYTES) else {
             return WebError::BadRequest(format!(
                 "The form was larger than {} KB. Shorten what you typed and try again.",
                 MAX_BODY_BYTES / 1024

@@ -1,7 +1,299 @@
-//! Today: is filtering working, what was blocked, and recent alerts.
+//! Today: is filtering working (resolver, upstream, lists, block log), what
+//! was looked up and blocked per profile, charts of the last 24 hours and 7
+//! days, the top blocked categories and devices, and recent alerts.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::admin::now_ms;
+use crate::admin::users::Right;
+use crate::config::Config;
+use crate::journal::{JournalReader, TimeZone};
+use crate::status::age;
+use crate::web::WebState;
+use crate::web::auth::Signed;
+use crate::web::chart::{self, Bar};
 use crate::web::error::WebError;
+use crate::web::view::{Layout, count, local_time, render};
 
-pub async fn page() -> WebError {
-    WebError::NotFound
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// One line of the status panel: what, how it is, and a word for its colour.
+pub struct StatusLine {
+    pub what: &'static str,
+    pub state: String,
+    /// "ok", "warn" or "bad".
+    pub level: &'static str,
+}
+
+pub struct ProfileToday {
+    pub profile: String,
+    pub queries: String,
+    pub blocked: String,
+}
+
+pub struct AlertLine {
+    pub at: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    status: Vec<StatusLine>,
+    queries_today: String,
+    blocked_today: String,
+    profiles: Vec<ProfileToday>,
+    chart_day: String,
+    chart_week: String,
+    top_categories: Vec<(String, String)>,
+    top_devices: Vec<(String, String)>,
+    alerts: Vec<AlertLine>,
+}
+
+pub async fn page(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+) -> Result<Response, WebError> {
+    if !signed.may(Right::ReadLog) && signed.may(Right::UseOverride) {
+        // A teacher's start page is the unlock form.
+        return Ok(Redirect::to("/unlock").into_response());
+    }
+    signed.require(Right::ReadLog, "read the block log")?;
+    let config = state.config().await;
+    let status = status_lines(&state, &config);
+    let now = now_ms();
+    let tz = config.log.time_zone;
+    let today = local_midnight(tz, now);
+    let for_page = config.clone();
+    let (report, hourly_day, hourly_week, alerts) = tokio::task::spawn_blocking(move || {
+        let report = crate::report::build(&for_page, today, now + 1)
+            .map_err(|error| WebError::internal(format!("{error:#}")))?;
+        let reader = JournalReader::open(&for_page.journal_path())?;
+        let hour_now = now - now.rem_euclid(HOUR_MS);
+        let hourly_day = reader.hourly(hour_now - 23 * HOUR_MS, now + 1)?;
+        let week_start = today - 6 * DAY_MS;
+        let hourly_week = reader.hourly(week_start, now + 1)?;
+        let alerts: Vec<_> = reader
+            .audit(now - 7 * DAY_MS, now + 1, 500)?
+            .into_iter()
+            .filter(|row| row.action.starts_with("alert"))
+            .take(8)
+            .collect();
+        Ok::<_, WebError>((report, hourly_day, hourly_week, alerts))
+    })
+    .await??;
+
+    // The last 24 hours, one bar per hour, oldest first.
+    let hour_now = now - now.rem_euclid(HOUR_MS);
+    let mut per_hour: BTreeMap<i64, (i64, i64)> = (0..24)
+        .map(|i| (hour_now - (23 - i) * HOUR_MS, (0, 0)))
+        .collect();
+    for row in &hourly_day {
+        if let Some(slot) = per_hour.get_mut(&row.hour_unix_ms) {
+            slot.0 += row.queries;
+            slot.1 += row.blocked;
+        }
+    }
+    let day_bars: Vec<Bar> = per_hour
+        .into_iter()
+        .map(|(hour, (queries, blocked))| Bar {
+            label: local_time(tz, hour)[11..13].to_string(),
+            queries,
+            blocked,
+        })
+        .collect();
+    // The last 7 days, one bar per school day.
+    let mut per_day: BTreeMap<i64, (i64, i64)> = (0..7).map(|i| (6 - i, (0, 0))).collect();
+    for row in &hourly_week {
+        let days_ago = (today - local_midnight(tz, row.hour_unix_ms)).div_euclid(DAY_MS);
+        if let Some(slot) = per_day.get_mut(&days_ago) {
+            slot.0 += row.queries;
+            slot.1 += row.blocked;
+        }
+    }
+    let week_bars: Vec<Bar> = per_day
+        .into_iter()
+        .rev()
+        .map(|(days_ago, (queries, blocked))| Bar {
+            label: day_label(tz, today - days_ago * DAY_MS + 12 * HOUR_MS),
+            queries,
+            blocked,
+        })
+        .collect();
+
+    let mut profiles: Vec<ProfileToday> = config
+        .profiles
+        .keys()
+        .map(|name| {
+            let (queries, blocked) = report
+                .by_profile
+                .iter()
+                .find(|(profile, _, _)| profile == name)
+                .map(|(_, q, b)| (*q, *b))
+                .unwrap_or_default();
+            ProfileToday {
+                profile: name.clone(),
+                queries: count(queries),
+                blocked: count(blocked),
+            }
+        })
+        .collect();
+    // Profiles seen in the log but since removed from the config.
+    for (profile, queries, blocked) in &report.by_profile {
+        if !config.profiles.contains_key(profile) {
+            profiles.push(ProfileToday {
+                profile: profile.clone(),
+                queries: count(*queries),
+                blocked: count(*blocked),
+            });
+        }
+    }
+    let top = |rows: &[(String, i64)]| -> Vec<(String, String)> {
+        rows.iter()
+            .take(5)
+            .map(|(what, n)| (what.clone(), count(*n)))
+            .collect()
+    };
+    Ok(render(&DashboardPage {
+        layout: Layout::new(&config, "Today", "dashboard", &signed),
+        status,
+        queries_today: count(report.queries),
+        blocked_today: count(report.blocked),
+        profiles,
+        chart_day: chart::bars("Lookups and blocks in the last 24 hours", &day_bars, 3),
+        chart_week: chart::bars("Lookups and blocks in the last 7 days", &week_bars, 1),
+        top_categories: top(&report.by_category),
+        top_devices: top(&report.by_device),
+        alerts: alerts
+            .into_iter()
+            .map(|row| AlertLine {
+                at: local_time(tz, row.at_unix_ms),
+                detail: row.detail,
+            })
+            .collect(),
+    })?
+    .into_response())
+}
+
+/// Whether each part of filtering is working, in words.
+pub fn status_lines(state: &WebState, config: &Config) -> Vec<StatusLine> {
+    let now = now_ms();
+    let ago = |ms: i64| age(u64::try_from((now - ms).max(0) / 1000).unwrap_or(0));
+    let settings = state.pipeline.settings();
+    let mut lines = vec![StatusLine {
+        what: "Filtering",
+        state: format!(
+            "answering; running for {}",
+            age(state.started.elapsed().as_secs()).trim_end_matches(" ago")
+        ),
+        level: "ok",
+    }];
+
+    let health = settings.upstream.health();
+    lines.push(match (health.last_answer_unix_ms, health.failures_in_a_row) {
+        (_, 0) if health.last_answer_unix_ms.is_some() => StatusLine {
+            what: "Internet look-ups",
+            state: format!(
+                "working; last answer {}",
+                ago(health.last_answer_unix_ms.unwrap_or(now))
+            ),
+            level: "ok",
+        },
+        (None, 0) => StatusLine {
+            what: "Internet look-ups",
+            state: "no look-ups yet".into(),
+            level: "ok",
+        },
+        (Some(last), failures) => StatusLine {
+            what: "Internet look-ups",
+            state: format!(
+                "{failures} failed in a row; last answer {}. Check the internet connection and the upstream servers in the settings.",
+                ago(last)
+            ),
+            level: if failures >= 5 { "bad" } else { "warn" },
+        },
+        (None, failures) => StatusLine {
+            what: "Internet look-ups",
+            state: format!(
+                "not answering ({failures} failed). Check the internet connection and the upstream servers in the settings."
+            ),
+            level: "bad",
+        },
+    });
+
+    let manifest = settings.policy.lists.manifest();
+    let compiled_age = now.div_euclid(1000) - manifest.compiled_at as i64;
+    let stale: Vec<String> = crate::report::list_health(config)
+        .into_iter()
+        .filter(|list| list.state.starts_with("STALE") || list.state.starts_with("never"))
+        .map(|list| list.name)
+        .collect();
+    lines.push(StatusLine {
+        what: "Block lists",
+        state: if stale.is_empty() {
+            format!(
+                "{} sites in {} lists; built {}",
+                count(settings.policy.lists.domain_count() as i64),
+                manifest.sources.len(),
+                age(compiled_age.max(0) as u64)
+            )
+        } else {
+            format!("out of date: {} (see Lists & settings)", stale.join(", "))
+        },
+        level: if stale.is_empty() { "ok" } else { "warn" },
+    });
+
+    let journal = state.pipeline.journal().stats();
+    lines.push(match (&journal.last_error, journal.failing_since_unix_ms) {
+        (Some(error), Some(since)) => StatusLine {
+            what: "Block log",
+            state: format!(
+                "NOT SAVING since {}: {error}",
+                local_time(config.log.time_zone, since)
+            ),
+            level: "bad",
+        },
+        _ if journal.blocked_dropped > 0 => StatusLine {
+            what: "Block log",
+            state: format!(
+                "saving; {} blocked look-ups could not be saved since the start",
+                count(journal.blocked_dropped as i64)
+            ),
+            level: "warn",
+        },
+        _ => StatusLine {
+            what: "Block log",
+            state: format!(
+                "saving; {} MB on disk",
+                (journal.db_bytes / 1_000_000).max(1)
+            ),
+            level: "ok",
+        },
+    });
+    lines
+}
+
+/// The UTC instant of the local midnight that starts `at_ms`'s day.
+pub fn local_midnight(tz: TimeZone, at_ms: i64) -> i64 {
+    let offset = i64::from(tz.offset_seconds(at_ms)) * 1000;
+    let local = at_ms + offset;
+    let midnight_local = local - local.rem_euclid(DAY_MS);
+    midnight_local - i64::from(tz.offset_seconds(midnight_local - offset)) * 1000
+}
+
+/// "Mon 24".
+fn day_label(tz: TimeZone, at_ms: i64) -> String {
+    let local = at_ms + i64::from(tz.offset_seconds(at_ms)) * 1000;
+    let days = local.div_euclid(DAY_MS);
+    // 1970-01-01 was a Thursday.
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let (_, _, day) = crate::journal::civil_from_days(days);
+    format!("{weekday} {day}")
 }

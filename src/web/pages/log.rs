@@ -1,15 +1,391 @@
-//! The blocked-lookup log: filters, paging, CSV export, and one entry's why.
+//! The blocked-lookup log: filters (dates, device, profile, category, name),
+//! paging, CSV export of what the filters show, and one entry's why with the
+//! device's recent history.
 
-use crate::web::error::WebError;
+use std::sync::Arc;
 
-pub async fn page() -> WebError {
-    WebError::NotFound
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::admin::users::Right;
+use crate::config::Config;
+use crate::journal::{BlockedRow, JournalReader, LogFilter, TimeZone, format_utc, write_csv};
+use crate::log_command::start_of_day;
+use crate::web::WebState;
+use crate::web::auth::Signed;
+use crate::web::error::{WebError, urlencode};
+use crate::web::view::{Layout, count, local_time, render};
+
+const PAGE_ROWS: u32 = 50;
+/// An export bigger than this is cut short, with a note in the page.
+const EXPORT_ROWS: u32 = 200_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The filters as typed; every field may be empty.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    profile: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    page: String,
 }
 
-pub async fn csv() -> WebError {
-    WebError::NotFound
+impl LogQuery {
+    /// The journal filter, or what is wrong with the input.
+    fn filter(&self, tz: TimeZone) -> Result<LogFilter, WebError> {
+        let day = |text: &str, which: &str| -> Result<Option<i64>, WebError> {
+            let text = text.trim();
+            if text.is_empty() {
+                return Ok(None);
+            }
+            start_of_day(text, tz).map(Some).map_err(|_| {
+                WebError::BadRequest(format!(
+                    "The '{which}' date '{}' is not a date. Write it as YYYY-MM-DD, for example 2026-11-30.",
+                    clip(text)
+                ))
+            })
+        };
+        let from = day(&self.from, "from")?;
+        let to = day(&self.to, "to")?.map(|start| start + DAY_MS);
+        if let (Some(from), Some(to)) = (from, to)
+            && from >= to
+        {
+            return Err(WebError::BadRequest(
+                "The 'from' date is after the 'to' date. Swap them and try again.".into(),
+            ));
+        }
+        let text = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(LogFilter {
+            from_unix_ms: from,
+            to_unix_ms: to,
+            device: text(&self.device),
+            client_ip: None,
+            profile: text(&self.profile),
+            category: text(&self.category),
+            name_contains: text(&self.name),
+            limit: None,
+            offset: 0,
+            newest_first: true,
+        })
+    }
+
+    fn page(&self) -> Result<u32, WebError> {
+        match self.page.trim() {
+            "" => Ok(1),
+            text => text.parse::<u32>().ok().filter(|&p| p >= 1).ok_or_else(|| {
+                WebError::BadRequest(format!("'{}' is not a page number.", clip(text)))
+            }),
+        }
+    }
+
+    /// The filters as a query string, for paging and export links.
+    fn query_string(&self) -> String {
+        [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("device", &self.device),
+            ("profile", &self.profile),
+            ("category", &self.category),
+            ("name", &self.name),
+        ]
+        .iter()
+        .filter(|(_, value)| !value.trim().is_empty())
+        .map(|(key, value)| format!("{key}={}", urlencode(value.trim())))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
 }
 
-pub async fn entry() -> WebError {
-    WebError::NotFound
+/// At most 60 characters of what someone typed, for an error message.
+fn clip(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
+pub struct RowView {
+    pub id: i64,
+    pub at: String,
+    pub device: String,
+    pub profile: String,
+    pub name: String,
+    pub category: String,
+    pub locked: bool,
+    pub attempts: String,
+}
+
+impl RowView {
+    fn new(row: &BlockedRow, tz: TimeZone) -> RowView {
+        RowView {
+            id: row.id,
+            at: local_time(tz, row.at_unix_ms),
+            device: row
+                .device_name
+                .clone()
+                .unwrap_or_else(|| row.client_ip.clone()),
+            profile: row.profile.clone(),
+            name: row.name.clone(),
+            category: category_text(row),
+            locked: row.locked,
+            attempts: count(row.count),
+        }
+    }
+}
+
+fn category_text(row: &BlockedRow) -> String {
+    match (&row.category, row.action.as_str()) {
+        (Some(category), _) => category.clone(),
+        (None, "walled-garden") => "not on the approved list".into(),
+        (None, _) => "blocked by the school".into(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "log.html")]
+struct LogPage {
+    layout: Layout,
+    query: LogQuery,
+    profiles: Vec<String>,
+    categories: Vec<String>,
+    rows: Vec<RowView>,
+    total: String,
+    page: u32,
+    pages: u32,
+    /// The filters as a query string (empty when none).
+    filters: String,
+}
+
+pub async fn page(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<LogQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the block log")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let mut filter = query.filter(tz)?;
+    let page = query.page()?;
+    filter.limit = Some(PAGE_ROWS);
+    filter.offset = (page - 1).saturating_mul(PAGE_ROWS);
+    let path = config.journal_path();
+    let (rows, total) = tokio::task::spawn_blocking(move || {
+        let reader = JournalReader::open(&path)?;
+        Ok::<_, WebError>((
+            reader.query_blocked(&filter)?,
+            reader.count_blocked(&filter)?,
+        ))
+    })
+    .await??;
+    let categories = state.pipeline.settings().policy.lists.categories().to_vec();
+    let filters = query.query_string();
+    Ok(render(&LogPage {
+        layout: Layout::new(&config, "Blocked look-ups", "log", &signed),
+        profiles: config.profiles.keys().cloned().collect(),
+        categories,
+        rows: rows.iter().map(|row| RowView::new(row, tz)).collect(),
+        total: count(total as i64),
+        page,
+        pages: (total.div_ceil(u64::from(PAGE_ROWS)).max(1)) as u32,
+        filters,
+        query,
+    })?
+    .into_response())
+}
+
+/// `/log.csv`: the rows the same filters show, oldest first, for a
+/// spreadsheet.
+pub async fn csv(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<LogQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the block log")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let mut filter = query.filter(tz)?;
+    filter.newest_first = false;
+    filter.limit = Some(EXPORT_ROWS);
+    let path = config.journal_path();
+    let body = tokio::task::spawn_blocking(move || {
+        let rows = JournalReader::open(&path)?.query_blocked(&filter)?;
+        let mut body = Vec::new();
+        write_csv(&rows, tz, &mut body).map_err(WebError::internal)?;
+        Ok::<_, WebError>(body)
+    })
+    .await??;
+    let today = local_time(tz, crate::admin::now_ms());
+    let file = format!("blocked-lookups-{}.csv", &today[..10]);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+pub struct Detail {
+    pub label: &'static str,
+    pub value: String,
+}
+
+#[derive(Template)]
+#[template(path = "log_entry.html")]
+struct EntryPage {
+    layout: Layout,
+    id: i64,
+    name: String,
+    client_ip: String,
+    why: String,
+    details: Vec<Detail>,
+    history: Vec<RowView>,
+    can_manage: bool,
+}
+
+/// `/log/{id}`: why one look-up was blocked, and what that device tried lately.
+pub async fn entry(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the block log")?;
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let path = config.journal_path();
+    let (row, history) = tokio::task::spawn_blocking(move || {
+        let reader = JournalReader::open(&path)?;
+        let Some(row) = reader.blocked_by_id(id)? else {
+            return Ok::<_, WebError>((None, Vec::new()));
+        };
+        let history = reader.query_blocked(&LogFilter {
+            client_ip: Some(row.client_ip.clone()),
+            from_unix_ms: Some(row.at_unix_ms - 7 * DAY_MS),
+            limit: Some(20),
+            newest_first: true,
+            ..LogFilter::default()
+        })?;
+        Ok((Some(row), history))
+    })
+    .await??;
+    let row = row.ok_or(WebError::NotFound)?;
+    Ok(render(&EntryPage {
+        layout: Layout::new(
+            &config,
+            &format!("Why {} was blocked", row.name),
+            "log",
+            &signed,
+        ),
+        id: row.id,
+        name: row.name.clone(),
+        client_ip: row.client_ip.clone(),
+        why: why(&row, &config),
+        details: details(&row, tz),
+        history: history.iter().map(|r| RowView::new(r, tz)).collect(),
+        can_manage: signed.may(Right::ManageRules),
+    })?
+    .into_response())
+}
+
+/// One sentence a head teacher can read out.
+fn why(row: &BlockedRow, config: &Config) -> String {
+    let list = row.list.as_deref().unwrap_or("the school's own entries");
+    let mut text = match (&row.category, row.action.as_str()) {
+        (Some(category), _) => format!(
+            "It is in the {category} category (list: {list}), which is blocked for the {} profile.",
+            row.profile
+        ),
+        (None, "walled-garden") => format!(
+            "The {} profile only allows approved sites, and this one is not on the approved list.",
+            row.profile
+        ),
+        (None, _) => format!(
+            "The school blocked it for the {} profile ({list}).",
+            row.profile
+        ),
+    };
+    if row.locked {
+        text.push_str(
+            " This category is locked: nobody can unlock it, by law or by school policy.",
+        );
+    }
+    if !config.profiles.contains_key(&row.profile) {
+        text.push_str(" (That profile has since been removed from the settings.)");
+    }
+    text
+}
+
+fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
+    let mut out = Vec::new();
+    let mut add = |label: &'static str, value: Option<String>| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            out.push(Detail { label, value });
+        }
+    };
+    add("Reference", Some(row.id.to_string()));
+    add(
+        "When",
+        Some(format!(
+            "{} ({} UTC)",
+            tz.format_local(row.at_unix_ms),
+            format_utc(row.at_unix_ms)
+        )),
+    );
+    if row.count > 1 {
+        add(
+            "Attempts",
+            Some(format!(
+                "{} (last at {})",
+                row.count,
+                local_time(tz, row.last_at_unix_ms)
+            )),
+        );
+    }
+    add("Site", Some(row.name.clone()));
+    add("Look-up type", Some(row.query_type.clone()));
+    add("Device", row.device_name.clone());
+    add("IP address", Some(row.client_ip.clone()));
+    add("MAC address", row.mac.clone());
+    add("Person", row.owner.clone());
+    add("Room", row.room.clone());
+    add("Network", row.listener.clone());
+    add("Profile", Some(row.profile.clone()));
+    add("Category", Some(category_text(row)));
+    add("List", row.list.clone());
+    add(
+        "Matching entry",
+        Some(
+            row.rule
+                .clone()
+                .unwrap_or_else(|| "not shown (licensed list)".into()),
+        ),
+    );
+    add(
+        "Answer given",
+        Some(match row.action.as_str() {
+            "nxdomain" => "site does not exist (NXDOMAIN)".into(),
+            "blockpage" => "the block page".into(),
+            "null" => "no address (0.0.0.0)".into(),
+            "walled-garden" => "not on the approved list".into(),
+            other => other.to_string(),
+        }),
+    );
+    add("Locked", Some(if row.locked { "yes" } else { "no" }.into()));
+    out
 }

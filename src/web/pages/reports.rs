@@ -1,19 +1,308 @@
-//! The weekly report, the annual filtering review record, and the audit trail.
+//! The weekly report, the annual filtering review record the DfE standards
+//! ask schools to keep, and the audit trail of every change and sign-in.
 
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::admin::ReviewRow;
+use crate::admin::now_ms;
+use crate::admin::users::Right;
+use crate::journal::{AuditEntry, AuditRow, JournalReader};
+use crate::log_command::start_of_day;
+use crate::report::Report;
+use crate::web::WebState;
+use crate::web::auth::Signed;
 use crate::web::error::WebError;
+use crate::web::view::{Layout, count, local_time, render};
 
-pub async fn weekly() -> WebError {
-    WebError::NotFound
+use super::dashboard::local_midnight;
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WeekQuery {
+    /// The first day of the week to show, `YYYY-MM-DD`.
+    #[serde(default)]
+    from: String,
+    /// Any value: the printable page on its own, as emailed.
+    #[serde(default)]
+    print: Option<String>,
 }
 
-pub async fn reviews() -> WebError {
-    WebError::NotFound
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct WeeklyPage {
+    layout: Layout,
+    period: String,
+    figures: WeekFigures,
+    this_week: String,
+    earlier: String,
+    later: Option<String>,
 }
 
-pub async fn add_review() -> WebError {
-    WebError::NotFound
+/// The report's tables as text, for the page.
+struct WeekFigures {
+    queries: String,
+    blocked: String,
+    by_category: Vec<(String, String)>,
+    by_profile: Vec<(String, String, String)>,
+    by_device: Vec<(String, String)>,
+    top_names: Vec<(String, String)>,
+    alerts: Vec<(String, String)>,
+    lists: Vec<(String, String, String, String)>,
 }
 
-pub async fn audit() -> WebError {
-    WebError::NotFound
+pub async fn weekly(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<WeekQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the reports")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let now = now_ms();
+    let today = local_midnight(tz, now);
+    // Weeks start on Monday; 1970-01-01 was a Thursday.
+    let monday = |midnight: i64| {
+        let local_days = (midnight + i64::from(tz.offset_seconds(midnight)) * 1000 + DAY_MS / 2)
+            .div_euclid(DAY_MS);
+        local_midnight(
+            tz,
+            midnight - (local_days + 3).rem_euclid(7) * DAY_MS + DAY_MS / 2,
+        )
+    };
+    let from = match query.from.trim() {
+        "" => monday(today),
+        text => start_of_day(text, tz).map_err(|_| {
+            WebError::BadRequest(format!(
+                "'{}' is not a date. Write it as YYYY-MM-DD, for example 2026-11-23.",
+                text.chars().take(60).collect::<String>()
+            ))
+        })?,
+    };
+    let to = local_midnight(tz, from + 7 * DAY_MS + DAY_MS / 2);
+    let for_report = config.clone();
+    let report = tokio::task::spawn_blocking(move || crate::report::build(&for_report, from, to))
+        .await?
+        .map_err(|error| WebError::internal(format!("{error:#}")))?;
+    if query.print.is_some() {
+        return Ok(Html(report.to_html()).into_response());
+    }
+    let day = |ms: i64| local_time(tz, ms)[..10].to_string();
+    let week_start = monday(from);
+    Ok(render(&WeeklyPage {
+        layout: Layout::new(&config, "Weekly report", "reports", &signed),
+        period: format!("{} to {}", day(from), day(to - 1)),
+        this_week: day(from),
+        earlier: day(local_midnight(tz, week_start - 7 * DAY_MS + DAY_MS / 2)),
+        later: (to <= today).then(|| day(to)),
+        figures: WeekFigures::new(&report, tz),
+    })?
+    .into_response())
+}
+
+impl WeekFigures {
+    fn new(report: &Report, tz: crate::journal::TimeZone) -> WeekFigures {
+        let pairs = |rows: &[(String, i64)]| -> Vec<(String, String)> {
+            rows.iter().map(|(a, n)| (a.clone(), count(*n))).collect()
+        };
+        WeekFigures {
+            queries: count(report.queries),
+            blocked: count(report.blocked),
+            by_category: pairs(&report.by_category),
+            by_profile: report
+                .by_profile
+                .iter()
+                .map(|(p, q, b)| (p.clone(), count(*q), count(*b)))
+                .collect(),
+            by_device: pairs(&report.by_device),
+            top_names: pairs(&report.top_names),
+            alerts: report
+                .alerts
+                .iter()
+                .map(|a| (local_time(tz, a.at_unix_ms), a.detail.clone()))
+                .collect(),
+            lists: report
+                .lists
+                .iter()
+                .map(|l| {
+                    (
+                        l.name.clone(),
+                        l.category.clone(),
+                        count(l.entries as i64),
+                        l.state.clone(),
+                    )
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    layout: Layout,
+    /// Each review with when it was recorded, in words.
+    reviews: Vec<(ReviewRow, String)>,
+    done: Option<String>,
+    today: String,
+    last_review_warning: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+pub async fn reviews(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the filtering reviews")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let admin = state.admin.clone();
+    let reviews = tokio::task::spawn_blocking(move || admin.reviews()).await??;
+    let today = local_time(tz, now_ms())[..10].to_string();
+    let last_review_warning = match reviews.first() {
+        None => Some("No filtering review is recorded yet. The DfE standards ask for one at least once a year.".to_string()),
+        Some(latest) if year_ago(&today) > latest.held_on => Some(format!(
+            "The last review was on {}, more than a year ago. The DfE standards ask for one at least once a year.",
+            latest.held_on
+        )),
+        Some(_) => None,
+    };
+    Ok(render(&ReviewPage {
+        layout: Layout::new(&config, "Annual filtering review", "reports", &signed),
+        reviews: reviews
+            .into_iter()
+            .map(|r| {
+                let at = local_time(tz, r.recorded_at);
+                (r, at)
+            })
+            .collect(),
+        done: query.done,
+        today,
+        last_review_warning,
+    })?
+    .into_response())
+}
+
+/// The same date a year earlier, as text that sorts with `YYYY-MM-DD`.
+fn year_ago(today: &str) -> String {
+    match today.split_once('-') {
+        Some((year, rest)) => match year.parse::<i32>() {
+            Ok(year) => format!("{:04}-{rest}", year - 1),
+            Err(_) => today.to_string(),
+        },
+        None => today.to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ReviewForm {
+    #[serde(default)]
+    held_on: String,
+    #[serde(default)]
+    participants: String,
+    #[serde(default)]
+    checked: String,
+    #[serde(default)]
+    decisions: String,
+}
+
+pub async fn add_review(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Form(form): Form<ReviewForm>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "record a filtering review")?;
+    let admin = state.admin.clone();
+    let by = signed.user.clone();
+    let review = tokio::task::spawn_blocking(move || {
+        admin.add_review(
+            &form.held_on,
+            &form.participants,
+            &form.checked,
+            &form.decisions,
+            &by,
+        )
+    })
+    .await??;
+    state.pipeline.journal().record_audit(AuditEntry {
+        at_unix_ms: now_ms(),
+        actor: signed.user.clone(),
+        action: "review recorded".into(),
+        detail: format!(
+            "filtering review held on {} with {}",
+            review.held_on, review.participants
+        ),
+        reason: Some(review.decisions.clone()),
+    });
+    Ok(Redirect::to("/review?done=The+review+is+recorded.").into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    layout: Layout,
+    from: String,
+    to: String,
+    rows: Vec<(String, AuditRow)>,
+    limit: usize,
+}
+
+const AUDIT_ROWS: u32 = 500;
+
+pub async fn audit(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ReadLog, "read the audit trail")?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let day = |text: &str, which: &str| -> Result<Option<i64>, WebError> {
+        match text.trim() {
+            "" => Ok(None),
+            text => start_of_day(text, tz).map(Some).map_err(|_| {
+                WebError::BadRequest(format!(
+                    "The '{which}' date '{}' is not a date. Write it as YYYY-MM-DD.",
+                    text.chars().take(60).collect::<String>()
+                ))
+            }),
+        }
+    };
+    let from = day(&query.from, "from")?.unwrap_or(0);
+    let to = day(&query.to, "to")?.map_or(i64::MAX, |start| start + DAY_MS);
+    let path = config.journal_path();
+    let rows = tokio::task::spawn_blocking(move || {
+        JournalReader::open(&path)?.audit(from, to, AUDIT_ROWS)
+    })
+    .await??;
+    Ok(render(&AuditPage {
+        layout: Layout::new(&config, "Audit trail", "reports", &signed),
+        from: query.from,
+        to: query.to,
+        limit: AUDIT_ROWS as usize,
+        rows: rows
+            .into_iter()
+            .map(|row| (local_time(tz, row.at_unix_ms), row))
+            .collect(),
+    })?
+    .into_response())
 }

@@ -1,0 +1,114 @@
+//! "Check a name": what the pipeline would decide for one name and one
+//! asker, and why, without asking the upstream — the same stages as a real
+//! lookup (special names, policy, staff overrides, safe search), for the
+//! status page and the API.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::lists::name::{ReversedName, normalise_domain};
+use crate::policy::Explanation;
+use crate::policy::special::{SpecialAnswer, special_answer};
+
+use super::pipeline::{Client, Pipeline, released};
+
+/// Who to check for: a device (its address picks the profile, as a lookup
+/// would) or a profile by name.
+#[derive(Debug, Clone)]
+pub enum CheckFor {
+    Device(IpAddr),
+    Profile(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NameCheck {
+    pub domain: String,
+    pub profile: String,
+    /// "blocked", "allowed", "unlocked by a staff override" or "answered by Lollipop".
+    pub verdict: String,
+    pub blocked: bool,
+    /// Set when Lollipop answers the name itself (DoH canary, DDR...).
+    pub special: Option<String>,
+    pub explanation: Option<Explanation>,
+    /// The staff override releasing the name for this device, if any.
+    pub override_id: Option<i64>,
+    /// Where safe search sends the name, if it does.
+    pub rewrite: Option<String>,
+}
+
+impl Pipeline {
+    /// The decision for `name` as `who` would get it now. Errors say what
+    /// is wrong with the input.
+    pub fn check(&self, name: &str, who: &CheckFor) -> Result<NameCheck, String> {
+        let domain = normalise_domain(name.trim())
+            .map_err(|error| format!("'{}' is not a website name: {error}", name.trim()))?;
+        let reversed = ReversedName::from_domain(&domain)
+            .ok_or_else(|| format!("'{domain}' is too long for a website name"))?;
+        let settings = self.settings();
+        let policy = &settings.policy;
+        let (profile, client) = match who {
+            CheckFor::Device(address) => {
+                let client = Client {
+                    address: *address,
+                    listener: None,
+                };
+                (policy.profile_for(*address, None), Some(client))
+            }
+            CheckFor::Profile(wanted) => (
+                policy
+                    .profile_id(wanted)
+                    .ok_or_else(|| format!("there is no profile called '{wanted}'"))?,
+                None,
+            ),
+        };
+        let profile_name = policy.profile(profile).name.clone();
+        if let Some(special) = special_answer(&reversed, &settings.circumvention) {
+            let text = match special {
+                SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,
+            };
+            return Ok(NameCheck {
+                domain,
+                profile: profile_name,
+                verdict: "answered by Lollipop".into(),
+                blocked: false,
+                special: Some(text.to_string()),
+                explanation: None,
+                override_id: None,
+                rewrite: None,
+            });
+        }
+        let decision = policy.decide(profile, &reversed);
+        let explanation = policy.explain(profile, &reversed, &decision);
+        let override_id = match client {
+            Some(client) if decision.is_blocked() => {
+                released(&settings, &self.overrides(), client, &reversed, &decision)
+            }
+            _ => None,
+        };
+        let blocked = decision.is_blocked() && override_id.is_none();
+        let rewrite = (!blocked)
+            .then(|| {
+                policy
+                    .safe_search
+                    .rewrite(&domain, policy.profile(profile).safe_search)
+                    .map(|rewrite| format!("{} ({} safe search)", rewrite.target, rewrite.provider))
+            })
+            .flatten();
+        let verdict = match (decision.is_blocked(), override_id) {
+            (true, None) => "blocked",
+            (true, Some(_)) => "unlocked by a staff override",
+            (false, _) => "allowed",
+        };
+        Ok(NameCheck {
+            domain,
+            profile: profile_name,
+            verdict: verdict.into(),
+            blocked,
+            special: None,
+            explanation: Some(explanation),
+            override_id,
+            rewrite,
+        })
+    }
+}

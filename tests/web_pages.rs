@@ -1,0 +1,402 @@
+//! The reading pages of the status page: today's dashboard, the blocked log
+//! with its filters, paging, CSV export and one entry's why, "check a site",
+//! the weekly report, the annual review record, the audit trail, and the
+//! lists and settings — filled by real lookups through `dig`.
+
+mod common;
+
+use common::web::*;
+use common::*;
+use lollipop::admin::Role;
+use lollipop::journal::BlockEvent;
+
+/// Blocked lookups from the Year 5 iPad (127.0.0.1) on the ks2 listener.
+fn some_blocked_lookups(school: &WebSchool) {
+    for name in ["www.bet365.com", "m.youtube.com", "abuse.example.com"] {
+        assert_eq!(dig(school.ks2(), &[name, "A", "+short"]).trim(), "0.0.0.0");
+    }
+    // And one allowed.
+    assert_eq!(
+        dig(school.ks2(), &["www.example.com", "A", "+short"]).trim(),
+        "192.0.2.10"
+    );
+    school.lollipop.flush_log();
+}
+
+#[test]
+fn the_dashboard_shows_health_counts_charts_and_top_blocks() {
+    let school = WebSchool::start();
+    some_blocked_lookups(&school);
+    let head = school.signed_in("head", Role::Viewer);
+    let page = head.get("/");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(body.contains("Is filtering working?"), "{body}");
+    assert!(body.contains("Internet look-ups"));
+    assert!(body.contains("working; last answer"), "{body}");
+    assert!(body.contains("sites in 3 lists"), "{body}");
+    // Today: four look-ups, three blocked, all on ks2.
+    assert!(
+        body.contains(r#"<td class="num">4</td><td class="num">3</td>"#),
+        "{body}"
+    );
+    assert_eq!(body.matches("<svg class=\"chart\"").count(), 2);
+    assert!(body.contains("Lookups and blocks in the last 24 hours: 4 lookups, 3 blocked"));
+    assert!(body.contains(">gambling</a>"));
+    assert!(body.contains(">Y5-iPad-07</a>"));
+
+    // A teacher's start page is the unlock form.
+    let teacher = school.signed_in("ms.khan", Role::Teacher);
+    let reply = teacher.get("/");
+    assert_eq!(reply.status, 303);
+    assert_eq!(reply.location(), "/unlock");
+}
+
+#[test]
+fn the_log_filters_pages_and_explains_an_entry() {
+    let school = WebSchool::start();
+    some_blocked_lookups(&school);
+    let head = school.signed_in("head", Role::Viewer);
+
+    let all = head.get("/log");
+    assert_eq!(all.status, 200);
+    assert!(
+        all.body
+            .contains("<strong>3</strong> blocked look-ups match"),
+        "{}",
+        all.body
+    );
+    assert!(all.body.contains("www.bet365.com"));
+    assert!(all.body.contains("Y5-iPad-07"));
+    assert!(
+        all.body.contains("tag locked"),
+        "the IWF hit is marked locked"
+    );
+
+    let gambling = head.get("/log?category=gambling");
+    assert!(gambling.body.contains("<strong>1</strong> blocked"));
+    assert!(!gambling.body.contains("m.youtube.com"));
+    let by_name = head.get("/log?name=tube");
+    assert!(by_name.body.contains("m.youtube.com"));
+    assert!(!by_name.body.contains("www.bet365.com"));
+    let by_device = head.get("/log?device=iPad");
+    assert!(by_device.body.contains("<strong>3</strong>"));
+    let other_device = head.get("/log?device=nobody");
+    assert!(other_device.body.contains("<strong>0</strong>"));
+    let staff = head.get("/log?profile=staff");
+    assert!(staff.body.contains("<strong>0</strong>"));
+    let future = head.get("/log?from=2099-01-01");
+    assert!(future.body.contains("<strong>0</strong>"));
+    let today = head.get("/log?from=2000-01-01&to=2099-12-31");
+    assert!(today.body.contains("<strong>3</strong>"));
+
+    // Bad dates and pages get a clear message, not a crash.
+    let bad = head.get("/log?from=yesterday");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("is not a date"), "{}", bad.body);
+    let backwards = head.get("/log?from=2026-02-01&to=2026-01-01");
+    assert_eq!(backwards.status, 400);
+    assert_eq!(head.get("/log?page=0").status, 400);
+    assert_eq!(head.get("/log?page=-3").status, 400);
+
+    // One entry: why, and the device's other attempts.
+    let journal =
+        lollipop::journal::JournalReader::open(&school.lollipop.dir().join("data/lollipop.db"))
+            .expect("journal");
+    let rows = journal
+        .query_blocked(&lollipop::journal::LogFilter::default())
+        .expect("rows");
+    let bet = rows
+        .iter()
+        .find(|r| r.name == "www.bet365.com")
+        .expect("row");
+    assert!(all.body.contains(&format!("/log/{}", bet.id)));
+    let entry = head.get(&format!("/log/{}", bet.id));
+    assert_eq!(entry.status, 200);
+    assert!(
+        entry
+            .body
+            .contains("It is in the gambling category (list: test-gambling)"),
+        "{}",
+        entry.body
+    );
+    assert!(entry.body.contains("bet365.com"));
+    assert!(
+        entry.body.contains("m.youtube.com"),
+        "the device's recent history"
+    );
+    assert!(
+        entry
+            .body
+            .contains("/check?name=www.bet365.com&amp;client=127.0.0.1")
+    );
+    assert_eq!(head.get("/log/999999").status, 404);
+    assert_eq!(head.get("/log/abc").status, 404);
+}
+
+#[test]
+fn the_log_pages_through_many_rows() {
+    let school = WebSchool::start();
+    let journal = school.lollipop.running().pipeline.journal().clone();
+    let now = lollipop::admin::now_ms();
+    for i in 0..120 {
+        journal.record_block(BlockEvent {
+            at_unix_ms: now - 1000 * i64::from(120 - i),
+            client: format!("127.0.0.{}", 2 + i % 50).parse().expect("ip"),
+            listener: None,
+            profile: "ks2".into(),
+            name: format!("site{i}.bet365.com"),
+            query_type: "A".into(),
+            category: Some("gambling".into()),
+            list: Some("test-gambling".into()),
+            rule: Some("bet365.com".into()),
+            action: "null".into(),
+            locked: false,
+        });
+    }
+    school.lollipop.flush_log();
+    let head = school.signed_in("head", Role::Viewer);
+    let first = head.get("/log?category=gambling");
+    assert!(first.body.contains("Page 1 of 3"), "{}", first.body);
+    assert!(first.body.contains(">site119.bet365.com<"), "newest first");
+    assert!(first.body.contains("category=gambling&amp;page=2"));
+    let third = head.get("/log?category=gambling&page=3");
+    assert!(third.body.contains(">site0.bet365.com<"));
+    assert!(!third.body.contains(">site119.bet365.com<"));
+    assert_eq!(
+        third.body.matches("<tr>").count(),
+        1 + 20,
+        "header + 20 rows"
+    );
+}
+
+#[test]
+fn csv_export_follows_the_filters_and_defuses_formulas() {
+    let school = WebSchool::start();
+    some_blocked_lookups(&school);
+    let journal = school.lollipop.running().pipeline.journal().clone();
+    journal.record_block(BlockEvent {
+        at_unix_ms: lollipop::admin::now_ms(),
+        client: "127.0.0.9".parse().expect("ip"),
+        listener: None,
+        profile: "ks2".into(),
+        name: "=cmd.bet365.com".into(),
+        query_type: "A".into(),
+        category: Some("gambling".into()),
+        list: Some("test-gambling".into()),
+        rule: Some("bet365.com".into()),
+        action: "null".into(),
+        locked: false,
+    });
+    school.lollipop.flush_log();
+    let head = school.signed_in("head", Role::Viewer);
+    let csv = head.get("/log.csv?category=gambling");
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.header("content-disposition")
+            .unwrap_or("")
+            .contains("attachment; filename=\"blocked-lookups-"),
+    );
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "header + two gambling rows: {}", csv.body);
+    assert!(lines[0].starts_with("Ref,"));
+    assert!(lines[1].contains("www.bet365.com"), "oldest first");
+    assert!(csv.body.contains("'=cmd.bet365.com"), "{}", csv.body);
+    assert!(!csv.body.contains("youtube"));
+    assert_eq!(head.get("/log.csv?to=31/12/2026").status, 400);
+    // Teachers cannot export the log.
+    let teacher = school.signed_in("ms.khan", Role::Teacher);
+    assert_eq!(teacher.get("/log.csv").status, 403);
+}
+
+#[test]
+fn names_with_script_are_shown_as_text() {
+    let school = WebSchool::start();
+    let journal = school.lollipop.running().pipeline.journal().clone();
+    let script = "<script>alert(1)</script>";
+    journal.record_block(BlockEvent {
+        at_unix_ms: lollipop::admin::now_ms(),
+        client: "127.0.0.1".parse().expect("ip"),
+        listener: Some(script.into()),
+        profile: "ks2".into(),
+        name: format!("{script}.bet365.com"),
+        query_type: "A".into(),
+        category: Some(script.into()),
+        list: Some(script.into()),
+        rule: Some(script.into()),
+        action: "null".into(),
+        locked: false,
+    });
+    school.lollipop.flush_log();
+    let admin = school.signed_in("tech", Role::Admin);
+    for path in ["/", "/log", "/log/1", "/reports"] {
+        let page = admin.get(path);
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains(script), "{path} shows raw script");
+    }
+    assert!(admin.get("/log").body.contains("&#60;script&#62;"));
+    let check = admin.get("/check?name=%3Cscript%3E.example&profile=ks2");
+    assert_eq!(check.status, 400);
+    assert!(!check.body.contains(script));
+}
+
+#[test]
+fn check_a_site_says_what_and_why() {
+    let school = WebSchool::start();
+    let teacher = school.signed_in("ms.khan", Role::Teacher);
+    let blocked = teacher.get("/check?name=www.bet365.com&profile=ks2");
+    assert_eq!(blocked.status, 200);
+    assert!(
+        blocked
+            .body
+            .contains("is <span class=\"status-bad\">blocked</span> for ks2"),
+        "{}",
+        blocked.body
+    );
+    assert!(blocked.body.contains("<dd>gambling</dd>"));
+    assert!(blocked.body.contains("<dd>test-gambling</dd>"));
+    assert!(blocked.body.contains("Unlock it for a lesson"));
+
+    let staff = teacher.get("/check?name=m.youtube.com&profile=staff");
+    assert!(
+        staff.body.contains("status-ok\">allowed</span> for staff"),
+        "{}",
+        staff.body
+    );
+
+    let locked = teacher.get("/check?name=abuse.example.com&client=127.0.0.1");
+    assert!(
+        locked.body.contains("nobody can unlock this category"),
+        "{}",
+        locked.body
+    );
+    assert!(
+        locked.body.contains("not shown (licensed list)")
+            || locked.body.contains("abuse.example.com")
+    );
+    assert!(!locked.body.contains("Unlock it for a lesson"));
+
+    let canary = teacher.get("/check?name=use-application-dns.net&profile=ks2");
+    assert!(
+        canary.body.contains("answered by Lollipop"),
+        "{}",
+        canary.body
+    );
+
+    for bad in [
+        "/check?name=not%20a%20name&profile=ks2",
+        "/check?name=example.org&profile=nursery",
+        "/check?name=example.org&client=10.0.0.300",
+    ] {
+        let reply = teacher.get(bad);
+        assert_eq!(reply.status, 400, "{bad}");
+        assert!(reply.body.contains("class=\"notice\""), "{bad}");
+    }
+    assert_eq!(school.client().get("/check").status, 303, "sign-in first");
+}
+
+#[test]
+fn the_weekly_report_and_the_review_record() {
+    let school = WebSchool::start();
+    some_blocked_lookups(&school);
+    let head = school.signed_in("head", Role::Viewer);
+    let report = head.get("/reports");
+    assert_eq!(report.status, 200);
+    assert!(report.body.contains("Blocked attempts"));
+    assert!(report.body.contains("www.bet365.com"), "{}", report.body);
+    assert!(report.body.contains("test-gambling"));
+    let print = head.get("/reports?print=1");
+    assert!(print.body.starts_with("<!doctype html>"));
+    assert!(print.body.contains("Hilltop Primary: filtering report"));
+    assert_eq!(head.get("/reports?from=last-week").status, 400);
+    let old = head.get("/reports?from=2020-01-06");
+    assert!(
+        old.body.contains("2020-01-06 to 2020-01-12"),
+        "{}",
+        old.body
+    );
+    assert!(old.body.contains("None this week."));
+
+    let review = head.get("/review");
+    assert!(review.body.contains("No filtering review is recorded yet"));
+    let reply = head.submit(
+        "/review",
+        "/review",
+        &[
+            ("held_on", "2026-09-15"),
+            ("participants", "Head, DSL, governor Mrs Patel, technician"),
+            (
+                "checked",
+                "Blocked categories per key stage; alerts; overrides",
+            ),
+            ("decisions", "Block <b>new</b> game sites for KS2"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let review = head.get(reply.location());
+    assert!(review.body.contains("The review is recorded."));
+    assert!(review.body.contains("Review held on 2026-09-15"));
+    assert!(
+        review
+            .body
+            .contains("Block &#60;b&#62;new&#60;/b&#62; game sites")
+    );
+    let bad = head.submit(
+        "/review",
+        "/review",
+        &[
+            ("held_on", "2026-02-30"),
+            ("participants", "x"),
+            ("checked", "y"),
+            ("decisions", "z"),
+        ],
+    );
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("is not a date"));
+    assert_eq!(school.admin_store().reviews().expect("reviews").len(), 1);
+
+    school.lollipop.flush_log();
+    let audit = head.get("/audit");
+    assert!(audit.body.contains("review recorded"), "{}", audit.body);
+    assert!(audit.body.contains("signed in"));
+    assert_eq!(head.get("/audit?from=soon").status, 400);
+    let none = head.get("/audit?to=2001-01-01");
+    assert!(none.body.contains("Nothing recorded in this period"));
+    // A teacher cannot read the reports.
+    let teacher = school.signed_in("ms.khan", Role::Teacher);
+    assert_eq!(teacher.get("/reports").status, 403);
+    assert_eq!(teacher.get("/audit").status, 403);
+}
+
+#[test]
+fn lists_and_settings_show_health_profiles_and_hide_secrets() {
+    let school = WebSchool::start();
+    let admin = school.signed_in("tech", Role::Admin);
+    let lists = admin.get("/lists");
+    assert_eq!(lists.status, 200);
+    assert!(lists.body.contains("test-gambling"));
+    assert!(lists.body.contains("local file"));
+    assert!(
+        lists
+            .body
+            .contains("Locked categories (nobody can unlock them): <strong>iwf</strong>")
+    );
+    assert!(
+        lists.body.contains("queries to 127.0.0.1:"),
+        "{}",
+        lists.body
+    );
+    assert!(lists.body.contains("everyone else (the default)"));
+    let settings = admin.get("/settings");
+    assert_eq!(settings.status, 200);
+    assert!(settings.body.contains("[profiles.ks2]"));
+    assert!(settings.body.contains("Hilltop Primary"));
+    let head = school.signed_in("head", Role::Viewer);
+    assert_eq!(head.get("/lists").status, 403);
+    assert_eq!(head.get("/settings").status, 403);
+}
