@@ -189,10 +189,13 @@ pub fn status_lines(state: &WebState, config: &Config) -> Vec<StatusLine> {
     let settings = state.pipeline.settings();
     let mut lines = vec![StatusLine {
         what: "Filtering",
-        state: format!(
-            "answering; running for {}",
-            age(state.started.elapsed().as_secs()).trim_end_matches(" ago")
-        ),
+        state: match age(state.started.elapsed().as_secs()).as_str() {
+            "just now" => "answering; started just now".to_string(),
+            running => format!(
+                "answering; running for {}",
+                running.trim_end_matches(" ago")
+            ),
+        },
         level: "ok",
     }];
 
