@@ -20,6 +20,8 @@ use super::{WebState, metrics_router, public_url, router, setup_url};
 pub struct WebServers {
     handles: Vec<Handle<SocketAddr>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Ends staff overrides on time; stops when the servers are dropped.
+    _override_sweeper: super::pages::unlock::expiry::Sweeper,
     pub state: Arc<WebState>,
 }
 
@@ -59,6 +61,7 @@ impl WebServers {
         let mut servers = WebServers {
             handles: Vec::new(),
             tasks: Vec::new(),
+            _override_sweeper: super::pages::unlock::expiry::Sweeper::start(state.clone()),
             state: state.clone(),
         };
         for address in config.web_addresses() {

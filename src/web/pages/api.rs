@@ -1,19 +1,418 @@
-//! The JSON API for scripts (API token or session).
+//! The JSON API for scripts, behind the same sign-in as the pages (an API
+//! token as `Authorization: Bearer …`, or a session): the resolver's status,
+//! recent blocked lookups with filters, the decision for a name and why, and
+//! the overrides in force. Every answer is JSON, errors included.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::admin::now_ms;
+use crate::admin::users::Right;
+use crate::journal::{JournalReader, LogFilter};
+use crate::lists::name::{ReversedName, normalise_domain};
+use crate::policy::decision::Decision;
+use crate::policy::overrides::{Asker, OverrideSet};
+use crate::policy::special::special_answer;
+use crate::web::WebState;
+use crate::web::auth::Signed;
 use crate::web::error::WebError;
 
-pub async fn status() -> WebError {
-    WebError::NotFound
+use super::unlock::choices::local_day_start;
+
+/// The most rows one `/api/v1/blocked` call returns.
+pub const MAX_ROWS: u32 = 1000;
+const DEFAULT_ROWS: u32 = 100;
+const DAY_MS: i64 = 86_400_000;
+
+/// An error as JSON: `{"error": "what was wrong and what to do"}`.
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
 }
 
-pub async fn blocked() -> WebError {
-    WebError::NotFound
+impl ApiError {
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
 }
 
-pub async fn check() -> WebError {
-    WebError::NotFound
+impl From<WebError> for ApiError {
+    fn from(error: WebError) -> ApiError {
+        let (status, message) = match error {
+            WebError::SignIn { .. } | WebError::Unauthorised => (
+                StatusCode::UNAUTHORIZED,
+                "not signed in: send an API token as 'Authorization: Bearer <token>' (an admin makes one under Users)".to_string(),
+            ),
+            WebError::Forbidden(what) => (
+                StatusCode::FORBIDDEN,
+                format!("this token's role cannot {what}"),
+            ),
+            WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            WebError::NotFound => (StatusCode::NOT_FOUND, "no such API call".into()),
+            WebError::TooMany(wait) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many attempts: wait {} s", wait.as_secs()),
+            ),
+            WebError::StaleForm => (StatusCode::FORBIDDEN, "the form token was wrong".into()),
+            WebError::Internal(detail) => {
+                tracing::error!("API: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Lollipop could not answer just now; the details are in its log".into(),
+                )
+            }
+        };
+        ApiError { status, message }
+    }
 }
 
-pub async fn overrides() -> WebError {
-    WebError::NotFound
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::from(WebError::internal(error))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lollipop\""),
+            );
+        }
+        response
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The query's parameters, refusing any not in `known` (a typo in a
+/// script should fail loudly, not widen the search).
+fn params(query: Option<String>, known: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if !known.contains(&key.as_ref()) {
+            return Err(ApiError::bad(format!(
+                "unknown parameter '{key}': use {}",
+                known.join(", ")
+            )));
+        }
+        let value = value.trim().to_string();
+        if !value.is_empty() {
+            out.insert(key.into_owned(), value);
+        }
+    }
+    Ok(out)
+}
+
+fn allowed(
+    signed: Result<Signed, WebError>,
+    rights: &[Right],
+    what: &'static str,
+) -> Result<Signed, ApiError> {
+    let signed = signed?;
+    if rights.iter().any(|right| signed.may(*right)) {
+        Ok(signed)
+    } else {
+        Err(WebError::Forbidden(what).into())
+    }
+}
+
+pub async fn status(
+    State(state): State<Arc<WebState>>,
+    signed: Result<Signed, WebError>,
+) -> ApiResult {
+    allowed(signed, &[Right::ReadLog], "read the status")?;
+    let config = state.config().await;
+    let settings = state.pipeline.settings();
+    let now = now_ms();
+    let manifest = settings.policy.lists.manifest();
+    let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+    let stats = state.pipeline.journal().stats();
+    let since = local_day_start(config.log.time_zone, now);
+    let path = config.journal_path();
+    let hourly = tokio::task::spawn_blocking(move || {
+        JournalReader::open(&path).and_then(|reader| reader.hourly(since, now + 3_600_000))
+    })
+    .await
+    .map_err(internal)?;
+    let today = match hourly {
+        Ok(rows) => {
+            let mut by_profile: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            for row in &rows {
+                let entry = by_profile.entry(row.profile.clone()).or_default();
+                entry.0 += row.queries;
+                entry.1 += row.blocked;
+            }
+            json!({
+                "since_unix_ms": since,
+                "queries": by_profile.values().map(|v| v.0).sum::<i64>(),
+                "blocked": by_profile.values().map(|v| v.1).sum::<i64>(),
+                "by_profile": by_profile.iter().map(|(profile, (queries, blocked))| {
+                    (profile.clone(), json!({ "queries": queries, "blocked": blocked }))
+                }).collect::<serde_json::Map<_, _>>(),
+            })
+        }
+        Err(error) => json!({ "error": format!("the block log cannot be read: {error}") }),
+    };
+    let admin = state.admin.clone();
+    let live = tokio::task::spawn_blocking(move || admin.live_overrides())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "resolver": {
+            "up": true,
+            "uptime_seconds": state.started.elapsed().as_secs(),
+            "listeners": settings.listeners,
+        },
+        "lists": {
+            "compiled_at_unix": manifest.compiled_at,
+            "age_seconds": now_secs.saturating_sub(manifest.compiled_at),
+            "domains": manifest.domain_count,
+            "lists": manifest.sources.len(),
+        },
+        "log": {
+            "healthy": stats.failing_since_unix_ms.is_none(),
+            "stats": stats,
+        },
+        "today": today,
+        "overrides_in_force": live.len(),
+    })))
+}
+
+/// `YYYY-MM-DD` (the school's local day) or Unix milliseconds; a day as
+/// `to` means up to the end of that day.
+fn instant(
+    key: &str,
+    text: &str,
+    tz: crate::journal::TimeZone,
+    end: bool,
+) -> Result<i64, ApiError> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map_err(|_| ApiError::bad(format!("{key}: '{text}' is too large for a time")));
+    }
+    let start = crate::log_command::start_of_day(text, tz)
+        .map_err(|error| ApiError::bad(format!("{key}: {error}, or Unix milliseconds")))?;
+    Ok(if end {
+        // The next local midnight (a day may be 23 or 25 hours long).
+        local_day_start(tz, start + DAY_MS + DAY_MS / 2)
+    } else {
+        start
+    })
+}
+
+pub async fn blocked(
+    State(state): State<Arc<WebState>>,
+    signed: Result<Signed, WebError>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    allowed(signed, &[Right::ReadLog], "read the blocked-lookup log")?;
+    let known = [
+        "from", "to", "device", "profile", "category", "name", "limit",
+    ];
+    let params = params(query, &known)?;
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let from = params
+        .get("from")
+        .map(|t| instant("from", t, tz, false))
+        .transpose()?;
+    let to = params
+        .get("to")
+        .map(|t| instant("to", t, tz, true))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to <= from
+    {
+        return Err(ApiError::bad("to must be after from"));
+    }
+    if let Some(profile) = params.get("profile")
+        && !config.profiles.contains_key(profile)
+    {
+        return Err(ApiError::bad(format!(
+            "profile: there is no profile '{profile}' (the profiles are {})",
+            config
+                .profiles
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let limit = match params.get("limit") {
+        None => DEFAULT_ROWS,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_ROWS).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "limit: '{text}' is not a number from 1 to {MAX_ROWS}"
+                ))
+            })?,
+    };
+    let filter = LogFilter {
+        from_unix_ms: from,
+        to_unix_ms: to,
+        device: params.get("device").cloned(),
+        profile: params.get("profile").cloned(),
+        category: params.get("category").cloned(),
+        name_contains: params.get("name").cloned(),
+        limit: Some(limit),
+        offset: 0,
+        newest_first: true,
+    };
+    let path = config.journal_path();
+    let (total, rows) = tokio::task::spawn_blocking(move || {
+        let reader = JournalReader::open(&path)?;
+        Ok::<_, crate::journal::JournalError>((
+            reader.count_blocked(&filter)?,
+            reader.query_blocked(&filter)?,
+        ))
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    Ok(Json(json!({ "total": total, "rows": rows })))
+}
+
+pub async fn check(
+    State(state): State<Arc<WebState>>,
+    signed: Result<Signed, WebError>,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    allowed(signed, &[Right::CheckName], "check names")?;
+    let params = params(query, &["name", "profile", "client"])?;
+    let Some(typed) = params.get("name") else {
+        return Err(ApiError::bad(
+            "name: give the name to check, e.g. name=www.example.org",
+        ));
+    };
+    let domain = normalise_domain(typed)
+        .map_err(|error| ApiError::bad(format!("name: '{typed}' is not a domain name: {error}")))?;
+    let reversed = ReversedName::from_domain(&domain)
+        .ok_or_else(|| ApiError::bad(format!("name: '{typed}' is too long for a DNS name")))?;
+    let settings = state.pipeline.settings();
+    let policy = &settings.policy;
+    let (profile, client) = match (params.get("profile"), params.get("client")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad("give profile= or client=, not both"));
+        }
+        (Some(name), None) => (
+            policy
+                .profile_id(name)
+                .ok_or_else(|| ApiError::bad(format!("profile: there is no profile '{name}'")))?,
+            None,
+        ),
+        (None, Some(text)) => {
+            let ip: IpAddr = text
+                .parse()
+                .map_err(|_| ApiError::bad(format!("client: '{text}' is not an IP address")))?;
+            (policy.profile_for(ip, None), Some(ip))
+        }
+        (None, None) => {
+            return Err(ApiError::bad(
+                "give profile=<name> or client=<ip address> to say whose decision to check",
+            ));
+        }
+    };
+    let profile_name = policy.profile(profile).name.clone();
+    let config = state.config().await;
+    if let Some(special) = special_answer(&reversed, &config.circumvention) {
+        return Ok(Json(json!({
+            "name": domain,
+            "profile": profile_name,
+            "decision": "answered by Lollipop",
+            "special": format!("{special:?}"),
+        })));
+    }
+    let decision = policy.decide(profile, &reversed);
+    let explanation = policy.explain(profile, &reversed, &decision);
+    let word = match decision {
+        Decision::Allowed { .. } => "allowed",
+        Decision::Locked { .. } => "blocked (locked)",
+        Decision::Blocked { .. } | Decision::NotInWalledGarden => "blocked",
+    };
+    // An override releases a blocked name for a device (not for a profile).
+    let released_by = match (client, &decision) {
+        (Some(ip), Decision::Blocked { .. } | Decision::NotInWalledGarden) => {
+            let admin = state.admin.clone();
+            let rows = tokio::task::spawn_blocking(move || admin.live_overrides())
+                .await
+                .map_err(internal)?
+                .map_err(internal)?;
+            OverrideSet::new(&rows).releases(
+                now_ms(),
+                Asker {
+                    address: ip,
+                    listener: None,
+                },
+                &reversed,
+                explanation.category.as_deref(),
+            )
+        }
+        _ => None,
+    };
+    let rewrite = (!decision.is_blocked())
+        .then(|| {
+            policy
+                .safe_search
+                .rewrite(&domain, policy.profile(profile).safe_search)
+        })
+        .flatten()
+        .map(|rewrite| json!({ "target": rewrite.target, "provider": rewrite.provider }));
+    Ok(Json(json!({
+        "name": domain,
+        "profile": profile_name,
+        "client": client,
+        "decision": word,
+        "why": explanation,
+        "released_by_override": released_by,
+        "safe_search": rewrite,
+    })))
+}
+
+pub async fn overrides(
+    State(state): State<Arc<WebState>>,
+    signed: Result<Signed, WebError>,
+) -> ApiResult {
+    allowed(
+        signed,
+        &[Right::ReadLog, Right::UseOverride],
+        "see the overrides",
+    )?;
+    let config = state.config().await;
+    let admin = state.admin.clone();
+    let live = tokio::task::spawn_blocking(move || admin.live_overrides())
+        .await
+        .map_err(internal)?
+        .map_err(internal)?;
+    let rows: Vec<Value> = live
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "target": row.target,
+                "scope": row.scope,
+                "for": super::unlock::choices::describe_scope(&row.scope, &config),
+                "reason": row.reason,
+                "granted_by": row.granted_by,
+                "starts_at_unix_ms": row.starts_at,
+                "expires_at_unix_ms": row.expires_at,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "overrides": rows })))
 }

@@ -1,19 +1,485 @@
-//! Staff override codes: unlock a site for a room, VLAN or device for a lesson.
+//! Staff override codes: a teacher unlocks a blocked site (or service) for
+//! one device, one room or VLAN, or the whole network, until the end of the
+//! lesson or the school day, with a reason. Works signed in, or from the
+//! block page with the teacher's name and personal code. Locked categories
+//! are refused; every grant, refusal and early end is in the audit trail.
 
-use crate::web::error::WebError;
+pub mod choices;
+pub mod expiry;
 
-pub async fn page() -> WebError {
-    WebError::NotFound
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use serde::Deserialize;
+
+use crate::admin::users::Right;
+use crate::admin::{OverrideRow, OverrideScope, OverrideTarget, now_ms};
+use crate::config::Config;
+use crate::journal::AuditEntry;
+use crate::lists::name::{ReversedName, normalise_domain};
+use crate::policy::decision::Decision;
+use crate::web::WebState;
+use crate::web::auth::Signed;
+use crate::web::csrf::FormToken;
+use crate::web::error::{WebError, urlencode};
+use crate::web::view::{Layout, local_time, render};
+
+use choices::{Choice, Lasting};
+
+/// Each override shown on /overrides, with its state in words.
+struct OverrideView {
+    row: OverrideRow,
+    what: String,
+    scope: String,
+    from: String,
+    until: String,
+    state: String,
+    live: bool,
 }
 
-pub async fn grant() -> WebError {
-    WebError::NotFound
+#[derive(Template)]
+#[template(path = "unlock.html")]
+struct UnlockPage {
+    layout: Layout,
+    /// Not signed in as a teacher or admin: the name and code are asked for.
+    needs_code: bool,
+    form: UnlockForm,
+    choices: Vec<Choice>,
+    lasting: Vec<Lasting>,
+    services: Vec<(String, String)>,
+    message: Option<String>,
+    done: Option<String>,
+    may_list: bool,
 }
 
-pub async fn list() -> WebError {
-    WebError::NotFound
+#[derive(Template)]
+#[template(path = "overrides.html")]
+struct OverridesPage {
+    layout: Layout,
+    live: Vec<OverrideView>,
+    recent: Vec<OverrideView>,
+    may_end: bool,
+    done: Option<String>,
 }
 
-pub async fn end() -> WebError {
-    WebError::NotFound
+#[derive(Deserialize, Default)]
+pub struct UnlockQuery {
+    domain: Option<String>,
+    client: Option<String>,
+    service: Option<String>,
+    done: Option<String>,
+}
+
+/// The unlock form as sent (and as shown again when something is wrong).
+#[derive(Deserialize, Default, Clone)]
+pub struct UnlockForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    service: String,
+    /// `device`, `room` or `network`.
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    room: String,
+    /// `lesson`, `hour` or `day`.
+    #[serde(default)]
+    duration: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Whoever is asking may unlock without a code (signed in with the right).
+fn trusted(signed: &Result<Signed, WebError>) -> Option<&Signed> {
+    signed
+        .as_ref()
+        .ok()
+        .filter(|signed| signed.may(Right::UseOverride))
+}
+
+fn layout(
+    config: &Config,
+    signed: &Result<Signed, WebError>,
+    token: &FormToken,
+    title: &str,
+) -> Layout {
+    match signed {
+        Ok(signed) => Layout::new(config, title, "unlock", signed),
+        Err(_) => Layout::public(config, title, token),
+    }
+}
+
+fn unlock_page(
+    config: &Config,
+    signed: &Result<Signed, WebError>,
+    token: &FormToken,
+    form: UnlockForm,
+    message: Option<String>,
+    done: Option<String>,
+) -> UnlockPage {
+    let now = now_ms();
+    UnlockPage {
+        layout: layout(config, signed, token, "Unlock a site for a lesson"),
+        needs_code: trusted(signed).is_none(),
+        choices: choices::scopes(config),
+        lasting: choices::lasting(config.log.time_zone, now),
+        services: choices::services(config),
+        form,
+        message,
+        done,
+        may_list: signed
+            .as_ref()
+            .is_ok_and(|s| s.may(Right::UseOverride) || s.may(Right::ReadLog)),
+    }
+}
+
+pub async fn page(
+    State(state): State<Arc<WebState>>,
+    signed: Result<Signed, WebError>,
+    Extension(token): Extension<FormToken>,
+    Query(query): Query<UnlockQuery>,
+) -> Result<Response, WebError> {
+    let config = state.config().await;
+    let client = query.client.unwrap_or_default();
+    let form = UnlockForm {
+        domain: query.domain.unwrap_or_default(),
+        service: query.service.unwrap_or_default(),
+        scope: if client.is_empty() { "room" } else { "device" }.into(),
+        device: client,
+        duration: "lesson".into(),
+        ..UnlockForm::default()
+    };
+    let page = unlock_page(&config, &signed, &token, form, None, query.done);
+    Ok(render(&page)?.into_response())
+}
+
+/// What a valid form asks for.
+struct Wanted {
+    target: OverrideTarget,
+    scopes: Vec<OverrideScope>,
+    expires_at: i64,
+    reason: String,
+}
+
+/// Checks everything but the code and the lists; the message says what to fix.
+fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, String> {
+    let domain = form.domain.trim();
+    let service = form.service.trim();
+    let target = match (domain.is_empty(), service.is_empty()) {
+        (true, true) => {
+            return Err(
+                "Type the website to unlock (e.g. www.youtube.com), or choose a service.".into(),
+            );
+        }
+        (false, false) => {
+            return Err(
+                "Unlock either a website or a service, not both: clear one of them.".into(),
+            );
+        }
+        (false, true) => {
+            let domain = normalise_domain(domain).map_err(|error| {
+                format!("'{domain}' is not a website name ({error}). Type it as www.example.org.")
+            })?;
+            OverrideTarget::Domain(domain)
+        }
+        (true, false) => {
+            if !choices::services(config)
+                .iter()
+                .any(|(name, _)| name == service)
+            {
+                return Err(format!(
+                    "'{service}' is not a service blocked here. Choose one from the list."
+                ));
+            }
+            OverrideTarget::Service(service.to_string())
+        }
+    };
+    let scopes = choices::scope_of(form, config)?;
+    let expires_at = choices::ends_at(&form.duration, config.log.time_zone, now)?;
+    let reason = crate::admin::rules::check_reason(&form.reason)
+        .map_err(|error| format!("{error}."))?
+        .to_string();
+    Ok(Wanted {
+        target,
+        scopes,
+        expires_at,
+        reason,
+    })
+}
+
+/// The locked category `target` falls in, if any: nobody may unlock those.
+fn locked_category(state: &WebState, target: &OverrideTarget) -> Option<String> {
+    let OverrideTarget::Domain(domain) = target else {
+        return None;
+    };
+    let settings = state.pipeline.settings();
+    let policy = &settings.policy;
+    let name = ReversedName::from_domain(domain)?;
+    (0..policy.profiles.len()).find_map(|profile| {
+        let decision = policy.decide(profile, &name);
+        matches!(decision, Decision::Locked { .. }).then(|| {
+            policy
+                .explain(profile, &name, &decision)
+                .category
+                .unwrap_or_else(|| "locked".into())
+        })
+    })
+}
+
+pub async fn grant(
+    State(state): State<Arc<WebState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed: Result<Signed, WebError>,
+    Extension(token): Extension<FormToken>,
+    Form(form): Form<UnlockForm>,
+) -> Result<Response, WebError> {
+    let config = state.config().await;
+    let address = peer.ip();
+    let retry = |status: StatusCode, message: String| -> Result<Response, WebError> {
+        let mut shown = form.clone();
+        shown.code.clear();
+        let page = unlock_page(&config, &signed, &token, shown, Some(message), None);
+        Ok((status, render(&page)?).into_response())
+    };
+    let now = now_ms();
+    let wanted = match read_form(&form, &config, now) {
+        Ok(wanted) => wanted,
+        Err(message) => return retry(StatusCode::BAD_REQUEST, message),
+    };
+
+    let actor = match trusted(&signed) {
+        Some(signed) => signed.user.clone(),
+        None => match check_code(&state, address, &form).await? {
+            Ok(name) => name,
+            Err(message) => return retry(StatusCode::UNAUTHORIZED, message),
+        },
+    };
+
+    if let Some(category) = locked_category(&state, &wanted.target) {
+        record(
+            &state,
+            &actor,
+            "override refused",
+            { format!("{} is in the locked category {category}", wanted.target) },
+            Some(wanted.reason.clone()),
+        );
+        return retry(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
+                wanted.target
+            ),
+        );
+    }
+
+    let admin = state.admin.clone();
+    let (target, scopes, reason, by) = (
+        wanted.target.clone(),
+        wanted.scopes.clone(),
+        wanted.reason.clone(),
+        actor.clone(),
+    );
+    let granted = tokio::task::spawn_blocking(move || {
+        scopes
+            .iter()
+            .map(|scope| admin.add_override(&target, scope, &reason, &by, wanted.expires_at))
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    state
+        .reloader
+        .apply_overrides()
+        .await
+        .map_err(WebError::Internal)?;
+    let tz = config.log.time_zone;
+    let until = local_time(tz, wanted.expires_at);
+    for row in &granted {
+        let how = if trusted(&signed).is_some() {
+            "signed in"
+        } else {
+            "with their override code"
+        };
+        record(
+            &state,
+            &actor,
+            "override granted",
+            format!(
+                "{} for {} until {until} (override {}, {how}, from {address})",
+                row.target,
+                choices::describe_scope(&row.scope, &config),
+                row.id
+            ),
+            Some(row.reason.clone()),
+        );
+        tracing::info!(
+            "{actor} unlocked {} for {} until {until}",
+            row.target,
+            row.scope
+        );
+    }
+    let scope = granted
+        .first()
+        .map(|row| choices::describe_scope(&row.scope, &config))
+        .unwrap_or_default();
+    let done = format!(
+        "{} is unlocked for {scope} until {}. Devices may take up to a minute to notice.",
+        wanted.target,
+        until.get(11..).unwrap_or(&until)
+    );
+    let back = if signed.is_ok() {
+        "/overrides"
+    } else {
+        "/unlock"
+    };
+    Ok(Redirect::to(&format!("{back}?done={}", urlencode(&done))).into_response())
+}
+
+/// The user whose code the form carries, or what to tell the person typing.
+async fn check_code(
+    state: &WebState,
+    address: IpAddr,
+    form: &UnlockForm,
+) -> Result<Result<String, String>, WebError> {
+    let name = form.name.trim().to_string();
+    if name.is_empty() || form.code.trim().is_empty() {
+        return Ok(Err(
+            "Type your user name and your personal override code (or sign in first).".into(),
+        ));
+    }
+    // Codes and passwords share one limiter: guesses of either count.
+    let key = format!("override code of {name}");
+    if let Some(wait) = state.login_limiter.wait(address, &key) {
+        tracing::warn!("override code refused for '{name}' from {address}: too many attempts");
+        return Err(WebError::TooMany(wait));
+    }
+    let admin = state.admin.clone();
+    let (who, code) = (name.clone(), form.code.clone());
+    let user = tokio::task::spawn_blocking(move || admin.check_code(&who, &code)).await??;
+    match user {
+        Some(user) => {
+            state.login_limiter.succeeded(address, &key);
+            Ok(Ok(user.name))
+        }
+        None => {
+            state.login_limiter.failed(address, &key);
+            tracing::warn!("wrong override code for '{name}' from {address}");
+            record(
+                state,
+                &address.to_string(),
+                "override code refused",
+                format!("user name '{name}'"),
+                None,
+            );
+            Ok(Err(
+                "That name and override code do not match. Check them and try again.".into(),
+            ))
+        }
+    }
+}
+
+fn record(state: &WebState, actor: &str, action: &str, detail: String, reason: Option<String>) {
+    state.pipeline.journal().record_audit(AuditEntry {
+        at_unix_ms: now_ms(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        detail,
+        reason,
+    });
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    done: Option<String>,
+}
+
+/// How far back /overrides shows ended and expired overrides.
+const RECENT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+pub async fn list(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, WebError> {
+    if !signed.may(Right::UseOverride) && !signed.may(Right::ReadLog) {
+        return Err(WebError::Forbidden("see the overrides"));
+    }
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let now = now_ms();
+    let admin = state.admin.clone();
+    let rows =
+        tokio::task::spawn_blocking(move || admin.overrides_since(now - RECENT_MS)).await??;
+    let view = |row: OverrideRow| {
+        let live = row.is_live(now);
+        let state = match (&row.ended_at, &row.ended_by) {
+            _ if live => "in force".to_string(),
+            (Some(at), by) => format!(
+                "ended early {} by {}",
+                local_time(tz, *at),
+                by.as_deref().unwrap_or("someone")
+            ),
+            (None, _) => "expired".to_string(),
+        };
+        OverrideView {
+            what: row.target.to_string(),
+            scope: choices::describe_scope(&row.scope, &config),
+            from: local_time(tz, row.starts_at),
+            until: local_time(tz, row.expires_at),
+            state,
+            live,
+            row,
+        }
+    };
+    let (live, recent): (Vec<_>, Vec<_>) = rows.into_iter().map(view).partition(|v| v.live);
+    Ok(render(&OverridesPage {
+        layout: Layout::new(&config, "Unlocked sites", "unlock", &signed),
+        live,
+        recent,
+        may_end: signed.may(Right::UseOverride),
+        done: query.done,
+    })?
+    .into_response())
+}
+
+pub async fn end(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    signed.require(Right::UseOverride, "end an override")?;
+    let admin = state.admin.clone();
+    let by = signed.user.clone();
+    let ended = tokio::task::spawn_blocking(move || admin.end_override(id, &by)).await??;
+    let Some(row) = ended else {
+        return Err(WebError::BadRequest(
+            "That override has already ended, or never existed.".into(),
+        ));
+    };
+    state
+        .reloader
+        .apply_overrides()
+        .await
+        .map_err(WebError::Internal)?;
+    let config = state.config().await;
+    let scope = choices::describe_scope(&row.scope, &config);
+    record(
+        &state,
+        &signed.user,
+        "override ended early",
+        format!("{} for {scope} (override {})", row.target, row.id),
+        Some(format!("granted because: {}", row.reason)),
+    );
+    let done = format!("{} is blocked again for {scope}.", row.target);
+    Ok(Redirect::to(&format!("/overrides?done={}", urlencode(&done))).into_response())
 }

@@ -1,27 +1,340 @@
-//! Users, their roles and override codes, and API tokens for scripts.
+//! Users of the status page (admin only): their roles and passwords, their
+//! personal override codes, removing them (never yourself, never the last
+//! admin); and API tokens for scripts, shown once and revocable. Every
+//! change is recorded in the audit trail.
 
-use crate::web::error::WebError;
+use std::sync::Arc;
 
-pub async fn page() -> WebError {
-    WebError::NotFound
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::admin::users::{ApiToken, Right};
+use crate::admin::{Role, User, now_ms};
+use crate::journal::AuditEntry;
+use crate::web::WebState;
+use crate::web::auth::Signed;
+use crate::web::error::{WebError, urlencode};
+use crate::web::view::{Layout, local_time, render};
+
+const MANAGE: &str = "manage users";
+
+struct UserView {
+    user: User,
+    added: String,
+    /// Teachers and admins may hold an override code.
+    may_have_code: bool,
+    is_me: bool,
 }
 
-pub async fn save() -> WebError {
-    WebError::NotFound
+struct TokenView {
+    token: ApiToken,
+    added: String,
 }
 
-pub async fn remove() -> WebError {
-    WebError::NotFound
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    users: Vec<UserView>,
+    tokens: Vec<TokenView>,
+    roles: [&'static str; 3],
+    done: Option<String>,
+    /// A token just made: shown this once, never stored in the clear.
+    new_token: Option<(String, String)>,
 }
 
-pub async fn set_code() -> WebError {
-    WebError::NotFound
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    done: Option<String>,
 }
 
-pub async fn new_token() -> WebError {
-    WebError::NotFound
+async fn users_page(
+    state: &WebState,
+    signed: &Signed,
+    done: Option<String>,
+    new_token: Option<(String, String)>,
+) -> Result<Response, WebError> {
+    let config = state.config().await;
+    let tz = config.log.time_zone;
+    let admin = state.admin.clone();
+    let (users, tokens) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::admin::AdminError>((admin.users()?, admin.api_tokens()?))
+    })
+    .await??;
+    let users = users
+        .into_iter()
+        .map(|user| UserView {
+            added: format!("{} by {}", local_time(tz, user.created_at), user.created_by),
+            may_have_code: user.role.may(Right::UseOverride),
+            is_me: user.name == signed.user,
+            user,
+        })
+        .collect();
+    let tokens = tokens
+        .into_iter()
+        .map(|token| TokenView {
+            added: format!(
+                "{} by {}",
+                local_time(tz, token.created_at),
+                token.created_by
+            ),
+            token,
+        })
+        .collect();
+    let mut response = render(&UsersPage {
+        layout: Layout::new(&config, "Users and API tokens", "users", signed),
+        users,
+        tokens,
+        roles: ["viewer", "teacher", "admin"],
+        done,
+        new_token,
+    })?
+    .into_response();
+    // The page may carry a new token: keep it out of every cache.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
-pub async fn revoke_token() -> WebError {
-    WebError::NotFound
+pub async fn page(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Query(query): Query<UsersQuery>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    users_page(&state, &signed, query.done, None).await
+}
+
+fn record(state: &WebState, signed: &Signed, action: &str, detail: String) {
+    state.pipeline.journal().record_audit(AuditEntry {
+        at_unix_ms: now_ms(),
+        actor: signed.user.clone(),
+        action: action.to_string(),
+        detail,
+        reason: None,
+    });
+}
+
+fn done(message: &str) -> Response {
+    Redirect::to(&format!("/users?done={}", urlencode(message))).into_response()
+}
+
+/// Whether `name` is the only admin left.
+async fn last_admin(state: &WebState, name: &str) -> Result<bool, WebError> {
+    let admin = state.admin.clone();
+    let users = tokio::task::spawn_blocking(move || admin.users()).await??;
+    let admins: Vec<&User> = users.iter().filter(|u| u.role == Role::Admin).collect();
+    Ok(admins.len() == 1 && admins[0].name == name)
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    name: String,
+    role: String,
+    password: String,
+    confirm: String,
+}
+
+/// Adds a user, or sets an existing user's role and password.
+pub async fn save(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Form(form): Form<UserForm>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    let name = form.name.trim().to_string();
+    let role = Role::parse(&form.role)?;
+    if form.password != form.confirm {
+        return Err(WebError::BadRequest(
+            "The two passwords are not the same. Go back and type them again.".into(),
+        ));
+    }
+    let admin = state.admin.clone();
+    let lookup = name.clone();
+    let existing = tokio::task::spawn_blocking(move || admin.user(&lookup)).await??;
+    if role != Role::Admin && last_admin(&state, &name).await? {
+        return Err(WebError::BadRequest(format!(
+            "{name} is the only admin. Make someone else an admin first, so somebody can still manage Lollipop."
+        )));
+    }
+    let admin = state.admin.clone();
+    let (who, password, by) = (name.clone(), form.password, signed.user.clone());
+    tokio::task::spawn_blocking(move || admin.set_user(&who, role, &password, &by)).await??;
+    let role_changed = existing.as_ref().is_none_or(|user| user.role != role);
+    if name != signed.user || role_changed {
+        // New rights (or fewer) take effect at their next sign-in.
+        state.sessions.end_user(&name);
+    }
+    let (action, message) = match &existing {
+        None => (
+            "user added",
+            format!("{name} can now sign in as a {}.", role.as_str()),
+        ),
+        Some(before) => (
+            "user changed",
+            format!(
+                "{name} is now a {} (was {}), with a new password.",
+                role.as_str(),
+                before.role.as_str()
+            ),
+        ),
+    };
+    record(
+        &state,
+        &signed,
+        action,
+        format!("{name}, role {}", role.as_str()),
+    );
+    tracing::info!("{}: {action}: {name} ({})", signed.user, role.as_str());
+    Ok(done(&message))
+}
+
+pub async fn remove(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(name): Path<String>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    if name == signed.user {
+        return Err(WebError::BadRequest(
+            "You cannot remove yourself. Ask another admin to do it.".into(),
+        ));
+    }
+    if last_admin(&state, &name).await? {
+        return Err(WebError::BadRequest(format!(
+            "{name} is the only admin and cannot be removed."
+        )));
+    }
+    let admin = state.admin.clone();
+    let who = name.clone();
+    let removed = tokio::task::spawn_blocking(move || admin.remove_user(&who)).await??;
+    if !removed {
+        return Err(WebError::BadRequest(format!(
+            "There is no user called '{name}'."
+        )));
+    }
+    state.sessions.end_user(&name);
+    record(&state, &signed, "user removed", name.clone());
+    Ok(done(&format!("{name} was removed and signed out.")))
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+    /// Set by the "remove the code" button.
+    #[serde(default)]
+    clear: Option<String>,
+}
+
+pub async fn set_code(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    let admin = state.admin.clone();
+    let who = name.clone();
+    let user = tokio::task::spawn_blocking(move || admin.user(&who)).await??;
+    let Some(user) = user else {
+        return Err(WebError::BadRequest(format!(
+            "There is no user called '{name}'."
+        )));
+    };
+    let clear = form.clear.is_some();
+    if !clear && !user.role.may(Right::UseOverride) {
+        return Err(WebError::BadRequest(format!(
+            "{name} is a {} and cannot use override codes. Make them a teacher first.",
+            user.role.as_str()
+        )));
+    }
+    let admin = state.admin.clone();
+    let code = (!clear).then_some(form.code);
+    let who = name.clone();
+    tokio::task::spawn_blocking(move || admin.set_code(&who, code.as_deref())).await??;
+    let (action, message) = if clear {
+        (
+            "override code removed",
+            format!("{name} no longer has an override code."),
+        )
+    } else {
+        (
+            "override code set",
+            format!("{name} has a new override code. Tell them in person."),
+        )
+    };
+    record(&state, &signed, action, name);
+    Ok(done(&message))
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    label: String,
+    role: String,
+}
+
+pub async fn new_token(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    let role = Role::parse(&form.role)?;
+    let admin = state.admin.clone();
+    let (label, by) = (form.label.trim().to_string(), signed.user.clone());
+    let for_store = label.clone();
+    let token =
+        tokio::task::spawn_blocking(move || admin.new_api_token(&for_store, role, &by)).await??;
+    record(
+        &state,
+        &signed,
+        "API token created",
+        format!("'{label}', role {}", role.as_str()),
+    );
+    // Shown in the page itself, never in a redirect's address.
+    users_page(
+        &state,
+        &signed,
+        Some(format!(
+            "The token '{label}' was created. Copy it now: it is not shown again."
+        )),
+        Some((label, token)),
+    )
+    .await
+}
+
+pub async fn revoke_token(
+    State(state): State<Arc<WebState>>,
+    signed: Signed,
+    Path(id): Path<i64>,
+) -> Result<Response, WebError> {
+    signed.require(Right::ManageUsers, MANAGE)?;
+    let admin = state.admin.clone();
+    let (tokens, revoked) = tokio::task::spawn_blocking(move || {
+        let tokens = admin.api_tokens()?;
+        let revoked = admin.revoke_api_token(id)?;
+        Ok::<_, crate::admin::AdminError>((tokens, revoked))
+    })
+    .await??;
+    let Some(token) = tokens.into_iter().find(|t| t.id == id).filter(|_| revoked) else {
+        return Err(WebError::BadRequest(
+            "That token was already revoked, or never existed.".into(),
+        ));
+    };
+    record(
+        &state,
+        &signed,
+        "API token revoked",
+        format!("'{}', role {}", token.label, token.role.as_str()),
+    );
+    Ok(done(&format!(
+        "The token '{}' no longer works.",
+        token.label
+    )))
 }
