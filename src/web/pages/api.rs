@@ -268,6 +268,7 @@ pub async fn blocked(
         to_unix_ms: to,
         device: params.get("device").cloned(),
         profile: params.get("profile").cloned(),
+        client_ip: None,
         category: params.get("category").cloned(),
         name_contains: params.get("name").cloned(),
         limit: Some(limit),
