@@ -72,6 +72,13 @@ impl Browser {
         }
     }
 
+    /// Sets the window's size in CSS pixels (a tablet: 820 × 1180).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.runtime
+            .block_on(self.client.set_window_size(width, height))
+            .expect("resize the window");
+    }
+
     pub fn goto(&self, path: &str) {
         let url = format!("{}{path}", self.base);
         self.runtime
