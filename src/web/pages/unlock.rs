@@ -271,7 +271,7 @@ pub async fn grant(
             &state,
             &actor,
             "override refused",
-            { format!("{} is in the locked category {category}", wanted.target) },
+            format!("{} is in the locked category {category}", wanted.target),
             Some(wanted.reason.clone()),
         );
         return retry(
