@@ -72,7 +72,7 @@ fn foreign_host(state: &WebState, request: &Request) -> Option<String> {
         return None;
     }
     let name = normalise_domain(name).ok()?;
-    (!state.own_hosts.iter().any(|own| *own == name)).then_some(name)
+    (!state.own_hosts.contains(&name)).then_some(name)
 }
 
 /// How `name` is blocked: for the asking device's profile if it blocks
