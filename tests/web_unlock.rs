@@ -516,7 +516,7 @@ fn a_blocked_name_pointed_here_gets_the_block_page_with_a_staff_link() {
     assert!(page.body.contains("www.youtube.com"));
     assert!(
         page.body
-            .contains("/unlock?domain=www.youtube.com&#38;client=127.0.0.1"),
+            .contains("href=\"/unlock?domain=www.youtube.com&#38;client=127.0.0.1\""),
         "{}",
         page.body
     );
@@ -551,4 +551,45 @@ fn a_blocked_name_pointed_here_gets_the_block_page_with_a_staff_link() {
         let missing = child.get_with("/no-such-page", &[("Host", host)]);
         assert_eq!(missing.status, 404, "{host}");
     }
+}
+
+#[test]
+fn with_a_public_url_the_staff_link_goes_there_and_that_name_is_ours() {
+    let school = WebSchool::start_with(|config| {
+        config.web.public_url = Some("https://lollipop.hilltop.sch.uk".into());
+    });
+    let child = school.client();
+    let page = child.get_with("/", &[("Host", "bet365.com")]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(
+            "href=\"https://lollipop.hilltop.sch.uk/unlock?domain=bet365.com&#38;client=127.0.0.1\""
+        ),
+        "{}",
+        page.body
+    );
+    let ours = child.get_with("/overrides", &[("Host", "lollipop.hilltop.sch.uk")]);
+    assert_eq!(ours.status, 303);
+}
+
+#[test]
+fn reasons_are_escaped_on_the_overrides_page() {
+    let school = school();
+    let admin = school.signed_in("tech", Role::Admin);
+    let script = "<script>alert('reason')</script>";
+    let reply = admin.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("domain", "bet365.com"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", script),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let list = admin.get("/overrides");
+    assert!(!list.body.contains(script), "{}", list.body);
+    assert!(list.body.contains("&#60;script&#62;") || list.body.contains("&lt;script&gt;"));
+    assert!(list.body.contains("the whole network"));
 }
