@@ -338,6 +338,15 @@ fn bad_input_is_refused_with_what_to_fix_and_script_is_escaped() {
             ],
             "Choose who",
         ),
+        (
+            &[
+                ("domain", "www.example.com"),
+                ("scope", "network"),
+                ("duration", "lesson"),
+                ("reason", "a lesson"),
+            ],
+            "not blocked for anyone",
+        ),
     ];
     for (fields, expected) in cases {
         let reply = teacher.submit("/unlock", "/unlock", fields);

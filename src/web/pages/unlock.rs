@@ -200,23 +200,40 @@ fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, Str
     })
 }
 
-/// The locked category `target` falls in, if any: nobody may unlock those.
-fn locked_category(state: &WebState, target: &OverrideTarget) -> Option<String> {
+/// Whether a domain is blocked at all, and by a locked category.
+enum Standing {
+    /// No profile blocks it: there is nothing to unlock.
+    NotBlocked,
+    /// Blocked somewhere, and an override may release it.
+    Releasable,
+    /// In this locked category: nobody may unlock it.
+    Locked(String),
+}
+
+fn standing(state: &WebState, target: &OverrideTarget) -> Standing {
     let OverrideTarget::Domain(domain) = target else {
-        return None;
+        return Standing::Releasable;
     };
     let settings = state.pipeline.settings();
     let policy = &settings.policy;
-    let name = ReversedName::from_domain(domain)?;
-    (0..policy.profiles.len()).find_map(|profile| {
+    let Some(name) = ReversedName::from_domain(domain) else {
+        return Standing::NotBlocked;
+    };
+    let mut standing = Standing::NotBlocked;
+    for profile in 0..policy.profiles.len() {
         let decision = policy.decide(profile, &name);
-        matches!(decision, Decision::Locked { .. }).then(|| {
-            policy
-                .explain(profile, &name, &decision)
-                .category
-                .unwrap_or_else(|| "locked".into())
-        })
-    })
+        match decision {
+            Decision::Locked { .. } => {
+                let category = policy.explain(profile, &name, &decision).category;
+                return Standing::Locked(category.unwrap_or_else(|| "locked".into()));
+            }
+            Decision::Blocked { .. } | Decision::NotInWalledGarden => {
+                standing = Standing::Releasable;
+            }
+            Decision::Allowed { .. } => {}
+        }
+    }
+    standing
 }
 
 pub async fn grant(
@@ -248,21 +265,33 @@ pub async fn grant(
         },
     };
 
-    if let Some(category) = locked_category(&state, &wanted.target) {
-        record(
-            &state,
-            &actor,
-            "override refused",
-            format!("{} is in the locked category {category}", wanted.target),
-            Some(wanted.reason.clone()),
-        );
-        return retry(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
-                wanted.target
-            ),
-        );
+    match standing(&state, &wanted.target) {
+        Standing::Releasable => {}
+        Standing::NotBlocked => {
+            return retry(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} is not blocked for anyone, so there is nothing to unlock. Check how the website is spelt.",
+                    wanted.target
+                ),
+            );
+        }
+        Standing::Locked(category) => {
+            record(
+                &state,
+                &actor,
+                "override refused",
+                format!("{} is in the locked category {category}", wanted.target),
+                Some(wanted.reason.clone()),
+            );
+            return retry(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
+                    wanted.target
+                ),
+            );
+        }
     }
 
     let admin = state.admin.clone();
