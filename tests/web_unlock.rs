@@ -534,3 +534,53 @@ fn reasons_are_escaped_on_the_overrides_page() {
     assert!(list.body.contains("&#60;script&#62;") || list.body.contains("&lt;script&gt;"));
     assert!(list.body.contains("the whole network"));
 }
+
+#[test]
+fn a_blocked_service_is_unlocked_with_every_name_it_needs() {
+    let school = WebSchool::start_with(|config| {
+        config.server.lists_dir = format!("{}/lists", env!("CARGO_MANIFEST_DIR")).into();
+        if let Some(ks2) = config.profiles.get_mut("ks2") {
+            ks2.block_services = vec![toml::Spanned::new(0..0, "tiktok".to_string())];
+        }
+    });
+    let answer = |name: &str| dig(school.ks2(), &[name, "A"]);
+    for name in ["www.tiktok.com", "v16.tiktokcdn.com"] {
+        assert!(answer(name).contains("0.0.0.0"), "{name} blocked first");
+    }
+    let teacher = school.signed_in("mr.jones", Role::Teacher);
+    let form = teacher.get("/unlock");
+    assert!(
+        form.body.contains("<option value=\"tiktok\""),
+        "{}",
+        form.body
+    );
+    let reply = teacher.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("service", "tiktok"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", "Media studies: how short videos are made"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    // Released: the upstream answers (it knows no such names).
+    for name in ["www.tiktok.com", "v16.tiktokcdn.com"] {
+        let reply = answer(name);
+        assert!(!reply.contains("0.0.0.0"), "{name}: {reply}");
+        assert!(reply.contains("NXDOMAIN"), "{name}: {reply}");
+    }
+    let reply = teacher.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("service", "roblox"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", "not a blocked service here"),
+        ],
+    );
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("not a service blocked here"));
+}
