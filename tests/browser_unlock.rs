@@ -34,7 +34,8 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     // The blocked answer would point the pupil's browser at the appliance;
     // here chromium is sent there as its HTTP proxy, so it asks us for
     // http://www.bet365.com/ with that Host, as it would after the answer.
-    // Set before chromium starts; this binary runs this one test only.
+    // SAFETY: set before chromium starts, while this binary's only test
+    // runs no other thread that reads the environment.
     unsafe {
         std::env::set_var("http_proxy", format!("http://{}", school.web));
         std::env::set_var("no_proxy", "127.0.0.1,localhost");
@@ -58,6 +59,10 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     browser.fill("name", "ms.khan");
     browser.fill("code", "472913");
     browser.fill("reason", "Year 6 maths: probability");
+    browser
+        .runtime
+        .block_on(browser.client.execute("window.scrollTo(0, 0);", vec![]))
+        .expect("scroll to the top");
     browser.screenshot("unlock");
     browser.click_and_wait("form[action='/unlock'] button[type=submit]");
     let page = browser.text();

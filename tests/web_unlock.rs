@@ -1,7 +1,6 @@
 //! Staff override codes on the status page: a teacher's code unlocks a site
 //! for one room, device or the whole network at once (as `dig` sees it),
-//! never a locked category; overrides end early or expire by themselves;
-//! and the block page a child sees when a blocked name points here.
+//! never a locked category; overrides end early or expire by themselves.
 
 mod common;
 
@@ -159,7 +158,8 @@ fn a_device_override_leaves_other_devices_blocked() {
         .trim()
         .to_string()
     };
-    assert_eq!(from("127.0.0.2"), "192.0.2.13");
+    // Unlocked, and still in YouTube's restricted mode (the ks2 profile's).
+    assert_eq!(from("127.0.0.2"), "restrict.youtube.com.\n216.239.38.120");
     assert_eq!(from("127.0.0.1"), "0.0.0.0");
     let live = school.admin_store().live_overrides().expect("live");
     assert_eq!(live.len(), 1);
@@ -338,6 +338,15 @@ fn bad_input_is_refused_with_what_to_fix_and_script_is_escaped() {
             ],
             "Choose who",
         ),
+        (
+            &[
+                ("domain", "www.example.com"),
+                ("scope", "network"),
+                ("duration", "lesson"),
+                ("reason", "a lesson"),
+            ],
+            "not blocked for anyone",
+        ),
     ];
     for (fields, expected) in cases {
         let reply = teacher.submit("/unlock", "/unlock", fields);
@@ -505,49 +514,73 @@ fn an_override_expires_by_itself_within_the_sweep_period() {
 }
 
 #[test]
-fn a_blocked_name_pointed_here_gets_the_block_page_with_a_staff_link() {
+fn reasons_are_escaped_on_the_overrides_page() {
     let school = school();
-    let child = school.client();
-    let page = child.get_with("/watch?v=abc", &[("Host", "www.youtube.com")]);
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("blocked at school"), "{}", page.body);
-    assert!(page.body.contains("tell your teacher"));
-    assert!(page.body.contains("www.youtube.com"));
-    assert!(
-        page.body
-            .contains("/unlock?domain=www.youtube.com&amp;client=127.0.0.1"),
-        "{}",
-        page.body
+    let admin = school.signed_in("tech", Role::Admin);
+    let script = "<script>alert('reason')</script>";
+    let reply = admin.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("domain", "bet365.com"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", script),
+        ],
     );
-    assert!(
-        page.header("cache-control")
-            .unwrap_or("")
-            .contains("no-store")
-    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let list = admin.get("/overrides");
+    assert!(!list.body.contains(script), "{}", list.body);
+    assert!(list.body.contains("&#60;script&#62;") || list.body.contains("&lt;script&gt;"));
+    assert!(list.body.contains("the whole network"));
+}
 
-    // The stylesheet and the unlock form work under the blocked name too.
-    let css = child.get_with("/static/style.css", &[("Host", "www.youtube.com")]);
-    assert!(css.header("content-type").unwrap_or("").contains("css"));
-    let form = child.get_with(
-        "/unlock?domain=www.youtube.com",
-        &[("Host", "www.youtube.com")],
-    );
-    assert_eq!(form.status, 200);
-    assert!(form.body.contains("override code"));
-
-    // A locked category: no staff link, and its category is not named.
-    let locked = child.get_with("/", &[("Host", "abuse.example.com")]);
-    assert_eq!(locked.status, 200);
-    assert!(locked.body.contains("blocked at school"));
-    assert!(!locked.body.contains("/unlock"));
-    assert!(!locked.body.contains("iwf"));
-
-    // Our own names, addresses and unblocked names reach the status page.
-    for host in ["localhost", "127.0.0.1", "www.example.com"] {
-        let reply = child.get_with("/", &[("Host", host)]);
-        assert_eq!(reply.status, 303, "{host}: {}", reply.body);
-        assert!(reply.location().starts_with("/login"), "{host}");
-        let missing = child.get_with("/no-such-page", &[("Host", host)]);
-        assert_eq!(missing.status, 404, "{host}");
+#[test]
+fn a_blocked_service_is_unlocked_with_every_name_it_needs() {
+    let school = WebSchool::start_with(|config| {
+        config.server.lists_dir = format!("{}/lists", env!("CARGO_MANIFEST_DIR")).into();
+        if let Some(ks2) = config.profiles.get_mut("ks2") {
+            ks2.block_services = vec![toml::Spanned::new(0..0, "tiktok".to_string())];
+        }
+    });
+    let answer = |name: &str| dig(school.ks2(), &[name, "A"]);
+    for name in ["www.tiktok.com", "v16.tiktokcdn.com"] {
+        assert!(answer(name).contains("0.0.0.0"), "{name} blocked first");
     }
+    let teacher = school.signed_in("mr.jones", Role::Teacher);
+    let form = teacher.get("/unlock");
+    assert!(
+        form.body.contains("<option value=\"tiktok\""),
+        "{}",
+        form.body
+    );
+    let reply = teacher.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("service", "tiktok"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", "Media studies: how short videos are made"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    // Released: the upstream answers (it knows no such names).
+    for name in ["www.tiktok.com", "v16.tiktokcdn.com"] {
+        let reply = answer(name);
+        assert!(!reply.contains("0.0.0.0"), "{name}: {reply}");
+        assert!(reply.contains("NXDOMAIN"), "{name}: {reply}");
+    }
+    let reply = teacher.submit(
+        "/unlock",
+        "/unlock",
+        &[
+            ("service", "roblox"),
+            ("scope", "network"),
+            ("duration", "lesson"),
+            ("reason", "not a blocked service here"),
+        ],
+    );
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("not a service blocked here"));
 }

@@ -16,4 +16,15 @@ document.addEventListener("DOMContentLoaded", () => {
     tick();
     setInterval(tick, 30000);
   }
+  // The unlock form: show only the field that the chosen "For" needs.
+  const scopes = document.querySelectorAll("input[name=scope]");
+  const showScopeField = () => {
+    const chosen = document.querySelector("input[name=scope]:checked");
+    for (const scope of ["device", "room"]) {
+      const field = document.getElementById(`${scope}-field`);
+      if (field) field.hidden = !(chosen && chosen.value === scope);
+    }
+  };
+  for (const radio of scopes) radio.addEventListener("change", showScopeField);
+  if (scopes.length > 0) showScopeField();
 });

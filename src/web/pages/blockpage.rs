@@ -72,7 +72,7 @@ fn foreign_host(state: &WebState, request: &Request) -> Option<String> {
         return None;
     }
     let name = normalise_domain(name).ok()?;
-    (!state.own_hosts.iter().any(|own| *own == name)).then_some(name)
+    (!state.own_hosts.contains(&name)).then_some(name)
 }
 
 /// How `name` is blocked: for the asking device's profile if it blocks
@@ -111,7 +111,7 @@ async fn block_page(
     let unlock = (!blocked.locked).then(|| {
         let mut link = format!(
             "{}?domain={}",
-            unlock_base(&state.public_url),
+            unlock_base(config.web.public_url.as_deref()),
             urlencode(&name)
         );
         if let Some(ip) = client {
@@ -145,12 +145,14 @@ async fn block_page(
 }
 
 /// The unlock form's address: on the configured public URL when there is
-/// one, else on whatever name reached us (the divert lets /unlock through).
-fn unlock_base(public_url: &str) -> String {
-    if public_url.starts_with("http") && !public_url.contains('<') {
-        format!("{}/unlock", public_url.trim_end_matches('/'))
-    } else {
-        "/unlock".into()
+/// one, else on whatever name and address reached us (the divert lets
+/// /unlock through), which the pupil's device can surely reach.
+fn unlock_base(public_url: Option<&str>) -> String {
+    match public_url {
+        Some(url) if url.starts_with("http") => {
+            format!("{}/unlock", url.trim_end_matches('/'))
+        }
+        _ => "/unlock".into(),
     }
 }
 

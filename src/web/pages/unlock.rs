@@ -6,19 +6,22 @@
 
 pub mod choices;
 pub mod expiry;
+pub mod listing;
+
+pub use listing::{end, list};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::admin::{OverrideRow, OverrideScope, OverrideTarget, now_ms};
+use crate::admin::{OverrideScope, OverrideTarget, now_ms};
 use crate::config::Config;
 use crate::journal::AuditEntry;
 use crate::lists::name::{ReversedName, normalise_domain};
@@ -30,17 +33,6 @@ use crate::web::error::{WebError, urlencode};
 use crate::web::view::{Layout, local_time, render};
 
 use choices::{Choice, Lasting};
-
-/// Each override shown on /overrides, with its state in words.
-struct OverrideView {
-    row: OverrideRow,
-    what: String,
-    scope: String,
-    from: String,
-    until: String,
-    state: String,
-    live: bool,
-}
 
 #[derive(Template)]
 #[template(path = "unlock.html")]
@@ -55,16 +47,6 @@ struct UnlockPage {
     message: Option<String>,
     done: Option<String>,
     may_list: bool,
-}
-
-#[derive(Template)]
-#[template(path = "overrides.html")]
-struct OverridesPage {
-    layout: Layout,
-    live: Vec<OverrideView>,
-    recent: Vec<OverrideView>,
-    may_end: bool,
-    done: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -218,23 +200,40 @@ fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, Str
     })
 }
 
-/// The locked category `target` falls in, if any: nobody may unlock those.
-fn locked_category(state: &WebState, target: &OverrideTarget) -> Option<String> {
+/// Whether a domain is blocked at all, and by a locked category.
+enum Standing {
+    /// No profile blocks it: there is nothing to unlock.
+    NotBlocked,
+    /// Blocked somewhere, and an override may release it.
+    Releasable,
+    /// In this locked category: nobody may unlock it.
+    Locked(String),
+}
+
+fn standing(state: &WebState, target: &OverrideTarget) -> Standing {
     let OverrideTarget::Domain(domain) = target else {
-        return None;
+        return Standing::Releasable;
     };
     let settings = state.pipeline.settings();
     let policy = &settings.policy;
-    let name = ReversedName::from_domain(domain)?;
-    (0..policy.profiles.len()).find_map(|profile| {
+    let Some(name) = ReversedName::from_domain(domain) else {
+        return Standing::NotBlocked;
+    };
+    let mut standing = Standing::NotBlocked;
+    for profile in 0..policy.profiles.len() {
         let decision = policy.decide(profile, &name);
-        matches!(decision, Decision::Locked { .. }).then(|| {
-            policy
-                .explain(profile, &name, &decision)
-                .category
-                .unwrap_or_else(|| "locked".into())
-        })
-    })
+        match decision {
+            Decision::Locked { .. } => {
+                let category = policy.explain(profile, &name, &decision).category;
+                return Standing::Locked(category.unwrap_or_else(|| "locked".into()));
+            }
+            Decision::Blocked { .. } | Decision::NotInWalledGarden => {
+                standing = Standing::Releasable;
+            }
+            Decision::Allowed { .. } => {}
+        }
+    }
+    standing
 }
 
 pub async fn grant(
@@ -266,21 +265,33 @@ pub async fn grant(
         },
     };
 
-    if let Some(category) = locked_category(&state, &wanted.target) {
-        record(
-            &state,
-            &actor,
-            "override refused",
-            { format!("{} is in the locked category {category}", wanted.target) },
-            Some(wanted.reason.clone()),
-        );
-        return retry(
-            StatusCode::FORBIDDEN,
-            format!(
-                "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
-                wanted.target
-            ),
-        );
+    match standing(&state, &wanted.target) {
+        Standing::Releasable => {}
+        Standing::NotBlocked => {
+            return retry(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{} is not blocked for anyone, so there is nothing to unlock. Check how the website is spelt.",
+                    wanted.target
+                ),
+            );
+        }
+        Standing::Locked(category) => {
+            record(
+                &state,
+                &actor,
+                "override refused",
+                format!("{} is in the locked category {category}", wanted.target),
+                Some(wanted.reason.clone()),
+            );
+            return retry(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
+                    wanted.target
+                ),
+            );
+        }
     }
 
     let admin = state.admin.clone();
@@ -396,90 +407,4 @@ fn record(state: &WebState, actor: &str, action: &str, detail: String, reason: O
         detail,
         reason,
     });
-}
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    done: Option<String>,
-}
-
-/// How far back /overrides shows ended and expired overrides.
-const RECENT_MS: i64 = 7 * 24 * 3600 * 1000;
-
-pub async fn list(
-    State(state): State<Arc<WebState>>,
-    signed: Signed,
-    Query(query): Query<ListQuery>,
-) -> Result<Response, WebError> {
-    if !signed.may(Right::UseOverride) && !signed.may(Right::ReadLog) {
-        return Err(WebError::Forbidden("see the overrides"));
-    }
-    let config = state.config().await;
-    let tz = config.log.time_zone;
-    let now = now_ms();
-    let admin = state.admin.clone();
-    let rows =
-        tokio::task::spawn_blocking(move || admin.overrides_since(now - RECENT_MS)).await??;
-    let view = |row: OverrideRow| {
-        let live = row.is_live(now);
-        let state = match (&row.ended_at, &row.ended_by) {
-            _ if live => "in force".to_string(),
-            (Some(at), by) => format!(
-                "ended early {} by {}",
-                local_time(tz, *at),
-                by.as_deref().unwrap_or("someone")
-            ),
-            (None, _) => "expired".to_string(),
-        };
-        OverrideView {
-            what: row.target.to_string(),
-            scope: choices::describe_scope(&row.scope, &config),
-            from: local_time(tz, row.starts_at),
-            until: local_time(tz, row.expires_at),
-            state,
-            live,
-            row,
-        }
-    };
-    let (live, recent): (Vec<_>, Vec<_>) = rows.into_iter().map(view).partition(|v| v.live);
-    Ok(render(&OverridesPage {
-        layout: Layout::new(&config, "Unlocked sites", "unlock", &signed),
-        live,
-        recent,
-        may_end: signed.may(Right::UseOverride),
-        done: query.done,
-    })?
-    .into_response())
-}
-
-pub async fn end(
-    State(state): State<Arc<WebState>>,
-    signed: Signed,
-    Path(id): Path<i64>,
-) -> Result<Response, WebError> {
-    signed.require(Right::UseOverride, "end an override")?;
-    let admin = state.admin.clone();
-    let by = signed.user.clone();
-    let ended = tokio::task::spawn_blocking(move || admin.end_override(id, &by)).await??;
-    let Some(row) = ended else {
-        return Err(WebError::BadRequest(
-            "That override has already ended, or never existed.".into(),
-        ));
-    };
-    state
-        .reloader
-        .apply_overrides()
-        .await
-        .map_err(WebError::Internal)?;
-    let config = state.config().await;
-    let scope = choices::describe_scope(&row.scope, &config);
-    record(
-        &state,
-        &signed.user,
-        "override ended early",
-        format!("{} for {scope} (override {})", row.target, row.id),
-        Some(format!("granted because: {}", row.reason)),
-    );
-    let done = format!("{} is blocked again for {scope}.", row.target);
-    Ok(Redirect::to(&format!("/overrides?done={}", urlencode(&done))).into_response())
 }

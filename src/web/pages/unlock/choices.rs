@@ -275,7 +275,15 @@ mod tests {
             local_time(tz, ends_at("hour", tz, late).expect("possible")),
             "2026-07-01 23:59"
         );
-        assert!(ends_at("day", tz, late + 30 * MINUTE_MS).is_err());
+        // In the last minute of the day nothing can be unlocked...
+        let last_minute = late + 29 * MINUTE_MS + 30_000;
+        assert!(ends_at("day", tz, last_minute).is_err());
+        // ...and after midnight a new day starts.
+        let tomorrow = late + 31 * MINUTE_MS;
+        assert_eq!(
+            local_time(tz, ends_at("lesson", tz, tomorrow).expect("possible")),
+            "2026-07-02 00:46"
+        );
         assert!(ends_at("week", tz, now).is_err());
         assert!(ends_at("", tz, now).is_err());
     }
