@@ -2,7 +2,9 @@
 //! upstream forwarder.
 
 pub mod answer;
+pub mod cache;
 pub mod handler;
 pub mod pipeline;
 pub mod server;
+pub mod udp;
 pub mod upstream;
