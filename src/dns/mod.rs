@@ -8,3 +8,4 @@ pub mod pipeline;
 pub mod server;
 pub mod udp;
 pub mod upstream;
+pub mod wire;

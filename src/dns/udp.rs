@@ -1,8 +1,10 @@
 //! The UDP listeners: several SO_REUSEPORT sockets on each listen address
 //! (one per core, the kernel spreads clients over them), each read by one
-//! task that answers in place. A query whose answer is ready at once (blocked,
-//! cached, special) costs no task and no channel; one that must wait for the
-//! upstream becomes a task, and at most [`MAX_WAITING`] wait per address.
+//! task that answers in place. A plain query is read and answered by `wire`;
+//! any other goes through hickory-server's request type and `handler`. A query
+//! whose answer is ready at once (blocked, cached, special) costs no task and
+//! no channel; one that must wait for the upstream becomes a task, and at most
+//! [`MAX_WAITING`] wait per address.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +25,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::handler::{DnsHandler, MAX_UDP_PAYLOAD};
+use super::pipeline::Client;
+use super::wire::{self, PlainQuery};
 
 /// Queries waiting for the upstream at once, per listen address; beyond
 /// this a query is dropped and the client asks again.
@@ -99,6 +103,10 @@ async fn read_loop(
             send_error(&socket, datagram, src, REFUSED);
             continue;
         }
+        if let Some(query) = PlainQuery::read(datagram) {
+            answer_plain(query, src, &socket, &handler, &waiting);
+            continue;
+        }
         let max_size = response_size_limit(datagram);
         let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
             Ok(request) => request,
@@ -140,6 +148,53 @@ async fn read_loop(
                 tracing::debug!(%src, "too many queries waiting for the upstream: dropped");
             }
         }
+    }
+}
+
+/// Answers a plain query: the pipeline, then the response written by
+/// `wire`. Ready at once for blocked and cached names; otherwise a task
+/// waits for the upstream.
+fn answer_plain(
+    query: PlainQuery,
+    src: SocketAddr,
+    socket: &Arc<UdpSocket>,
+    handler: &DnsHandler,
+    waiting: &Arc<Semaphore>,
+) {
+    let client = Client {
+        address: src.ip(),
+        listener: Some(handler.listener),
+    };
+    let pipeline = handler.pipeline.clone();
+    let socket = socket.clone();
+    let mut answering = Box::pin(async move {
+        let answer = pipeline
+            .answer(&query.name, query.record_type, client)
+            .await;
+        wire::respond(&query, &answer, |bytes| send(&socket, bytes, src));
+    });
+    let mut ready = Context::from_waker(Waker::noop());
+    if answering.as_mut().poll(&mut ready).is_ready() {
+        return;
+    }
+    match waiting.clone().try_acquire_owned() {
+        Ok(permit) => {
+            tokio::spawn(async move {
+                answering.await;
+                drop(permit);
+            });
+        }
+        Err(_) => {
+            tracing::debug!(%src, "too many queries waiting for the upstream: dropped");
+        }
+    }
+}
+
+/// Sends without waiting: a full socket buffer drops the response, as the
+/// network would, and the client asks again.
+fn send(socket: &UdpSocket, bytes: &[u8], destination: SocketAddr) {
+    if let Err(error) = socket.try_send_to(bytes, destination) {
+        tracing::debug!(%error, %destination, "could not send a response");
     }
 }
 
