@@ -16,6 +16,7 @@ use crate::dns::upstream::Upstream;
 use crate::journal::{DeviceDirectory, Journal, JournalConfig};
 use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
+use crate::metrics::{Metrics, ProfileCounters};
 use crate::policy::Policy;
 use crate::policy::safesearch::SafeSearchMap;
 use crate::reload::Reloader;
@@ -131,11 +132,12 @@ pub fn build_settings(
     config: &Config,
     lists: Arc<CompiledLists>,
     upstream: Option<Arc<Upstream>>,
+    metrics: &Metrics,
 ) -> Result<Settings> {
     let policy = build_policy(config, lists)?;
     let upstream = match upstream {
         Some(upstream) => upstream,
-        None => Arc::new(Upstream::new(config)?),
+        None => Arc::new(Upstream::new(config, metrics.upstream.clone())?),
     };
     Ok(Settings {
         policy,
@@ -147,6 +149,8 @@ pub fn build_settings(
             .iter()
             .map(|l| l.address.get_ref().clone())
             .collect(),
+        // Filled in by the pipeline when it puts these settings in force.
+        counters: ProfileCounters::default(),
     })
 }
 
@@ -228,7 +232,8 @@ pub struct Running {
 /// runtime (the listeners are Tokio sockets).
 pub fn start(config: Config) -> Result<Running> {
     let lists = load_lists(&config)?;
-    let settings = build_settings(&config, lists, None)?;
+    let metrics = Arc::new(Metrics::default());
+    let settings = build_settings(&config, lists, None, &metrics)?;
     let journal = open_journal(&config)?;
     let alerts = start_alerts(&config, &journal)?;
     let pipeline = Arc::new(Pipeline::new(
@@ -236,6 +241,7 @@ pub fn start(config: Config) -> Result<Running> {
         journal,
         alerts,
         config.log.full_query_log,
+        metrics,
     ));
     let servers = DnsServers::start(&config, pipeline.clone())?;
     let web_enabled = config.web.enabled;

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod journal;
 pub mod lists;
 pub mod log_command;
+pub mod metrics;
 pub mod policy;
 pub mod reload;
 pub mod report;

@@ -79,7 +79,7 @@ impl Reloader {
         };
         let upstream = (upstream_key(&config) == upstream_key(&current))
             .then(|| self.pipeline.settings().upstream.clone());
-        match app::build_settings(&config, lists, upstream) {
+        match app::build_settings(&config, lists, upstream, self.pipeline.metrics()) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
                 let changed = current.changed_sections(&config);
@@ -113,6 +113,7 @@ impl Reloader {
             &current,
             running.policy.lists.clone(),
             Some(running.upstream.clone()),
+            self.pipeline.metrics(),
         )
         .map_err(|error| format!("{error:#}"))?;
         self.pipeline.swap(settings);

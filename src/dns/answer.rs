@@ -3,6 +3,7 @@
 //! safe-search CNAME rewrites joined to the target's records.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
@@ -28,22 +29,39 @@ pub struct ExtendedError {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub code: ResponseCode,
+    /// Records made here (a blocked answer, a safe-search CNAME), sent
+    /// before the upstream's.
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
+    /// The upstream's answer, shared with the response cache, not copied.
+    pub upstream: Option<Arc<UpstreamAnswer>>,
     pub extended_error: Option<ExtendedError>,
     /// Why the name was blocked, for the block log; None when it was not.
     pub explanation: Option<Explanation>,
 }
 
 impl Answer {
-    pub fn from_upstream(upstream: UpstreamAnswer) -> Answer {
+    pub fn from_upstream(upstream: Arc<UpstreamAnswer>) -> Answer {
         Answer {
             code: upstream.code,
-            answers: upstream.answers,
-            authorities: upstream.authorities,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            upstream: Some(upstream),
             extended_error: None,
             explanation: None,
         }
+    }
+
+    /// The answer section: records made here, then the upstream's.
+    pub fn answer_records(&self) -> impl Iterator<Item = &Record> {
+        let upstream = self.upstream.as_deref().map(|u| u.answers.as_slice());
+        self.answers.iter().chain(upstream.unwrap_or_default())
+    }
+
+    /// The authority section: records made here, then the upstream's.
+    pub fn authority_records(&self) -> impl Iterator<Item = &Record> {
+        let upstream = self.upstream.as_deref().map(|u| u.authorities.as_slice());
+        self.authorities.iter().chain(upstream.unwrap_or_default())
     }
 
     pub fn nxdomain(extended_error: Option<ExtendedError>) -> Answer {
@@ -51,6 +69,7 @@ impl Answer {
             code: ResponseCode::NXDomain,
             answers: Vec::new(),
             authorities: Vec::new(),
+            upstream: None,
             extended_error,
             explanation: None,
         }
@@ -61,6 +80,7 @@ impl Answer {
             code: ResponseCode::NoError,
             answers: Vec::new(),
             authorities: Vec::new(),
+            upstream: None,
             extended_error,
             explanation: None,
         }
@@ -97,6 +117,7 @@ impl Answer {
                 .into_iter()
                 .collect(),
             authorities: Vec::new(),
+            upstream: None,
             extended_error: Some(extended_error),
             explanation: Some(explanation),
         }
@@ -104,14 +125,17 @@ impl Answer {
 
     /// A safe-search rewrite: `name` CNAME `target`, then the target's own
     /// records as the upstream gave them.
-    pub fn rewritten(name: &Name, target: &Name, ttl: u32, upstream: UpstreamAnswer) -> Answer {
-        let mut answers = Vec::with_capacity(upstream.answers.len() + 1);
-        answers.push(Record::from_rdata(
+    pub fn rewritten(
+        name: &Name,
+        target: &Name,
+        ttl: u32,
+        upstream: Arc<UpstreamAnswer>,
+    ) -> Answer {
+        let answers = vec![Record::from_rdata(
             name.clone(),
             ttl,
             RData::CNAME(CNAME(target.clone())),
-        ));
-        answers.extend(upstream.answers);
+        )];
         Answer {
             // A NXDOMAIN for the target still means the alias exists; keep
             // the upstream's code otherwise (SERVFAIL stays SERVFAIL).
@@ -120,7 +144,8 @@ impl Answer {
                 code => code,
             },
             answers,
-            authorities: upstream.authorities,
+            authorities: Vec::new(),
+            upstream: Some(upstream),
             extended_error: None,
             explanation: None,
         }

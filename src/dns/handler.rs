@@ -24,6 +24,7 @@ pub const MAX_UDP_PAYLOAD: u16 = 1232;
 const EDE_OPTION: u16 = 15;
 
 /// One per listen address, so the pipeline knows which VLAN a query came in on.
+#[derive(Clone)]
 pub struct DnsHandler {
     pub pipeline: Arc<Pipeline>,
     pub listener: usize,
@@ -81,6 +82,7 @@ impl RequestHandler for DnsHandler {
                     code,
                     answers: Vec::new(),
                     authorities: Vec::new(),
+                    upstream: None,
                     extended_error: None,
                     explanation: None,
                 }
@@ -95,8 +97,8 @@ impl RequestHandler for DnsHandler {
         let builder = MessageResponseBuilder::new(&request.queries, response_edns.as_ref());
         let response = builder.build(
             metadata,
-            answer.answers.iter().filter(keep),
-            answer.authorities.iter().filter(keep),
+            answer.answer_records().filter(keep),
+            answer.authority_records().filter(keep),
             std::iter::empty(),
             std::iter::empty(),
         );

@@ -2,8 +2,11 @@
 //! upstream forwarder.
 
 pub mod answer;
+pub mod cache;
 pub mod check;
 pub mod handler;
 pub mod pipeline;
 pub mod server;
+pub mod udp;
 pub mod upstream;
+pub mod wire;

@@ -13,6 +13,7 @@ use crate::alerts::feed::AlertFeed;
 use crate::config::{BlockingConfig, CircumventionConfig};
 use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::lists::name::ReversedName;
+use crate::metrics::{Metrics, ProfileCounters, SCHOOL_ENTRY, WALLED_GARDEN};
 use crate::policy::Policy;
 use crate::policy::clients::ProfileId;
 use crate::policy::decision::{Decision, Hit, HitSource};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub circumvention: CircumventionConfig,
     /// The `[[listen]]` addresses, for the log's VLAN column.
     pub listeners: Vec<String>,
+    /// The `/metrics` counters of these settings' profiles.
+    pub counters: ProfileCounters,
 }
 
 pub struct Pipeline {
@@ -48,22 +51,38 @@ pub struct Pipeline {
     journal: Journal,
     alerts: Option<AlertFeed>,
     full_log: bool,
+    metrics: Arc<Metrics>,
 }
 
 impl Pipeline {
     pub fn new(
-        settings: Settings,
+        mut settings: Settings,
         journal: Journal,
         alerts: Option<AlertFeed>,
         full_log: bool,
+        metrics: Arc<Metrics>,
     ) -> Pipeline {
+        settings.counters = metrics.counters_for(&settings.policy);
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
             overrides: ArcSwap::from_pointee(OverrideSet::default()),
             journal,
             alerts,
             full_log,
+            metrics,
         }
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let settings = self.settings.load();
+        self.metrics
+            .render(&settings.policy.lists, &self.journal.stats())
     }
 
     /// The settings now in force.
@@ -81,7 +100,8 @@ impl Pipeline {
     }
 
     /// Puts new settings in force; queries in flight finish on the old ones.
-    pub fn swap(&self, settings: Settings) {
+    pub fn swap(&self, mut settings: Settings) {
+        settings.counters = self.metrics.counters_for(&settings.policy);
         self.settings.store(Arc::new(settings));
     }
 
@@ -92,6 +112,7 @@ impl Pipeline {
         let profile = settings.policy.profile_for(client.address, client.listener);
         let overrides = self.overrides.load();
         let answer = resolve(&settings, &overrides, client, profile, name, record_type).await;
+        settings.counters.count_query(profile);
         self.record(&settings, profile, name, record_type, client, &answer);
         answer
     }
@@ -119,6 +140,12 @@ impl Pipeline {
             text
         };
         if let Some(explanation) = &answer.explanation {
+            let category = match (&explanation.category, explanation.walled_garden) {
+                (_, true) => WALLED_GARDEN,
+                (Some(category), false) => category.as_str(),
+                (None, false) => SCHOOL_ENTRY,
+            };
+            settings.counters.count_block(profile, category);
             let event = BlockEvent {
                 at_unix_ms,
                 client: client.address,

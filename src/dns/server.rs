@@ -1,7 +1,7 @@
-//! The listeners: a UDP socket and a TCP listener on every configured
-//! address, each served by hickory-server with its own handler (so the query
-//! keeps its VLAN), behind the allowed-networks rule that keeps Lollipop from
-//! being an open resolver.
+//! The listeners: UDP sockets (one per core, see `udp`) and a TCP listener
+//! (hickory-server) on every configured address, each with its own handler
+//! (so the query keeps its VLAN), behind the allowed-networks rule that keeps
+//! Lollipop from being an open resolver.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use crate::config::{Config, parse_network};
 
 use super::handler::DnsHandler;
 use super::pipeline::Pipeline;
+use super::udp::{self, Access};
 
 /// Networks that may always ask: private, loopback and link-local ranges.
 pub const ALWAYS_ALLOWED: [&str; 8] = [
@@ -32,8 +33,18 @@ pub const ALWAYS_ALLOWED: [&str; 8] = [
 /// Bytes a TCP connection may queue for its responses.
 const TCP_RESPONSE_BUFFER: usize = 32;
 
+/// Kernel receive buffer of each UDP socket: room for a burst of queries
+/// while the tasks are busy.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// UDP sockets per address: one per core, within reason.
+fn udp_sockets_per_address() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
+}
+
 pub struct DnsServers {
     servers: Vec<Server<DnsHandler>>,
+    udp_tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The addresses actually bound (port 0 in the config becomes a real port).
     pub addresses: Vec<SocketAddr>,
 }
@@ -42,8 +53,10 @@ impl DnsServers {
     /// Binds every `[[listen]]` address, UDP and TCP, and starts serving.
     pub fn start(config: &Config, pipeline: Arc<Pipeline>) -> Result<DnsServers> {
         let allowed = allowed_networks(config)?;
+        let access = Arc::new(Access::new(allowed.clone()));
         let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
         let mut servers = Vec::new();
+        let mut udp_tasks = Vec::new();
         let mut addresses = Vec::new();
         for (listener, listen) in config.listen.iter().enumerate() {
             let address: SocketAddr = listen
@@ -52,22 +65,37 @@ impl DnsServers {
                 .parse()
                 .with_context(|| format!("listen[{listener}].address"))?;
             let (udp, tcp, address) = bind_pair(address)?;
+            let mut sockets = vec![udp];
+            for _ in 1..udp_sockets_per_address() {
+                sockets.push(bind_udp(address).with_context(|| cannot_listen("UDP", address))?);
+            }
             let handler = DnsHandler {
                 pipeline: pipeline.clone(),
                 listener,
             };
+            udp_tasks.extend(udp::serve(
+                sockets,
+                Arc::new(handler.clone()),
+                access.clone(),
+            ));
             let mut server = Server::with_access(handler, [], allowed.iter().copied());
-            server.register_socket(udp);
             server.register_listener(tcp, idle_timeout, TCP_RESPONSE_BUFFER);
             tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");
             servers.push(server);
             addresses.push(address);
         }
-        Ok(DnsServers { servers, addresses })
+        Ok(DnsServers {
+            servers,
+            udp_tasks,
+            addresses,
+        })
     }
 
     /// Stops accepting queries and waits for those in flight.
     pub async fn shutdown(mut self) {
+        for task in &self.udp_tasks {
+            task.abort();
+        }
         for server in &mut self.servers {
             if let Err(error) = server.shutdown_gracefully().await {
                 tracing::warn!(%error, "a listener stopped with an error");
@@ -126,8 +154,13 @@ fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Soc
     Ok(socket)
 }
 
+/// A UDP socket that shares its address with the others of the same
+/// process (SO_REUSEPORT: the kernel spreads clients over them).
 fn bind_udp(address: SocketAddr) -> Result<tokio::net::UdpSocket> {
     let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
+    socket.set_reuse_port(true)?;
+    // A smaller buffer than asked for is still a working socket.
+    let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
     socket.bind(&address.into())?;
     Ok(tokio::net::UdpSocket::from_std(socket.into())?)
 }

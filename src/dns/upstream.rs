@@ -1,10 +1,11 @@
 //! Forwarding to the school's upstream resolvers (UDP/TCP, DNS-over-TLS,
-//! DNS-over-HTTPS) through hickory-resolver, with failover between servers
-//! and its response cache; negative answers come back as answers, not errors.
+//! DNS-over-HTTPS) through hickory-resolver, with failover between servers,
+//! behind Lollipop's response cache; negative answers come back as answers,
+//! not errors.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hickory_resolver::TokioResolver;
@@ -19,6 +20,13 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Config, UpstreamProtocol, parse_upstream_address};
+use crate::metrics::UpstreamStats;
+
+use super::cache::{Lookup, ResponseCache};
+
+/// hickory-resolver's own cache sits behind Lollipop's, which answers every
+/// repeat question; a small one is enough for the names a CNAME chain visits.
+const RESOLVER_CACHE_ENTRIES: u64 = 256;
 
 /// What the upstream said, in the shape of a response.
 #[derive(Debug, Clone)]
@@ -32,6 +40,8 @@ pub struct Upstream {
     resolver: TokioResolver,
     /// Bounds the lookups waiting on the upstreams at once.
     in_flight: tokio::sync::Semaphore,
+    cache: ResponseCache,
+    stats: Arc<UpstreamStats>,
     health: Health,
 }
 
@@ -65,7 +75,7 @@ impl Health {
 }
 
 impl Upstream {
-    pub fn new(config: &Config) -> Result<Upstream> {
+    pub fn new(config: &Config, stats: Arc<UpstreamStats>) -> Result<Upstream> {
         let mut name_servers = Vec::new();
         let mut extra_roots = Vec::new();
         for (i, upstream) in config.upstream.iter().enumerate() {
@@ -106,7 +116,7 @@ impl Upstream {
         let mut options = ResolverOpts::default();
         options.timeout = Duration::from_millis(config.resolver.timeout_ms);
         options.attempts = config.resolver.attempts;
-        options.cache_size = config.resolver.cache_entries;
+        options.cache_size = RESOLVER_CACHE_ENTRIES;
         options.use_hosts_file = ResolveHosts::Never;
         options.preserve_intermediates = true;
         options.ndots = 0;
@@ -122,9 +132,12 @@ impl Upstream {
         .with_tls_config(tls_client_config(&extra_roots)?)
         .build()
         .context("cannot set up the upstream resolvers")?;
+        let cache_entries = usize::try_from(config.resolver.cache_entries).unwrap_or(usize::MAX);
         Ok(Upstream {
             resolver,
             in_flight: tokio::sync::Semaphore::new(config.resolver.max_in_flight.max(1)),
+            cache: ResponseCache::new(cache_entries, stats.clone()),
+            stats,
             health: Health::default(),
         })
     }
@@ -138,14 +151,38 @@ impl Upstream {
         }
     }
 
-    /// Asks the upstreams for `name`/`record_type`. Never fails: a failure
-    /// is SERVFAIL, as a client expects.
-    pub async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
-        let answer = self.ask(name, record_type).await;
-        self.health.note(answer.code);
-        answer
+    /// The answer for `name`/`record_type`: from the cache, from a lookup
+    /// of the same question already in flight, or from the upstreams. Never
+    /// fails: a failure is SERVFAIL, as a client expects.
+    pub async fn resolve(&self, name: &Name, record_type: RecordType) -> Arc<UpstreamAnswer> {
+        let key = self.cache.key(name, record_type);
+        match self.cache.lookup(key, name, record_type) {
+            Lookup::Hit(answer) => answer,
+            Lookup::Ask(asking) => {
+                let answer = self.ask(name, record_type).await;
+                asking.finish(name, record_type, answer)
+            }
+            Lookup::Wait(mut answer) => {
+                let shared = answer
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|answer| answer.clone());
+                match shared {
+                    Some(answer) => answer,
+                    // The query that was asking gave up: ask ourselves.
+                    None => Arc::new(self.ask(name, record_type).await),
+                }
+            }
+        }
     }
 
+    /// Answers held in the response cache now.
+    pub fn cached_answers(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// One lookup at the upstreams, timed for `/metrics`.
     async fn ask(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::debug!(%name, %record_type, "too many upstream lookups at once: SERVFAIL");
@@ -157,7 +194,10 @@ impl Upstream {
         };
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
-        match self.resolver.lookup(fqdn, record_type).await {
+        let started = Instant::now();
+        let lookup = self.resolver.lookup(fqdn, record_type).await;
+        self.stats.observe(started.elapsed());
+        let answer = match lookup {
             Ok(lookup) => UpstreamAnswer {
                 code: ResponseCode::NoError,
                 answers: lookup.answers().to_vec(),
@@ -184,7 +224,9 @@ impl Upstream {
                     authorities: Vec::new(),
                 }
             }
-        }
+        };
+        self.health.note(answer.code);
+        answer
     }
 }
 

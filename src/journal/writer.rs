@@ -41,6 +41,10 @@ const POISON_ATTEMPTS: u32 = 5;
 const SHUTDOWN_ATTEMPTS: u32 = 5;
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// While a batch is open, events are left to pile up in the channel this
+/// long and then taken together: under load a wake-up per event (a thread
+/// switch) cost more than the event itself.
+const GATHER: Duration = Duration::from_millis(10);
 
 struct Failure {
     since_ms: i64,
@@ -146,6 +150,11 @@ impl JournalTask {
                 continue;
             }
             let deadline = self.next_wakeup(now);
+            if !self.pending.is_empty() && !self.closed && self.failing.is_none() {
+                sleep_until(deadline.min(now + GATHER).into()).await;
+                self.take_queued();
+                continue;
+            }
             tokio::select! {
                 msg = self.rx.recv(), if !self.closed => self.accept(msg),
                 _ = sleep_until(deadline.into()) => {}
@@ -230,6 +239,15 @@ impl JournalTask {
             }
         }
         self.publish_pending();
+    }
+
+    /// Takes every event already queued, without waiting.
+    fn take_queued(&mut self) {
+        match self.rx.try_recv() {
+            Ok(msg) => self.accept(Some(msg)),
+            Err(mpsc::error::TryRecvError::Empty) => {}
+            Err(mpsc::error::TryRecvError::Disconnected) => self.closed = true,
+        }
     }
 
     fn handle(&mut self, msg: Msg) {

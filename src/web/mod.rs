@@ -45,7 +45,7 @@ pub struct WebState {
     /// How people reach the page, for setup links.
     pub public_url: String,
     pub started: Instant,
-    pub metrics: Arc<crate::web::pages::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl WebState {

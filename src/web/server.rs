@@ -41,7 +41,7 @@ impl WebServers {
         announce_setup_link(&admin, &public);
         let state = Arc::new(WebState {
             admin,
-            pipeline,
+            pipeline: pipeline.clone(),
             reloader,
             sessions: Sessions::new(Duration::from_secs(config.web.session_idle_minutes * 60)),
             login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
@@ -49,7 +49,7 @@ impl WebServers {
             own_hosts: own_hosts(config),
             public_url: public,
             started: Instant::now(),
-            metrics: Arc::new(Default::default()),
+            metrics: pipeline.metrics().clone(),
         });
         let tls = if config.web.tls {
             Some(RustlsConfig::from_config(super::tls::server_config(

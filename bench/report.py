@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Turns bench/compare.sh's measurements into docs/bench/results.md (a table,
+the targets of issue #6 met or missed, the conditions) and qps.svg (a plot).
+
+    bench/report.py --runs runs.tsv --latency latency.tsv --servers servers.tsv --out docs/bench \
+        --note "..." --command "bench/compare.sh" [--compile "..."]
+"""
+import argparse
+import os
+import statistics
+from collections import defaultdict
+
+COLOURS = {"lollipop": "#d6336c", "unbound": "#1c7ed6", "dnsmasq": "#37b24d", "kresd": "#f59f00"}
+
+
+def read_tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as rows:
+        return [line.rstrip("\n").split("\t") for line in rows if line.strip()]
+
+
+def summarise(runs, latency, servers):
+    by_server = defaultdict(list)
+    for server, _round, qps, cpu, lost, sent, mean in runs:
+        by_server[server].append((float(qps), float(cpu), int(lost), int(sent), float(mean)))
+    half = {row[0]: (int(row[1]), float(row[2]), float(row[3])) for row in latency}
+    info = {row[0]: (float(row[1]), float(row[2]), float(row[3])) for row in servers}
+    table = {}
+    for server, rows in by_server.items():
+        qps = [r[0] for r in rows]
+        per_cpu = [(r[3] - r[2]) / r[1] for r in rows if r[1] > 0]
+        table[server] = {
+            "qps": statistics.median(qps),
+            "qps_min": min(qps),
+            "qps_max": max(qps),
+            "cpu": statistics.median(r[1] for r in rows),
+            "per_cpu": statistics.median(per_cpu) if per_cpu else 0.0,
+            "per_cpu_min": min(per_cpu) if per_cpu else 0.0,
+            "per_cpu_max": max(per_cpu) if per_cpu else 0.0,
+            "lost": sum(r[2] for r in rows),
+            "sent": sum(r[3] for r in rows),
+            "mean_ms": statistics.median(r[4] for r in rows) * 1000,
+            "half": half.get(server),
+            "startup": info.get(server, (0, 0, 0))[0],
+            "rss_start": info.get(server, (0, 0, 0))[1],
+            "rss_after": info.get(server, (0, 0, 0))[2],
+        }
+    return table
+
+
+def markdown(table, note, command, compile_report):
+    lines = [
+        "| server | queries/s median (range) | server CPU-s per run | queries per CPU-second (range) "
+        "| mean latency at peak | mean / p99 latency at half Lollipop's peak | lost | RSS after list load "
+        "| RSS after the runs | start-up to first blocked answer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for server, t in table.items():
+        half = t["half"]
+        half_text = f"{half[1] * 1000:.3f} / {half[2] * 1000:.3f} ms" if half and half[0] else "–"
+        lines.append(
+            f"| {server} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {t['cpu']:.2f} "
+            f"| {t['per_cpu']:,.0f} ({t['per_cpu_min']:,.0f}–{t['per_cpu_max']:,.0f}) | {t['mean_ms']:.3f} ms "
+            f"| {half_text} | {t['lost']:,} of {t['sent']:,} | {t['rss_start']:.1f} MB | {t['rss_after']:.1f} MB "
+            f"| {t['startup']:.3f} s |"
+        )
+    lines += ["", "Targets (issue #6), this run:", ""]
+    lines += [f"- {line}" for line in targets(table)]
+    lines += ["", f"Conditions: {note}.", ""]
+    if compile_report:
+        lines += [f"Lollipop's list compile (ahead of time, not in start-up): {compile_report.strip()}", ""]
+    lines += [f"Command: `{command.strip()}`", ""]
+    return "\n".join(lines)
+
+
+def targets(table):
+    me = table.get("lollipop")
+    if not me:
+        return ["Lollipop was not measured."]
+    out = []
+
+    def verdict(ok):
+        return "met" if ok else "**missed**"
+
+    for peer in ("unbound", "dnsmasq"):
+        if peer in table and table[peer]["per_cpu"] > 0:
+            ratio = me["per_cpu"] / table[peer]["per_cpu"]
+            out.append(f"queries per CPU-second ≥ 1.2× {peer}: {ratio:.2f}× — {verdict(ratio >= 1.2)}")
+    peers = [p for p in table if p != "lollipop"]
+    if peers:
+        best = max(peers, key=lambda p: table[p]["qps"])
+        ok = me["qps"] >= table[best]["qps"]
+        out.append(
+            f"raw queries/s not below any peer: {me['qps']:,.0f} vs best peer {best} "
+            f"{table[best]['qps']:,.0f} — {verdict(ok)}"
+        )
+    out.append(f"RSS with the list ≤ 40 MB (1M domains): {max(me['rss_start'], me['rss_after']):.1f} MB — "
+               f"{verdict(max(me['rss_start'], me['rss_after']) <= 40)}")
+    out.append(f"start-up to the first blocked answer < 0.5 s: {me['startup']:.3f} s — {verdict(me['startup'] < 0.5)}")
+    if me["half"] and me["half"][0]:
+        p99 = me["half"][2] * 1000
+        out.append(f"p99 latency at half of Lollipop's peak < 1 ms: {p99:.3f} ms — {verdict(p99 < 1)}")
+    return out
+
+
+def bars(title, values, x0, y0, width, unit):
+    """One horizontal bar chart: (label, value, low, high) rows."""
+    top = max((v[3] or v[1]) for v in values) or 1
+    parts = [f'<text x="{x0}" y="{y0}" font-size="15" font-weight="bold">{title}</text>']
+    for i, (label, value, low, high) in enumerate(values):
+        y = y0 + 14 + i * 34
+        w = width * value / top
+        parts.append(f'<text x="{x0}" y="{y + 17}" font-size="13">{label}</text>')
+        parts.append(
+            f'<rect x="{x0 + 90}" y="{y}" width="{w:.1f}" height="24" fill="{COLOURS.get(label, "#868e96")}"/>'
+        )
+        if high:
+            lx, hx = x0 + 90 + width * low / top, x0 + 90 + width * high / top
+            parts.append(f'<line x1="{lx:.1f}" y1="{y + 12}" x2="{hx:.1f}" y2="{y + 12}" stroke="#212529" stroke-width="1.5"/>')
+            for x in (lx, hx):
+                parts.append(f'<line x1="{x:.1f}" y1="{y + 6}" x2="{x:.1f}" y2="{y + 18}" stroke="#212529" stroke-width="1.5"/>')
+        parts.append(f'<text x="{x0 + 96 + width * max(value, high or 0) / top:.1f}" y="{y + 17}" font-size="12">{value:,.0f} {unit}</text>')
+    return parts, y0 + 14 + len(values) * 34
+
+
+def svg(table, note):
+    width = 520
+    parts = []
+    qps = [(s, t["qps"], t["qps_min"], t["qps_max"]) for s, t in table.items()]
+    per_cpu = [(s, t["per_cpu"], t["per_cpu_min"], t["per_cpu_max"]) for s, t in table.items()]
+    rss = [(s, max(t["rss_start"], t["rss_after"]), 0, 0) for s, t in table.items()]
+    y = 30
+    for title, values, unit in (
+        ("Queries per second (median, range over rounds)", qps, "q/s"),
+        ("Queries per CPU-second of the server", per_cpu, "q/CPU-s"),
+        ("Resident memory with the list loaded", rss, "MB"),
+    ):
+        chunk, y = bars(title, values, 20, y, width, unit)
+        parts += chunk
+        y += 36
+    short = note if len(note) < 140 else note[:137] + "…"
+    parts.append(f'<text x="20" y="{y}" font-size="10" fill="#495057">{short.replace("&", "&amp;").replace("<", "&lt;")}</text>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 260}" height="{y + 16}" '
+        f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>' + "".join(parts) + "</svg>\n"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", required=True)
+    parser.add_argument("--latency", required=True)
+    parser.add_argument("--servers", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--note", default="")
+    parser.add_argument("--command", default="bench/compare.sh")
+    parser.add_argument("--compile", default="")
+    args = parser.parse_args()
+    table = summarise(read_tsv(args.runs), read_tsv(args.latency), read_tsv(args.servers))
+    os.makedirs(args.out, exist_ok=True)
+    text = markdown(table, args.note, args.command, args.compile)
+    with open(os.path.join(args.out, "results.md"), "w") as out:
+        out.write("# Lollipop side by side: latest run\n\n" + text)
+    with open(os.path.join(args.out, "qps.svg"), "w") as out:
+        out.write(svg(table, args.note))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,370 @@
+//! The response cache in front of the upstreams: answers kept for their TTL
+//! and shared, not copied, with every query they serve; questions already on
+//! their way upstream are joined rather than asked again.
+//!
+//! A hit costs one hash, one short lock of one shard and an `Arc` clone. TTLs
+//! count down: once a second at most, an entry's records are rewritten with
+//! the time left, so a client never caches an answer longer than the upstream
+//! allowed.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hickory_server::proto::op::ResponseCode;
+use hickory_server::proto::rr::{Name, RData, RecordType};
+use tokio::sync::watch;
+
+use crate::metrics::UpstreamStats;
+
+use super::upstream::UpstreamAnswer;
+
+/// Shards, so queries on different cores rarely wait on the same lock.
+const SHARDS: usize = 16;
+/// Answers are kept at most this long, whatever their TTL says.
+const MAX_TTL_SECS: u32 = 86_400;
+/// A negative answer without an SOA to say how long it holds.
+const DEFAULT_NEGATIVE_TTL_SECS: u32 = 60;
+
+/// A question, hashed once per query; the name and type are kept to tell
+/// apart the (vanishingly rare) questions whose hashes collide.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct QuestionKey(u64);
+
+struct Entry {
+    name: Name,
+    record_type: RecordType,
+    stored: Instant,
+    expires: Instant,
+    /// The answer with its TTLs counted down by `age_secs` (one copy: the
+    /// countdown goes on from it, so the original need not be kept).
+    current: Arc<UpstreamAnswer>,
+    age_secs: u32,
+}
+
+pub struct ResponseCache {
+    shards: Vec<Mutex<HashMap<QuestionKey, Entry>>>,
+    capacity_per_shard: usize,
+    hasher: RandomState,
+    /// Questions being asked upstream now, with the channel their answer comes on.
+    in_flight: Mutex<HashMap<QuestionKey, watch::Receiver<Option<Arc<UpstreamAnswer>>>>>,
+    stats: Arc<UpstreamStats>,
+}
+
+/// What a caller of [`ResponseCache::lookup`] should do.
+pub enum Lookup<'a> {
+    Hit(Arc<UpstreamAnswer>),
+    /// Another query is asking upstream: wait for its answer.
+    Wait(watch::Receiver<Option<Arc<UpstreamAnswer>>>),
+    /// Ask upstream, then hand the answer to [`Asking::finish`].
+    Ask(Asking<'a>),
+}
+
+/// The right, and duty, to ask upstream for one question; dropping it
+/// unfinished (a cancelled query) lets the waiting queries ask themselves.
+pub struct Asking<'a> {
+    cache: &'a ResponseCache,
+    key: QuestionKey,
+    sender: watch::Sender<Option<Arc<UpstreamAnswer>>>,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        self.cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
+impl ResponseCache {
+    pub fn new(capacity: usize, stats: Arc<UpstreamStats>) -> ResponseCache {
+        ResponseCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
+            hasher: RandomState::new(),
+            in_flight: Mutex::new(HashMap::new()),
+            stats,
+        }
+    }
+
+    pub fn key(&self, name: &Name, record_type: RecordType) -> QuestionKey {
+        let mut hasher = self.hasher.build_hasher();
+        // Name hashes case-insensitively, as DNS compares names.
+        name.hash(&mut hasher);
+        u16::from(record_type).hash(&mut hasher);
+        QuestionKey(hasher.finish())
+    }
+
+    fn shard(&self, key: QuestionKey) -> &Mutex<HashMap<QuestionKey, Entry>> {
+        &self.shards[(key.0 as usize) % SHARDS]
+    }
+
+    /// The cached answer, or what to do instead.
+    pub fn lookup(&self, key: QuestionKey, name: &Name, record_type: RecordType) -> Lookup<'_> {
+        if let Some(answer) = self.get(key, name, record_type, Instant::now()) {
+            self.stats.cache_hits.fetch_add(1, Relaxed);
+            return Lookup::Hit(answer);
+        }
+        self.stats.cache_misses.fetch_add(1, Relaxed);
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(receiver) = in_flight.get(&key) {
+            self.stats.coalesced.fetch_add(1, Relaxed);
+            return Lookup::Wait(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        in_flight.insert(key, receiver);
+        Lookup::Ask(Asking {
+            cache: self,
+            key,
+            sender,
+        })
+    }
+
+    fn get(
+        &self,
+        key: QuestionKey,
+        name: &Name,
+        record_type: RecordType,
+        now: Instant,
+    ) -> Option<Arc<UpstreamAnswer>> {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = shard.get_mut(&key)?;
+        if entry.record_type != record_type || entry.name != *name {
+            return None;
+        }
+        if now >= entry.expires {
+            shard.remove(&key);
+            return None;
+        }
+        let age = u32::try_from(now.duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
+        if age > entry.age_secs {
+            entry.current = Arc::new(counted_down(&entry.current, age - entry.age_secs));
+            entry.age_secs = age;
+        }
+        Some(entry.current.clone())
+    }
+
+    fn insert(
+        &self,
+        key: QuestionKey,
+        name: &Name,
+        record_type: RecordType,
+        answer: Arc<UpstreamAnswer>,
+        ttl: u32,
+    ) {
+        let now = Instant::now();
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if shard.len() >= self.capacity_per_shard && !shard.contains_key(&key) {
+            shard.retain(|_, entry| entry.expires > now);
+            if shard.len() >= self.capacity_per_shard {
+                // Full of live answers: make room by dropping one; the
+                // hash spreads the choice.
+                if let Some(victim) = shard.keys().next().copied() {
+                    shard.remove(&victim);
+                }
+            }
+        }
+        shard.insert(
+            key,
+            Entry {
+                name: name.clone(),
+                record_type,
+                stored: now,
+                expires: now + Duration::from_secs(u64::from(ttl)),
+                current: answer,
+                age_secs: 0,
+            },
+        );
+    }
+
+    /// Answers held now (for tests and the status page).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Asking<'_> {
+    /// Stores the upstream's answer, wakes the queries that waited for it,
+    /// and returns it shared.
+    pub fn finish(
+        self,
+        name: &Name,
+        record_type: RecordType,
+        answer: UpstreamAnswer,
+    ) -> Arc<UpstreamAnswer> {
+        let answer = Arc::new(answer);
+        if let Some(ttl) = cacheable_ttl(&answer) {
+            self.cache
+                .insert(self.key, name, record_type, answer.clone(), ttl);
+        }
+        self.sender.send_replace(Some(answer.clone()));
+        answer
+    }
+}
+
+/// How long an answer may be kept: the smallest TTL of its records, or for
+/// a negative answer the SOA's negative TTL (RFC 2308). Failures are not kept.
+fn cacheable_ttl(answer: &UpstreamAnswer) -> Option<u32> {
+    match answer.code {
+        ResponseCode::NoError if !answer.answers.is_empty() => {
+            answer.answers.iter().map(|r| r.ttl).min()
+        }
+        ResponseCode::NoError | ResponseCode::NXDomain => Some(
+            answer
+                .authorities
+                .iter()
+                .find_map(|record| match &record.data {
+                    RData::SOA(soa) => Some(record.ttl.min(soa.minimum)),
+                    _ => None,
+                })
+                .unwrap_or(DEFAULT_NEGATIVE_TTL_SECS),
+        ),
+        _ => None,
+    }
+    .filter(|&ttl| ttl > 0)
+    .map(|ttl| ttl.min(MAX_TTL_SECS))
+}
+
+/// `answer` with every TTL lowered by `age` seconds.
+fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
+    let mut answer = answer.clone();
+    for record in answer
+        .answers
+        .iter_mut()
+        .chain(answer.authorities.iter_mut())
+    {
+        record.ttl = record.ttl.saturating_sub(age);
+    }
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_server::proto::rr::Record;
+    use hickory_server::proto::rr::rdata::A;
+
+    fn answer(ttl: u32) -> UpstreamAnswer {
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        UpstreamAnswer {
+            code: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name,
+                ttl,
+                RData::A(A::new(192, 0, 2, 1)),
+            )],
+            authorities: Vec::new(),
+        }
+    }
+
+    fn ask<'a>(cache: &'a ResponseCache, name: &Name) -> Lookup<'a> {
+        cache.lookup(cache.key(name, RecordType::A), name, RecordType::A)
+    }
+
+    #[test]
+    fn a_stored_answer_is_shared_case_insensitively_and_counted() {
+        let stats = Arc::new(UpstreamStats::default());
+        let cache = ResponseCache::new(100, stats.clone());
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        let Lookup::Ask(asking) = ask(&cache, &name) else {
+            panic!("empty cache should ask");
+        };
+        let stored = asking.finish(&name, RecordType::A, answer(300));
+        let upper = Name::from_ascii("WWW.Example.ORG.").unwrap();
+        let Lookup::Hit(hit) = ask(&cache, &upper) else {
+            panic!("should hit");
+        };
+        assert!(Arc::ptr_eq(&hit, &stored), "a hit shares, not copies");
+        assert!(matches!(
+            cache.lookup(cache.key(&name, RecordType::AAAA), &name, RecordType::AAAA),
+            Lookup::Ask(_)
+        ));
+        assert_eq!(stats.cache_hits.load(Relaxed), 1);
+        assert_eq!(stats.cache_misses.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn ttls_count_down_and_expired_answers_go() {
+        let cache = ResponseCache::new(100, Arc::default());
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        let key = cache.key(&name, RecordType::A);
+        cache.insert(key, &name, RecordType::A, Arc::new(answer(10)), 10);
+        let later = Instant::now() + Duration::from_millis(3_500);
+        let hit = cache.get(key, &name, RecordType::A, later).unwrap();
+        assert!(
+            (6..=7).contains(&hit.answers[0].ttl),
+            "{}",
+            hit.answers[0].ttl
+        );
+        let expired = Instant::now() + Duration::from_secs(11);
+        assert!(cache.get(key, &name, RecordType::A, expired).is_none());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_second_asker_waits_for_the_first() {
+        let stats = Arc::new(UpstreamStats::default());
+        let cache = ResponseCache::new(100, stats.clone());
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        let Lookup::Ask(asking) = ask(&cache, &name) else {
+            panic!("first asks");
+        };
+        let Lookup::Wait(receiver) = ask(&cache, &name) else {
+            panic!("second waits");
+        };
+        asking.finish(&name, RecordType::A, answer(60));
+        assert!(receiver.borrow().is_some());
+        assert_eq!(stats.coalesced.load(Relaxed), 1);
+        // The question is no longer in flight: a later miss asks again.
+        assert!(matches!(
+            cache.lookup(cache.key(&name, RecordType::MX), &name, RecordType::MX),
+            Lookup::Ask(_)
+        ));
+    }
+
+    #[test]
+    fn failures_are_not_kept_and_negative_answers_follow_the_soa() {
+        let mut failed = answer(60);
+        failed.code = ResponseCode::ServFail;
+        assert_eq!(cacheable_ttl(&failed), None);
+        let nxdomain = UpstreamAnswer {
+            code: ResponseCode::NXDomain,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+        };
+        assert_eq!(cacheable_ttl(&nxdomain), Some(DEFAULT_NEGATIVE_TTL_SECS));
+        assert_eq!(cacheable_ttl(&answer(0)), None);
+        assert_eq!(cacheable_ttl(&answer(999_999)), Some(MAX_TTL_SECS));
+    }
+
+    #[test]
+    fn a_full_cache_makes_room() {
+        let cache = ResponseCache::new(SHARDS, Arc::default());
+        for i in 0..200 {
+            let name = Name::from_ascii(format!("n{i}.example.org.")).unwrap();
+            let key = cache.key(&name, RecordType::A);
+            cache.insert(key, &name, RecordType::A, Arc::new(answer(60)), 60);
+        }
+        assert!(cache.len() <= SHARDS, "{}", cache.len());
+    }
+}

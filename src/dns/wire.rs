@@ -1,0 +1,362 @@
+//! The wire format of the common case, read and written directly: a plain
+//! query (one IN question, at most an EDNS version 0 OPT) is read without
+//! decoding a whole message, and its answer is written into a buffer each
+//! thread reuses. Anything else — other opcodes, several questions, other
+//! classes, EDNS versions, damaged messages — goes the general way through
+//! hickory-server and `handler`, which answers it with the right error.
+//!
+//! The response is the one `handler` gives for the same answer: ID, RD and
+//! CD echoed, RA set; EDNS only if the query had it, with the payload size
+//! clamped to 1232, version 0, DO echoed and the Extended DNS Error; DNSSEC
+//! records only for a client that set DO; TC and no records when the answer
+//! does not fit.
+
+use std::cell::RefCell;
+
+use hickory_server::proto::rr::{Name, Record, RecordType};
+use hickory_server::proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder,
+};
+
+use super::answer::Answer;
+use super::handler::MAX_UDP_PAYLOAD;
+
+const HEADER_LEN: usize = 12;
+const CLASS_IN: u16 = 1;
+const TYPE_OPT: u16 = 41;
+const EDE_OPTION: u16 = 15;
+/// Bytes of Extended DNS Error text kept (Lollipop's are far shorter).
+const MAX_EDE_TEXT: usize = 128;
+
+/// What the answer needs to know about a plain query.
+pub struct PlainQuery {
+    pub id: u16,
+    /// Byte 2 of the header (QR, opcode, AA, TC, RD).
+    flags_high: u8,
+    /// Byte 3 (RA, Z, AD, CD, RCODE).
+    flags_low: u8,
+    pub name: Name,
+    pub record_type: RecordType,
+    /// The client's EDNS: (payload size, DO bit).
+    edns: Option<(u16, bool)>,
+}
+
+impl PlainQuery {
+    /// The query in `datagram`, if it is a plain one; `None` sends it the
+    /// general way.
+    pub fn read(datagram: &[u8]) -> Option<PlainQuery> {
+        let header = datagram.get(..HEADER_LEN)?;
+        let count = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
+        // A query (QR 0), opcode QUERY, one question, no answers or
+        // authorities, at most one additional (the OPT).
+        if header[2] & 0xF8 != 0 || count(4) != 1 || count(6) != 0 || count(8) != 0 || count(10) > 1
+        {
+            return None;
+        }
+        let name_end = uncompressed_name_end(datagram, HEADER_LEN)?;
+        let mut decoder = BinDecoder::new(datagram.get(HEADER_LEN..name_end)?);
+        let mut name = Name::read(&mut decoder).ok()?;
+        name.set_fqdn(true);
+        let question = datagram.get(name_end..name_end + 4)?;
+        let record_type = u16::from_be_bytes([question[0], question[1]]);
+        if u16::from_be_bytes([question[2], question[3]]) != CLASS_IN {
+            return None;
+        }
+        let rest = datagram.get(name_end + 4..)?;
+        let edns = match count(10) {
+            0 if rest.is_empty() => None,
+            1 => Some(read_opt(rest)?),
+            _ => return None,
+        };
+        Some(PlainQuery {
+            id: count(0),
+            flags_high: header[2],
+            flags_low: header[3],
+            name,
+            record_type: RecordType::from(record_type),
+            edns,
+        })
+    }
+
+    /// The largest response the client takes over UDP.
+    fn size_limit(&self) -> u16 {
+        self.edns
+            .map_or(512, |(payload, _)| payload.clamp(512, MAX_UDP_PAYLOAD))
+    }
+}
+
+/// The OPT record that must make up the rest of the message: root owner,
+/// type 41, version 0, options well formed. `None` for anything else.
+fn read_opt(record: &[u8]) -> Option<(u16, bool)> {
+    if record.len() < 11 || record[0] != 0 {
+        return None;
+    }
+    let field = |at: usize| u16::from_be_bytes([record[at], record[at + 1]]);
+    // Bytes 5..9 are the TTL: extended RCODE, version, flags.
+    if field(1) != TYPE_OPT || record[6] != 0 {
+        return None;
+    }
+    let payload = field(3);
+    let dnssec_ok = record[7] & 0x80 != 0;
+    let options = record.get(11..)?;
+    if options.len() != usize::from(field(9)) {
+        return None;
+    }
+    let mut at = 0;
+    while at < options.len() {
+        let len = usize::from(u16::from_be_bytes([
+            *options.get(at + 2)?,
+            *options.get(at + 3)?,
+        ]));
+        at += 4 + len;
+    }
+    (at == options.len()).then_some((payload, dnssec_ok))
+}
+
+/// The end of a name made of plain labels (no compression pointer) at `at`.
+fn uncompressed_name_end(datagram: &[u8], mut at: usize) -> Option<usize> {
+    let start = at;
+    loop {
+        let len = usize::from(*datagram.get(at)?);
+        if len == 0 {
+            return (at + 1 - start <= 255).then_some(at + 1);
+        }
+        if len > 63 {
+            return None;
+        }
+        at += 1 + len;
+    }
+}
+
+thread_local! {
+    /// Each thread's response buffer, reused for every answer it writes.
+    static RESPONSE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_UDP_PAYLOAD.into()));
+}
+
+/// Writes the response to `query` carrying `answer` and hands the bytes to
+/// `send`.
+pub fn respond<T>(query: &PlainQuery, answer: &Answer, send: impl FnOnce(&[u8]) -> T) -> T {
+    RESPONSE.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.clear();
+        if encode(query, answer, &mut buffer, true).is_none() {
+            buffer.clear();
+            // Did not fit (or could not be written): TC and no records, so
+            // the client asks again over TCP.
+            let _ = encode(query, answer, &mut buffer, false);
+        }
+        send(&buffer)
+    })
+}
+
+fn encode(query: &PlainQuery, answer: &Answer, buffer: &mut Vec<u8>, records: bool) -> Option<()> {
+    let dnssec_ok = query.edns.is_some_and(|(_, dnssec_ok)| dnssec_ok);
+    let keep = |record: &&Record| dnssec_ok || !is_dnssec_only(record.record_type());
+    let mut counts = [0u16; 2];
+    {
+        let mut encoder = BinEncoder::new(buffer);
+        encoder.set_max_size(query.size_limit());
+        encoder.emit_u16(query.id).ok()?;
+        // QR set; RD kept; TC when the records are left out.
+        let truncated = if records { 0 } else { 0x02 };
+        encoder
+            .emit(0x80 | (query.flags_high & 0x01) | truncated)
+            .ok()?;
+        let code = u16::from(answer.code);
+        // RA set; CD kept; the low 4 bits of the response code.
+        encoder
+            .emit(0x80 | (query.flags_low & 0x10) | (code & 0x0F) as u8)
+            .ok()?;
+        // Counts are filled in once known.
+        for _ in 0..4 {
+            encoder.emit_u16(0).ok()?;
+        }
+        query.name.emit(&mut encoder).ok()?;
+        encoder.emit_u16(query.record_type.into()).ok()?;
+        encoder.emit_u16(CLASS_IN).ok()?;
+        if records {
+            for record in answer.answer_records().filter(keep) {
+                record.emit(&mut encoder).ok()?;
+                counts[0] += 1;
+            }
+            for record in answer.authority_records().filter(keep) {
+                record.emit(&mut encoder).ok()?;
+                counts[1] += 1;
+            }
+        }
+        if let Some((payload, _)) = query.edns {
+            emit_opt(&mut encoder, payload, dnssec_ok, answer).ok()?;
+        }
+    }
+    buffer[4..12].copy_from_slice(&[
+        0,
+        1,
+        (counts[0] >> 8) as u8,
+        counts[0] as u8,
+        (counts[1] >> 8) as u8,
+        counts[1] as u8,
+        0,
+        u8::from(query.edns.is_some()),
+    ]);
+    Some(())
+}
+
+/// The response's OPT record, with the Extended DNS Error if there is one.
+fn emit_opt(
+    encoder: &mut BinEncoder<'_>,
+    payload: u16,
+    dnssec_ok: bool,
+    answer: &Answer,
+) -> Result<(), hickory_server::proto::ProtoError> {
+    encoder.emit(0)?;
+    encoder.emit_u16(TYPE_OPT)?;
+    encoder.emit_u16(payload.clamp(512, MAX_UDP_PAYLOAD))?;
+    // Extended RCODE 0 (codes above 15 go the general way), version 0.
+    encoder.emit_u16(0)?;
+    encoder.emit_u16(if dnssec_ok { 0x8000 } else { 0 })?;
+    match &answer.extended_error {
+        Some(error) => {
+            // Short enough that a truncated response always fits in 512 bytes.
+            let text = error.text.as_bytes();
+            let text = &text[..text.len().min(MAX_EDE_TEXT)];
+            let len = 2 + text.len() as u16;
+            encoder.emit_u16(len + 4)?;
+            encoder.emit_u16(EDE_OPTION)?;
+            encoder.emit_u16(len)?;
+            encoder.emit_u16(error.code)?;
+            encoder.emit_vec(text)?;
+        }
+        None => encoder.emit_u16(0)?,
+    }
+    Ok(())
+}
+
+/// Records a client that did not set the DO bit should not receive.
+fn is_dnssec_only(record_type: RecordType) -> bool {
+    matches!(
+        record_type,
+        RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::answer::ExtendedError;
+    use hickory_server::proto::op::{Message, ResponseCode};
+    use hickory_server::proto::rr::RData;
+    use hickory_server::proto::rr::rdata::A;
+    use hickory_server::proto::rr::rdata::opt::EdnsOption;
+
+    fn query(opt: Option<&[u8]>) -> Vec<u8> {
+        let mut q = vec![
+            0xab,
+            0xcd,
+            0x01,
+            0x10,
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            u8::from(opt.is_some()),
+        ];
+        q.extend_from_slice(b"\x03WwW\x07example\x03org\x00\x00\x01\x00\x01");
+        if let Some(opt) = opt {
+            q.extend_from_slice(opt);
+        }
+        q
+    }
+
+    const OPT_DO: &[u8] = &[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0];
+
+    fn blocked() -> Answer {
+        let name = Name::from_ascii("WwW.example.org.").unwrap();
+        let mut answer = Answer::nodata(Some(ExtendedError {
+            code: 17,
+            text: "Lollipop: category gambling blocked for profile ks2".into(),
+        }));
+        answer
+            .answers
+            .push(Record::from_rdata(name, 60, RData::A(A::new(0, 0, 0, 0))));
+        answer
+    }
+
+    fn response(query_bytes: &[u8], answer: &Answer) -> Message {
+        let query = PlainQuery::read(query_bytes).expect("plain");
+        respond(&query, answer, |bytes| {
+            Message::from_vec(bytes).expect("decodes")
+        })
+    }
+
+    #[test]
+    fn a_plain_query_gets_the_handlers_response() {
+        let reply = response(&query(Some(OPT_DO)), &blocked());
+        assert_eq!(reply.metadata.id, 0xabcd);
+        assert!(reply.metadata.recursion_desired && reply.metadata.recursion_available);
+        assert!(reply.metadata.checking_disabled);
+        assert!(!reply.metadata.truncation);
+        assert_eq!(reply.queries[0].name().to_ascii(), "WwW.example.org.");
+        assert_eq!(reply.answers.len(), 1);
+        let edns = reply.edns.as_ref().expect("edns");
+        assert_eq!(edns.max_payload(), 4096u16.min(MAX_UDP_PAYLOAD));
+        assert!(edns.flags().dnssec_ok);
+        let option = edns.options().as_ref().iter().next().expect("EDE");
+        assert_eq!(u16::from(option.0), 15);
+        let EdnsOption::Unknown(_, bytes) = &option.1 else {
+            panic!("EDE is carried as an unknown option: {:?}", option.1);
+        };
+        assert_eq!(&bytes[..2], &[0, 17]);
+        assert!(String::from_utf8_lossy(&bytes[2..]).contains("gambling"));
+    }
+
+    #[test]
+    fn without_edns_there_is_no_opt_and_a_big_answer_is_truncated() {
+        let reply = response(&query(None), &blocked());
+        assert!(reply.edns.is_none());
+        let mut big = blocked();
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        for i in 0..40 {
+            big.answers.push(Record::from_rdata(
+                name.clone(),
+                60,
+                RData::A(A::new(192, 0, 2, i)),
+            ));
+        }
+        let reply = response(&query(None), &big);
+        assert!(reply.metadata.truncation);
+        assert!(reply.answers.is_empty());
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    }
+
+    #[test]
+    fn anything_unusual_goes_the_general_way() {
+        let plain = query(None);
+        assert!(PlainQuery::read(&plain).is_some());
+        let mut update = plain.clone();
+        update[2] = 0x28; // opcode UPDATE
+        assert!(PlainQuery::read(&update).is_none());
+        let mut chaos = plain.clone();
+        let n = chaos.len();
+        chaos[n - 1] = 3; // class CH
+        assert!(PlainQuery::read(&chaos).is_none());
+        let mut two = plain.clone();
+        two[5] = 2;
+        assert!(PlainQuery::read(&two).is_none());
+        let version_one = [0, 0, 41, 0x10, 0, 0, 1, 0, 0, 0, 0];
+        assert!(PlainQuery::read(&query(Some(&version_one))).is_none());
+        let bad_options = [0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 3, 0, 10, 0];
+        assert!(PlainQuery::read(&query(Some(&bad_options))).is_none());
+        let mut trailing = plain.clone();
+        trailing.push(0);
+        assert!(PlainQuery::read(&trailing).is_none());
+        assert!(PlainQuery::read(&plain[..plain.len() - 2]).is_none());
+        let cookie = [
+            0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8,
+        ];
+        let cookied = PlainQuery::read(&query(Some(&cookie))).expect("a cookie is fine");
+        assert_eq!(cookied.size_limit(), MAX_UDP_PAYLOAD);
+    }
+}
