@@ -547,6 +547,9 @@ fn a_blocked_service_is_unlocked_with_every_name_it_needs() {
     for name in ["www.tiktok.com", "v16.tiktokcdn.com"] {
         assert!(answer(name).contains("0.0.0.0"), "{name} blocked first");
     }
+    // The block page names the service as people know it.
+    let page = school.client().get_with("/", &[("Host", "www.tiktok.com")]);
+    assert!(page.body.contains("<em>TikTok</em> group"), "{}", page.body);
     let teacher = school.signed_in("mr.jones", Role::Teacher);
     let form = teacher.get("/unlock");
     assert!(

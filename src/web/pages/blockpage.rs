@@ -123,7 +123,7 @@ async fn block_page(
     let group = if blocked.locked {
         None
     } else {
-        blocked.category.map(|c| c.replace('-', " "))
+        blocked.category.as_deref().map(group_name)
     };
     let page = BlockPage {
         school,
@@ -153,6 +153,17 @@ fn unlock_base(public_url: Option<&str>) -> String {
             format!("{}/unlock", url.trim_end_matches('/'))
         }
         _ => "/unlock".into(),
+    }
+}
+
+/// A category as a child reads it: "video", or a service's own name.
+fn group_name(category: &str) -> String {
+    match category.strip_prefix("service-") {
+        Some(service) => crate::config::embedded_catalogue()
+            .ok()
+            .and_then(|catalogue| catalogue.service(service))
+            .map_or_else(|| service.to_string(), |s| s.display_name.clone()),
+        None => category.replace('-', " "),
     }
 }
 
