@@ -217,8 +217,12 @@ fn check_explains_the_decision_like_the_resolver_makes_it() {
             lollipop::admin::now_ms() + 600_000,
         )
         .expect("override");
+    school
+        .lollipop
+        .block_on(school.lollipop.running().reloader.apply_overrides())
+        .expect("apply");
     let (_, json) = teacher.get("/api/v1/check?name=www.youtube.com&client=127.0.0.1");
-    assert_eq!(json["decision"], "blocked");
+    assert_eq!(json["decision"], "unlocked by a staff override");
     assert!(json["released_by_override"].as_i64().is_some(), "{json}");
     let (status, json) = teacher.get("/api/v1/overrides");
     assert_eq!(status, 200);

@@ -34,7 +34,13 @@ pub struct NameCheck {
     /// The staff override releasing the name for this device, if any.
     pub override_id: Option<i64>,
     /// Where safe search sends the name, if it does.
-    pub rewrite: Option<String>,
+    pub rewrite: Option<SafeSearchRewrite>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SafeSearchRewrite {
+    pub target: String,
+    pub provider: String,
 }
 
 impl Pipeline {
@@ -42,7 +48,7 @@ impl Pipeline {
     /// is wrong with the input.
     pub fn check(&self, name: &str, who: &CheckFor) -> Result<NameCheck, String> {
         let domain = normalise_domain(name.trim())
-            .map_err(|error| format!("'{}' is not a website name: {error}", name.trim()))?;
+            .map_err(|error| format!("'{}' is not a domain name: {error}", name.trim()))?;
         let reversed = ReversedName::from_domain(&domain)
             .ok_or_else(|| format!("'{domain}' is too long for a website name"))?;
         let settings = self.settings();
@@ -92,7 +98,10 @@ impl Pipeline {
                 policy
                     .safe_search
                     .rewrite(&domain, policy.profile(profile).safe_search)
-                    .map(|rewrite| format!("{} ({} safe search)", rewrite.target, rewrite.provider))
+                    .map(|rewrite| SafeSearchRewrite {
+                        target: rewrite.target.to_string(),
+                        provider: rewrite.provider.to_string(),
+                    })
             })
             .flatten();
         let verdict = match (decision.is_blocked(), override_id) {

@@ -15,11 +15,8 @@ use serde_json::{Value, json};
 
 use crate::admin::now_ms;
 use crate::admin::users::Right;
+use crate::dns::check::CheckFor;
 use crate::journal::{JournalReader, LogFilter};
-use crate::lists::name::{ReversedName, normalise_domain};
-use crate::policy::decision::Decision;
-use crate::policy::overrides::{Asker, OverrideSet};
-use crate::policy::special::special_answer;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
@@ -301,87 +298,40 @@ pub async fn check(
             "name: give the name to check, e.g. name=www.example.org",
         ));
     };
-    let domain = normalise_domain(typed)
-        .map_err(|error| ApiError::bad(format!("name: '{typed}' is not a domain name: {error}")))?;
-    let reversed = ReversedName::from_domain(&domain)
-        .ok_or_else(|| ApiError::bad(format!("name: '{typed}' is too long for a DNS name")))?;
-    let settings = state.pipeline.settings();
-    let policy = &settings.policy;
-    let (profile, client) = match (params.get("profile"), params.get("client")) {
+    let who = match (params.get("profile"), params.get("client")) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad("give profile= or client=, not both"));
         }
-        (Some(name), None) => (
-            policy
-                .profile_id(name)
-                .ok_or_else(|| ApiError::bad(format!("profile: there is no profile '{name}'")))?,
-            None,
+        (Some(name), None) => CheckFor::Profile(name.clone()),
+        (None, Some(text)) => CheckFor::Device(
+            text.parse::<IpAddr>()
+                .map_err(|_| ApiError::bad(format!("client: '{text}' is not an IP address")))?,
         ),
-        (None, Some(text)) => {
-            let ip: IpAddr = text
-                .parse()
-                .map_err(|_| ApiError::bad(format!("client: '{text}' is not an IP address")))?;
-            (policy.profile_for(ip, None), Some(ip))
-        }
         (None, None) => {
             return Err(ApiError::bad(
                 "give profile=<name> or client=<ip address> to say whose decision to check",
             ));
         }
     };
-    let profile_name = policy.profile(profile).name.clone();
-    let config = state.config().await;
-    if let Some(special) = special_answer(&reversed, &config.circumvention) {
-        return Ok(Json(json!({
-            "name": domain,
-            "profile": profile_name,
-            "decision": "answered by Lollipop",
-            "special": format!("{special:?}"),
-        })));
-    }
-    let decision = policy.decide(profile, &reversed);
-    let explanation = policy.explain(profile, &reversed, &decision);
-    let word = match decision {
-        Decision::Allowed { .. } => "allowed",
-        Decision::Locked { .. } => "blocked (locked)",
-        Decision::Blocked { .. } | Decision::NotInWalledGarden => "blocked",
+    // The same stages a lookup goes through, on the overrides in force.
+    let check = state.pipeline.check(typed, &who).map_err(ApiError::bad)?;
+    let locked = check.explanation.as_ref().is_some_and(|e| e.locked);
+    let decision = match (check.special.is_some(), check.blocked, locked) {
+        (true, _, _) => "answered by Lollipop",
+        (false, true, true) => "blocked (locked)",
+        (false, true, false) => "blocked",
+        (false, false, _) if check.override_id.is_some() => "unlocked by a staff override",
+        (false, false, _) => "allowed",
     };
-    // An override releases a blocked name for a device (not for a profile).
-    let released_by = match (client, &decision) {
-        (Some(ip), Decision::Blocked { .. } | Decision::NotInWalledGarden) => {
-            let admin = state.admin.clone();
-            let rows = tokio::task::spawn_blocking(move || admin.live_overrides())
-                .await
-                .map_err(internal)?
-                .map_err(internal)?;
-            OverrideSet::new(&rows).releases(
-                now_ms(),
-                Asker {
-                    address: ip,
-                    listener: None,
-                },
-                &reversed,
-                explanation.category.as_deref(),
-            )
-        }
-        _ => None,
-    };
-    let rewrite = (!decision.is_blocked())
-        .then(|| {
-            policy
-                .safe_search
-                .rewrite(&domain, policy.profile(profile).safe_search)
-        })
-        .flatten()
-        .map(|rewrite| json!({ "target": rewrite.target, "provider": rewrite.provider }));
     Ok(Json(json!({
-        "name": domain,
-        "profile": profile_name,
-        "client": client,
-        "decision": word,
-        "why": explanation,
-        "released_by_override": released_by,
-        "safe_search": rewrite,
+        "name": check.domain,
+        "profile": check.profile,
+        "client": params.get("client"),
+        "decision": decision,
+        "special": check.special,
+        "why": check.explanation,
+        "released_by_override": check.override_id,
+        "safe_search": check.rewrite,
     })))
 }
 
