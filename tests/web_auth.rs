@@ -265,3 +265,94 @@ fn huge_forms_and_scripts_in_input_do_no_harm() {
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("no profile called"));
 }
+
+/// Every form action on the site, with fields that would do something.
+const ACTIONS: &[&str] = &[
+    "/rules",
+    "/rules/1/remove",
+    "/overrides/1/end",
+    "/review",
+    "/users",
+    "/users/head/remove",
+    "/users/head/code",
+    "/tokens",
+    "/tokens/1/revoke",
+    "/unlock",
+];
+
+#[test]
+fn every_route_checks_sign_in_role_and_form_token() {
+    let school = WebSchool::start();
+    school.add_user("head", Role::Viewer, "the head's password");
+    // Signed out: pages go to sign-in, actions too (or, for the public
+    // unlock form, need its token), scripts get 401.
+    let stranger = school.client();
+    for path in [
+        "/log/1",
+        "/log.csv?category=gambling",
+        "/check?name=www.bet365.com&profile=ks2",
+        "/overrides",
+    ] {
+        let reply = stranger.get(path);
+        assert_eq!(reply.status, 303, "{path}");
+        assert!(reply.location().starts_with("/login?next="), "{path}");
+    }
+    for path in ACTIONS {
+        let reply = stranger.post(path, &[("reason", "x")]);
+        assert!(
+            reply.status == 303 || reply.status == 403,
+            "{path} signed out: {}",
+            reply.status
+        );
+    }
+    for path in ["/api/v1/check?name=a.com&profile=ks2", "/api/v1/overrides"] {
+        assert_eq!(stranger.get(path).status, 401, "{path}");
+    }
+
+    // Signed in as an admin, but without the form's token: refused, and
+    // nothing changed.
+    let admin = school.signed_in("tech", Role::Admin);
+    for path in ACTIONS {
+        let reply = admin.post(
+            path,
+            &[
+                ("name", "intruder"),
+                ("role", "admin"),
+                ("password", "a long enough password"),
+                ("confirm", "a long enough password"),
+                ("label", "x"),
+                ("reason", "x"),
+            ],
+        );
+        assert_eq!(reply.status, 403, "{path} without a token");
+        assert!(reply.body.contains("form has expired"), "{path}");
+    }
+    let store = school.admin_store();
+    assert!(store.user("intruder").expect("users").is_none());
+    assert!(store.user("head").expect("users").is_some());
+    assert!(store.api_tokens().expect("tokens").is_empty());
+    assert!(store.reviews().expect("reviews").is_empty());
+
+    // A viewer's token is valid, but the admin's actions are not theirs.
+    let head = school.client();
+    assert_eq!(head.sign_in("head", "the head's password").status, 303);
+    for path in ["/users", "/tokens", "/rules", "/users/tech/remove"] {
+        let reply = head.submit("/log", path, &[("name", "x"), ("label", "x")]);
+        assert_eq!(reply.status, 403, "{path} as a viewer");
+    }
+    assert!(store.user("tech").expect("users").is_some());
+
+    // A form missing its fields is bad input with a message, not a crash.
+    for (path, page) in [
+        ("/users", "/users"),
+        ("/tokens", "/users"),
+        ("/rules", "/rules"),
+    ] {
+        let reply = admin.submit(page, path, &[]);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert!(
+            reply.body.contains("Please check what you entered"),
+            "{path}"
+        );
+    }
+}

@@ -175,7 +175,9 @@ pub async fn login_page(
     .into_response())
 }
 
-#[derive(Deserialize)]
+/// Missing fields arrive empty and are checked like empty ones.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct LoginForm {
     name: String,
     password: String,
@@ -282,7 +284,9 @@ pub async fn setup_page(
     .into_response())
 }
 
-#[derive(Deserialize)]
+/// Missing fields arrive empty and are checked like empty ones.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct SetupForm {
     token: String,
     name: String,

@@ -75,7 +75,9 @@ pub async fn page(
     .into_response())
 }
 
-#[derive(Deserialize)]
+/// Missing fields arrive empty and are checked like empty ones.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct AddForm {
     profile: String,
     domain: String,

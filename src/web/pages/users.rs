@@ -132,7 +132,9 @@ async fn last_admin(state: &WebState, name: &str) -> Result<bool, WebError> {
     Ok(admins.len() == 1 && admins[0].name == name)
 }
 
-#[derive(Deserialize)]
+/// Missing fields arrive empty and are checked like empty ones.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct UserForm {
     name: String,
     role: String,
@@ -273,7 +275,9 @@ pub async fn set_code(
     Ok(done(&message))
 }
 
-#[derive(Deserialize)]
+/// Missing fields arrive empty and are checked like empty ones.
+#[derive(Deserialize, Default)]
+#[serde(default)]
 pub struct TokenForm {
     label: String,
     role: String,
