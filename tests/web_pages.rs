@@ -23,6 +23,23 @@ fn some_blocked_lookups(school: &WebSchool) {
     school.lollipop.flush_log();
 }
 
+/// A blocked gambling lookup written straight to the block log.
+fn gambling_event(name: &str, client: &str, at_unix_ms: i64) -> BlockEvent {
+    BlockEvent {
+        at_unix_ms,
+        client: client.parse().expect("ip"),
+        listener: None,
+        profile: "ks2".into(),
+        name: name.into(),
+        query_type: "A".into(),
+        category: Some("gambling".into()),
+        list: Some("test-gambling".into()),
+        rule: Some("bet365.com".into()),
+        action: "null".into(),
+        locked: false,
+    }
+}
+
 #[test]
 fn the_dashboard_shows_health_counts_charts_and_top_blocks() {
     let school = WebSchool::start();
@@ -140,19 +157,11 @@ fn the_log_pages_through_many_rows() {
     let journal = school.lollipop.running().pipeline.journal().clone();
     let now = lollipop::admin::now_ms();
     for i in 0..120 {
-        journal.record_block(BlockEvent {
-            at_unix_ms: now - 1000 * i64::from(120 - i),
-            client: format!("127.0.0.{}", 2 + i % 50).parse().expect("ip"),
-            listener: None,
-            profile: "ks2".into(),
-            name: format!("site{i}.bet365.com"),
-            query_type: "A".into(),
-            category: Some("gambling".into()),
-            list: Some("test-gambling".into()),
-            rule: Some("bet365.com".into()),
-            action: "null".into(),
-            locked: false,
-        });
+        journal.record_block(gambling_event(
+            &format!("site{i}.bet365.com"),
+            &format!("127.0.0.{}", 2 + i % 50),
+            now - 1000 * i64::from(120 - i),
+        ));
     }
     school.lollipop.flush_log();
     let head = school.signed_in("head", Role::Viewer);
@@ -175,19 +184,11 @@ fn csv_export_follows_the_filters_and_defuses_formulas() {
     let school = WebSchool::start();
     some_blocked_lookups(&school);
     let journal = school.lollipop.running().pipeline.journal().clone();
-    journal.record_block(BlockEvent {
-        at_unix_ms: lollipop::admin::now_ms(),
-        client: "127.0.0.9".parse().expect("ip"),
-        listener: None,
-        profile: "ks2".into(),
-        name: "=cmd.bet365.com".into(),
-        query_type: "A".into(),
-        category: Some("gambling".into()),
-        list: Some("test-gambling".into()),
-        rule: Some("bet365.com".into()),
-        action: "null".into(),
-        locked: false,
-    });
+    journal.record_block(gambling_event(
+        "=cmd.bet365.com",
+        "127.0.0.9",
+        lollipop::admin::now_ms(),
+    ));
     school.lollipop.flush_log();
     let head = school.signed_in("head", Role::Viewer);
     let csv = head.get("/log.csv?category=gambling");

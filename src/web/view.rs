@@ -107,6 +107,23 @@ pub fn local_time(tz: TimeZone, unix_ms: i64) -> String {
     )
 }
 
+/// The local midnight starting `text` (`YYYY-MM-DD`), None when empty; a
+/// bad date says which field was wrong and how to write it.
+pub fn day_start(text: &str, tz: TimeZone, field: &str) -> Result<Option<i64>, WebError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    crate::log_command::start_of_day(text, tz)
+        .map(Some)
+        .map_err(|_| {
+            WebError::BadRequest(format!(
+                "The '{field}' date '{}' is not a date. Write it as YYYY-MM-DD, for example 2026-11-30.",
+                text.chars().take(60).collect::<String>()
+            ))
+        })
+}
+
 /// A count with thousands separators (12,345).
 pub fn count(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

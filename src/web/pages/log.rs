@@ -13,11 +13,10 @@ use serde::Deserialize;
 use crate::admin::users::Right;
 use crate::config::Config;
 use crate::journal::{BlockedRow, JournalReader, LogFilter, TimeZone, format_utc, write_csv};
-use crate::log_command::start_of_day;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
-use crate::web::view::{Layout, count, local_time, render};
+use crate::web::view::{Layout, count, day_start, local_time, render};
 
 const PAGE_ROWS: u32 = 50;
 /// An export bigger than this is cut short, with a note in the page.
@@ -46,20 +45,8 @@ pub struct LogQuery {
 impl LogQuery {
     /// The journal filter, or what is wrong with the input.
     fn filter(&self, tz: TimeZone) -> Result<LogFilter, WebError> {
-        let day = |text: &str, which: &str| -> Result<Option<i64>, WebError> {
-            let text = text.trim();
-            if text.is_empty() {
-                return Ok(None);
-            }
-            start_of_day(text, tz).map(Some).map_err(|_| {
-                WebError::BadRequest(format!(
-                    "The '{which}' date '{}' is not a date. Write it as YYYY-MM-DD, for example 2026-11-30.",
-                    clip(text)
-                ))
-            })
-        };
-        let from = day(&self.from, "from")?;
-        let to = day(&self.to, "to")?.map(|start| start + DAY_MS);
+        let from = day_start(&self.from, tz, "from")?;
+        let to = day_start(&self.to, tz, "to")?.map(|start| start + DAY_MS);
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
         {

@@ -13,12 +13,11 @@ use crate::admin::ReviewRow;
 use crate::admin::now_ms;
 use crate::admin::users::Right;
 use crate::journal::{AuditEntry, AuditRow, JournalReader};
-use crate::log_command::start_of_day;
 use crate::report::Report;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
-use crate::web::view::{Layout, count, local_time, render};
+use crate::web::view::{Layout, count, day_start, local_time, render};
 
 use super::dashboard::local_midnight;
 
@@ -76,15 +75,7 @@ pub async fn weekly(
             midnight - (local_days + 3).rem_euclid(7) * DAY_MS + DAY_MS / 2,
         )
     };
-    let from = match query.from.trim() {
-        "" => monday(today),
-        text => start_of_day(text, tz).map_err(|_| {
-            WebError::BadRequest(format!(
-                "'{}' is not a date. Write it as YYYY-MM-DD, for example 2026-11-23.",
-                text.chars().take(60).collect::<String>()
-            ))
-        })?,
-    };
+    let from = day_start(&query.from, tz, "from")?.unwrap_or_else(|| monday(today));
     let to = local_midnight(tz, from + 7 * DAY_MS + DAY_MS / 2);
     let for_report = config.clone();
     let report = tokio::task::spawn_blocking(move || crate::report::build(&for_report, from, to))
@@ -276,19 +267,8 @@ pub async fn audit(
     signed.require(Right::ReadLog, "read the audit trail")?;
     let config = state.config().await;
     let tz = config.log.time_zone;
-    let day = |text: &str, which: &str| -> Result<Option<i64>, WebError> {
-        match text.trim() {
-            "" => Ok(None),
-            text => start_of_day(text, tz).map(Some).map_err(|_| {
-                WebError::BadRequest(format!(
-                    "The '{which}' date '{}' is not a date. Write it as YYYY-MM-DD.",
-                    text.chars().take(60).collect::<String>()
-                ))
-            }),
-        }
-    };
-    let from = day(&query.from, "from")?.unwrap_or(0);
-    let to = day(&query.to, "to")?.map_or(i64::MAX, |start| start + DAY_MS);
+    let from = day_start(&query.from, tz, "from")?.unwrap_or(0);
+    let to = day_start(&query.to, tz, "to")?.map_or(i64::MAX, |start| start + DAY_MS);
     let path = config.journal_path();
     let rows = tokio::task::spawn_blocking(move || {
         JournalReader::open(&path)?.audit(from, to, AUDIT_ROWS)
