@@ -42,7 +42,7 @@ label=$(echo "$table" | jq -r .partitiontable.label)
 if [ "$label" = dos ]; then
     kind=pi fat_type=c root_type=83 root_label=RASPIROOT
 else
-    kind=x86 fat_type=C12A7328-F81F-11D2-BA4B-00A0C93EC3B9 root_type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 root_label=LOLLIPOPROOT
+    kind=x86 fat_type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B root_type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709 root_label=LOLLIPOPROOT
 fi
 echo "image: $image ($kind, $label table)"
 part() { echo "$table" | jq -r ".partitiontable.partitions[$1].$2"; }
