@@ -57,9 +57,14 @@ check "root file system labelled $root_label" sh -c "dumpe2fs -h '$root' 2>/dev/
 
 fat_has() { mdir -i "$fat" "::/$1" >/dev/null; }
 if [ "$kind" = pi ]; then
-    for f in config.txt cmdline.txt vmlinuz initrd.img start4.elf bootcode.bin bcm2711-rpi-4-b.dtb bcm2837-rpi-3-b.dtb; do
+    for f in config.txt cmdline.txt start4.elf bootcode.bin bcm2711-rpi-4-b.dtb bcm2837-rpi-3-b.dtb; do
         check "FAT: $f" fat_has "$f"
     done
+    # raspi-firmware names the kernel and initramfs by version in config.txt.
+    kernel=$(mtype -i "$fat" ::/config.txt | sed -n 's/^kernel=//p' | tr -d '\r')
+    initramfs=$(mtype -i "$fat" ::/config.txt | sed -n 's/^initramfs \([^ ]*\).*/\1/p' | tr -d '\r')
+    check "FAT: the kernel config.txt names ($kernel)" fat_has "${kernel:-missing}"
+    check "FAT: the initramfs config.txt names ($initramfs)" fat_has "${initramfs:-missing}"
     check "FAT: cmdline.txt mounts the root by label" sh -c "mtype -i '$fat' ::/cmdline.txt | grep -q 'root=LABEL=RASPIROOT'"
     check "FAT: config.txt boots arm64" sh -c "mtype -i '$fat' ::/config.txt | grep -q '^arm_64bit=1'"
 else

@@ -27,7 +27,7 @@ trap cleanup EXIT
 disk=$scratch/disk.img
 cp --sparse=always "$image" "$disk"
 truncate -s +1G "$disk"
-offset=$(($(sfdisk -J "$disk" | jq -r '.partitiontable.partitions[0].start') * 512))
+offset=$(($(sfdisk -J "$disk" 2>/dev/null | jq -r '.partitiontable.partitions[0].start') * 512))
 fat="$disk@@$offset"
 cat >"$scratch/lollipop-setup.toml" <<'SETUP'
 school_name = "St Ebbe's \"Test\" Primary"
@@ -52,7 +52,9 @@ console=$scratch/console.log
 if [ "$kind" = pi ]; then
     # The Pi's kernel and initramfs from the FAT partition, on QEMU's virt
     # board (its raspi models are too partial for Debian's kernel).
-    mcopy -i "$fat" ::/vmlinuz "$scratch/vmlinuz" && mcopy -i "$fat" ::/initrd.img "$scratch/initrd.img" || exit 1
+    kernel=$(mtype -i "$fat" ::/config.txt | sed -n 's/^kernel=//p' | tr -d '\r')
+    initramfs=$(mtype -i "$fat" ::/config.txt | sed -n 's/^initramfs \([^ ]*\).*/\1/p' | tr -d '\r')
+    mcopy -i "$fat" "::/$kernel" "$scratch/vmlinuz" && mcopy -i "$fat" "::/$initramfs" "$scratch/initrd.img" || exit 1
     set -- qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
         -kernel "$scratch/vmlinuz" -initrd "$scratch/initrd.img" \
         -append "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0" \
