@@ -17,8 +17,11 @@ for tool in qemu-img dig curl mcopy; do
 done
 scratch=$(mktemp -d /tmp/lollipop-boot.XXXXXX)
 qemu_pid=
+# The console log is kept beside the image (or in BOOT_LOG).
+log_copy=${BOOT_LOG:-$(dirname "$image")/boot-$kind.log}
 cleanup() {
     [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+    cp "$scratch/console.log" "$log_copy" 2>/dev/null
     rm -rf "$scratch"
 }
 trap cleanup EXIT
@@ -98,7 +101,7 @@ grep -q 'settings from /boot/.*/lollipop-setup.toml' "$console"
 result $? "first boot read lollipop-setup.toml"
 grep -q 'network: static 10.0.2.15/24 via 10.0.2.2' "$console"
 result $? "static address applied (and answered on it)"
-grep -q 'root file system .*: [0-9.]*G' "$console" && grep 'root file system' "$console" | sed 's/^.*lollipop-firstboot: /    /'
+grep -q 'firstboot: root file system .*: [0-9.]*G' "$console" && grep 'firstboot: root file system' "$console" | sed 's/^.*lollipop-firstboot: /    /'
 result $? "root partition grown to the disk"
 grep -q 'PROBLEM' "$console" && grep 'PROBLEM' "$console" | sed 's/^/    /'
 [ $? != 0 ]
@@ -113,7 +116,7 @@ result $? "status page over HTTPS serves the setup link's form"
 cert=$(echo | timeout 20 openssl s_client -connect "127.0.0.1:$https_port" 2>/dev/null | openssl x509 -noout -ext subjectAltName 2>/dev/null)
 echo "$cert" | grep -q 'lollipop-test' && echo "$cert" | grep -q '10.0.2.15'
 result $? "TLS certificate made on first boot names lollipop-test and 10.0.2.15"
-mtype -i "$fat" ::/lollipop-setup.toml | grep -q 'first-boot-secret'
+mtype -i "$fat" ::/lollipop-setup.toml 2>&1 | grep -q 'first-boot-secret'
 [ $? != 0 ]
 result $? "the root password was removed from the FAT partition"
 echo "boot time: $booted s to the first DNS answer ($kind, $1, software emulation)"

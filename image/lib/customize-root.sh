@@ -71,6 +71,9 @@ options root=LABEL=LOLLIPOPROOT rw console=tty0 console=ttyS0,115200 quiet
 ENTRY
     install -D -m 0755 "$here/lib/esp-kernel-hook" "$root/etc/initramfs/post-update.d/zz-lollipop-esp"
 fi
+# The root's type cannot be probed in a chroot; without it the initramfs has
+# no fsck, and a card's root is not checked after a power cut.
+echo FSTYPE=ext4 >"$root/etc/initramfs-tools/conf.d/lollipop-fstype"
 # The kernel's own hook skipped it (INITRD=No): one run, with every hook.
 chroot "$root" env INITRD=Yes update-initramfs -c -k all
 test -n "$(ls "$root$fat_dir"/vmlinuz* "$root$fat_dir"/initrd.img* 2>/dev/null)"
