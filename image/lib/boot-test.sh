@@ -1,0 +1,150 @@
+#!/bin/sh
+# Boots a copy of an image under QEMU (software emulation) with a
+# lollipop-setup.toml that asks for a static address, and checks first boot
+# from the outside: a DNS query from this machine through QEMU's user-mode
+# port forwarding is answered (a sample-listed name, blocked with 0.0.0.0, so
+# no upstream is needed), the status page answers over HTTPS, the console
+# shows the setup link, and the root was grown. Prints the boot time: QEMU's
+# start to the first DNS answer. Called by check-image.sh --boot.
+#
+#   lib/boot-test.sh IMAGE pi|x86 FAT_SPEC
+#
+# BOOT_SETUP=broken boots with a misspelt time zone instead: the console must
+# name the mistake, and the appliance must still come up, on DHCP.
+set -u
+image=$1
+kind=$2
+limit=${BOOT_TIMEOUT:-900}
+for tool in qemu-img dig curl mcopy; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing"; exit 1; }
+done
+scratch=$(mktemp -d /tmp/lollipop-boot.XXXXXX)
+qemu_pid=
+# The console log is kept beside the image (or in BOOT_LOG).
+log_copy=${BOOT_LOG:-$(dirname "$image")/boot-$kind.log}
+cleanup() {
+    [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+    cp "$scratch/console.log" "$log_copy" 2>/dev/null
+    rm -rf "$scratch"
+}
+trap cleanup EXIT
+
+# A sparse copy, one GiB larger than built, as a bigger card would be.
+disk=$scratch/disk.img
+cp --sparse=always "$image" "$disk"
+truncate -s +1G "$disk"
+offset=$(($(sfdisk -J "$disk" 2>/dev/null | jq -r '.partitiontable.partitions[0].start') * 512))
+fat="$disk@@$offset"
+setup=${BOOT_SETUP:-good}
+if [ "$setup" = broken ]; then
+    cat >"$scratch/lollipop-setup.toml" <<'SETUP'
+time_zone = "Europe/Lundon"
+[network]
+mode = "static"
+address = "10.0.2.15/24"
+gateway = "10.0.2.2"
+SETUP
+else
+    cat >"$scratch/lollipop-setup.toml" <<'SETUP'
+school_name = "St Ebbe's \"Test\" Primary"
+admin_email = "head@school.example"
+hostname = "lollipop-test"
+time_zone = "Europe/London"
+[network]
+mode = "static"
+address = "10.0.2.15/24"
+gateway = "10.0.2.2"
+dns = ["10.0.2.3"]
+[login]
+password = "first-boot-secret"
+SETUP
+fi
+mcopy -o -i "$fat" "$scratch/lollipop-setup.toml" ::/lollipop-setup.toml || exit 1
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+dns_port=$(free_port)
+https_port=$(free_port)
+net="-netdev user,id=net0,hostfwd=udp:127.0.0.1:$dns_port-:53,hostfwd=tcp:127.0.0.1:$https_port-:443"
+console=$scratch/console.log
+if [ "$kind" = pi ]; then
+    # The Pi's kernel and initramfs from the FAT partition, on QEMU's virt
+    # board (its raspi models are too partial for Debian's kernel).
+    kernel=$(mtype -i "$fat" ::/config.txt | sed -n 's/^kernel=//p' | tr -d '\r')
+    initramfs=$(mtype -i "$fat" ::/config.txt | sed -n 's/^initramfs \([^ ]*\).*/\1/p' | tr -d '\r')
+    mcopy -i "$fat" "::/$kernel" "$scratch/vmlinuz" && mcopy -i "$fat" "::/$initramfs" "$scratch/initrd.img" || exit 1
+    set -- qemu-system-aarch64 -M virt -cpu cortex-a72 -smp 2 -m 1024 \
+        -kernel "$scratch/vmlinuz" -initrd "$scratch/initrd.img" \
+        -append "root=LABEL=RASPIROOT rw rootwait console=ttyAMA0" \
+        -drive "file=$disk,format=raw,if=virtio" $net -device virtio-net-pci,netdev=net0
+else
+    code=$(ls /usr/share/OVMF/OVMF_CODE_4M.fd /usr/share/OVMF/OVMF_CODE.fd 2>/dev/null | head -n 1)
+    vars=$(ls /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS.fd 2>/dev/null | head -n 1)
+    [ -n "$code" ] || { echo "FAIL: OVMF is missing (apt install ovmf)"; exit 1; }
+    cp "$vars" "$scratch/vars.fd"
+    set -- qemu-system-x86_64 -M q35 -smp 2 -m 1024 \
+        -drive "if=pflash,format=raw,readonly=on,file=$code" -drive "if=pflash,format=raw,file=$scratch/vars.fd" \
+        -drive "file=$disk,format=raw,if=virtio" $net -device virtio-net-pci,netdev=net0
+fi
+started=$(date +%s)
+"$@" -display none -serial "file:$console" -monitor none >"$scratch/qemu.log" 2>&1 &
+qemu_pid=$!
+echo "booting $kind under $1 (DNS on 127.0.0.1:$dns_port, HTTPS on $https_port)"
+
+answer=
+while [ $(($(date +%s) - started)) -lt "$limit" ] && kill -0 "$qemu_pid" 2>/dev/null; do
+    answer=$(dig +short +time=2 +tries=1 -p "$dns_port" @127.0.0.1 pornhub.com A 2>/dev/null)
+    [ "$answer" = 0.0.0.0 ] && break
+    sleep 3
+done
+booted=$(($(date +%s) - started))
+failures=0
+result() {
+    if [ "$1" = 0 ]; then echo "PASS: boot: $2"; else echo "FAIL: boot: $2"; failures=$((failures + 1)); fi
+}
+if [ "$answer" = 0.0.0.0 ]; then
+    result 0 "DNS query from the host answered (pornhub.com A 0.0.0.0) $booted s after QEMU started"
+else
+    result 1 "no DNS answer within $booted s"
+    tail -n 40 "$console" | sed 's/^/    /'
+    exit 1
+fi
+# The banner is written before the login prompt, which can lag the service.
+tries=0
+while ! grep -q 'login:' "$console" && [ "$tries" -lt 60 ]; do sleep 2; tries=$((tries + 1)); done
+if [ "$setup" = broken ]; then
+    grep -q "FIRST BOOT PROBLEM: lollipop-setup.toml: time_zone 'Europe/Lundon' is not a known time zone" "$console"
+    result $? "the console names the mistake in lollipop-setup.toml"
+    grep -q 'network: dhcp' "$console"
+    result $? "DHCP instead of the half-valid file's static address (and answered on it)"
+    host=lollipop
+else
+    grep -q 'settings from /boot/.*/lollipop-setup.toml' "$console"
+    result $? "first boot read lollipop-setup.toml"
+    grep -q 'network: static 10.0.2.15/24 via 10.0.2.2' "$console"
+    result $? "static address applied (and answered on it)"
+    grep -q 'PROBLEM' "$console" && grep 'PROBLEM' "$console" | sed 's/^/    /'
+    [ $? != 0 ]
+    result $? "first boot reported no problem"
+    host=lollipop-test
+fi
+grep -q 'firstboot: root file system .*: [0-9.]*G' "$console" && grep 'firstboot: root file system' "$console" | sed 's/^.*lollipop-firstboot: /    /'
+result $? "root partition grown to the disk"
+link=$(grep -o 'https://10\.0\.2\.15/setup?token=[A-Za-z0-9_-]*' "$console" | tail -n 1)
+[ -n "$link" ]
+result $? "console shows the setup link: $link"
+token=${link#*token=}
+page=$(curl -sk --max-time 20 "https://127.0.0.1:$https_port/setup?token=$token")
+echo "$page" | grep -q 'Create the administrator'
+result $? "status page over HTTPS serves the setup link's form"
+cert=$(echo | timeout 20 openssl s_client -connect "127.0.0.1:$https_port" 2>/dev/null | openssl x509 -noout -ext subjectAltName 2>/dev/null)
+echo "$cert" | grep -q "DNS:$host"
+result $? "TLS certificate made on first boot names $host"
+if [ "$setup" != broken ]; then
+    echo "$cert" | grep -q '10.0.2.15'
+    result $? "TLS certificate names the static address 10.0.2.15"
+    mtype -i "$fat" ::/lollipop-setup.toml 2>&1 | grep -q 'first-boot-secret'
+    [ $? != 0 ]
+    result $? "the root password was removed from the FAT partition"
+fi
+echo "boot time: $booted s to the first DNS answer ($kind, $1, software emulation)"
+[ "$failures" = 0 ]
