@@ -19,7 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-command_line="bench/compare.sh$(printf ' %q' "$@")"
+command_line="bench/compare.sh"
+[ $# -eq 0 ] || command_line+=$(printf ' %q' "$@")
 list="" queries="" rounds=3 seconds=10 out=docs/bench
 servers="lollipop unbound dnsmasq kresd"
 dnsperf_args=${DNSPERF_ARGS:-"-c 4 -T 1 -q 256"}
