@@ -19,7 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-command_line="bench/compare.sh$(printf ' %q' "$@")"
+command_line="bench/compare.sh"
+[ $# -eq 0 ] || command_line+=$(printf ' %q' "$@")
 list="" queries="" rounds=3 seconds=10 out=docs/bench
 servers="lollipop unbound dnsmasq kresd"
 dnsperf_args=${DNSPERF_ARGS:-"-c 4 -T 1 -q 256"}
@@ -202,6 +203,14 @@ start_server() {
   echo "$s: first blocked answer after ${startup[$s]} s, RSS ${rss_start[$s]} MB"
 }
 
+# Waits until process $1 uses under 5% of a core over a second, for 30 s at most.
+settle() {
+  local before after
+  for _ in $(seq 30); do
+    before=$(cpu_ticks "$1"); sleep 1; after=$(cpu_ticks "$1")
+    [ $(( (after - before) * 100 )) -ge $(( ticks_per_second * 5 )) ] || return 0
+  done
+}
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 # User plus system CPU of the process and all its threads, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -248,6 +257,10 @@ echo "== latency at half of Lollipop's peak: $half queries/s for $seconds s each
 latency=$work/latency.tsv
 : > "$latency"
 for s in $started; do
+  # Background work left from the peak runs (Lollipop's block log catching
+  # up, a cache's clean-up) is not part of steady use: wait, at most 30 s,
+  # until the server is idle.
+  settle "${pid[$s]}"
   dnsperf -s 127.0.0.1 -p "${port[$s]}" -d "$work/queries.txt" -l "$seconds" -Q "$half" -c 4 -q 256 -v 2>/dev/null \
     | awk '/^> / {print $NF}' | sort -g > "$work/latencies.txt" || true
   awk -v s="$s" '{v[NR] = $1; sum += $1}

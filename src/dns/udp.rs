@@ -87,8 +87,15 @@ async fn read_loop(
             Ok(received) => received,
             Err(error) => {
                 // ICMP errors from earlier replies surface here; they are
-                // about one client, not the socket.
+                // about one client, not the socket. Anything else is paced,
+                // so a broken socket cannot spin a core.
                 tracing::debug!(%error, "UDP receive failed");
+                if !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
                 continue;
             }
         };
