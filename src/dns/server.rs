@@ -44,7 +44,7 @@ fn udp_sockets_per_address() -> usize {
 
 pub struct DnsServers {
     servers: Vec<Server<DnsHandler>>,
-    udp_tasks: Vec<tokio::task::JoinHandle<()>>,
+    udp_readers: Vec<udp::UdpReaders>,
     /// The addresses actually bound (port 0 in the config becomes a real port).
     pub addresses: Vec<SocketAddr>,
 }
@@ -56,7 +56,7 @@ impl DnsServers {
         let access = Arc::new(Access::new(allowed.clone()));
         let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
         let mut servers = Vec::new();
-        let mut udp_tasks = Vec::new();
+        let mut udp_readers = Vec::new();
         let mut addresses = Vec::new();
         for (listener, listen) in config.listen.iter().enumerate() {
             let address: SocketAddr = listen
@@ -73,11 +73,10 @@ impl DnsServers {
                 pipeline: pipeline.clone(),
                 listener,
             };
-            udp_tasks.extend(udp::serve(
-                sockets,
-                Arc::new(handler.clone()),
-                access.clone(),
-            ));
+            udp_readers.push(
+                udp::serve(sockets, Arc::new(handler.clone()), access.clone())
+                    .with_context(|| format!("cannot start the UDP readers for {address}"))?,
+            );
             let mut server = Server::with_access(handler, [], allowed.iter().copied());
             server.register_listener(tcp, idle_timeout, TCP_RESPONSE_BUFFER);
             tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");
@@ -86,16 +85,20 @@ impl DnsServers {
         }
         Ok(DnsServers {
             servers,
-            udp_tasks,
+            udp_readers,
             addresses,
         })
     }
 
     /// Stops accepting queries and waits for those in flight.
     pub async fn shutdown(mut self) {
-        for task in &self.udp_tasks {
-            task.abort();
-        }
+        let readers = std::mem::take(&mut self.udp_readers);
+        let _ = tokio::task::spawn_blocking(move || {
+            for reader in readers {
+                reader.stop();
+            }
+        })
+        .await;
         for server in &mut self.servers {
             if let Err(error) = server.shutdown_gracefully().await {
                 tracing::warn!(%error, "a listener stopped with an error");
@@ -130,7 +133,7 @@ fn allowed_networks(config: &Config) -> Result<Vec<IpNet>> {
 /// both, trying again when the port UDP got is taken for TCP.
 fn bind_pair(
     address: SocketAddr,
-) -> Result<(tokio::net::UdpSocket, tokio::net::TcpListener, SocketAddr)> {
+) -> Result<(std::net::UdpSocket, tokio::net::TcpListener, SocketAddr)> {
     let tries = if address.port() == 0 { 50 } else { 1 };
     let mut last_error = None;
     for _ in 0..tries {
@@ -156,13 +159,15 @@ fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Soc
 
 /// A UDP socket that shares its address with the others of the same
 /// process (SO_REUSEPORT: the kernel spreads clients over them).
-fn bind_udp(address: SocketAddr) -> Result<tokio::net::UdpSocket> {
+fn bind_udp(address: SocketAddr) -> Result<std::net::UdpSocket> {
     let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
+    // Read by a blocking thread of its own (see `udp`).
+    socket.set_nonblocking(false)?;
     socket.set_reuse_port(true)?;
     // A smaller buffer than asked for is still a working socket.
     let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
     socket.bind(&address.into())?;
-    Ok(tokio::net::UdpSocket::from_std(socket.into())?)
+    Ok(socket.into())
 }
 
 fn bind_tcp(address: SocketAddr) -> Result<tokio::net::TcpListener> {

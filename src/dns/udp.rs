@@ -1,15 +1,20 @@
 //! The UDP listeners: several SO_REUSEPORT sockets on each listen address
-//! (one per core, the kernel spreads clients over them), each read by one
-//! task that answers in place. A plain query is read and answered by `wire`;
-//! any other goes through hickory-server's request type and `handler`. A query
+//! (one per core, the kernel spreads clients over them), each read by a
+//! thread of its own that answers in place. A plain query is read and
+//! answered by `wire`; any other goes through hickory-server's request type
+//! and `handler`. A query
 //! whose answer is ready at once (blocked, cached, special) costs no task and
 //! no channel; one that must wait for the upstream becomes a task, and at most
 //! [`MAX_WAITING`] wait per address.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Waker};
+use std::time::Duration;
 
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
@@ -20,9 +25,7 @@ use hickory_server::proto::serialize::binary::BinEncoder;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
 use ipnet::IpNet;
-use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use super::handler::{DnsHandler, MAX_UDP_PAYLOAD};
 use super::pipeline::Client;
@@ -54,95 +57,162 @@ impl Access {
     }
 }
 
-/// Starts one reading task per socket; they share the handler and the bound
-/// on waiting queries.
+/// How often a reader looks up from its socket to see whether to stop.
+const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// The reading threads of one resolver; they stop when told.
+pub struct UdpReaders {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl UdpReaders {
+    /// Stops the readers and waits (a quarter of a second at most) for them.
+    pub fn stop(mut self) {
+        self.stop.store(true, Relaxed);
+        for thread in std::mem::take(&mut self.threads) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for UdpReaders {
+    /// Readers never outlive their resolver, even one dropped unstopped.
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Starts one reading thread per socket (must be called inside the Tokio
+/// runtime, whose tasks take the queries that wait for the upstream). The
+/// threads share the handler and the bound on waiting queries.
 pub fn serve(
     sockets: Vec<UdpSocket>,
     handler: Arc<DnsHandler>,
     access: Arc<Access>,
-) -> Vec<JoinHandle<()>> {
+) -> std::io::Result<UdpReaders> {
     let waiting = Arc::new(Semaphore::new(MAX_WAITING));
-    sockets
-        .into_iter()
-        .map(|socket| {
-            tokio::spawn(read_loop(
-                Arc::new(socket),
-                handler.clone(),
-                access.clone(),
-                waiting.clone(),
-            ))
-        })
-        .collect()
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        socket.set_read_timeout(Some(STOP_CHECK))?;
+        let reader = Reader {
+            socket: Arc::new(socket),
+            handler: handler.clone(),
+            access: access.clone(),
+            waiting: waiting.clone(),
+            stop: stop.clone(),
+        };
+        let runtime = runtime.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("lollipop-udp-{}-{i}", handler.listener))
+            .spawn(move || {
+                // Queries that must wait become tasks of the runtime.
+                let _inside = runtime.enter();
+                reader.run();
+            })?;
+        threads.push(thread);
+    }
+    Ok(UdpReaders { stop, threads })
 }
 
-async fn read_loop(
+/// One socket's reader: a blocking receive, then the answer in place. A
+/// thread of its own costs one system call per datagram each way, with no
+/// readiness polling and no task switch for the answers ready at once.
+struct Reader {
     socket: Arc<UdpSocket>,
     handler: Arc<DnsHandler>,
     access: Arc<Access>,
     waiting: Arc<Semaphore>,
-) {
-    let mut buffer = vec![0u8; RECEIVE_BUFFER];
-    loop {
-        let (len, src) = match socket.recv_from(&mut buffer).await {
-            Ok(received) => received,
-            Err(error) => {
-                // ICMP errors from earlier replies surface here; they are
-                // about one client, not the socket. Anything else is paced,
-                // so a broken socket cannot spin a core.
-                tracing::debug!(%error, "UDP receive failed");
-                if !matches!(
-                    error.kind(),
-                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-                ) {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn run(&self) {
+        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        while !self.stop.load(Relaxed) {
+            let (len, src) = match self.socket.recv_from(&mut buffer) {
+                Ok(received) => received,
+                Err(error) => {
+                    match error.kind() {
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted => {}
+                        // ICMP errors from earlier replies: about one
+                        // client, not the socket.
+                        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => {}
+                        // Anything else is paced, so a broken socket cannot
+                        // spin a core.
+                        _ => {
+                            tracing::debug!(%error, "UDP receive failed");
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                    continue;
                 }
-                continue;
+            };
+            if let Some(datagram) = buffer.get(..len) {
+                self.answer(datagram, src);
             }
-        };
-        let Some(datagram) = buffer.get(..len) else {
-            continue;
-        };
-        // A query is at least a header; port 0 cannot be answered.
-        if len < 12 || src.port() == 0 || is_response(datagram) {
-            continue;
         }
-        if !access.allows(src.ip()) {
-            send_error(&socket, datagram, src, REFUSED);
-            continue;
+    }
+
+    fn answer(&self, datagram: &[u8], src: SocketAddr) {
+        // A query is at least a header; port 0 cannot be answered.
+        if datagram.len() < 12 || src.port() == 0 || is_response(datagram) {
+            return;
+        }
+        if !self.access.allows(src.ip()) {
+            send_error(&self.socket, datagram, src, REFUSED);
+            return;
         }
         if let Some(query) = PlainQuery::read(datagram) {
-            answer_plain(query, src, &socket, &handler, &waiting);
-            continue;
+            let client = Client {
+                address: src.ip(),
+                listener: Some(self.handler.listener),
+            };
+            let pipeline = self.handler.pipeline.clone();
+            let socket = self.socket.clone();
+            self.finish(Box::pin(async move {
+                let answer = pipeline
+                    .answer(&query.name, query.record_type, client)
+                    .await;
+                wire::respond(&query, &answer, |bytes| send(&socket, bytes, src));
+            }));
+            return;
         }
         let max_size = response_size_limit(datagram);
         let request = match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
             Ok(request) => request,
             Err(_) => {
-                send_error(&socket, datagram, src, FORMERR);
-                continue;
+                send_error(&self.socket, datagram, src, FORMERR);
+                return;
             }
         };
         if request.metadata.message_type == MessageType::Response {
-            continue;
+            return;
         }
         let reply = UdpReply {
-            socket: socket.clone(),
+            socket: self.socket.clone(),
             destination: src,
             max_size,
         };
-        let handler = handler.clone();
-        let mut answering = Box::pin(async move {
+        let handler = self.handler.clone();
+        self.finish(Box::pin(async move {
             handler
                 .handle_request::<_, TokioTime>(&request, reply)
                 .await;
-        });
-        // Blocked and cached answers are ready on the first poll: answer
-        // them here, without a task.
+        }));
+    }
+
+    /// Runs `answering` to its end: here if it is ready at once (blocked,
+    /// cached, special names), else as a task while at most [`MAX_WAITING`]
+    /// wait (beyond that the query is dropped and the client asks again).
+    fn finish(&self, mut answering: Pin<Box<dyn Future<Output = ()> + Send>>) {
         let mut ready = Context::from_waker(Waker::noop());
         if answering.as_mut().poll(&mut ready).is_ready() {
-            continue;
+            return;
         }
-        match waiting.clone().try_acquire_owned() {
+        match self.waiting.clone().try_acquire_owned() {
             Ok(permit) => {
                 // The task polls again with its own waker, which replaces
                 // the no-op one wherever the query is waiting.
@@ -152,61 +222,21 @@ async fn read_loop(
                 });
             }
             Err(_) => {
-                tracing::debug!(%src, "too many queries waiting for the upstream: dropped");
+                tracing::debug!("too many queries waiting for the upstream: one dropped");
             }
         }
     }
 }
 
-/// Answers a plain query: the pipeline, then the response written by
-/// `wire`. Ready at once for blocked and cached names; otherwise a task
-/// waits for the upstream.
-fn answer_plain(
-    query: PlainQuery,
-    src: SocketAddr,
-    socket: &Arc<UdpSocket>,
-    handler: &DnsHandler,
-    waiting: &Arc<Semaphore>,
-) {
-    let client = Client {
-        address: src.ip(),
-        listener: Some(handler.listener),
-    };
-    let pipeline = handler.pipeline.clone();
-    let socket = socket.clone();
-    let mut answering = Box::pin(async move {
-        let answer = pipeline
-            .answer(&query.name, query.record_type, client)
-            .await;
-        wire::respond(&query, &answer, |bytes| send(&socket, bytes, src));
-    });
-    let mut ready = Context::from_waker(Waker::noop());
-    if answering.as_mut().poll(&mut ready).is_ready() {
-        return;
-    }
-    match waiting.clone().try_acquire_owned() {
-        Ok(permit) => {
-            tokio::spawn(async move {
-                answering.await;
-                drop(permit);
-            });
-        }
-        Err(_) => {
-            tracing::debug!(%src, "too many queries waiting for the upstream: dropped");
-        }
-    }
-}
-
-/// Sends without waiting: a full socket buffer drops the response, as the
-/// network would, and the client asks again.
+/// Sends without waiting long: a full socket buffer drops the response, as
+/// the network would, and the client asks again.
 fn send(socket: &UdpSocket, bytes: &[u8], destination: SocketAddr) {
-    if let Err(error) = socket.try_send_to(bytes, destination) {
+    if let Err(error) = socket.send_to(bytes, destination) {
         tracing::debug!(%error, %destination, "could not send a response");
     }
 }
 
-/// Sends one encoded response straight from the socket, without a channel
-/// to another task.
+/// Sends one response encoded by hickory-server straight from the socket.
 #[derive(Clone)]
 struct UdpReply {
     socket: Arc<UdpSocket>,
@@ -231,13 +261,7 @@ impl ResponseHandler for UdpReply {
         let mut encoder = BinEncoder::new(&mut bytes);
         encoder.set_max_size(self.max_size);
         let info = response.destructive_emit(&mut encoder)?;
-        match self.socket.try_send_to(&bytes, self.destination) {
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                self.socket.send_to(&bytes, self.destination).await?;
-            }
-            Err(error) => return Err(error.into()),
-        }
+        self.socket.send_to(&bytes, self.destination)?;
         Ok(info)
     }
 }
@@ -315,7 +339,7 @@ fn send_error(socket: &UdpSocket, datagram: &[u8], destination: SocketAddr, code
     if let Some(end) = question_end {
         reply.extend_from_slice(&datagram[12..end]);
     }
-    let _ = socket.try_send_to(&reply, destination);
+    let _ = socket.send_to(&reply, destination);
 }
 
 #[cfg(test)]
