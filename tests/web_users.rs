@@ -156,6 +156,43 @@ fn an_admin_adds_a_teacher_gives_them_a_code_and_removes_them() {
     assert_eq!(after.status, 303, "signed out");
     assert!(after.location().starts_with("/login"));
 
+    // A role alone can change: the password stays as it was.
+    let reply = admin.submit(
+        "/users",
+        "/users",
+        &[
+            ("name", "ms.khan"),
+            ("role", "teacher"),
+            ("password", ""),
+            ("confirm", ""),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert!(
+        admin
+            .get(reply.location())
+            .body
+            .contains("with the same password")
+    );
+    let kept = store
+        .check_login("ms.khan", "another long password")
+        .expect("login")
+        .expect("the old password still works");
+    assert_eq!(kept.role, Role::Teacher);
+    // A new user still needs one.
+    let reply = admin.submit(
+        "/users",
+        "/users",
+        &[
+            ("name", "mr.new"),
+            ("role", "teacher"),
+            ("password", ""),
+            ("confirm", ""),
+        ],
+    );
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(store.user("mr.new").expect("users").is_none());
+
     let reply = admin.submit("/users", "/users/ms.khan/remove", &[]);
     assert_eq!(reply.status, 303, "{}", reply.body);
     assert!(store.user("ms.khan").expect("users").is_none());

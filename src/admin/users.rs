@@ -187,6 +187,18 @@ impl AdminStore {
         Ok(())
     }
 
+    /// Changes an existing user's role, keeping their password; false if
+    /// there is no such user.
+    pub fn set_role(&self, name: &str, role: Role) -> Result<bool, AdminError> {
+        self.with(|conn| {
+            conn.execute(
+                "UPDATE users SET role = ?2 WHERE name = ?1",
+                params![name, role.as_str()],
+            )
+        })
+        .map(|n| n > 0)
+    }
+
     pub fn remove_user(&self, name: &str) -> Result<bool, AdminError> {
         self.with(|conn| conn.execute("DELETE FROM users WHERE name = ?1", [name]))
             .map(|n| n > 0)

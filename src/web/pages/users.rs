@@ -164,9 +164,18 @@ pub async fn save(
             "{name} is the only admin. Make someone else an admin first, so somebody can still manage Lollipop."
         )));
     }
+    // An existing user's role can change without a new password.
+    let keep_password = existing.is_some() && form.password.is_empty();
     let admin = state.admin.clone();
     let (who, password, by) = (name.clone(), form.password, signed.user.clone());
-    tokio::task::spawn_blocking(move || admin.set_user(&who, role, &password, &by)).await??;
+    tokio::task::spawn_blocking(move || {
+        if keep_password {
+            admin.set_role(&who, role).map(|_| ())
+        } else {
+            admin.set_user(&who, role, &password, &by)
+        }
+    })
+    .await??;
     let role_changed = existing.as_ref().is_none_or(|user| user.role != role);
     if name != signed.user || role_changed {
         // New rights (or fewer) take effect at their next sign-in.
@@ -180,9 +189,14 @@ pub async fn save(
         Some(before) => (
             "user changed",
             format!(
-                "{name} is now a {} (was {}), with a new password.",
+                "{name} is now a {} (was {}){}.",
                 role.as_str(),
-                before.role.as_str()
+                before.role.as_str(),
+                if keep_password {
+                    ", with the same password"
+                } else {
+                    ", with a new password"
+                }
             ),
         ),
     };
