@@ -38,7 +38,7 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
         (None, None) => None,
     };
     let to = match &request.to {
-        Some(day) => Some(start_of_day(day, tz)? + 86_400_000),
+        Some(day) => Some(tz.day_end(start_of_day(day, tz)?)),
         None => None,
     };
     let filter = LogFilter {

@@ -306,7 +306,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tz = config.log.time_zone;
             let now_ms = lollipop::updates::now_unix() as i64 * 1000;
             let to_ms = match to {
-                Some(day) => lollipop::log_command::start_of_day(day, tz)? + 86_400_000,
+                Some(day) => tz.day_end(lollipop::log_command::start_of_day(day, tz)?),
                 None => now_ms,
             };
             let from_ms = match from {

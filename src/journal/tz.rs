@@ -81,6 +81,30 @@ impl TimeZone {
         }
     }
 
+    /// The local calendar day holding `unix_ms`, as days since 1970-01-01.
+    pub fn local_day(self, unix_ms: i64) -> i64 {
+        (unix_ms + i64::from(self.offset_seconds(unix_ms)) * 1000).div_euclid(MS_PER_DAY)
+    }
+
+    /// The local midnight that starts local `day` (days since 1970-01-01).
+    pub fn start_of_local_day(self, day: i64) -> i64 {
+        let midnight_as_utc = day * MS_PER_DAY;
+        // The offset in force at that midnight, read at an instant close to
+        // it (the UK rule changes at 01:00 UTC, never near local midnight).
+        midnight_as_utc - i64::from(self.offset_seconds(midnight_as_utc)) * 1000
+    }
+
+    /// The local midnight that starts the day holding `unix_ms`.
+    pub fn day_start(self, unix_ms: i64) -> i64 {
+        self.start_of_local_day(self.local_day(unix_ms))
+    }
+
+    /// The local midnight that ends the day holding `unix_ms` (days are 23
+    /// or 25 hours long when the clocks change).
+    pub fn day_end(self, unix_ms: i64) -> i64 {
+        self.start_of_local_day(self.local_day(unix_ms) + 1)
+    }
+
     /// `2025-06-01T13:00:00+01:00` (seconds precision; `+00:00` in winter).
     pub fn format_local(self, unix_ms: i64) -> String {
         let offset = self.offset_seconds(unix_ms);
@@ -149,6 +173,28 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_days_start_at_local_midnight_and_follow_the_clock_changes() {
+        let tz = TimeZone::EuropeLondon;
+        // 13:00 UTC on 1 July is 14:00 BST: the day began at 23:00 UTC.
+        let start = tz.day_start(ms(2026, 7, 1, 13, 0));
+        assert_eq!(start, ms(2026, 6, 30, 23, 0));
+        assert_eq!(tz.day_start(start), start);
+        assert_eq!(tz.day_start(start - 1), ms(2026, 6, 29, 23, 0));
+        assert_eq!(tz.local_day(start), days_from_civil(2026, 7, 1));
+        // Sunday 29 March 2026 has 23 hours; Sunday 25 October 25.
+        let march = tz.day_start(ms(2026, 3, 29, 12, 0));
+        assert_eq!(march, ms(2026, 3, 29, 0, 0));
+        assert_eq!(tz.day_end(march) - march, 23 * 3_600_000);
+        let october = tz.day_start(ms(2026, 10, 25, 12, 0));
+        assert_eq!(october, ms(2026, 10, 24, 23, 0));
+        assert_eq!(tz.day_end(october) - october, 25 * 3_600_000);
+        assert_eq!(
+            TimeZone::Utc.day_start(ms(2026, 3, 29, 12, 0)),
+            ms(2026, 3, 29, 0, 0)
+        );
+    }
 
     fn ms(y: i64, m: u32, d: u32, h: i64, min: i64) -> i64 {
         (days_from_civil(y, m, d) * 86_400 + h * 3600 + min * 60) * 1000

@@ -21,12 +21,9 @@ use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
 
-use super::unlock::choices::local_day_start;
-
 /// The most rows one `/api/v1/blocked` call returns.
 pub const MAX_ROWS: u32 = 1000;
 const DEFAULT_ROWS: u32 = 100;
-const DAY_MS: i64 = 86_400_000;
 
 /// An error as JSON: `{"error": "what was wrong and what to do"}`.
 pub struct ApiError {
@@ -135,7 +132,7 @@ pub async fn status(
     let manifest = settings.policy.lists.manifest();
     let now_secs = u64::try_from(now / 1000).unwrap_or(0);
     let stats = state.pipeline.journal().stats();
-    let since = local_day_start(config.log.time_zone, now);
+    let since = config.log.time_zone.day_start(now);
     let path = config.journal_path();
     let hourly = tokio::task::spawn_blocking(move || {
         JournalReader::open(&path).and_then(|reader| reader.hourly(since, now + 3_600_000))
@@ -202,12 +199,7 @@ fn instant(
     }
     let start = crate::log_command::start_of_day(text, tz)
         .map_err(|error| ApiError::bad(format!("{key}: {error}, or Unix milliseconds")))?;
-    Ok(if end {
-        // The next local midnight (a day may be 23 or 25 hours long).
-        local_day_start(tz, start + DAY_MS + DAY_MS / 2)
-    } else {
-        start
-    })
+    Ok(if end { tz.day_end(start) } else { start })
 }
 
 pub async fn blocked(

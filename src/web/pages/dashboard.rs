@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::admin::now_ms;
 use crate::admin::users::Right;
 use crate::config::Config;
-use crate::journal::{JournalReader, TimeZone};
+use crate::journal::JournalReader;
 use crate::status::age;
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -70,7 +70,7 @@ pub async fn page(
     let status = status_lines(&state, &config);
     let now = now_ms();
     let tz = config.log.time_zone;
-    let today = local_midnight(tz, now);
+    let today = tz.day_start(now);
     let for_page = config.clone();
     let (report, hourly_day, hourly_week, alerts) = tokio::task::spawn_blocking(move || {
         let report = crate::report::build(&for_page, today, now + 1)
@@ -78,7 +78,7 @@ pub async fn page(
         let reader = JournalReader::open(&for_page.journal_path())?;
         let hour_now = now - now.rem_euclid(HOUR_MS);
         let hourly_day = reader.hourly(hour_now - 23 * HOUR_MS, now + 1)?;
-        let week_start = today - 6 * DAY_MS;
+        let week_start = tz.start_of_local_day(tz.local_day(now) - 6);
         let hourly_week = reader.hourly(week_start, now + 1)?;
         let alerts: Vec<_> = reader
             .audit(now - 7 * DAY_MS, now + 1, 500)?
@@ -109,20 +109,20 @@ pub async fn page(
             blocked,
         })
         .collect();
-    // The last 7 days, one bar per school day.
-    let mut per_day: BTreeMap<i64, (i64, i64)> = (0..7).map(|i| (6 - i, (0, 0))).collect();
+    // The last 7 days, one bar per local day.
+    let this_day = tz.local_day(now);
+    let mut per_day: BTreeMap<i64, (i64, i64)> =
+        (0..7).map(|i| (this_day - 6 + i, (0, 0))).collect();
     for row in &hourly_week {
-        let days_ago = (today - local_midnight(tz, row.hour_unix_ms)).div_euclid(DAY_MS);
-        if let Some(slot) = per_day.get_mut(&days_ago) {
+        if let Some(slot) = per_day.get_mut(&tz.local_day(row.hour_unix_ms)) {
             slot.0 += row.queries;
             slot.1 += row.blocked;
         }
     }
     let week_bars: Vec<Bar> = per_day
         .into_iter()
-        .rev()
-        .map(|(days_ago, (queries, blocked))| Bar {
-            label: day_label(tz, today - days_ago * DAY_MS + 12 * HOUR_MS),
+        .map(|(day, (queries, blocked))| Bar {
+            label: day_label(day),
             queries,
             blocked,
         })
@@ -283,18 +283,8 @@ pub fn status_lines(state: &WebState, config: &Config) -> Vec<StatusLine> {
     lines
 }
 
-/// The UTC instant of the local midnight that starts `at_ms`'s day.
-pub fn local_midnight(tz: TimeZone, at_ms: i64) -> i64 {
-    let offset = i64::from(tz.offset_seconds(at_ms)) * 1000;
-    let local = at_ms + offset;
-    let midnight_local = local - local.rem_euclid(DAY_MS);
-    midnight_local - i64::from(tz.offset_seconds(midnight_local - offset)) * 1000
-}
-
-/// "Mon 24".
-fn day_label(tz: TimeZone, at_ms: i64) -> String {
-    let local = at_ms + i64::from(tz.offset_seconds(at_ms)) * 1000;
-    let days = local.div_euclid(DAY_MS);
+/// "Mon 24" for a local day (days since 1970-01-01).
+fn day_label(days: i64) -> String {
     // 1970-01-01 was a Thursday.
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
     let (_, _, day) = crate::journal::civil_from_days(days);

@@ -46,7 +46,7 @@ impl LogQuery {
     /// The journal filter, or what is wrong with the input.
     fn filter(&self, tz: TimeZone) -> Result<LogFilter, WebError> {
         let from = day_start(&self.from, tz, "from")?;
-        let to = day_start(&self.to, tz, "to")?.map(|start| start + DAY_MS);
+        let to = day_start(&self.to, tz, "to")?.map(|start| tz.day_end(start));
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
         {

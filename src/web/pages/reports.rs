@@ -19,10 +19,6 @@ use crate::web::auth::Signed;
 use crate::web::error::WebError;
 use crate::web::view::{Layout, count, day_start, local_time, render};
 
-use super::dashboard::local_midnight;
-
-const DAY_MS: i64 = 86_400_000;
-
 #[derive(Debug, Default, Deserialize)]
 pub struct WeekQuery {
     /// The first day of the week to show, `YYYY-MM-DD`.
@@ -65,18 +61,15 @@ pub async fn weekly(
     let config = state.config().await;
     let tz = config.log.time_zone;
     let now = now_ms();
-    let today = local_midnight(tz, now);
+    let today = tz.local_day(now);
     // Weeks start on Monday; 1970-01-01 was a Thursday.
-    let monday = |midnight: i64| {
-        let local_days = (midnight + i64::from(tz.offset_seconds(midnight)) * 1000 + DAY_MS / 2)
-            .div_euclid(DAY_MS);
-        local_midnight(
-            tz,
-            midnight - (local_days + 3).rem_euclid(7) * DAY_MS + DAY_MS / 2,
-        )
+    let monday = |day: i64| day - (day + 3).rem_euclid(7);
+    let first_day = match day_start(&query.from, tz, "from")? {
+        Some(start) => tz.local_day(start),
+        None => monday(today),
     };
-    let from = day_start(&query.from, tz, "from")?.unwrap_or_else(|| monday(today));
-    let to = local_midnight(tz, from + 7 * DAY_MS + DAY_MS / 2);
+    let from = tz.start_of_local_day(first_day);
+    let to = tz.start_of_local_day(first_day + 7);
     let for_report = config.clone();
     let report = tokio::task::spawn_blocking(move || crate::report::build(&for_report, from, to))
         .await?
@@ -85,13 +78,12 @@ pub async fn weekly(
         return Ok(Html(report.to_html()).into_response());
     }
     let day = |ms: i64| local_time(tz, ms)[..10].to_string();
-    let week_start = monday(from);
     Ok(render(&WeeklyPage {
         layout: Layout::new(&config, "Weekly report", "reports", &signed),
         period: format!("{} to {}", day(from), day(to - 1)),
         this_week: day(from),
-        earlier: day(local_midnight(tz, week_start - 7 * DAY_MS + DAY_MS / 2)),
-        later: (to <= today).then(|| day(to)),
+        earlier: day(tz.start_of_local_day(monday(first_day) - 7)),
+        later: (first_day + 7 <= today).then(|| day(to)),
         figures: WeekFigures::new(&report, tz),
     })?
     .into_response())
@@ -268,7 +260,7 @@ pub async fn audit(
     let config = state.config().await;
     let tz = config.log.time_zone;
     let from = day_start(&query.from, tz, "from")?.unwrap_or(0);
-    let to = day_start(&query.to, tz, "to")?.map_or(i64::MAX, |start| start + DAY_MS);
+    let to = day_start(&query.to, tz, "to")?.map_or(i64::MAX, |start| tz.day_end(start));
     let path = config.journal_path();
     let rows = tokio::task::spawn_blocking(move || {
         JournalReader::open(&path)?.audit(from, to, AUDIT_ROWS)

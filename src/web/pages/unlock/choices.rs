@@ -149,11 +149,6 @@ fn local_clock(tz: TimeZone, now: i64, (hour, minute): (i64, i64)) -> i64 {
     wall - offset(wall - offset(wall))
 }
 
-/// Local midnight at the start of `now`'s day, as Unix milliseconds.
-pub fn local_day_start(tz: TimeZone, now: i64) -> i64 {
-    local_clock(tz, now, (0, 0))
-}
-
 /// When an override asked for `duration` at `now` ends.
 pub fn ends_at(duration: &str, tz: TimeZone, now: i64) -> Result<i64, String> {
     let last = local_clock(tz, now, LAST_MINUTE);
@@ -286,13 +281,5 @@ mod tests {
         );
         assert!(ends_at("week", tz, now).is_err());
         assert!(ends_at("", tz, now).is_err());
-    }
-
-    #[test]
-    fn the_local_day_starts_at_local_midnight() {
-        let tz = TimeZone::EuropeLondon;
-        let start = local_day_start(tz, SUMMER_1300_UTC);
-        assert_eq!(local_time(tz, start), "2026-07-01 00:00");
-        assert_eq!(SUMMER_1300_UTC - start, 14 * 3_600_000);
     }
 }
