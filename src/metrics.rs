@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -89,6 +89,18 @@ pub struct UpstreamStats {
     /// Non-cumulative counts per bucket; the last is "above every bound".
     buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
+    last_answer_ms: AtomicI64,
+    last_failure_ms: AtomicI64,
+    failures_in_a_row: AtomicU64,
+}
+
+/// Whether the upstreams are answering, for the status page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamHealth {
+    pub last_answer_unix_ms: Option<i64>,
+    pub last_failure_unix_ms: Option<i64>,
+    /// Lookups that failed since the last one answered.
+    pub failures_in_a_row: u64,
 }
 
 impl UpstreamStats {
@@ -101,6 +113,27 @@ impl UpstreamStats {
             .unwrap_or(LATENCY_BUCKETS_US.len());
         self.buckets[bucket].fetch_add(1, Relaxed);
         self.sum_us.fetch_add(us, Relaxed);
+    }
+
+    /// Records whether one lookup at the upstreams failed (SERVFAIL).
+    pub fn note_outcome(&self, failed: bool) {
+        let now = crate::admin::now_ms();
+        if failed {
+            self.last_failure_ms.store(now, Relaxed);
+            self.failures_in_a_row.fetch_add(1, Relaxed);
+        } else {
+            self.last_answer_ms.store(now, Relaxed);
+            self.failures_in_a_row.store(0, Relaxed);
+        }
+    }
+
+    pub fn health(&self) -> UpstreamHealth {
+        let at = |cell: &AtomicI64| Some(cell.load(Relaxed)).filter(|&ms| ms > 0);
+        UpstreamHealth {
+            last_answer_unix_ms: at(&self.last_answer_ms),
+            last_failure_unix_ms: at(&self.last_failure_ms),
+            failures_in_a_row: self.failures_in_a_row.load(Relaxed),
+        }
     }
 }
 

@@ -401,3 +401,30 @@ fn lists_and_settings_show_health_profiles_and_hide_secrets() {
     assert_eq!(head.get("/lists").status, 403);
     assert_eq!(head.get("/settings").status, 403);
 }
+
+#[test]
+fn the_dashboard_says_when_the_upstream_stops_answering() {
+    // An upstream address where nothing listens.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let school = WebSchool::start_with(move |config| {
+        config.upstream[0].address = toml::Spanned::new(0..0, dead);
+        config.resolver.timeout_ms = 200;
+    });
+    let head = school.signed_in("head", Role::Viewer);
+    assert!(head.get("/").body.contains("no look-ups yet"));
+    for name in ["www.example.com", "news.example.org"] {
+        dig(school.ks2(), &[name, "A", "+tries=1", "+time=3"]);
+    }
+    let page = head.get("/");
+    assert!(
+        page.body.contains("not answering (2 failed)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("status-bad"));
+    // Blocked names still get their answer without any upstream.
+    assert_eq!(
+        dig(school.ks2(), &["www.bet365.com", "A", "+short"]).trim(),
+        "0.0.0.0"
+    );
+}

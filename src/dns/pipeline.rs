@@ -90,11 +90,12 @@ impl Pipeline {
         self.settings.load_full()
     }
 
-    /// Puts a new set of staff overrides in force.
+    /// The staff overrides in force.
     pub fn overrides(&self) -> Arc<OverrideSet> {
         self.overrides.load_full()
     }
 
+    /// Puts a new set of staff overrides in force.
     pub fn set_overrides(&self, overrides: OverrideSet) {
         self.overrides.store(Arc::new(overrides));
     }

@@ -4,7 +4,6 @@
 //! not errors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -20,7 +19,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Config, UpstreamProtocol, parse_upstream_address};
-use crate::metrics::UpstreamStats;
+use crate::metrics::{UpstreamHealth, UpstreamStats};
 
 use super::cache::{Lookup, ResponseCache};
 
@@ -42,36 +41,6 @@ pub struct Upstream {
     in_flight: tokio::sync::Semaphore,
     cache: ResponseCache,
     stats: Arc<UpstreamStats>,
-    health: Health,
-}
-
-/// Whether the upstreams are answering, for the status page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct UpstreamHealth {
-    pub last_answer_unix_ms: Option<i64>,
-    pub last_failure_unix_ms: Option<i64>,
-    /// Lookups that failed since the last one answered.
-    pub failures_in_a_row: u64,
-}
-
-#[derive(Default)]
-struct Health {
-    last_answer_ms: AtomicI64,
-    last_failure_ms: AtomicI64,
-    failures_in_a_row: AtomicU64,
-}
-
-impl Health {
-    fn note(&self, code: ResponseCode) {
-        let now = crate::admin::now_ms();
-        if code == ResponseCode::ServFail {
-            self.last_failure_ms.store(now, Relaxed);
-            self.failures_in_a_row.fetch_add(1, Relaxed);
-        } else {
-            self.last_answer_ms.store(now, Relaxed);
-            self.failures_in_a_row.store(0, Relaxed);
-        }
-    }
 }
 
 impl Upstream {
@@ -138,17 +107,12 @@ impl Upstream {
             in_flight: tokio::sync::Semaphore::new(config.resolver.max_in_flight.max(1)),
             cache: ResponseCache::new(cache_entries, stats.clone()),
             stats,
-            health: Health::default(),
         })
     }
 
+    /// Whether the upstreams are answering, for the status page.
     pub fn health(&self) -> UpstreamHealth {
-        let at = |cell: &AtomicI64| Some(cell.load(Relaxed)).filter(|&ms| ms > 0);
-        UpstreamHealth {
-            last_answer_unix_ms: at(&self.health.last_answer_ms),
-            last_failure_unix_ms: at(&self.health.last_failure_ms),
-            failures_in_a_row: self.health.failures_in_a_row.load(Relaxed),
-        }
+        self.stats.health()
     }
 
     /// The answer for `name`/`record_type`: from the cache, from a lookup
@@ -225,7 +189,8 @@ impl Upstream {
                 }
             }
         };
-        self.health.note(answer.code);
+        self.stats
+            .note_outcome(answer.code == ResponseCode::ServFail);
         answer
     }
 }
