@@ -41,6 +41,8 @@ pub struct ListHealth {
     pub category: String,
     pub entries: u64,
     pub state: String,
+    /// False for a download that is stale or never succeeded.
+    pub current: bool,
 }
 
 /// The report for `[from_ms, to_ms)` from the block log.
@@ -140,16 +142,19 @@ pub fn list_health(config: &Config) -> Vec<ListHealth> {
                         .map(|s| s.entries)
                 })
                 .unwrap_or(0);
-            let state = match &source.fetch {
-                None => "local file".to_string(),
+            let (state, current) = match &source.fetch {
+                None => ("local file".to_string(), true),
                 Some(fetch) => {
                     let state = load_state(&store, &fetch.name);
                     match (state.last_success, is_stale(fetch, &state, now)) {
-                        (None, _) => "never downloaded".to_string(),
-                        (Some(t), true) => {
-                            format!("STALE: last downloaded {}", age(now.saturating_sub(t)))
+                        (None, _) => ("never downloaded".to_string(), false),
+                        (Some(t), true) => (
+                            format!("STALE: last downloaded {}", age(now.saturating_sub(t))),
+                            false,
+                        ),
+                        (Some(t), false) => {
+                            (format!("downloaded {}", age(now.saturating_sub(t))), true)
                         }
-                        (Some(t), false) => format!("downloaded {}", age(now.saturating_sub(t))),
                     }
                 }
             };
@@ -158,6 +163,7 @@ pub fn list_health(config: &Config) -> Vec<ListHealth> {
                 category: source.spec.category,
                 entries,
                 state,
+                current,
             }
         })
         .collect()

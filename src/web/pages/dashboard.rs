@@ -13,6 +13,7 @@ use crate::admin::now_ms;
 use crate::admin::users::Right;
 use crate::config::Config;
 use crate::journal::JournalReader;
+use crate::report::ListHealth;
 use crate::status::age;
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -67,7 +68,6 @@ pub async fn page(
     }
     signed.require(Right::ReadLog, "read the block log")?;
     let config = state.config().await;
-    let status = status_lines(&state, &config);
     let now = now_ms();
     let tz = config.log.time_zone;
     let today = tz.day_start(now);
@@ -155,6 +155,7 @@ pub async fn page(
             });
         }
     }
+    let status = status_lines(&state, &config, &report.lists);
     let top = |rows: &[(String, i64)]| -> Vec<(String, String)> {
         rows.iter()
             .take(5)
@@ -183,7 +184,7 @@ pub async fn page(
 }
 
 /// Whether each part of filtering is working, in words.
-pub fn status_lines(state: &WebState, config: &Config) -> Vec<StatusLine> {
+pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> Vec<StatusLine> {
     let now = now_ms();
     let ago = |ms: i64| age(u64::try_from((now - ms).max(0) / 1000).unwrap_or(0));
     let settings = state.pipeline.settings();
@@ -233,10 +234,10 @@ pub fn status_lines(state: &WebState, config: &Config) -> Vec<StatusLine> {
 
     let manifest = settings.policy.lists.manifest();
     let compiled_age = now.div_euclid(1000) - manifest.compiled_at as i64;
-    let stale: Vec<String> = crate::report::list_health(config)
-        .into_iter()
-        .filter(|list| list.state.starts_with("STALE") || list.state.starts_with("never"))
-        .map(|list| list.name)
+    let stale: Vec<&str> = lists
+        .iter()
+        .filter(|list| !list.current)
+        .map(|list| list.name.as_str())
         .collect();
     lines.push(StatusLine {
         what: "Block lists",

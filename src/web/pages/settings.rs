@@ -78,7 +78,7 @@ pub async fn lists(
                 category: source.spec.category.clone(),
                 entries: compiled.map_or("not built yet".into(), |s| count(s.entries as i64)),
                 bad_lines: compiled.map_or(String::new(), |s| count(s.bad_lines as i64)),
-                healthy: !(health.state.starts_with("STALE") || health.state.starts_with("never")),
+                healthy: health.current,
                 state: health.state,
                 licence: source.licence.clone().unwrap_or_default(),
                 name: source.spec.name,
