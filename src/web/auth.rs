@@ -12,9 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
+use crate::admin::Role;
 use crate::admin::users::Right;
-use crate::admin::{Role, now_ms};
-use crate::journal::AuditEntry;
 
 use super::WebState;
 use super::csrf::FormToken;
@@ -203,13 +202,12 @@ pub async fn login(
     let Some(user) = user else {
         state.login_limiter.failed(address, &name);
         tracing::warn!("failed sign-in for '{name}' from {address}");
-        state.pipeline.journal().record_audit(AuditEntry {
-            at_unix_ms: now_ms(),
-            actor: format!("{address}"),
-            action: "sign-in failed".into(),
-            detail: format!("user name '{name}'"),
-            reason: None,
-        });
+        state.audit(
+            &address.to_string(),
+            "sign-in failed",
+            format!("user name '{name}'"),
+            None,
+        );
         let config = state.config().await;
         let page = render(&LoginPage {
             layout: Layout::public(&config, "Sign in", &token),
@@ -221,13 +219,7 @@ pub async fn login(
     };
     state.login_limiter.succeeded(address, &name);
     tracing::info!("'{}' signed in from {address}", user.name);
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: user.name.clone(),
-        action: "signed in".into(),
-        detail: format!("from {address}"),
-        reason: None,
-    });
+    state.audit(&user.name, "signed in", format!("from {address}"), None);
     let cookie = state.sessions.start(&user.name, user.role);
     let home = match (form.next.as_deref(), user.role) {
         (None | Some("/"), Role::Teacher) => "/unlock".to_string(),
@@ -334,13 +326,12 @@ pub async fn setup(
             other => Err(other.into()),
         };
     }
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: created_name.clone(),
-        action: "first admin created".into(),
-        detail: format!("with a setup link, from {address}"),
-        reason: None,
-    });
+    state.audit(
+        &created_name,
+        "first admin created",
+        format!("with a setup link, from {address}"),
+        None,
+    );
     let cookie = state.sessions.start(&created_name, Role::Admin);
     Ok((
         [(header::SET_COOKIE, session_cookie(&state, &cookie))],

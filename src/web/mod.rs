@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::pipeline::Pipeline;
+use crate::journal::AuditEntry;
 use crate::reload::Reloader;
 
 pub use server::WebServers;
@@ -51,6 +52,23 @@ pub struct WebState {
 impl WebState {
     pub async fn config(&self) -> Config {
         self.reloader.config().await
+    }
+
+    /// Records what `actor` did, now, in the audit trail.
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: impl Into<String>,
+        detail: impl Into<String>,
+        reason: Option<String>,
+    ) {
+        self.pipeline.journal().record_audit(AuditEntry {
+            at_unix_ms: crate::admin::now_ms(),
+            actor: actor.to_string(),
+            action: action.into(),
+            detail: detail.into(),
+            reason,
+        });
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::admin::ReviewRow;
 use crate::admin::now_ms;
 use crate::admin::users::Right;
-use crate::journal::{AuditEntry, AuditRow, JournalReader};
+use crate::journal::{AuditRow, JournalReader};
 use crate::report::Report;
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -218,16 +218,15 @@ pub async fn add_review(
         )
     })
     .await??;
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: signed.user.clone(),
-        action: "review recorded".into(),
-        detail: format!(
+    state.audit(
+        &signed.user,
+        "review recorded",
+        format!(
             "filtering review held on {} with {}",
             review.held_on, review.participants
         ),
-        reason: Some(review.decisions.clone()),
-    });
+        Some(review.decisions.clone()),
+    );
     Ok(Redirect::to("/review?done=The+review+is+recorded.").into_response())
 }
 

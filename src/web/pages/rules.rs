@@ -11,8 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::admin::{DomainRule, RuleAction, now_ms};
-use crate::journal::AuditEntry;
+use crate::admin::{DomainRule, RuleAction};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
@@ -114,13 +113,12 @@ pub async fn add(
         RuleAction::Allow => "allowed",
         RuleAction::Deny => "blocked",
     };
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: signed.user.clone(),
-        action: format!("{} entry added", rule.action.as_str()),
-        detail: format!("{} {verb} for profile {}", rule.domain, rule.profile),
-        reason: Some(rule.reason.clone()),
-    });
+    state.audit(
+        &signed.user,
+        format!("{} entry added", rule.action.as_str()),
+        format!("{} {verb} for profile {}", rule.domain, rule.profile),
+        Some(rule.reason.clone()),
+    );
     tracing::info!(
         "{} {verb} {} for profile {}",
         signed.user,
@@ -150,13 +148,12 @@ pub async fn remove(
         .apply_local_rules()
         .await
         .map_err(WebError::Internal)?;
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: signed.user.clone(),
-        action: format!("{} entry removed", rule.action.as_str()),
-        detail: format!("{} for profile {}", rule.domain, rule.profile),
-        reason: Some(format!("added because: {}", rule.reason)),
-    });
+    state.audit(
+        &signed.user,
+        format!("{} entry removed", rule.action.as_str()),
+        format!("{} for profile {}", rule.domain, rule.profile),
+        Some(format!("added because: {}", rule.reason)),
+    );
     let done = format!(
         "The entry for {} ({}) was removed.",
         rule.domain, rule.profile

@@ -23,7 +23,6 @@ use serde::Deserialize;
 use crate::admin::users::Right;
 use crate::admin::{OverrideScope, OverrideTarget, now_ms};
 use crate::config::Config;
-use crate::journal::AuditEntry;
 use crate::lists::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
 use crate::web::WebState;
@@ -277,8 +276,7 @@ pub async fn grant(
             );
         }
         Standing::Locked(category) => {
-            record(
-                &state,
+            state.audit(
                 &actor,
                 "override refused",
                 format!("{} is in the locked category {category}", wanted.target),
@@ -321,8 +319,7 @@ pub async fn grant(
         } else {
             "with their override code"
         };
-        record(
-            &state,
+        state.audit(
             &actor,
             "override granted",
             format!(
@@ -385,8 +382,7 @@ async fn check_code(
         None => {
             state.login_limiter.failed(address, &key);
             tracing::warn!("wrong override code for '{name}' from {address}");
-            record(
-                state,
+            state.audit(
                 &address.to_string(),
                 "override code refused",
                 format!("user name '{name}'"),
@@ -397,14 +393,4 @@ async fn check_code(
             ))
         }
     }
-}
-
-fn record(state: &WebState, actor: &str, action: &str, detail: String, reason: Option<String>) {
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: actor.to_string(),
-        action: action.to_string(),
-        detail,
-        reason,
-    });
 }

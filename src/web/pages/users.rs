@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::admin::users::{ApiToken, Right};
-use crate::admin::{Role, User, now_ms};
-use crate::journal::AuditEntry;
+use crate::admin::{Role, User};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
@@ -110,16 +109,6 @@ pub async fn page(
     users_page(&state, &signed, query.done, None).await
 }
 
-fn record(state: &WebState, signed: &Signed, action: &str, detail: String) {
-    state.pipeline.journal().record_audit(AuditEntry {
-        at_unix_ms: now_ms(),
-        actor: signed.user.clone(),
-        action: action.to_string(),
-        detail,
-        reason: None,
-    });
-}
-
 fn done(message: &str) -> Response {
     Redirect::to(&format!("/users?done={}", urlencode(message))).into_response()
 }
@@ -200,11 +189,11 @@ pub async fn save(
             ),
         ),
     };
-    record(
-        &state,
-        &signed,
+    state.audit(
+        &signed.user,
         action,
         format!("{name}, role {}", role.as_str()),
+        None,
     );
     tracing::info!("{}: {action}: {name} ({})", signed.user, role.as_str());
     Ok(done(&message))
@@ -235,7 +224,7 @@ pub async fn remove(
         )));
     }
     state.sessions.end_user(&name);
-    record(&state, &signed, "user removed", name.clone());
+    state.audit(&signed.user, "user removed", name.clone(), None);
     Ok(done(&format!("{name} was removed and signed out.")))
 }
 
@@ -285,7 +274,7 @@ pub async fn set_code(
             format!("{name} has a new override code. Tell them in person."),
         )
     };
-    record(&state, &signed, action, name);
+    state.audit(&signed.user, action, name, None);
     Ok(done(&message))
 }
 
@@ -309,11 +298,11 @@ pub async fn new_token(
     let for_store = label.clone();
     let token =
         tokio::task::spawn_blocking(move || admin.new_api_token(&for_store, role, &by)).await??;
-    record(
-        &state,
-        &signed,
+    state.audit(
+        &signed.user,
         "API token created",
         format!("'{label}', role {}", role.as_str()),
+        None,
     );
     // Shown in the page itself, never in a redirect's address.
     users_page(
@@ -345,11 +334,11 @@ pub async fn revoke_token(
             "That token was already revoked, or never existed.".into(),
         ));
     };
-    record(
-        &state,
-        &signed,
+    state.audit(
+        &signed.user,
         "API token revoked",
         format!("'{}', role {}", token.label, token.role.as_str()),
+        None,
     );
     Ok(done(&format!(
         "The token '{}' no longer works.",

@@ -16,7 +16,7 @@ use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
 use crate::web::view::{Layout, local_time, render};
 
-use super::{choices, record};
+use super::choices;
 
 /// Each override shown on /overrides, with its state in words.
 struct OverrideView {
@@ -114,8 +114,7 @@ pub async fn end(
         .map_err(WebError::Internal)?;
     let config = state.config().await;
     let scope = choices::describe_scope(&row.scope, &config);
-    record(
-        &state,
+    state.audit(
         &signed.user,
         "override ended early",
         format!("{} for {scope} (override {})", row.target, row.id),
