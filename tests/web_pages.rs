@@ -276,10 +276,15 @@ fn check_a_site_says_what_and_why() {
         "{}",
         locked.body
     );
+    // A local list's entry is shown (only a licensed feed's is withheld).
     assert!(
-        locked.body.contains("not shown (licensed list)")
-            || locked.body.contains("abuse.example.com")
+        locked
+            .body
+            .contains("<dt>Matching entry</dt><dd>abuse.example.com</dd>"),
+        "{}",
+        locked.body
     );
+    assert!(!locked.body.contains("not shown (licensed list)"));
     assert!(!locked.body.contains("Unlock it for a lesson"));
 
     let canary = teacher.get("/check?name=use-application-dns.net&profile=ks2");

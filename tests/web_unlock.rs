@@ -386,11 +386,7 @@ fn bad_input_is_refused_with_what_to_fix_and_script_is_escaped() {
     let page = teacher.get("/unlock?domain=%3Cscript%3Ealert(1)%3C/script%3E&client=%22%3E%3Cb%3E");
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("<script>alert"));
-    assert!(
-        page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"),
-        "{}",
-        page.body
-    );
+    assert!(page.body.contains("&#60;script&#62;"), "{}", page.body);
     assert!(!page.body.contains("\"><b>"));
 }
 
@@ -531,7 +527,7 @@ fn reasons_are_escaped_on_the_overrides_page() {
     assert_eq!(reply.status, 303, "{}", reply.body);
     let list = admin.get("/overrides");
     assert!(!list.body.contains(script), "{}", list.body);
-    assert!(list.body.contains("&#60;script&#62;") || list.body.contains("&lt;script&gt;"));
+    assert!(list.body.contains("&#60;script&#62;"));
     assert!(list.body.contains("the whole network"));
 }
 
