@@ -68,15 +68,15 @@ fn cache_hit(c: &mut Criterion) {
     asking.finish(
         &name,
         RecordType::A,
-        UpstreamAnswer {
-            code: ResponseCode::NoError,
-            answers: vec![Record::from_rdata(
+        UpstreamAnswer::new(
+            ResponseCode::NoError,
+            vec![Record::from_rdata(
                 name.clone(),
                 3600,
                 RData::A(A::new(192, 0, 2, 1)),
             )],
-            authorities: Vec::new(),
-        },
+            Vec::new(),
+        ),
     );
     c.bench_function("cache hit (key and lookup)", |b| {
         b.iter(|| {

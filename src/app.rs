@@ -13,7 +13,7 @@ use crate::config::{Config, parse_upstream_address};
 use crate::dns::pipeline::{Pipeline, Settings};
 use crate::dns::server::DnsServers;
 use crate::dns::upstream::Upstream;
-use crate::journal::{DeviceDirectory, Journal, JournalConfig};
+use crate::journal::{DeviceDirectory, Journal, JournalConfig, LookupTally};
 use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
 use crate::metrics::{Metrics, ProfileCounters};
@@ -151,6 +151,7 @@ pub fn build_settings(
             .collect(),
         // Filled in by the pipeline when it puts these settings in force.
         counters: ProfileCounters::default(),
+        lookups: LookupTally::default(),
     })
 }
 

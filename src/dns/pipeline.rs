@@ -11,7 +11,7 @@ use hickory_server::proto::rr::{Name, RData, RecordType};
 
 use crate::alerts::feed::AlertFeed;
 use crate::config::{BlockingConfig, CircumventionConfig};
-use crate::journal::{BlockEvent, Journal, QueryEvent};
+use crate::journal::{BlockEvent, Journal, LookupTally, QueryEvent};
 use crate::lists::name::ReversedName;
 use crate::metrics::{Metrics, ProfileCounters, SCHOOL_ENTRY, WALLED_GARDEN};
 use crate::policy::Policy;
@@ -42,6 +42,8 @@ pub struct Settings {
     pub listeners: Vec<String>,
     /// The `/metrics` counters of these settings' profiles.
     pub counters: ProfileCounters,
+    /// The hourly figures' counts of allowed lookups, by profile.
+    pub lookups: LookupTally,
 }
 
 pub struct Pipeline {
@@ -63,6 +65,7 @@ impl Pipeline {
         metrics: Arc<Metrics>,
     ) -> Pipeline {
         settings.counters = metrics.counters_for(&settings.policy);
+        settings.lookups = lookup_tally(&journal, &settings.policy);
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
             overrides: ArcSwap::from_pointee(OverrideSet::default()),
@@ -103,6 +106,7 @@ impl Pipeline {
     /// Puts new settings in force; queries in flight finish on the old ones.
     pub fn swap(&self, mut settings: Settings) {
         settings.counters = self.metrics.counters_for(&settings.policy);
+        settings.lookups = lookup_tally(&self.journal, &settings.policy);
         self.settings.store(Arc::new(settings));
     }
 
@@ -173,16 +177,16 @@ impl Pipeline {
             self.journal.record_block(event);
             return;
         }
+        if !self.full_log {
+            settings.lookups.count(profile);
+            return;
+        }
+        // Only the full query log (opt-in) keeps names of allowed lookups.
         self.journal.record_query(QueryEvent {
             at_unix_ms,
             client: client.address,
             profile: profile_name.clone(),
-            // Only the full query log (opt-in) keeps names of allowed lookups.
-            name: if self.full_log {
-                domain()
-            } else {
-                String::new()
-            },
+            name: domain(),
             query_type: record_type.to_string(),
             blocked: false,
             category: None,
@@ -193,6 +197,10 @@ impl Pipeline {
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
+}
+
+fn lookup_tally(journal: &Journal, policy: &Policy) -> LookupTally {
+    journal.lookup_tally(policy.profiles.iter().map(|profile| profile.name.as_str()))
 }
 
 /// The pipeline's stages for one question, in order: special names, the

@@ -3,7 +3,7 @@
 //! behind Lollipop's response cache; negative answers come back as answers,
 //! not errors.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -22,17 +22,40 @@ use crate::config::{Config, UpstreamProtocol, parse_upstream_address};
 use crate::metrics::{UpstreamHealth, UpstreamStats};
 
 use super::cache::{Lookup, ResponseCache};
+use super::wire::WireRecords;
 
 /// hickory-resolver's own cache sits behind Lollipop's, which answers every
 /// repeat question; a small one is enough for the names a CNAME chain visits.
 const RESOLVER_CACHE_ENTRIES: u64 = 256;
 
 /// What the upstream said, in the shape of a response.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UpstreamAnswer {
     pub code: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
+    /// The records in wire form, written by the first response that
+    /// carries them and copied by the rest (see `wire`).
+    pub wire: OnceLock<Option<WireRecords>>,
+}
+
+impl UpstreamAnswer {
+    pub fn new(code: ResponseCode, answers: Vec<Record>, authorities: Vec<Record>) -> Self {
+        UpstreamAnswer {
+            code,
+            answers,
+            authorities,
+            wire: OnceLock::new(),
+        }
+    }
+}
+
+impl Clone for UpstreamAnswer {
+    /// A copy is made to be changed (its TTLs counted down): it starts
+    /// without the wire form, which would no longer match.
+    fn clone(&self) -> Self {
+        UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone())
+    }
 }
 
 pub struct Upstream {
@@ -150,11 +173,7 @@ impl Upstream {
     async fn ask(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
         let Ok(_slot) = self.in_flight.try_acquire() else {
             tracing::debug!(%name, %record_type, "too many upstream lookups at once: SERVFAIL");
-            return UpstreamAnswer {
-                code: ResponseCode::ServFail,
-                answers: Vec::new(),
-                authorities: Vec::new(),
-            };
+            return UpstreamAnswer::new(ResponseCode::ServFail, Vec::new(), Vec::new());
         };
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
@@ -162,31 +181,25 @@ impl Upstream {
         let lookup = self.resolver.lookup(fqdn, record_type).await;
         self.stats.observe(started.elapsed());
         let answer = match lookup {
-            Ok(lookup) => UpstreamAnswer {
-                code: ResponseCode::NoError,
-                answers: lookup.answers().to_vec(),
-                authorities: lookup.authorities().to_vec(),
-            },
-            Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => UpstreamAnswer {
-                code: no_records.response_code,
-                answers: Vec::new(),
-                authorities: no_records
+            Ok(lookup) => UpstreamAnswer::new(
+                ResponseCode::NoError,
+                lookup.answers().to_vec(),
+                lookup.authorities().to_vec(),
+            ),
+            Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => UpstreamAnswer::new(
+                no_records.response_code,
+                Vec::new(),
+                no_records
                     .soa
                     .map(|soa| vec![soa.into_record_of_rdata()])
                     .unwrap_or_default(),
-            },
-            Err(NetError::Dns(DnsError::ResponseCode(code))) => UpstreamAnswer {
-                code,
-                answers: Vec::new(),
-                authorities: Vec::new(),
-            },
+            ),
+            Err(NetError::Dns(DnsError::ResponseCode(code))) => {
+                UpstreamAnswer::new(code, Vec::new(), Vec::new())
+            }
             Err(error) => {
                 tracing::debug!(%name, %record_type, %error, "upstream lookup failed");
-                UpstreamAnswer {
-                    code: ResponseCode::ServFail,
-                    answers: Vec::new(),
-                    authorities: Vec::new(),
-                }
+                UpstreamAnswer::new(ResponseCode::ServFail, Vec::new(), Vec::new())
             }
         };
         self.stats

@@ -10,6 +10,12 @@
 //! clamped to 1232, version 0, DO echoed and the Extended DNS Error; DNSSEC
 //! records only for a client that set DO; TC and no records when the answer
 //! does not fit.
+//!
+//! A cached upstream answer is written to the wire once ([`WireRecords`]),
+//! by the first response that carries it, and copied into every later one
+//! after that response's own header and question: only the ID, the flags
+//! and the EDNS record are written per query. The cache counts TTLs down
+//! by replacing the answer, so its wire form always carries the TTL left.
 
 use std::cell::RefCell;
 
@@ -20,6 +26,7 @@ use hickory_server::proto::serialize::binary::{
 
 use super::answer::Answer;
 use super::handler::MAX_UDP_PAYLOAD;
+use super::upstream::UpstreamAnswer;
 
 const HEADER_LEN: usize = 12;
 const CLASS_IN: u16 = 1;
@@ -128,6 +135,67 @@ fn uncompressed_name_end(datagram: &[u8], mut at: usize) -> Option<usize> {
     }
 }
 
+/// An upstream answer's answer and authority records as they go on the
+/// wire. Compression pointers point into the question (at offset 12 in
+/// every response) or into the records themselves, so the bytes are right
+/// after any question of the same length: the same name, in any case.
+#[derive(Debug)]
+pub struct WireRecords {
+    /// Where the records start: the header and question length.
+    start: usize,
+    bytes: Box<[u8]>,
+    answers: u16,
+    authorities: u16,
+    /// Holds RRSIG, NSEC or NSEC3, which a client without DO is not sent.
+    dnssec_only: bool,
+}
+
+impl WireRecords {
+    /// Writes `answer`'s records as they follow `query`'s question; `None`
+    /// if they do not fit the largest UDP response.
+    fn write(query: &PlainQuery, answer: &UpstreamAnswer) -> Option<WireRecords> {
+        let mut buffer = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut buffer);
+        encoder.set_max_size(MAX_UDP_PAYLOAD);
+        encoder.emit_vec(&[0; HEADER_LEN]).ok()?;
+        query.name.emit(&mut encoder).ok()?;
+        encoder.emit_u16(query.record_type.into()).ok()?;
+        encoder.emit_u16(CLASS_IN).ok()?;
+        let start = encoder.offset();
+        for record in answer.answers.iter().chain(&answer.authorities) {
+            record.emit(&mut encoder).ok()?;
+        }
+        let records = || answer.answers.iter().chain(&answer.authorities);
+        Some(WireRecords {
+            start,
+            bytes: buffer.get(start..)?.into(),
+            answers: u16::try_from(answer.answers.len()).ok()?,
+            authorities: u16::try_from(answer.authorities.len()).ok()?,
+            dnssec_only: records().any(|record| is_dnssec_only(record.record_type())),
+        })
+    }
+}
+
+/// The wire form of `answer`'s upstream records, written now if this is
+/// the first response to carry them, when the response can carry them as
+/// they are: nothing made here to go before them, and DNSSEC records only
+/// for a client that asked for them.
+fn pre_encoded<'a>(
+    query: &PlainQuery,
+    answer: &'a Answer,
+    dnssec_ok: bool,
+) -> Option<&'a WireRecords> {
+    if !answer.answers.is_empty() || !answer.authorities.is_empty() {
+        return None;
+    }
+    let upstream = answer.upstream.as_deref()?;
+    let wire = upstream
+        .wire
+        .get_or_init(|| WireRecords::write(query, upstream))
+        .as_ref()?;
+    (dnssec_ok || !wire.dnssec_only).then_some(wire)
+}
+
 thread_local! {
     /// Each thread's response buffer, reused for every answer it writes.
     static RESPONSE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_UDP_PAYLOAD.into()));
@@ -174,7 +242,14 @@ fn encode(query: &PlainQuery, answer: &Answer, buffer: &mut Vec<u8>, records: bo
         query.name.emit(&mut encoder).ok()?;
         encoder.emit_u16(query.record_type.into()).ok()?;
         encoder.emit_u16(CLASS_IN).ok()?;
-        if records {
+        let wire = records
+            .then(|| pre_encoded(query, answer, dnssec_ok))
+            .flatten()
+            .filter(|wire| wire.start == encoder.offset());
+        if let Some(wire) = wire {
+            encoder.emit_vec(&wire.bytes).ok()?;
+            counts = [wire.answers, wire.authorities];
+        } else if records {
             for record in answer.answer_records().filter(keep) {
                 record.emit(&mut encoder).ok()?;
                 counts[0] += 1;
@@ -310,6 +385,44 @@ mod tests {
         };
         assert_eq!(&bytes[..2], &[0, 17]);
         assert!(String::from_utf8_lossy(&bytes[2..]).contains("gambling"));
+    }
+
+    #[test]
+    fn a_cached_answer_is_written_once_and_copied_after_any_questions_case() {
+        use hickory_server::proto::rr::rdata::CNAME;
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        let target = Name::from_ascii("cdn.example.net.").unwrap();
+        let upstream = std::sync::Arc::new(UpstreamAnswer::new(
+            ResponseCode::NoError,
+            vec![
+                Record::from_rdata(name, 300, RData::CNAME(CNAME(target.clone()))),
+                Record::from_rdata(target, 60, RData::A(A::new(192, 0, 2, 7))),
+            ],
+            Vec::new(),
+        ));
+        let answer = Answer::from_upstream(upstream.clone());
+        let first = response(&query(None), &answer);
+        assert!(
+            upstream.wire.get().is_some_and(Option::is_some),
+            "written once"
+        );
+        let mut lower = query(Some(OPT_DO));
+        lower[13..16].copy_from_slice(b"www");
+        let second = response(&lower, &answer);
+        assert_eq!(second.metadata.id, 0xabcd);
+        assert_eq!(second.queries[0].name().to_ascii(), "www.example.org.");
+        for reply in [&first, &second] {
+            assert_eq!(reply.answers.len(), 2);
+            assert_eq!(reply.answers[0].name.to_ascii(), "www.example.org.");
+            assert_eq!(reply.answers[0].ttl, 300);
+            let RData::CNAME(alias) = &reply.answers[0].data else {
+                panic!("a CNAME first: {:?}", reply.answers[0]);
+            };
+            assert_eq!(alias.0.to_ascii(), "cdn.example.net.");
+            assert_eq!(reply.answers[1].name.to_ascii(), "cdn.example.net.");
+            assert_eq!(reply.answers[1].data, RData::A(A::new(192, 0, 2, 7)));
+        }
+        assert!(second.edns.is_some());
     }
 
     #[test]

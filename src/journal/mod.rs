@@ -34,7 +34,8 @@ pub use writer::JournalTask;
 use stats::Shared;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use writer::Msg;
@@ -71,6 +72,26 @@ pub struct QueryEvent {
     pub query_type: String,
     pub blocked: bool,
     pub category: Option<String>,
+}
+
+/// Allowed lookups counted for the hourly figures without an event each
+/// (an event per lookup cost more than answering it). The writer takes the
+/// counts at least once a second and with every batch, into the hour it
+/// takes them in. Only the full query log, which keeps names, sends
+/// [`QueryEvent`]s for allowed lookups instead.
+#[derive(Clone, Default)]
+pub struct LookupTally {
+    slots: Vec<Arc<AtomicU64>>,
+}
+
+impl LookupTally {
+    /// One allowed lookup by `profile` (an index of the policy's profiles).
+    #[inline]
+    pub fn count(&self, profile: usize) {
+        if let Some(slot) = self.slots.get(profile) {
+            slot.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// A change made by a person (unblocking a site, changing a profile).
@@ -191,6 +212,32 @@ impl Journal {
         if self.inner.tx.try_send(Msg::Query(event)).is_err() {
             self.inner.shared.drop_other(1);
         }
+    }
+
+    /// Counters of allowed lookups for `profiles` (in the policy's order),
+    /// for [`LookupTally::count`]. A profile keeps its counter across
+    /// reloads, so nothing counted is lost when the policy changes.
+    pub fn lookup_tally<'a>(&self, profiles: impl IntoIterator<Item = &'a str>) -> LookupTally {
+        let mut tallies = self
+            .inner
+            .shared
+            .tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slots = profiles
+            .into_iter()
+            .map(
+                |profile| match tallies.iter().find(|(name, _)| name == profile) {
+                    Some((_, counter)) => counter.clone(),
+                    None => {
+                        let counter = Arc::new(AtomicU64::new(0));
+                        tallies.push((profile.to_string(), counter.clone()));
+                        counter
+                    }
+                },
+            )
+            .collect();
+        LookupTally { slots }
     }
 
     /// Queues an audit entry, with the same never-wait guarantee.

@@ -4,7 +4,7 @@
 use super::store::Item;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// What the writer has done, for the status page and monitoring.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -38,6 +38,8 @@ pub struct Shared {
     pending: AtomicU64,
     db_bytes: AtomicU64,
     error: Mutex<(Option<String>, Option<i64>)>,
+    /// Each profile's allowed lookups not yet taken by the writer.
+    pub tallies: Mutex<Vec<(String, Arc<AtomicU64>)>>,
 }
 
 impl Shared {
@@ -53,6 +55,7 @@ impl Shared {
     pub fn drop_item(&self, item: &Item) {
         match item {
             Item::Block(_) => self.drop_blocked(1),
+            Item::Lookups { count, .. } => self.drop_other(*count),
             _ => self.drop_other(1),
         }
     }

@@ -16,6 +16,12 @@ use std::path::{Path, PathBuf};
 pub enum Item {
     Block(BlockEvent),
     Query(QueryEvent),
+    /// Allowed lookups of one profile in one hour, counted without events.
+    Lookups {
+        hour_unix_ms: i64,
+        profile: String,
+        count: u64,
+    },
     Audit(AuditEntry),
 }
 
@@ -192,6 +198,14 @@ impl Store {
                     if self.full_log {
                         queries.push(q);
                     }
+                }
+                Item::Lookups {
+                    hour_unix_ms,
+                    profile,
+                    count,
+                } => {
+                    let slot = hourly.entry((*hour_unix_ms, profile, "")).or_default();
+                    slot.0 += i64::try_from(*count).unwrap_or(i64::MAX);
                 }
                 Item::Audit(a) => audits.push(a),
             }

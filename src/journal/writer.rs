@@ -13,6 +13,7 @@ use super::store::{BatchOutcome, Item, Store};
 use super::tz::format_utc;
 use super::{AuditEntry, BlockEvent, DeviceDirectory, JournalConfig, JournalError, QueryEvent};
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +46,9 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// long and then taken together: under load a wake-up per event (a thread
 /// switch) cost more than the event itself.
 const GATHER: Duration = Duration::from_millis(10);
+/// How often the counts of allowed lookups are taken into the hourly
+/// figures (so a lookup may count in the next hour by up to this much).
+const TALLY_EVERY: Duration = Duration::from_secs(1);
 
 struct Failure {
     since_ms: i64,
@@ -67,6 +71,7 @@ pub struct JournalTask {
     prune_waiters: Vec<oneshot::Sender<PruneReport>>,
     next_prune: Instant,
     batch_started: Option<Instant>,
+    next_tally: Instant,
     failing: Option<Failure>,
     attempt_size: usize,
     closed: bool,
@@ -107,6 +112,7 @@ impl JournalTask {
             prune_waiters: Vec::new(),
             next_prune: Instant::now() + FIRST_PRUNE_AFTER,
             batch_started: None,
+            next_tally: Instant::now() + TALLY_EVERY,
             failing: None,
             attempt_size: config.batch_max.max(1),
             closed: false,
@@ -136,6 +142,9 @@ impl JournalTask {
     pub async fn run(mut self) {
         loop {
             let now = Instant::now();
+            if now >= self.next_tally || self.closed {
+                self.take_tally(now);
+            }
             if self.write_due(now) {
                 self.write_batch().await;
                 continue;
@@ -202,7 +211,7 @@ impl JournalTask {
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut at = now + MAX_WAIT;
+        let mut at = (now + MAX_WAIT).min(self.next_tally);
         if let Some(f) = &self.failing {
             if !self.pending.is_empty() || self.prune.is_some() {
                 at = at.min(f.retry_at);
@@ -256,6 +265,7 @@ impl JournalTask {
             Msg::Query(q) => self.push(Item::Query(q)),
             Msg::Audit(a) => self.push(Item::Audit(a)),
             Msg::Flush(done) => {
+                self.take_tally(Instant::now());
                 let target = self.done_seq + (self.in_flight + self.pending.len()) as u64;
                 self.waiters.push((target, done));
                 self.finish_waiters();
@@ -266,6 +276,31 @@ impl JournalTask {
                     self.start_prune();
                 }
             }
+        }
+    }
+
+    /// Moves the allowed lookups counted since the last time into the
+    /// queue, as one item per profile for the hour it is now.
+    fn take_tally(&mut self, now: Instant) {
+        self.next_tally = now + TALLY_EVERY;
+        let hour_unix_ms = unix_now_ms().div_euclid(3_600_000) * 3_600_000;
+        let counts: Vec<(String, u64)> = self
+            .shared
+            .tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|(profile, counter)| {
+                let count = counter.swap(0, Relaxed);
+                (count > 0).then(|| (profile.clone(), count))
+            })
+            .collect();
+        for (profile, count) in counts {
+            self.push(Item::Lookups {
+                hour_unix_ms,
+                profile,
+                count,
+            });
         }
     }
 
@@ -297,10 +332,12 @@ impl JournalTask {
             f(&mut guard)
         });
         tokio::pin!(handle);
+        // The queue is emptied every GATHER rather than on each event: a
+        // wake-up per event costs the DNS threads more than the event.
         loop {
             tokio::select! {
                 res = &mut handle => return res.ok(),
-                msg = self.rx.recv(), if !self.closed => self.accept(msg),
+                _ = tokio::time::sleep(GATHER), if !self.closed => self.take_queued(),
             }
         }
     }

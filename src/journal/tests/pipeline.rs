@@ -184,6 +184,50 @@ async fn aggregates_full_log_and_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_lookups_counted_without_events_reach_the_hourly_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let path = cfg.path.clone();
+    let (journal, task) = start(cfg, no_devices());
+    let tally = journal.lookup_tally(["pupils", "staff"]);
+    for _ in 0..5 {
+        tally.count(0);
+    }
+    tally.count(1);
+    tally.count(7); // not a profile of this policy: ignored
+    journal.flush().await;
+    // A reload's new tally keeps counting into the same profile.
+    let reloaded = journal.lookup_tally(["staff", "pupils"]);
+    reloaded.count(1);
+    journal.flush().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let reader = JournalReader::open(&path).unwrap();
+    let mut totals: Vec<(String, i64, i64)> = reader
+        .hourly(now - 7_200_000, now + 3_600_000)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.profile, h.queries, h.blocked))
+        .collect();
+    // Taken in the hour it is now, or the next if the hour turned meanwhile.
+    totals.sort();
+    totals.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            a.1 += b.1;
+        }
+        same
+    });
+    assert_eq!(
+        totals,
+        vec![("pupils".into(), 6, 0), ("staff".into(), 1, 0)]
+    );
+    stop(journal, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn searches_filter_page_and_export() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
