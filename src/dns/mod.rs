@@ -5,6 +5,7 @@ pub mod answer;
 pub mod cache;
 pub mod check;
 pub mod handler;
+pub mod mmsg;
 pub mod pipeline;
 pub mod server;
 pub mod udp;

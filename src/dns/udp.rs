@@ -13,7 +13,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::task::{Context, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use hickory_server::net::NetError;
@@ -28,6 +28,7 @@ use ipnet::IpNet;
 use tokio::sync::Semaphore;
 
 use super::handler::{DnsHandler, MAX_UDP_PAYLOAD};
+use super::mmsg::{Inbox, Outbox};
 use super::pipeline::Client;
 use super::wire::{self, PlainQuery};
 
@@ -117,9 +118,10 @@ pub fn serve(
     Ok(UdpReaders { stop, threads })
 }
 
-/// One socket's reader: a blocking receive, then the answer in place. A
-/// thread of its own costs one system call per datagram each way, with no
-/// readiness polling and no task switch for the answers ready at once.
+/// One socket's reader: a blocking receive of every datagram waiting, then
+/// the answers in place, sent together. A thread of its own costs one
+/// system call per batch each way, with no readiness polling and no task
+/// switch for the answers ready at once.
 struct Reader {
     socket: Arc<UdpSocket>,
     handler: Arc<DnsHandler>,
@@ -130,9 +132,10 @@ struct Reader {
 
 impl Reader {
     fn run(&self) {
-        let mut buffer = vec![0u8; RECEIVE_BUFFER];
+        let mut inbox = Inbox::new(RECEIVE_BUFFER);
+        let mut outbox = Outbox::default();
         while !self.stop.load(Relaxed) {
-            let (len, src) = match self.socket.recv_from(&mut buffer) {
+            let received = match inbox.receive(&self.socket) {
                 Ok(received) => received,
                 Err(error) => {
                     match error.kind() {
@@ -150,13 +153,18 @@ impl Reader {
                     continue;
                 }
             };
-            if let Some(datagram) = buffer.get(..len) {
-                self.answer(datagram, src);
+            for i in 0..received {
+                if let Some((datagram, src)) = inbox.datagram(i) {
+                    self.answer(datagram, src, &mut outbox);
+                }
             }
+            outbox.send(&self.socket);
         }
     }
 
-    fn answer(&self, datagram: &[u8], src: SocketAddr) {
+    /// Answers one datagram: into `outbox` if the answer is ready at once,
+    /// else from a task when it is.
+    fn answer(&self, datagram: &[u8], src: SocketAddr, outbox: &mut Outbox) {
         // A query is at least a header; port 0 cannot be answered.
         if datagram.len() < 12 || src.port() == 0 || is_response(datagram) {
             return;
@@ -171,11 +179,20 @@ impl Reader {
                 listener: Some(self.handler.listener),
             };
             let pipeline = self.handler.pipeline.clone();
-            let socket = self.socket.clone();
-            self.finish(Box::pin(async move {
+            let mut answering = Box::pin(async move {
                 let answer = pipeline
                     .answer(&query.name, query.record_type, client)
                     .await;
+                (query, answer)
+            });
+            let mut ready = Context::from_waker(Waker::noop());
+            if let Poll::Ready((query, answer)) = answering.as_mut().poll(&mut ready) {
+                wire::respond(&query, &answer, |bytes| outbox.push(bytes, src));
+                return;
+            }
+            let socket = self.socket.clone();
+            self.wait(Box::pin(async move {
+                let (query, answer) = answering.await;
                 wire::respond(&query, &answer, |bytes| send(&socket, bytes, src));
             }));
             return;
@@ -197,25 +214,24 @@ impl Reader {
             max_size,
         };
         let handler = self.handler.clone();
-        self.finish(Box::pin(async move {
+        let mut answering = Box::pin(async move {
             handler
                 .handle_request::<_, TokioTime>(&request, reply)
                 .await;
-        }));
+        });
+        let mut ready = Context::from_waker(Waker::noop());
+        if answering.as_mut().poll(&mut ready).is_pending() {
+            self.wait(answering);
+        }
     }
 
-    /// Runs `answering` to its end: here if it is ready at once (blocked,
-    /// cached, special names), else as a task while at most [`MAX_WAITING`]
-    /// wait (beyond that the query is dropped and the client asks again).
-    fn finish(&self, mut answering: Pin<Box<dyn Future<Output = ()> + Send>>) {
-        let mut ready = Context::from_waker(Waker::noop());
-        if answering.as_mut().poll(&mut ready).is_ready() {
-            return;
-        }
+    /// Finishes `answering`, which is waiting (for the upstream), as a
+    /// task, while at most [`MAX_WAITING`] wait; beyond that the query is
+    /// dropped and the client asks again. The task polls again with its own
+    /// waker, which replaces the no-op one wherever the query is waiting.
+    fn wait(&self, answering: Pin<Box<dyn Future<Output = ()> + Send>>) {
         match self.waiting.clone().try_acquire_owned() {
             Ok(permit) => {
-                // The task polls again with its own waker, which replaces
-                // the no-op one wherever the query is waiting.
                 tokio::spawn(async move {
                     answering.await;
                     drop(permit);
