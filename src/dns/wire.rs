@@ -46,7 +46,14 @@ pub struct PlainQuery {
     pub record_type: RecordType,
     /// The client's EDNS: (payload size, DO bit).
     edns: Option<(u16, bool)>,
+    /// The question as the client wrote it (name, type, class), echoed
+    /// byte for byte: the client's case kept, and nothing to encode.
+    question: [u8; MAX_QUESTION],
+    question_len: usize,
 }
+
+/// A name of at most 255 bytes, its type and its class.
+const MAX_QUESTION: usize = 255 + 4;
 
 impl PlainQuery {
     /// The query in `datagram`, if it is a plain one; `None` sends it the
@@ -75,7 +82,14 @@ impl PlainQuery {
             1 => Some(read_opt(rest)?),
             _ => return None,
         };
+        let question_bytes = datagram.get(HEADER_LEN..name_end + 4)?;
+        let mut question = [0; MAX_QUESTION];
+        question
+            .get_mut(..question_bytes.len())?
+            .copy_from_slice(question_bytes);
         Some(PlainQuery {
+            question,
+            question_len: question_bytes.len(),
             id: count(0),
             flags_high: header[2],
             flags_low: header[3],
@@ -239,9 +253,9 @@ fn encode(query: &PlainQuery, answer: &Answer, buffer: &mut Vec<u8>, records: bo
         for _ in 0..4 {
             encoder.emit_u16(0).ok()?;
         }
-        query.name.emit(&mut encoder).ok()?;
-        encoder.emit_u16(query.record_type.into()).ok()?;
-        encoder.emit_u16(CLASS_IN).ok()?;
+        encoder
+            .emit_vec(&query.question[..query.question_len])
+            .ok()?;
         let wire = records
             .then(|| pre_encoded(query, answer, dnssec_ok))
             .flatten()
