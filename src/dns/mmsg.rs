@@ -12,7 +12,7 @@ use std::os::fd::AsRawFd;
 use socket2::{SockAddr, SockAddrStorage};
 
 /// Datagrams taken from, or sent to, the socket in one call.
-pub const BATCH: usize = 16;
+pub const BATCH: usize = 32;
 
 /// The receive side: a buffer and a sender's address for each datagram of
 /// a batch, reused from one batch to the next.

@@ -9,8 +9,9 @@ use super::devices::{DeviceDirectory, DeviceInfo};
 use super::retention::PruneJob;
 use super::schema;
 use super::{AuditEntry, BlockEvent, JournalError, QueryEvent};
+use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
-use std::collections::HashMap;
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 pub enum Item {
@@ -97,9 +98,7 @@ fn collapse_key(ev: &BlockEvent) -> String {
     for field in fields {
         match field {
             Some(f) => {
-                key.push_str(&f.len().to_string());
-                key.push(':');
-                key.push_str(f);
+                let _ = write!(key, "{}:{f}", f.len());
             }
             None => key.push('-'),
         }
