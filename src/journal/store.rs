@@ -13,6 +13,7 @@ use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub enum Item {
     Block(BlockEvent),
@@ -24,19 +25,33 @@ pub enum Item {
         count: u64,
     },
     Audit(AuditEntry),
+    /// Write every repeat counted so far to its row now (a flush, or the
+    /// writer's once-a-second round when no other write is coming).
+    Repeats,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BatchOutcome {
     pub events: u64,
     pub blocked_events: u64,
+    /// Repeats of logged lookups are counted but not yet in their rows.
+    pub repeats_unwritten: bool,
 }
 
 /// A committed row that later repeats can still be added to.
 struct Recent {
     id: i64,
     first_at: i64,
+    /// Repeats counted since the row was last written, and the latest.
+    unwritten: i64,
+    unwritten_last_at: i64,
 }
+
+/// Repeats of a logged lookup (a browser retrying, an app polling) are
+/// added to its row at most this often rather than in every batch: under
+/// a flood of repeats the updates cost the writer more than everything
+/// else it does. A flush writes them at once.
+const REPEATS_EVERY: Duration = Duration::from_secs(1);
 
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
@@ -58,6 +73,8 @@ pub struct Store {
     conn: Option<Connection>,
     devices: DeviceDirectory,
     recent: HashMap<String, Recent>,
+    repeats_written_at: Instant,
+    repeats_unwritten: bool,
     latest_at: i64,
     collapse_ms: i64,
     full_log: bool,
@@ -113,6 +130,8 @@ impl Store {
             conn: None,
             devices,
             recent: HashMap::new(),
+            repeats_written_at: Instant::now(),
+            repeats_unwritten: false,
             latest_at: i64::MIN,
             collapse_ms,
             full_log,
@@ -167,7 +186,12 @@ impl Store {
         let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
         let mut audits: Vec<&AuditEntry> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
+        let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats))
+            || self.repeats_written_at.elapsed() >= REPEATS_EVERY;
         for item in items {
+            if matches!(item, Item::Repeats) {
+                continue;
+            }
             outcome.events += 1;
             match item {
                 Item::Block(ev) => {
@@ -207,8 +231,18 @@ impl Store {
                     slot.0 += i64::try_from(*count).unwrap_or(i64::MAX);
                 }
                 Item::Audit(a) => audits.push(a),
+                Item::Repeats => {}
             }
         }
+        let earlier_repeats: Vec<(i64, i64, i64)> = if write_repeats {
+            self.recent
+                .values()
+                .filter(|r| r.unwritten > 0)
+                .map(|r| (r.unwritten, r.unwritten_last_at, r.id))
+                .collect()
+        } else {
+            Vec::new()
+        };
 
         let conn = self.ensure_open()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -218,12 +252,17 @@ impl Store {
             for op in &mut ops {
                 let ev = op.event;
                 if let Some(id) = op.existing {
+                    op.id = id;
+                    if !write_repeats {
+                        // Counted in memory; written within REPEATS_EVERY.
+                        continue;
+                    }
                     // Zero rows: retention removed it (a clock far in the
                     // past); the attempts then get a row of their own.
                     if bump.execute(params![op.count, op.last_at, id])? == 1 {
-                        op.id = id;
                         continue;
                     }
+                    op.existing = None;
                     op.first_at = ev.at_unix_ms;
                 }
                 let dev = &op.device;
@@ -247,6 +286,10 @@ impl Store {
                     ev.locked,
                 ])?;
                 op.id = tx.last_insert_rowid();
+            }
+            for (count, last_at, id) in &earlier_repeats {
+                // Zero rows: the row is gone to retention; nothing to add to.
+                bump.execute(params![count, last_at, id])?;
             }
             if !queries.is_empty() || !blocked_queries.is_empty() {
                 let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
@@ -288,24 +331,43 @@ impl Store {
         }
         tx.commit()?;
 
+        if write_repeats {
+            self.recent.values_mut().for_each(|r| r.unwritten = 0);
+            self.repeats_written_at = Instant::now();
+            self.repeats_unwritten = false;
+        }
         // Only now that the rows exist may later repeats be added to them.
         for op in ops {
             self.latest_at = self.latest_at.max(op.last_at);
+            if op.existing.is_some()
+                && !write_repeats
+                && let Some(recent) = self.recent.get_mut(&op.key)
+            {
+                recent.unwritten += op.count;
+                recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
+                self.repeats_unwritten = true;
+                continue;
+            }
             self.recent.insert(
                 op.key,
                 Recent {
                     id: op.id,
                     first_at: op.first_at,
+                    unwritten: 0,
+                    unwritten_last_at: i64::MIN,
                 },
             );
         }
         let horizon = self.latest_at.saturating_sub(self.collapse_ms);
-        self.recent.retain(|_, r| r.first_at >= horizon);
+        // A row past its window is kept until its last repeats are written.
+        self.recent
+            .retain(|_, r| r.first_at >= horizon || r.unwritten > 0);
         // A flood of distinct names must not grow memory without bound;
         // forgetting only means a later repeat gets its own row.
         if self.recent.len() > RECENT_MAX {
-            self.recent.clear();
+            self.recent.retain(|_, r| r.unwritten > 0);
         }
+        outcome.repeats_unwritten = self.repeats_unwritten;
         Ok(outcome)
     }
 

@@ -72,6 +72,8 @@ pub struct JournalTask {
     next_prune: Instant,
     batch_started: Option<Instant>,
     next_tally: Instant,
+    /// The store holds repeats not yet written to their rows.
+    repeats_unwritten: bool,
     failing: Option<Failure>,
     attempt_size: usize,
     closed: bool,
@@ -113,6 +115,7 @@ impl JournalTask {
             next_prune: Instant::now() + FIRST_PRUNE_AFTER,
             batch_started: None,
             next_tally: Instant::now() + TALLY_EVERY,
+            repeats_unwritten: false,
             failing: None,
             attempt_size: config.batch_max.max(1),
             closed: false,
@@ -144,6 +147,7 @@ impl JournalTask {
             let now = Instant::now();
             if now >= self.next_tally || self.closed {
                 self.take_tally(now);
+                self.take_repeats();
             }
             if self.write_due(now) {
                 self.write_batch().await;
@@ -266,6 +270,9 @@ impl JournalTask {
             Msg::Audit(a) => self.push(Item::Audit(a)),
             Msg::Flush(done) => {
                 self.take_tally(Instant::now());
+                // Always: a batch still being written may leave repeats
+                // in memory that this flush must see written.
+                self.push(Item::Repeats);
                 let target = self.done_seq + (self.in_flight + self.pending.len()) as u64;
                 self.waiters.push((target, done));
                 self.finish_waiters();
@@ -276,6 +283,13 @@ impl JournalTask {
                     self.start_prune();
                 }
             }
+        }
+    }
+
+    /// Has the store write the repeats it holds, with the next batch.
+    fn take_repeats(&mut self) {
+        if std::mem::take(&mut self.repeats_unwritten) {
+            self.push(Item::Repeats);
         }
     }
 
@@ -402,6 +416,7 @@ impl JournalTask {
 
     fn on_written(&mut self, n: usize, outcome: BatchOutcome, bytes: u64) {
         self.done_seq += n as u64;
+        self.repeats_unwritten = outcome.repeats_unwritten;
         self.shared
             .add_batch(outcome.events, outcome.blocked_events, bytes);
         self.attempt_size = self.config.batch_max.max(1);

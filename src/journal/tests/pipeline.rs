@@ -184,6 +184,32 @@ async fn aggregates_full_log_and_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeats_reach_their_row_within_a_second_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path());
+    let path = cfg.path.clone();
+    let (journal, task) = start(cfg, no_devices());
+    journal.record_block(block(BASE_MS, ip(9), "games.example"));
+    journal.flush().await;
+    for r in 1..=3 {
+        journal.record_block(block(BASE_MS + r * 100, ip(9), "games.example"));
+    }
+    // No flush: the writer's own rounds must put the repeats in the row.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = all_rows(&path);
+        assert_eq!(rows.len(), 1);
+        if rows[0].count == 4 {
+            assert_eq!(rows[0].last_at_unix_ms, BASE_MS + 300);
+            break;
+        }
+        assert!(Instant::now() < deadline, "repeats not written: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop(journal, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allowed_lookups_counted_without_events_reach_the_hourly_figures() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path());
