@@ -1,6 +1,7 @@
 //! The answer paths that need no upstream round trip: a response-cache hit
-//! on its own, and `Pipeline::answer` for a cached allowed name and for a
-//! blocked name (decision, answer, counters and the block log's queue).
+//! on its own, a cached answer written to the wire from its stored bytes,
+//! and `Pipeline::answer` for a cached allowed name and for a blocked name
+//! (decision, answer, counters and the block log's queue).
 //!
 //! The upstream is a thread on loopback answering every A question with one
 //! address, asked once to fill the cache.
@@ -16,9 +17,11 @@ use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::A;
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use lollipop::config::{Config, ConfigOrigin};
+use lollipop::dns::answer::Answer;
 use lollipop::dns::cache::{Lookup, ResponseCache};
 use lollipop::dns::pipeline::Client;
 use lollipop::dns::upstream::UpstreamAnswer;
+use lollipop::dns::wire::{self, PlainQuery};
 
 /// Answers every question with `name A 192.0.2.1`, TTL one hour.
 fn start_upstream() -> u16 {
@@ -142,5 +145,30 @@ block_categories = ["malware"]
     group.finish();
 }
 
-criterion_group!(benches, cache_hit, pipeline);
+/// A plain query read and its cached answer written: the first response
+/// stores the records' wire form, every later one copies it.
+fn cached_response(c: &mut Criterion) {
+    let name = Name::from_ascii("www.example.org.").expect("name");
+    let upstream = Arc::new(UpstreamAnswer::new(
+        ResponseCode::NoError,
+        vec![Record::from_rdata(
+            name,
+            3600,
+            RData::A(A::new(192, 0, 2, 1)),
+        )],
+        Vec::new(),
+    ));
+    let answer = Answer::from_upstream(upstream);
+    let mut query = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1];
+    query.extend_from_slice(b"\x03www\x07example\x03org\x00\x00\x01\x00\x01");
+    query.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
+    c.bench_function("cached answer read and written on the wire", |b| {
+        b.iter(|| {
+            let plain = PlainQuery::read(black_box(&query)).expect("a plain query");
+            wire::respond(&plain, &answer, |bytes| black_box(bytes.len()))
+        })
+    });
+}
+
+criterion_group!(benches, cache_hit, cached_response, pipeline);
 criterion_main!(benches);
