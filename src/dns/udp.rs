@@ -1,11 +1,12 @@
 //! The UDP listeners: several SO_REUSEPORT sockets on each listen address
 //! (one per core, the kernel spreads clients over them), each read by a
-//! thread of its own that answers in place. A plain query is read and
-//! answered by `wire`; any other goes through hickory-server's request type
-//! and `handler`. A query
-//! whose answer is ready at once (blocked, cached, special) costs no task and
-//! no channel; one that must wait for the upstream becomes a task, and at most
-//! [`MAX_WAITING`] wait per address.
+//! thread of its own that takes every waiting query in one system call and
+//! sends the answers ready at once in one more (`mmsg`). A plain query is
+//! read and answered by `wire`; any other goes through hickory-server's
+//! request type and `handler`. A query whose answer is ready at once
+//! (blocked, cached, special) costs no task and no channel; one that must
+//! wait for the upstream becomes a task, and at most [`MAX_WAITING`] wait
+//! per address.
 
 use std::future::Future;
 use std::io::ErrorKind;

@@ -1,6 +1,7 @@
 //! Writes one batch of events to SQLite in a single transaction: blocked
 //! rows (collapsing browser retries), the optional full log, hourly
-//! aggregates and audit entries.
+//! aggregates and audit entries. Retries of a row already written are
+//! counted in memory and added to it once a second, or at a flush.
 //!
 //! A batch either commits whole or leaves no trace, in the database and in
 //! the collapse memory alike, so the writer can simply retry it.
