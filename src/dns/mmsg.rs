@@ -24,10 +24,6 @@ pub struct Inbox {
     received: usize,
 }
 
-// SAFETY: the raw pointers in `headers` and `iovecs` point only into this
-// Inbox's own heap buffers and are set again before each use.
-unsafe impl Send for Inbox {}
-
 impl Inbox {
     /// Room for [`BATCH`] datagrams of up to `datagram_size` bytes.
     pub fn new(datagram_size: usize) -> Inbox {
@@ -117,9 +113,6 @@ pub struct Outbox {
     headers: Vec<libc::mmsghdr>,
     iovecs: Vec<libc::iovec>,
 }
-
-// SAFETY: `headers` and `iovecs` hold pointers only while `send` runs.
-unsafe impl Send for Outbox {}
 
 impl Outbox {
     /// Queues `datagram` for `destination`.
