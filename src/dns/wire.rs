@@ -440,6 +440,27 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_answer_too_big_for_the_client_is_truncated_not_cut() {
+        let name = Name::from_ascii("www.example.org.").unwrap();
+        let records = (0..40)
+            .map(|i| Record::from_rdata(name.clone(), 60, RData::A(A::new(192, 0, 2, i))))
+            .collect();
+        let upstream = std::sync::Arc::new(UpstreamAnswer::new(
+            ResponseCode::NoError,
+            records,
+            Vec::new(),
+        ));
+        let answer = Answer::from_upstream(upstream);
+        // 40 records fit the 1232 bytes of an EDNS client, not 512 without.
+        let roomy = response(&query(Some(OPT_DO)), &answer);
+        assert!(!roomy.metadata.truncation);
+        assert_eq!(roomy.answers.len(), 40);
+        let small = response(&query(None), &answer);
+        assert!(small.metadata.truncation);
+        assert!(small.answers.is_empty());
+    }
+
+    #[test]
     fn without_edns_there_is_no_opt_and_a_big_answer_is_truncated() {
         let reply = response(&query(None), &blocked());
         assert!(reply.edns.is_none());
