@@ -14,7 +14,6 @@ use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 pub enum Item {
     Block(BlockEvent),
@@ -26,8 +25,11 @@ pub enum Item {
         count: u64,
     },
     Audit(AuditEntry),
-    /// Write every repeat counted so far to its row now (a flush, or the
-    /// writer's once-a-second round when no other write is coming).
+    /// Write every repeat counted so far to its row. Without it a batch
+    /// only counts repeats of rows already written, in memory: under a
+    /// flood of repeats (a browser retrying, an app polling) the updates
+    /// cost the writer more than everything else it does. The writer asks
+    /// for this once a second and at every flush.
     Repeats,
 }
 
@@ -47,12 +49,6 @@ struct Recent {
     unwritten: i64,
     unwritten_last_at: i64,
 }
-
-/// Repeats of a logged lookup (a browser retrying, an app polling) are
-/// added to its row at most this often rather than in every batch: under
-/// a flood of repeats the updates cost the writer more than everything
-/// else it does. A flush writes them at once.
-const REPEATS_EVERY: Duration = Duration::from_secs(1);
 
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
@@ -74,7 +70,6 @@ pub struct Store {
     conn: Option<Connection>,
     devices: DeviceDirectory,
     recent: HashMap<String, Recent>,
-    repeats_written_at: Instant,
     repeats_unwritten: bool,
     latest_at: i64,
     collapse_ms: i64,
@@ -131,7 +126,6 @@ impl Store {
             conn: None,
             devices,
             recent: HashMap::new(),
-            repeats_written_at: Instant::now(),
             repeats_unwritten: false,
             latest_at: i64::MIN,
             collapse_ms,
@@ -187,13 +181,14 @@ impl Store {
         let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
         let mut audits: Vec<&AuditEntry> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
-        let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats))
-            || self.repeats_written_at.elapsed() >= REPEATS_EVERY;
+        let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats));
         for item in items {
-            if matches!(item, Item::Repeats) {
-                continue;
-            }
-            outcome.events += 1;
+            // Each allowed lookup counts as written, as its event would have.
+            outcome.events += match item {
+                Item::Lookups { count, .. } => *count,
+                Item::Repeats => 0,
+                _ => 1,
+            };
             match item {
                 Item::Block(ev) => {
                     outcome.blocked_events += 1;
@@ -255,7 +250,7 @@ impl Store {
                 if let Some(id) = op.existing {
                     op.id = id;
                     if !write_repeats {
-                        // Counted in memory; written within REPEATS_EVERY.
+                        // Counted in memory until a batch with Item::Repeats.
                         continue;
                     }
                     // Zero rows: retention removed it (a clock far in the
@@ -334,7 +329,6 @@ impl Store {
 
         if write_repeats {
             self.recent.values_mut().for_each(|r| r.unwritten = 0);
-            self.repeats_written_at = Instant::now();
             self.repeats_unwritten = false;
         }
         // Only now that the rows exist may later repeats be added to them.

@@ -46,9 +46,10 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// long and then taken together: under load a wake-up per event (a thread
 /// switch) cost more than the event itself.
 const GATHER: Duration = Duration::from_millis(10);
-/// How often the counts of allowed lookups are taken into the hourly
-/// figures (so a lookup may count in the next hour by up to this much).
-const TALLY_EVERY: Duration = Duration::from_secs(1);
+/// How often the writer takes the counts of allowed lookups into the
+/// hourly figures (so a lookup may count in the next hour by up to this
+/// much) and has repeats of logged lookups written to their rows.
+const ROUND_EVERY: Duration = Duration::from_secs(1);
 
 struct Failure {
     since_ms: i64,
@@ -71,7 +72,7 @@ pub struct JournalTask {
     prune_waiters: Vec<oneshot::Sender<PruneReport>>,
     next_prune: Instant,
     batch_started: Option<Instant>,
-    next_tally: Instant,
+    next_round: Instant,
     /// The store holds repeats not yet written to their rows.
     repeats_unwritten: bool,
     failing: Option<Failure>,
@@ -114,7 +115,7 @@ impl JournalTask {
             prune_waiters: Vec::new(),
             next_prune: Instant::now() + FIRST_PRUNE_AFTER,
             batch_started: None,
-            next_tally: Instant::now() + TALLY_EVERY,
+            next_round: Instant::now() + ROUND_EVERY,
             repeats_unwritten: false,
             failing: None,
             attempt_size: config.batch_max.max(1),
@@ -145,7 +146,7 @@ impl JournalTask {
     pub async fn run(mut self) {
         loop {
             let now = Instant::now();
-            if now >= self.next_tally || self.closed {
+            if now >= self.next_round || self.closed {
                 self.take_tally(now);
                 self.take_repeats();
             }
@@ -215,7 +216,7 @@ impl JournalTask {
     }
 
     fn next_wakeup(&self, now: Instant) -> Instant {
-        let mut at = (now + MAX_WAIT).min(self.next_tally);
+        let mut at = (now + MAX_WAIT).min(self.next_round);
         if let Some(f) = &self.failing {
             if !self.pending.is_empty() || self.prune.is_some() {
                 at = at.min(f.retry_at);
@@ -296,7 +297,7 @@ impl JournalTask {
     /// Moves the allowed lookups counted since the last time into the
     /// queue, as one item per profile for the hour it is now.
     fn take_tally(&mut self, now: Instant) {
-        self.next_tally = now + TALLY_EVERY;
+        self.next_round = now + ROUND_EVERY;
         let hour_unix_ms = unix_now_ms().div_euclid(3_600_000) * 3_600_000;
         let counts: Vec<(String, u64)> = self
             .shared

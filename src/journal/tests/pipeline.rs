@@ -226,6 +226,8 @@ async fn allowed_lookups_counted_without_events_reach_the_hourly_figures() {
     let reloaded = journal.lookup_tally(["staff", "pupils"]);
     reloaded.count(1);
     journal.flush().await;
+    // Each lookup counts as written, as its own event did.
+    assert_eq!(journal.stats().written, 7);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
