@@ -176,10 +176,10 @@ impl WireRecords {
         encoder.emit_u16(query.record_type.into()).ok()?;
         encoder.emit_u16(CLASS_IN).ok()?;
         let start = encoder.offset();
-        for record in answer.answers.iter().chain(&answer.authorities) {
+        let records = || answer.answers.iter().chain(&answer.authorities);
+        for record in records() {
             record.emit(&mut encoder).ok()?;
         }
-        let records = || answer.answers.iter().chain(&answer.authorities);
         Some(WireRecords {
             start,
             bytes: buffer.get(start..)?.into(),
