@@ -132,6 +132,11 @@ impl Pipeline {
         client: Client,
         answer: &Answer,
     ) {
+        // An allowed lookup is only counted, unless the full log keeps it.
+        if answer.explanation.is_none() && !self.full_log {
+            settings.lookups.count(profile);
+            return;
+        }
         let at_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
@@ -175,10 +180,6 @@ impl Pipeline {
             }
             // The journal counts the block as a lookup in the hourly figures.
             self.journal.record_block(event);
-            return;
-        }
-        if !self.full_log {
-            settings.lookups.count(profile);
             return;
         }
         // Only the full query log (opt-in) keeps names of allowed lookups.
