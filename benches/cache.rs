@@ -17,11 +17,10 @@ use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::A;
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use lollipop::config::{Config, ConfigOrigin};
-use lollipop::dns::answer::Answer;
-use lollipop::dns::cache::{Lookup, ResponseCache};
-use lollipop::dns::pipeline::Client;
-use lollipop::dns::upstream::UpstreamAnswer;
-use lollipop::dns::wire::{self, PlainQuery};
+use lollipop::dns::codec::{self, Incoming, Transport};
+use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};
+use lollipop::dns::resolve::cache::{Lookup, ResponseCache};
+use lollipop::dns::resolve::pipeline::Client;
 
 /// Answers every question with `name A 192.0.2.1`, TTL one hour.
 fn start_upstream() -> u16 {
@@ -164,8 +163,12 @@ fn cached_response(c: &mut Criterion) {
     query.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
     c.bench_function("cached answer read and written on the wire", |b| {
         b.iter(|| {
-            let plain = PlainQuery::read(black_box(&query)).expect("a plain query");
-            wire::respond(&plain, &answer, |bytes| black_box(bytes.len()))
+            let Incoming::Question(plain) = codec::read(black_box(&query)) else {
+                panic!("a plain query");
+            };
+            codec::respond(&plain, &answer, Transport::Udp, |bytes| {
+                black_box(bytes.len())
+            })
         })
     });
 }

@@ -10,9 +10,11 @@ use crate::admin::{AdminStore, DomainRule};
 use crate::alerts::feed::AlertFeed;
 use crate::alerts::{AlertConfig, Alerter};
 use crate::config::{Config, parse_upstream_address};
-use crate::dns::pipeline::{Pipeline, Settings};
-use crate::dns::server::DnsServers;
-use crate::dns::upstream::Upstream;
+use crate::dns::resolve::pipeline::{Pipeline, Settings};
+use crate::dns::resolve::recorder::Recorder;
+use crate::dns::resolve::upstream::CachedUpstream;
+use crate::dns::resolve::upstream_for;
+use crate::dns::transport::listeners::DnsServers;
 use crate::journal::{DeviceDirectory, Journal, JournalConfig, LookupTally};
 use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
@@ -131,13 +133,13 @@ pub fn local_rules(config: &Config) -> Vec<DomainRule> {
 pub fn build_settings(
     config: &Config,
     lists: Arc<CompiledLists>,
-    upstream: Option<Arc<Upstream>>,
+    upstream: Option<Arc<CachedUpstream>>,
     metrics: &Metrics,
 ) -> Result<Settings> {
     let policy = build_policy(config, lists)?;
     let upstream = match upstream {
         Some(upstream) => upstream,
-        None => Arc::new(Upstream::new(config, metrics.upstream.clone())?),
+        None => Arc::new(upstream_for(config, metrics.upstream.clone())?),
     };
     Ok(Settings {
         policy,
@@ -237,13 +239,11 @@ pub fn start(config: Config) -> Result<Running> {
     let settings = build_settings(&config, lists, None, &metrics)?;
     let journal = open_journal(&config)?;
     let alerts = start_alerts(&config, &journal)?;
-    let pipeline = Arc::new(Pipeline::new(
-        settings,
-        journal,
-        alerts,
-        config.log.full_query_log,
-        metrics,
-    ));
+    let mut recorder = Recorder::new(journal, metrics, config.log.full_query_log);
+    if let Some(alerts) = alerts {
+        recorder = recorder.with_output(alerts);
+    }
+    let pipeline = Arc::new(Pipeline::new(settings, recorder));
     let servers = DnsServers::start(&config, pipeline.clone())?;
     let web_enabled = config.web.enabled;
     let reloader = Arc::new(Reloader::new(config.clone(), pipeline.clone()));

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use crate::admin::AdminStore;
 use crate::app;
 use crate::config::Config;
-use crate::dns::pipeline::Pipeline;
+use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::AuditEntry;
 use crate::policy::overrides::OverrideSet;
 

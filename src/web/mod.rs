@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 
 use crate::admin::AdminStore;
 use crate::config::Config;
-use crate::dns::pipeline::Pipeline;
+use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::AuditEntry;
 use crate::reload::Reloader;
 

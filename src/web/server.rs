@@ -11,7 +11,7 @@ use axum_server::tls_rustls::RustlsConfig;
 
 use crate::admin::AdminStore;
 use crate::config::Config;
-use crate::dns::pipeline::Pipeline;
+use crate::dns::resolve::pipeline::Pipeline;
 use crate::reload::Reloader;
 
 use super::session::{AttemptLimiter, Sessions};

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::admin::now_ms;
 use crate::admin::users::Right;
-use crate::dns::check::CheckFor;
+use crate::dns::resolve::check::CheckFor;
 use crate::journal::{JournalReader, LogFilter};
 use crate::web::WebState;
 use crate::web::auth::Signed;

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::dns::check::{CheckFor, NameCheck};
+use crate::dns::resolve::check::{CheckFor, NameCheck};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;

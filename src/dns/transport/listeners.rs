@@ -1,6 +1,6 @@
 //! The listeners: UDP sockets (one per core, see `udp`) and a TCP listener
-//! (hickory-server) on every configured address, each with its own handler
-//! (so the query keeps its VLAN), behind the allowed-networks rule that keeps
+//! (see `tcp`) on every configured address, each knowing its address (so
+//! the query keeps its VLAN), behind the allowed-networks rule that keeps
 //! Lollipop from being an open resolver.
 
 use std::net::SocketAddr;
@@ -8,15 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hickory_server::Server;
 use ipnet::IpNet;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, parse_network};
+use crate::dns::resolve::pipeline::Pipeline;
 
-use super::handler::DnsHandler;
-use super::pipeline::Pipeline;
-use super::udp::{self, Access};
+use super::Access;
+use super::tcp::{self, TcpServer};
+use super::udp;
 
 /// Networks that may always ask: private, loopback and link-local ranges.
 pub const ALWAYS_ALLOWED: [&str; 8] = [
@@ -30,9 +30,6 @@ pub const ALWAYS_ALLOWED: [&str; 8] = [
     "fe80::/10",
 ];
 
-/// Bytes a TCP connection may queue for its responses.
-const TCP_RESPONSE_BUFFER: usize = 32;
-
 /// Kernel receive buffer of each UDP socket: room for a burst of queries
 /// while the tasks are busy.
 const UDP_RECEIVE_BUFFER: usize = 4 << 20;
@@ -43,7 +40,7 @@ fn udp_sockets_per_address() -> usize {
 }
 
 pub struct DnsServers {
-    servers: Vec<Server<DnsHandler>>,
+    tcp_servers: Vec<TcpServer>,
     udp_readers: Vec<udp::UdpReaders>,
     /// The addresses actually bound (port 0 in the config becomes a real port).
     pub addresses: Vec<SocketAddr>,
@@ -52,10 +49,9 @@ pub struct DnsServers {
 impl DnsServers {
     /// Binds every `[[listen]]` address, UDP and TCP, and starts serving.
     pub fn start(config: &Config, pipeline: Arc<Pipeline>) -> Result<DnsServers> {
-        let allowed = allowed_networks(config)?;
-        let access = Arc::new(Access::new(allowed.clone()));
+        let access = Arc::new(Access::new(allowed_networks(config)?));
         let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
-        let mut servers = Vec::new();
+        let mut tcp_servers = Vec::new();
         let mut udp_readers = Vec::new();
         let mut addresses = Vec::new();
         for (listener, listen) in config.listen.iter().enumerate() {
@@ -69,22 +65,22 @@ impl DnsServers {
             for _ in 1..udp_sockets_per_address() {
                 sockets.push(bind_udp(address).with_context(|| cannot_listen("UDP", address))?);
             }
-            let handler = DnsHandler {
-                pipeline: pipeline.clone(),
-                listener,
-            };
             udp_readers.push(
-                udp::serve(sockets, Arc::new(handler.clone()), access.clone())
+                udp::serve(sockets, pipeline.clone(), listener, access.clone())
                     .with_context(|| format!("cannot start the UDP readers for {address}"))?,
             );
-            let mut server = Server::with_access(handler, [], allowed.iter().copied());
-            server.register_listener(tcp, idle_timeout, TCP_RESPONSE_BUFFER);
+            tcp_servers.push(tcp::serve(
+                tcp,
+                pipeline.clone(),
+                listener,
+                access.clone(),
+                idle_timeout,
+            ));
             tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");
-            servers.push(server);
             addresses.push(address);
         }
         Ok(DnsServers {
-            servers,
+            tcp_servers,
             udp_readers,
             addresses,
         })
@@ -99,10 +95,8 @@ impl DnsServers {
             }
         })
         .await;
-        for server in &mut self.servers {
-            if let Err(error) = server.shutdown_gracefully().await {
-                tracing::warn!(%error, "a listener stopped with an error");
-            }
+        for server in std::mem::take(&mut self.tcp_servers) {
+            server.shutdown().await;
         }
     }
 }

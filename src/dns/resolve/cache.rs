@@ -24,7 +24,7 @@ use tokio::sync::watch;
 
 use crate::metrics::UpstreamStats;
 
-use super::upstream::UpstreamAnswer;
+use super::answer::UpstreamAnswer;
 
 /// Shards, so queries on different cores rarely wait on the same lock.
 const SHARDS: usize = 16;

@@ -1,9 +1,10 @@
-//! The shapes of Lollipop's answers: blocked answers (null address, NXDOMAIN
-//! or block page) with their Extended DNS Error, special-name answers, and
-//! safe-search CNAME rewrites joined to the target's records.
+//! The shapes of Lollipop's answers: what the upstream said, blocked
+//! answers (null address, NXDOMAIN or block page) with their Extended DNS
+//! Error, special-name answers, and safe-search CNAME rewrites joined to
+//! the target's records. `codec` writes them to the wire.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
@@ -12,11 +13,54 @@ use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use crate::config::{BlockAnswer, BlockingConfig};
 use crate::policy::Explanation;
 
-use super::upstream::UpstreamAnswer;
+/// What the upstream said, in the shape of a response.
+#[derive(Debug)]
+pub struct UpstreamAnswer {
+    pub code: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+    /// The records in wire form, written by the codec for the first
+    /// response that carries them and copied by the rest.
+    pub wire: OnceLock<Option<WireRecords>>,
+}
 
-/// RFC 8914 info codes Lollipop uses.
-pub const EDE_BLOCKED: u16 = 15;
-pub const EDE_FILTERED: u16 = 17;
+impl UpstreamAnswer {
+    pub fn new(code: ResponseCode, answers: Vec<Record>, authorities: Vec<Record>) -> Self {
+        UpstreamAnswer {
+            code,
+            answers,
+            authorities,
+            wire: OnceLock::new(),
+        }
+    }
+
+    /// A failure to get any answer.
+    pub fn servfail() -> Self {
+        UpstreamAnswer::new(ResponseCode::ServFail, Vec::new(), Vec::new())
+    }
+}
+
+impl Clone for UpstreamAnswer {
+    /// A copy is made to be changed (its TTLs counted down): it starts
+    /// without the wire form, which would no longer match.
+    fn clone(&self) -> Self {
+        UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone())
+    }
+}
+
+/// An upstream answer's answer and authority records as they go on the
+/// wire after a question of `start - 12` bytes; only `codec` writes and
+/// reads them.
+#[derive(Debug)]
+pub struct WireRecords {
+    /// Where the records start: the header and question length.
+    pub start: usize,
+    pub bytes: Box<[u8]>,
+    pub answers: u16,
+    pub authorities: u16,
+    /// Holds RRSIG, NSEC or NSEC3, which a client without DO is not sent.
+    pub dnssec_only: bool,
+}
 
 /// An Extended DNS Error (RFC 8914) to attach to the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +106,18 @@ impl Answer {
     pub fn authority_records(&self) -> impl Iterator<Item = &Record> {
         let upstream = self.upstream.as_deref().map(|u| u.authorities.as_slice());
         self.authorities.iter().chain(upstream.unwrap_or_default())
+    }
+
+    /// An answer that is only a response code (an error).
+    pub fn code(code: ResponseCode) -> Answer {
+        Answer {
+            code,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+            upstream: None,
+            extended_error: None,
+            explanation: None,
+        }
     }
 
     pub fn nxdomain(extended_error: Option<ExtendedError>) -> Answer {

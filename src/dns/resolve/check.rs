@@ -1,7 +1,6 @@
-//! "Check a name": what the pipeline would decide for one name and one
-//! asker, and why, without asking the upstream — the same stages as a real
-//! lookup (special names, policy, staff overrides, safe search), for the
-//! status page and the API.
+//! "Check a name": the verdict of the pipeline's stages before the
+//! upstream (special names, policy, staff unlocks, safe search) for one
+//! name and one asker, as the status page and the API show it.
 
 use std::net::IpAddr;
 
@@ -9,9 +8,9 @@ use serde::Serialize;
 
 use crate::lists::name::{ReversedName, normalise_domain};
 use crate::policy::Explanation;
-use crate::policy::special::{SpecialAnswer, special_answer};
+use crate::policy::special::SpecialAnswer;
 
-use super::pipeline::{Client, Pipeline, released};
+use super::pipeline::{Client, Pipeline, decide};
 
 /// Who to check for: a device (its address picks the profile, as a lookup
 /// would) or a profile by name.
@@ -68,8 +67,9 @@ impl Pipeline {
                 None,
             ),
         };
+        let verdict = decide(&settings, &self.overrides(), client, profile, reversed);
         let profile_name = policy.profile(profile).name.clone();
-        if let Some(special) = special_answer(&reversed, &settings.circumvention) {
+        if let Some(special) = verdict.special {
             let text = match special {
                 SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,
             };
@@ -84,27 +84,7 @@ impl Pipeline {
                 rewrite: None,
             });
         }
-        let decision = policy.decide(profile, &reversed);
-        let explanation = policy.explain(profile, &reversed, &decision);
-        let override_id = match client {
-            Some(client) if decision.is_blocked() => {
-                released(&settings, &self.overrides(), client, &reversed, &decision)
-            }
-            _ => None,
-        };
-        let blocked = decision.is_blocked() && override_id.is_none();
-        let rewrite = (!blocked)
-            .then(|| {
-                policy
-                    .safe_search
-                    .rewrite(&domain, policy.profile(profile).safe_search)
-                    .map(|rewrite| SafeSearchRewrite {
-                        target: rewrite.target.to_string(),
-                        provider: rewrite.provider.to_string(),
-                    })
-            })
-            .flatten();
-        let verdict = match (decision.is_blocked(), override_id) {
+        let verdict_text = match (verdict.decision.is_blocked(), verdict.unlock) {
             (true, None) => "blocked",
             (true, Some(_)) => "unlocked by a staff override",
             (false, _) => "allowed",
@@ -112,12 +92,15 @@ impl Pipeline {
         Ok(NameCheck {
             domain,
             profile: profile_name,
-            verdict: verdict.into(),
-            blocked,
+            verdict: verdict_text.into(),
+            blocked: verdict.is_blocked(),
             special: None,
-            explanation: Some(explanation),
-            override_id,
-            rewrite,
+            explanation: Some(verdict.explain(&settings)),
+            override_id: verdict.unlock,
+            rewrite: verdict.rewrite.map(|rewrite| SafeSearchRewrite {
+                target: rewrite.target.to_string(),
+                provider: rewrite.provider.to_string(),
+            }),
         })
     }
 }

@@ -1,0 +1,30 @@
+//! Numbers the DNS standards fix and more than one layer needs: the UDP
+//! payload limit, the Extended DNS Error codes, and which record types are
+//! DNSSEC's own. The rules that use them live in `codec`; this file only
+//! names them, so nothing else writes 1232 or 15 by hand.
+
+use hickory_server::proto::rr::RecordType;
+
+/// The largest UDP payload Lollipop sends or asks for: the DNS flag day
+/// 2020 figure, which avoids IP fragmentation on ordinary networks.
+pub const MAX_UDP_PAYLOAD: u16 = 1232;
+
+/// The UDP payload of a client without EDNS (RFC 1035 4.2.1).
+pub const MIN_UDP_PAYLOAD: u16 = 512;
+
+/// EDNS option code of an Extended DNS Error (RFC 8914).
+pub const EDE_OPTION: u16 = 15;
+
+/// RFC 8914 info code "Blocked": by the school's own choice or a locked list.
+pub const EDE_BLOCKED: u16 = 15;
+
+/// RFC 8914 info code "Filtered": by a category the profile filters.
+pub const EDE_FILTERED: u16 = 17;
+
+/// Records a client that did not set the DO bit is not sent.
+pub fn is_dnssec_only(record_type: RecordType) -> bool {
+    matches!(
+        record_type,
+        RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+    )
+}

@@ -1,0 +1,306 @@
+//! The request pipeline: for one question from one client, every stage in
+//! order — identify the client, special names, the policy decision, staff
+//! unlocks, safe search, the upstream, and the CNAME re-check — in
+//! [`resolve`], which gives the answer and the [`Verdict`] behind it. The
+//! stages before the upstream are [`decide`], which Check and the CLI run
+//! alone.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use hickory_server::proto::rr::{Name, RData, RecordType};
+
+use crate::config::{BlockingConfig, CircumventionConfig};
+use crate::journal::LookupTally;
+use crate::lists::name::ReversedName;
+use crate::metrics::ProfileCounters;
+use crate::policy::Policy;
+use crate::policy::clients::ProfileId;
+use crate::policy::decision::{Decision, Hit, HitSource};
+use crate::policy::overrides::{Asker, OverrideSet};
+use crate::policy::special::{SpecialAnswer, special_answer};
+
+use super::answer::{Answer, ExtendedError};
+use super::recorder::Recorder;
+use super::upstream::CachedUpstream;
+use super::verdict::Verdict;
+use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};
+
+/// Who asked, as far as the listener can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub address: IpAddr,
+    /// Which `[[listen]]` address the query arrived on.
+    pub listener: Option<usize>,
+}
+
+/// Everything a query is answered with; replaced whole on a reload, so a
+/// query in flight finishes on the settings it started with.
+pub struct Settings {
+    pub policy: Policy,
+    pub upstream: Arc<CachedUpstream>,
+    pub blocking: BlockingConfig,
+    pub circumvention: CircumventionConfig,
+    /// The `[[listen]]` addresses, for the log's VLAN column.
+    pub listeners: Vec<String>,
+    /// The `/metrics` counters of these settings' profiles.
+    pub counters: ProfileCounters,
+    /// The hourly figures' counts of allowed lookups, by profile.
+    pub lookups: LookupTally,
+}
+
+pub struct Pipeline {
+    settings: ArcSwap<Settings>,
+    /// Staff overrides in force; replaced whole when one is granted or ends.
+    overrides: ArcSwap<OverrideSet>,
+    recorder: Recorder,
+}
+
+impl Pipeline {
+    pub fn new(mut settings: Settings, recorder: Recorder) -> Pipeline {
+        recorder.attach(&mut settings);
+        Pipeline {
+            settings: ArcSwap::from_pointee(settings),
+            overrides: ArcSwap::from_pointee(OverrideSet::default()),
+            recorder,
+        }
+    }
+
+    /// Where the pipeline's lookups are recorded.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The block log the recorder writes to.
+    pub fn journal(&self) -> &crate::journal::Journal {
+        self.recorder.journal()
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        self.recorder.metrics()
+    }
+
+    /// `/metrics` in the Prometheus text format.
+    pub fn render_metrics(&self) -> String {
+        let settings = self.settings.load();
+        self.metrics()
+            .render(&settings.policy.lists, &self.journal().stats())
+    }
+
+    /// The settings now in force.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// The staff overrides in force.
+    pub fn overrides(&self) -> Arc<OverrideSet> {
+        self.overrides.load_full()
+    }
+
+    /// Puts a new set of staff overrides in force.
+    pub fn set_overrides(&self, overrides: OverrideSet) {
+        self.overrides.store(Arc::new(overrides));
+    }
+
+    /// Puts new settings in force; queries in flight finish on the old ones.
+    pub fn swap(&self, mut settings: Settings) {
+        self.recorder.attach(&mut settings);
+        self.settings.store(Arc::new(settings));
+    }
+
+    /// The answer to one question from one client: who is asking, what they
+    /// get, and the record of it.
+    pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
+        let settings = self.settings.load_full();
+        let overrides = self.overrides.load();
+        let Some(reversed) = ReversedName::from_labels(name.iter()) else {
+            // Longer than a DNS name may be: nothing upstream could answer it.
+            self.recorder.record_unreadable(&settings, client);
+            return Answer::nxdomain(None);
+        };
+        let (verdict, answer) =
+            resolve(&settings, &overrides, client, reversed, name, record_type).await;
+        self.recorder
+            .record(&settings, &verdict, name, record_type, client, &answer);
+        answer
+    }
+}
+
+/// The pipeline's stages for one question, in order: [`decide`] (special
+/// names, the policy decision, staff unlocks, safe search), then the
+/// upstream, and the CNAME re-check of what it said.
+pub async fn resolve<'s>(
+    settings: &'s Settings,
+    overrides: &OverrideSet,
+    client: Client,
+    reversed: ReversedName,
+    name: &Name,
+    record_type: RecordType,
+) -> (Verdict<'s>, Answer) {
+    let profile = settings.policy.profile_for(client.address, client.listener);
+    let mut verdict = decide(settings, overrides, Some(client), profile, reversed);
+
+    if let Some(special) = verdict.special {
+        let extended_error = |text: &str| {
+            Some(ExtendedError {
+                code: EDE_FILTERED,
+                text: format!("Lollipop: {text}"),
+            })
+        };
+        let answer = match special {
+            SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
+            SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
+        };
+        return (verdict, answer);
+    }
+    if !verdict.asks_upstream() {
+        let answer = blocked(settings, &verdict, name, record_type);
+        return (verdict, answer);
+    }
+    if let Some(rewrite) = verdict.rewrite
+        && let Ok(target) = Name::from_ascii(rewrite.target)
+    {
+        let resolved = settings.upstream.resolve(&target, record_type).await;
+        let answer = Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved);
+        return (verdict, answer);
+    }
+
+    let upstream = settings.upstream.resolve(name, record_type).await;
+
+    // CNAME cloaking: a tracker or adult site hidden behind an allowed
+    // name is still blocked. The walled garden is not applied to aliases
+    // (CDN names would never be on it); explicit blocks are. An unlock
+    // that released the name also covers where it points, except a locked
+    // category.
+    for record in &upstream.answers {
+        let RData::CNAME(target) = &record.data else {
+            continue;
+        };
+        let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
+            continue;
+        };
+        let decision = settings.policy.decide(profile, &alias);
+        if matches!(decision, Decision::Locked { .. })
+            || (matches!(decision, Decision::Blocked { .. }) && verdict.unlock.is_none())
+        {
+            verdict.alias = Some((alias, decision));
+            let answer = blocked(settings, &verdict, name, record_type);
+            return (verdict, answer);
+        }
+    }
+    (verdict, Answer::from_upstream(upstream))
+}
+
+/// The stages before the upstream, in order: special names, the policy
+/// decision, staff unlocks for `client` (none without one), and safe
+/// search. What Check and the CLI show is exactly this.
+pub fn decide<'s>(
+    settings: &'s Settings,
+    overrides: &OverrideSet,
+    client: Option<Client>,
+    profile: ProfileId,
+    name: ReversedName,
+) -> Verdict<'s> {
+    let policy = &settings.policy;
+    let mut verdict = Verdict {
+        profile,
+        special: special_answer(&name, &settings.circumvention),
+        decision: Decision::Allowed { by: None },
+        unlock: None,
+        rewrite: None,
+        alias: None,
+        name,
+    };
+    if verdict.special.is_some() {
+        return verdict;
+    }
+    verdict.decision = policy.decide(profile, &verdict.name);
+    if verdict.decision.is_blocked() {
+        verdict.unlock = client.and_then(|client| {
+            unlock_for(
+                settings,
+                overrides,
+                client,
+                &verdict.name,
+                &verdict.decision,
+            )
+        });
+        if verdict.unlock.is_none() {
+            return verdict;
+        }
+    }
+    let mut domain = [0u8; 256];
+    verdict.rewrite = verdict.name.domain_in(&mut domain).and_then(|domain| {
+        policy
+            .safe_search
+            .rewrite(domain, policy.profile(profile).safe_search)
+    });
+    verdict
+}
+
+/// The staff unlock that releases `name`, blocked by `decision`, for
+/// `client`, if one does. Locked categories are never released.
+fn unlock_for(
+    settings: &Settings,
+    overrides: &OverrideSet,
+    client: Client,
+    name: &ReversedName,
+    decision: &Decision,
+) -> Option<i64> {
+    if overrides.is_empty() {
+        return None;
+    }
+    let category = match decision {
+        Decision::Blocked {
+            by:
+                Hit {
+                    source: HitSource::List { category, .. },
+                    ..
+                },
+        } => settings
+            .policy
+            .lists
+            .categories()
+            .get(*category as usize)
+            .map(String::as_str),
+        Decision::Blocked { .. } | Decision::NotInWalledGarden => None,
+        Decision::Locked { .. } | Decision::Allowed { .. } => return None,
+    };
+    let asker = Asker {
+        address: client.address,
+        listener: client
+            .listener
+            .and_then(|i| settings.listeners.get(i))
+            .map(String::as_str),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    overrides.releases(now_ms, asker, name, category)
+}
+
+/// The blocked answer for `name`, explaining the verdict (on the name
+/// itself, or on the alias that gave it away).
+fn blocked(settings: &Settings, verdict: &Verdict, name: &Name, record_type: RecordType) -> Answer {
+    let explanation = verdict.explain(settings);
+    let code = if explanation.locked {
+        EDE_BLOCKED
+    } else {
+        EDE_FILTERED
+    };
+    let extended_error = ExtendedError {
+        code,
+        text: explanation.ede_text(),
+    };
+    Answer::blocked(
+        name,
+        record_type,
+        &settings.blocking,
+        extended_error,
+        explanation,
+    )
+}

@@ -1,0 +1,161 @@
+//! The record of each lookup, fed from the pipeline's verdict to every
+//! output that wants it: the `/metrics` counters, the block log (or the
+//! opt-in full query log) and the safeguarding alerts, and whatever else is
+//! added as a [`BlockOutput`]. Never waits: every output takes its event
+//! from a bounded queue or an atomic counter.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_server::proto::rr::{Name, RecordType};
+
+use crate::alerts::feed::AlertFeed;
+use crate::journal::{BlockEvent, Journal, QueryEvent};
+use crate::metrics::{Metrics, SCHOOL_ENTRY, WALLED_GARDEN};
+
+use super::answer::Answer;
+use super::pipeline::{Client, Settings};
+use super::verdict::Verdict;
+
+/// Somewhere a blocked lookup is sent besides the block log, which keeps
+/// the event itself: the alerts today, a central log shipper later.
+pub trait BlockOutput: Send + Sync {
+    /// Takes note of `event`; must not wait.
+    fn blocked(&self, event: &BlockEvent);
+}
+
+impl BlockOutput for AlertFeed {
+    fn blocked(&self, event: &BlockEvent) {
+        self.offer(event);
+    }
+}
+
+pub struct Recorder {
+    journal: Journal,
+    metrics: Arc<Metrics>,
+    outputs: Vec<Box<dyn BlockOutput>>,
+    /// The opt-in full query log: allowed lookups are written, not only counted.
+    full_log: bool,
+}
+
+impl Recorder {
+    pub fn new(journal: Journal, metrics: Arc<Metrics>, full_log: bool) -> Recorder {
+        Recorder {
+            journal,
+            metrics,
+            outputs: Vec::new(),
+            full_log,
+        }
+    }
+
+    /// Sends every blocked lookup to `output` too.
+    pub fn with_output(mut self, output: impl BlockOutput + 'static) -> Recorder {
+        self.outputs.push(Box::new(output));
+        self
+    }
+
+    /// The block log written to.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The counters behind `/metrics`.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Gives `settings` the counters of their profiles: the same counter
+    /// for a profile that was there before, so a reload loses no count.
+    pub(super) fn attach(&self, settings: &mut Settings) {
+        settings.counters = self.metrics.counters_for(&settings.policy);
+        settings.lookups = self.journal.lookup_tally(
+            settings
+                .policy
+                .profiles
+                .iter()
+                .map(|profile| profile.name.as_str()),
+        );
+    }
+
+    /// Counts a question that could not be asked (a name no list can hold).
+    pub(super) fn record_unreadable(&self, settings: &Settings, client: Client) {
+        let profile = settings.policy.profile_for(client.address, client.listener);
+        settings.counters.count_query(profile);
+        settings.lookups.count(profile);
+    }
+
+    /// Records one lookup: counted always; a block goes to the block log
+    /// and every output; an allowed lookup is only counted, unless the
+    /// full query log keeps it.
+    pub fn record(
+        &self,
+        settings: &Settings,
+        verdict: &Verdict,
+        name: &Name,
+        record_type: RecordType,
+        client: Client,
+        answer: &Answer,
+    ) {
+        let profile = verdict.profile;
+        settings.counters.count_query(profile);
+        if answer.explanation.is_none() && !self.full_log {
+            settings.lookups.count(profile);
+            return;
+        }
+        let at_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let profile_name = &settings.policy.profile(profile).name;
+        let domain = || {
+            let mut text = name.to_ascii();
+            if text.len() > 1 && text.ends_with('.') {
+                text.pop();
+            }
+            text
+        };
+        let Some(explanation) = &answer.explanation else {
+            // Only the full query log (opt-in) keeps names of allowed lookups.
+            self.journal.record_query(QueryEvent {
+                at_unix_ms,
+                client: client.address,
+                profile: profile_name.clone(),
+                name: domain(),
+                query_type: record_type.to_string(),
+                blocked: false,
+                category: None,
+            });
+            return;
+        };
+        let category = match (&explanation.category, explanation.walled_garden) {
+            (_, true) => WALLED_GARDEN,
+            (Some(category), false) => category.as_str(),
+            (None, false) => SCHOOL_ENTRY,
+        };
+        settings.counters.count_block(profile, category);
+        let event = BlockEvent {
+            at_unix_ms,
+            client: client.address,
+            listener: client
+                .listener
+                .and_then(|i| settings.listeners.get(i).cloned()),
+            profile: profile_name.clone(),
+            name: domain(),
+            query_type: record_type.to_string(),
+            category: explanation.category.clone(),
+            list: explanation.list.clone(),
+            rule: explanation.rule.clone(),
+            action: if explanation.walled_garden {
+                "walled-garden".into()
+            } else {
+                settings.blocking.answer.to_string()
+            },
+            locked: explanation.locked,
+        };
+        for output in &self.outputs {
+            output.blocked(&event);
+        }
+        // The journal counts the block as a lookup in the hourly figures.
+        self.journal.record_block(event);
+    }
+}

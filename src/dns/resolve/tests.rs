@@ -1,0 +1,372 @@
+//! The pipeline's stages, one test each, without a socket: a fixed
+//! upstream answers from a table and counts what it was asked, so each
+//! test shows what a stage decided, what the client got, and whether the
+//! upstream was asked at all. Check is held to the same verdicts.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hickory_server::proto::op::ResponseCode;
+use hickory_server::proto::rr::rdata::{A, CNAME};
+use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+
+use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
+use crate::config::{Config, ConfigOrigin};
+use crate::journal::LookupTally;
+use crate::lists::compile::compile;
+use crate::lists::name::ReversedName;
+use crate::lists::store::CompiledLists;
+use crate::metrics::{ProfileCounters, UpstreamStats};
+use crate::policy::Policy;
+use crate::policy::decision::Decision;
+use crate::policy::overrides::OverrideSet;
+use crate::policy::safesearch::SafeSearchMap;
+use crate::policy::special::SpecialAnswer;
+
+use super::answer::{Answer, UpstreamAnswer};
+use super::pipeline::{Client, Settings, decide, resolve};
+use super::upstream::{Asked, CachedUpstream, Upstream};
+use super::verdict::Verdict;
+
+/// Answers from a table of (name, type) -> records; anything else is
+/// NXDOMAIN. Counts the questions it is asked.
+#[derive(Default)]
+struct TableUpstream {
+    records: HashMap<(String, RecordType), Vec<Record>>,
+    asked: Arc<Mutex<Vec<String>>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl Upstream for TableUpstream {
+    fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> Asked<'a> {
+        Box::pin(async move {
+            let mut name = name.clone();
+            name.set_fqdn(true);
+            let key = (name.to_ascii().to_ascii_lowercase(), record_type);
+            self.count.fetch_add(1, Ordering::SeqCst);
+            if let Ok(mut asked) = self.asked.lock() {
+                asked.push(key.0.clone());
+            }
+            match self.records.get(&key) {
+                Some(records) => {
+                    UpstreamAnswer::new(ResponseCode::NoError, records.clone(), vec![])
+                }
+                None => UpstreamAnswer::new(ResponseCode::NXDomain, vec![], vec![]),
+            }
+        })
+    }
+}
+
+fn name(text: &str) -> Name {
+    Name::from_ascii(text).expect("name")
+}
+
+fn a(owner: &str, last: u8) -> Record {
+    Record::from_rdata(name(owner), 300, RData::A(A::new(192, 0, 2, last)))
+}
+
+fn cname(owner: &str, target: &str) -> Record {
+    Record::from_rdata(name(owner), 300, RData::CNAME(CNAME(name(target))))
+}
+
+struct Fixture {
+    settings: Settings,
+    asked: Arc<Mutex<Vec<String>>>,
+    count: Arc<AtomicUsize>,
+    _dir: tempfile::TempDir,
+}
+
+const PUPIL: Client = Client {
+    address: IpAddr::V4(Ipv4Addr::new(10, 0, 20, 5)),
+    listener: None,
+};
+const OTHER_PUPIL: Client = Client {
+    address: IpAddr::V4(Ipv4Addr::new(10, 0, 30, 5)),
+    listener: None,
+};
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("gambling.txt"),
+        "casino.example\ntracker.example\n",
+    )
+    .expect("list");
+    let text = format!(
+        r#"
+[server]
+data_dir = "{data}"
+default_profile = "ks2"
+[[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+address = "127.0.0.1:53"
+protocol = "udp"
+[web]
+enabled = false
+[[lists]]
+name = "gambling"
+path = "{list}"
+category = "gambling"
+[profiles.ks2]
+mode = "blocklist"
+block_categories = ["gambling"]
+safe_search = true
+"#,
+        data = dir.path().join("data").display(),
+        list = dir.path().join("gambling.txt").display(),
+    );
+    let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
+    let specs: Vec<_> = config
+        .list_sources()
+        .into_iter()
+        .map(|source| source.spec)
+        .collect();
+    let out = dir.path().join("lists.lollipop");
+    compile(&specs, &out).expect("compile");
+    let lists = Arc::new(CompiledLists::open(&out).expect("open"));
+    let safe_search = Arc::new(SafeSearchMap::embedded().expect("safe search map"));
+    let policy = Policy::build(&config, lists, safe_search, &[]).expect("policy");
+
+    let mut records = HashMap::new();
+    records.insert(
+        ("www.school.example.".into(), RecordType::A),
+        vec![a("www.school.example.", 1)],
+    );
+    records.insert(
+        ("cloaked.example.".into(), RecordType::A),
+        vec![
+            cname("cloaked.example.", "tracker.example."),
+            a("tracker.example.", 9),
+        ],
+    );
+    records.insert(
+        ("forcesafesearch.google.com.".into(), RecordType::A),
+        vec![a("forcesafesearch.google.com.", 7)],
+    );
+    records.insert(
+        ("casino.example.".into(), RecordType::A),
+        vec![a("casino.example.", 3)],
+    );
+    let upstream = TableUpstream {
+        records,
+        ..TableUpstream::default()
+    };
+    let (asked, count) = (upstream.asked.clone(), upstream.count.clone());
+    let upstream = CachedUpstream::new(
+        Box::new(upstream),
+        1024,
+        16,
+        Arc::new(UpstreamStats::default()),
+    );
+    Fixture {
+        settings: Settings {
+            policy,
+            upstream: Arc::new(upstream),
+            blocking: config.blocking.clone(),
+            circumvention: config.circumvention,
+            listeners: vec!["127.0.0.1:0".into()],
+            counters: ProfileCounters::default(),
+            lookups: LookupTally::default(),
+        },
+        asked,
+        count,
+        _dir: dir,
+    }
+}
+
+fn reversed(domain: &str) -> ReversedName {
+    ReversedName::from_domain(domain).expect("reversed")
+}
+
+fn unlock(domain: &str, network: &str) -> OverrideSet {
+    OverrideSet::new(&[OverrideRow {
+        id: 42,
+        target: OverrideTarget::Domain(domain.into()),
+        scope: OverrideScope::Network(network.parse().expect("network")),
+        reason: "a lesson on probability".into(),
+        granted_by: "ms.khan".into(),
+        starts_at: 0,
+        expires_at: i64::MAX,
+        ended_at: None,
+        ended_by: None,
+    }])
+}
+
+fn ask<'s>(
+    fixture: &'s Fixture,
+    overrides: &OverrideSet,
+    client: Client,
+    domain: &str,
+) -> (Verdict<'s>, Answer) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let qname = name(&format!("{domain}."));
+    runtime.block_on(resolve(
+        &fixture.settings,
+        overrides,
+        client,
+        reversed(domain),
+        &qname,
+        RecordType::A,
+    ))
+}
+
+fn addresses(answer: &Answer) -> Vec<String> {
+    answer
+        .answer_records()
+        .map(|record| record.data.to_string())
+        .collect()
+}
+
+#[test]
+fn a_special_name_is_answered_here_and_never_asked_upstream() {
+    let fixture = fixture();
+    let (verdict, answer) = ask(
+        &fixture,
+        &OverrideSet::default(),
+        PUPIL,
+        "use-application-dns.net",
+    );
+    assert!(matches!(verdict.special, Some(SpecialAnswer::NxDomain(_))));
+    assert!(!verdict.is_blocked());
+    assert_eq!(answer.code, ResponseCode::NXDomain);
+    assert!(answer.extended_error.is_some());
+    assert_eq!(fixture.count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_blocked_name_gets_the_null_address_with_its_reason_and_no_upstream_question() {
+    let fixture = fixture();
+    let (verdict, answer) = ask(
+        &fixture,
+        &OverrideSet::default(),
+        PUPIL,
+        "www.casino.example",
+    );
+    assert!(matches!(verdict.decision, Decision::Blocked { .. }));
+    assert!(verdict.is_blocked() && verdict.unlock.is_none());
+    assert_eq!(addresses(&answer), ["0.0.0.0"]);
+    let error = answer.extended_error.as_ref().expect("EDE");
+    assert_eq!(error.code, crate::dns::protocol::EDE_FILTERED);
+    assert!(error.text.contains("gambling"), "{}", error.text);
+    assert_eq!(answer.explanation.as_ref().map(|e| e.blocked), Some(true));
+    assert_eq!(fixture.count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn an_allowed_name_is_answered_by_the_upstream_then_from_the_cache() {
+    let fixture = fixture();
+    let (verdict, answer) = ask(
+        &fixture,
+        &OverrideSet::default(),
+        PUPIL,
+        "www.school.example",
+    );
+    assert!(!verdict.is_blocked() && verdict.asks_upstream());
+    assert_eq!(addresses(&answer), ["192.0.2.1"]);
+    assert!(answer.explanation.is_none());
+    let (_, again) = ask(
+        &fixture,
+        &OverrideSet::default(),
+        PUPIL,
+        "www.school.example",
+    );
+    assert_eq!(addresses(&again), ["192.0.2.1"]);
+    assert_eq!(
+        fixture.count.load(Ordering::SeqCst),
+        1,
+        "the repeat came from the cache"
+    );
+}
+
+#[test]
+fn an_unlock_releases_the_name_for_its_room_only() {
+    let fixture = fixture();
+    let overrides = unlock("casino.example", "10.0.20.0/24");
+    let (verdict, answer) = ask(&fixture, &overrides, PUPIL, "casino.example");
+    assert_eq!(verdict.unlock, Some(42));
+    assert!(!verdict.is_blocked());
+    assert_eq!(addresses(&answer), ["192.0.2.3"]);
+    let (verdict, answer) = ask(&fixture, &overrides, OTHER_PUPIL, "casino.example");
+    assert_eq!(verdict.unlock, None);
+    assert!(verdict.is_blocked());
+    assert_eq!(addresses(&answer), ["0.0.0.0"]);
+}
+
+#[test]
+fn safe_search_asks_for_the_enforcement_host_and_answers_with_a_cname() {
+    let fixture = fixture();
+    let (verdict, answer) = ask(&fixture, &OverrideSet::default(), PUPIL, "www.google.com");
+    let rewrite = verdict.rewrite.expect("a rewrite");
+    assert_eq!(rewrite.target, "forcesafesearch.google.com");
+    let records: Vec<_> = answer
+        .answer_records()
+        .map(|r| r.data.to_string().trim_end_matches('.').to_string())
+        .collect();
+    assert_eq!(records, ["forcesafesearch.google.com", "192.0.2.7"]);
+    let asked = fixture.asked.lock().expect("asked").clone();
+    assert_eq!(
+        asked,
+        ["forcesafesearch.google.com."],
+        "only the target is asked"
+    );
+}
+
+#[test]
+fn an_alias_to_a_blocked_name_blocks_the_answer_unless_unlocked() {
+    let fixture = fixture();
+    let (verdict, answer) = ask(&fixture, &OverrideSet::default(), PUPIL, "cloaked.example");
+    let (alias, _) = verdict.alias.as_ref().expect("the alias gave it away");
+    assert_eq!(alias.as_bytes(), b"example.tracker");
+    assert!(verdict.is_blocked());
+    assert_eq!(addresses(&answer), ["0.0.0.0"]);
+    let explanation = answer.explanation.as_ref().expect("explanation");
+    assert_eq!(explanation.rule.as_deref(), Some("tracker.example"));
+
+    let overrides = unlock("cloaked.example", "10.0.20.0/24");
+    // The unlock is for the name asked; it was not blocked itself, so the
+    // alias is judged on its own and still blocks.
+    let (verdict, _) = ask(&fixture, &overrides, PUPIL, "cloaked.example");
+    assert!(verdict.alias.is_some());
+}
+
+#[test]
+fn check_runs_the_same_stages_as_the_answer() {
+    let fixture = fixture();
+    let overrides = unlock("casino.example", "10.0.20.0/24");
+    for domain in [
+        "use-application-dns.net",
+        "www.casino.example",
+        "casino.example",
+        "www.school.example",
+        "www.google.com",
+    ] {
+        for client in [PUPIL, OTHER_PUPIL] {
+            let profile = fixture
+                .settings
+                .policy
+                .profile_for(client.address, client.listener);
+            let checked = decide(
+                &fixture.settings,
+                &overrides,
+                Some(client),
+                profile,
+                reversed(domain),
+            );
+            let (answered, _) = ask(&fixture, &overrides, client, domain);
+            assert_eq!(checked.is_blocked(), answered.is_blocked(), "{domain}");
+            assert_eq!(checked.unlock, answered.unlock, "{domain}");
+            assert_eq!(checked.special, answered.special, "{domain}");
+            assert_eq!(
+                checked.rewrite.map(|r| r.target),
+                answered.rewrite.map(|r| r.target),
+                "{domain}"
+            );
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The verdict on one question: what each stage of the pipeline decided,
+//! in order, with the trace of why. The answer, the block log, Check on
+//! the page and in the API, and the CLI's `check` all read this one record,
+//! so they cannot disagree.
+
+use hickory_server::proto::rr::RecordType;
+
+use crate::lists::name::ReversedName;
+use crate::policy::Explanation;
+use crate::policy::clients::ProfileId;
+use crate::policy::decision::Decision;
+use crate::policy::safesearch::Rewrite;
+use crate::policy::special::SpecialAnswer;
+
+use super::pipeline::Settings;
+
+/// Stages 1 to 4 decide before the upstream is asked; stage 5 (`alias`)
+/// after, from the upstream's answer.
+pub struct Verdict<'s> {
+    /// The profile the asker gets.
+    pub profile: ProfileId,
+    /// The name asked, reversed for the policy.
+    pub name: ReversedName,
+    /// Stage 1: a name Lollipop answers itself (the DoH canary, DDR...).
+    pub special: Option<SpecialAnswer>,
+    /// Stage 2: the policy's decision on the name.
+    pub decision: Decision,
+    /// Stage 3: the staff unlock that releases the blocked name, if any.
+    pub unlock: Option<i64>,
+    /// Stage 4: where safe search sends the name, if it does.
+    pub rewrite: Option<Rewrite<'s>>,
+    /// Stage 5: an alias in the upstream's answer that is blocked (CNAME
+    /// cloaking), with its decision.
+    pub alias: Option<(ReversedName, Decision)>,
+}
+
+impl Verdict<'_> {
+    /// Whether the asker gets a blocked answer.
+    pub fn is_blocked(&self) -> bool {
+        self.special.is_none()
+            && ((self.decision.is_blocked() && self.unlock.is_none()) || self.alias.is_some())
+    }
+
+    /// Whether the upstream is asked at all: not for special names or
+    /// names blocked before it.
+    pub fn asks_upstream(&self) -> bool {
+        self.special.is_none() && !(self.decision.is_blocked() && self.unlock.is_none())
+    }
+
+    /// Why the name was blocked or allowed, in the policy's words: the
+    /// blocked alias when one gave it away, else the name itself.
+    pub fn explain(&self, settings: &Settings) -> Explanation {
+        match &self.alias {
+            Some((alias, decision)) => settings.policy.explain(self.profile, alias, decision),
+            None => settings
+                .policy
+                .explain(self.profile, &self.name, &self.decision),
+        }
+    }
+
+    /// One line per stage that acted, for `lollipop check` and logs.
+    pub fn trace(&self, record_type: RecordType) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(special) = self.special {
+            let text = match special {
+                SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,
+            };
+            lines.push(format!(
+                "special name: answered by Lollipop itself ({text})"
+            ));
+            return lines;
+        }
+        lines.push(format!(
+            "decision: {}",
+            if self.decision.is_blocked() {
+                "blocked"
+            } else {
+                "allowed"
+            }
+        ));
+        if let Some(unlock) = self.unlock {
+            lines.push(format!("unlock: released by staff unlock #{unlock}"));
+        }
+        if let Some(rewrite) = &self.rewrite {
+            lines.push(format!(
+                "rewrite: {record_type} asked of {} ({} safe search)",
+                rewrite.target, rewrite.provider
+            ));
+        }
+        if let Some((alias, _)) = &self.alias {
+            let mut domain = [0u8; 256];
+            if let Some(domain) = alias.domain_in(&mut domain) {
+                lines.push(format!("alias: points to {domain}, which is blocked"));
+            }
+        }
+        lines
+    }
+}

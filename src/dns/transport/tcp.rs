@@ -1,0 +1,188 @@
+//! DNS over TCP (RFC 7766): each connection reads length-prefixed queries
+//! and answers them as they complete, so a slow upstream answer does not
+//! hold up the quick ones behind it (pipelining). A connection closes after
+//! its idle time without a query, or when the listener stops; answers in
+//! flight are written first.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinSet;
+
+use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
+use crate::dns::resolve::answer::Answer;
+use crate::dns::resolve::pipeline::{Client, Pipeline};
+
+use super::Access;
+
+/// Queries of one connection answered at once; the next is read when one
+/// of them is done.
+const MAX_PIPELINED: usize = 32;
+
+/// One TCP listener, serving until told to stop.
+pub struct TcpServer {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TcpServer {
+    /// Stops accepting, lets each connection finish the answers it owes,
+    /// and waits for them.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// What every connection of one listener shares.
+struct Shared {
+    pipeline: Arc<Pipeline>,
+    listener: usize,
+    access: Arc<Access>,
+    idle_timeout: Duration,
+}
+
+/// Starts accepting connections on `tcp` (inside the Tokio runtime).
+pub fn serve(
+    tcp: TcpListener,
+    pipeline: Arc<Pipeline>,
+    listener: usize,
+    access: Arc<Access>,
+    idle_timeout: Duration,
+) -> TcpServer {
+    let (stop, stopped) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        pipeline,
+        listener,
+        access,
+        idle_timeout,
+    });
+    let task = tokio::spawn(accept(tcp, shared, stopped));
+    TcpServer { stop, task }
+}
+
+async fn accept(tcp: TcpListener, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        // Reap the connections that have ended.
+        while connections.try_join_next().is_some() {}
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                connections.spawn(connection(stream, peer, shared.clone(), stopped.clone()));
+            }
+            Err(error) => {
+                // Out of descriptors, or a connection reset before it was
+                // taken: pause briefly rather than spin.
+                tracing::debug!(%error, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let (mut reader, writer) = stream.into_split();
+    let writer = Arc::new(Mutex::new(writer));
+    let mut answering = JoinSet::new();
+    loop {
+        while answering.len() >= MAX_PIPELINED {
+            answering.join_next().await;
+        }
+        let message = tokio::select! {
+            message = read_message(&mut reader, shared.idle_timeout) => message,
+            _ = stopped.changed() => None,
+        };
+        let Some(message) = message else {
+            break;
+        };
+        while answering.try_join_next().is_some() {}
+        if !codec::is_query(&message) {
+            continue;
+        }
+        if !shared.access.allows(peer.ip()) {
+            if let Some(reply) = codec::bare_error(&message, REFUSED) {
+                write(&writer, &reply).await;
+            }
+            continue;
+        }
+        match codec::read(&message) {
+            Incoming::Question(query) => {
+                let shared = shared.clone();
+                let writer = writer.clone();
+                answering.spawn(async move {
+                    let client = Client {
+                        address: peer.ip(),
+                        listener: Some(shared.listener),
+                    };
+                    let answer = shared
+                        .pipeline
+                        .answer(&query.name, query.record_type, client)
+                        .await;
+                    let reply = codec::respond(&query, &answer, Transport::Tcp, <[u8]>::to_vec);
+                    write(&writer, &reply).await;
+                });
+            }
+            Incoming::Error(query, code) => {
+                let reply =
+                    codec::respond(&query, &Answer::code(code), Transport::Tcp, <[u8]>::to_vec);
+                write(&writer, &reply).await;
+            }
+            Incoming::Malformed => {
+                if let Some(reply) = codec::bare_error(&message, FORMERR) {
+                    write(&writer, &reply).await;
+                }
+            }
+            Incoming::Ignored => {}
+        }
+    }
+    while answering.join_next().await.is_some() {}
+}
+
+/// The next length-prefixed message, or `None` when the client closed the
+/// connection, broke it, or sent nothing for `idle_timeout`.
+async fn read_message(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    idle_timeout: Duration,
+) -> Option<Vec<u8>> {
+    let mut length = [0u8; 2];
+    tokio::time::timeout(idle_timeout, reader.read_exact(&mut length))
+        .await
+        .ok()?
+        .ok()?;
+    let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    tokio::time::timeout(idle_timeout, reader.read_exact(&mut message))
+        .await
+        .ok()?
+        .ok()?;
+    Some(message)
+}
+
+/// Writes one message with its length; a client gone away is not an error
+/// worth more than a debug line.
+async fn write(writer: &Mutex<OwnedWriteHalf>, message: &[u8]) {
+    let Ok(length) = u16::try_from(message.len()) else {
+        return;
+    };
+    let mut framed = Vec::with_capacity(2 + message.len());
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(message);
+    if let Err(error) = writer.lock().await.write_all(&framed).await {
+        tracing::debug!(%error, "could not send a TCP response");
+    }
+}

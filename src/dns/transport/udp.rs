@@ -1,0 +1,224 @@
+//! The UDP listeners: several SO_REUSEPORT sockets on each listen address
+//! (one per core, the kernel spreads clients over them), each read by a
+//! thread of its own that takes every waiting query in one system call and
+//! sends the answers ready at once in one more (`mmsg`). The codec reads
+//! each datagram and writes each answer. A query whose answer is ready at once
+//! (blocked, cached, special) costs no task and no channel; one that must
+//! wait for the upstream becomes a task, and at most [`MAX_WAITING`] wait
+//! per address.
+
+use std::future::Future;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
+use crate::dns::resolve::answer::Answer;
+use crate::dns::resolve::pipeline::{Client, Pipeline};
+
+use super::Access;
+use super::mmsg::{Inbox, Outbox};
+
+/// Queries waiting for the upstream at once, per listen address; beyond
+/// this a query is dropped and the client asks again.
+pub const MAX_WAITING: usize = 4096;
+
+/// The largest datagram read; anything longer is not a DNS query we answer.
+const RECEIVE_BUFFER: usize = 4096;
+
+/// How often a reader looks up from its socket to see whether to stop.
+const STOP_CHECK: Duration = Duration::from_millis(250);
+
+/// The reading threads of one resolver; they stop when told.
+pub struct UdpReaders {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl UdpReaders {
+    /// Stops the readers and waits (a quarter of a second at most) for them.
+    pub fn stop(mut self) {
+        self.stop.store(true, Relaxed);
+        for thread in std::mem::take(&mut self.threads) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for UdpReaders {
+    /// Readers never outlive their resolver, even one dropped unstopped.
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Starts one reading thread per socket (must be called inside the Tokio
+/// runtime, whose tasks take the queries that wait for the upstream). The
+/// threads share the handler and the bound on waiting queries.
+pub fn serve(
+    sockets: Vec<UdpSocket>,
+    pipeline: Arc<Pipeline>,
+    listener: usize,
+    access: Arc<Access>,
+) -> std::io::Result<UdpReaders> {
+    let waiting = Arc::new(Semaphore::new(MAX_WAITING));
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let mut threads = Vec::new();
+    for (i, socket) in sockets.into_iter().enumerate() {
+        socket.set_read_timeout(Some(STOP_CHECK))?;
+        let reader = Reader {
+            socket: Arc::new(socket),
+            pipeline: pipeline.clone(),
+            listener,
+            access: access.clone(),
+            waiting: waiting.clone(),
+            stop: stop.clone(),
+        };
+        let runtime = runtime.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("lollipop-udp-{listener}-{i}"))
+            .spawn(move || {
+                // Queries that must wait become tasks of the runtime.
+                let _inside = runtime.enter();
+                reader.run();
+            })?;
+        threads.push(thread);
+    }
+    Ok(UdpReaders { stop, threads })
+}
+
+/// One socket's reader: a blocking receive of every datagram waiting, then
+/// the answers in place, sent together. A thread of its own costs one
+/// system call per batch each way, with no readiness polling and no task
+/// switch for the answers ready at once.
+struct Reader {
+    socket: Arc<UdpSocket>,
+    pipeline: Arc<Pipeline>,
+    /// Which `[[listen]]` address the socket is bound to.
+    listener: usize,
+    access: Arc<Access>,
+    waiting: Arc<Semaphore>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn run(&self) {
+        let mut inbox = Inbox::new(RECEIVE_BUFFER);
+        let mut outbox = Outbox::default();
+        while !self.stop.load(Relaxed) {
+            let received = match inbox.receive(&self.socket) {
+                Ok(received) => received,
+                Err(error) => {
+                    match error.kind() {
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted => {}
+                        // ICMP errors from earlier replies: about one
+                        // client, not the socket.
+                        ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset => {}
+                        // Anything else is paced, so a broken socket cannot
+                        // spin a core.
+                        _ => {
+                            tracing::debug!(%error, "UDP receive failed");
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                    }
+                    continue;
+                }
+            };
+            for i in 0..received {
+                if let Some((datagram, src)) = inbox.datagram(i) {
+                    self.answer(datagram, src, &mut outbox);
+                }
+            }
+            outbox.send(&self.socket);
+        }
+    }
+
+    /// Answers one datagram: into `outbox` if the answer is ready at once,
+    /// else from a task when it is.
+    fn answer(&self, datagram: &[u8], src: SocketAddr, outbox: &mut Outbox) {
+        // Port 0 cannot be answered; a response is never answered.
+        if src.port() == 0 || !codec::is_query(datagram) {
+            return;
+        }
+        if !self.access.allows(src.ip()) {
+            if let Some(reply) = codec::bare_error(datagram, REFUSED) {
+                outbox.push(&reply, src);
+            }
+            return;
+        }
+        let query = match codec::read(datagram) {
+            Incoming::Question(query) => query,
+            Incoming::Error(query, code) => {
+                codec::respond(&query, &Answer::code(code), Transport::Udp, |bytes| {
+                    outbox.push(bytes, src)
+                });
+                return;
+            }
+            Incoming::Malformed => {
+                if let Some(reply) = codec::bare_error(datagram, FORMERR) {
+                    outbox.push(&reply, src);
+                }
+                return;
+            }
+            Incoming::Ignored => return,
+        };
+        let client = Client {
+            address: src.ip(),
+            listener: Some(self.listener),
+        };
+        let pipeline = self.pipeline.clone();
+        let mut answering = Box::pin(async move {
+            let answer = pipeline
+                .answer(&query.name, query.record_type, client)
+                .await;
+            (query, answer)
+        });
+        let mut ready = Context::from_waker(Waker::noop());
+        if let Poll::Ready((query, answer)) = answering.as_mut().poll(&mut ready) {
+            codec::respond(&query, &answer, Transport::Udp, |bytes| {
+                outbox.push(bytes, src)
+            });
+            return;
+        }
+        let socket = self.socket.clone();
+        self.wait(Box::pin(async move {
+            let (query, answer) = answering.await;
+            codec::respond(&query, &answer, Transport::Udp, |bytes| {
+                send(&socket, bytes, src)
+            });
+        }));
+    }
+
+    /// Finishes `answering`, which is waiting (for the upstream), as a
+    /// task, while at most [`MAX_WAITING`] wait; beyond that the query is
+    /// dropped and the client asks again. The task polls again with its own
+    /// waker, which replaces the no-op one wherever the query is waiting.
+    fn wait(&self, answering: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        match self.waiting.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tokio::spawn(async move {
+                    answering.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracing::debug!("too many queries waiting for the upstream: one dropped");
+            }
+        }
+    }
+}
+
+/// Sends without waiting long: a full socket buffer drops the response, as
+/// the network would, and the client asks again.
+fn send(socket: &UdpSocket, bytes: &[u8], destination: SocketAddr) {
+    if let Err(error) = socket.send_to(bytes, destination) {
+        tracing::debug!(%error, %destination, "could not send a response");
+    }
+}
