@@ -3,11 +3,9 @@
 //! every field, named buttons and charts, the skip link first in the tab
 //! order, and nothing wider than a tablet's screen.
 
-mod common;
-
-use common::browser::Browser;
-use common::web::*;
-use common::*;
+use crate::support::browser::Browser;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 const CHECKS: &str = r#"

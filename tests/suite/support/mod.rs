@@ -24,7 +24,7 @@ use tokio::runtime::Runtime;
 pub mod browser;
 pub mod web;
 
-pub const ZONE: &str = include_str!("../zones/upstream.zone");
+pub const ZONE: &str = include_str!("../../zones/upstream.zone");
 
 /// Counts the queries that reach the upstream, then answers from the zone.
 struct Counting {

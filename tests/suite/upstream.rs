@@ -1,9 +1,7 @@
 //! Forwarding: plain UDP/TCP, DNS-over-TLS and DNS-over-HTTPS to a test
 //! upstream on loopback, failover past a dead server, and the cache.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 
 fn config(upstreams: &str) -> String {

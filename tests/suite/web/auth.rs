@@ -1,9 +1,7 @@
 //! The status page's doors: the first-admin setup link, signing in and out,
 //! roles, form tokens, session expiry, guessing limits, and hostile input.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 use lollipop::admin::Role;
 
 #[test]

@@ -1,10 +1,8 @@
 //! Allow and block entries made on the status page change what `dig` gets,
 //! at once, and are recorded with who, when and why.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 #[test]

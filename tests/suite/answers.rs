@@ -2,9 +2,7 @@
 //! locked, safe search, circumvention, CNAME cloaking, EDE, EDNS, truncation,
 //! access control and malformed queries.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 

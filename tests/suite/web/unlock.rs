@@ -2,12 +2,10 @@
 //! for one room, device or the whole network at once (as `dig` sees it),
 //! never a locked category; overrides end early or expire by themselves.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 const CODE: &str = "472913";

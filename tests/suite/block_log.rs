@@ -2,12 +2,10 @@
 //! in the SQLite file with device, profile, category, list and rule, are read
 //! back by `lollipop log` (table and CSV), and a full disk never stops DNS.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 const CONFIG: &str = r#"
 [server]

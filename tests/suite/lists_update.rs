@@ -3,13 +3,11 @@
 //! download, mirrors, `lists status`, licensed feeds kept hidden, services by
 //! name, and `run` fetching and swapping in a due list by itself.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 fn lollipop(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lollipop"))

@@ -4,12 +4,10 @@
 //! each room's profile says; a network that is not the school's is REFUSED.
 //! Needs root (ip netns), as the test suite does.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 struct Room {
     namespace: String,

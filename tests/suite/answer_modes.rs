@@ -1,12 +1,10 @@
 //! The other blocked-answer modes (NXDOMAIN, block page) and the TCP idle
 //! timeout, over real sockets.
 
-mod common;
-
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 

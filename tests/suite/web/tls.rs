@@ -1,9 +1,7 @@
 //! The status page over HTTPS with the certificate it makes on first start:
 //! the page answers over TLS, and session cookies are marked Secure.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 use lollipop::admin::Role;
 
 #[test]

@@ -3,15 +3,13 @@
 //! every query gets an answer and the answers follow the new lists. An
 //! invalid config is rejected and the running one keeps answering.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::Message;
 use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};

@@ -3,11 +3,9 @@
 //! see why, exports the log as CSV, and checks a site. Saves screenshots of
 //! these pages.
 
-mod common;
-
-use common::browser::Browser;
-use common::web::*;
-use common::*;
+use crate::support::browser::Browser;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 #[test]

@@ -2,10 +2,8 @@
 //! blocks by category, cache hits, upstream latency, list ages); the status
 //! page's copy needs a sign-in or API token; `metrics_listen` serves it open.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 /// The school of the web tests, with `/metrics` also open on its own port.

@@ -2,9 +2,7 @@
 //! codes, removing users (never yourself, never the last admin), and API
 //! tokens shown once and revocable. Everything is audited.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 use lollipop::admin::Role;
 
 fn audit(school: &WebSchool) -> Vec<lollipop::journal::AuditRow> {
