@@ -245,12 +245,12 @@ fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
         ["A 0.0.0.0"]
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hook.bodies.lock().expect("bodies").is_empty() {
+    while hook.requests().is_empty() {
         assert!(Instant::now() < deadline, "no alert arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let bodies = hook.bodies.lock().expect("bodies").clone();
+    let bodies: Vec<String> = hook.requests().iter().map(|r| r.body_text()).collect();
     assert_eq!(bodies.len(), 1, "gambling does not alert: {bodies:?}");
     let alert: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON");
     let text = alert.to_string();
