@@ -36,11 +36,9 @@ fn every_page_has_labels_headings_and_fits_a_tablet() {
         dig(school.ks2(), &[name, "A", "+short"]);
     }
     school.lollipop.flush_log();
-    school.add_user("tech", Role::Admin, "three random words");
-    let browser = Browser::start(school.web);
+    let browser = school.browser_signed_in("tech", Role::Admin);
     // A tablet held upright.
     browser.resize(820, 1180);
-    browser.sign_in("tech", "three random words");
     for path in [
         "/",
         "/log",

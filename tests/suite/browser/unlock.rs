@@ -9,16 +9,11 @@ use std::time::{Duration, Instant};
 use crate::support::browser::Browser;
 use crate::support::web::*;
 use crate::support::*;
-use lollipop::admin::Role;
 
 #[test]
 fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     let school = WebSchool::start();
-    school.add_user("ms.khan", Role::Teacher, "ms.khan has a long password");
-    school
-        .admin_store()
-        .set_code("ms.khan", Some("472913"))
-        .expect("code");
+    school.teacher_with_code("ms.khan", "472913");
     let blocked = |source: &str| {
         dig(
             school.ks2(),
@@ -81,7 +76,7 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     }
 
     // The teacher signs in and sees it listed as expired.
-    browser.sign_in("ms.khan", "ms.khan has a long password");
+    browser.sign_in("ms.khan", &WebSchool::password("ms.khan"));
     browser.goto("/overrides");
     let page = browser.text();
     assert!(page.contains("Nothing is unlocked"), "{page}");

@@ -1,7 +1,6 @@
 //! Test harness: an upstream DNS server on loopback (hickory authoritative
 //! zones, in-process, over UDP, TCP, DoT and DoH), Lollipop started on
 //! loopback from a config written by the test, and real clients.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -22,7 +21,10 @@ use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::runtime::Runtime;
 
 pub mod browser;
+mod config;
 pub mod web;
+
+pub use config::TestConfig;
 
 pub const ZONE: &str = include_str!("../../zones/upstream.zone");
 
@@ -54,7 +56,8 @@ pub struct TestUpstream {
     /// PEM file of the CA that signed the DoT/DoH certificate.
     pub ca_file: PathBuf,
     pub queries: Arc<AtomicUsize>,
-    runtime: Runtime,
+    /// Runs the servers; dropped with the upstream.
+    _runtime: Runtime,
     _dir: tempfile::TempDir,
 }
 
@@ -152,7 +155,7 @@ impl TestUpstream {
             https,
             ca_file,
             queries,
-            runtime,
+            _runtime: runtime,
             _dir: dir,
         }
     }
