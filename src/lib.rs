@@ -17,5 +17,8 @@ pub mod policy;
 pub mod reload;
 pub mod report;
 pub mod status;
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod testkit;
 pub mod updates;
 pub mod web;

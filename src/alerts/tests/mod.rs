@@ -3,16 +3,25 @@
 //! rate limiting with folding, and retries.
 
 mod fixtures;
-mod http_sink;
 mod smtp_sink;
 
 use std::time::{Duration, Instant};
 
 use fixtures::*;
-use http_sink::HttpSink;
 use smtp_sink::{Options, SmtpSink};
 
 use super::{AlertOutcome, Alerter, Channel, Device, EmailConfig, WebhookConfig};
+use crate::testkit::http::{Reply, Server};
+
+/// Where the school's webhook receiver takes alerts.
+const HOOK: &str = "/hooks/dsl";
+
+/// The school's webhook receiver, answering every alert with `status`.
+fn webhook_sink(status: u16) -> Server {
+    let sink = Server::start();
+    sink.route(HOOK, Reply::status(status));
+    sink
+}
 
 #[tokio::test]
 async fn email_goes_over_starttls_with_auth_and_describes_the_event() {
@@ -77,11 +86,11 @@ async fn email_goes_over_starttls_with_auth_and_describes_the_event() {
 async fn webhook_posts_json_with_the_same_facts() {
     let cert = cert();
     let f = files(&cert);
-    let hook = HttpSink::start(204).await;
+    let hook = webhook_sink(204);
     let mut c = config();
     c.time_zone = "UTC".into();
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: Some(f.token.clone()),
     });
     let alerter = start(c);
@@ -125,11 +134,11 @@ async fn locked_list_alerts_never_carry_the_name() {
     let cert = cert();
     let f = files(&cert);
     let sink = SmtpSink::start(&cert, Options::default()).await;
-    let hook = HttpSink::start(200).await;
+    let hook = webhook_sink(200);
     let mut c = config();
     c.email = Some(email(&sink, &f));
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: None,
     });
     let alerter = start(c);
@@ -167,13 +176,13 @@ async fn rate_limit_sends_one_then_folds_the_rest_into_the_next() {
     let cert = cert();
     let f = files(&cert);
     let sink = SmtpSink::start(&cert, Options::default()).await;
-    let hook = HttpSink::start(200).await;
+    let hook = webhook_sink(200);
     let window = Duration::from_millis(1500);
     let mut c = config();
     c.rate_window = window;
     c.email = Some(email(&sink, &f));
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: None,
     });
     let alerter = start(c);
@@ -299,10 +308,10 @@ async fn smtp_temporary_failures_are_retried_until_delivered() {
 
 #[tokio::test]
 async fn webhook_server_errors_fail_after_max_attempts() {
-    let hook = HttpSink::start(500).await;
+    let hook = webhook_sink(500);
     let mut c = config();
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: None,
     });
     let alerter = start(c);
@@ -379,10 +388,10 @@ async fn credentials_never_leave_without_tls() {
 
 #[tokio::test]
 async fn only_alert_categories_and_locked_events_alert() {
-    let hook = HttpSink::start(200).await;
+    let hook = webhook_sink(200);
     let mut c = config();
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: None,
     });
     let alerter = start(c);
@@ -410,11 +419,11 @@ async fn only_alert_categories_and_locked_events_alert() {
 
 #[tokio::test]
 async fn stopping_sends_what_is_held() {
-    let hook = HttpSink::start(200).await;
+    let hook = webhook_sink(200);
     let mut c = config();
     c.rate_window = Duration::from_secs(3600);
     c.webhook = Some(WebhookConfig {
-        url: hook.url(),
+        url: hook.url(HOOK),
         token_file: None,
     });
     let (alerter, task) = Alerter::start(c);

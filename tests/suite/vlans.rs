@@ -4,12 +4,10 @@
 //! each room's profile says; a network that is not the school's is REFUSED.
 //! Needs root (ip netns), as the test suite does.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
 struct Room {
     namespace: String,
@@ -93,63 +91,23 @@ fn each_vlan_gets_its_own_profile_from_one_appliance() {
     std::fs::write(dir.path().join("video.txt"), "youtube.com\n").expect("list");
     std::fs::write(dir.path().join("gambling.txt"), "bet365.com\n").expect("list");
     std::fs::write(dir.path().join("under5.txt"), "cbeebies.com\n").expect("list");
-    let config = expand(
-        r#"
-[server]
-data_dir = "{dir}/data"
-default_profile = "ks2"
-
-[[listen]]
-address = "10.77.1.1:53"
-profile = "under5"
-
-[[listen]]
-address = "10.77.2.1:53"
-profile = "ks2"
-
-[[listen]]
-address = "10.77.3.1:53"
-profile = "staff"
-
-[[listen]]
-address = "100.64.77.1:53"
-profile = "staff"
-
-[[upstream]]
-address = "{upstream}"
-protocol = "udp"
-
-[[lists]]
-name = "video"
-path = "video.txt"
-category = "video"
-
-[[lists]]
-name = "gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[[lists]]
-name = "under5"
-path = "under5.txt"
-category = "under5-allow"
-
-[profiles.under5]
-mode = "allowlist"
-allow_categories = ["under5-allow"]
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["video", "gambling"]
-
-[profiles.staff]
-mode = "blocklist"
-block_categories = ["gambling"]
-youtube = "off"
-"#,
-        &upstream,
-        dir.path(),
-    );
+    let config = TestConfig::new()
+        .listen_for("10.77.1.1:53", "under5")
+        .listen_for("10.77.2.1:53", "ks2")
+        .listen_for("10.77.3.1:53", "staff")
+        .listen_for("100.64.77.1:53", "staff")
+        .upstream("{upstream}")
+        .list("video", "video.txt", "video")
+        .list("gambling", "gambling.txt", "gambling")
+        .list("under5", "under5.txt", "under5-allow")
+        .profile(
+            "under5",
+            "mode = \"allowlist\"\nallow_categories = [\"under5-allow\"]",
+        )
+        .blocklist("ks2", &["video", "gambling"], "")
+        .blocklist("staff", &["gambling"], "youtube = \"off\"")
+        .toml();
+    let config = expand(&config, &upstream, dir.path());
     let config_path = dir.path().join("lollipop.toml");
     std::fs::write(&config_path, config).expect("config");
     let _lollipop = Process(

@@ -3,10 +3,8 @@
 //! the weekly report, the annual review record, the audit trail, and the
 //! lists and settings — filled by real lookups through `dig`.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 use lollipop::journal::BlockEvent;
 

@@ -3,54 +3,27 @@
 //! every query gets an answer and the answers follow the new lists. An
 //! invalid config is rejected and the running one keeps answering.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::Message;
 use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
 
 /// The profile always blocks gambling (the rotating list) plus `second`.
 fn config(port: u16, second: &str) -> String {
-    format!(
-        r#"
-[server]
-data_dir = "{{dir}}/data"
-default_profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:{port}"
-
-[[upstream]]
-address = "{{upstream}}"
-protocol = "udp"
-
-[[lists]]
-name = "rotating"
-path = "rotating.txt"
-category = "gambling"
-
-[[lists]]
-name = "fixed"
-path = "fixed.txt"
-category = "social"
-
-[[lists]]
-name = "video"
-path = "video.txt"
-category = "video"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling", "{second}"]
-"#
-    )
+    TestConfig::new()
+        .listen(&format!("127.0.0.1:{port}"))
+        .upstream("{upstream}")
+        .list("rotating", "rotating.txt", "gambling")
+        .list("fixed", "fixed.txt", "social")
+        .list("video", "video.txt", "video")
+        .blocklist("ks2", &["gambling", second], "")
+        .toml()
 }
 
 fn is_blocked(server: SocketAddr, name: &str) -> bool {

@@ -2,9 +2,7 @@
 //! browser here) gets a friendly page for the child with a staff link to
 //! unlock it; our own names and addresses reach the status page.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 
 #[test]
 fn a_blocked_name_pointed_here_gets_the_block_page_with_a_staff_link() {

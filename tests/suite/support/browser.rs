@@ -20,6 +20,17 @@ pub struct Browser {
 impl Browser {
     /// Starts chromedriver and a headless chromium session for the page at `web`.
     pub fn start(web: SocketAddr) -> Browser {
+        Browser::launch(web, None)
+    }
+
+    /// As [`Browser::start`], with every name but loopback's fetched
+    /// through the HTTP proxy at `proxy` (a flag of this chromium, not the
+    /// environment, which the other tests share).
+    pub fn start_behind_proxy(web: SocketAddr, proxy: SocketAddr) -> Browser {
+        Browser::launch(web, Some(proxy))
+    }
+
+    fn launch(web: SocketAddr, proxy: Option<SocketAddr>) -> Browser {
         // fantoccini's TLS stack needs a process-wide provider (loopback
         // WebDriver is plain HTTP, but the client is built with one).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -36,15 +47,23 @@ impl Browser {
             .build()
             .expect("runtime");
         let url = format!("http://127.0.0.1:{port}");
+        let mut args = vec![
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1200,900".into(),
+            "--no-first-run".into(),
+            "--disable-extensions".into(),
+        ];
+        if let Some(proxy) = proxy {
+            args.push(format!("--proxy-server=http://{proxy}"));
+            args.push("--proxy-bypass-list=127.0.0.1;localhost".into());
+        }
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1200,900",
-                         "--no-first-run", "--disable-extensions"]
-            }),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
         let started = Instant::now();
         let client = runtime.block_on(async {

@@ -4,23 +4,16 @@
 //! at once; the override expires by itself and `dig` is blocked again.
 //! Saves screenshots of the block page and the unlock page.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::browser::Browser;
-use common::web::*;
-use common::*;
-use lollipop::admin::Role;
+use crate::support::browser::Browser;
+use crate::support::web::*;
+use crate::support::*;
 
 #[test]
 fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     let school = WebSchool::start();
-    school.add_user("ms.khan", Role::Teacher, "ms.khan has a long password");
-    school
-        .admin_store()
-        .set_code("ms.khan", Some("472913"))
-        .expect("code");
+    school.teacher_with_code("ms.khan", "472913");
     let blocked = |source: &str| {
         dig(
             school.ks2(),
@@ -34,13 +27,7 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     // The blocked answer would point the pupil's browser at the appliance;
     // here chromium is sent there as its HTTP proxy, so it asks us for
     // http://www.bet365.com/ with that Host, as it would after the answer.
-    // SAFETY: set before chromium starts, while this binary's only test
-    // runs no other thread that reads the environment.
-    unsafe {
-        std::env::set_var("http_proxy", format!("http://{}", school.web));
-        std::env::set_var("no_proxy", "127.0.0.1,localhost");
-    }
-    let browser = Browser::start(school.web);
+    let browser = Browser::start_behind_proxy(school.web, school.web);
     browser
         .runtime
         .block_on(browser.client.goto("http://www.bet365.com/"))
@@ -89,7 +76,7 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     }
 
     // The teacher signs in and sees it listed as expired.
-    browser.sign_in("ms.khan", "ms.khan has a long password");
+    browser.sign_in("ms.khan", &WebSchool::password("ms.khan"));
     browser.goto("/overrides");
     let page = browser.text();
     assert!(page.contains("Nothing is unlocked"), "{page}");

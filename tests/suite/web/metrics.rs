@@ -2,10 +2,8 @@
 //! blocks by category, cache hits, upstream latency, list ages); the status
 //! page's copy needs a sign-in or API token; `metrics_listen` serves it open.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 /// The school of the web tests, with `/metrics` also open on its own port.
@@ -13,10 +11,9 @@ fn school_with_open_metrics() -> (WebSchool, std::net::SocketAddr) {
     let upstream = TestUpstream::start();
     let web_port = free_port();
     let metrics_port = free_port();
-    let config = SCHOOL.replace("{web_port}", &web_port.to_string()).replace(
-        "[web]\n",
-        &format!("[web]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
-    );
+    let config = school(&format!(
+        "listen = [\"127.0.0.1:{web_port}\"]\nmetrics_listen = \"127.0.0.1:{metrics_port}\""
+    ));
     let lollipop = TestLollipop::start(&config, &upstream, SCHOOL_LISTS);
     let school = WebSchool {
         upstream,

@@ -5,6 +5,11 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 
+use lollipop::admin::Role;
+
+use super::TestConfig;
+use super::browser::Browser;
+
 pub struct WebClient {
     base: String,
     agent: ureq::Agent,
@@ -111,10 +116,6 @@ impl WebClient {
         }
     }
 
-    pub fn forget_cookies(&self) {
-        self.cookies.lock().expect("cookies").clear();
-    }
-
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.cookies.lock().expect("cookies").get(name).cloned()
     }
@@ -194,75 +195,28 @@ impl WebClient {
 }
 
 /// A school with a status page: two listeners (ks2 and staff), lists for
-/// gambling, video and a locked category, and the page on a free port.
-pub const SCHOOL: &str = r#"
-[server]
-data_dir = "{dir}/data"
-default_profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:0"
-profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:0"
-profile = "staff"
-
-[blocking]
-answer = "null"
-ttl_secs = 30
-locked_categories = ["iwf"]
-
-[[upstream]]
-address = "{upstream}"
-protocol = "udp"
-
-[resolver]
-timeout_ms = 1500
-attempts = 1
-
-[log]
-time_zone = "UTC"
-
-[alerts]
-school_name = "Hilltop Primary"
-
-[web]
-listen = ["127.0.0.1:{web_port}"]
-
-[[devices]]
-ip = "127.0.0.1"
-name = "Y5-iPad-07"
-room = "Year 5"
-
-[[lists]]
-name = "test-gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[[lists]]
-name = "test-video"
-path = "video.txt"
-category = "video"
-
-[[lists]]
-name = "test-iwf"
-path = "iwf.txt"
-format = "hosts"
-category = "iwf"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling", "video"]
-safe_search = true
-youtube = "strict"
-
-[profiles.staff]
-mode = "blocklist"
-block_categories = ["gambling"]
-safe_search = true
-youtube = "moderate"
-"#;
+/// gambling, video and a locked category, a named device, and `web` for the
+/// keys of the page's `[web]` table.
+pub fn school(web: &str) -> String {
+    TestConfig::school()
+        .listen_for("127.0.0.1:0", "ks2")
+        .listen_for("127.0.0.1:0", "staff")
+        .table("log", "time_zone = \"UTC\"")
+        .table("alerts", "school_name = \"Hilltop Primary\"")
+        .table("web", web)
+        .section("[[devices]]\nip = \"127.0.0.1\"\nname = \"Y5-iPad-07\"\nroom = \"Year 5\"")
+        .blocklist(
+            "ks2",
+            &["gambling", "video"],
+            "safe_search = true\nyoutube = \"strict\"",
+        )
+        .blocklist(
+            "staff",
+            &["gambling"],
+            "safe_search = true\nyoutube = \"moderate\"",
+        )
+        .toml()
+}
 
 pub const SCHOOL_LISTS: &[(&str, &str)] = &[
     ("gambling.txt", "bet365.com\n"),
@@ -285,7 +239,7 @@ impl WebSchool {
     pub fn start_with(tweak: impl FnOnce(&mut lollipop::config::Config)) -> WebSchool {
         let upstream = super::TestUpstream::start();
         let port = super::free_port();
-        let config = SCHOOL.replace("{web_port}", &port.to_string());
+        let config = school(&format!("listen = [\"127.0.0.1:{port}\"]"));
         let lollipop = super::TestLollipop::start_with(&config, &upstream, SCHOOL_LISTS, tweak);
         WebSchool {
             upstream,
@@ -313,19 +267,56 @@ impl WebSchool {
     }
 
     /// Creates a user directly in the admin database.
-    pub fn add_user(&self, name: &str, role: lollipop::admin::Role, password: &str) {
+    pub fn add_user(&self, name: &str, role: Role, password: &str) {
         self.admin_store()
             .set_user(name, role, password, "test")
             .expect("add user");
     }
 
-    /// A client signed in as a new user with `role`.
-    pub fn signed_in(&self, name: &str, role: lollipop::admin::Role) -> WebClient {
-        let password = format!("{name} has a long password");
+    /// The password the helpers below give the user `name`.
+    pub fn password(name: &str) -> String {
+        format!("{name} has a long password")
+    }
+
+    /// Adds the user `name` with `role` and [`WebSchool::password`], and
+    /// signs `client` in as them through the sign-in form.
+    pub fn sign_in(&self, client: &WebClient, name: &str, role: Role) -> Reply {
+        let password = WebSchool::password(name);
         self.add_user(name, role, &password);
+        client.sign_in(name, &password)
+    }
+
+    /// A client signed in as a new user with `role`.
+    pub fn signed_in(&self, name: &str, role: Role) -> WebClient {
         let client = self.client();
-        let reply = client.sign_in(name, &password);
+        let reply = self.sign_in(&client, name, role);
         assert_eq!(reply.status, 303, "sign-in: {}", reply.body);
         client
+    }
+
+    /// A teacher who unlocks sites with the override code `code`.
+    pub fn teacher_with_code(&self, name: &str, code: &str) {
+        self.add_user(name, Role::Teacher, &WebSchool::password(name));
+        self.admin_store()
+            .set_code(name, Some(code))
+            .expect("set code");
+    }
+
+    /// Headless chromium on the page, signed in as a new user with `role`.
+    pub fn browser_signed_in(&self, name: &str, role: Role) -> Browser {
+        let password = WebSchool::password(name);
+        self.add_user(name, role, &password);
+        let browser = Browser::start(self.web);
+        browser.sign_in(name, &password);
+        browser
+    }
+
+    /// The audit trail, newest first, once everything logged is written.
+    pub fn audit(&self) -> Vec<lollipop::journal::AuditRow> {
+        self.lollipop.flush_log();
+        lollipop::journal::JournalReader::open(&self.lollipop.dir().join("data/lollipop.db"))
+            .expect("journal")
+            .audit(0, i64::MAX, 200)
+            .expect("audit")
     }
 }

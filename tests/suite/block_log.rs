@@ -2,44 +2,31 @@
 //! in the SQLite file with device, profile, category, list and rule, are read
 //! back by `lollipop log` (table and CSV), and a full disk never stops DNS.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 
-const CONFIG: &str = r#"
-[server]
-data_dir = "{dir}/data"
-default_profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:0"
-
-[[upstream]]
-address = "{upstream}"
-protocol = "udp"
-
-[log]
-time_zone = "UTC"
-DATABASE
-
-[[devices]]
+/// The school without its profile; `log` adds keys to the `[log]` table.
+fn school(log: &str) -> TestConfig {
+    TestConfig::new()
+        .listen("127.0.0.1:0")
+        .upstream("{upstream}")
+        .table("log", &format!("time_zone = \"UTC\"\n{log}"))
+        .section(
+            r#"[[devices]]
 ip = "127.0.0.1"
 name = "Y5-iPad-07"
 owner = "Year 5"
-room = "Oak class"
+room = "Oak class""#,
+        )
+        .list("school-gambling", "gambling.txt", "gambling")
+}
 
-[[lists]]
-name = "school-gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling"]
-"#;
+/// The school, its pupils' profile blocking gambling.
+fn config(log: &str) -> String {
+    school(log).blocklist("ks2", &["gambling"], "").toml()
+}
 
 fn log_command(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_lollipop"))
@@ -60,11 +47,7 @@ fn log_command(dir: &std::path::Path, args: &[&str]) -> String {
 #[test]
 fn blocked_lookups_are_logged_with_device_and_reason() {
     let upstream = TestUpstream::start();
-    let lollipop = TestLollipop::start(
-        &CONFIG.replace("DATABASE", ""),
-        &upstream,
-        &[("gambling.txt", "bet365.com\n")],
-    );
+    let lollipop = TestLollipop::start(&config(""), &upstream, &[("gambling.txt", "bet365.com\n")]);
     // A browser retrying: collapsed into one row with a count.
     for _ in 0..3 {
         assert_eq!(
@@ -149,10 +132,7 @@ fn a_full_disk_does_not_stop_answers_and_logging_resumes() {
     let _tmpfs = Tmpfs(mount.path().to_path_buf());
     let database = mount.path().join("lollipop.db");
     let lollipop = TestLollipop::start(
-        &CONFIG.replace(
-            "DATABASE",
-            &format!("database = \"{}\"", database.display()),
-        ),
+        &config(&format!("database = \"{}\"", database.display())),
         &upstream,
         &[("gambling.txt", "bet365.com\n")],
     );
@@ -213,23 +193,15 @@ fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
     let upstream = TestUpstream::start();
     let hook = TestHttp::start();
     hook.serve("/hook", 200, "ok");
-    let config = CONFIG
-        .replace("DATABASE", "")
-        .replace(
-            "[[devices]]",
-            &format!(
-                "[alerts]\nschool_name = \"Oak Primary\"\n\n[alerts.webhook]\nurl = \"{}\"\n\n[[devices]]",
-                hook.url("/hook")
-            ),
+    let config = school("")
+        .table("alerts", "school_name = \"Oak Primary\"")
+        .table(
+            "alerts.webhook",
+            &format!("url = \"{}\"", hook.url("/hook")),
         )
-        .replace(
-            "[[lists]]\nname = \"school-gambling\"",
-            "[[lists]]\nname = \"adult\"\npath = \"adult.txt\"\ncategory = \"pornography\"\n\n[[lists]]\nname = \"school-gambling\"",
-        )
-        .replace(
-            "block_categories = [\"gambling\"]",
-            "block_categories = [\"gambling\", \"pornography\"]",
-        );
+        .list("adult", "adult.txt", "pornography")
+        .blocklist("ks2", &["gambling", "pornography"], "")
+        .toml();
     let lollipop = TestLollipop::start(
         &config,
         &upstream,
@@ -247,12 +219,12 @@ fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
         ["A 0.0.0.0"]
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hook.bodies.lock().expect("bodies").is_empty() {
+    while hook.requests().is_empty() {
         assert!(Instant::now() < deadline, "no alert arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let bodies = hook.bodies.lock().expect("bodies").clone();
+    let bodies: Vec<String> = hook.requests().iter().map(|r| r.body_text()).collect();
     assert_eq!(bodies.len(), 1, "gambling does not alert: {bodies:?}");
     let alert: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON");
     let text = alert.to_string();
@@ -273,7 +245,7 @@ fn devices_no_one_named_are_named_by_the_router() {
     use hickory_server::proto::serialize::binary::BinEncodable;
     let upstream = TestUpstream::start();
     let lollipop = TestLollipop::start(
-        &CONFIG.replace("DATABASE", "router = \"{upstream}\""),
+        &config("router = \"{upstream}\""),
         &upstream,
         &[("gambling.txt", "bet365.com\n")],
     );

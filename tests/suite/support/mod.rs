@@ -1,7 +1,6 @@
 //! Test harness: an upstream DNS server on loopback (hickory authoritative
 //! zones, in-process, over UDP, TCP, DoT and DoH), Lollipop started on
 //! loopback from a config written by the test, and real clients.
-#![allow(dead_code)]
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -22,9 +21,12 @@ use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::runtime::Runtime;
 
 pub mod browser;
+mod config;
 pub mod web;
 
-pub const ZONE: &str = include_str!("../zones/upstream.zone");
+pub use config::TestConfig;
+
+pub const ZONE: &str = include_str!("../../zones/upstream.zone");
 
 /// Counts the queries that reach the upstream, then answers from the zone.
 struct Counting {
@@ -54,7 +56,8 @@ pub struct TestUpstream {
     /// PEM file of the CA that signed the DoT/DoH certificate.
     pub ca_file: PathBuf,
     pub queries: Arc<AtomicUsize>,
-    runtime: Runtime,
+    /// Runs the servers; dropped with the upstream.
+    _runtime: Runtime,
     _dir: tempfile::TempDir,
 }
 
@@ -152,7 +155,7 @@ impl TestUpstream {
             https,
             ca_file,
             queries,
-            runtime,
+            _runtime: runtime,
             _dir: dir,
         }
     }
@@ -415,96 +418,9 @@ pub fn dig(server: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Path → (status, body) for [`TestHttp`].
-type Routes = Arc<std::sync::Mutex<std::collections::HashMap<String, (u16, Vec<u8>)>>>;
-
-/// A tiny HTTP/1.1 server on loopback serving bodies the test sets, for list
-/// downloads. Each response closes its connection.
-pub struct TestHttp {
-    pub address: SocketAddr,
-    routes: Routes,
-    pub requests: Arc<AtomicUsize>,
-    /// Bodies of the requests received, in order.
-    pub bodies: Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl TestHttp {
-    pub fn start() -> TestHttp {
-        use std::io::{BufRead, BufReader, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("addr");
-        let routes: Routes = Arc::default();
-        let requests = Arc::new(AtomicUsize::new(0));
-        let bodies: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let (served, counter, received) = (routes.clone(), requests.clone(), bodies.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-                let mut request_line = String::new();
-                if reader.read_line(&mut request_line).is_err() {
-                    continue;
-                }
-                let mut length = 0usize;
-                loop {
-                    let mut header = String::new();
-                    match reader.read_line(&mut header) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) if header.trim().is_empty() => break,
-                        Ok(_) => {
-                            let lower = header.to_ascii_lowercase();
-                            if let Some(value) = lower.strip_prefix("content-length:") {
-                                length = value.trim().parse().unwrap_or(0);
-                            }
-                        }
-                    }
-                }
-                let mut body = vec![0u8; length];
-                let _ = std::io::Read::read_exact(&mut reader, &mut body);
-                received
-                    .lock()
-                    .expect("bodies")
-                    .push(String::from_utf8_lossy(&body).into_owned());
-                counter.fetch_add(1, Ordering::SeqCst);
-                let path = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let (status, body) = served
-                    .lock()
-                    .expect("routes")
-                    .get(&path)
-                    .cloned()
-                    .unwrap_or((404, b"not found".to_vec()));
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&body);
-            }
-        });
-        TestHttp {
-            address,
-            routes,
-            requests,
-            bodies,
-        }
-    }
-
-    pub fn serve(&self, path: &str, status: u16, body: &str) {
-        self.routes
-            .lock()
-            .expect("routes")
-            .insert(path.to_string(), (status, body.as_bytes().to_vec()));
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-}
+/// An HTTP server on loopback serving bodies the test sets (list downloads,
+/// webhooks), and recording what it is sent.
+pub use lollipop::testkit::http::Server as TestHttp;
 
 /// A child process killed when the test ends, pass or fail.
 pub struct Process(pub std::process::Child);

@@ -1,37 +1,17 @@
 //! Forwarding: plain UDP/TCP, DNS-over-TLS and DNS-over-HTTPS to a test
 //! upstream on loopback, failover past a dead server, and the cache.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 
 fn config(upstreams: &str) -> String {
-    format!(
-        r#"
-[server]
-data_dir = "{{dir}}/data"
-default_profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:0"
-
-[resolver]
-timeout_ms = 500
-attempts = 2
-
-{upstreams}
-
-[[lists]]
-name = "gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling"]
-"#
-    )
+    TestConfig::new()
+        .listen("127.0.0.1:0")
+        .table("resolver", "timeout_ms = 500\nattempts = 2")
+        .section(upstreams)
+        .list("gambling", "gambling.txt", "gambling")
+        .blocklist("ks2", &["gambling"], "")
+        .toml()
 }
 
 const LISTS: &[(&str, &str)] = &[("gambling.txt", "bet365.com\n")];

@@ -1,9 +1,7 @@
 //! The status page over HTTPS with the certificate it makes on first start:
 //! the page answers over TLS, and session cookies are marked Secure.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 use lollipop::admin::Role;
 
 #[test]
@@ -26,8 +24,7 @@ fn https_with_a_self_signed_certificate_and_secure_cookies() {
         format!("https://localhost:{}", school.web.port()),
         Some(&certificate),
     );
-    school.add_user("head", Role::Viewer, "the right password");
-    let reply = client.sign_in("head", "the right password");
+    let reply = school.sign_in(&client, "head", Role::Viewer);
     assert_eq!(reply.status, 303, "{}", reply.body);
     let cookie = reply
         .set_cookies()

@@ -2,12 +2,10 @@
 //! for one room, device or the whole network at once (as `dig` sees it),
 //! never a locked category; overrides end early or expire by themselves.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 const CODE: &str = "472913";
@@ -23,24 +21,8 @@ fn school() -> WebSchool {
     })
 }
 
-fn teacher_with_code(school: &WebSchool, name: &str) {
-    school.add_user(name, Role::Teacher, &format!("{name} has a long password"));
-    school
-        .admin_store()
-        .set_code(name, Some(CODE))
-        .expect("set code");
-}
-
 fn short(server: std::net::SocketAddr, name: &str) -> String {
     dig(server, &[name, "A", "+short"]).trim().to_string()
-}
-
-fn audit(school: &WebSchool) -> Vec<lollipop::journal::AuditRow> {
-    school.lollipop.flush_log();
-    lollipop::journal::JournalReader::open(&school.lollipop.dir().join("data/lollipop.db"))
-        .expect("journal")
-        .audit(0, i64::MAX, 200)
-        .expect("audit")
 }
 
 fn room_of(school: &WebSchool) -> String {
@@ -50,7 +32,7 @@ fn room_of(school: &WebSchool) -> String {
 #[test]
 fn a_teacher_code_unlocks_a_site_for_one_room_at_once_and_it_can_be_ended_early() {
     let school = school();
-    teacher_with_code(&school, "ms.khan");
+    school.teacher_with_code("ms.khan", CODE);
     assert_eq!(short(school.ks2(), "www.youtube.com"), "0.0.0.0");
     assert_eq!(short(school.ks2(), "www.bet365.com"), "0.0.0.0");
     assert_eq!(short(school.staff(), "www.bet365.com"), "0.0.0.0");
@@ -90,7 +72,7 @@ fn a_teacher_code_unlocks_a_site_for_one_room_at_once_and_it_can_be_ended_early(
     let teacher = school.client();
     assert_eq!(
         teacher
-            .sign_in("ms.khan", "ms.khan has a long password")
+            .sign_in("ms.khan", &WebSchool::password("ms.khan"))
             .status,
         303
     );
@@ -105,7 +87,7 @@ fn a_teacher_code_unlocks_a_site_for_one_room_at_once_and_it_can_be_ended_early(
     let again = teacher.submit("/overrides", &format!("/overrides/{id}/end"), &[]);
     assert_eq!(again.status, 400, "ending twice is refused");
 
-    let audit = audit(&school);
+    let audit = school.audit();
     let granted = audit
         .iter()
         .find(|a| a.action == "override granted")
@@ -191,7 +173,8 @@ fn the_whole_network_can_be_unlocked_but_never_a_locked_category() {
     );
     assert!(dig(school.ks2(), &["abuse.example.com", "A"]).contains("0.0.0.0"));
     assert!(
-        audit(&school)
+        school
+            .audit()
             .iter()
             .any(|a| a.action == "override refused" && a.detail.contains("locked"))
     );
@@ -214,7 +197,7 @@ fn the_whole_network_can_be_unlocked_but_never_a_locked_category() {
 #[test]
 fn wrong_codes_are_refused_audited_and_rate_limited() {
     let school = school();
-    teacher_with_code(&school, "ms.khan");
+    school.teacher_with_code("ms.khan", CODE);
     // A viewer's code (set behind the page's back) does not unlock anything.
     school.add_user("head", Role::Viewer, "head has a long password");
     school
@@ -247,7 +230,8 @@ fn wrong_codes_are_refused_audited_and_rate_limited() {
     assert!(!wrong.body.contains("000000"));
     assert_eq!(short(school.ks2(), "www.bet365.com"), "0.0.0.0");
     assert!(
-        audit(&school)
+        school
+            .audit()
             .iter()
             .any(|a| a.action == "override code refused" && a.detail.contains("ms.khan"))
     );
@@ -393,7 +377,7 @@ fn bad_input_is_refused_with_what_to_fix_and_script_is_escaped() {
 #[test]
 fn forms_need_their_token_and_the_override_list_needs_a_right() {
     let school = school();
-    teacher_with_code(&school, "ms.khan");
+    school.teacher_with_code("ms.khan", CODE);
     let anonymous = school.client();
     let room = room_of(&school);
     // No token: refused before the code is even looked at.
@@ -493,7 +477,7 @@ fn an_override_expires_by_itself_within_the_sweep_period() {
         lollipop::admin::now_ms() >= soon,
         "blocked again only once it expired"
     );
-    let audit = audit(&school);
+    let audit = school.audit();
     let expired = audit
         .iter()
         .find(|a| a.action == "override expired")

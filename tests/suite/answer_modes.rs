@@ -1,43 +1,22 @@
 //! The other blocked-answer modes (NXDOMAIN, block page) and the TCP idle
 //! timeout, over real sockets.
 
-mod common;
-
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 
 fn config(blocking: &str) -> String {
-    format!(
-        r#"
-[server]
-data_dir = "{{dir}}/data"
-default_profile = "ks2"
-tcp_idle_timeout_secs = 1
-
-[[listen]]
-address = "127.0.0.1:0"
-
-[blocking]
-{blocking}
-
-[[upstream]]
-address = "{{upstream}}"
-protocol = "udp"
-
-[[lists]]
-name = "gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling"]
-"#
-    )
+    TestConfig::new()
+        .server("tcp_idle_timeout_secs = 1")
+        .listen("127.0.0.1:0")
+        .table("blocking", blocking)
+        .upstream("{upstream}")
+        .list("gambling", "gambling.txt", "gambling")
+        .blocklist("ks2", &["gambling"], "")
+        .toml()
 }
 
 const LISTS: &[(&str, &str)] = &[("gambling.txt", "bet365.com\n")];

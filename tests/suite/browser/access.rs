@@ -3,11 +3,9 @@
 //! every field, named buttons and charts, the skip link first in the tab
 //! order, and nothing wider than a tablet's screen.
 
-mod common;
-
-use common::browser::Browser;
-use common::web::*;
-use common::*;
+use crate::support::browser::Browser;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 const CHECKS: &str = r#"
@@ -38,11 +36,9 @@ fn every_page_has_labels_headings_and_fits_a_tablet() {
         dig(school.ks2(), &[name, "A", "+short"]);
     }
     school.lollipop.flush_log();
-    school.add_user("tech", Role::Admin, "three random words");
-    let browser = Browser::start(school.web);
+    let browser = school.browser_signed_in("tech", Role::Admin);
     // A tablet held upright.
     browser.resize(820, 1180);
-    browser.sign_in("tech", "three random words");
     for path in [
         "/",
         "/log",

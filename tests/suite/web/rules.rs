@@ -1,10 +1,8 @@
 //! Allow and block entries made on the status page change what `dig` gets,
 //! at once, and are recorded with who, when and why.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 #[test]
@@ -50,12 +48,7 @@ fn an_admin_allows_a_blocked_site_and_dig_sees_it_at_once() {
         "0.0.0.0"
     );
 
-    school.lollipop.flush_log();
-    let audit =
-        lollipop::journal::JournalReader::open(&school.lollipop.dir().join("data/lollipop.db"))
-            .expect("journal")
-            .audit(0, i64::MAX, 100)
-            .expect("audit");
+    let audit = school.audit();
     let added = audit
         .iter()
         .find(|a| a.action == "allow entry added")

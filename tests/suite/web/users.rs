@@ -2,18 +2,8 @@
 //! codes, removing users (never yourself, never the last admin), and API
 //! tokens shown once and revocable. Everything is audited.
 
-mod common;
-
-use common::web::*;
+use crate::support::web::*;
 use lollipop::admin::Role;
-
-fn audit(school: &WebSchool) -> Vec<lollipop::journal::AuditRow> {
-    school.lollipop.flush_log();
-    lollipop::journal::JournalReader::open(&school.lollipop.dir().join("data/lollipop.db"))
-        .expect("journal")
-        .audit(0, i64::MAX, 200)
-        .expect("audit")
-}
 
 #[test]
 fn only_admins_manage_users_and_every_form_needs_its_token() {
@@ -199,7 +189,7 @@ fn an_admin_adds_a_teacher_gives_them_a_code_and_removes_them() {
     let again = admin.submit("/users", "/users/ms.khan/remove", &[]);
     assert_eq!(again.status, 400);
 
-    let actions: Vec<String> = audit(&school).into_iter().map(|a| a.action).collect();
+    let actions: Vec<String> = school.audit().into_iter().map(|a| a.action).collect();
     for wanted in [
         "user added",
         "override code set",
@@ -328,7 +318,7 @@ fn an_api_token_is_shown_once_works_and_stops_working_when_revoked() {
     let again = admin.submit("/users", &format!("/tokens/{id}/revoke"), &[]);
     assert_eq!(again.status, 400);
 
-    let actions: Vec<String> = audit(&school).into_iter().map(|a| a.action).collect();
+    let actions: Vec<String> = school.audit().into_iter().map(|a| a.action).collect();
     assert!(actions.iter().any(|a| a == "API token created"));
     assert!(actions.iter().any(|a| a == "API token revoked"));
 }

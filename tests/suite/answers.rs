@@ -2,93 +2,45 @@
 //! locked, safe search, circumvention, CNAME cloaking, EDE, EDNS, truncation,
 //! access control and malformed queries.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
 
 /// A school with one listener per profile, so each test picks the profile
 /// by the address it asks.
-const CONFIG: &str = r#"
-[server]
-data_dir = "{dir}/data"
-default_profile = "ks2"
-tcp_idle_timeout_secs = 2
-
-[[listen]]
-address = "127.0.0.1:0"
-profile = "ks2"
-
-[[listen]]
-address = "127.0.0.1:0"
-profile = "under5"
-
-[[listen]]
-address = "127.0.0.1:0"
-profile = "staff"
-
-[blocking]
-answer = "null"
-ttl_secs = 30
-locked_categories = ["iwf"]
-
-[[upstream]]
-address = "{upstream}"
-protocol = "udp"
-
-[resolver]
-timeout_ms = 1500
-attempts = 1
-
-[[lists]]
-name = "test-gambling"
-path = "gambling.txt"
-category = "gambling"
-
-[[lists]]
-name = "test-video"
-path = "video.txt"
-category = "video"
-
-[[lists]]
-name = "test-under5"
-path = "under5.txt"
-category = "under5-allow"
-
-[[lists]]
-name = "test-iwf"
-path = "iwf.txt"
-format = "hosts"
-category = "iwf"
-
-[[lists]]
-name = "test-bypass"
-path = "bypass.txt"
-category = "bypass"
-
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["gambling", "video", "bypass"]
-allow_domains = ["ok.bet365.com"]
+fn config() -> String {
+    TestConfig::school()
+        .server("tcp_idle_timeout_secs = 2")
+        .listen_for("127.0.0.1:0", "ks2")
+        .listen_for("127.0.0.1:0", "under5")
+        .listen_for("127.0.0.1:0", "staff")
+        .list("test-under5", "under5.txt", "under5-allow")
+        .list("test-bypass", "bypass.txt", "bypass")
+        .blocklist(
+            "ks2",
+            &["gambling", "video", "bypass"],
+            r#"allow_domains = ["ok.bet365.com"]
 deny_domains = ["news.example.org"]
 safe_search = true
-youtube = "strict"
-
-[profiles.under5]
-mode = "allowlist"
+youtube = "strict""#,
+        )
+        .profile(
+            "under5",
+            r#"mode = "allowlist"
 allow_categories = ["under5-allow"]
 block_categories = ["gambling"]
 safe_search = true
-youtube = "strict"
-
-[profiles.staff]
-mode = "blocklist"
-block_categories = ["gambling"]
-allow_domains = ["news.example.org"]
+youtube = "strict""#,
+        )
+        .blocklist(
+            "staff",
+            &["gambling"],
+            r#"allow_domains = ["news.example.org"]
 safe_search = true
-youtube = "moderate"
-"#;
+youtube = "moderate""#,
+        )
+        .toml()
+}
 
 const LISTS: &[(&str, &str)] = &[
     ("gambling.txt", "# gambling\nbet365.com\n"),
@@ -106,7 +58,7 @@ struct School {
 impl School {
     fn start() -> School {
         let upstream = TestUpstream::start();
-        let lollipop = TestLollipop::start(CONFIG, &upstream, LISTS);
+        let lollipop = TestLollipop::start(&config(), &upstream, LISTS);
         School {
             _upstream: upstream,
             lollipop,

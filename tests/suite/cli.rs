@@ -1,11 +1,11 @@
 //! The `lollipop` command as a technician uses it: config check, lists
 //! compile, check a name, and run on the embedded default.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support;
 
 fn lollipop(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_lollipop"))
@@ -243,14 +243,14 @@ fn runs_on_the_embedded_default_from_the_repository() {
     let server: std::net::SocketAddr = "127.0.0.1:5353".parse().expect("addr");
     let deadline = Instant::now() + Duration::from_secs(20);
     let reply = loop {
-        let question = common::query_message(
+        let question = support::query_message(
             "use-application-dns.net.",
             hickory_server::proto::rr::RecordType::A,
-            common::Ask::default(),
+            support::Ask::default(),
         );
         use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
         let bytes = question.to_bytes().expect("encode");
-        if let Some(reply) = common::exchange_udp(server, &bytes) {
+        if let Some(reply) = support::exchange_udp(server, &bytes) {
             break hickory_server::proto::op::Message::from_bytes(&reply).expect("decodes");
         }
         if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
@@ -268,11 +268,11 @@ fn runs_on_the_embedded_default_from_the_repository() {
         hickory_server::proto::op::ResponseCode::NXDomain
     );
     // A sample list entry is blocked for the default profile, with no upstream needed.
-    let reply = common::a(server, "dns.google.");
-    assert_eq!(common::answers(&reply), ["A 0.0.0.0"]);
+    let reply = support::a(server, "dns.google.");
+    assert_eq!(support::answers(&reply), ["A 0.0.0.0"]);
     // The status page is on 127.0.0.1:8080, and with no administrator yet
     // the log carries a one-time setup link.
-    let page = common::web::WebClient::new("127.0.0.1:8080".parse().expect("addr")).get("/login");
+    let page = support::web::WebClient::new("127.0.0.1:8080".parse().expect("addr")).get("/login");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Sign in"), "{}", page.body);
     let _ = child.kill();

@@ -2,10 +2,8 @@
 //! not signed in, 400 for bad parameters, 403 for a role without the
 //! right), and answers that match what the resolver does.
 
-mod common;
-
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 use serde_json::Value;
 

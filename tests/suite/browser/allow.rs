@@ -1,11 +1,9 @@
 //! End to end in a real browser (headless chromium): sign in, allow a site
 //! and see `dig` change its answer. Saves screenshots of the main pages.
 
-mod common;
-
-use common::browser::Browser;
-use common::web::*;
-use common::*;
+use crate::support::browser::Browser;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 #[test]

@@ -3,11 +3,8 @@
 //! see why, exports the log as CSV, and checks a site. Saves screenshots of
 //! these pages.
 
-mod common;
-
-use common::browser::Browser;
-use common::web::*;
-use common::*;
+use crate::support::web::*;
+use crate::support::*;
 use lollipop::admin::Role;
 
 #[test]
@@ -18,9 +15,7 @@ fn the_head_reads_the_log_and_exports_it() {
     }
     dig(school.ks2(), &["www.example.com", "A", "+short"]);
     school.lollipop.flush_log();
-    school.add_user("head", Role::Viewer, "a long pass phrase");
-    let browser = Browser::start(school.web);
-    browser.sign_in("head", "a long pass phrase");
+    let browser = school.browser_signed_in("head", Role::Viewer);
     assert_eq!(browser.path(), "/");
     let today = browser.text();
     assert!(today.contains("Is filtering working?"), "{today}");

@@ -1,0 +1,13 @@
+//! The status page, as a browser without scripts and a monitoring script
+//! see it: sign-in and roles, the reading pages, rules, overrides, users,
+//! the JSON API, metrics, the block page and HTTPS.
+
+mod api;
+mod auth;
+mod blockpage;
+mod metrics;
+mod pages;
+mod rules;
+mod tls;
+mod unlock;
+mod users;
