@@ -25,3 +25,5 @@ pub mod service;
 pub mod updates;
 pub mod web;
 
+#[cfg(test)]
+mod layers;
