@@ -121,7 +121,7 @@ block_categories = ["malware"]
     let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let running = runtime
-        .block_on(async { lollipop::app::start(config) })
+        .block_on(async { lollipop::service::start(config) })
         .expect("start");
     let pipeline = running.pipeline.clone();
     let client = Client {

@@ -87,7 +87,7 @@ deny_domains = ["example.net"]
     let config = Config::parse(&config_text, ConfigOrigin::default()).expect("config");
 
     let started = Instant::now();
-    let report = lollipop::app::compile_lists(&config).expect("compile");
+    let report = lollipop::service::settings::compile_lists(&config).expect("compile");
     eprintln!(
         "compile: {} domains in {:.2} s, fst {} bytes = {:.2} bytes/domain",
         report.unique_domains,

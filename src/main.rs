@@ -7,11 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use lollipop::app;
+use lollipop::cli;
 use lollipop::config::Config;
-use lollipop::lists::name::{ReversedName, normalise_domain};
-use lollipop::lists::update::UpdateOutcome;
-use lollipop::policy::special::special_answer;
+use lollipop::service;
 
 #[derive(Parser)]
 #[command(
@@ -162,21 +160,6 @@ fn init_logging() {
         .init();
 }
 
-fn describe_outcome(outcome: &UpdateOutcome) -> String {
-    match outcome {
-        UpdateOutcome::Updated { entries, url } => format!("updated, {entries} entries from {url}"),
-        UpdateOutcome::NotModified => "not modified since the last download".into(),
-        UpdateOutcome::Failed {
-            reason,
-            kept_last_good: true,
-        } => format!("FAILED, keeping the last good copy: {reason}"),
-        UpdateOutcome::Failed {
-            reason,
-            kept_last_good: false,
-        } => format!("FAILED, no copy yet: {reason}"),
-    }
-}
-
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(match &cli.config {
         Some(path) => Config::load(path)?,
@@ -191,81 +174,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(app::serve(config, app::stop_signal()))?;
+            runtime.block_on(service::serve(config, service::stop_signal()))?;
         }
         Command::Lists {
             command: ListsCommand::Compile,
-        } => {
-            let report = app::compile_lists(&config)?;
-            println!("{report}");
-            println!("written to {}", config.compiled_lists_path().display());
-        }
+        } => return cli::lists::compile(&config),
         Command::Lists {
             command: ListsCommand::Update,
-        } => {
-            let outcomes = lollipop::updates::update_lists(&config, false);
-            let mut failed = 0;
-            for (name, outcome) in &outcomes {
-                println!("{name}: {}", describe_outcome(outcome));
-                failed += usize::from(matches!(outcome, UpdateOutcome::Failed { .. }));
-            }
-            if outcomes.is_empty() {
-                println!("no list has urls to download");
-            }
-            let report = app::compile_lists(&config)?;
-            println!("{report}");
-            if failed > 0 {
-                eprintln!(
-                    "{failed} list(s) could not be updated; their last good copies stay in use"
-                );
-                return Ok(ExitCode::from(2));
-            }
-        }
+        } => return cli::lists::update(&config),
         Command::Lists {
             command: ListsCommand::Status,
-        } => print!("{}", lollipop::status::lists_status(&config)),
+        } => print!("{}", cli::status::lists_status(&config)),
         Command::Check {
             name,
             client,
             listener,
-        } => {
-            let domain = normalise_domain(name)
-                .map_err(|error| anyhow::anyhow!("'{name}' is not a domain name: {error}"))?;
-            let reversed = ReversedName::from_domain(&domain)
-                .ok_or_else(|| anyhow::anyhow!("'{name}' is too long for a DNS name"))?;
-            let listener_index = match listener {
-                None => None,
-                Some(address) => Some(
-                    config
-                        .listen
-                        .iter()
-                        .position(|l| l.address.get_ref() == address)
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("no [[listen]] address is {address} in the config")
-                        })?,
-                ),
-            };
-            let policy = app::build_policy(&config, app::load_lists(&config)?)?;
-            let profile = policy.profile_for(*client, listener_index);
-            println!("name:     {domain}");
-            println!("client:   {client}");
-            if let Some(special) = special_answer(&reversed, &config.circumvention) {
-                println!("profile:  {}", policy.profile(profile).name);
-                println!("decision: answered by Lollipop itself: {special:?}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let decision = policy.decide(profile, &reversed);
-            print!("{}", policy.explain(profile, &reversed, &decision));
-            if !decision.is_blocked() {
-                let safe_search = policy.profile(profile).safe_search;
-                if let Some(rewrite) = policy.safe_search.rewrite(&domain, safe_search) {
-                    println!(
-                        "rewrite:  {domain} -> {} ({} safe search)",
-                        rewrite.target, rewrite.provider
-                    );
-                }
-            }
-        }
+        } => cli::check::run(&config, name, client, listener.as_ref())?,
         Command::Log {
             from,
             to,
@@ -277,7 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             csv,
         } => {
-            let request = lollipop::log_command::LogRequest {
+            let request = cli::log::LogRequest {
                 from: from.clone(),
                 to: to.clone(),
                 days: *days,
@@ -288,7 +212,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limit: *limit,
                 csv: *csv,
             };
-            lollipop::log_command::run(&config, &request, &mut std::io::stdout().lock())?;
+            cli::log::run(&config, &request, &mut std::io::stdout().lock())?;
         }
         Command::Report {
             from,
@@ -296,42 +220,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             text,
             email,
-        } => {
-            let tz = config.log.time_zone;
-            let now_ms = lollipop::updates::now_unix() as i64 * 1000;
-            let to_ms = match to {
-                Some(day) => tz.day_end(lollipop::log_command::start_of_day(day, tz)?),
-                None => now_ms,
-            };
-            let from_ms = match from {
-                Some(day) => lollipop::log_command::start_of_day(day, tz)?,
-                None => to_ms - 7 * 86_400_000,
-            };
-            if *email {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                runtime.block_on(lollipop::report::email_report(&config, from_ms, to_ms))?;
-                println!("report sent");
-                return Ok(ExitCode::SUCCESS);
-            }
-            let report = lollipop::report::build(&config, from_ms, to_ms)?;
-            let body = if *text {
-                report.to_text()
-            } else {
-                report.to_html()
-            };
-            match out {
-                Some(path) => std::fs::write(path, body)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
-                None => print!("{body}"),
-            }
+        } => cli::report::run(
+            &config,
+            &cli::report::ReportRequest {
+                from: from.clone(),
+                to: to.clone(),
+                out: out.clone(),
+                text: *text,
+                email: *email,
+            },
+        )?,
+        Command::SetupLink => println!("{}", cli::users::setup_link(&config)?),
+        Command::Passwd { name, role } => {
+            println!("{}", cli::users::passwd(&config, name, role.as_deref())?)
         }
-        Command::SetupLink => println!("{}", lollipop::admin_command::setup_link(&config)?),
-        Command::Passwd { name, role } => println!(
-            "{}",
-            lollipop::admin_command::passwd(&config, name, role.as_deref())?
-        ),
         Command::Config {
             command: ConfigCommand::Check,
         } => {

@@ -8,13 +8,12 @@ use std::fmt::Write;
 
 use anyhow::{Context, Result};
 
+use crate::clock::{TimeZone, age, now_unix_secs};
 use crate::config::Config;
-use crate::journal::{AuditRow, JournalReader, LogFilter, TimeZone};
+use crate::journal::{AuditRow, JournalReader, LogFilter};
 use crate::lists::sources::downloads_dir;
 use crate::lists::store::CompiledLists;
 use crate::lists::update::{is_stale, load_state};
-use crate::status::age;
-use crate::updates::now_unix;
 
 /// How many rows the "top" tables show.
 const TOP: usize = 10;
@@ -126,7 +125,7 @@ fn most_first(counts: HashMap<String, i64>, keep: usize) -> Vec<(String, i64)> {
 pub fn list_health(config: &Config) -> Vec<ListHealth> {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
     let store = downloads_dir(config);
-    let now = now_unix();
+    let now = now_unix_secs();
     config
         .list_sources()
         .into_iter()
@@ -184,24 +183,6 @@ pub fn next_weekly_send(now_ms: i64, tz: TimeZone) -> i64 {
     }
     let target_local = day * DAY + SEVEN_AM;
     target_local - i64::from(tz.offset_seconds(target_local)) * 1000
-}
-
-/// While running: emails last week's report every Monday at 07:00 to the
-/// `[alerts.email]` recipients, when `[reports] weekly_email` is on.
-pub async fn run_weekly(reloader: std::sync::Arc<crate::reload::Reloader>) {
-    loop {
-        let config = reloader.config().await;
-        let now_ms = now_unix() as i64 * 1000;
-        let at = next_weekly_send(now_ms, config.log.time_zone);
-        tokio::time::sleep(std::time::Duration::from_millis((at - now_ms).max(0) as u64)).await;
-        let config = reloader.config().await;
-        if !config.reports.weekly_email {
-            continue;
-        }
-        if let Err(error) = email_report(&config, at - 7 * 86_400_000, at).await {
-            tracing::warn!("the weekly report could not be sent: {error:#}");
-        }
-    }
 }
 
 /// Builds the report for `[from_ms, to_ms)` and emails it.
@@ -427,7 +408,7 @@ mod tests {
 
     #[test]
     fn weekly_reports_go_out_on_monday_at_seven_local_time() {
-        use crate::journal::days_from_civil;
+        use crate::clock::days_from_civil;
         let at = |y, m, d, h: i64| days_from_civil(y, m, d) * 86_400_000 + h * 3_600_000;
         // Wednesday 2026-11-25 12:00 UTC (GMT) -> Monday 2026-11-30 07:00 UTC.
         assert_eq!(

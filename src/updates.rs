@@ -1,27 +1,18 @@
 //! Downloading lists: every download at once for `lollipop lists update`, or
-//! each on its own cadence while `run` answers; a list that changed triggers
-//! a reload. A failed or stale download keeps its last good copy, loudly.
+//! those due while `run` answers (the service's schedule calls it and
+//! reloads when a list changed). A failed or stale download keeps its last
+//! good copy, loudly.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
+use crate::clock::now_unix_secs;
 use crate::config::Config;
 use crate::lists::sources::{ListSource, downloads_dir};
 use crate::lists::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
-use crate::reload::Reloader;
-
-pub fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// Downloads every list that has URLs (all of them, or only those due).
 /// Blocking: run it off the async runtime.
 pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutcome)> {
     let store = downloads_dir(config);
-    let now = now_unix();
+    let now = now_unix_secs();
     config
         .list_sources()
         .into_iter()
@@ -58,33 +49,5 @@ fn log_outcome(name: &str, outcome: &UpdateOutcome) {
             };
             tracing::warn!("list '{name}' update failed ({kept}): {reason}")
         }
-    }
-}
-
-/// While running: fetches lists as they fall due and reloads when any
-/// changed. Runs until the task is dropped.
-pub async fn run_schedule(reloader: Arc<Reloader>) {
-    loop {
-        let config = reloader.config().await;
-        let pause = Duration::from_secs(config.updates.check_every_secs.max(1));
-        if !config.updates.enabled {
-            tokio::time::sleep(pause).await;
-            continue;
-        }
-        let outcomes = match tokio::task::spawn_blocking(move || update_lists(&config, true)).await
-        {
-            Ok(outcomes) => outcomes,
-            Err(error) => {
-                tracing::warn!("the list update task failed: {error}");
-                Vec::new()
-            }
-        };
-        if outcomes
-            .iter()
-            .any(|(_, outcome)| matches!(outcome, UpdateOutcome::Updated { .. }))
-        {
-            reloader.reload("lists downloaded").await;
-        }
-        tokio::time::sleep(pause).await;
     }
 }

@@ -174,12 +174,8 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Now, in Unix milliseconds: the times the admin database records.
+pub use crate::clock::now_unix_ms as now_ms;
 
 #[cfg(test)]
 mod tests;

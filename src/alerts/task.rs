@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -13,6 +13,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::message::{Alert, category_of};
 use super::{AlertError, AlertOutcome, AlertRecord, Channel, Device, Shared, email};
+use crate::clock::now_unix_ms;
 use crate::journal::BlockEvent;
 
 /// Events itemised in one folded message; the rest are only counted.
@@ -303,13 +304,6 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Alert>, channel: Channel) {
             }
         }
     }
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

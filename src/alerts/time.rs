@@ -2,8 +2,8 @@
 //! (UK civil time with the BST rule, or UTC): the calendar and clock parts of
 //! a moment, and the formats an email and a webhook use.
 
-pub use crate::journal::TimeZone;
-use crate::journal::civil_from_days;
+pub use crate::clock::TimeZone;
+use crate::clock::civil_from_days;
 
 /// A broken-down calendar time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl Civil {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::days_from_civil;
+    use crate::clock::days_from_civil;
 
     fn ms(y: i64, mo: u32, d: u32, h: i64, mi: i64, s: i64) -> i64 {
         (days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s) * 1000

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::alerts::{EmailConfig, WebhookConfig};
-use crate::journal::{DeviceEntry, LeaseFormat, TimeZone};
+use crate::clock::TimeZone;
+use crate::journal::{DeviceEntry, LeaseFormat};
 use crate::lists::parse::ListFormat;
 use crate::lists::update::Archive;
-use crate::policy::safesearch::YouTubeMode;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -331,6 +331,18 @@ pub struct ProfileConfig {
     pub safe_search: bool,
     #[serde(default = "default_youtube")]
     pub youtube: YouTubeMode,
+}
+
+/// YouTube Restricted Mode level a profile asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YouTubeMode {
+    /// Strict Restricted Mode (`restrict.youtube.com`).
+    Strict,
+    /// Moderate Restricted Mode (`restrictmoderate.youtube.com`).
+    Moderate,
+    /// No rewrite for YouTube names.
+    Off,
 }
 
 fn default_youtube() -> YouTubeMode {

@@ -6,7 +6,7 @@
 //! leading single quote.
 
 use super::read::BlockedRow;
-use super::tz::{TimeZone, format_utc};
+use crate::clock::{TimeZone, format_utc};
 use std::io::{self, Write};
 
 /// Writes `rows` with a header line, CRLF line endings, times shown in both

@@ -178,9 +178,7 @@ impl DeviceDirectory {
 
     /// Re-reads changed files. Called once per batch, not per event.
     pub fn refresh(&mut self) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::clock::now_unix_ms().div_euclid(1000);
         for (format, file) in &mut self.leases {
             let format = *format;
             file.refresh(None, |text| parse_leases(format, text, now));

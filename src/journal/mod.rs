@@ -15,7 +15,6 @@ pub mod reverse;
 mod schema;
 mod stats;
 mod store;
-mod tz;
 mod writer;
 
 #[cfg(test)]
@@ -28,9 +27,9 @@ pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_
 pub use retention::PruneReport;
 pub use schema::SCHEMA_VERSION;
 pub use stats::JournalStats;
-pub use tz::{TimeZone, UnknownTimeZone, civil_from_days, days_from_civil, format_utc};
 pub use writer::JournalTask;
 
+use crate::clock::{Clock, TimeZone};
 use stats::Shared;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -126,6 +125,9 @@ pub struct JournalConfig {
     pub pending_max: usize,
     /// Longest wait between attempts while the disk cannot be written.
     pub retry_max_backoff: Duration,
+    /// What "now" is for retention, the hourly figures and failure times;
+    /// a test sets it to prune without waiting.
+    pub clock: Clock,
 }
 
 impl JournalConfig {
@@ -143,6 +145,7 @@ impl JournalConfig {
             time_zone: TimeZone::EuropeLondon,
             pending_max: 200_000,
             retry_max_backoff: Duration::from_secs(5),
+            clock: Clock::system(),
         }
     }
 }

@@ -10,12 +10,12 @@ use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
 use super::stats::Shared;
 use super::store::{BatchOutcome, Item, Store};
-use super::tz::format_utc;
 use super::{AuditEntry, BlockEvent, DeviceDirectory, JournalConfig, JournalError, QueryEvent};
+use crate::clock::format_utc;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
 
@@ -81,12 +81,6 @@ pub struct JournalTask {
     config: JournalConfig,
     drops_logged: u64,
     drop_logged_at: Instant,
-}
-
-fn unix_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl JournalTask {
@@ -209,7 +203,7 @@ impl JournalTask {
 
     fn start_prune(&mut self) {
         self.prune = Some(PruneJob::new(
-            unix_now_ms(),
+            self.config.clock.now_unix_ms(),
             self.config.blocked_retention_days,
             self.config.full_retention_days,
         ));
@@ -298,7 +292,7 @@ impl JournalTask {
     /// queue, as one item per profile for the hour it is now.
     fn take_tally(&mut self, now: Instant) {
         self.next_round = now + ROUND_EVERY;
-        let hour_unix_ms = unix_now_ms().div_euclid(3_600_000) * 3_600_000;
+        let hour_unix_ms = self.config.clock.now_unix_ms().div_euclid(3_600_000) * 3_600_000;
         let counts: Vec<(String, u64)> = self
             .shared
             .tallies
@@ -438,7 +432,7 @@ impl JournalTask {
     fn note_failure(&mut self, e: &JournalError) {
         let now = Instant::now();
         let f = self.failing.get_or_insert(Failure {
-            since_ms: unix_now_ms(),
+            since_ms: self.config.clock.now_unix_ms(),
             attempts: 0,
             backoff: Duration::ZERO,
             retry_at: now,

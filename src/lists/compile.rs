@@ -7,7 +7,7 @@ mod report;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use thiserror::Error;
 
@@ -103,9 +103,7 @@ pub fn compile(sources: &[SourceSpec], out_file: &Path) -> Result<CompileReport,
 
     let mut manifest = Manifest {
         format_version: FORMAT_VERSION,
-        compiled_at: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        compiled_at: crate::clock::now_unix_secs(),
         sources: reports.iter().map(|r| r.info.clone()).collect(),
         categories,
         combinations: Vec::new(),

@@ -26,17 +26,8 @@ const EMBEDDED_ORIGIN: &str = concat!("built-in safe-search map (", embedded_map
 /// Text of the embedded map.
 const EMBEDDED_TEXT: &str = include_str!(embedded_map_path!());
 
-/// YouTube Restricted Mode level a profile asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum YouTubeMode {
-    /// Strict Restricted Mode (`restrict.youtube.com`).
-    Strict,
-    /// Moderate Restricted Mode (`restrictmoderate.youtube.com`).
-    Moderate,
-    /// No rewrite for YouTube names.
-    Off,
-}
+/// YouTube Restricted Mode level a profile asks for (a config value).
+pub use crate::config::YouTubeMode;
 
 /// What a profile enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

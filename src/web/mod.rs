@@ -24,18 +24,30 @@ use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::AuditEntry;
-use crate::reload::Reloader;
 
 pub use server::WebServers;
 
 /// Forms are small; anything bigger is refused before it is parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What the page asks of the running service that started it: the config
+/// in force, and putting a change made on the page in force at once. The
+/// service's reloader implements it, so the page never names the service.
+#[async_trait::async_trait]
+pub trait Control: Send + Sync {
+    /// The config in force.
+    async fn config(&self) -> Config;
+    /// Rebuilds the policy so that an allow/deny entry applies at once.
+    async fn apply_local_rules(&self) -> Result<(), String>;
+    /// Puts the staff overrides recorded in the admin database in force.
+    async fn apply_overrides(&self) -> Result<(), String>;
+}
+
 /// What every handler can reach.
 pub struct WebState {
     pub admin: AdminStore,
     pub pipeline: Arc<Pipeline>,
-    pub reloader: Arc<Reloader>,
+    pub reloader: Arc<dyn Control>,
     pub sessions: session::Sessions,
     pub login_limiter: session::AttemptLimiter,
     /// Cookies get `Secure` when the page is served over TLS.
@@ -63,7 +75,7 @@ impl WebState {
         reason: Option<String>,
     ) {
         self.pipeline.journal().record_audit(AuditEntry {
-            at_unix_ms: crate::admin::now_ms(),
+            at_unix_ms: crate::clock::now_unix_ms(),
             actor: actor.to_string(),
             action: action.into(),
             detail: detail.into(),

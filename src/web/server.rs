@@ -12,16 +12,13 @@ use axum_server::tls_rustls::RustlsConfig;
 use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Pipeline;
-use crate::reload::Reloader;
 
 use super::session::{AttemptLimiter, Sessions};
-use super::{WebState, metrics_router, public_url, router, setup_url};
+use super::{Control, WebState, metrics_router, public_url, router, setup_url};
 
 pub struct WebServers {
     handles: Vec<Handle<SocketAddr>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// Ends staff overrides on time; stops when the servers are dropped.
-    _override_sweeper: super::pages::unlock::expiry::Sweeper,
     pub state: Arc<WebState>,
 }
 
@@ -34,7 +31,7 @@ impl WebServers {
     pub fn start(
         config: &Config,
         pipeline: Arc<Pipeline>,
-        reloader: Arc<Reloader>,
+        reloader: Arc<dyn Control>,
     ) -> Result<WebServers> {
         let admin = AdminStore::open(&config.admin_db_path())?;
         let public = public_url(config);
@@ -61,7 +58,6 @@ impl WebServers {
         let mut servers = WebServers {
             handles: Vec::new(),
             tasks: Vec::new(),
-            _override_sweeper: super::pages::unlock::expiry::Sweeper::start(state.clone()),
             state: state.clone(),
         };
         for address in config.web_addresses() {

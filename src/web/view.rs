@@ -8,8 +8,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::admin::users::Right;
+use crate::clock::TimeZone;
 use crate::config::Config;
-use crate::journal::TimeZone;
 
 use super::auth::Signed;
 use super::csrf::FormToken;
@@ -99,7 +99,7 @@ pub fn local_time(tz: TimeZone, unix_ms: i64) -> String {
     let local = unix_ms.div_euclid(1000) + i64::from(tz.offset_seconds(unix_ms));
     let days = local.div_euclid(86_400);
     let secs = local.rem_euclid(86_400);
-    let (y, m, d) = crate::journal::civil_from_days(days);
+    let (y, m, d) = crate::clock::civil_from_days(days);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}",
         secs / 3600,
@@ -114,7 +114,7 @@ pub fn day_start(text: &str, tz: TimeZone, field: &str) -> Result<Option<i64>, W
     if text.is_empty() {
         return Ok(None);
     }
-    crate::log_command::start_of_day(text, tz)
+    crate::clock::start_of_day(text, tz)
         .map(Some)
         .map_err(|_| {
             WebError::BadRequest(format!(

@@ -228,10 +228,7 @@ async fn allowed_lookups_counted_without_events_reach_the_hourly_figures() {
     journal.flush().await;
     // Each lookup counts as written, as its own event did.
     assert_eq!(journal.stats().written, 7);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = crate::clock::now_unix_ms();
     let reader = JournalReader::open(&path).unwrap();
     let mut totals: Vec<(String, i64, i64)> = reader
         .hourly(now - 7_200_000, now + 3_600_000)

@@ -114,10 +114,7 @@ async fn retention_removes_only_old_rows_in_chunks() {
     cfg.channel_capacity = 32_768;
     let path = cfg.path.clone();
     let (journal, task) = start(cfg, no_devices());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = crate::clock::now_unix_ms();
     let day = 86_400_000i64;
     // 12,000 expired blocked rows: more than two delete chunks.
     for i in 0..12_000 {
@@ -166,6 +163,42 @@ async fn retention_removes_only_old_rows_in_chunks() {
     journal.record_block(block(now, ip(1), "after.example"));
     journal.flush().await;
     assert_eq!(all_rows(&path).len(), 3);
+    stop(journal, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_counts_its_days_from_the_journals_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    let day = 86_400_000i64;
+    // Monday 2026-11-30 09:00 UTC, whatever the machine's own clock says.
+    let monday = crate::clock::days_from_civil(2026, 11, 30) * day + 9 * 3_600_000;
+    let clock = crate::clock::Clock::set_at(monday);
+    cfg.clock = clock.clone();
+    cfg.blocked_retention_days = 30;
+    let path = cfg.path.clone();
+    let (journal, task) = start(cfg, no_devices());
+    journal.record_block(block(monday - 10 * day, ip(1), "ten-days-old.example"));
+    journal.record_block(block(monday - day, ip(1), "yesterday.example"));
+    flush_within(&journal, Duration::from_secs(60)).await;
+
+    // On the day they were written, nothing is old enough to go.
+    let report = journal.prune_now().await.unwrap();
+    assert_eq!(report.blocked_deleted, 0);
+    assert_eq!(all_rows(&path).len(), 2);
+
+    // Three weeks on, the first is past 30 days and the second is not.
+    clock.advance(Duration::from_secs(21 * 86_400));
+    let report = journal.prune_now().await.unwrap();
+    assert_eq!(report.blocked_deleted, 1);
+    let names: Vec<String> = all_rows(&path).into_iter().map(|r| r.name).collect();
+    assert_eq!(names, ["yesterday.example"]);
+
+    // Set a year on, the rest goes too.
+    clock.set(monday + 365 * day);
+    let report = journal.prune_now().await.unwrap();
+    assert_eq!(report.blocked_deleted, 1);
+    assert!(all_rows(&path).is_empty());
     stop(journal, task).await;
 }
 

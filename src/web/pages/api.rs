@@ -13,8 +13,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::admin::now_ms;
 use crate::admin::users::Right;
+use crate::clock::now_unix_ms;
 use crate::dns::resolve::check::CheckFor;
 use crate::journal::{JournalReader, LogFilter};
 use crate::web::WebState;
@@ -128,7 +128,7 @@ pub async fn status(
     allowed(signed, &[Right::ReadLog], "read the status")?;
     let config = state.config().await;
     let settings = state.pipeline.settings();
-    let now = now_ms();
+    let now = now_unix_ms();
     let manifest = settings.policy.lists.manifest();
     let now_secs = u64::try_from(now / 1000).unwrap_or(0);
     let stats = state.pipeline.journal().stats();
@@ -186,18 +186,13 @@ pub async fn status(
 
 /// `YYYY-MM-DD` (the school's local day) or Unix milliseconds; a day as
 /// `to` means up to the end of that day.
-fn instant(
-    key: &str,
-    text: &str,
-    tz: crate::journal::TimeZone,
-    end: bool,
-) -> Result<i64, ApiError> {
+fn instant(key: &str, text: &str, tz: crate::clock::TimeZone, end: bool) -> Result<i64, ApiError> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text
             .parse()
             .map_err(|_| ApiError::bad(format!("{key}: '{text}' is too large for a time")));
     }
-    let start = crate::log_command::start_of_day(text, tz)
+    let start = crate::clock::start_of_day(text, tz)
         .map_err(|error| ApiError::bad(format!("{key}: {error}, or Unix milliseconds")))?;
     Ok(if end { tz.day_end(start) } else { start })
 }

@@ -9,12 +9,11 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::admin::now_ms;
 use crate::admin::users::Right;
+use crate::clock::{age, now_unix_ms};
 use crate::config::Config;
 use crate::journal::JournalReader;
 use crate::report::ListHealth;
-use crate::status::age;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::chart::{self, Bar};
@@ -68,7 +67,7 @@ pub async fn page(
     }
     signed.require(Right::ReadLog, "read the block log")?;
     let config = state.config().await;
-    let now = now_ms();
+    let now = now_unix_ms();
     let tz = config.log.time_zone;
     let today = tz.day_start(now);
     let for_page = config.clone();
@@ -185,7 +184,7 @@ pub async fn page(
 
 /// Whether each part of filtering is working, in words.
 pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> Vec<StatusLine> {
-    let now = now_ms();
+    let now = now_unix_ms();
     let ago = |ms: i64| age(u64::try_from((now - ms).max(0) / 1000).unwrap_or(0));
     let settings = state.pipeline.settings();
     let mut lines = vec![StatusLine {
@@ -288,6 +287,6 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
 fn day_label(days: i64) -> String {
     // 1970-01-01 was a Thursday.
     let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let (_, _, day) = crate::journal::civil_from_days(days);
+    let (_, _, day) = crate::clock::civil_from_days(days);
     format!("{weekday} {day}")
 }

@@ -11,8 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
+use crate::clock::{TimeZone, format_utc};
 use crate::config::Config;
-use crate::journal::{BlockedRow, JournalReader, LogFilter, TimeZone, format_utc, write_csv};
+use crate::journal::{BlockedRow, JournalReader, LogFilter, write_csv};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
@@ -211,7 +212,7 @@ pub async fn csv(
         Ok::<_, WebError>(body)
     })
     .await??;
-    let today = local_time(tz, crate::admin::now_ms());
+    let today = local_time(tz, crate::clock::now_unix_ms());
     let file = format!("blocked-lookups-{}.csv", &today[..10]);
     Ok((
         [

@@ -10,8 +10,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::admin::ReviewRow;
-use crate::admin::now_ms;
 use crate::admin::users::Right;
+use crate::clock::now_unix_ms;
 use crate::journal::{AuditRow, JournalReader};
 use crate::report::Report;
 use crate::web::WebState;
@@ -60,7 +60,7 @@ pub async fn weekly(
     signed.require(Right::ReadLog, "read the reports")?;
     let config = state.config().await;
     let tz = config.log.time_zone;
-    let now = now_ms();
+    let now = now_unix_ms();
     let today = tz.local_day(now);
     // Weeks start on Monday; 1970-01-01 was a Thursday.
     let monday = |day: i64| day - (day + 3).rem_euclid(7);
@@ -90,7 +90,7 @@ pub async fn weekly(
 }
 
 impl WeekFigures {
-    fn new(report: &Report, tz: crate::journal::TimeZone) -> WeekFigures {
+    fn new(report: &Report, tz: crate::clock::TimeZone) -> WeekFigures {
         let pairs = |rows: &[(String, i64)]| -> Vec<(String, String)> {
             rows.iter().map(|(a, n)| (a.clone(), count(*n))).collect()
         };
@@ -152,7 +152,7 @@ pub async fn reviews(
     let tz = config.log.time_zone;
     let admin = state.admin.clone();
     let reviews = tokio::task::spawn_blocking(move || admin.reviews()).await??;
-    let today = local_time(tz, now_ms())[..10].to_string();
+    let today = local_time(tz, now_unix_ms())[..10].to_string();
     let last_review_warning = match reviews.first() {
         None => Some("No filtering review is recorded yet. The DfE standards ask for one at least once a year.".to_string()),
         Some(latest) if year_ago(&today) > latest.held_on => Some(format!(

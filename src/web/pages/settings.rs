@@ -58,7 +58,7 @@ pub async fn lists(
         "{} sites from {} lists, built {}.",
         count(settings.policy.lists.domain_count() as i64),
         manifest.sources.len(),
-        crate::status::age(crate::updates::now_unix().saturating_sub(manifest.compiled_at))
+        crate::clock::age(crate::clock::now_unix_secs().saturating_sub(manifest.compiled_at))
     );
     let for_health = config.clone();
     let health =

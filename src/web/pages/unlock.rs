@@ -21,7 +21,8 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::admin::{OverrideScope, OverrideTarget, now_ms};
+use crate::admin::{OverrideScope, OverrideTarget};
+use crate::clock::now_unix_ms;
 use crate::config::Config;
 use crate::lists::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
@@ -109,7 +110,7 @@ fn unlock_page(
     message: Option<String>,
     done: Option<String>,
 ) -> UnlockPage {
-    let now = now_ms();
+    let now = now_unix_ms();
     UnlockPage {
         layout: layout(config, signed, token, "Unlock a site for a lesson"),
         needs_code: trusted(signed).is_none(),
@@ -250,7 +251,7 @@ pub async fn grant(
         let page = unlock_page(&config, &signed, &token, shown, Some(message), None);
         Ok((status, render(&page)?).into_response())
     };
-    let now = now_ms();
+    let now = now_unix_ms();
     let wanted = match read_form(&form, &config, now) {
         Ok(wanted) => wanted,
         Err(message) => return retry(StatusCode::BAD_REQUEST, message),

@@ -169,7 +169,7 @@ impl TestUpstream {
 pub struct TestLollipop {
     pub addresses: Vec<SocketAddr>,
     pub dir: tempfile::TempDir,
-    running: Option<lollipop::app::Running>,
+    running: Option<lollipop::service::Running>,
     runtime: Runtime,
 }
 
@@ -209,7 +209,7 @@ impl TestLollipop {
             .build()
             .expect("runtime");
         let running = runtime
-            .block_on(async { lollipop::app::start(config) })
+            .block_on(async { lollipop::service::start(config) })
             .expect("lollipop starts");
         TestLollipop {
             addresses: running.servers.addresses.clone(),
@@ -233,7 +233,7 @@ impl TestLollipop {
         self.runtime.block_on(future)
     }
 
-    pub fn running(&self) -> &lollipop::app::Running {
+    pub fn running(&self) -> &lollipop::service::Running {
         self.running.as_ref().expect("running")
     }
 

@@ -85,7 +85,7 @@ fn a_block_entry_applies_to_its_profile_only_and_survives_a_restart() {
     let config = school
         .lollipop
         .block_on(school.lollipop.running().reloader.config());
-    let rules = lollipop::app::local_rules(&config);
+    let rules = lollipop::service::settings::local_rules(&config);
     assert_eq!(rules.len(), 1);
     assert_eq!(rules[0].domain, "news.example.org");
 }

@@ -8,8 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use ipnet::IpNet;
 
 use crate::admin::OverrideScope;
+use crate::clock::TimeZone;
 use crate::config::Config;
-use crate::journal::TimeZone;
 use crate::web::view::local_time;
 
 use super::UnlockForm;

@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::admin::OverrideRow;
 use crate::admin::users::Right;
-use crate::admin::{OverrideRow, now_ms};
+use crate::clock::now_unix_ms;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
@@ -57,7 +58,7 @@ pub async fn list(
     }
     let config = state.config().await;
     let tz = config.log.time_zone;
-    let now = now_ms();
+    let now = now_unix_ms();
     let admin = state.admin.clone();
     let rows =
         tokio::task::spawn_blocking(move || admin.overrides_since(now - RECENT_MS)).await??;

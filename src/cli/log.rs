@@ -5,8 +5,9 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 
+use crate::clock::start_of_day;
 use crate::config::Config;
-use crate::journal::{JournalReader, LogFilter, TimeZone, days_from_civil, write_csv};
+use crate::journal::{JournalReader, LogFilter, write_csv};
 
 /// What the technician asked for on the command line.
 #[derive(Debug, Default, Clone)]
@@ -31,7 +32,7 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
         );
     }
     let tz = config.log.time_zone;
-    let now_ms = crate::updates::now_unix() as i64 * 1000;
+    let now_ms = crate::clock::now_unix_ms();
     let from = match (&request.from, request.days) {
         (Some(day), _) => Some(start_of_day(day, tz)?),
         (None, Some(days)) => Some(now_ms - i64::from(days) * 86_400_000),
@@ -91,53 +92,4 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
         )?;
     }
     Ok(())
-}
-
-/// Midnight at the start of `day` (YYYY-MM-DD) in the school's time zone,
-/// as Unix milliseconds.
-pub fn start_of_day(day: &str, tz: TimeZone) -> Result<i64> {
-    let parts: Vec<&str> = day.split('-').collect();
-    let parsed = match parts.as_slice() {
-        [y, m, d] => y
-            .parse::<i64>()
-            .ok()
-            .zip(m.parse::<u32>().ok())
-            .zip(d.parse::<u32>().ok())
-            .map(|((y, m), d)| (y, m, d)),
-        _ => None,
-    };
-    let Some((year, month, day_of_month)) =
-        parsed.filter(|(_, m, d)| (1..=12).contains(m) && (1..=31).contains(d))
-    else {
-        bail!("'{day}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23");
-    };
-    let midnight_utc = days_from_civil(year, month, day_of_month) * 86_400_000;
-    // Local midnight is UTC midnight less the offset in force then.
-    Ok(midnight_utc - i64::from(tz.offset_seconds(midnight_utc)) * 1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_local_midnights() {
-        assert_eq!(start_of_day("1970-01-01", TimeZone::Utc).expect("day"), 0);
-        assert_eq!(
-            start_of_day("2026-01-15", TimeZone::Utc).expect("day"),
-            1_768_435_200_000
-        );
-        // In summer the school's midnight is 23:00 UTC the day before.
-        assert_eq!(
-            start_of_day("2026-07-01", TimeZone::EuropeLondon).expect("day"),
-            start_of_day("2026-07-01", TimeZone::Utc).expect("day") - 3_600_000
-        );
-        assert_eq!(
-            start_of_day("2026-12-01", TimeZone::EuropeLondon).expect("day"),
-            start_of_day("2026-12-01", TimeZone::Utc).expect("day")
-        );
-        for bad in ["2026-13-01", "yesterday", "2026/01/01", "2026-01-32"] {
-            assert!(start_of_day(bad, TimeZone::Utc).is_err(), "{bad}");
-        }
-    }
 }

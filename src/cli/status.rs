@@ -1,28 +1,19 @@
-//! The health of the lists in words a technician reads: for each list its
-//! kind, entries, bad lines, last successful download, age and licence.
+//! `lollipop lists status`: the health of the lists in words a technician
+//! reads: for each list its kind, entries, bad lines, last successful
+//! download, age and licence.
 
 use std::fmt::Write;
 
+use crate::clock::{age, now_unix_secs};
 use crate::config::Config;
 use crate::lists::sources::downloads_dir;
 use crate::lists::store::CompiledLists;
 use crate::lists::update::{is_stale, load_state};
-use crate::updates::now_unix;
-
-/// "3 h 12 min ago", "2 days ago".
-pub fn age(seconds: u64) -> String {
-    match seconds {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", seconds / 60),
-        3600..86_400 => format!("{} h {} min ago", seconds / 3600, seconds % 3600 / 60),
-        _ => format!("{} days ago", seconds / 86_400),
-    }
-}
 
 pub fn lists_status(config: &Config) -> String {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
     let store = downloads_dir(config);
-    let now = now_unix();
+    let now = now_unix_secs();
     let mut out = String::new();
     if let Some(lists) = &compiled {
         let manifest = lists.manifest();

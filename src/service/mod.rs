@@ -1,161 +1,32 @@
-//! Start-up and the commands' shared work: compile the lists when they are
-//! missing or stale, build the policy, and run the resolver until stopped.
+//! The running service: assembles the resolver from a config (lists,
+//! policy and settings built by [`settings`], the block log, alerts, the
+//! DNS listeners and the status page), starts the background
+//! [`schedules`] and the [`reload`] watcher beside it, and runs until
+//! stopped. Only the command line (and `main`) sits above it.
 
-use std::path::Path;
+pub mod reload;
+pub mod schedules;
+pub mod settings;
+
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::admin::{AdminStore, DomainRule};
+use crate::admin::AdminStore;
 use crate::alerts::feed::AlertFeed;
 use crate::alerts::{AlertConfig, Alerter};
+use crate::clock::Clock;
 use crate::config::{Config, parse_upstream_address};
-use crate::dns::resolve::pipeline::{Pipeline, Settings};
+use crate::dns::resolve::pipeline::Pipeline;
 use crate::dns::resolve::recorder::Recorder;
-use crate::dns::resolve::upstream::CachedUpstream;
-use crate::dns::resolve::upstream_for;
 use crate::dns::transport::listeners::DnsServers;
-use crate::journal::{DeviceDirectory, Journal, JournalConfig, LookupTally};
-use crate::lists::compile::{CompileReport, SourceSpec, compile};
-use crate::lists::store::CompiledLists;
-use crate::metrics::{Metrics, ProfileCounters};
-use crate::policy::Policy;
-use crate::policy::safesearch::SafeSearchMap;
-use crate::reload::Reloader;
+use crate::journal::{DeviceDirectory, Journal, JournalConfig};
+use crate::metrics::Metrics;
 use crate::web::WebServers;
 
-/// What the compiler reads: every configured list that is on disk. A
-/// download not fetched yet is left out until it is.
-pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
-    config
-        .list_sources()
-        .into_iter()
-        .filter(|source| source.fetch.is_none() || source.spec.path.exists())
-        .map(|source| source.spec)
-        .collect()
-}
-
-/// Compiles every configured list into the data directory.
-pub fn compile_lists(config: &Config) -> Result<CompileReport> {
-    let out = config.compiled_lists_path();
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    }
-    for source in config.list_sources() {
-        if source.fetch.is_some() && !source.spec.path.exists() {
-            tracing::warn!(
-                "list '{}' has not been downloaded yet, so it is left out: run `lollipop lists update`",
-                source.spec.name
-            );
-        }
-    }
-    Ok(compile(&list_sources(config), &out)?)
-}
-
-/// Whether `lists`, compiled at `compiled`, no longer match the config or
-/// their sources (a source renamed, re-categorised, moved, or modified since).
-pub fn is_stale(config: &Config, lists: &CompiledLists, compiled: &Path) -> bool {
-    let compiled_modified = std::fs::metadata(compiled).and_then(|m| m.modified()).ok();
-    let sources = list_sources(config);
-    let manifest = lists.manifest();
-    if manifest.sources.len() != sources.len() {
-        return true;
-    }
-    sources.iter().zip(&manifest.sources).any(|(wanted, had)| {
-        let changed_since = std::fs::metadata(&wanted.path)
-            .and_then(|m| m.modified())
-            .ok()
-            .zip(compiled_modified)
-            .is_none_or(|(source, compiled)| source > compiled);
-        wanted.name != had.name
-            || wanted.category != had.category
-            || wanted.path != had.path
-            || wanted.format != had.format
-            || wanted.hidden != had.hidden
-            || changed_since
-    })
-}
-
-/// The compiled lists for `config`, compiling first when they are missing
-/// or stale. A failed compile keeps the last good file if there is one.
-pub fn load_lists(config: &Config) -> Result<Arc<CompiledLists>> {
-    let path = config.compiled_lists_path();
-    let mut last_good = CompiledLists::open(&path).ok();
-    if let Some(fresh) = last_good.take_if(|lists| !is_stale(config, lists, &path)) {
-        return Ok(Arc::new(fresh));
-    }
-    match compile_lists(config) {
-        Ok(report) => tracing::info!("lists compiled: {report}"),
-        Err(error) => match last_good {
-            Some(lists) => {
-                tracing::warn!("lists could not be compiled, keeping the last good set: {error:#}");
-                return Ok(Arc::new(lists));
-            }
-            None => return Err(error.context("no compiled lists to fall back on")),
-        },
-    }
-    let lists = CompiledLists::open(&path)
-        .with_context(|| format!("cannot open the compiled lists {}", path.display()))?;
-    Ok(Arc::new(lists))
-}
-
-/// The policy for `config` over `lists`, with the allow/deny entries made
-/// on the status page.
-pub fn build_policy(config: &Config, lists: Arc<CompiledLists>) -> Result<Policy> {
-    let safe_search = Arc::new(SafeSearchMap::embedded()?);
-    Ok(Policy::build(
-        config,
-        lists,
-        safe_search,
-        &local_rules(config),
-    )?)
-}
-
-/// The status page's allow/deny entries in force. An unreadable admin
-/// database is reported and filtering goes on with the config's own entries.
-pub fn local_rules(config: &Config) -> Vec<DomainRule> {
-    let path = config.admin_db_path();
-    if !path.exists() {
-        return Vec::new();
-    }
-    match AdminStore::open(&path).and_then(|store| store.live_rules()) {
-        Ok(rules) => rules,
-        Err(error) => {
-            tracing::error!("the status page's allow/deny entries are not applied: {error}");
-            Vec::new()
-        }
-    }
-}
-
-/// The settings for `config`, reusing `upstream` when given (its cache and
-/// connections survive a reload that did not change the upstreams).
-pub fn build_settings(
-    config: &Config,
-    lists: Arc<CompiledLists>,
-    upstream: Option<Arc<CachedUpstream>>,
-    metrics: &Metrics,
-) -> Result<Settings> {
-    let policy = build_policy(config, lists)?;
-    let upstream = match upstream {
-        Some(upstream) => upstream,
-        None => Arc::new(upstream_for(config, metrics.upstream.clone())?),
-    };
-    Ok(Settings {
-        policy,
-        upstream,
-        blocking: config.blocking.clone(),
-        circumvention: config.circumvention,
-        listeners: config
-            .listen
-            .iter()
-            .map(|l| l.address.get_ref().clone())
-            .collect(),
-        // Filled in by the pipeline when it puts these settings in force.
-        counters: ProfileCounters::default(),
-        lookups: LookupTally::default(),
-    })
-}
+use reload::Reloader;
+use schedules::Sweeper;
+use settings::{build_settings, load_lists};
 
 /// Where device names come from: the config's `[[devices]]` and leases.
 fn device_directory(config: &Config) -> DeviceDirectory {
@@ -205,7 +76,7 @@ fn start_alerts(config: &Config, journal: &Journal) -> Result<Option<AlertFeed>>
 }
 
 /// Opens the block log and starts its writer task (inside the runtime).
-fn open_journal(config: &Config) -> Result<Journal> {
+fn open_journal(config: &Config, clock: &Clock) -> Result<Journal> {
     let path = config.journal_path();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -216,6 +87,7 @@ fn open_journal(config: &Config) -> Result<Journal> {
     journal_config.blocked_retention_days = config.log.blocked_retention_days;
     journal_config.full_retention_days = config.log.full_retention_days;
     journal_config.time_zone = config.log.time_zone;
+    journal_config.clock = clock.clone();
     let (journal, task) = Journal::open(journal_config, device_directory(config))
         .with_context(|| format!("cannot open the block log {}", path.display()))?;
     tokio::spawn(task.run());
@@ -229,15 +101,26 @@ pub struct Running {
     pub web: Option<WebServers>,
     pub pipeline: Arc<Pipeline>,
     pub reloader: Arc<Reloader>,
+    /// What "now" is for the block log's retention and the schedules.
+    pub clock: Clock,
+    /// Ends staff overrides on time while the status page runs; stops when
+    /// dropped.
+    override_sweeper: Option<Sweeper>,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
 /// runtime (the listeners are Tokio sockets).
 pub fn start(config: Config) -> Result<Running> {
+    start_with_clock(config, Clock::system())
+}
+
+/// [`start`], with "now" read from `clock` by the block log's retention
+/// and the override sweeper (a test sets the time instead of waiting).
+pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
     let settings = build_settings(&config, lists, None, &metrics)?;
-    let journal = open_journal(&config)?;
+    let journal = open_journal(&config, &clock)?;
     let alerts = start_alerts(&config, &journal)?;
     let mut recorder = Recorder::new(journal, metrics, config.log.full_query_log);
     if let Some(alerts) = alerts {
@@ -264,26 +147,36 @@ pub fn start(config: Config) -> Result<Running> {
     } else {
         None
     };
+    let override_sweeper = web
+        .as_ref()
+        .map(|web| Sweeper::start(web.state.clone(), clock.clone()));
     Ok(Running {
         servers,
         web,
         pipeline,
         reloader,
+        clock,
+        override_sweeper,
     })
 }
 
 /// Runs the resolver until `shutdown` completes, reloading on SIGHUP and
 /// when the config or a list file changes.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
-    let running = start(config)?;
+    let mut running = start(config)?;
     let watcher = tokio::spawn(running.reloader.clone().watch());
-    let updater = tokio::spawn(crate::updates::run_schedule(running.reloader.clone()));
-    let reports = tokio::spawn(crate::report::run_weekly(running.reloader.clone()));
+    let updater = tokio::spawn(schedules::run_list_updates(running.reloader.clone()));
+    let reports = tokio::spawn(schedules::run_weekly_report(
+        running.reloader.clone(),
+        running.clock.clone(),
+    ));
     shutdown.await;
     tracing::info!("stopping");
     watcher.abort();
     updater.abort();
     reports.abort();
+    // The sweeper stops with the status page, as it always has.
+    drop(running.override_sweeper.take());
     if let Some(web) = running.web {
         web.shutdown().await;
     }

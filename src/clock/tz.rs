@@ -1,11 +1,13 @@
-//! Turns the journal's UTC millisecond timestamps into ISO 8601 text, in UTC
-//! and in the school's own time zone (Europe/London or UTC).
+//! Turns UTC millisecond timestamps into ISO 8601 text, in UTC and in the
+//! school's own time zone (Europe/London or UTC), and dates typed as
+//! YYYY-MM-DD into the local midnights they start.
 //!
 //! The UK rule is small enough to carry here rather than pull in a time zone
 //! database: British Summer Time runs from 01:00 UTC on the last Sunday of
 //! March to 01:00 UTC on the last Sunday of October. That rule has held
 //! since 1996, which covers every timestamp this journal will ever hold.
 
+use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -170,6 +172,29 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Midnight at the start of `day` (YYYY-MM-DD) in the school's time zone,
+/// as Unix milliseconds.
+pub fn start_of_day(day: &str, tz: TimeZone) -> Result<i64> {
+    let parts: Vec<&str> = day.split('-').collect();
+    let parsed = match parts.as_slice() {
+        [y, m, d] => y
+            .parse::<i64>()
+            .ok()
+            .zip(m.parse::<u32>().ok())
+            .zip(d.parse::<u32>().ok())
+            .map(|((y, m), d)| (y, m, d)),
+        _ => None,
+    };
+    let Some((year, month, day_of_month)) =
+        parsed.filter(|(_, m, d)| (1..=12).contains(m) && (1..=31).contains(d))
+    else {
+        bail!("'{day}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23");
+    };
+    let midnight_utc = days_from_civil(year, month, day_of_month) * 86_400_000;
+    // Local midnight is UTC midnight less the offset in force then.
+    Ok(midnight_utc - i64::from(tz.offset_seconds(midnight_utc)) * 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +278,26 @@ mod tests {
         assert!("Europe/Paris".parse::<TimeZone>().is_err());
         let round: Result<TimeZone, _> = serde_json::from_str("\"Europe/London\"");
         assert_eq!(round.ok(), Some(TimeZone::EuropeLondon));
+    }
+
+    #[test]
+    fn days_are_local_midnights() {
+        assert_eq!(start_of_day("1970-01-01", TimeZone::Utc).expect("day"), 0);
+        assert_eq!(
+            start_of_day("2026-01-15", TimeZone::Utc).expect("day"),
+            1_768_435_200_000
+        );
+        // In summer the school's midnight is 23:00 UTC the day before.
+        assert_eq!(
+            start_of_day("2026-07-01", TimeZone::EuropeLondon).expect("day"),
+            start_of_day("2026-07-01", TimeZone::Utc).expect("day") - 3_600_000
+        );
+        assert_eq!(
+            start_of_day("2026-12-01", TimeZone::EuropeLondon).expect("day"),
+            start_of_day("2026-12-01", TimeZone::Utc).expect("day")
+        );
+        for bad in ["2026-13-01", "yesterday", "2026/01/01", "2026-01-32"] {
+            assert!(start_of_day(bad, TimeZone::Utc).is_err(), "{bad}");
+        }
     }
 }

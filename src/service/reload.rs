@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 
 use crate::admin::AdminStore;
-use crate::app;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::AuditEntry;
 use crate::policy::overrides::OverrideSet;
+
+use super::settings;
 
 /// How often the config and list files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
@@ -68,7 +69,9 @@ impl Reloader {
             );
         }
         let for_compile = config.clone();
-        let lists = match tokio::task::spawn_blocking(move || app::load_lists(&for_compile)).await {
+        let lists = match tokio::task::spawn_blocking(move || settings::load_lists(&for_compile))
+            .await
+        {
             Ok(Ok(lists)) => lists,
             Ok(Err(error)) => {
                 let message = format!("{error:#}");
@@ -79,13 +82,13 @@ impl Reloader {
         };
         let upstream = (upstream_key(&config) == upstream_key(&current))
             .then(|| self.pipeline.settings().upstream.clone());
-        match app::build_settings(&config, lists, upstream, self.pipeline.metrics()) {
+        match settings::build_settings(&config, lists, upstream, self.pipeline.metrics()) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
                 let changed = current.changed_sections(&config);
                 if !changed.is_empty() {
                     self.pipeline.journal().record_audit(AuditEntry {
-                        at_unix_ms: crate::updates::now_unix() as i64 * 1000,
+                        at_unix_ms: crate::clock::now_unix_ms(),
                         actor: format!("config file {} ({why})", config.origin.display_name),
                         action: "config reloaded".into(),
                         detail: format!("changed: {}", changed.join(", ")),
@@ -109,7 +112,7 @@ impl Reloader {
     pub async fn apply_local_rules(&self) -> Result<(), String> {
         let current = self.config.lock().await;
         let running = self.pipeline.settings();
-        let settings = app::build_settings(
+        let settings = settings::build_settings(
             &current,
             running.policy.lists.clone(),
             Some(running.upstream.clone()),
@@ -171,7 +174,7 @@ impl Reloader {
     async fn watched_files(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
         let config = self.config.lock().await;
         let mut paths: Vec<PathBuf> = config.origin.path.iter().cloned().collect();
-        paths.extend(app::list_sources(&config).into_iter().map(|s| s.path));
+        paths.extend(settings::list_sources(&config).into_iter().map(|s| s.path));
         paths
             .into_iter()
             .map(|path| {
@@ -179,6 +182,21 @@ impl Reloader {
                 (path, modified)
             })
             .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::web::Control for Reloader {
+    async fn config(&self) -> Config {
+        Reloader::config(self).await
+    }
+
+    async fn apply_local_rules(&self) -> Result<(), String> {
+        Reloader::apply_local_rules(self).await
+    }
+
+    async fn apply_overrides(&self) -> Result<(), String> {
+        Reloader::apply_overrides(self).await
     }
 }
 

@@ -1,0 +1,110 @@
+//! The background schedules the running service starts beside the
+//! resolver: list downloads as they fall due, the weekly report email, and
+//! the sweeper that ends staff overrides on time. Each is only the loop;
+//! the work it calls belongs to its owner (`updates`, `report`, the unlock
+//! pages). Those that wait for a time of day take a [`Clock`], so a test can
+//! set the time instead of waiting for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::lists::update::UpdateOutcome;
+use crate::report::{email_report, next_weekly_send};
+use crate::updates::update_lists;
+use crate::web::WebState;
+use crate::web::pages::unlock::expiry::sweep_once;
+
+use super::reload::Reloader;
+
+/// While running: fetches lists as they fall due and reloads when any
+/// changed. Runs until the task is dropped.
+pub async fn run_list_updates(reloader: Arc<Reloader>) {
+    loop {
+        let config = reloader.config().await;
+        let pause = Duration::from_secs(config.updates.check_every_secs.max(1));
+        if !config.updates.enabled {
+            tokio::time::sleep(pause).await;
+            continue;
+        }
+        let outcomes = match tokio::task::spawn_blocking(move || update_lists(&config, true)).await
+        {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                tracing::warn!("the list update task failed: {error}");
+                Vec::new()
+            }
+        };
+        if outcomes
+            .iter()
+            .any(|(_, outcome)| matches!(outcome, UpdateOutcome::Updated { .. }))
+        {
+            reloader.reload("lists downloaded").await;
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// While running: emails last week's report every Monday at 07:00 to the
+/// `[alerts.email]` recipients, when `[reports] weekly_email` is on.
+pub async fn run_weekly_report(reloader: Arc<Reloader>, clock: Clock) {
+    loop {
+        let config = reloader.config().await;
+        let now_ms = clock.now_unix_ms();
+        let at = next_weekly_send(now_ms, config.log.time_zone);
+        tokio::time::sleep(std::time::Duration::from_millis((at - now_ms).max(0) as u64)).await;
+        let config = reloader.config().await;
+        if !config.reports.weekly_email {
+            continue;
+        }
+        if let Err(error) = email_report(&config, at - 7 * 86_400_000, at).await {
+            tracing::warn!("the weekly report could not be sent: {error:#}");
+        }
+    }
+}
+
+/// The longest the override sweeper sleeps between two looks at the
+/// overrides.
+pub const SWEEP_PERIOD: Duration = Duration::from_secs(30);
+
+/// The running override sweeper; dropping it stops the task.
+pub struct Sweeper(tokio::task::JoinHandle<()>);
+
+impl Sweeper {
+    /// Starts sweeping (inside a Tokio runtime).
+    pub fn start(state: Arc<WebState>, clock: Clock) -> Sweeper {
+        Sweeper(tokio::spawn(sweep(state, clock)))
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Ends overrides on time without anyone clicking: wakes when the next
+/// override expires (and every [`SWEEP_PERIOD`] at most, so a change made
+/// to the admin database elsewhere is seen too). Runs until the task is
+/// aborted (when the status page stops).
+async fn sweep(state: Arc<WebState>, clock: Clock) {
+    let mut swept_until = clock.now_unix_ms();
+    loop {
+        let now = clock.now_unix_ms();
+        let next = match sweep_once(&state, swept_until, now).await {
+            Ok(next) => {
+                swept_until = now;
+                next
+            }
+            Err(error) => {
+                tracing::error!("could not bring the staff overrides up to date: {error}");
+                None
+            }
+        };
+        let wait = next
+            .map(|at| Duration::from_millis(u64::try_from(at - now).unwrap_or(0)))
+            .map_or(SWEEP_PERIOD, |until_next| until_next.min(SWEEP_PERIOD));
+        // A few milliseconds past the expiry, so it is over when we look.
+        tokio::time::sleep(wait + Duration::from_millis(5)).await;
+    }
+}
