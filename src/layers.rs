@@ -34,8 +34,8 @@ const LAYERS: &[&[&str]] = &[
     &["config", "lists"],
     &["alerts"],
     &["journal"],
-    // Small leaves everyone may use.
-    &["clock", "name"],
+    // Small leaves everyone may use (testkit: the tests' scripted servers).
+    &["clock", "name", "testkit"],
 ];
 
 /// Imports that go up a layer today and are being removed (policy is to
