@@ -11,7 +11,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use lollipop::lists::{CompiledLists, ListFormat, ReversedName, SourceSpec, compile};
+use lollipop::lists::{CompiledLists, ListFormat, SourceSpec, compile};
+use lollipop::name::ReversedName;
 
 mod common;
 use common::{Rng, domain, peak_rss};

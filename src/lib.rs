@@ -13,6 +13,7 @@ pub mod journal;
 pub mod lists;
 pub mod log_command;
 pub mod metrics;
+pub mod name;
 pub mod policy;
 pub mod reload;
 pub mod report;

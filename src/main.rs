@@ -9,8 +9,8 @@ use clap::{Parser, Subcommand};
 
 use lollipop::app;
 use lollipop::config::Config;
-use lollipop::lists::name::{ReversedName, normalise_domain};
 use lollipop::lists::update::UpdateOutcome;
+use lollipop::name::{ReversedName, normalise_domain};
 use lollipop::policy::special::special_answer;
 
 #[derive(Parser)]

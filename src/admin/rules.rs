@@ -6,7 +6,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::{AdminError, AdminStore, now_ms};
-use crate::lists::name::normalise_domain;
+use crate::name::normalise_domain;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

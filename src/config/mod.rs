@@ -546,7 +546,7 @@ impl Config {
             ];
             for (field, list) in domain_lists {
                 for (i, domain) in list.iter().enumerate() {
-                    if let Err(error) = crate::lists::name::normalise_domain(domain.get_ref()) {
+                    if let Err(error) = crate::name::normalise_domain(domain.get_ref()) {
                         problems.at(
                             &domain.span(),
                             format!("profiles.{name}.{field}[{i}]"),

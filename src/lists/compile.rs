@@ -11,12 +11,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use super::name::reverse_domain_owned;
 use super::parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat};
 use super::{
     Combination, FORMAT_VERSION, MAX_CATEGORIES, Manifest, SourceInfo, describe_fst_error,
     write_lists_file,
 };
+use crate::name::reverse_domain_owned;
 use keys::{Combinations, KeyArena};
 pub use report::{CompileReport, SampleLine, SourceReport};
 

@@ -17,7 +17,6 @@
 pub mod catalogue;
 pub mod compile;
 mod fetch;
-pub mod name;
 pub mod parse;
 pub mod sources;
 pub mod store;
@@ -32,7 +31,6 @@ use serde::{Deserialize, Serialize};
 pub use compile::{
     CompileError, CompileReport, MAX_LINE_BYTES, SampleLine, SourceReport, SourceSpec, compile,
 };
-pub use name::{NameError, ReversedName, normalise_domain, reverse_domain};
 pub use parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat, parse_line};
 pub use store::{CompiledLists, StoreError, SuffixMatch, SuffixSet};
 

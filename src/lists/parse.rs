@@ -9,7 +9,7 @@ mod rpz;
 
 use serde::{Deserialize, Serialize};
 
-use super::name::normalise_domain;
+use crate::name::normalise_domain;
 
 /// How a list file is written.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

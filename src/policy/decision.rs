@@ -4,8 +4,8 @@
 //! specific level, and locked categories always block.
 
 use crate::config::ProfileMode;
-use crate::lists::name::ReversedName;
 use crate::lists::store::{CompiledLists, SuffixSet};
+use crate::name::ReversedName;
 
 use super::safesearch::SafeSearchPolicy;
 

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use crate::admin::{DomainRule, RuleAction};
 use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
-use crate::lists::name::{ReversedName, normalise_domain};
 use crate::lists::sources::service_category;
 use crate::lists::store::{CompiledLists, SuffixSet};
+use crate::name::{ReversedName, normalise_domain};
 
 use clients::{ClientMap, ProfileId};
 use decision::{Decision, Hit, HitSource, Profile};

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
-use crate::lists::name::{ReversedName, reverse_domain};
 use crate::lists::sources::service_category;
+use crate::name::{ReversedName, reverse_domain};
 
 #[derive(Debug, Clone)]
 enum Release {

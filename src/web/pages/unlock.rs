@@ -23,7 +23,7 @@ use serde::Deserialize;
 use crate::admin::users::Right;
 use crate::admin::{OverrideScope, OverrideTarget, now_ms};
 use crate::config::Config;
-use crate::lists::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
 use crate::web::WebState;
 use crate::web::auth::Signed;
