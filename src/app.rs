@@ -25,8 +25,7 @@ use crate::web::WebServers;
 /// What the compiler reads: every configured list that is on disk. A
 /// download not fetched yet is left out until it is.
 pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
-    config
-        .list_sources()
+    crate::lists::acquire::sources::configured(config)
         .into_iter()
         .filter(|source| source.fetch.is_none() || source.spec.path.exists())
         .map(|source| source.spec)
@@ -40,7 +39,7 @@ pub fn compile_lists(config: &Config) -> Result<CompileReport> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
-    for source in config.list_sources() {
+    for source in crate::lists::acquire::sources::configured(config) {
         if source.fetch.is_some() && !source.spec.path.exists() {
             tracing::warn!(
                 "list '{}' has not been downloaded yet, so it is left out: run `lollipop lists update`",

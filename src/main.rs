@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use lollipop::app;
 use lollipop::config::Config;
-use lollipop::lists::update::UpdateOutcome;
+use lollipop::lists::acquire::update::UpdateOutcome;
 use lollipop::name::{ReversedName, normalise_domain};
 use lollipop::policy::special::special_answer;
 

@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 
 use crate::config::Config;
 use crate::journal::{AuditRow, JournalReader, LogFilter, TimeZone};
-use crate::lists::sources::downloads_dir;
+use crate::lists::acquire::sources::downloads_dir;
+use crate::lists::acquire::update::{is_stale, load_state};
 use crate::lists::store::CompiledLists;
-use crate::lists::update::{is_stale, load_state};
 use crate::status::age;
 use crate::updates::now_unix;
 
@@ -127,8 +127,7 @@ pub fn list_health(config: &Config) -> Vec<ListHealth> {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
     let store = downloads_dir(config);
     let now = now_unix();
-    config
-        .list_sources()
+    crate::lists::acquire::sources::configured(config)
         .into_iter()
         .map(|source| {
             let entries = compiled

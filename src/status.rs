@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use crate::config::Config;
-use crate::lists::sources::downloads_dir;
+use crate::lists::acquire::sources::downloads_dir;
+use crate::lists::acquire::update::{is_stale, load_state};
 use crate::lists::store::CompiledLists;
-use crate::lists::update::{is_stale, load_state};
 use crate::updates::now_unix;
 
 /// "3 h 12 min ago", "2 days ago".
@@ -36,7 +36,7 @@ pub fn lists_status(config: &Config) -> String {
     } else {
         let _ = writeln!(out, "compiled: none yet (run `lollipop lists compile`)");
     }
-    for source in config.list_sources() {
+    for source in crate::lists::acquire::sources::configured(config) {
         let spec = &source.spec;
         let in_use = compiled.as_ref().and_then(|lists| {
             lists

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
-use crate::lists::sources::{ListSource, downloads_dir};
-use crate::lists::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
+use crate::lists::acquire::sources::{self, ListSource, downloads_dir};
+use crate::lists::acquire::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
 use crate::reload::Reloader;
 
 pub fn now_unix() -> u64 {
@@ -22,8 +22,7 @@ pub fn now_unix() -> u64 {
 pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutcome)> {
     let store = downloads_dir(config);
     let now = now_unix();
-    config
-        .list_sources()
+    sources::configured(config)
         .into_iter()
         .filter_map(|source: ListSource| source.fetch)
         .filter(|fetch| !only_due || is_due(fetch, &load_state(&store, &fetch.name), now))

@@ -10,11 +10,12 @@ use fst::raw::{Fst, Output};
 use memmap2::Mmap;
 use thiserror::Error;
 
-use super::parse::{EntryKinds, ListFormat};
+use super::parse::EntryKinds;
 use super::{
     Combination, FORMAT_VERSION, HeaderError, Manifest, SourceInfo, decode_header,
     describe_fst_error,
 };
+use crate::config::ListFormat;
 use crate::name::{ReversedName, reverse_domain_owned};
 
 #[derive(Debug, Error)]

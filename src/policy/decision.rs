@@ -176,8 +176,8 @@ fn lowest_bit(mask: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ListFormat;
     use crate::lists::compile::{SourceSpec, compile};
-    use crate::lists::parse::ListFormat;
     use crate::policy::safesearch::{SafeSearchPolicy, YouTubeMode};
 
     struct Fixture {

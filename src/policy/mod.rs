@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::admin::{DomainRule, RuleAction};
+use crate::config::catalogue::service_category;
 use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
-use crate::lists::sources::service_category;
 use crate::lists::store::{CompiledLists, SuffixSet};
 use crate::name::{ReversedName, normalise_domain};
 

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
-use crate::lists::sources::service_category;
+use crate::config::catalogue::service_category;
 use crate::name::{ReversedName, reverse_domain};
 
 #[derive(Debug, Clone)]

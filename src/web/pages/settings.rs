@@ -63,8 +63,7 @@ pub async fn lists(
     let for_health = config.clone();
     let health =
         tokio::task::spawn_blocking(move || crate::report::list_health(&for_health)).await?;
-    let lists = config
-        .list_sources()
+    let lists = crate::lists::acquire::sources::configured(&config)
         .into_iter()
         .zip(health)
         .map(|(source, health)| {
