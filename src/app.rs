@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::admin::{AdminStore, DomainRule};
+use crate::admin::AdminStore;
 use crate::alerts::feed::AlertFeed;
 use crate::alerts::{AlertConfig, Alerter};
 use crate::config::{Config, parse_upstream_address};
@@ -18,6 +18,7 @@ use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
 use crate::metrics::{Metrics, ProfileCounters};
 use crate::policy::Policy;
+use crate::policy::rules::DomainRule;
 use crate::policy::safesearch::SafeSearchMap;
 use crate::reload::Reloader;
 use crate::web::WebServers;

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
+use super::rules::{OverrideRow, OverrideScope, OverrideTarget};
 use crate::config::catalogue::service_category;
 use crate::name::{ReversedName, reverse_domain};
 

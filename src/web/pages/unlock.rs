@@ -20,11 +20,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
+use crate::admin::now_ms;
 use crate::admin::users::Right;
-use crate::admin::{OverrideScope, OverrideTarget, now_ms};
 use crate::config::Config;
 use crate::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
+use crate::policy::rules::{OverrideScope, OverrideTarget};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::csrf::FormToken;

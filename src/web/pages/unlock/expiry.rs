@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::admin::{OverrideRow, now_ms};
+use crate::admin::now_ms;
 use crate::journal::AuditEntry;
+use crate::policy::rules::OverrideRow;
 use crate::web::WebState;
 
 use super::choices::describe_scope;
