@@ -4,5 +4,6 @@
 //! list compiler and reader in `lists`; they never use it.
 
 mod fetch;
+pub mod health;
 pub mod sources;
 pub mod update;

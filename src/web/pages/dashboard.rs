@@ -13,7 +13,7 @@ use crate::admin::now_ms;
 use crate::admin::users::Right;
 use crate::config::Config;
 use crate::journal::JournalReader;
-use crate::report::ListHealth;
+use crate::lists::acquire::health::ListHealth;
 use crate::status::age;
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -236,7 +236,7 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
     let compiled_age = now.div_euclid(1000) - manifest.compiled_at as i64;
     let stale: Vec<&str> = lists
         .iter()
-        .filter(|list| !list.current)
+        .filter(|list| !list.current())
         .map(|list| list.name.as_str())
         .collect();
     lines.push(StatusLine {
