@@ -8,7 +8,6 @@ use toml::Spanned;
 
 use crate::alerts::{EmailConfig, WebhookConfig};
 use crate::journal::{DeviceEntry, LeaseFormat, TimeZone};
-use crate::policy::safesearch::YouTubeMode;
 
 use super::list_entries::{Archive, ListFormat};
 
@@ -485,4 +484,16 @@ impl Default for WebConfig {
             public_url: None,
         }
     }
+}
+
+/// YouTube Restricted Mode level a profile asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YouTubeMode {
+    /// Strict Restricted Mode (`restrict.youtube.com`).
+    Strict,
+    /// Moderate Restricted Mode (`restrictmoderate.youtube.com`).
+    Moderate,
+    /// No rewrite for YouTube names.
+    Off,
 }

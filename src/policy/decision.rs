@@ -177,8 +177,9 @@ fn lowest_bit(mask: u64) -> u32 {
 mod tests {
     use super::*;
     use crate::config::ListFormat;
+    use crate::config::YouTubeMode;
     use crate::lists::compile::{SourceSpec, compile};
-    use crate::policy::safesearch::{SafeSearchPolicy, YouTubeMode};
+    use crate::policy::safesearch::SafeSearchPolicy;
 
     struct Fixture {
         lists: CompiledLists,

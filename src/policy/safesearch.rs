@@ -8,6 +8,8 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::config::YouTubeMode;
+
 /// Where the embedded map lives, relative to this source file. This is the
 /// only place the path is written: `include_str!` takes a literal (or a macro
 /// that expands to one), not a `const`, so the path is kept in this macro.
@@ -25,18 +27,6 @@ const EMBEDDED_ORIGIN: &str = concat!("built-in safe-search map (", embedded_map
 
 /// Text of the embedded map.
 const EMBEDDED_TEXT: &str = include_str!(embedded_map_path!());
-
-/// YouTube Restricted Mode level a profile asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum YouTubeMode {
-    /// Strict Restricted Mode (`restrict.youtube.com`).
-    Strict,
-    /// Moderate Restricted Mode (`restrictmoderate.youtube.com`).
-    Moderate,
-    /// No rewrite for YouTube names.
-    Off,
-}
 
 /// What a profile enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
