@@ -11,7 +11,9 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use lollipop::lists::{CompiledLists, ListFormat, ReversedName, SourceSpec, compile};
+use lollipop::config::ListFormat;
+use lollipop::lists::{CompiledLists, SourceSpec, compile};
+use lollipop::name::ReversedName;
 
 mod common;
 use common::{Rng, domain, peak_rss};

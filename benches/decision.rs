@@ -14,8 +14,8 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_server::proto::rr::Name;
 use lollipop::config::{Config, ConfigOrigin};
-use lollipop::lists::name::ReversedName;
 use lollipop::lists::store::CompiledLists;
+use lollipop::name::ReversedName;
 use lollipop::policy::Policy;
 use lollipop::policy::safesearch::SafeSearchMap;
 

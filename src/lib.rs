@@ -19,6 +19,7 @@ pub mod dns;
 pub mod journal;
 pub mod lists;
 pub mod metrics;
+pub mod name;
 pub mod policy;
 pub mod report;
 pub mod service;

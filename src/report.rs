@@ -11,9 +11,8 @@ use anyhow::{Context, Result};
 use crate::clock::{TimeZone, age, now_unix_secs};
 use crate::config::Config;
 use crate::journal::{AuditRow, JournalReader, LogFilter};
-use crate::lists::sources::downloads_dir;
+use crate::lists::acquire::health::{Freshness, ListHealth, health};
 use crate::lists::store::CompiledLists;
-use crate::lists::update::{is_stale, load_state};
 
 /// How many rows the "top" tables show.
 const TOP: usize = 10;
@@ -33,15 +32,6 @@ pub struct Report {
     pub top_names: Vec<(String, i64)>,
     pub alerts: Vec<AuditRow>,
     pub lists: Vec<ListHealth>,
-}
-
-pub struct ListHealth {
-    pub name: String,
-    pub category: String,
-    pub entries: u64,
-    pub state: String,
-    /// False for a download that is stale or never succeeded.
-    pub current: bool,
 }
 
 /// The report for `[from_ms, to_ms)` from the block log.
@@ -110,7 +100,14 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         by_device: most_first(by_device, TOP),
         top_names: most_first(by_name, TOP),
         alerts,
-        lists: list_health(config),
+        lists: health(
+            config,
+            CompiledLists::open(&config.compiled_lists_path())
+                .ok()
+                .as_ref()
+                .map(CompiledLists::manifest),
+            now_unix_secs(),
+        ),
     })
 }
 
@@ -121,51 +118,26 @@ fn most_first(counts: HashMap<String, i64>, keep: usize) -> Vec<(String, i64)> {
     counts
 }
 
-/// Each list source: entries in use and whether its downloads are current.
-pub fn list_health(config: &Config) -> Vec<ListHealth> {
-    let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
-    let store = downloads_dir(config);
-    let now = now_unix_secs();
-    config
-        .list_sources()
-        .into_iter()
-        .map(|source| {
-            let entries = compiled
-                .as_ref()
-                .and_then(|lists| {
-                    lists
-                        .manifest()
-                        .sources
-                        .iter()
-                        .find(|s| s.name == source.spec.name)
-                        .map(|s| s.entries)
-                })
-                .unwrap_or(0);
-            let (state, current) = match &source.fetch {
-                None => ("local file".to_string(), true),
-                Some(fetch) => {
-                    let state = load_state(&store, &fetch.name);
-                    match (state.last_success, is_stale(fetch, &state, now)) {
-                        (None, _) => ("never downloaded".to_string(), false),
-                        (Some(t), true) => (
-                            format!("STALE: last downloaded {}", age(now.saturating_sub(t))),
-                            false,
-                        ),
-                        (Some(t), false) => {
-                            (format!("downloaded {}", age(now.saturating_sub(t))), true)
-                        }
-                    }
-                }
-            };
-            ListHealth {
-                name: source.spec.name,
-                category: source.spec.category,
-                entries,
-                state,
-                current,
-            }
-        })
-        .collect()
+/// A list's state in the words of the report and the lists page:
+/// "downloaded 3 h 12 min ago", "STALE: last downloaded 5 days ago".
+pub fn list_state(list: &ListHealth) -> String {
+    match &list.freshness {
+        Freshness::File { .. } => "local file".to_string(),
+        Freshness::Download {
+            last_success_ago: None,
+            ..
+        } => "never downloaded".to_string(),
+        Freshness::Download {
+            last_success_ago: Some(ago),
+            stale: true,
+            ..
+        } => format!("STALE: last downloaded {}", age(*ago)),
+        Freshness::Download {
+            last_success_ago: Some(ago),
+            stale: false,
+            ..
+        } => format!("downloaded {}", age(*ago)),
+    }
 }
 
 /// The next Monday 07:00 in the school's time zone after `now_ms`: when the
@@ -346,8 +318,8 @@ impl Report {
                     vec![
                         l.name.clone(),
                         l.category.clone(),
-                        l.entries.to_string(),
-                        l.state.clone(),
+                        l.entries().to_string(),
+                        list_state(l),
                     ]
                 })
                 .collect(),
@@ -384,11 +356,7 @@ impl Report {
                 .filter(|a| a.action == "alert sent")
                 .count()
         );
-        let stale: Vec<&ListHealth> = self
-            .lists
-            .iter()
-            .filter(|l| l.state.starts_with("STALE"))
-            .collect();
+        let stale: Vec<&ListHealth> = self.lists.iter().filter(|l| l.stale()).collect();
         let _ = writeln!(
             out,
             "Lists: {} in use, {} stale",
@@ -396,7 +364,7 @@ impl Report {
             stale.len()
         );
         for list in stale {
-            let _ = writeln!(out, "  {}: {}", list.name, list.state);
+            let _ = writeln!(out, "  {}: {}", list.name, list_state(list));
         }
         out
     }

@@ -5,16 +5,15 @@
 
 use crate::clock::now_unix_secs;
 use crate::config::Config;
-use crate::lists::sources::{ListSource, downloads_dir};
-use crate::lists::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
+use crate::lists::acquire::sources::{self, ListSource, downloads_dir};
+use crate::lists::acquire::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
 
 /// Downloads every list that has URLs (all of them, or only those due).
 /// Blocking: run it off the async runtime.
 pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutcome)> {
     let store = downloads_dir(config);
     let now = now_unix_secs();
-    config
-        .list_sources()
+    sources::configured(config)
         .into_iter()
         .filter_map(|source: ListSource| source.fetch)
         .filter(|fetch| !only_due || is_due(fetch, &load_state(&store, &fetch.name), now))

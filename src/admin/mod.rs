@@ -15,9 +15,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
-pub use overrides::{OverrideRow, OverrideScope, OverrideTarget};
 pub use reviews::ReviewRow;
-pub use rules::{DomainRule, RuleAction};
 pub use users::{Role, User};
 
 #[derive(Debug, thiserror::Error)]

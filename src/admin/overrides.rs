@@ -2,89 +2,27 @@
 //! which room, VLAN or device, until when, why and by whom. The resolver
 //! reads the live ones through `policy::overrides`; rows are never deleted.
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
 use rusqlite::params;
-use serde::Serialize;
 
 use super::{AdminError, AdminStore, now_ms};
+use crate::policy::rules::{OverrideRow, OverrideScope, OverrideTarget};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum OverrideTarget {
-    /// A domain and its subdomains (normalised).
-    Domain(String),
-    /// A service from `lists/services.toml` (e.g. `youtube`).
-    Service(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", content = "value", rename_all = "lowercase")]
-pub enum OverrideScope {
-    /// One device, by address.
-    Device(IpAddr),
-    /// A room or VLAN, as a `[[clients]]` network.
-    Network(IpNet),
-    /// Everything asking on one `[[listen]]` address (a VLAN's listener).
-    Listener(String),
-}
-
-impl OverrideScope {
-    fn to_columns(&self) -> (&'static str, String) {
-        match self {
-            OverrideScope::Device(ip) => ("device", ip.to_string()),
-            OverrideScope::Network(net) => ("network", net.to_string()),
-            OverrideScope::Listener(address) => ("listener", address.clone()),
-        }
-    }
-
-    fn from_columns(kind: &str, value: &str) -> Option<OverrideScope> {
-        match kind {
-            "device" => value.parse().ok().map(OverrideScope::Device),
-            "network" => value.parse().ok().map(OverrideScope::Network),
-            "listener" => Some(OverrideScope::Listener(value.to_string())),
-            _ => None,
-        }
+/// The scope as the two columns it is stored in.
+fn scope_columns(scope: &OverrideScope) -> (&'static str, String) {
+    match scope {
+        OverrideScope::Device(ip) => ("device", ip.to_string()),
+        OverrideScope::Network(net) => ("network", net.to_string()),
+        OverrideScope::Listener(address) => ("listener", address.clone()),
     }
 }
 
-impl std::fmt::Display for OverrideScope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OverrideScope::Device(ip) => write!(f, "device {ip}"),
-            OverrideScope::Network(net) => write!(f, "network {net}"),
-            OverrideScope::Listener(address) => write!(f, "everything asking on {address}"),
-        }
-    }
-}
-
-impl std::fmt::Display for OverrideTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OverrideTarget::Domain(domain) => write!(f, "{domain}"),
-            OverrideTarget::Service(service) => write!(f, "the {service} service"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OverrideRow {
-    pub id: i64,
-    pub target: OverrideTarget,
-    pub scope: OverrideScope,
-    pub reason: String,
-    pub granted_by: String,
-    pub starts_at: i64,
-    pub expires_at: i64,
-    /// Set when someone ended it early.
-    pub ended_at: Option<i64>,
-    pub ended_by: Option<String>,
-}
-
-impl OverrideRow {
-    pub fn is_live(&self, now_ms: i64) -> bool {
-        self.ended_at.is_none() && self.starts_at <= now_ms && now_ms < self.expires_at
+/// The scope stored in `kind` and `value`, if it is one.
+fn scope_from_columns(kind: &str, value: &str) -> Option<OverrideScope> {
+    match kind {
+        "device" => value.parse().ok().map(OverrideScope::Device),
+        "network" => value.parse().ok().map(OverrideScope::Network),
+        "listener" => Some(OverrideScope::Listener(value.to_string())),
+        _ => None,
     }
 }
 
@@ -108,7 +46,7 @@ impl AdminStore {
             OverrideTarget::Domain(d) => ("domain", d.as_str()),
             OverrideTarget::Service(s) => ("service", s.as_str()),
         };
-        let (scope_kind, scope_value) = scope.to_columns();
+        let (scope_kind, scope_value) = scope_columns(scope);
         let id = self.with(|conn| {
             conn.execute(
                 "INSERT INTO overrides (target_kind, target, scope_kind, scope, reason, granted_by, starts_at, expires_at)
@@ -180,7 +118,7 @@ impl AdminStore {
             let mut out = Vec::new();
             for row in rows {
                 let (target_kind, target, scope_kind, scope, mut row) = row?;
-                let Some(scope) = OverrideScope::from_columns(&scope_kind, &scope) else {
+                let Some(scope) = scope_from_columns(&scope_kind, &scope) else {
                     continue;
                 };
                 row.scope = scope;

@@ -3,49 +3,10 @@
 //! (with who removed it and when), so the history stays answerable.
 
 use rusqlite::params;
-use serde::Serialize;
 
 use super::{AdminError, AdminStore, now_ms};
-use crate::lists::name::normalise_domain;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleAction {
-    Allow,
-    Deny,
-}
-
-impl RuleAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleAction::Allow => "allow",
-            RuleAction::Deny => "deny",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<RuleAction, AdminError> {
-        match text {
-            "allow" => Ok(RuleAction::Allow),
-            "deny" | "block" => Ok(RuleAction::Deny),
-            other => Err(AdminError::Invalid(format!(
-                "'{other}' is not an action: use allow or deny"
-            ))),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DomainRule {
-    pub id: i64,
-    pub profile: String,
-    pub domain: String,
-    pub action: RuleAction,
-    pub reason: String,
-    pub added_by: String,
-    pub added_at: i64,
-    pub removed_by: Option<String>,
-    pub removed_at: Option<i64>,
-}
+use crate::name::normalise_domain;
+use crate::policy::rules::{DomainRule, RuleAction};
 
 /// A reason has to say something, and fit on a report line.
 pub fn check_reason(reason: &str) -> Result<&str, AdminError> {

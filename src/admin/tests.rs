@@ -1,4 +1,5 @@
 use super::*;
+use crate::policy::rules::{OverrideScope, OverrideTarget, RuleAction};
 
 fn store() -> (tempfile::TempDir, AdminStore) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::lists::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, normalise_domain};
 use crate::policy::special::special_answer;
 use crate::service::settings::{build_policy, load_lists};
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::lists::update::UpdateOutcome;
+use crate::lists::acquire::update::UpdateOutcome;
 use crate::service::settings::compile_lists;
 use crate::updates::update_lists;
 

@@ -6,13 +6,11 @@ use std::fmt::Write;
 
 use crate::clock::{age, now_unix_secs};
 use crate::config::Config;
-use crate::lists::sources::downloads_dir;
+use crate::lists::acquire::health::{Freshness, health};
 use crate::lists::store::CompiledLists;
-use crate::lists::update::{is_stale, load_state};
 
 pub fn lists_status(config: &Config) -> String {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
-    let store = downloads_dir(config);
     let now = now_unix_secs();
     let mut out = String::new();
     if let Some(lists) = &compiled {
@@ -27,22 +25,16 @@ pub fn lists_status(config: &Config) -> String {
     } else {
         let _ = writeln!(out, "compiled: none yet (run `lollipop lists compile`)");
     }
-    for source in config.list_sources() {
-        let spec = &source.spec;
-        let in_use = compiled.as_ref().and_then(|lists| {
-            lists
-                .manifest()
-                .sources
-                .iter()
-                .find(|s| s.name == spec.name)
-        });
-        let kind = match (&source.fetch, spec.hidden) {
-            (_, true) => "licensed feed",
-            (Some(_), false) => "download",
-            (None, false) => "local file",
-        };
-        let _ = writeln!(out, "\n{} ({kind}, category {})", spec.name, spec.category);
-        match in_use {
+    let manifest = compiled.as_ref().map(CompiledLists::manifest);
+    for list in health(config, manifest, now) {
+        let _ = writeln!(
+            out,
+            "\n{} ({}, category {})",
+            list.name,
+            list.kind.as_str(),
+            list.category
+        );
+        match &list.compiled {
             Some(info) => {
                 let _ = writeln!(
                     out,
@@ -54,29 +46,38 @@ pub fn lists_status(config: &Config) -> String {
                 let _ = writeln!(out, "  not in the compiled set yet");
             }
         }
-        if let Some(fetch) = &source.fetch {
-            let state = load_state(&store, &fetch.name);
-            let last = state
-                .last_success
-                .map(|t| age(now.saturating_sub(t)))
-                .unwrap_or_else(|| "never".into());
-            let _ = writeln!(out, "  last download: {last}");
-            if let Some(error) = &state.last_error {
-                let _ = writeln!(out, "  last error: {error}");
+        match &list.freshness {
+            Freshness::Download {
+                last_success_ago,
+                last_error,
+                stale,
+            } => {
+                let last = last_success_ago.map(age).unwrap_or_else(|| "never".into());
+                let _ = writeln!(out, "  last download: {last}");
+                if let Some(error) = last_error {
+                    let _ = writeln!(out, "  last error: {error}");
+                }
+                if *stale {
+                    let _ = writeln!(
+                        out,
+                        "  WARNING: stale: no successful download for over three update periods"
+                    );
+                }
             }
-            if is_stale(fetch, &state, now) {
-                let _ = writeln!(
-                    out,
-                    "  WARNING: stale: no successful download for over three update periods"
-                );
+            Freshness::File {
+                changed_ago: Some(seconds),
+                ..
+            } => {
+                let _ = writeln!(out, "  file changed: {}", age(*seconds));
             }
-        } else if let Ok(modified) = std::fs::metadata(&spec.path).and_then(|m| m.modified()) {
-            let seconds = modified.elapsed().map(|d| d.as_secs()).unwrap_or_default();
-            let _ = writeln!(out, "  file changed: {}", age(seconds));
-        } else {
-            let _ = writeln!(out, "  WARNING: file missing: {}", spec.path.display());
+            Freshness::File {
+                changed_ago: None,
+                path,
+            } => {
+                let _ = writeln!(out, "  WARNING: file missing: {}", path.display());
+            }
         }
-        if let Some(licence) = &source.licence {
+        if let Some(licence) = &list.licence {
             let _ = writeln!(out, "  licence: {licence}");
         }
     }

@@ -9,17 +9,21 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use toml::Spanned;
 
+pub mod catalogue;
+mod list_entries;
 mod schema;
+pub use list_entries::{
+    Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
+};
 pub use schema::*;
 
-use crate::lists::catalogue::Catalogue;
-use crate::lists::sources::{self, ListSource};
+use catalogue::Catalogue;
 
 /// The catalogue shipped in the binary, parsed once.
 pub fn embedded_catalogue() -> Result<&'static Catalogue, &'static String> {
     static CATALOGUE: std::sync::OnceLock<Result<Catalogue, String>> = std::sync::OnceLock::new();
     CATALOGUE
-        .get_or_init(|| crate::lists::catalogue::embedded().map_err(|e| e.to_string()))
+        .get_or_init(|| catalogue::embedded().map_err(|e| e.to_string()))
         .as_ref()
 }
 
@@ -233,15 +237,6 @@ impl Config {
         names.sort();
         names.dedup();
         names
-    }
-
-    /// The lists as the compiler and updater see them. Validation has
-    /// already resolved them once, so this does not fail on a loaded config.
-    pub fn list_sources(&self) -> Vec<ListSource> {
-        embedded_catalogue()
-            .ok()
-            .and_then(|catalogue| sources::resolve(self, catalogue).ok())
-            .unwrap_or_default()
     }
 
     /// The status page's own SQLite file: users, allow/deny entries made on
@@ -466,7 +461,7 @@ impl Config {
         }
         match embedded_catalogue() {
             Ok(catalogue) => {
-                if let Err(found) = sources::resolve(self, catalogue) {
+                if let Err(found) = self.list_entries(catalogue) {
                     for problem in found {
                         let list = &self.lists[problem.index];
                         let span = match problem.key {
@@ -546,7 +541,7 @@ impl Config {
             ];
             for (field, list) in domain_lists {
                 for (i, domain) in list.iter().enumerate() {
-                    if let Err(error) = crate::lists::name::normalise_domain(domain.get_ref()) {
+                    if let Err(error) = crate::name::normalise_domain(domain.get_ref()) {
                         problems.at(
                             &domain.span(),
                             format!("profiles.{name}.{field}[{i}]"),

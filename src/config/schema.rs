@@ -9,8 +9,8 @@ use toml::Spanned;
 use crate::alerts::{EmailConfig, WebhookConfig};
 use crate::clock::TimeZone;
 use crate::journal::{DeviceEntry, LeaseFormat};
-use crate::lists::parse::ListFormat;
-use crate::lists::update::Archive;
+
+use super::list_entries::{Archive, ListFormat};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,7 +243,7 @@ fn default_cache_entries() -> u64 {
 }
 
 /// One `[[lists]]` entry: a local file, a download, a catalogue source, or
-/// a licensed feed. `lists::sources` turns it into what the compiler reads.
+/// a licensed feed. `Config::list_entries` checks it against the catalogue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListConfig {

@@ -11,12 +11,13 @@ use std::time::Instant;
 
 use thiserror::Error;
 
-use super::name::reverse_domain_owned;
-use super::parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat};
+use super::parse::{EntryKind, EntryKinds, LineParser, LineResult};
 use super::{
     Combination, FORMAT_VERSION, MAX_CATEGORIES, Manifest, SourceInfo, describe_fst_error,
     write_lists_file,
 };
+use crate::config::ListFormat;
+use crate::name::reverse_domain_owned;
 use keys::{Combinations, KeyArena};
 pub use report::{CompileReport, SampleLine, SourceReport};
 

@@ -1,5 +1,6 @@
 //! The compiled lists file: its layout, its manifest, and replacing it
-//! atomically. `compile` writes it and `store` reads it only through here.
+//! atomically. `compile` writes it and `store` reads it only through here;
+//! `acquire` (downloads and their state) sits above and feeds the compiler.
 //!
 //! Lists are compiled off the hot path into one file:
 //!
@@ -14,14 +15,10 @@
 //! each source has there), so the many domains shared by the same lists
 //! share one small value.
 
-pub mod catalogue;
+pub mod acquire;
 pub mod compile;
-mod fetch;
-pub mod name;
 pub mod parse;
-pub mod sources;
 pub mod store;
-pub mod update;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -29,11 +26,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ListFormat;
+
 pub use compile::{
     CompileError, CompileReport, MAX_LINE_BYTES, SampleLine, SourceReport, SourceSpec, compile,
 };
-pub use name::{NameError, ReversedName, normalise_domain, reverse_domain};
-pub use parse::{EntryKind, EntryKinds, LineParser, LineResult, ListFormat, parse_line};
+pub use parse::{EntryKind, EntryKinds, LineParser, LineResult, parse_line};
 pub use store::{CompiledLists, StoreError, SuffixMatch, SuffixSet};
 
 /// First bytes of every compiled lists file.

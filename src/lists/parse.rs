@@ -9,24 +9,8 @@ mod rpz;
 
 use serde::{Deserialize, Serialize};
 
-use super::name::normalise_domain;
-
-/// How a list file is written.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ListFormat {
-    /// One domain per line; `*.` or `.` prefixes allowed and ignored.
-    #[default]
-    Domains,
-    /// `ADDRESS name [name...]`, as in `/etc/hosts`.
-    Hosts,
-    /// Adblock / AdGuard DNS filter syntax: `||example.com^`, `@@||...`.
-    Adblock,
-    /// A DNS response policy zone file: `example.com CNAME .`.
-    Rpz,
-    /// dnsmasq configuration: `address=/example.com/0.0.0.0`.
-    Dnsmasq,
-}
+use crate::config::ListFormat;
+use crate::name::normalise_domain;
 
 /// What an entry asks the resolver to do with its name and subdomains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -10,12 +10,13 @@ use fst::raw::{Fst, Output};
 use memmap2::Mmap;
 use thiserror::Error;
 
-use super::name::{ReversedName, reverse_domain_owned};
-use super::parse::{EntryKinds, ListFormat};
+use super::parse::EntryKinds;
 use super::{
     Combination, FORMAT_VERSION, HeaderError, Manifest, SourceInfo, decode_header,
     describe_fst_error,
 };
+use crate::config::ListFormat;
+use crate::name::{ReversedName, reverse_domain_owned};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -245,7 +246,7 @@ pub struct SuffixSet {
 
 impl SuffixSet {
     /// `domains` must already be normalised (see
-    /// [`normalise_domain`](super::name::normalise_domain)); empty strings are
+    /// [`normalise_domain`](crate::name::normalise_domain)); empty strings are
     /// ignored rather than matching everything.
     pub fn new(domains: Vec<String>) -> Result<Self, StoreError> {
         let mut keys: Vec<String> = domains

@@ -2,6 +2,7 @@
 //! file, and walking names through it; plus helpers other tests share.
 
 use super::*;
+use crate::name::ReversedName;
 use tempfile::TempDir;
 
 /// Compiles `(name, category, format, body)` lists and opens the result.

@@ -4,8 +4,8 @@
 //! specific level, and locked categories always block.
 
 use crate::config::ProfileMode;
-use crate::lists::name::ReversedName;
 use crate::lists::store::{CompiledLists, SuffixSet};
+use crate::name::ReversedName;
 
 use super::safesearch::SafeSearchPolicy;
 
@@ -176,9 +176,10 @@ fn lowest_bit(mask: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ListFormat;
+    use crate::config::YouTubeMode;
     use crate::lists::compile::{SourceSpec, compile};
-    use crate::lists::parse::ListFormat;
-    use crate::policy::safesearch::{SafeSearchPolicy, YouTubeMode};
+    use crate::policy::safesearch::SafeSearchPolicy;
 
     struct Fixture {
         lists: CompiledLists,

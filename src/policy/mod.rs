@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod decision;
 pub mod overrides;
+pub mod rules;
 pub mod safesearch;
 pub mod special;
 
@@ -12,14 +13,14 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::admin::{DomainRule, RuleAction};
+use crate::config::catalogue::service_category;
 use crate::config::{Config, ConfigError, ConfigErrors, parse_network};
-use crate::lists::name::{ReversedName, normalise_domain};
-use crate::lists::sources::service_category;
 use crate::lists::store::{CompiledLists, SuffixSet};
+use crate::name::{ReversedName, normalise_domain};
 
 use clients::{ClientMap, ProfileId};
 use decision::{Decision, Hit, HitSource, Profile};
+use rules::{DomainRule, RuleAction};
 use safesearch::{SafeSearchMap, SafeSearchPolicy};
 
 pub struct Policy {

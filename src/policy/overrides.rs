@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
-use crate::lists::name::{ReversedName, reverse_domain};
-use crate::lists::sources::service_category;
+use super::rules::{OverrideRow, OverrideScope, OverrideTarget};
+use crate::config::catalogue::service_category;
+use crate::name::{ReversedName, reverse_domain};
 
 #[derive(Debug, Clone)]
 enum Release {

@@ -3,7 +3,7 @@
 //! discovery (DDR). They are answered here, before any list is consulted.
 
 use crate::config::CircumventionConfig;
-use crate::lists::name::ReversedName;
+use crate::name::ReversedName;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpecialAnswer {

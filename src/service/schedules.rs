@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::lists::update::UpdateOutcome;
+use crate::lists::acquire::update::UpdateOutcome;
 use crate::report::{email_report, next_weekly_send};
 use crate::updates::update_lists;
 use crate::web::WebState;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::admin::{AdminStore, DomainRule};
+use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Settings;
 use crate::dns::resolve::upstream::CachedUpstream;
@@ -18,13 +18,13 @@ use crate::lists::compile::{CompileReport, SourceSpec, compile};
 use crate::lists::store::CompiledLists;
 use crate::metrics::{Metrics, ProfileCounters};
 use crate::policy::Policy;
+use crate::policy::rules::DomainRule;
 use crate::policy::safesearch::SafeSearchMap;
 
 /// What the compiler reads: every configured list that is on disk. A
 /// download not fetched yet is left out until it is.
 pub fn list_sources(config: &Config) -> Vec<SourceSpec> {
-    config
-        .list_sources()
+    crate::lists::acquire::sources::configured(config)
         .into_iter()
         .filter(|source| source.fetch.is_none() || source.spec.path.exists())
         .map(|source| source.spec)
@@ -38,7 +38,7 @@ pub fn compile_lists(config: &Config) -> Result<CompileReport> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
-    for source in config.list_sources() {
+    for source in crate::lists::acquire::sources::configured(config) {
         if source.fetch.is_some() && !source.spec.path.exists() {
             tracing::warn!(
                 "list '{}' has not been downloaded yet, so it is left out: run `lollipop lists update`",

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::lists::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, normalise_domain};
 use crate::policy::Explanation;
 use crate::policy::special::SpecialAnswer;
 

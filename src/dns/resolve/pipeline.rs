@@ -14,8 +14,8 @@ use hickory_server::proto::rr::{Name, RData, RecordType};
 
 use crate::config::{BlockingConfig, CircumventionConfig};
 use crate::journal::LookupTally;
-use crate::lists::name::ReversedName;
 use crate::metrics::ProfileCounters;
+use crate::name::ReversedName;
 use crate::policy::Policy;
 use crate::policy::clients::ProfileId;
 use crate::policy::decision::{Decision, Hit, HitSource};

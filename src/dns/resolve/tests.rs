@@ -12,16 +12,16 @@ use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::{A, CNAME};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 
-use crate::admin::{OverrideRow, OverrideScope, OverrideTarget};
 use crate::config::{Config, ConfigOrigin};
 use crate::journal::LookupTally;
 use crate::lists::compile::compile;
-use crate::lists::name::ReversedName;
 use crate::lists::store::CompiledLists;
 use crate::metrics::{ProfileCounters, UpstreamStats};
+use crate::name::ReversedName;
 use crate::policy::Policy;
 use crate::policy::decision::Decision;
 use crate::policy::overrides::OverrideSet;
+use crate::policy::rules::{OverrideRow, OverrideScope, OverrideTarget};
 use crate::policy::safesearch::SafeSearchMap;
 use crate::policy::special::SpecialAnswer;
 
@@ -119,8 +119,7 @@ safe_search = true
         list = dir.path().join("gambling.txt").display(),
     );
     let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
-    let specs: Vec<_> = config
-        .list_sources()
+    let specs: Vec<_> = crate::lists::acquire::sources::configured(&config)
         .into_iter()
         .map(|source| source.spec)
         .collect();

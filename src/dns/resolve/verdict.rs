@@ -5,7 +5,7 @@
 
 use hickory_server::proto::rr::RecordType;
 
-use crate::lists::name::ReversedName;
+use crate::name::ReversedName;
 use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
 use crate::policy::decision::Decision;

@@ -138,7 +138,7 @@ impl fmt::Display for SourceReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lists::ListFormat;
+    use crate::config::ListFormat;
 
     fn source(entries: u64, lines: u64, skipped: u64) -> SourceReport {
         SourceReport {

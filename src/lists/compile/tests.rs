@@ -28,7 +28,7 @@ fn compile_one(spec: SourceSpec) -> (SourceReport, CompiledLists) {
 
 fn covered(lists: &CompiledLists, domain: &str) -> bool {
     let mut found = false;
-    let name = crate::lists::ReversedName::from_domain(domain).unwrap();
+    let name = crate::name::ReversedName::from_domain(domain).unwrap();
     lists.walk(&name, |_| found = true);
     found
 }

@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::lists::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
 use crate::web::WebState;
 use crate::web::error::{WebError, urlencode};

@@ -13,7 +13,7 @@ use crate::admin::users::Right;
 use crate::clock::{age, now_unix_ms};
 use crate::config::Config;
 use crate::journal::JournalReader;
-use crate::report::ListHealth;
+use crate::lists::acquire::health::ListHealth;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::chart::{self, Bar};
@@ -235,7 +235,7 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
     let compiled_age = now.div_euclid(1000) - manifest.compiled_at as i64;
     let stale: Vec<&str> = lists
         .iter()
-        .filter(|list| !list.current)
+        .filter(|list| !list.current())
         .map(|list| list.name.as_str())
         .collect();
     lines.push(StatusLine {

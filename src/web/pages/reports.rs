@@ -117,8 +117,8 @@ impl WeekFigures {
                     (
                         l.name.clone(),
                         l.category.clone(),
-                        count(l.entries as i64),
-                        l.state.clone(),
+                        count(l.entries() as i64),
+                        crate::report::list_state(l),
                     )
                 })
                 .collect(),

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::admin::{DomainRule, RuleAction};
+use crate::policy::rules::{DomainRule, RuleAction};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
@@ -97,7 +97,7 @@ pub async fn add(
             form.profile
         )));
     }
-    let action = RuleAction::parse(&form.action)?;
+    let action = RuleAction::parse(&form.action).map_err(WebError::BadRequest)?;
     let admin = state.admin.clone();
     let by = signed.user.clone();
     let rule = tokio::task::spawn_blocking(move || {

@@ -60,29 +60,32 @@ pub async fn lists(
         manifest.sources.len(),
         crate::clock::age(crate::clock::now_unix_secs().saturating_sub(manifest.compiled_at))
     );
-    let for_health = config.clone();
-    let health =
-        tokio::task::spawn_blocking(move || crate::report::list_health(&for_health)).await?;
-    let lists = config
-        .list_sources()
+    let (for_health, in_use) = (config.clone(), settings.clone());
+    let health = tokio::task::spawn_blocking(move || {
+        crate::lists::acquire::health::health(
+            &for_health,
+            Some(in_use.policy.lists.manifest()),
+            crate::clock::now_unix_secs(),
+        )
+    })
+    .await?;
+    let lists = health
         .into_iter()
-        .zip(health)
-        .map(|(source, health)| {
-            let compiled = manifest.sources.iter().find(|s| s.name == source.spec.name);
-            ListView {
-                kind: match (&source.fetch, source.spec.hidden) {
-                    (_, true) => "licensed feed",
-                    (Some(_), false) => "download",
-                    (None, false) => "local file",
-                },
-                category: source.spec.category.clone(),
-                entries: compiled.map_or("not built yet".into(), |s| count(s.entries as i64)),
-                bad_lines: compiled.map_or(String::new(), |s| count(s.bad_lines as i64)),
-                healthy: health.current,
-                state: health.state,
-                licence: source.licence.clone().unwrap_or_default(),
-                name: source.spec.name,
-            }
+        .map(|list| ListView {
+            kind: list.kind.as_str(),
+            category: list.category.clone(),
+            entries: list
+                .compiled
+                .as_ref()
+                .map_or("not built yet".into(), |s| count(s.entries as i64)),
+            bad_lines: list
+                .compiled
+                .as_ref()
+                .map_or(String::new(), |s| count(s.bad_lines as i64)),
+            healthy: list.current(),
+            state: crate::report::list_state(&list),
+            licence: list.licence.clone().unwrap_or_default(),
+            name: list.name,
         })
         .collect();
     Ok(render(&ListsPage {

@@ -21,11 +21,11 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::admin::{OverrideScope, OverrideTarget};
 use crate::clock::now_unix_ms;
 use crate::config::Config;
-use crate::lists::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
+use crate::policy::rules::{OverrideScope, OverrideTarget};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::csrf::FormToken;

@@ -208,8 +208,8 @@ fn check_explains_the_decision_like_the_resolver_makes_it() {
     let store = school.admin_store();
     store
         .add_override(
-            &lollipop::admin::OverrideTarget::Domain("youtube.com".into()),
-            &lollipop::admin::OverrideScope::Device("127.0.0.1".parse().expect("ip")),
+            &lollipop::policy::rules::OverrideTarget::Domain("youtube.com".into()),
+            &lollipop::policy::rules::OverrideScope::Device("127.0.0.1".parse().expect("ip")),
             "science video",
             "ms.khan",
             lollipop::admin::now_ms() + 600_000,

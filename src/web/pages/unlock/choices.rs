@@ -7,9 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
-use crate::admin::OverrideScope;
 use crate::clock::TimeZone;
 use crate::config::Config;
+use crate::policy::rules::OverrideScope;
 use crate::web::view::local_time;
 
 use super::UnlockForm;

@@ -3,8 +3,8 @@
 //! trail. The running service's sweeper (`service::schedules`) calls it
 //! whenever the next override expires, and every 30 seconds at most.
 
-use crate::admin::OverrideRow;
 use crate::journal::AuditEntry;
+use crate::policy::rules::OverrideRow;
 use crate::web::WebState;
 
 use super::choices::describe_scope;

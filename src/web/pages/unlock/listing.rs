@@ -9,9 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::admin::OverrideRow;
 use crate::admin::users::Right;
 use crate::clock::now_unix_ms;
+use crate::policy::rules::OverrideRow;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};

@@ -1,5 +1,6 @@
-//! Domain names: normalising list entries, and the reversed-label form that
-//! list keys and per-query lookups share.
+//! Domain names, the vocabulary every layer shares: normalising a name typed
+//! by an admin or read from a list, and the reversed-label form that list
+//! keys and per-query lookups share.
 
 use std::fmt;
 

@@ -9,52 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flate2::bufread::{GzDecoder, MultiGzDecoder};
-use serde::{Deserialize, Serialize};
 use ureq::config::RedirectAuthHeaders;
 use ureq::http::{StatusCode, Uri};
 
-/// How the served file is packed. In TOML: `"none"` (the default),
-/// `"gzip"`, or `{ tar_gz = "path/of/member/in/archive" }`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(from = "ArchiveRepr", into = "ArchiveRepr")]
-pub enum Archive {
-    #[default]
-    None,
-    Gzip,
-    /// The list is the file at `member` inside a gzipped tar.
-    TarGz {
-        member: String,
-    },
-}
-
-/// The serde shape: `"none"`, `"gzip"` or `{ tar_gz = "member/path" }`.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ArchiveRepr {
-    None,
-    Gzip,
-    TarGz(String),
-}
-
-impl From<ArchiveRepr> for Archive {
-    fn from(r: ArchiveRepr) -> Self {
-        match r {
-            ArchiveRepr::None => Archive::None,
-            ArchiveRepr::Gzip => Archive::Gzip,
-            ArchiveRepr::TarGz(member) => Archive::TarGz { member },
-        }
-    }
-}
-
-impl From<Archive> for ArchiveRepr {
-    fn from(a: Archive) -> Self {
-        match a {
-            Archive::None => ArchiveRepr::None,
-            Archive::Gzip => ArchiveRepr::Gzip,
-            Archive::TarGz { member } => ArchiveRepr::TarGz(member),
-        }
-    }
-}
+use crate::config::Archive;
 
 /// Enough for a CDN hop or two; a feed that bounces further is misconfigured.
 const MAX_REDIRECTS: u32 = 5;

@@ -382,7 +382,7 @@ fn a_bad_name_is_refused_before_touching_disk() {
         let (reason, kept) = failed(update_source(&bad, dir.path(), NOW));
         assert!(!kept && reason.contains("list name"), "{reason}");
     }
-    assert!(check_name("ut1-adult_v2.domains").is_ok());
+    assert!(check_list_name("ut1-adult_v2.domains").is_ok());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 

@@ -4,7 +4,7 @@
 //! build time, so the rest of Lollipop can look them up by name.
 //!
 //! Formats and archives stay plain strings checked against [`FORMATS`] and
-//! [`ARCHIVES`]; the list compiler maps them to its own types. Every rule a
+//! [`ARCHIVES`]; `Config::list_entries` maps them to the config's types. Every rule a
 //! file breaks is reported with the file and the entry's name.
 
 use std::collections::HashSet;
@@ -361,6 +361,11 @@ fn is_list_path(path: &str) -> bool {
         && path
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// The category (and list name) of a service: `service-youtube`.
+pub fn service_category(service: &str) -> String {
+    format!("service-{service}")
 }
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use super::fetch::Archive;
 use super::fetch::{self, Credential, Fetched, Request, Validators};
-use super::parse::{LineParser, LineResult, ListFormat};
+use crate::config::{Archive, ListFormat, check_list_name};
+use crate::lists::parse::{LineParser, LineResult};
 
 pub const DEFAULT_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -31,7 +31,7 @@ pub const STALE_CADENCES: u32 = 3;
 /// Where one list comes from and what counts as a good copy of it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FetchSpec {
-    /// Also the file name in the store; see [`check_name`].
+    /// Also the file name in the store; see [`check_list_name`].
     pub name: String,
     /// Primary first, then mirrors, tried in order.
     pub urls: Vec<String>,
@@ -117,18 +117,6 @@ fn partial_path(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.part"))
 }
 
-/// A list name becomes a file name, so it must not be able to climb out of
-/// the store or hide as a dot-file.
-pub fn check_name(name: &str) -> Result<(), String> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    if name.is_empty() || name.len() > 100 || name.starts_with('.') || !name.chars().all(ok_char) {
-        return Err(format!(
-            "list name '{name}' must be 1-100 letters, digits, '-', '_' or '.', not starting with '.'"
-        ));
-    }
-    Ok(())
-}
-
 /// The stored state, or a fresh one if it is missing or unreadable: a lost
 /// state file costs one unconditional download, nothing more.
 pub fn load_state(store_dir: &Path, name: &str) -> SourceState {
@@ -193,7 +181,7 @@ pub fn update_source(spec: &FetchSpec, store_dir: &Path, now_unix: u64) -> Updat
         reason,
         kept_last_good: copy.is_file(),
     };
-    let held = check_name(&spec.name)
+    let held = check_list_name(&spec.name)
         .and_then(|()| {
             std::fs::create_dir_all(store_dir)
                 .map_err(|e| format!("cannot create {}: {e}", store_dir.display()))
