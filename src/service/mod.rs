@@ -100,6 +100,10 @@ pub struct Running {
     /// The status page, unless `[web] enabled = false`.
     pub web: Option<WebServers>,
     pub pipeline: Arc<Pipeline>,
+    /// The block log the pipeline's recorder writes to.
+    pub journal: Journal,
+    /// The counters behind `/metrics`.
+    pub metrics: Arc<Metrics>,
     pub reloader: Arc<Reloader>,
     /// What "now" is for the block log's retention and the schedules.
     pub clock: Clock,
@@ -122,14 +126,24 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let settings = build_settings(&config, lists, None, &metrics)?;
     let journal = open_journal(&config, &clock)?;
     let alerts = start_alerts(&config, &journal)?;
-    let mut recorder = Recorder::new(journal, metrics, config.log.full_query_log);
+    let mut recorder = Recorder::new(
+        journal.clone(),
+        metrics.clone(),
+        clock.clone(),
+        config.log.full_query_log,
+    );
     if let Some(alerts) = alerts {
         recorder = recorder.with_output(alerts);
     }
-    let pipeline = Arc::new(Pipeline::new(settings, recorder));
+    let pipeline = Arc::new(Pipeline::new(settings, recorder, clock.clone()));
     let servers = DnsServers::start(&config, pipeline.clone())?;
     let web_enabled = config.web.enabled;
-    let reloader = Arc::new(Reloader::new(config.clone(), pipeline.clone()));
+    let reloader = Arc::new(Reloader::new(
+        config.clone(),
+        pipeline.clone(),
+        journal.clone(),
+        metrics.clone(),
+    ));
     if let Ok(rows) = AdminStore::open(&config.admin_db_path()).and_then(|s| s.live_overrides()) {
         pipeline.set_overrides(crate::policy::overrides::OverrideSet::new(&rows));
     }
@@ -137,7 +151,8 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     // DNS matters more than the page: a port taken by another web server
     // is reported, and the resolver answers on.
     let web = if web_enabled {
-        match WebServers::start(&config, pipeline.clone(), reloader.clone()) {
+        let recorder = (journal.clone(), metrics.clone());
+        match WebServers::start(&config, pipeline.clone(), recorder, reloader.clone()) {
             Ok(web) => Some(web),
             Err(error) => {
                 tracing::error!("the status page is not running: {error:#}");
@@ -154,6 +169,8 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         servers,
         web,
         pipeline,
+        journal,
+        metrics,
         reloader,
         clock,
         override_sweeper,
@@ -182,11 +199,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     }
     running.servers.shutdown().await;
     // Whatever is still queued for the log gets a moment to reach the disk.
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(3),
-        running.pipeline.journal().flush(),
-    )
-    .await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), running.journal.flush()).await;
     Ok(())
 }
 

@@ -11,7 +11,8 @@ use tokio::sync::Mutex;
 use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Pipeline;
-use crate::journal::AuditEntry;
+use crate::journal::{AuditEntry, Journal};
+use crate::metrics::Metrics;
 use crate::policy::overrides::OverrideSet;
 
 use super::settings;
@@ -21,6 +22,10 @@ const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 pub struct Reloader {
     pipeline: Arc<Pipeline>,
+    /// Where reloads are audited.
+    journal: Journal,
+    /// The counters new settings are built with.
+    metrics: Arc<Metrics>,
     /// The config in force; the lock also keeps reloads one at a time.
     config: Mutex<Config>,
 }
@@ -35,9 +40,16 @@ pub enum ReloadOutcome {
 }
 
 impl Reloader {
-    pub fn new(config: Config, pipeline: Arc<Pipeline>) -> Reloader {
+    pub fn new(
+        config: Config,
+        pipeline: Arc<Pipeline>,
+        journal: Journal,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
         Reloader {
             pipeline,
+            journal,
+            metrics,
             config: Mutex::new(config),
         }
     }
@@ -82,12 +94,12 @@ impl Reloader {
         };
         let upstream = (upstream_key(&config) == upstream_key(&current))
             .then(|| self.pipeline.settings().upstream.clone());
-        match settings::build_settings(&config, lists, upstream, self.pipeline.metrics()) {
+        match settings::build_settings(&config, lists, upstream, &self.metrics) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
                 let changed = current.changed_sections(&config);
                 if !changed.is_empty() {
-                    self.pipeline.journal().record_audit(AuditEntry {
+                    self.journal.record_audit(AuditEntry {
                         at_unix_ms: crate::clock::now_unix_ms(),
                         actor: format!("config file {} ({why})", config.origin.display_name),
                         action: "config reloaded".into(),
@@ -116,7 +128,7 @@ impl Reloader {
             &current,
             running.policy.lists.clone(),
             Some(running.upstream.clone()),
-            self.pipeline.metrics(),
+            &self.metrics,
         )
         .map_err(|error| format!("{error:#}"))?;
         self.pipeline.swap(settings);

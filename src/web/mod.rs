@@ -59,6 +59,8 @@ pub struct WebState {
     pub public_url: String,
     pub started: Instant,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The block log, for its figures and the audit trail.
+    pub journal: crate::journal::Journal,
 }
 
 impl WebState {
@@ -74,7 +76,7 @@ impl WebState {
         detail: impl Into<String>,
         reason: Option<String>,
     ) {
-        self.pipeline.journal().record_audit(AuditEntry {
+        self.journal.record_audit(AuditEntry {
             at_unix_ms: crate::clock::now_unix_ms(),
             actor: actor.to_string(),
             action: action.into(),

@@ -12,6 +12,8 @@ use axum_server::tls_rustls::RustlsConfig;
 use crate::admin::AdminStore;
 use crate::config::Config;
 use crate::dns::resolve::pipeline::Pipeline;
+use crate::journal::Journal;
+use crate::metrics::Metrics;
 
 use super::session::{AttemptLimiter, Sessions};
 use super::{Control, WebState, metrics_router, public_url, router, setup_url};
@@ -31,14 +33,16 @@ impl WebServers {
     pub fn start(
         config: &Config,
         pipeline: Arc<Pipeline>,
+        recorder: (Journal, Arc<Metrics>),
         reloader: Arc<dyn Control>,
     ) -> Result<WebServers> {
+        let (journal, metrics) = recorder;
         let admin = AdminStore::open(&config.admin_db_path())?;
         let public = public_url(config);
         announce_setup_link(&admin, &public);
         let state = Arc::new(WebState {
             admin,
-            pipeline: pipeline.clone(),
+            pipeline,
             reloader,
             sessions: Sessions::new(Duration::from_secs(config.web.session_idle_minutes * 60)),
             login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
@@ -46,7 +50,8 @@ impl WebServers {
             own_hosts: own_hosts(config),
             public_url: public,
             started: Instant::now(),
-            metrics: pipeline.metrics().clone(),
+            metrics,
+            journal,
         });
         let tls = if config.web.tls {
             Some(RustlsConfig::from_config(super::tls::server_config(

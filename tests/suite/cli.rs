@@ -207,6 +207,27 @@ fn check_explains_the_decision_for_a_client() {
     let out = check("www.google.co.uk", "192.168.1.20", &[]);
     assert!(out.contains("forcesafesearch.google.com"), "{out}");
 
+    // A staff unlock in force for one room is honoured for that room only,
+    // as DNS honours it.
+    let admin =
+        lollipop::admin::AdminStore::open(&dir.path().join("data/admin.db")).expect("admin store");
+    admin
+        .add_override(
+            &lollipop::policy::rules::OverrideTarget::Domain("bet365.com".into()),
+            &lollipop::policy::rules::OverrideScope::Network(
+                "192.168.1.0/24".parse().expect("network"),
+            ),
+            "maths lesson on probability",
+            "ms.khan",
+            lollipop::clock::now_unix_ms() + 3_600_000,
+        )
+        .expect("unlock");
+    let out = check("www.bet365.com", "192.168.1.20", &[]);
+    assert!(out.contains("unlocked: staff unlock #"), "{out}");
+    let out = check("www.bet365.com", "192.168.2.20", &[]);
+    assert!(!out.contains("unlocked"), "{out}");
+    assert!(out.contains("decision: blocked"), "{out}");
+
     let out = lollipop(
         dir.path(),
         &[

@@ -67,7 +67,14 @@ impl Pipeline {
                 None,
             ),
         };
-        let verdict = decide(&settings, &self.overrides(), client, profile, reversed);
+        let verdict = decide(
+            &settings,
+            &self.overrides(),
+            client,
+            profile,
+            reversed,
+            self.clock(),
+        );
         let profile_name = policy.profile(profile).name.clone();
         if let Some(special) = verdict.special {
             let text = match special {

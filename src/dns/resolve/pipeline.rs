@@ -7,11 +7,11 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use hickory_server::proto::rr::{Name, RData, RecordType};
 
+use crate::clock::Clock;
 use crate::config::{BlockingConfig, CircumventionConfig};
 use crate::journal::LookupTally;
 use crate::metrics::ProfileCounters;
@@ -56,38 +56,29 @@ pub struct Pipeline {
     /// Staff overrides in force; replaced whole when one is granted or ends.
     overrides: ArcSwap<OverrideSet>,
     recorder: Recorder,
+    /// "Now" for staff unlocks' expiry.
+    clock: Clock,
 }
 
 impl Pipeline {
-    pub fn new(mut settings: Settings, recorder: Recorder) -> Pipeline {
+    pub fn new(mut settings: Settings, recorder: Recorder, clock: Clock) -> Pipeline {
         recorder.attach(&mut settings);
         Pipeline {
             settings: ArcSwap::from_pointee(settings),
             overrides: ArcSwap::from_pointee(OverrideSet::default()),
             recorder,
+            clock,
         }
+    }
+
+    /// The clock staff unlocks are judged by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// Where the pipeline's lookups are recorded.
     pub fn recorder(&self) -> &Recorder {
         &self.recorder
-    }
-
-    /// The block log the recorder writes to.
-    pub fn journal(&self) -> &crate::journal::Journal {
-        self.recorder.journal()
-    }
-
-    /// The counters behind `/metrics`.
-    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
-        self.recorder.metrics()
-    }
-
-    /// `/metrics` in the Prometheus text format.
-    pub fn render_metrics(&self) -> String {
-        let settings = self.settings.load();
-        self.metrics()
-            .render(&settings.policy.lists, &self.journal().stats())
     }
 
     /// The settings now in force.
@@ -121,12 +112,27 @@ impl Pipeline {
             self.recorder.record_unreadable(&settings, client);
             return Answer::nxdomain(None);
         };
-        let (verdict, answer) =
-            resolve(&settings, &overrides, client, reversed, name, record_type).await;
+        let question = Question {
+            client,
+            name,
+            record_type,
+            clock: &self.clock,
+        };
+        let (verdict, answer) = resolve(&settings, &overrides, reversed, question).await;
         self.recorder
             .record(&settings, &verdict, name, record_type, client, &answer);
         answer
     }
+}
+
+/// One question as it was asked.
+#[derive(Clone, Copy)]
+pub struct Question<'a> {
+    pub client: Client,
+    pub name: &'a Name,
+    pub record_type: RecordType,
+    /// "Now" for staff unlocks' expiry.
+    pub clock: &'a Clock,
 }
 
 /// The pipeline's stages for one question, in order: [`decide`] (special
@@ -135,13 +141,17 @@ impl Pipeline {
 pub async fn resolve<'s>(
     settings: &'s Settings,
     overrides: &OverrideSet,
-    client: Client,
     reversed: ReversedName,
-    name: &Name,
-    record_type: RecordType,
+    question: Question<'_>,
 ) -> (Verdict<'s>, Answer) {
+    let Question {
+        client,
+        name,
+        record_type,
+        clock,
+    } = question;
     let profile = settings.policy.profile_for(client.address, client.listener);
-    let mut verdict = decide(settings, overrides, Some(client), profile, reversed);
+    let mut verdict = decide(settings, overrides, Some(client), profile, reversed, clock);
 
     if let Some(special) = verdict.special {
         let extended_error = |text: &str| {
@@ -203,6 +213,7 @@ pub fn decide<'s>(
     client: Option<Client>,
     profile: ProfileId,
     name: ReversedName,
+    clock: &Clock,
 ) -> Verdict<'s> {
     let policy = &settings.policy;
     let mut verdict = Verdict {
@@ -226,6 +237,7 @@ pub fn decide<'s>(
                 client,
                 &verdict.name,
                 &verdict.decision,
+                clock,
             )
         });
         if verdict.unlock.is_none() {
@@ -249,6 +261,7 @@ fn unlock_for(
     client: Client,
     name: &ReversedName,
     decision: &Decision,
+    clock: &Clock,
 ) -> Option<i64> {
     if overrides.is_empty() {
         return None;
@@ -276,11 +289,7 @@ fn unlock_for(
             .and_then(|i| settings.listeners.get(i))
             .map(String::as_str),
     };
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    overrides.releases(now_ms, asker, name, category)
+    overrides.releases(clock.now_unix_ms(), asker, name, category)
 }
 
 /// The blocked answer for `name`, explaining the verdict (on the name

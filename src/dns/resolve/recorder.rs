@@ -5,11 +5,11 @@
 //! from a bounded queue or an atomic counter.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use hickory_server::proto::rr::{Name, RecordType};
 
 use crate::alerts::feed::AlertFeed;
+use crate::clock::Clock;
 use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::metrics::{Metrics, SCHOOL_ENTRY, WALLED_GARDEN};
 
@@ -36,15 +36,18 @@ pub struct Recorder {
     outputs: Vec<Box<dyn BlockOutput>>,
     /// The opt-in full query log: allowed lookups are written, not only counted.
     full_log: bool,
+    /// When each recorded lookup happened.
+    clock: Clock,
 }
 
 impl Recorder {
-    pub fn new(journal: Journal, metrics: Arc<Metrics>, full_log: bool) -> Recorder {
+    pub fn new(journal: Journal, metrics: Arc<Metrics>, clock: Clock, full_log: bool) -> Recorder {
         Recorder {
             journal,
             metrics,
             outputs: Vec::new(),
             full_log,
+            clock,
         }
     }
 
@@ -102,10 +105,7 @@ impl Recorder {
             settings.lookups.count(profile);
             return;
         }
-        let at_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let at_unix_ms = self.clock.now_unix_ms();
         let profile_name = &settings.policy.profile(profile).name;
         let domain = || {
             let mut text = name.to_ascii();

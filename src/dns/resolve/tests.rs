@@ -12,6 +12,7 @@ use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::rdata::{A, CNAME};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 
+use crate::clock::Clock;
 use crate::config::{Config, ConfigOrigin};
 use crate::journal::LookupTally;
 use crate::lists::compile::compile;
@@ -26,8 +27,8 @@ use crate::policy::safesearch::SafeSearchMap;
 use crate::policy::special::SpecialAnswer;
 
 use super::answer::{Answer, UpstreamAnswer};
-use super::pipeline::{Client, Settings, decide, resolve};
-use super::upstream::{Asked, CachedUpstream, Upstream};
+use super::pipeline::{Client, Question, Settings, decide, resolve};
+use super::upstream::{self, CachedUpstream, Upstream};
 use super::verdict::Verdict;
 
 /// Answers from a table of (name, type) -> records; anything else is
@@ -40,7 +41,7 @@ struct TableUpstream {
 }
 
 impl Upstream for TableUpstream {
-    fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> Asked<'a> {
+    fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> upstream::Asked<'a> {
         Box::pin(async move {
             let mut name = name.clone();
             name.set_fqdn(true);
@@ -75,6 +76,7 @@ struct Fixture {
     settings: Settings,
     asked: Arc<Mutex<Vec<String>>>,
     count: Arc<AtomicUsize>,
+    clock: Clock,
     _dir: tempfile::TempDir,
 }
 
@@ -172,6 +174,7 @@ safe_search = true
         },
         asked,
         count,
+        clock: Clock::set_at(1_000_000),
         _dir: dir,
     }
 }
@@ -181,6 +184,10 @@ fn reversed(domain: &str) -> ReversedName {
 }
 
 fn unlock(domain: &str, network: &str) -> OverrideSet {
+    unlock_until(domain, network, i64::MAX)
+}
+
+fn unlock_until(domain: &str, network: &str, expires_at: i64) -> OverrideSet {
     OverrideSet::new(&[OverrideRow {
         id: 42,
         target: OverrideTarget::Domain(domain.into()),
@@ -188,7 +195,7 @@ fn unlock(domain: &str, network: &str) -> OverrideSet {
         reason: "a lesson on probability".into(),
         granted_by: "ms.khan".into(),
         starts_at: 0,
-        expires_at: i64::MAX,
+        expires_at,
         ended_at: None,
         ended_by: None,
     }])
@@ -205,13 +212,17 @@ fn ask<'s>(
         .build()
         .expect("runtime");
     let qname = name(&format!("{domain}."));
+    let question = Question {
+        client,
+        name: &qname,
+        record_type: RecordType::A,
+        clock: &fixture.clock,
+    };
     runtime.block_on(resolve(
         &fixture.settings,
         overrides,
-        client,
         reversed(domain),
-        &qname,
-        RecordType::A,
+        question,
     ))
 }
 
@@ -298,6 +309,18 @@ fn an_unlock_releases_the_name_for_its_room_only() {
 }
 
 #[test]
+fn an_unlock_ends_at_its_time_on_the_pipelines_clock() {
+    let fixture = fixture();
+    let overrides = unlock_until("casino.example", "10.0.20.0/24", 1_060_000);
+    let (verdict, _) = ask(&fixture, &overrides, PUPIL, "casino.example");
+    assert_eq!(verdict.unlock, Some(42));
+    fixture.clock.set(1_060_000);
+    let (verdict, answer) = ask(&fixture, &overrides, PUPIL, "casino.example");
+    assert_eq!(verdict.unlock, None);
+    assert_eq!(addresses(&answer), ["0.0.0.0"]);
+}
+
+#[test]
 fn safe_search_asks_for_the_enforcement_host_and_answers_with_a_cname() {
     let fixture = fixture();
     let (verdict, answer) = ask(&fixture, &OverrideSet::default(), PUPIL, "www.google.com");
@@ -356,6 +379,7 @@ fn check_runs_the_same_stages_as_the_answer() {
                 Some(client),
                 profile,
                 reversed(domain),
+                &fixture.clock,
             );
             let (answered, _) = ask(&fixture, &overrides, client, domain);
             assert_eq!(checked.is_blocked(), answered.is_blocked(), "{domain}");

@@ -131,7 +131,7 @@ pub async fn status(
     let now = now_unix_ms();
     let manifest = settings.policy.lists.manifest();
     let now_secs = u64::try_from(now / 1000).unwrap_or(0);
-    let stats = state.pipeline.journal().stats();
+    let stats = state.journal.stats();
     let since = config.log.time_zone.day_start(now);
     let path = config.journal_path();
     let hourly = tokio::task::spawn_blocking(move || {

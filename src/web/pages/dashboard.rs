@@ -253,7 +253,7 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         level: if stale.is_empty() { "ok" } else { "warn" },
     });
 
-    let journal = state.pipeline.journal().stats();
+    let journal = state.journal.stats();
     lines.push(match (&journal.last_error, journal.failing_since_unix_ms) {
         (Some(error), Some(since)) => StatusLine {
             what: "Block log",

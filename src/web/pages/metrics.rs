@@ -25,6 +25,7 @@ pub async fn open(State(state): State<Arc<WebState>>) -> Response {
 }
 
 fn render(state: &WebState) -> Response {
-    let text = state.pipeline.render_metrics();
+    let lists = state.pipeline.settings().policy.lists.clone();
+    let text = state.metrics.render(&lists, &state.journal.stats());
     ([(header::CONTENT_TYPE, TEXT_FORMAT)], text).into_response()
 }

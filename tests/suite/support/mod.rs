@@ -240,14 +240,14 @@ impl TestLollipop {
     /// Waits until everything logged so far is in the database.
     pub fn flush_log(&self) {
         if let Some(running) = &self.running {
-            self.runtime.block_on(running.pipeline.journal().flush());
+            self.runtime.block_on(running.journal.flush());
         }
     }
 
     pub fn log_stats(&self) -> lollipop::journal::JournalStats {
         self.running
             .as_ref()
-            .map(|r| r.pipeline.journal().stats())
+            .map(|r| r.journal.stats())
             .expect("running")
     }
 }

@@ -152,7 +152,7 @@ fn the_log_filters_pages_and_explains_an_entry() {
 #[test]
 fn the_log_pages_through_many_rows() {
     let school = WebSchool::start();
-    let journal = school.lollipop.running().pipeline.journal().clone();
+    let journal = school.lollipop.running().journal.clone();
     let now = lollipop::admin::now_ms();
     for i in 0..120 {
         journal.record_block(gambling_event(
@@ -181,7 +181,7 @@ fn the_log_pages_through_many_rows() {
 fn csv_export_follows_the_filters_and_defuses_formulas() {
     let school = WebSchool::start();
     some_blocked_lookups(&school);
-    let journal = school.lollipop.running().pipeline.journal().clone();
+    let journal = school.lollipop.running().journal.clone();
     journal.record_block(gambling_event(
         "=cmd.bet365.com",
         "127.0.0.9",
@@ -216,7 +216,7 @@ fn csv_export_follows_the_filters_and_defuses_formulas() {
 #[test]
 fn names_with_script_are_shown_as_text() {
     let school = WebSchool::start();
-    let journal = school.lollipop.running().pipeline.journal().clone();
+    let journal = school.lollipop.running().journal.clone();
     let script = "<script>alert(1)</script>";
     journal.record_block(BlockEvent {
         at_unix_ms: lollipop::admin::now_ms(),

@@ -26,7 +26,7 @@ pub async fn sweep_once(state: &WebState, since: i64, now: i64) -> Result<Option
         let config = state.config().await;
         for row in expired {
             tracing::info!("override {} ({}) expired", row.id, row.target);
-            state.pipeline.journal().record_audit(AuditEntry {
+            state.journal.record_audit(AuditEntry {
                 at_unix_ms: row.expires_at,
                 actor: "Lollipop".into(),
                 action: "override expired".into(),
