@@ -1,19 +1,29 @@
-//! The resolver's counters for `/metrics`: plain atomics bumped on the hot
-//! path (no locks, no allocation), rendered in the Prometheus text format
-//! only when someone scrapes.
+//! The resolver's counters for `/metrics`, kept and written out in the
+//! Prometheus text format (0.0.4) by the Prometheus client crate
+//! (`prometheus-client`).
 //!
 //! Counters are found by name (profile, category) once, when settings are put
-//! in force, so a reload keeps every count and a query only adds to an atomic.
+//! in force, so a reload keeps every count and a query only adds to an atomic;
+//! the block log's and the lists' figures are read only when someone scrapes.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
 use crate::journal::JournalStats;
 use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
+
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// The category a block is counted under when no list category applies.
 pub const SCHOOL_ENTRY: &str = "school-entry";
@@ -26,18 +36,24 @@ const LATENCY_BUCKETS_US: [u64; 13] = [
 ];
 
 /// Every counter of one resolver process.
-#[derive(Default)]
 pub struct Metrics {
-    names: Mutex<Names>,
+    /// What lives as long as the process: the counters by profile, then the
+    /// cache and upstream figures.
+    registry: Registry,
+    names: Arc<Names>,
     pub upstream: Arc<UpstreamStats>,
 }
 
-/// Counters by name, kept across reloads; touched only when settings change
-/// and when scraped.
-#[derive(Default)]
-struct Names {
-    queries: BTreeMap<String, Arc<AtomicU64>>,
-    blocks: BTreeMap<(String, String), Arc<AtomicU64>>,
+/// Counters by name, kept across reloads; the map is touched only when
+/// settings change and when scraped. A `BTreeMap` rather than the crate's
+/// `Family` (a hash map) so that series come out sorted, scrape after scrape.
+#[derive(Debug, Default)]
+struct Names(Mutex<NameMaps>);
+
+#[derive(Debug, Default)]
+struct NameMaps {
+    queries: BTreeMap<String, Counter>,
+    blocks: BTreeMap<(String, String), Counter>,
 }
 
 /// The counters of the profiles in force, indexed like the policy's
@@ -48,9 +64,9 @@ pub struct ProfileCounters {
 }
 
 struct ProfileSlot {
-    queries: Arc<AtomicU64>,
+    queries: Counter,
     /// A handful of categories: a linear scan beats hashing here.
-    blocks: Vec<(String, Arc<AtomicU64>)>,
+    blocks: Vec<(String, Counter)>,
 }
 
 impl ProfileCounters {
@@ -58,7 +74,7 @@ impl ProfileCounters {
     #[inline]
     pub fn count_query(&self, profile: usize) {
         if let Some(slot) = self.profiles.get(profile) {
-            slot.queries.fetch_add(1, Relaxed);
+            slot.queries.inc();
         }
     }
 
@@ -74,19 +90,21 @@ impl ProfileCounters {
             .find(|(name, _)| name == category)
             .or_else(|| slot.blocks.iter().find(|(name, _)| name == SCHOOL_ENTRY));
         if let Some((_, counter)) = counter {
-            counter.fetch_add(1, Relaxed);
+            counter.inc();
         }
     }
 }
 
 /// The response cache and the upstream lookups.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct UpstreamStats {
     pub cache_hits: AtomicU64,
     pub cache_misses: AtomicU64,
     /// Lookups that waited for one already on its way for the same question.
     pub coalesced: AtomicU64,
     /// Non-cumulative counts per bucket; the last is "above every bound".
+    /// Kept here rather than in the crate's `Histogram`, whose every
+    /// observation takes a lock.
     buckets: [AtomicU64; LATENCY_BUCKETS_US.len() + 1],
     sum_us: AtomicU64,
     last_answer_ms: AtomicI64,
@@ -117,7 +135,7 @@ impl UpstreamStats {
 
     /// Records whether one lookup at the upstreams failed (SERVFAIL).
     pub fn note_outcome(&self, failed: bool) {
-        let now = crate::admin::now_ms();
+        let now = crate::clock::now_unix_ms();
         if failed {
             self.last_failure_ms.store(now, Relaxed);
             self.failures_in_a_row.fetch_add(1, Relaxed);
@@ -137,22 +155,61 @@ impl UpstreamStats {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let names = Arc::new(Names::default());
+        let upstream = Arc::new(UpstreamStats::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(names.clone()));
+        registry.register_collector(Box::new(upstream.clone()));
+        Metrics {
+            registry,
+            names,
+            upstream,
+        }
+    }
+}
+
 impl Metrics {
     /// The counters for `policy`'s profiles and categories, creating those
     /// not seen before and reusing the rest.
     pub fn counters_for(&self, policy: &Policy) -> ProfileCounters {
-        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-        let categories = block_categories(&policy.lists);
-        let profiles = policy
-            .profiles
-            .iter()
+        let profiles = policy.profiles.iter().map(|profile| profile.name.as_str());
+        self.names
+            .counters(profiles, &block_categories(&policy.lists))
+    }
+
+    /// Everything in the Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self, lists: &CompiledLists, journal: &JournalStats) -> String {
+        let mut scrape = Registry::default();
+        scrape.register_collector(Box::new(Scraped::read(lists, journal)));
+        let mut out = String::with_capacity(4096);
+        let encoded =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+                .and_then(|()| {
+                    prometheus_client::encoding::prometheus_text::encode(&mut out, &scrape)
+                });
+        if encoded.is_err() {
+            tracing::warn!("/metrics: a figure could not be encoded; the scrape is cut short");
+        }
+        out
+    }
+}
+
+impl Names {
+    fn counters<'a>(
+        &self,
+        profiles: impl Iterator<Item = &'a str>,
+        categories: &[String],
+    ) -> ProfileCounters {
+        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let profiles = profiles
             .map(|profile| {
-                let queries = names.queries.entry(profile.name.clone()).or_default();
-                let queries = queries.clone();
+                let queries = names.queries.entry(profile.into()).or_default().clone();
                 let blocks = categories
                     .iter()
                     .map(|category| {
-                        let key = (profile.name.clone(), category.clone());
+                        let key = (profile.to_owned(), category.clone());
                         (
                             category.clone(),
                             names.blocks.entry(key).or_default().clone(),
@@ -164,89 +221,177 @@ impl Metrics {
             .collect();
         ProfileCounters { profiles }
     }
+}
 
-    /// Everything in the Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, lists: &CompiledLists, journal: &JournalStats) -> String {
-        let mut out = String::with_capacity(4096);
-        {
-            let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-            family(
-                &mut out,
-                "lollipop_queries_total",
-                "counter",
-                "DNS questions answered, by profile.",
-            );
-            for (profile, count) in &names.queries {
-                let _ = writeln!(
-                    out,
-                    "lollipop_queries_total{{profile=\"{}\"}} {}",
-                    escape(profile),
-                    count.load(Relaxed)
-                );
-            }
-            family(
-                &mut out,
-                "lollipop_blocked_total",
-                "counter",
-                "Blocked answers, by profile and category.",
-            );
-            for ((profile, category), count) in &names.blocks {
-                let _ = writeln!(
-                    out,
-                    "lollipop_blocked_total{{profile=\"{}\",category=\"{}\"}} {}",
-                    escape(profile),
-                    escape(category),
-                    count.load(Relaxed)
-                );
-            }
+impl Collector for Names {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut family = encoder.encode_descriptor(
+            "lollipop_queries",
+            "DNS questions answered, by profile.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (profile, count) in &names.queries {
+            count.encode(family.encode_family(&[("profile", profile.as_str())])?)?;
         }
-        let upstream = &self.upstream;
-        counter(
-            &mut out,
-            "lollipop_cache_hits_total",
-            "Questions answered from the response cache.",
-            upstream.cache_hits.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "lollipop_cache_misses_total",
-            "Questions the response cache could not answer.",
-            upstream.cache_misses.load(Relaxed),
-        );
-        counter(
-            &mut out,
-            "lollipop_upstream_coalesced_total",
-            "Questions that joined a lookup already in flight for the same name.",
-            upstream.coalesced.load(Relaxed),
-        );
-        self.render_latency(&mut out);
-        render_journal(&mut out, journal);
-        render_lists(&mut out, lists);
-        out
+        let mut family = encoder.encode_descriptor(
+            "lollipop_blocked",
+            "Blocked answers, by profile and category.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((profile, category), count) in &names.blocks {
+            let labels = [
+                ("profile", profile.as_str()),
+                ("category", category.as_str()),
+            ];
+            count.encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
+}
 
-    fn render_latency(&self, out: &mut String) {
-        let name = "lollipop_upstream_duration_seconds";
-        family(
-            out,
-            name,
-            "histogram",
-            "Time the upstream resolvers took to answer.",
-        );
-        let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BUCKETS_US.iter().zip(&self.upstream.buckets) {
-            cumulative += bucket.load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{}\"}} {cumulative}",
-                *bound as f64 / 1e6
-            );
+impl Collector for UpstreamStats {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        counter(
+            &mut encoder,
+            "lollipop_cache_hits",
+            "Questions answered from the response cache.",
+            self.cache_hits.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_cache_misses",
+            "Questions the response cache could not answer.",
+            self.cache_misses.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_upstream_coalesced",
+            "Questions that joined a lookup already in flight for the same name.",
+            self.coalesced.load(Relaxed),
+        )?;
+        let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
+            .iter()
+            .zip(&self.buckets)
+            .map(|(&bound, count)| (bound as f64 / 1e6, count.load(Relaxed)))
+            .collect();
+        let above = self.buckets[LATENCY_BUCKETS_US.len()].load(Relaxed);
+        let count = buckets.iter().map(|&(_, n)| n).sum::<u64>() + above;
+        let sum = self.sum_us.load(Relaxed) as f64 / 1e6;
+        encoder
+            .encode_descriptor(
+                "lollipop_upstream_duration_seconds",
+                "Time the upstream resolvers took to answer.",
+                None,
+                MetricType::Histogram,
+            )?
+            .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+/// The figures read at scrape time: the block log's and the lists'.
+#[derive(Debug)]
+struct Scraped {
+    log_written: u64,
+    log_dropped_blocked: u64,
+    log_dropped_other: u64,
+    log_pending: u64,
+    log_failing: bool,
+    domains: u64,
+    compiled_age_secs: u64,
+    /// List name, category and seconds since its file last changed.
+    list_ages: Vec<(String, String, u64)>,
+}
+
+impl Scraped {
+    fn read(lists: &CompiledLists, journal: &JournalStats) -> Scraped {
+        let now = SystemTime::now();
+        let manifest = lists.manifest();
+        let compiled_age_secs = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs().saturating_sub(manifest.compiled_at))
+            .unwrap_or(0);
+        let list_ages = manifest
+            .sources
+            .iter()
+            .filter_map(|source| {
+                let age = std::fs::metadata(&source.path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok())?;
+                Some((source.name.clone(), source.category.clone(), age.as_secs()))
+            })
+            .collect();
+        Scraped {
+            log_written: journal.written,
+            log_dropped_blocked: journal.blocked_dropped,
+            log_dropped_other: journal.dropped.saturating_sub(journal.blocked_dropped),
+            log_pending: journal.pending,
+            log_failing: journal.failing_since_unix_ms.is_some(),
+            domains: lists.domain_count(),
+            compiled_age_secs,
+            list_ages,
         }
-        cumulative += self.upstream.buckets[LATENCY_BUCKETS_US.len()].load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let sum = self.upstream.sum_us.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}");
-        let _ = writeln!(out, "{name}_count {cumulative}");
+    }
+}
+
+impl Collector for Scraped {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        counter(
+            &mut encoder,
+            "lollipop_log_written",
+            "Events committed to the block log.",
+            self.log_written,
+        )?;
+        let mut family = encoder.encode_descriptor(
+            "lollipop_log_dropped",
+            "Events the block log lost (queue or memory buffer full), by kind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (kind, count) in [
+            ("blocked", self.log_dropped_blocked),
+            ("other", self.log_dropped_other),
+        ] {
+            ConstCounter::new(count).encode(family.encode_family(&[("kind", kind)])?)?;
+        }
+        gauge(
+            &mut encoder,
+            "lollipop_log_pending",
+            "Events received by the block log but not yet committed.",
+            self.log_pending,
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_log_failing",
+            "1 while the block log cannot write to its database.",
+            u64::from(self.log_failing),
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_lists_domains",
+            "Domains in the compiled lists in force.",
+            self.domains,
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_lists_compiled_age_seconds",
+            "Seconds since the lists in force were compiled.",
+            self.compiled_age_secs,
+        )?;
+        let mut family = encoder.encode_descriptor(
+            "lollipop_list_age_seconds",
+            "Seconds since each list's file last changed (its last download).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (list, category, age) in &self.list_ages {
+            let labels = [("list", list.as_str()), ("category", category.as_str())];
+            ConstGauge::new(*age).encode(family.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 
@@ -261,112 +406,30 @@ fn block_categories(lists: &CompiledLists) -> Vec<String> {
     categories
 }
 
-fn render_journal(out: &mut String, journal: &JournalStats) {
-    counter(
-        out,
-        "lollipop_log_written_total",
-        "Events committed to the block log.",
-        journal.written,
-    );
-    family(
-        out,
-        "lollipop_log_dropped_total",
-        "counter",
-        "Events the block log lost (queue or memory buffer full), by kind.",
-    );
-    let _ = writeln!(
-        out,
-        "lollipop_log_dropped_total{{kind=\"blocked\"}} {}",
-        journal.blocked_dropped
-    );
-    let _ = writeln!(
-        out,
-        "lollipop_log_dropped_total{{kind=\"other\"}} {}",
-        journal.dropped.saturating_sub(journal.blocked_dropped)
-    );
-    gauge(
-        out,
-        "lollipop_log_pending",
-        "Events received by the block log but not yet committed.",
-        journal.pending as f64,
-    );
-    gauge(
-        out,
-        "lollipop_log_failing",
-        "1 while the block log cannot write to its database.",
-        f64::from(u8::from(journal.failing_since_unix_ms.is_some())),
-    );
+/// One counter without labels; `name` without the `_total` the crate adds.
+fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let metric = ConstCounter::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-fn render_lists(out: &mut String, lists: &CompiledLists) {
-    let now = SystemTime::now();
-    let manifest = lists.manifest();
-    gauge(
-        out,
-        "lollipop_lists_domains",
-        "Domains in the compiled lists in force.",
-        lists.domain_count() as f64,
-    );
-    let compiled_age = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs().saturating_sub(manifest.compiled_at))
-        .unwrap_or(0);
-    gauge(
-        out,
-        "lollipop_lists_compiled_age_seconds",
-        "Seconds since the lists in force were compiled.",
-        compiled_age as f64,
-    );
-    family(
-        out,
-        "lollipop_list_age_seconds",
-        "gauge",
-        "Seconds since each list's file last changed (its last download).",
-    );
-    for source in &manifest.sources {
-        let Some(age) = std::fs::metadata(&source.path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| now.duration_since(modified).ok())
-        else {
-            continue;
-        };
-        let _ = writeln!(
-            out,
-            "lollipop_list_age_seconds{{list=\"{}\",category=\"{}\"}} {}",
-            escape(&source.name),
-            escape(&source.category),
-            age.as_secs()
-        );
-    }
-}
-
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    family(out, name, "counter", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    family(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-/// A label value as the text format wants it.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+/// One gauge without labels.
+fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    let metric = ConstGauge::new(value);
+    metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `collector` writes in the text format.
+    fn text(collector: impl Collector) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(collector));
+        let mut out = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &registry).expect("encoded");
+        out
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative_and_end_with_inf() {
@@ -374,8 +437,7 @@ mod tests {
         for us in [100, 700, 700, 3_000_000] {
             metrics.upstream.observe(Duration::from_micros(us));
         }
-        let mut out = String::new();
-        metrics.render_latency(&mut out);
+        let out = text(metrics.upstream.clone());
         assert!(out.contains("lollipop_upstream_duration_seconds_bucket{le=\"0.00025\"} 1\n"));
         assert!(out.contains("lollipop_upstream_duration_seconds_bucket{le=\"0.001\"} 3\n"));
         assert!(out.contains("lollipop_upstream_duration_seconds_bucket{le=\"2.5\"} 3\n"));
@@ -385,6 +447,37 @@ mod tests {
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let names = Names::default();
+        names.counters(["a\"b\\c\nd"].into_iter(), &[]);
+        let out = text(names);
+        assert!(
+            out.contains("lollipop_queries_total{profile=\"a\\\"b\\\\c\\nd\"} 0\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_reload_keeps_each_profiles_counts() {
+        let names = Arc::new(Names::default());
+        let categories = [String::from("gambling"), SCHOOL_ENTRY.into()];
+        let before = names.counters(["ks2", "staff"].into_iter(), &categories);
+        before.count_query(0);
+        before.count_block(0, "gambling");
+        before.count_block(1, "no-such-category");
+        // The reloaded settings drop staff and put ks2 second.
+        let after = names.counters(["nursery", "ks2"].into_iter(), &categories);
+        after.count_query(1);
+        after.count_block(1, "gambling");
+        let out = text(names);
+        assert!(
+            out.contains("lollipop_queries_total{profile=\"ks2\"} 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("lollipop_queries_total{profile=\"nursery\"} 0\n"));
+        assert!(out.contains("lollipop_queries_total{profile=\"staff\"} 0\n"));
+        assert!(out.contains("lollipop_blocked_total{profile=\"ks2\",category=\"gambling\"} 2\n"));
+        assert!(
+            out.contains("lollipop_blocked_total{profile=\"staff\",category=\"school-entry\"} 1\n")
+        );
     }
 }

@@ -172,8 +172,8 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Now, in Unix milliseconds: the times the admin database records.
-pub use crate::clock::now_unix_ms as now_ms;
+// Now, in Unix milliseconds: the times the admin database records.
+use crate::clock::now_unix_ms as now_ms;
 
 #[cfg(test)]
 mod tests;

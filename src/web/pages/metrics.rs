@@ -8,11 +8,9 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
+use crate::metrics::CONTENT_TYPE;
 use crate::web::WebState;
 use crate::web::auth::Signed;
-
-/// The exposition format's content type.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// `/metrics` on the status page: any signed-in user or API token.
 pub async fn authorised(_signed: Signed, State(state): State<Arc<WebState>>) -> Response {
@@ -27,5 +25,5 @@ pub async fn open(State(state): State<Arc<WebState>>) -> Response {
 fn render(state: &WebState) -> Response {
     let lists = state.pipeline.settings().policy.lists.clone();
     let text = state.metrics.render(&lists, &state.journal.stats());
-    ([(header::CONTENT_TYPE, TEXT_FORMAT)], text).into_response()
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }

@@ -66,7 +66,7 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     let db = rusqlite::Connection::open(school.lollipop.dir().join("data/admin.db")).expect("db");
     db.execute(
         "UPDATE overrides SET expires_at = ?1",
-        [lollipop::admin::now_ms() + 2_000],
+        [lollipop::clock::now_unix_ms() + 2_000],
     )
     .expect("shorten");
     let started = Instant::now();

@@ -161,7 +161,7 @@ fn blocked_lookups_are_listed_with_filters_and_bad_filters_are_400() {
     assert_eq!(json["total"], 3, "the test's device name: {json}");
     let (_, json) = viewer.get("/api/v1/blocked?from=2020-01-01&to=2020-01-02");
     assert_eq!(json["total"], 0);
-    let now = lollipop::admin::now_ms();
+    let now = lollipop::clock::now_unix_ms();
     let (_, json) = viewer.get(&format!("/api/v1/blocked?from={}", now - 3_600_000));
     assert_eq!(json["total"], 3);
 
@@ -212,7 +212,7 @@ fn check_explains_the_decision_like_the_resolver_makes_it() {
             &lollipop::policy::rules::OverrideScope::Device("127.0.0.1".parse().expect("ip")),
             "science video",
             "ms.khan",
-            lollipop::admin::now_ms() + 600_000,
+            lollipop::clock::now_unix_ms() + 600_000,
         )
         .expect("override");
     school

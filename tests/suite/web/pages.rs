@@ -153,7 +153,7 @@ fn the_log_filters_pages_and_explains_an_entry() {
 fn the_log_pages_through_many_rows() {
     let school = WebSchool::start();
     let journal = school.lollipop.running().journal.clone();
-    let now = lollipop::admin::now_ms();
+    let now = lollipop::clock::now_unix_ms();
     for i in 0..120 {
         journal.record_block(gambling_event(
             &format!("site{i}.bet365.com"),
@@ -185,7 +185,7 @@ fn csv_export_follows_the_filters_and_defuses_formulas() {
     journal.record_block(gambling_event(
         "=cmd.bet365.com",
         "127.0.0.9",
-        lollipop::admin::now_ms(),
+        lollipop::clock::now_unix_ms(),
     ));
     school.lollipop.flush_log();
     let head = school.signed_in("head", Role::Viewer);
@@ -219,7 +219,7 @@ fn names_with_script_are_shown_as_text() {
     let journal = school.lollipop.running().journal.clone();
     let script = "<script>alert(1)</script>";
     journal.record_block(BlockEvent {
-        at_unix_ms: lollipop::admin::now_ms(),
+        at_unix_ms: lollipop::clock::now_unix_ms(),
         client: "127.0.0.1".parse().expect("ip"),
         listener: Some(script.into()),
         profile: "ks2".into(),

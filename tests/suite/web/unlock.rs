@@ -460,7 +460,7 @@ fn an_override_expires_by_itself_within_the_sweep_period() {
 
     // The lesson ends early: two seconds from now, recorded in the store
     // only. Nothing else happens; the sweeper must notice on its own.
-    let soon = lollipop::admin::now_ms() + 2_000;
+    let soon = lollipop::clock::now_unix_ms() + 2_000;
     let db = rusqlite::Connection::open(school.lollipop.dir().join("data/admin.db")).expect("db");
     db.execute("UPDATE overrides SET expires_at = ?1", [soon])
         .expect("shorten");
@@ -474,7 +474,7 @@ fn an_override_expires_by_itself_within_the_sweep_period() {
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
-        lollipop::admin::now_ms() >= soon,
+        lollipop::clock::now_unix_ms() >= soon,
         "blocked again only once it expired"
     );
     let audit = school.audit();
