@@ -20,7 +20,7 @@ use lollipop::config::{Config, ConfigOrigin};
 use lollipop::dns::codec::{self, Incoming, Transport};
 use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};
 use lollipop::dns::resolve::cache::{Lookup, ResponseCache};
-use lollipop::dns::resolve::pipeline::Client;
+use lollipop::dns::resolve::settings::Client;
 
 /// Answers every question with `name A 192.0.2.1`, TTL one hour.
 fn start_upstream() -> u16 {

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use crate::admin::AdminStore;
 use crate::config::Config;
-use crate::dns::resolve::pipeline::Settings;
+use crate::dns::resolve::settings::Settings;
 use crate::dns::resolve::upstream::CachedUpstream;
 use crate::dns::resolve::upstream_for;
 use crate::journal::LookupTally;

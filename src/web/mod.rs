@@ -91,9 +91,15 @@ pub fn router(state: Arc<WebState>) -> Router {
     use pages::*;
     Router::new()
         .route("/", get(dashboard::page))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/setup", get(auth::setup_page).post(auth::setup))
+        .route(
+            "/login",
+            get(pages::signin::login_page).post(pages::signin::login),
+        )
+        .route("/logout", post(pages::signin::logout))
+        .route(
+            "/setup",
+            get(pages::signin::setup_page).post(pages::signin::setup),
+        )
         .route("/log", get(log::page))
         .route("/log.csv", get(log::csv))
         .route("/log/{id}", get(log::entry))

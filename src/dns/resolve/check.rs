@@ -10,7 +10,8 @@ use crate::name::{ReversedName, normalise_domain};
 use crate::policy::Explanation;
 use crate::policy::special::SpecialAnswer;
 
-use super::pipeline::{Client, Pipeline, decide};
+use super::pipeline::{Pipeline, decide};
+use super::settings::Client;
 
 /// Who to check for: a device (its address picks the profile, as a lookup
 /// would) or a profile by name.

@@ -8,6 +8,7 @@ pub mod check;
 pub mod forward;
 pub mod pipeline;
 pub mod recorder;
+pub mod settings;
 pub mod upstream;
 pub mod verdict;
 

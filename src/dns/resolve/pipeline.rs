@@ -5,18 +5,14 @@
 //! stages before the upstream are [`decide`], which Check and the CLI run
 //! alone.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_server::proto::rr::{Name, RData, RecordType};
 
 use crate::clock::Clock;
-use crate::config::{BlockingConfig, CircumventionConfig};
-use crate::journal::LookupTally;
-use crate::metrics::ProfileCounters;
+use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};
 use crate::name::ReversedName;
-use crate::policy::Policy;
 use crate::policy::clients::ProfileId;
 use crate::policy::decision::{Decision, Hit, HitSource};
 use crate::policy::overrides::{Asker, OverrideSet};
@@ -24,32 +20,8 @@ use crate::policy::special::{SpecialAnswer, special_answer};
 
 use super::answer::{Answer, ExtendedError};
 use super::recorder::Recorder;
-use super::upstream::CachedUpstream;
+use super::settings::{Client, Settings};
 use super::verdict::Verdict;
-use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};
-
-/// Who asked, as far as the listener can tell.
-#[derive(Debug, Clone, Copy)]
-pub struct Client {
-    pub address: IpAddr,
-    /// Which `[[listen]]` address the query arrived on.
-    pub listener: Option<usize>,
-}
-
-/// Everything a query is answered with; replaced whole on a reload, so a
-/// query in flight finishes on the settings it started with.
-pub struct Settings {
-    pub policy: Policy,
-    pub upstream: Arc<CachedUpstream>,
-    pub blocking: BlockingConfig,
-    pub circumvention: CircumventionConfig,
-    /// The `[[listen]]` addresses, for the log's VLAN column.
-    pub listeners: Vec<String>,
-    /// The `/metrics` counters of these settings' profiles.
-    pub counters: ProfileCounters,
-    /// The hourly figures' counts of allowed lookups, by profile.
-    pub lookups: LookupTally,
-}
 
 pub struct Pipeline {
     settings: ArcSwap<Settings>,

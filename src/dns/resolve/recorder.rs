@@ -14,7 +14,7 @@ use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::metrics::{Metrics, SCHOOL_ENTRY, WALLED_GARDEN};
 
 use super::answer::Answer;
-use super::pipeline::{Client, Settings};
+use super::settings::{Client, Settings};
 use super::verdict::Verdict;
 
 /// Somewhere a blocked lookup is sent besides the block log, which keeps

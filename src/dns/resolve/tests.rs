@@ -27,7 +27,8 @@ use crate::policy::safesearch::SafeSearchMap;
 use crate::policy::special::SpecialAnswer;
 
 use super::answer::{Answer, UpstreamAnswer};
-use super::pipeline::{Client, Question, Settings, decide, resolve};
+use super::pipeline::{Question, decide, resolve};
+use super::settings::{Client, Settings};
 use super::upstream::{self, CachedUpstream, Upstream};
 use super::verdict::Verdict;
 

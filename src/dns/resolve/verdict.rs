@@ -12,7 +12,7 @@ use crate::policy::decision::Decision;
 use crate::policy::safesearch::Rewrite;
 use crate::policy::special::SpecialAnswer;
 
-use super::pipeline::Settings;
+use super::settings::Settings;
 
 /// Stages 1 to 4 decide before the upstream is asked; stage 5 (`alias`)
 /// after, from the upstream's answer.

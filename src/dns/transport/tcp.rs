@@ -16,7 +16,8 @@ use tokio::task::JoinSet;
 
 use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
 use crate::dns::resolve::answer::Answer;
-use crate::dns::resolve::pipeline::{Client, Pipeline};
+use crate::dns::resolve::pipeline::Pipeline;
+use crate::dns::resolve::settings::Client;
 
 use super::Access;
 

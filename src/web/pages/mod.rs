@@ -9,5 +9,6 @@ pub mod metrics;
 pub mod reports;
 pub mod rules;
 pub mod settings;
+pub mod signin;
 pub mod unlock;
 pub mod users;
