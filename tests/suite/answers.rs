@@ -429,3 +429,35 @@ fn malformed_queries_get_an_error_or_silence_and_the_server_keeps_answering() {
     // Still answering.
     assert_eq!(answers(&a(server, "www.example.com.")), ["A 192.0.2.10"]);
 }
+
+#[test]
+fn a_compressed_question_is_answered_with_the_question_written_out() {
+    let school = School::start();
+    let server = school.ks2();
+    use hickory_server::proto::op::Message;
+    use hickory_server::proto::serialize::binary::BinDecodable;
+    // The question's name is a pointer to offset 11 of the query's own
+    // header (a zero byte: the root name). Echoed as it came, the pointer
+    // would point into the response's header.
+    let query = [
+        0x51, 0x52, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 11, 0, 2, 0, 1,
+    ];
+    for reply in [
+        exchange_udp(server, &query).expect("a UDP reply"),
+        exchange_tcp_within(server, &query, std::time::Duration::from_secs(5))
+            .expect("a TCP reply"),
+    ] {
+        assert_eq!(&reply[..2], &[0x51, 0x52]);
+        assert_eq!(&reply[4..6], &[0, 1], "one question");
+        assert_eq!(
+            &reply[12..17],
+            &[0, 0, 2, 0, 1],
+            "the root name, NS, IN, written out"
+        );
+        assert!(!reply.windows(2).any(|w| w == [0xc0, 11]), "{reply:?}");
+        let message = Message::from_bytes(&reply).expect("decodes");
+        assert!(message.queries[0].name().is_root());
+    }
+    // Still answering.
+    assert_eq!(answers(&a(server, "www.example.com.")), ["A 192.0.2.10"]);
+}

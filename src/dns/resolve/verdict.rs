@@ -3,8 +3,6 @@
 //! the page and in the API, and the CLI's `check` all read this one record,
 //! so they cannot disagree.
 
-use hickory_server::proto::rr::RecordType;
-
 use crate::name::ReversedName;
 use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
@@ -56,43 +54,5 @@ impl Verdict<'_> {
                 .policy
                 .explain(self.profile, &self.name, &self.decision),
         }
-    }
-
-    /// One line per stage that acted, for `lollipop check` and logs.
-    pub fn trace(&self, record_type: RecordType) -> Vec<String> {
-        let mut lines = Vec::new();
-        if let Some(special) = self.special {
-            let text = match special {
-                SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,
-            };
-            lines.push(format!(
-                "special name: answered by Lollipop itself ({text})"
-            ));
-            return lines;
-        }
-        lines.push(format!(
-            "decision: {}",
-            if self.decision.is_blocked() {
-                "blocked"
-            } else {
-                "allowed"
-            }
-        ));
-        if let Some(unlock) = self.unlock {
-            lines.push(format!("unlock: released by staff unlock #{unlock}"));
-        }
-        if let Some(rewrite) = &self.rewrite {
-            lines.push(format!(
-                "rewrite: {record_type} asked of {} ({} safe search)",
-                rewrite.target, rewrite.provider
-            ));
-        }
-        if let Some((alias, _)) = &self.alias {
-            let mut domain = [0u8; 256];
-            if let Some(domain) = alias.domain_in(&mut domain) {
-                lines.push(format!("alias: points to {domain}, which is blocked"));
-            }
-        }
-        lines
     }
 }
