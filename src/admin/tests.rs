@@ -100,6 +100,91 @@ fn a_setup_link_works_once() {
 }
 
 #[test]
+fn a_spare_setup_link_dies_when_the_first_admin_is_made() {
+    let (_dir, store) = store();
+    let first = store.new_setup_token().expect("token");
+    let spare = store.new_setup_token().expect("token");
+    store
+        .redeem_setup_token(&first, "head", "the head's own password")
+        .expect("redeem");
+    assert!(!store.setup_token_valid(&spare).expect("valid"));
+    // Neither the admin's password nor another name can be set with it.
+    for name in ["head", "intruder"] {
+        let taken = store.redeem_setup_token(&spare, name, "a pupil's new password");
+        assert!(taken.is_err(), "{name}");
+    }
+    assert!(
+        store
+            .check_login("head", "the head's own password")
+            .expect("login")
+            .is_some()
+    );
+    assert!(store.user("intruder").expect("users").is_none());
+    // And no new link is made while an admin exists.
+    let refused = store.new_setup_token().unwrap_err().to_string();
+    assert!(refused.contains("lollipop passwd"), "{refused}");
+}
+
+#[test]
+fn an_admin_made_on_the_console_ends_the_setup_links() {
+    let (_dir, store) = store();
+    let link = store.new_setup_token().expect("token");
+    store
+        .set_user("tech", Role::Admin, "a long console password", "console")
+        .expect("passwd");
+    assert!(!store.setup_token_valid(&link).expect("valid"));
+    assert!(
+        store
+            .redeem_setup_token(&link, "tech", "someone else's password")
+            .is_err()
+    );
+    assert!(
+        store
+            .check_login("tech", "a long console password")
+            .expect("login")
+            .is_some()
+    );
+}
+
+#[test]
+fn two_links_redeemed_at_once_make_one_admin() {
+    let (dir, store) = store();
+    let links = [
+        store.new_setup_token().expect("token"),
+        store.new_setup_token().expect("token"),
+    ];
+    let path = dir.path().join("admin.db");
+    // Two connections, as the page and the console would have.
+    let outcomes: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = links
+            .iter()
+            .enumerate()
+            .map(|(i, link)| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let store = AdminStore::open(&path).expect("open");
+                    store
+                        .redeem_setup_token(link, &format!("admin{i}"), "a long admin password")
+                        .is_ok()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("thread"))
+            .collect()
+    });
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+    let admins = store
+        .users()
+        .expect("users")
+        .into_iter()
+        .filter(|user| user.role == Role::Admin)
+        .count();
+    assert_eq!(admins, 1);
+}
+
+#[test]
 fn api_tokens_are_checked_by_hash_and_can_be_revoked() {
     let (_dir, store) = store();
     let token = store

@@ -83,6 +83,9 @@ pub struct ApiToken {
 pub const MIN_PASSWORD_LEN: usize = 10;
 /// Shortest override code accepted; codes are typed on a classroom screen.
 pub const MIN_CODE_LEN: usize = 6;
+/// Why no setup link is made once an administrator exists, and the way in.
+pub const ADMIN_EXISTS: &str = "an administrator already exists, so no setup link is made: sign in, or set a password on the appliance's console with `lollipop passwd NAME`";
+
 /// How long a setup link works.
 pub const SETUP_LINK_MS: i64 = 24 * 3600 * 1000;
 
@@ -260,7 +263,12 @@ impl AdminStore {
     }
 
     /// A new one-time setup token, valid for a day; only its hash is kept.
+    /// Refused once an administrator exists: a spare link must never be a
+    /// way to an admin account.
     pub fn new_setup_token(&self) -> Result<String, AdminError> {
+        if self.has_admin()? {
+            return Err(AdminError::Invalid(ADMIN_EXISTS.into()));
+        }
         let token = random_token();
         let now = now_ms();
         self.with(|conn| {
@@ -273,11 +281,13 @@ impl AdminStore {
         Ok(token)
     }
 
-    /// Whether `token` is a setup token that has not expired or been used.
+    /// Whether `token` is a setup token that has not expired or been used,
+    /// while no administrator exists.
     pub fn setup_token_valid(&self, token: &str) -> Result<bool, AdminError> {
         self.with(|conn| {
             conn.query_row(
-                "SELECT count(*) FROM setup_tokens WHERE token_hash = ?1 AND expires_at >= ?2",
+                "SELECT count(*) FROM setup_tokens WHERE token_hash = ?1 AND expires_at >= ?2
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin')",
                 params![token_hash(token), now_ms()],
                 |r| r.get::<_, i64>(0),
             )
@@ -285,27 +295,54 @@ impl AdminStore {
         .map(|n| n > 0)
     }
 
-    /// Uses up a setup token: creates the first admin with it.
+    /// Uses up a setup token: creates the first admin with it, and ends
+    /// every other setup link. In one write transaction, so two links
+    /// redeemed at once (from this process or another) make one admin and
+    /// one refusal, and an existing user is never overwritten.
     pub fn redeem_setup_token(
         &self,
         token: &str,
         name: &str,
         password: &str,
     ) -> Result<(), AdminError> {
-        if !self.setup_token_valid(token)? {
-            return Err(AdminError::Invalid(
+        let refused = || {
+            AdminError::Invalid(
                 "this setup link has expired or was already used: run `lollipop setup-link` for a new one"
                     .into(),
-            ));
-        }
-        self.set_user(name, Role::Admin, password, "setup link")?;
-        self.with(|conn| {
-            conn.execute(
-                "DELETE FROM setup_tokens WHERE token_hash = ?1",
-                [token_hash(token)],
             )
+        };
+        if !self.setup_token_valid(token)? {
+            return Err(refused());
+        }
+        check_user_name(name)?;
+        check_password(password)?;
+        // Slow on purpose (argon2): outside the transaction.
+        let hash = hash_secret(password)?;
+        let created = self.with(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let usable: i64 = tx.query_row(
+                "SELECT count(*) FROM setup_tokens WHERE token_hash = ?1 AND expires_at >= ?2
+                   AND NOT EXISTS (SELECT 1 FROM users WHERE role = 'admin')",
+                params![token_hash(token), now_ms()],
+                |r| r.get(0),
+            )?;
+            if usable == 0 {
+                return Ok(false);
+            }
+            let inserted = tx.execute(
+                "INSERT INTO users (name, role, password_hash, created_at, created_by)
+                 VALUES (?1, 'admin', ?2, ?3, 'setup link')
+                 ON CONFLICT(name) DO NOTHING",
+                params![name, hash, now_ms()],
+            )?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            tx.execute("DELETE FROM setup_tokens", [])?;
+            tx.commit()?;
+            Ok(true)
         })?;
-        Ok(())
+        if created { Ok(()) } else { Err(refused()) }
     }
 
     /// A new API token for scripts; shown once, only its hash is kept.

@@ -360,4 +360,16 @@ fn setup_link_and_passwd_manage_the_status_page_users_from_the_console() {
     );
     let out = passwd(&["head", "--role", "boss"], "a long password");
     assert!(text(&out).contains("not a role"), "{}", text(&out));
+
+    // Once an admin exists, the old link is dead and no new one is made.
+    let out = passwd(&["tech", "--role", "admin"], "a long admin password");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!store.setup_token_valid(token).expect("valid"));
+    let out = lollipop(dir.path(), &["--config", "lollipop.toml", "setup-link"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("an administrator already exists"),
+        "{}",
+        text(&out)
+    );
 }

@@ -8,6 +8,7 @@ use lollipop::admin::Role;
 fn a_setup_link_creates_the_first_admin_once() {
     let school = WebSchool::start();
     let token = school.admin_store().new_setup_token().expect("token");
+    let spare = school.admin_store().new_setup_token().expect("token");
     let client = school.client();
     let path = format!("/setup?token={token}");
     let reply = client.submit(
@@ -42,6 +43,46 @@ fn a_setup_link_creates_the_first_admin_once() {
     // And a made-up token never worked.
     let forged = school.client().get("/setup?token=0000");
     assert!(forged.body.contains("expired or was already used"));
+
+    // A spare link died with the first admin: it cannot reset the admin's
+    // password, nor make another admin.
+    let intruder = school.client();
+    let spare_page = intruder.get(&format!("/setup?token={spare}"));
+    assert!(spare_page.body.contains("expired or was already used"));
+    for name in ["tech", "pupil"] {
+        // The form token comes from the sign-in page: the spare link's page
+        // offers no form at all.
+        let reply = intruder.submit(
+            "/login",
+            "/setup",
+            &[
+                ("token", &spare),
+                ("name", name),
+                ("password", "a pupil's password"),
+                ("confirm", "a pupil's password"),
+            ],
+        );
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        assert!(
+            reply.body.contains("expired or was already used"),
+            "{}",
+            reply.body
+        );
+    }
+    let store = school.admin_store();
+    assert!(
+        store
+            .check_login("tech", "three random words")
+            .expect("login")
+            .is_some()
+    );
+    assert!(
+        store
+            .check_login("tech", "a pupil's password")
+            .expect("login")
+            .is_none()
+    );
+    assert!(store.user("pupil").expect("users").is_none());
 }
 
 #[test]
