@@ -75,10 +75,9 @@ impl Reloader {
             },
             None => current.clone(),
         };
-        if listen_key(&config) != listen_key(&current) {
-            tracing::warn!(
-                "the [[listen]] addresses changed: restart Lollipop to listen on the new ones"
-            );
+        let (config, needs_restart) = align_listeners(&current, config);
+        for change in &needs_restart {
+            tracing::warn!("{change}");
         }
         let for_compile = config.clone();
         let lists = match tokio::task::spawn_blocking(move || settings::load_lists(&for_compile))
@@ -99,11 +98,16 @@ impl Reloader {
                 self.pipeline.swap(settings);
                 let changed = current.changed_sections(&config);
                 if !changed.is_empty() {
+                    let mut detail = format!("changed: {}", changed.join(", "));
+                    for change in &needs_restart {
+                        detail.push_str("; ");
+                        detail.push_str(change);
+                    }
                     self.journal.record_audit(AuditEntry {
                         at_unix_ms: crate::clock::now_unix_ms(),
                         actor: format!("config file {} ({why})", config.origin.display_name),
                         action: "config reloaded".into(),
-                        detail: format!("changed: {}", changed.join(", ")),
+                        detail,
                         reason: None,
                     });
                 }
@@ -212,12 +216,47 @@ impl crate::web::Control for Reloader {
     }
 }
 
-fn listen_key(config: &Config) -> Vec<String> {
-    config
-        .listen
-        .iter()
-        .map(|l| l.address.get_ref().clone())
-        .collect()
+/// The new config's `[[listen]]` blocks in the order the running
+/// listeners were bound, so a listener's profile follows its address and
+/// never its place in the file. Listening on a new address, or no longer
+/// on an old one, needs a restart: until then a bound address missing from
+/// the new config keeps its old block (and so its old profile: never a
+/// looser one by accident), and a new address waits. Each such change is
+/// returned in words, for the log and the audit trail.
+fn align_listeners(running: &Config, mut new: Config) -> (Config, Vec<String>) {
+    let mut needs_restart = Vec::new();
+    let mut aligned = Vec::with_capacity(running.listen.len());
+    // An address given twice (port 0 in tests) pairs its blocks in order.
+    let mut taken = vec![false; new.listen.len()];
+    for bound in &running.listen {
+        let address = bound.address.get_ref();
+        let same = new
+            .listen
+            .iter()
+            .enumerate()
+            .position(|(i, l)| !taken[i] && l.address.get_ref() == address);
+        match same {
+            Some(i) => {
+                taken[i] = true;
+                aligned.push(new.listen[i].clone());
+            }
+            None => {
+                needs_restart.push(format!(
+                    "listen address {address} was removed from the config: it keeps answering with its old profile until Lollipop is restarted"
+                ));
+                aligned.push(bound.clone());
+            }
+        }
+    }
+    let unbound = new.listen.iter().zip(&taken).filter(|(_, taken)| !**taken);
+    for (listen, _) in unbound {
+        needs_restart.push(format!(
+            "listen address {} is new: restart Lollipop to listen on it",
+            listen.address.get_ref()
+        ));
+    }
+    new.listen = aligned;
+    (new, needs_restart)
 }
 
 /// What the upstream resolver is built from; equal keys keep its cache.

@@ -183,3 +183,73 @@ fn lists_and_config_swap_under_load_without_a_failed_query() {
         "every one of {sent} queries answered"
     );
 }
+
+/// Two VLAN listeners, ks2 (blocks gambling, plus `extra`) and staff
+/// (blocks nothing), written in `order`.
+fn two_vlans(port: u16, ks2_first: bool, extra: &str) -> String {
+    let ks2 = format!("127.0.0.1:{port}");
+    let staff = format!("127.0.0.2:{port}");
+    let config = TestConfig::new();
+    let config = if ks2_first {
+        config.listen_for(&ks2, "ks2").listen_for(&staff, "staff")
+    } else {
+        config.listen_for(&staff, "staff").listen_for(&ks2, "ks2")
+    };
+    config
+        .upstream("{upstream}")
+        .list("gambling", "gambling.txt", "gambling")
+        .list("video", "video.txt", "video")
+        .blocklist("ks2", &["gambling", extra], "")
+        .blocklist("staff", &[], "")
+        .toml()
+}
+
+#[test]
+fn profiles_follow_their_listeners_address_when_the_blocks_are_reordered() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let ks2: SocketAddr = ([127, 0, 0, 1], port).into();
+    let staff: SocketAddr = ([127, 0, 0, 2], port).into();
+    let write =
+        |file: &str, text: &str| std::fs::write(dir.path().join(file), text).expect("write");
+    write("gambling.txt", "example.com\n");
+    write("video.txt", "example.org\n");
+    let config_path = dir.path().join("lollipop.toml");
+    let config = |ks2_first: bool, extra: &str| {
+        expand(&two_vlans(port, ks2_first, extra), &upstream, dir.path())
+    };
+    std::fs::write(&config_path, config(true, "gambling")).expect("config");
+    let child = Process(
+        Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args(["--config", &config_path.display().to_string(), "run"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    wait_until("first answer", || {
+        let q = query_message("www.bbc.co.uk.", RecordType::A, Ask::default());
+        exchange_udp_within(
+            ks2,
+            &q.to_bytes().expect("encode"),
+            Duration::from_millis(200),
+        )
+        .is_some()
+    });
+    assert!(is_blocked(ks2, "www.example.com."));
+    assert!(!is_blocked(staff, "www.example.com."));
+
+    // The same listeners, staff's block now first, and ks2 also blocking
+    // video, so the reload shows when it is in force.
+    std::fs::write(&config_path, config(false, "video")).expect("config");
+    hangup(&child.0);
+    wait_until("the reordered config in force", || {
+        is_blocked(ks2, "www.example.org.")
+    });
+    assert!(
+        is_blocked(ks2, "www.example.com."),
+        "the ks2 VLAN must not get the staff profile"
+    );
+    assert!(!is_blocked(staff, "www.example.com."));
+    assert!(!is_blocked(staff, "www.example.org."));
+}
