@@ -168,7 +168,7 @@ pub async fn resolve<'s>(
         if matches!(decision, Decision::Locked { .. })
             || (matches!(decision, Decision::Blocked { .. }) && verdict.unlock.is_none())
         {
-            verdict.alias = Some((alias, decision));
+            verdict.alias = Some(Box::new((alias, decision)));
             let answer = blocked(settings, &verdict, name, record_type);
             return (verdict, answer);
         }

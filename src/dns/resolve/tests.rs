@@ -344,7 +344,7 @@ fn safe_search_asks_for_the_enforcement_host_and_answers_with_a_cname() {
 fn an_alias_to_a_blocked_name_blocks_the_answer_unless_unlocked() {
     let fixture = fixture();
     let (verdict, answer) = ask(&fixture, &OverrideSet::default(), PUPIL, "cloaked.example");
-    let (alias, _) = verdict.alias.as_ref().expect("the alias gave it away");
+    let (alias, _) = verdict.alias.as_deref().expect("the alias gave it away");
     assert_eq!(alias.as_bytes(), b"example.tracker");
     assert!(verdict.is_blocked());
     assert_eq!(addresses(&answer), ["0.0.0.0"]);

@@ -28,8 +28,9 @@ pub struct Verdict<'s> {
     /// Stage 4: where safe search sends the name, if it does.
     pub rewrite: Option<Rewrite<'s>>,
     /// Stage 5: an alias in the upstream's answer that is blocked (CNAME
-    /// cloaking), with its decision.
-    pub alias: Option<(ReversedName, Decision)>,
+    /// cloaking), with its decision. Boxed: rare, and it keeps the
+    /// verdict that every query carries small.
+    pub alias: Option<Box<(ReversedName, Decision)>>,
 }
 
 impl Verdict<'_> {
@@ -48,7 +49,7 @@ impl Verdict<'_> {
     /// Why the name was blocked or allowed, in the policy's words: the
     /// blocked alias when one gave it away, else the name itself.
     pub fn explain(&self, settings: &Settings) -> Explanation {
-        match &self.alias {
+        match self.alias.as_deref() {
             Some((alias, decision)) => settings.policy.explain(self.profile, alias, decision),
             None => settings
                 .policy
