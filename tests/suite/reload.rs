@@ -38,6 +38,27 @@ fn hangup(child: &Child) {
     assert!(status.success());
 }
 
+/// The real binary on `config_path`, once `server` answers.
+fn run_lollipop(config_path: &std::path::Path, server: SocketAddr) -> Process {
+    let child = Process(
+        Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args(["--config", &config_path.display().to_string(), "run"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    wait_until("first answer", || {
+        let q = query_message("www.example.net.", RecordType::A, Ask::default());
+        exchange_udp_within(
+            server,
+            &q.to_bytes().expect("encode"),
+            Duration::from_millis(200),
+        )
+        .is_some()
+    });
+    child
+}
+
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
@@ -64,22 +85,7 @@ fn lists_and_config_swap_under_load_without_a_failed_query() {
     )
     .expect("config");
 
-    let child = Process(
-        Command::new(env!("CARGO_BIN_EXE_lollipop"))
-            .args(["--config", &config_path.display().to_string(), "run"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("lollipop starts"),
-    );
-    wait_until("first answer", || {
-        let q = query_message("www.example.com.", RecordType::A, Ask::default());
-        exchange_udp_within(
-            server,
-            &q.to_bytes().expect("encode"),
-            Duration::from_millis(200),
-        )
-        .is_some()
-    });
+    let child = run_lollipop(&config_path, server);
     assert!(is_blocked(server, "www.example.com."));
 
     // The load: queries back to back until told to stop (at most 60 s).
@@ -220,22 +226,7 @@ fn profiles_follow_their_listeners_address_when_the_blocks_are_reordered() {
         expand(&two_vlans(port, ks2_first, extra), &upstream, dir.path())
     };
     std::fs::write(&config_path, config(true, "gambling")).expect("config");
-    let child = Process(
-        Command::new(env!("CARGO_BIN_EXE_lollipop"))
-            .args(["--config", &config_path.display().to_string(), "run"])
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("lollipop starts"),
-    );
-    wait_until("first answer", || {
-        let q = query_message("www.bbc.co.uk.", RecordType::A, Ask::default());
-        exchange_udp_within(
-            ks2,
-            &q.to_bytes().expect("encode"),
-            Duration::from_millis(200),
-        )
-        .is_some()
-    });
+    let child = run_lollipop(&config_path, ks2);
     assert!(is_blocked(ks2, "www.example.com."));
     assert!(!is_blocked(staff, "www.example.com."));
 

@@ -463,8 +463,6 @@ fn save_state(store_dir: &Path, name: &str, state: &SourceState) -> Result<(), S
 }
 
 #[cfg(test)]
-mod test_server;
-#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_hostile;

@@ -8,8 +8,8 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tempfile::TempDir;
 
-use super::test_server::{Reply, Server};
 use super::*;
+use crate::testkit::http::{Reply, Server};
 
 pub(super) const NOW: u64 = 1_700_000_000;
 

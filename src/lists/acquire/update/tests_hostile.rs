@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use super::test_server::{Reply, Server};
 use super::tests::{
     NOW, assert_kept, copy_text, domains, failed, gzip, spec, state, with_good_copy,
 };
 use super::*;
+use crate::testkit::http::{Reply, Server};
 
 #[test]
 fn a_first_fetch_that_fails_has_nothing_to_keep() {
