@@ -264,3 +264,47 @@ fn devices_no_one_named_are_named_by_the_router() {
     let table = log_command(lollipop.dir.path(), &["--device", "127.0.0.2"]);
     assert!(table.contains("staffroom-laptop.lan"), "{table}");
 }
+
+#[test]
+fn a_damaged_block_log_is_set_aside_and_dns_answers() {
+    let upstream = TestUpstream::start();
+    // What a power cut can leave on an SD card: the file is there, its
+    // contents are not a database.
+    let junk = "\u{0}\u{1}not a database, after a power cut".repeat(200);
+    let lollipop = TestLollipop::start(
+        &config(""),
+        &upstream,
+        &[
+            ("gambling.txt", "bet365.com\n"),
+            ("data/lollipop.db", &junk),
+        ],
+    );
+    assert_eq!(
+        answers(&a(lollipop.address(), "www.bet365.com.")),
+        ["A 0.0.0.0"]
+    );
+    assert_eq!(
+        answers(&a(lollipop.address(), "www.example.com.")),
+        ["A 192.0.2.10"]
+    );
+    lollipop.flush_log();
+    // The damaged file is kept for inspection, byte for byte.
+    let kept: Vec<_> = std::fs::read_dir(lollipop.dir().join("data"))
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.to_string_lossy().contains("lollipop.db.damaged-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).expect("kept"), junk);
+    // A fresh log took the block, and the audit trail says what happened.
+    let out = log_command(lollipop.dir(), &[]);
+    assert!(out.contains("bet365.com"), "{out}");
+    let db = lollipop::journal::JournalReader::open(&lollipop.dir().join("data/lollipop.db"))
+        .expect("the fresh log opens");
+    let audit = db.audit(0, i64::MAX, 100).expect("audit");
+    assert!(
+        audit.iter().any(|row| row.action == "block log set aside"),
+        "{audit:?}"
+    );
+}
