@@ -151,7 +151,7 @@ fn init_logging() {
     // network's journal, and it costs throughput.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOLLIPOP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn",
+            "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn,hickory_proto=error",
         )
     });
     tracing_subscriber::fmt()

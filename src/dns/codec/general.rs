@@ -16,6 +16,8 @@ pub(super) fn read(bytes: &[u8]) -> Incoming {
     let edns = message.edns.as_ref().map(|edns| ClientEdns {
         payload: edns.max_payload(),
         dnssec_ok: edns.flags().dnssec_ok,
+        // hickory drops options it cannot read; what is left is whole.
+        malformed: false,
     });
     let mut query = Query {
         id: message.metadata.id,

@@ -42,6 +42,9 @@ pub enum Transport {
 struct ClientEdns {
     payload: u16,
     dnssec_ok: bool,
+    /// Options not well formed (a cut-off option, a cookie of the wrong
+    /// length): answered FORMERR (RFC 6891 6.1.2, RFC 7873 5.2.2).
+    malformed: bool,
 }
 
 /// A query read from the wire: what the pipeline is asked and what the
@@ -108,6 +111,9 @@ pub fn read(message: &[u8]) -> Incoming {
         return Incoming::Ignored;
     }
     match plain::read(message) {
+        Some(query) if query.edns.is_some_and(|edns| edns.malformed) => {
+            Incoming::Error(query, ResponseCode::FormErr)
+        }
         Some(query) => Incoming::Question(query),
         None => general::read(message),
     }

@@ -1,7 +1,8 @@
 //! The common case read directly: a plain query (QUERY opcode, one IN
-//! question written without compression, at most an EDNS version 0 OPT
-//! whose options are well formed) is read without decoding a whole
-//! message. Anything else returns `None` and goes to `general`.
+//! question written without compression, at most an EDNS version 0 OPT)
+//! is read without decoding a whole message; an OPT whose options are not
+//! well formed is marked, for a FORMERR. Anything else returns `None` and
+//! goes to `general`.
 
 use hickory_server::proto::rr::{Name, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -68,15 +69,33 @@ fn read_opt(record: &[u8]) -> Option<ClientEdns> {
     if options.len() != usize::from(field(9)) {
         return None;
     }
+    Some(ClientEdns {
+        payload,
+        dnssec_ok,
+        malformed: !options_well_formed(options),
+    })
+}
+
+/// EDNS option code of a DNS cookie (RFC 7873).
+const COOKIE_OPTION: u16 = 10;
+
+/// Whether the OPT record's options are whole (each code, length and data
+/// ends exactly where the record does) and each cookie is 8 bytes (the
+/// client's alone) or 16 to 40 (with the server's), as RFC 7873 asks.
+fn options_well_formed(options: &[u8]) -> bool {
     let mut at = 0;
     while at < options.len() {
-        let len = usize::from(u16::from_be_bytes([
-            *options.get(at + 2)?,
-            *options.get(at + 3)?,
-        ]));
+        let (Some(code), Some(len)) = (options.get(at..at + 2), options.get(at + 2..at + 4)) else {
+            return false;
+        };
+        let code = u16::from_be_bytes([code[0], code[1]]);
+        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if code == COOKIE_OPTION && !(len == 8 || (16..=40).contains(&len)) {
+            return false;
+        }
         at += 4 + len;
     }
-    (at == options.len()).then_some(ClientEdns { payload, dnssec_ok })
+    at == options.len()
 }
 
 /// The end of a name made of plain labels (no compression pointer) at `at`.

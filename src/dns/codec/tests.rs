@@ -173,8 +173,13 @@ fn anything_unusual_goes_the_general_way() {
     assert!(read_plain(&two).is_none());
     let version_one = [0, 0, 41, 0x10, 0, 0, 1, 0, 0, 0, 0];
     assert!(read_plain(&query(Some(&version_one))).is_none());
+    // Options cut short: read plainly, and answered FORMERR, not sent to
+    // hickory's decoder (which drops them with a warning per packet).
     let bad_options = [0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 3, 0, 10, 0];
-    assert!(read_plain(&query(Some(&bad_options))).is_none());
+    assert!(matches!(
+        read(&query(Some(&bad_options))),
+        Incoming::Error(_, ResponseCode::FormErr)
+    ));
     let mut trailing = plain.clone();
     trailing.push(0);
     assert!(read_plain(&trailing).is_none());
@@ -381,5 +386,37 @@ fn the_plain_and_general_readers_agree_on_plain_queries() {
         let a = respond(&fast, &answer, Transport::Udp, <[u8]>::to_vec);
         let b = respond(&slow, &answer, Transport::Udp, <[u8]>::to_vec);
         assert_eq!(a, b);
+    }
+}
+
+/// RFC 7873 5.2.2: a cookie of 8 bytes (the client's) or 16 to 40 (with
+/// the server's) is read; any other length, or an option cut short, gets
+/// FORMERR with the OPT echoed.
+#[test]
+fn a_malformed_cookie_gets_formerr() {
+    let with_cookie = |len: u16| {
+        let mut opt = vec![0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0];
+        opt.extend_from_slice(&(len + 4).to_be_bytes());
+        opt.extend_from_slice(&[0, 10]);
+        opt.extend_from_slice(&len.to_be_bytes());
+        opt.extend((0..len).map(|i| i as u8));
+        query(Some(&opt))
+    };
+    for len in [8, 16, 24, 40] {
+        assert!(
+            matches!(read(&with_cookie(len)), Incoming::Question(_)),
+            "{len}"
+        );
+    }
+    for len in [0, 5, 7, 9, 15, 41, 100] {
+        let Incoming::Error(query, code) = read(&with_cookie(len)) else {
+            panic!("a cookie of {len} bytes must be refused");
+        };
+        assert_eq!(code, ResponseCode::FormErr);
+        let reply = respond(&query, &Answer::code(code), Transport::Udp, <[u8]>::to_vec);
+        let message = Message::from_vec(&reply).expect("decodes");
+        assert_eq!(message.metadata.response_code, ResponseCode::FormErr);
+        assert!(message.edns.is_some(), "the OPT is echoed");
+        assert_eq!(message.queries.len(), 1);
     }
 }
