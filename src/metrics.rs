@@ -42,6 +42,10 @@ pub struct Metrics {
     registry: Registry,
     names: Arc<Names>,
     pub upstream: Arc<UpstreamStats>,
+    /// Messages from clients that were not a readable query (answered
+    /// FORMERR or NOTIMP, or not at all): counted here, never logged one
+    /// line each.
+    pub malformed: Counter,
 }
 
 /// Counters by name, kept across reloads; the map is touched only when
@@ -162,10 +166,17 @@ impl Default for Metrics {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(names.clone()));
         registry.register_collector(Box::new(upstream.clone()));
+        let malformed = Counter::default();
+        registry.register(
+            "lollipop_malformed_queries",
+            "Messages from clients that were not a readable query: answered FORMERR or NOTIMP, or not at all.",
+            malformed.clone(),
+        );
         Metrics {
             registry,
             names,
             upstream,
+            malformed,
         }
     }
 }

@@ -206,7 +206,7 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         recorder = recorder.with_output(alerts);
     }
     let pipeline = Arc::new(Pipeline::new(settings, recorder, clock.clone()));
-    let servers = DnsServers::start(&config, pipeline.clone())?;
+    let servers = DnsServers::start(&config, pipeline.clone(), metrics.clone())?;
     let web_enabled = config.web.enabled;
     let reloader = Arc::new(Reloader::new(
         config.clone(),

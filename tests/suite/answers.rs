@@ -461,3 +461,37 @@ fn a_compressed_question_is_answered_with_the_question_written_out() {
     // Still answering.
     assert_eq!(answers(&a(server, "www.example.com.")), ["A 192.0.2.10"]);
 }
+
+#[test]
+fn a_malformed_cookie_gets_formerr_and_is_counted_not_logged() {
+    let school = School::start();
+    let server = school.ks2();
+    use hickory_server::proto::op::Message;
+    use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+    let no_edns = Ask {
+        edns: None,
+        ..Ask::default()
+    };
+    let mut query = query_message("www.example.com.", RecordType::A, no_edns)
+        .to_bytes()
+        .expect("encode");
+    // One OPT record carrying a 5-byte cookie (RFC 7873 allows 8 or 16-40).
+    query[11] = 1;
+    query.extend_from_slice(&[
+        0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 9, 0, 10, 0, 5, 1, 2, 3, 4, 5,
+    ]);
+    for _ in 0..3 {
+        let reply = exchange_udp(server, &query).expect("a reply");
+        let reply = Message::from_bytes(&reply).expect("decodes");
+        assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    }
+    let running = school.lollipop.running();
+    let lists = running.pipeline.settings().policy.lists.clone();
+    let text = running.metrics.render(&lists, &running.journal.stats());
+    assert!(
+        text.contains("lollipop_malformed_queries_total 3"),
+        "{text}"
+    );
+    // Still answering.
+    assert_eq!(answers(&a(server, "www.example.com.")), ["A 192.0.2.10"]);
+}

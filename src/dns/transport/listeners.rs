@@ -13,6 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::{Config, parse_network};
 use crate::dns::resolve::pipeline::Pipeline;
+use crate::metrics::Metrics;
 
 use super::Access;
 use super::tcp::{self, TcpServer};
@@ -48,7 +49,11 @@ pub struct DnsServers {
 
 impl DnsServers {
     /// Binds every `[[listen]]` address, UDP and TCP, and starts serving.
-    pub fn start(config: &Config, pipeline: Arc<Pipeline>) -> Result<DnsServers> {
+    pub fn start(
+        config: &Config,
+        pipeline: Arc<Pipeline>,
+        metrics: Arc<Metrics>,
+    ) -> Result<DnsServers> {
         let access = Arc::new(Access::new(allowed_networks(config)?));
         let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
         let mut tcp_servers = Vec::new();
@@ -66,8 +71,14 @@ impl DnsServers {
                 sockets.push(bind_udp(address).with_context(|| cannot_listen("UDP", address))?);
             }
             udp_readers.push(
-                udp::serve(sockets, pipeline.clone(), listener, access.clone())
-                    .with_context(|| format!("cannot start the UDP readers for {address}"))?,
+                udp::serve(
+                    sockets,
+                    pipeline.clone(),
+                    listener,
+                    access.clone(),
+                    metrics.clone(),
+                )
+                .with_context(|| format!("cannot start the UDP readers for {address}"))?,
             );
             tcp_servers.push(tcp::serve(
                 tcp,
@@ -75,6 +86,7 @@ impl DnsServers {
                 listener,
                 access.clone(),
                 idle_timeout,
+                metrics.clone(),
             ));
             tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");
             addresses.push(address);

@@ -18,6 +18,7 @@ use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
 use crate::dns::resolve::answer::Answer;
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::dns::resolve::settings::Client;
+use crate::metrics::Metrics;
 
 use super::Access;
 
@@ -46,6 +47,8 @@ struct Shared {
     listener: usize,
     access: Arc<Access>,
     idle_timeout: Duration,
+    /// Where unreadable messages are counted.
+    metrics: Arc<Metrics>,
 }
 
 /// Starts accepting connections on `tcp` (inside the Tokio runtime).
@@ -55,6 +58,7 @@ pub fn serve(
     listener: usize,
     access: Arc<Access>,
     idle_timeout: Duration,
+    metrics: Arc<Metrics>,
 ) -> TcpServer {
     let (stop, stopped) = watch::channel(false);
     let shared = Arc::new(Shared {
@@ -62,6 +66,7 @@ pub fn serve(
         listener,
         access,
         idle_timeout,
+        metrics,
     });
     let task = tokio::spawn(accept(tcp, shared, stopped));
     TcpServer { stop, task }
@@ -140,11 +145,13 @@ async fn connection(
                 });
             }
             Incoming::Error(query, code) => {
+                shared.metrics.malformed.inc();
                 let reply =
                     codec::respond(&query, &Answer::code(code), Transport::Tcp, <[u8]>::to_vec);
                 write(&writer, &reply).await;
             }
             Incoming::Malformed => {
+                shared.metrics.malformed.inc();
                 if let Some(reply) = codec::bare_error(&message, FORMERR) {
                     write(&writer, &reply).await;
                 }

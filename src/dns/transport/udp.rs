@@ -22,6 +22,7 @@ use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
 use crate::dns::resolve::answer::Answer;
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::dns::resolve::settings::Client;
+use crate::metrics::Metrics;
 
 use super::Access;
 use super::mmsg::{Inbox, Outbox};
@@ -67,6 +68,7 @@ pub fn serve(
     pipeline: Arc<Pipeline>,
     listener: usize,
     access: Arc<Access>,
+    metrics: Arc<Metrics>,
 ) -> std::io::Result<UdpReaders> {
     let waiting = Arc::new(Semaphore::new(MAX_WAITING));
     let stop = Arc::new(AtomicBool::new(false));
@@ -79,6 +81,7 @@ pub fn serve(
             pipeline: pipeline.clone(),
             listener,
             access: access.clone(),
+            metrics: metrics.clone(),
             waiting: waiting.clone(),
             stop: stop.clone(),
         };
@@ -105,6 +108,8 @@ struct Reader {
     /// Which `[[listen]]` address the socket is bound to.
     listener: usize,
     access: Arc<Access>,
+    /// Where unreadable messages are counted.
+    metrics: Arc<Metrics>,
     waiting: Arc<Semaphore>,
     stop: Arc<AtomicBool>,
 }
@@ -157,12 +162,14 @@ impl Reader {
         let query = match codec::read(datagram) {
             Incoming::Question(query) => query,
             Incoming::Error(query, code) => {
+                self.metrics.malformed.inc();
                 codec::respond(&query, &Answer::code(code), Transport::Udp, |bytes| {
                     outbox.push(bytes, src)
                 });
                 return;
             }
             Incoming::Malformed => {
+                self.metrics.malformed.inc();
                 if let Some(reply) = codec::bare_error(datagram, FORMERR) {
                     outbox.push(&reply, src);
                 }
