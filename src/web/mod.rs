@@ -7,6 +7,7 @@ pub mod auth;
 pub mod chart;
 pub mod csrf;
 pub mod error;
+pub mod headers;
 pub mod pages;
 pub mod server;
 pub mod session;
@@ -133,6 +134,10 @@ pub fn router(state: Arc<WebState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             blockpage::divert,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::add,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

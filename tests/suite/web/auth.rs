@@ -388,3 +388,36 @@ fn every_route_checks_sign_in_role_and_form_token() {
         );
     }
 }
+
+#[test]
+fn every_response_carries_the_security_headers() {
+    let school = WebSchool::start();
+    let client = school.client();
+    // A page, a redirect to sign in, a static file, a form error and a
+    // name the block page answers for.
+    for path in [
+        "/login",
+        "/",
+        "/static/app.js",
+        "/setup?token=0000",
+        "/nothing-here",
+    ] {
+        let reply = client.get(path);
+        let csp = reply.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(
+            reply.header("referrer-policy"),
+            Some("same-origin"),
+            "{path}"
+        );
+        // Plain HTTP: no HSTS, which would lock browsers out of the page.
+        assert_eq!(reply.header("strict-transport-security"), None, "{path}");
+    }
+}

@@ -33,6 +33,13 @@ fn https_with_a_self_signed_certificate_and_secure_cookies() {
         .expect("session cookie")
         .to_string();
     assert!(cookie.contains("; Secure"), "{cookie}");
+    // Over TLS, browsers are told to stay on HTTPS, for an hour only (a
+    // re-flashed box has a new certificate).
+    let page = client.get("/login");
+    assert_eq!(
+        page.header("strict-transport-security"),
+        Some("max-age=3600")
+    );
 
     // Plain HTTP on the same port is not served.
     let plain = ureq::get(format!("http://127.0.0.1:{}/login", school.web.port())).call();
