@@ -51,6 +51,9 @@ pub struct WebState {
     pub reloader: Arc<dyn Control>,
     pub sessions: session::Sessions,
     pub login_limiter: session::AttemptLimiter,
+    /// Password and code checks (argon2, 19 MiB each) running at once,
+    /// bounded so a burst of sign-ins cannot exhaust a Pi's memory.
+    pub hashing: tokio::sync::Semaphore,
     /// Cookies get `Secure` when the page is served over TLS.
     pub secure_cookies: bool,
     /// Host names that mean "this appliance" (anything else is a blocked

@@ -26,6 +26,8 @@ pub struct WebServers {
 
 /// Wrong passwords or codes allowed per address (and per name) in the window.
 const MAX_FAILURES: usize = 5;
+/// Password hashes computed at once; the rest wait their turn.
+const MAX_HASHES_AT_ONCE: usize = 2;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 impl WebServers {
@@ -46,6 +48,7 @@ impl WebServers {
             reloader,
             sessions: Sessions::new(Duration::from_secs(config.web.session_idle_minutes * 60)),
             login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
+            hashing: tokio::sync::Semaphore::new(MAX_HASHES_AT_ONCE),
             secure_cookies: config.web.tls,
             own_hosts: own_hosts(config),
             public_url: public,

@@ -98,13 +98,22 @@ impl Sessions {
     }
 }
 
-/// Failed attempts per client address and per name: after `max` failures
-/// in `window`, further attempts are refused until the oldest ages out.
+/// Sign-in attempts per client address and name, counted before the
+/// password is checked (so a burst of guesses sent at once is held to the
+/// limit, not hashed): after `max` failures of one name from one address
+/// in `window`, that pair waits until the oldest ages out; an address
+/// trying many names waits after `max` times [`ADDRESS_FACTOR`]. A name is
+/// never locked for everyone: a pupil guessing at the safeguarding lead's
+/// name from one machine does not lock her out of her own.
 pub struct AttemptLimiter {
     max: usize,
     window: Duration,
     failures: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
+
+/// How many more failures an address may have, over all names, than one
+/// name from it.
+pub const ADDRESS_FACTOR: usize = 4;
 
 impl AttemptLimiter {
     pub fn new(max: usize, window: Duration) -> AttemptLimiter {
@@ -115,23 +124,31 @@ impl AttemptLimiter {
         }
     }
 
-    fn keys(address: IpAddr, name: &str) -> [String; 2] {
+    /// The keys an attempt counts under, each with its limit.
+    fn keys(&self, address: IpAddr, name: &str) -> [(String, usize); 2] {
         [
-            format!("ip {address}"),
-            format!("name {}", name.to_lowercase()),
+            (format!("{address} {}", name.to_lowercase()), self.max),
+            (format!("{address}"), self.max * ADDRESS_FACTOR),
         ]
     }
 
-    /// How long until `address` may try `name` again (None: now).
-    pub fn wait(&self, address: IpAddr, name: &str) -> Option<Duration> {
+    /// Takes one attempt for `address` at `name`, counted as a failure
+    /// until [`AttemptLimiter::succeeded`] says otherwise; or how long to
+    /// wait when the limit is reached (nothing is counted then).
+    pub fn attempt(&self, address: IpAddr, name: &str) -> Result<(), Duration> {
         let mut map = self.lock();
+        // A flood of distinct names must not grow the map without bound.
+        if map.len() > 10_000 {
+            let window = self.window;
+            map.retain(|_, times| times.back().is_some_and(|t| t.elapsed() < window));
+        }
         let mut longest = None;
-        for key in Self::keys(address, name) {
+        for (key, limit) in self.keys(address, name) {
             if let Some(times) = map.get_mut(&key) {
                 while times.front().is_some_and(|t| t.elapsed() >= self.window) {
                     times.pop_front();
                 }
-                if times.len() >= self.max
+                if times.len() >= limit
                     && let Some(oldest) = times.front()
                 {
                     let wait = self.window.saturating_sub(oldest.elapsed());
@@ -139,25 +156,24 @@ impl AttemptLimiter {
                 }
             }
         }
-        longest
-    }
-
-    pub fn failed(&self, address: IpAddr, name: &str) {
-        let mut map = self.lock();
-        // A flood of distinct names must not grow the map without bound.
-        if map.len() > 10_000 {
-            let window = self.window;
-            map.retain(|_, times| times.back().is_some_and(|t| t.elapsed() < window));
+        if let Some(wait) = longest {
+            return Err(wait);
         }
-        for key in Self::keys(address, name) {
+        for (key, _) in self.keys(address, name) {
             map.entry(key).or_default().push_back(Instant::now());
         }
+        Ok(())
     }
 
+    /// The attempt was right: it and the pair's earlier failures no longer
+    /// count.
     pub fn succeeded(&self, address: IpAddr, name: &str) {
         let mut map = self.lock();
-        map.remove(&format!("name {}", name.to_lowercase()));
-        let _ = address;
+        let [(pair, _), (alone, _)] = self.keys(address, name);
+        map.remove(&pair);
+        if let Some(times) = map.get_mut(&alone) {
+            times.pop_back();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
@@ -184,17 +200,35 @@ mod tests {
         let limiter = AttemptLimiter::new(3, Duration::from_secs(60));
         let ip: IpAddr = "10.0.0.9".parse().expect("ip");
         for _ in 0..3 {
-            assert!(limiter.wait(ip, "head").is_none());
-            limiter.failed(ip, "head");
+            assert!(limiter.attempt(ip, "head").is_ok());
         }
-        assert!(limiter.wait(ip, "head").is_some());
-        // The same address is held back for other names too.
-        assert!(limiter.wait(ip, "tech").is_some());
-        // Another address guessing the same name is held back as well.
-        assert!(
-            limiter
-                .wait("10.0.0.10".parse().expect("ip"), "head")
-                .is_some()
-        );
+        assert!(limiter.attempt(ip, "head").is_err());
+        // Another address may still sign in as the same name: a pupil
+        // cannot lock the safeguarding lead out from another machine.
+        let own_desk: IpAddr = "10.0.0.10".parse().expect("ip");
+        assert!(limiter.attempt(own_desk, "head").is_ok());
+        limiter.succeeded(own_desk, "head");
+        // The guessing address may try other names, up to its own limit.
+        let mut allowed = 0;
+        for i in 0..20 {
+            if limiter.attempt(ip, &format!("name{i}")).is_ok() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 3 * ADDRESS_FACTOR - 3);
+    }
+
+    #[test]
+    fn attempts_are_counted_before_the_password_is_checked() {
+        let limiter = AttemptLimiter::new(5, Duration::from_secs(60));
+        let ip: IpAddr = "10.0.0.9".parse().expect("ip");
+        // Twenty guesses sent at once: only five get as far as a hash.
+        let taken = (0..20)
+            .filter(|_| limiter.attempt(ip, "dsl").is_ok())
+            .count();
+        assert_eq!(taken, 5);
+        // A right answer forgives the pair's failures.
+        limiter.succeeded(ip, "dsl");
+        assert!(limiter.attempt(ip, "dsl").is_ok());
     }
 }

@@ -81,16 +81,17 @@ pub async fn login(
 ) -> Result<Response, WebError> {
     let address = peer.ip();
     let name = form.name.trim().to_string();
-    if let Some(wait) = state.login_limiter.wait(address, &name) {
+    if let Err(wait) = state.login_limiter.attempt(address, &name) {
         tracing::warn!("sign-in refused for '{name}' from {address}: too many failed attempts");
         return Err(WebError::TooMany(wait));
     }
     let admin = state.admin.clone();
     let (check_name, password) = (name.clone(), form.password);
+    let hashing = state.hashing.acquire().await.ok();
     let user =
         tokio::task::spawn_blocking(move || admin.check_login(&check_name, &password)).await??;
+    drop(hashing);
     let Some(user) = user else {
-        state.login_limiter.failed(address, &name);
         tracing::warn!("failed sign-in for '{name}' from {address}");
         state.audit(
             &address.to_string(),
@@ -183,9 +184,6 @@ pub async fn setup(
     Form(form): Form<SetupForm>,
 ) -> Result<Response, WebError> {
     let address = peer.ip();
-    if let Some(wait) = state.login_limiter.wait(address, "setup link") {
-        return Err(WebError::TooMany(wait));
-    }
     let config = state.config().await;
     let retry = |message: String| {
         render(&SetupPage {
@@ -199,6 +197,10 @@ pub async fn setup(
     if form.password != form.confirm {
         return retry("The two passwords are not the same.".into());
     }
+    // Counted before the link is checked and the password hashed.
+    if let Err(wait) = state.login_limiter.attempt(address, "setup link") {
+        return Err(WebError::TooMany(wait));
+    }
     let admin = state.admin.clone();
     let (token, name, password) = (
         form.token.clone(),
@@ -206,16 +208,18 @@ pub async fn setup(
         form.password.clone(),
     );
     let created_name = name.clone();
+    let hashing = state.hashing.acquire().await.ok();
     let outcome =
         tokio::task::spawn_blocking(move || admin.redeem_setup_token(&token, &name, &password))
             .await?;
+    drop(hashing);
     if let Err(error) = outcome {
-        state.login_limiter.failed(address, "setup link");
         return match error {
             crate::admin::AdminError::Invalid(message) => retry(message),
             other => Err(other.into()),
         };
     }
+    state.login_limiter.succeeded(address, "setup link");
     state.audit(
         &created_name,
         "first admin created",

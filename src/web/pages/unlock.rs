@@ -368,20 +368,21 @@ async fn check_code(
     }
     // Codes and passwords share one limiter: guesses of either count.
     let key = format!("override code of {name}");
-    if let Some(wait) = state.login_limiter.wait(address, &key) {
+    if let Err(wait) = state.login_limiter.attempt(address, &key) {
         tracing::warn!("override code refused for '{name}' from {address}: too many attempts");
         return Err(WebError::TooMany(wait));
     }
     let admin = state.admin.clone();
     let (who, code) = (name.clone(), form.code.clone());
+    let hashing = state.hashing.acquire().await.ok();
     let user = tokio::task::spawn_blocking(move || admin.check_code(&who, &code)).await??;
+    drop(hashing);
     match user {
         Some(user) => {
             state.login_limiter.succeeded(address, &key);
             Ok(Ok(user.name))
         }
         None => {
-            state.login_limiter.failed(address, &key);
             tracing::warn!("wrong override code for '{name}' from {address}");
             state.audit(
                 &address.to_string(),
