@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::rdata::A;
-use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::rdata::A;
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use lollipop::config::{Config, ConfigOrigin};
 use lollipop::dns::codec::{self, Incoming, Transport};
 use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};

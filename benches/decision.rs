@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hickory_server::proto::rr::Name;
+use hickory_resolver::proto::rr::Name;
 use lollipop::config::{Config, ConfigOrigin};
 use lollipop::lists::store::CompiledLists;
 use lollipop::name::ReversedName;

@@ -147,11 +147,12 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    // hickory-server logs every response at INFO: far too much for a school
-    // network's journal, and it costs throughput.
+    // hickory's crates log per query and per malformed packet (hickory-proto
+    // warns on every bad EDNS option): far too much for a school network's
+    // journal, and a client could flood it. Lollipop counts those instead.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOLLIPOP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,hickory_server=warn,hickory_resolver=warn,hickory_net=warn,hickory_proto=error",
+            "info,hickory_resolver=warn,hickory_net=warn,hickory_proto=error",
         )
     });
     tracing_subscriber::fmt()

@@ -3,7 +3,7 @@
 //! DNSSEC's own. The rules that use them live in `codec`; this file only
 //! names them, so nothing else writes 1232 or 15 by hand.
 
-use hickory_server::proto::rr::RecordType;
+use hickory_resolver::proto::rr::RecordType;
 
 /// The largest UDP payload Lollipop sends or asks for: the DNS flag day
 /// 2020 figure, which avoids IP fragmentation on ordinary networks.

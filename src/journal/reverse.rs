@@ -5,9 +5,9 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use hickory_server::proto::op::{Message, MessageType, OpCode, Query};
-use hickory_server::proto::rr::{Name, RData, RecordType};
-use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::serialize::binary::{BinDecodable, BinEncodable};
 
 use super::ReverseLookup;
 

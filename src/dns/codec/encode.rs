@@ -8,9 +8,9 @@
 
 use std::cell::RefCell;
 
-use hickory_server::proto::ProtoError;
-use hickory_server::proto::rr::Record;
-use hickory_server::proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_resolver::proto::ProtoError;
+use hickory_resolver::proto::rr::Record;
+use hickory_resolver::proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use crate::dns::protocol::{EDE_OPTION, MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD, is_dnssec_only};
 use crate::dns::resolve::answer::{Answer, UpstreamAnswer, WireRecords};

@@ -3,9 +3,9 @@
 //! compressed question names, extra records. It becomes a question for the
 //! pipeline when it is one, or the error its flaw calls for.
 
-use hickory_server::proto::op::{Message, OpCode, ResponseCode};
-use hickory_server::proto::rr::{DNSClass, Name, RecordType};
-use hickory_server::proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
+use hickory_resolver::proto::rr::{DNSClass, Name, RecordType};
+use hickory_resolver::proto::serialize::binary::{BinEncodable, BinEncoder};
 
 use super::{ClientEdns, Incoming, MAX_QUESTION, Query};
 

@@ -16,8 +16,8 @@ mod encode;
 mod general;
 mod plain;
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::protocol::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
 

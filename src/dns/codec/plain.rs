@@ -4,8 +4,8 @@
 //! well formed is marked, for a FORMERR. Anything else returns `None` and
 //! goes to `general`.
 
-use hickory_server::proto::rr::{Name, RecordType};
-use hickory_server::proto::serialize::binary::{BinDecodable, BinDecoder};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use super::{CLASS_IN, ClientEdns, HEADER_LEN, MAX_QUESTION, Query, TYPE_OPT};
 

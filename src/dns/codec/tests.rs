@@ -5,11 +5,11 @@
 use super::*;
 use crate::dns::protocol::MAX_UDP_PAYLOAD;
 use crate::dns::resolve::answer::{Answer, ExtendedError, UpstreamAnswer};
-use hickory_server::proto::op::{Message, ResponseCode};
-use hickory_server::proto::rr::RData;
-use hickory_server::proto::rr::rdata::A;
-use hickory_server::proto::rr::rdata::opt::EdnsOption;
-use hickory_server::proto::rr::{Name, Record};
+use hickory_resolver::proto::op::{Message, ResponseCode};
+use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::rdata::A;
+use hickory_resolver::proto::rr::rdata::opt::EdnsOption;
+use hickory_resolver::proto::rr::{Name, Record};
 
 fn query(opt: Option<&[u8]>) -> Vec<u8> {
     let mut q = vec![
@@ -81,7 +81,7 @@ fn a_plain_query_gets_the_handlers_response() {
 
 #[test]
 fn a_cached_answer_is_written_once_and_copied_after_any_questions_case() {
-    use hickory_server::proto::rr::rdata::CNAME;
+    use hickory_resolver::proto::rr::rdata::CNAME;
     let name = Name::from_ascii("www.example.org.").unwrap();
     let target = Name::from_ascii("cdn.example.net.").unwrap();
     let upstream = std::sync::Arc::new(UpstreamAnswer::new(

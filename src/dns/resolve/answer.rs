@@ -6,9 +6,9 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::rdata::{A, AAAA, CNAME};
-use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::{BlockAnswer, BlockingConfig};
 use crate::policy::Explanation;

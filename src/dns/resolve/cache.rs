@@ -18,8 +18,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use tokio::sync::watch;
 
 use crate::metrics::UpstreamStats;
@@ -271,8 +271,8 @@ fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_server::proto::rr::Record;
-    use hickory_server::proto::rr::rdata::A;
+    use hickory_resolver::proto::rr::Record;
+    use hickory_resolver::proto::rr::rdata::A;
 
     fn answer(ttl: u32) -> UpstreamAnswer {
         let name = Name::from_ascii("www.example.org.").unwrap();

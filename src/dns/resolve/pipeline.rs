@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hickory_server::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 
 use crate::clock::Clock;
 use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};

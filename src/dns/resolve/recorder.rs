@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use hickory_server::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use crate::alerts::feed::AlertFeed;
 use crate::clock::Clock;

@@ -8,9 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::rdata::{A, CNAME};
-use hickory_server::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::rdata::{A, CNAME};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigOrigin};

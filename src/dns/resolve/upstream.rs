@@ -10,8 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hickory_server::proto::op::ResponseCode;
-use hickory_server::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use crate::metrics::{UpstreamHealth, UpstreamStats};
 

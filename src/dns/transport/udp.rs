@@ -62,7 +62,7 @@ impl Drop for UdpReaders {
 
 /// Starts one reading thread per socket (must be called inside the Tokio
 /// runtime, whose tasks take the queries that wait for the upstream). The
-/// threads share the handler and the bound on waiting queries.
+/// threads share the pipeline and the bound on waiting queries.
 pub fn serve(
     sockets: Vec<UdpSocket>,
     pipeline: Arc<Pipeline>,
