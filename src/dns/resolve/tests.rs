@@ -341,7 +341,8 @@ fn safe_search_asks_for_the_enforcement_host_and_answers_with_a_cname() {
 }
 
 #[test]
-fn an_alias_to_a_blocked_name_blocks_the_answer_unless_unlocked() {
+fn an_alias_to_a_blocked_name_blocks_the_answer_and_an_unlock_of_the_unblocked_name_does_not_lift_it()
+ {
     let fixture = fixture();
     let (verdict, answer) = ask(&fixture, &OverrideSet::default(), PUPIL, "cloaked.example");
     let (alias, _) = verdict.alias.as_deref().expect("the alias gave it away");
