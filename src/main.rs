@@ -99,7 +99,7 @@ enum Command {
     Passwd {
         /// The user name.
         name: String,
-        /// viewer (head, DSL), teacher (override codes) or admin.
+        /// viewer (head, governors), teacher (override codes), dsl (safeguarding lead) or admin.
         #[arg(long)]
         role: Option<String>,
     },

@@ -14,10 +14,14 @@ use super::{AdminError, AdminStore, now_ms, random_token, token_hash};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Head teacher, DSL: reads the log, the reports and the audit trail.
+    /// Head teacher, governor: reads the log, the reports and the audit trail.
     Viewer,
     /// Uses a personal override code to unlock a site for a lesson.
     Teacher,
+    /// The designated safeguarding lead: reads everything a viewer reads,
+    /// unlocks like a teacher, and alone with the admin may release a
+    /// category that alerts (self-harm, extremism, pornography...).
+    Dsl,
     /// The technician: lists, allow/deny, users, and all the above.
     Admin,
 }
@@ -28,6 +32,8 @@ pub enum Right {
     ReadLog,
     CheckName,
     UseOverride,
+    /// Unlock a name in a category that alerts the safeguarding lead.
+    ReleaseAlerting,
     ManageRules,
     ManageUsers,
 }
@@ -38,6 +44,10 @@ impl Role {
             Role::Admin => true,
             Role::Viewer => matches!(right, Right::ReadLog | Right::CheckName),
             Role::Teacher => matches!(right, Right::UseOverride | Right::CheckName),
+            Role::Dsl => matches!(
+                right,
+                Right::ReadLog | Right::CheckName | Right::UseOverride | Right::ReleaseAlerting
+            ),
         }
     }
 
@@ -45,6 +55,7 @@ impl Role {
         match self {
             Role::Viewer => "viewer",
             Role::Teacher => "teacher",
+            Role::Dsl => "dsl",
             Role::Admin => "admin",
         }
     }
@@ -53,9 +64,10 @@ impl Role {
         match text {
             "viewer" => Ok(Role::Viewer),
             "teacher" => Ok(Role::Teacher),
+            "dsl" => Ok(Role::Dsl),
             "admin" => Ok(Role::Admin),
             other => Err(AdminError::Invalid(format!(
-                "'{other}' is not a role: use viewer, teacher or admin"
+                "'{other}' is not a role: use viewer, teacher, dsl or admin"
             ))),
         }
     }

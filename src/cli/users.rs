@@ -25,7 +25,7 @@ pub fn passwd(config: &Config, name: &str, role: Option<&str>) -> Result<String>
         (Some(role), _) => Role::parse(role)?,
         (None, Some(user)) => user.role,
         (None, None) => {
-            bail!("there is no user '{name}' yet: give --role viewer, teacher or admin")
+            bail!("there is no user '{name}' yet: give --role viewer, teacher, dsl or admin")
         }
     };
     let password = if std::io::stdin().is_terminal() {

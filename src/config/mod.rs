@@ -27,6 +27,20 @@ pub fn embedded_catalogue() -> Result<&'static Catalogue, &'static String> {
         .as_ref()
 }
 
+impl Config {
+    /// The categories whose blocks alert the safeguarding lead: `[alerts]
+    /// categories` when the school lists them, otherwise the catalogue's
+    /// alerting categories. Locked categories alert whatever this says.
+    pub fn alerting_categories(&self) -> Vec<String> {
+        match &self.alerts.categories {
+            Some(names) => names.iter().map(|name| name.get_ref().clone()).collect(),
+            None => embedded_catalogue()
+                .map(|catalogue| catalogue.alert_categories().map(str::to_string).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// The default configuration, embedded so `lollipop run` works with no file.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../config/lollipop.toml");
 const EMBEDDED_NAME: &str = "<embedded default config/lollipop.toml>";

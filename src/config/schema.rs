@@ -331,6 +331,20 @@ pub struct ProfileConfig {
     pub safe_search: bool,
     #[serde(default = "default_youtube")]
     pub youtube: YouTubeMode,
+    /// Who the profile is for. Anything not marked `staff` is treated as a
+    /// children's profile, so a forgotten key can only make unlocks stricter.
+    #[serde(default)]
+    pub audience: Audience,
+}
+
+/// Who uses a profile: decides whether categories that alert the
+/// safeguarding lead may ever be unlocked for a whole room of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Audience {
+    #[default]
+    Children,
+    Staff,
 }
 
 /// YouTube Restricted Mode level a profile asks for.

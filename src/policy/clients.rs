@@ -39,6 +39,31 @@ impl ClientMap {
     }
 }
 
+impl ClientMap {
+    /// Every profile a device inside `net` can be given by the rules, and
+    /// whether the rules cover all of `net` (if not, devices in the gaps get
+    /// their listener's profile or the default). Over-approximates: a rule
+    /// that merely overlaps counts.
+    pub fn profiles_within(&self, net: &IpNet) -> (Vec<ProfileId>, bool) {
+        let overlapping = self
+            .rules
+            .iter()
+            .filter(|(rule, _)| rule.contains(net) || net.contains(rule));
+        let profiles = overlapping.clone().map(|(_, profile)| *profile).collect();
+        let covered = overlapping.clone().any(|(rule, _)| rule.contains(net));
+        (profiles, covered)
+    }
+
+    /// Every profile any source-network rule gives.
+    pub fn rule_profiles(&self) -> impl Iterator<Item = ProfileId> + '_ {
+        self.rules.iter().map(|(_, profile)| *profile)
+    }
+
+    pub fn default_profile(&self) -> ProfileId {
+        self.default_profile
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! specific match decides, an allow beats a block at the same or a less
 //! specific level, and locked categories always block.
 
-use crate::config::ProfileMode;
+use crate::config::{Audience, ProfileMode};
 use crate::lists::store::{CompiledLists, SuffixSet};
 use crate::name::ReversedName;
 
@@ -23,6 +23,7 @@ pub struct Profile {
     pub allow_domains: SuffixSet,
     pub deny_domains: SuffixSet,
     pub safe_search: SafeSearchPolicy,
+    pub audience: Audience,
 }
 
 /// What matched: where the rule came from and how much of the name it covered.
@@ -236,6 +237,7 @@ mod tests {
                 search: true,
                 youtube: YouTubeMode::Strict,
             },
+            audience: crate::config::Audience::Children,
         }
     }
 

@@ -5,6 +5,7 @@
 pub mod clients;
 pub mod decision;
 pub mod overrides;
+pub mod release;
 pub mod rules;
 pub mod safesearch;
 pub mod special;
@@ -30,6 +31,8 @@ pub struct Policy {
     /// The profile of each `[[listen]]` address, in config order.
     pub listener_profiles: Vec<Option<ProfileId>>,
     pub locked_mask: u64,
+    /// Category bits whose blocks alert the safeguarding lead.
+    pub alerting_mask: u64,
     pub safe_search: Arc<SafeSearchMap>,
 }
 
@@ -51,6 +54,11 @@ impl Policy {
                 .fold(0u64, |mask, bit| mask | (1u64 << bit))
         };
         let locked_mask = mask_of(&config.blocking.locked_categories);
+        let alerting_mask = config
+            .alerting_categories()
+            .iter()
+            .filter_map(|name| lists.category_bit(name))
+            .fold(0u64, |mask, bit| mask | (1u64 << bit));
         let services_mask = |names: &[toml::Spanned<String>]| -> u64 {
             names
                 .iter()
@@ -113,6 +121,7 @@ impl Policy {
                     search: profile.safe_search,
                     youtube: profile.youtube,
                 },
+                audience: profile.audience,
             });
         }
         if !problems.is_empty() {
@@ -149,6 +158,7 @@ impl Policy {
             clients,
             listener_profiles,
             locked_mask,
+            alerting_mask,
             safe_search,
         })
     }

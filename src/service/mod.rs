@@ -48,12 +48,7 @@ fn start_alerts(config: &Config, journal: &Journal) -> Result<Option<AlertFeed>>
     if alerts.email.is_none() && alerts.webhook.is_none() {
         return Ok(None);
     }
-    let categories: Vec<String> = match &alerts.categories {
-        Some(names) => names.iter().map(|n| n.get_ref().clone()).collect(),
-        None => crate::config::embedded_catalogue()
-            .map(|c| c.alert_categories().map(str::to_string).collect())
-            .unwrap_or_default(),
-    };
+    let categories = config.alerting_categories();
     let mut alert_config = AlertConfig::new(alerts.school_name.clone());
     alert_config.categories = categories.clone();
     alert_config.email = alerts.email.clone();

@@ -20,11 +20,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use crate::admin::users::Right;
+use crate::admin::users::{Right, Role};
 use crate::clock::now_unix_ms;
 use crate::config::Config;
 use crate::name::{ReversedName, normalise_domain};
-use crate::policy::decision::Decision;
+use crate::policy::release::Standing;
 use crate::policy::rules::{OverrideScope, OverrideTarget};
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -200,40 +200,15 @@ fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, Str
     })
 }
 
-/// Whether a domain is blocked at all, and by a locked category.
-enum Standing {
-    /// No profile blocks it: there is nothing to unlock.
-    NotBlocked,
-    /// Blocked somewhere, and an override may release it.
-    Releasable,
-    /// In this locked category: nobody may unlock it.
-    Locked(String),
-}
-
+/// How the form's target stands; a service is always releasable.
 fn standing(state: &WebState, target: &OverrideTarget) -> Standing {
     let OverrideTarget::Domain(domain) = target else {
         return Standing::Releasable;
     };
-    let settings = state.pipeline.settings();
-    let policy = &settings.policy;
-    let Some(name) = ReversedName::from_domain(domain) else {
-        return Standing::NotBlocked;
-    };
-    let mut standing = Standing::NotBlocked;
-    for profile in 0..policy.profiles.len() {
-        let decision = policy.decide(profile, &name);
-        match decision {
-            Decision::Locked { .. } => {
-                let category = policy.explain(profile, &name, &decision).category;
-                return Standing::Locked(category.unwrap_or_else(|| "locked".into()));
-            }
-            Decision::Blocked { .. } | Decision::NotInWalledGarden => {
-                standing = Standing::Releasable;
-            }
-            Decision::Allowed { .. } => {}
-        }
+    match ReversedName::from_domain(domain) {
+        Some(name) => state.pipeline.settings().policy.standing(&name),
+        None => Standing::NotBlocked,
     }
-    standing
 }
 
 pub async fn grant(
@@ -257,16 +232,52 @@ pub async fn grant(
         Err(message) => return retry(StatusCode::BAD_REQUEST, message),
     };
 
-    let actor = match trusted(&signed) {
-        Some(signed) => signed.user.clone(),
+    let (actor, role) = match trusted(&signed) {
+        Some(signed) => (signed.user.clone(), signed.role),
         None => match check_code(&state, address, &form).await? {
-            Ok(name) => name,
+            Ok(user) => user,
             Err(message) => return retry(StatusCode::UNAUTHORIZED, message),
         },
     };
 
+    let mut alerting = Vec::new();
     match standing(&state, &wanted.target) {
         Standing::Releasable => {}
+        Standing::Alerting(categories) => {
+            let settings = state.pipeline.settings();
+            let listener_index = |address: &str| {
+                config
+                    .listen
+                    .iter()
+                    .position(|listen| listen.address.get_ref() == address)
+            };
+            let refused = wanted.scopes.iter().find_map(|scope| {
+                settings
+                    .policy
+                    .check_alerting_release(
+                        role.may(Right::ReleaseAlerting),
+                        scope,
+                        listener_index,
+                        &wanted.reason,
+                    )
+                    .err()
+            });
+            if let Some(refusal) = refused {
+                let message = refusal.message(&wanted.target.to_string(), &categories);
+                state.audit(
+                    &actor,
+                    "override refused",
+                    format!(
+                        "{} is in {} (alerts the safeguarding lead): {message}",
+                        wanted.target,
+                        categories.join(", ")
+                    ),
+                    Some(wanted.reason.clone()),
+                );
+                return retry(StatusCode::FORBIDDEN, message);
+            }
+            alerting = categories;
+        }
         Standing::NotBlocked => {
             return retry(
                 StatusCode::BAD_REQUEST,
@@ -320,11 +331,19 @@ pub async fn grant(
         } else {
             "with their override code"
         };
+        let (action, listed) = if alerting.is_empty() {
+            ("override granted", String::new())
+        } else {
+            (
+                "safeguarding override granted",
+                format!(", listed as {}", alerting.join(", ")),
+            )
+        };
         state.audit(
             &actor,
-            "override granted",
+            action,
             format!(
-                "{} for {} until {until} (override {}, {how}, from {address})",
+                "{}{listed} for {} until {until} (override {}, {how}, from {address})",
                 row.target,
                 choices::describe_scope(&row.scope, &config),
                 row.id
@@ -354,12 +373,13 @@ pub async fn grant(
     Ok(Redirect::to(&format!("{back}?done={}", urlencode(&done))).into_response())
 }
 
-/// The user whose code the form carries, or what to tell the person typing.
+/// The user (name and role) whose code the form carries, or what to tell
+/// the person typing.
 async fn check_code(
     state: &WebState,
     address: IpAddr,
     form: &UnlockForm,
-) -> Result<Result<String, String>, WebError> {
+) -> Result<Result<(String, Role), String>, WebError> {
     let name = form.name.trim().to_string();
     if name.is_empty() || form.code.trim().is_empty() {
         return Ok(Err(
@@ -380,7 +400,7 @@ async fn check_code(
     match user {
         Some(user) => {
             state.login_limiter.succeeded(address, &key);
-            Ok(Ok(user.name))
+            Ok(Ok((user.name, user.role)))
         }
         None => {
             tracing::warn!("wrong override code for '{name}' from {address}");

@@ -40,7 +40,7 @@ struct UsersPage {
     layout: Layout,
     users: Vec<UserView>,
     tokens: Vec<TokenView>,
-    roles: [&'static str; 3],
+    roles: [&'static str; 4],
     done: Option<String>,
     /// A token just made: shown this once, never stored in the clear.
     new_token: Option<(String, String)>,
@@ -88,7 +88,7 @@ async fn users_page(
         layout: Layout::new(&config, "Users and API tokens", "users", signed),
         users,
         tokens,
-        roles: ["viewer", "teacher", "admin"],
+        roles: ["viewer", "teacher", "dsl", "admin"],
         done,
         new_token,
     })?

@@ -8,6 +8,7 @@ mod blockpage;
 mod metrics;
 mod pages;
 mod rules;
+mod safeguarding;
 mod tls;
 mod unlock;
 mod users;
