@@ -172,7 +172,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(&cli)?;
     match &cli.command {
         Command::Run => {
+            // The blocking pool (SQLite, password hashes, list files) stays
+            // well inside the unit's TasksMax, so a burst of work waits for
+            // a thread instead of failing to start one.
             let runtime = tokio::runtime::Builder::new_multi_thread()
+                .max_blocking_threads(64)
                 .enable_all()
                 .build()?;
             runtime.block_on(service::serve(config, service::stop_signal()))?;

@@ -35,6 +35,16 @@ const LATENCY_BUCKETS_US: [u64; 13] = [
     2_500_000,
 ];
 
+/// Panics caught anywhere in the process (a DNS reader thread, a task).
+/// One count for the process: the panic hook that counts has no handle on
+/// any one `Metrics`.
+static PANICS: std::sync::LazyLock<Counter> = std::sync::LazyLock::new(Counter::default);
+
+/// Counts one panic (called by the panic hook the service installs).
+pub fn count_panic() {
+    PANICS.inc();
+}
+
 /// Every counter of one resolver process.
 pub struct Metrics {
     /// What lives as long as the process: the counters by profile, then the
@@ -171,6 +181,11 @@ impl Default for Metrics {
             "lollipop_malformed_queries",
             "Messages from clients that were not a readable query: answered FORMERR or NOTIMP, or not at all.",
             malformed.clone(),
+        );
+        registry.register(
+            "lollipop_panics",
+            "Panics caught in a DNS reader or task: the reader was restarted or the one query dropped, and the rest kept answering.",
+            PANICS.clone(),
         );
         Metrics {
             registry,

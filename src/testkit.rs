@@ -10,3 +10,18 @@
 //! and compiled once.
 
 pub mod http;
+
+pub mod faults {
+    //! Faults a test can cause from outside: the resolver must survive them.
+
+    /// The first label of a question that makes the pipeline panic, to show
+    /// that a panic in one reader or task leaves the others answering.
+    pub const PANIC_LABEL: &str = "lollipop-test-panic";
+
+    /// Panics when `first_label` asks for it.
+    pub fn panic_if_asked(first_label: &[u8]) {
+        if first_label.eq_ignore_ascii_case(PANIC_LABEL.as_bytes()) {
+            panic!("a test asked for a panic ({PANIC_LABEL})");
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! [`schedules`] and the [`reload`] watcher beside it, and runs until
 //! stopped. Only the command line (and `main`) sits above it.
 
+mod health;
 pub mod reload;
 pub mod schedules;
 pub mod settings;
@@ -186,6 +187,7 @@ pub fn start(config: Config) -> Result<Running> {
 /// [`start`], with "now" read from `clock` by the block log's retention
 /// and the override sweeper (a test sets the time instead of waiting).
 pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
+    health::install_panic_hook();
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
     let settings = build_settings(&config, lists, None, &metrics)?;
@@ -245,7 +247,9 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
 /// Runs the resolver until `shutdown` completes, reloading on SIGHUP and
 /// when the config or a list file changes.
 pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+    health::raise_descriptor_limit();
     let mut running = start(config)?;
+    health::notify_ready_and_watch(running.servers.addresses.first().copied());
     let watcher = tokio::spawn(running.reloader.clone().watch());
     let updater = tokio::spawn(schedules::run_list_updates(running.reloader.clone()));
     let reports = tokio::spawn(schedules::run_weekly_report(

@@ -77,6 +77,10 @@ impl Pipeline {
     /// The answer to one question from one client: who is asking, what they
     /// get, and the record of it.
     pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
+        #[cfg(any(test, feature = "testkit"))]
+        if let Some(first) = name.iter().next() {
+            crate::testkit::faults::panic_if_asked(first);
+        }
         let settings = self.settings.load_full();
         let overrides = self.overrides.load();
         let Some(reversed) = ReversedName::from_labels(name.iter()) else {

@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -91,7 +92,12 @@ pub fn serve(
             .spawn(move || {
                 // Queries that must wait become tasks of the runtime.
                 let _inside = runtime.enter();
-                reader.run();
+                // A panic (a bug reached by some message) loses the batch
+                // in hand, never the socket: the reader starts again. The
+                // panic hook has counted and logged it.
+                while std::panic::catch_unwind(AssertUnwindSafe(|| reader.run())).is_err() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             })?;
         threads.push(thread);
     }
