@@ -4,7 +4,10 @@ the comparison forwards to. It answers A (and AAAA) for the names in
 ALLOWED_FILE and NXDOMAIN, with an SOA for negative caching, for every other
 name. Only cache misses reach it, so its speed does not bound the results.
 
-    bench/upstream.py --port 5390 --allowed target/bench/allowed.txt
+    bench/upstream.py --port 5390 --allowed target/bench/allowed.txt [--silent silent.test]
+
+Names under a --silent suffix are never answered, like a domain whose
+servers are down (the soak's "random names at a silent upstream").
 """
 import argparse
 import socket
@@ -84,7 +87,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=5390)
     parser.add_argument("--allowed", required=True)
+    parser.add_argument("--silent", default=None, help="never answer names under this suffix")
     args = parser.parse_args()
+    silent = args.silent.lower().strip(".").encode() if args.silent else None
     allowed = {}
     with open(args.allowed) as names:
         for n, line in enumerate(names):
@@ -98,6 +103,14 @@ def main():
         packet, client = sock.recvfrom(4096)
         if len(packet) < 17:
             continue
+        if silent is not None:
+            try:
+                labels, _, _, _ = read_question(packet)
+            except (ValueError, IndexError, struct.error):
+                continue
+            name = b".".join(labels)
+            if name == silent or name.endswith(b"." + silent):
+                continue
         reply = respond(packet, allowed)
         if reply is not None:
             sock.sendto(reply, client)
