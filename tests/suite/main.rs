@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod lists_update;
 mod reload;
+mod reload_live;
 mod support;
 mod upstream;
 mod vlans;

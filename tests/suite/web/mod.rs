@@ -8,6 +8,7 @@ mod blockpage;
 mod metrics;
 mod pages;
 mod rules;
+mod staff_network;
 mod tls;
 mod unlock;
 mod users;
