@@ -218,3 +218,196 @@ fn a_new_page_address_waits_for_a_restart_and_says_so() {
         "{waiting}"
     );
 }
+
+/// `dig` inside `namespace`, from `source`, at `server` port 5353.
+fn dig_in(namespace: &str, source: &str, server: &str, name: &str) -> String {
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", namespace, "dig"])
+        .arg(format!("@{server}"))
+        .args(["-p", "5353", "-b", source, "+time=1", "+tries=1", name])
+        .output()
+        .expect("dig runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A network namespace with only loopback, carrying `addresses` (outside
+/// the private ranges Lollipop always serves); removed on drop.
+struct Namespace(String);
+
+impl Namespace {
+    fn new(name: &str, addresses: &[&str]) -> Namespace {
+        let ip = |args: &[&str]| {
+            let status = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .expect("ip runs");
+            assert!(
+                status.success(),
+                "ip {} (the tests need root)",
+                args.join(" ")
+            );
+        };
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        ip(&["netns", "add", name]);
+        ip(&["-n", name, "link", "set", "lo", "up"]);
+        for address in addresses {
+            ip(&[
+                "-n",
+                name,
+                "addr",
+                "add",
+                &format!("{address}/32"),
+                "dev",
+                "lo",
+            ]);
+        }
+        Namespace(name.to_string())
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn allowed_networks_change_on_reload_over_real_udp() {
+    let namespace = Namespace::new("lpallowed", &["198.18.0.1", "198.18.0.2"]);
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("gambling.txt"), "bet365.com\n").expect("list");
+    let config = |allowed: &str| {
+        let text = TestConfig::new()
+            .server(&format!("allowed_networks = [{allowed}]"))
+            .listen_for("198.18.0.1:5353", "ks2")
+            .upstream("{upstream}")
+            .list("gambling", "gambling.txt", "gambling")
+            .blocklist("ks2", &["gambling"], "")
+            .toml();
+        expand(&text, &upstream, dir.path())
+    };
+    let config_path = dir.path().join("lollipop.toml");
+    std::fs::write(&config_path, config("")).expect("config");
+    let child = Process(
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &namespace.0,
+                env!("CARGO_BIN_EXE_lollipop"),
+            ])
+            .args(["--config", &config_path.display().to_string(), "run"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    let blocked = |source: &str| {
+        dig_in(&namespace.0, source, "198.18.0.1", "www.bet365.com").contains("0.0.0.0")
+    };
+    let refused = |source: &str| {
+        dig_in(&namespace.0, source, "198.18.0.1", "www.bet365.com").contains("status: REFUSED")
+    };
+    wait_for("the first answer (loopback is always served)", || {
+        blocked("127.0.0.1")
+    });
+    assert!(refused("198.18.0.2"), "not an allowed network yet");
+
+    let hangup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &child.0.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    std::fs::write(&config_path, config("\"198.18.0.2/32\"")).expect("config");
+    hangup();
+    wait_for("198.18.0.2 answered after the reload", || {
+        blocked("198.18.0.2")
+    });
+
+    std::fs::write(&config_path, config("")).expect("config");
+    hangup();
+    wait_for("198.18.0.2 refused after the reload", || {
+        refused("198.18.0.2")
+    });
+}
+
+#[test]
+fn config_check_says_which_changes_wait_for_a_restart() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("gambling.txt"), "bet365.com\n").expect("list");
+    std::fs::write(dir.path().join("video.txt"), "youtube.com\n").expect("list");
+    let (port, new_port) = (free_port(), free_port());
+    let config = |listen: &[u16], categories: &[&str]| {
+        let mut text = TestConfig::new();
+        for port in listen {
+            text = text.listen_for(&format!("127.0.0.1:{port}"), "ks2");
+        }
+        let text = text
+            .upstream("{upstream}")
+            .list("gambling", "gambling.txt", "gambling")
+            .list("video", "video.txt", "video")
+            .blocklist("ks2", categories, "")
+            .toml();
+        expand(&text, &upstream, dir.path())
+    };
+    let config_path = dir.path().join("lollipop.toml");
+    std::fs::write(&config_path, config(&[port], &["gambling"])).expect("config");
+    let check = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args([
+                "--config",
+                &config_path.display().to_string(),
+                "config",
+                "check",
+            ])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(check().contains("not known"), "never started: {}", check());
+
+    let _child = Process(
+        std::process::Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args(["--config", &config_path.display().to_string(), "run"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_for("the first answer", || {
+        let q = query_message("www.example.net.", RecordType::A, Ask::default());
+        exchange_udp_within(
+            server,
+            &q.to_bytes().expect("encode"),
+            Duration::from_millis(200),
+        )
+        .is_some()
+    });
+    // The file is saved with a new address and a profile change; the check
+    // runs before the reload it causes, as a technician would.
+    std::fs::write(
+        &config_path,
+        config(&[port, new_port], &["gambling", "video"]),
+    )
+    .expect("config");
+    let out = check();
+    assert!(out.contains("applied on reload: profiles.ks2"), "{out}");
+    assert!(out.contains("Needs a restart to take effect"), "{out}");
+    assert!(
+        out.contains(&format!("a new address 127.0.0.1:{new_port}")),
+        "{out}"
+    );
+}
