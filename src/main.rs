@@ -122,7 +122,8 @@ enum ListsCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate the config: errors name the file, line and key.
+    /// Validate the config: errors name the file, line and key. Also says
+    /// which changes since Lollipop started need a restart to take effect.
     Check,
 }
 
@@ -241,16 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Config {
             command: ConfigCommand::Check,
-        } => {
-            println!(
-                "{}: OK ({} profiles, {} listen addresses, {} lists, {} upstreams)",
-                config.origin.display_name,
-                config.profiles.len(),
-                config.listen.len(),
-                config.lists.len(),
-                config.upstream.len()
-            );
-        }
+        } => print!("{}", cli::config_check::report(&config)),
     }
     Ok(ExitCode::SUCCESS)
 }

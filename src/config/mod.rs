@@ -11,6 +11,7 @@ use toml::Spanned;
 
 pub mod catalogue;
 mod list_entries;
+pub mod restart;
 mod schema;
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
@@ -309,6 +310,11 @@ impl Config {
                 "web.session_idle_minutes".into(),
                 "must be between 1 and 1440 minutes".into(),
             );
+        }
+        for (i, network) in web.staff_networks.iter().flatten().enumerate() {
+            if let Err(message) = parse_network(network.get_ref()) {
+                problems.at(&network.span(), format!("web.staff_networks[{i}]"), message);
+            }
         }
         if web.certificate.is_some() != web.key.is_some() {
             problems.at(&(0..0), "web".into(), "certificate and key go together: set both, or neither for a self-signed certificate".into());

@@ -488,6 +488,17 @@ pub struct WebConfig {
     pub metrics_listen: Option<Spanned<String>>,
     /// How people reach the page, for setup links (default: from `listen`).
     pub public_url: Option<String>,
+    /// Networks the staff pages (sign-in, dashboard, log, reports, users,
+    /// settings, the API) answer; elsewhere they say "only on the staff
+    /// network". The block page and the unlock form answer everywhere.
+    /// Absent: every network, as before this key existed. Lollipop cannot
+    /// tell the staff network on its own (profiles carry no "staff" mark,
+    /// and a flat nursery network has no separate one), and a wrong guess
+    /// would lock the head out of the log the safeguarding lead needs; so
+    /// the dashboard asks the technician to name it instead. Loopback is
+    /// always staff (the appliance's own console).
+    #[serde(default)]
+    pub staff_networks: Option<Vec<Spanned<String>>>,
 }
 
 fn default_true() -> bool {
@@ -509,6 +520,7 @@ impl Default for WebConfig {
             session_idle_minutes: default_session_idle(),
             metrics_listen: None,
             public_url: None,
+            staff_networks: None,
         }
     }
 }

@@ -272,6 +272,23 @@ impl Journal {
         }
     }
 
+    /// Puts a reload's retention periods and device names in force: the
+    /// next retention run and the next logged block use them.
+    pub fn retune(
+        &self,
+        blocked_retention_days: u32,
+        full_retention_days: u32,
+        devices: DeviceDirectory,
+    ) -> impl Future<Output = bool> + Send + 'static {
+        let tx = self.inner.tx.clone();
+        let retune = writer::Retune {
+            blocked_retention_days,
+            full_retention_days,
+            devices,
+        };
+        async move { tx.send(Msg::Retune(retune)).await.is_ok() }
+    }
+
     /// Runs retention now instead of waiting for the daily run. `None` if
     /// the writer has stopped.
     pub fn prune_now(&self) -> impl Future<Output = Option<PruneReport>> + Send + 'static {

@@ -120,6 +120,11 @@ fn collapse_key(ev: &BlockEvent) -> String {
 }
 
 impl Store {
+    /// Names devices from `devices` from now on (a reload).
+    pub fn set_devices(&mut self, devices: DeviceDirectory) {
+        self.devices = devices;
+    }
+
     pub fn new(path: PathBuf, devices: DeviceDirectory, collapse_ms: i64, full_log: bool) -> Self {
         Store {
             path,

@@ -25,6 +25,15 @@ pub enum Msg {
     Audit(AuditEntry),
     Flush(oneshot::Sender<()>),
     Prune(oneshot::Sender<PruneReport>),
+    /// A reload's retention periods and device names.
+    Retune(Retune),
+}
+
+/// What a reload changes in a running journal.
+pub struct Retune {
+    pub blocked_retention_days: u32,
+    pub full_retention_days: u32,
+    pub devices: DeviceDirectory,
 }
 
 /// Retention runs this long after start, then daily, so that a restart
@@ -277,6 +286,16 @@ impl JournalTask {
                 if self.prune.is_none() {
                     self.start_prune();
                 }
+            }
+            Msg::Retune(retune) => {
+                self.config.blocked_retention_days = retune.blocked_retention_days;
+                self.config.full_retention_days = retune.full_retention_days;
+                // A batch being written holds the store for a moment; the
+                // new names apply from the next batch.
+                self.store
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .set_devices(retune.devices);
             }
         }
     }

@@ -5,6 +5,7 @@
 //! stopped. Only the command line (and `main`) sits above it.
 
 mod health;
+pub mod live;
 pub mod reload;
 pub mod schedules;
 pub mod settings;
@@ -14,8 +15,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::admin::AdminStore;
-use crate::alerts::feed::AlertFeed;
-use crate::alerts::{AlertConfig, Alerter};
 use crate::clock::Clock;
 use crate::config::{Config, parse_upstream_address};
 use crate::dns::resolve::pipeline::Pipeline;
@@ -25,12 +24,13 @@ use crate::journal::{DeviceDirectory, Journal, JournalConfig, JournalError};
 use crate::metrics::Metrics;
 use crate::web::WebServers;
 
+use live::{LiveAlerts, LiveParts};
 use reload::Reloader;
 use schedules::Sweeper;
 use settings::{build_settings, load_lists};
 
 /// Where device names come from: the config's `[[devices]]` and leases.
-fn device_directory(config: &Config) -> DeviceDirectory {
+pub(crate) fn device_directory(config: &Config) -> DeviceDirectory {
     let mut devices = DeviceDirectory::new(config.devices.clone());
     for leases in &config.log.leases {
         devices = devices.with_leases(leases.format, config.resolve_path(&leases.path));
@@ -41,34 +41,6 @@ fn device_directory(config: &Config) -> DeviceDirectory {
         devices = devices.with_reverse_lookup(crate::journal::reverse::router_lookup(address));
     }
     devices
-}
-
-/// Starts the alerter when an email or webhook is configured.
-fn start_alerts(config: &Config, journal: &Journal) -> Result<Option<AlertFeed>> {
-    let alerts = &config.alerts;
-    if alerts.email.is_none() && alerts.webhook.is_none() {
-        return Ok(None);
-    }
-    let categories = config.alerting_categories();
-    let mut alert_config = AlertConfig::new(alerts.school_name.clone());
-    alert_config.categories = categories.clone();
-    alert_config.email = alerts.email.clone();
-    alert_config.webhook = alerts.webhook.clone();
-    alert_config.time_zone = config.log.time_zone.name().to_string();
-    alert_config.rate_window = std::time::Duration::from_secs(alerts.rate_window_minutes * 60);
-    alert_config
-        .validate()
-        .context("the [alerts] settings are not usable")?;
-    let (alerter, task) = Alerter::start(alert_config);
-    tokio::spawn(task);
-    let (feed, task) = AlertFeed::start(
-        alerter,
-        device_directory(config),
-        categories,
-        journal.clone(),
-    );
-    tokio::spawn(task);
-    Ok(Some(feed))
 }
 
 /// Opens the block log and starts its writer task (inside the runtime).
@@ -160,6 +132,19 @@ fn set_aside(path: &std::path::Path, clock: &Clock) -> std::io::Result<std::path
     Ok(kept)
 }
 
+/// Keeps a copy of the config the service started with in the data
+/// directory, so `lollipop config check` can say which changes in the file
+/// would wait for a restart. A copy that cannot be written only costs that.
+fn keep_started_with(config: &Config) {
+    let path = crate::config::restart::started_with_path(config);
+    if let Err(error) = std::fs::write(&path, &config.origin.text) {
+        tracing::warn!(
+            "could not keep a copy of the config in force at {}: {error}; `lollipop config check` will not know what waits for a restart",
+            path.display()
+        );
+    }
+}
+
 /// A resolver that is answering.
 pub struct Running {
     pub servers: DnsServers,
@@ -192,24 +177,31 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let settings = build_settings(&config, lists, None, &metrics)?;
     let journal = open_journal(&config, &clock)?;
-    let alerts = start_alerts(&config, &journal)?;
-    let mut recorder = Recorder::new(
+    let alerts = Arc::new(LiveAlerts::default());
+    alerts.start(&config, &journal)?;
+    let recorder = Recorder::new(
         journal.clone(),
         metrics.clone(),
         clock.clone(),
         config.log.full_query_log,
-    );
-    if let Some(alerts) = alerts {
-        recorder = recorder.with_output(alerts);
-    }
+    )
+    .with_output(alerts.output());
     let pipeline = Arc::new(Pipeline::new(settings, recorder, clock.clone()));
     let servers = DnsServers::start(&config, pipeline.clone(), metrics.clone())?;
     let web_enabled = config.web.enabled;
+    keep_started_with(&config);
+    let live = LiveParts {
+        access: servers.access.clone(),
+        journal: journal.clone(),
+        alerts,
+        web: std::sync::OnceLock::new(),
+    };
     let reloader = Arc::new(Reloader::new(
         config.clone(),
         pipeline.clone(),
         journal.clone(),
         metrics.clone(),
+        live,
     ));
     if let Ok(rows) = AdminStore::open(&config.admin_db_path()).and_then(|s| s.live_overrides()) {
         pipeline.set_overrides(crate::policy::overrides::OverrideSet::new(&rows));
@@ -219,8 +211,17 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     // is reported, and the resolver answers on.
     let web = if web_enabled {
         let recorder = (journal.clone(), metrics.clone());
-        match WebServers::start(&config, pipeline.clone(), recorder, reloader.clone()) {
-            Ok(web) => Some(web),
+        match WebServers::start(
+            &config,
+            pipeline.clone(),
+            recorder,
+            reloader.clone(),
+            clock.clone(),
+        ) {
+            Ok(web) => {
+                reloader.attach_web(web.state.clone());
+                Some(web)
+            }
             Err(error) => {
                 tracing::error!("the status page is not running: {error:#}");
                 None

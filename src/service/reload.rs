@@ -10,11 +10,13 @@ use tokio::sync::Mutex;
 
 use crate::admin::AdminStore;
 use crate::config::Config;
+use crate::config::restart::{self, RestartChange};
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::{AuditEntry, Journal};
 use crate::metrics::Metrics;
 use crate::policy::overrides::OverrideSet;
 
+use super::live::LiveParts;
 use super::settings;
 
 /// How often the config and list files are checked for changes.
@@ -28,6 +30,10 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// The config in force; the lock also keeps reloads one at a time.
     config: Mutex<Config>,
+    /// The running parts a reload puts new settings in.
+    live: LiveParts,
+    /// Changes read from the file that wait for a restart.
+    waiting: std::sync::Mutex<Vec<RestartChange>>,
 }
 
 /// What a reload did, for the log and for tests.
@@ -45,25 +51,43 @@ impl Reloader {
         pipeline: Arc<Pipeline>,
         journal: Journal,
         metrics: Arc<Metrics>,
+        live: LiveParts,
     ) -> Reloader {
         Reloader {
             pipeline,
             journal,
             metrics,
             config: Mutex::new(config),
+            live,
+            waiting: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// The config in force.
+    /// The config in force (a setting that waits for a restart shows its
+    /// running value).
     pub async fn config(&self) -> Config {
         self.config.lock().await.clone()
     }
 
+    /// Changes read from the file that wait for a restart.
+    pub fn waiting_for_restart(&self) -> Vec<RestartChange> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Tells the reloader the page is running, so reloads reach it.
+    pub fn attach_web(&self, web: Arc<crate::web::WebState>) {
+        let _ = self.live.web.set(web);
+    }
+
     /// Reads the config again (if it came from a file), compiles the lists
-    /// if they changed, and puts the result in force.
+    /// if they changed, and puts the result in force. Settings that only a
+    /// restart can change keep their running values and are reported.
     pub async fn reload(&self, why: &str) -> ReloadOutcome {
         let mut current = self.config.lock().await;
-        let config = match &current.origin.path {
+        let file = match &current.origin.path {
             Some(path) => match Config::load(path) {
                 Ok(config) => config,
                 Err(errors) => {
@@ -75,10 +99,12 @@ impl Reloader {
             },
             None => current.clone(),
         };
-        let (config, needs_restart) = align_listeners(&current, config);
-        for change in &needs_restart {
-            tracing::warn!("{change}");
+        if let Err(error) = LiveParts::check(&file) {
+            let message = format!("{error:#}");
+            tracing::warn!("reload ({why}) rejected: {message}");
+            return ReloadOutcome::Rejected(message);
         }
+        let (config, waiting) = restart::in_force(&current, file);
         let for_compile = config.clone();
         let lists = match tokio::task::spawn_blocking(move || settings::load_lists(&for_compile))
             .await
@@ -96,13 +122,24 @@ impl Reloader {
         match settings::build_settings(&config, lists, upstream, &self.metrics) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
-                let changed = current.changed_sections(&config);
+                let sections = current.changed_sections(&config);
+                let not_applied = self.live.apply(&config, &sections).await;
+                let changed = restart::changed_keys(&current, &config);
+                let detail = reload_detail(&changed, &waiting, &not_applied);
+                if !waiting.is_empty() {
+                    let keys: Vec<String> = waiting
+                        .iter()
+                        .map(|w| format!("{} ({})", w.key, restart::plain_name(&w.key)))
+                        .collect();
+                    tracing::warn!(
+                        "reload ({why}): these changes take effect only after a restart: {}",
+                        keys.join(", ")
+                    );
+                }
+                for failure in &not_applied {
+                    tracing::error!("reload ({why}): not applied: {failure}");
+                }
                 if !changed.is_empty() {
-                    let mut detail = format!("changed: {}", changed.join(", "));
-                    for change in &needs_restart {
-                        detail.push_str("; ");
-                        detail.push_str(change);
-                    }
                     self.journal.record_audit(AuditEntry {
                         at_unix_ms: crate::clock::now_unix_ms(),
                         actor: format!("config file {} ({why})", config.origin.display_name),
@@ -111,6 +148,10 @@ impl Reloader {
                         reason: None,
                     });
                 }
+                *self
+                    .waiting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = waiting;
                 *current = config;
                 tracing::info!("reloaded ({why})");
                 ReloadOutcome::Reloaded
@@ -214,49 +255,44 @@ impl crate::web::Control for Reloader {
     async fn apply_overrides(&self) -> Result<(), String> {
         Reloader::apply_overrides(self).await
     }
+
+    fn waiting_for_restart(&self) -> Vec<RestartChange> {
+        Reloader::waiting_for_restart(self)
+    }
 }
 
-/// The new config's `[[listen]]` blocks in the order the running
-/// listeners were bound, so a listener's profile follows its address and
-/// never its place in the file. Listening on a new address, or no longer
-/// on an old one, needs a restart: until then a bound address missing from
-/// the new config keeps its old block (and so its old profile: never a
-/// looser one by accident), and a new address waits. Each such change is
-/// returned in words, for the log and the audit trail.
-fn align_listeners(running: &Config, mut new: Config) -> (Config, Vec<String>) {
-    let mut needs_restart = Vec::new();
-    let mut aligned = Vec::with_capacity(running.listen.len());
-    // An address given twice (port 0 in tests) pairs its blocks in order.
-    let mut taken = vec![false; new.listen.len()];
-    for bound in &running.listen {
-        let address = bound.address.get_ref();
-        let same = new
-            .listen
-            .iter()
-            .enumerate()
-            .position(|(i, l)| !taken[i] && l.address.get_ref() == address);
-        match same {
-            Some(i) => {
-                taken[i] = true;
-                aligned.push(new.listen[i].clone());
+/// The audit trail's words for a reload: what was applied, and what waits
+/// for a restart (never counted as applied).
+fn reload_detail(changed: &[String], waiting: &[RestartChange], failed: &[String]) -> String {
+    let is_waiting = |key: &str| waiting.iter().any(|w| w.key == key);
+    let applied: Vec<&str> = changed
+        .iter()
+        .map(String::as_str)
+        .filter(|key| !is_waiting(key) || *key == "listen")
+        .filter(|key| !failed.iter().any(|f| f.starts_with(*key)))
+        .map(|key| {
+            if key == "listen" && is_waiting(key) {
+                "listen (profiles of the addresses in use)"
+            } else {
+                key
             }
-            None => {
-                needs_restart.push(format!(
-                    "listen address {address} was removed from the config: it keeps answering with its old profile until Lollipop is restarted"
-                ));
-                aligned.push(bound.clone());
-            }
-        }
+        })
+        .collect();
+    let mut detail = if applied.is_empty() {
+        "applied: nothing".to_string()
+    } else {
+        format!("applied: {}", applied.join(", "))
+    };
+    if !waiting.is_empty() {
+        let words: Vec<String> = waiting.iter().map(ToString::to_string).collect();
+        detail.push_str("; waiting for a restart: ");
+        detail.push_str(&words.join("; "));
     }
-    let unbound = new.listen.iter().zip(&taken).filter(|(_, taken)| !**taken);
-    for (listen, _) in unbound {
-        needs_restart.push(format!(
-            "listen address {} is new: restart Lollipop to listen on it",
-            listen.address.get_ref()
-        ));
+    if !failed.is_empty() {
+        detail.push_str("; not applied: ");
+        detail.push_str(&failed.join("; "));
     }
-    new.listen = aligned;
-    (new, needs_restart)
+    detail
 }
 
 /// What the upstream resolver is built from; equal keys keep its cache.

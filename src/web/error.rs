@@ -19,6 +19,8 @@ pub enum WebError {
     Forbidden(&'static str),
     BadRequest(String),
     NotFound,
+    /// A staff page asked for from a network that is not the staff's.
+    StaffNetworkOnly,
     TooMany(Duration),
     /// A form without its token, or with an old one.
     StaleForm,
@@ -58,6 +60,11 @@ impl WebError {
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no such page. Use the menu to find what you need.".into(),
+            ),
+            WebError::StaffNetworkOnly => (
+                StatusCode::FORBIDDEN,
+                "Staff network only",
+                "The staff pages are only available on the staff network. Use a school computer on the staff network, or ask the school's technician.".into(),
             ),
             WebError::TooMany(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,

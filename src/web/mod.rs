@@ -11,6 +11,7 @@ pub mod headers;
 pub mod pages;
 pub mod server;
 pub mod session;
+pub mod staff;
 pub mod tls;
 pub mod view;
 
@@ -42,6 +43,9 @@ pub trait Control: Send + Sync {
     async fn apply_local_rules(&self) -> Result<(), String>;
     /// Puts the staff overrides recorded in the admin database in force.
     async fn apply_overrides(&self) -> Result<(), String>;
+    /// Changes read from the file that wait for a restart (new listening
+    /// addresses and the like); empty when everything read is in force.
+    fn waiting_for_restart(&self) -> Vec<crate::config::restart::RestartChange>;
 }
 
 /// What every handler can reach.
@@ -50,6 +54,8 @@ pub struct WebState {
     pub pipeline: Arc<Pipeline>,
     pub reloader: Arc<dyn Control>,
     pub sessions: session::Sessions,
+    /// Where the staff pages answer; a reload sets it.
+    pub staff_networks: staff::StaffNetworks,
     pub login_limiter: session::AttemptLimiter,
     /// Password and code checks (argon2, 19 MiB each) running at once,
     /// bounded so a burst of sign-ins cannot exhaust a Pi's memory.
@@ -70,6 +76,15 @@ pub struct WebState {
 impl WebState {
     pub async fn config(&self) -> Config {
         self.reloader.config().await
+    }
+
+    /// Puts a reloaded config's page settings in force: the idle time-out
+    /// (open sessions included) and the staff networks.
+    pub fn apply(&self, config: &Config) {
+        self.sessions.set_idle(std::time::Duration::from_secs(
+            config.web.session_idle_minutes * 60,
+        ));
+        self.staff_networks.set(config);
     }
 
     /// Records what `actor` did, now, in the audit trail.
@@ -133,6 +148,11 @@ pub fn router(state: Arc<WebState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::guard,
+        ))
+        // Inside the block page: a blocked name's page answers everywhere.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            staff::guard,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

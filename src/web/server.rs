@@ -37,6 +37,7 @@ impl WebServers {
         pipeline: Arc<Pipeline>,
         recorder: (Journal, Arc<Metrics>),
         reloader: Arc<dyn Control>,
+        clock: crate::clock::Clock,
     ) -> Result<WebServers> {
         let (journal, metrics) = recorder;
         let admin = AdminStore::open(&config.admin_db_path())?;
@@ -46,7 +47,11 @@ impl WebServers {
             admin,
             pipeline,
             reloader,
-            sessions: Sessions::new(Duration::from_secs(config.web.session_idle_minutes * 60)),
+            sessions: Sessions::new(
+                Duration::from_secs(config.web.session_idle_minutes * 60),
+                clock,
+            ),
+            staff_networks: super::staff::StaffNetworks::from_config(config),
             login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             hashing: tokio::sync::Semaphore::new(MAX_HASHES_AT_ONCE),
             secure_cookies: config.web.tls,

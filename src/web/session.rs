@@ -4,9 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::admin::{Role, random_token, token_hash};
+use crate::clock::Clock;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -14,7 +16,8 @@ pub struct Session {
     pub role: Role,
     /// Every form carries this; a form without it is refused.
     pub csrf: String,
-    last_seen: Instant,
+    /// Unix ms, on the page's clock.
+    last_seen: i64,
 }
 
 /// What looking a session up found.
@@ -26,21 +29,35 @@ pub enum Lookup {
 }
 
 pub struct Sessions {
-    idle: Duration,
+    /// Milliseconds; a reload sets it, and it applies to sessions already
+    /// open (a shorter time-out signs out those idle longer than it).
+    idle_ms: AtomicU64,
     /// Keyed by the cookie's hash, so a memory dump shows no live cookie.
     by_cookie: Mutex<HashMap<String, Session>>,
+    clock: Clock,
 }
 
 impl Sessions {
-    pub fn new(idle: Duration) -> Sessions {
+    pub fn new(idle: Duration, clock: Clock) -> Sessions {
         Sessions {
-            idle,
+            idle_ms: AtomicU64::new(millis(idle)),
             by_cookie: Mutex::new(HashMap::new()),
+            clock,
         }
     }
 
     pub fn idle(&self) -> Duration {
-        self.idle
+        Duration::from_millis(self.idle_ms.load(Ordering::Relaxed))
+    }
+
+    /// Puts a new idle time-out in force (a reload).
+    pub fn set_idle(&self, idle: Duration) {
+        self.idle_ms.store(millis(idle), Ordering::Relaxed);
+    }
+
+    /// Whether a session last seen at `last_seen` is still live now.
+    fn live(&self, last_seen: i64, now: i64) -> bool {
+        now.saturating_sub(last_seen) < i64::try_from(self.idle().as_millis()).unwrap_or(i64::MAX)
     }
 
     /// Starts a session; returns the cookie value.
@@ -50,22 +67,23 @@ impl Sessions {
             user: user.to_string(),
             role,
             csrf: random_token(),
-            last_seen: Instant::now(),
+            last_seen: self.clock.now_unix_ms(),
         };
+        let now = self.clock.now_unix_ms();
         let mut map = self.lock();
-        let idle = self.idle;
-        map.retain(|_, s| s.last_seen.elapsed() < idle);
+        map.retain(|_, s| self.live(s.last_seen, now));
         map.insert(token_hash(&cookie), session);
         cookie
     }
 
     /// The session for `cookie`, marking it active now.
     pub fn touch(&self, cookie: &str) -> Lookup {
+        let now = self.clock.now_unix_ms();
         let mut map = self.lock();
         let key = token_hash(cookie);
         match map.get_mut(&key) {
-            Some(session) if session.last_seen.elapsed() < self.idle => {
-                session.last_seen = Instant::now();
+            Some(session) if self.live(session.last_seen, now) => {
+                session.last_seen = now;
                 Lookup::Active(session.clone())
             }
             Some(_) => {
@@ -78,9 +96,10 @@ impl Sessions {
 
     /// The session for `cookie` without marking it active.
     pub fn peek(&self, cookie: &str) -> Option<Session> {
+        let now = self.clock.now_unix_ms();
         self.lock()
             .get(&token_hash(cookie))
-            .filter(|s| s.last_seen.elapsed() < self.idle)
+            .filter(|s| self.live(s.last_seen, now))
             .cloned()
     }
 
@@ -96,6 +115,10 @@ impl Sessions {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
         self.by_cookie.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Sign-in attempts per client address and name, counted before the
@@ -187,12 +210,23 @@ mod tests {
 
     #[test]
     fn an_idle_session_expires() {
-        let sessions = Sessions::new(Duration::from_millis(50));
+        let clock = Clock::set_at(1_000_000);
+        let sessions = Sessions::new(Duration::from_secs(60), clock.clone());
         let cookie = sessions.start("head", Role::Viewer);
         assert!(matches!(sessions.touch(&cookie), Lookup::Active(_)));
-        std::thread::sleep(Duration::from_millis(80));
+        clock.advance(Duration::from_secs(61));
         assert!(matches!(sessions.touch(&cookie), Lookup::Expired));
         assert!(matches!(sessions.touch(&cookie), Lookup::Unknown));
+    }
+
+    #[test]
+    fn a_shorter_idle_time_set_on_reload_applies_to_open_sessions() {
+        let clock = Clock::set_at(1_000_000);
+        let sessions = Sessions::new(Duration::from_secs(15 * 60), clock.clone());
+        let cookie = sessions.start("head", Role::Viewer);
+        clock.advance(Duration::from_secs(2 * 60));
+        sessions.set_idle(Duration::from_secs(60));
+        assert!(matches!(sessions.touch(&cookie), Lookup::Expired));
     }
 
     #[test]

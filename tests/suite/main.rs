@@ -17,6 +17,7 @@ mod cli;
 mod crash;
 mod lists_update;
 mod reload;
+mod reload_live;
 mod support;
 mod upstream;
 mod vlans;

@@ -45,6 +45,8 @@ pub struct DnsServers {
     udp_readers: Vec<udp::UdpReaders>,
     /// The addresses actually bound (port 0 in the config becomes a real port).
     pub addresses: Vec<SocketAddr>,
+    /// The allowed networks every listener checks; a reload sets them.
+    pub access: Arc<Access>,
 }
 
 impl DnsServers {
@@ -95,6 +97,7 @@ impl DnsServers {
             tcp_servers,
             udp_readers,
             addresses,
+            access,
         })
     }
 
@@ -124,7 +127,9 @@ fn cannot_listen(protocol: &str, address: SocketAddr) -> String {
     )
 }
 
-fn allowed_networks(config: &Config) -> Result<Vec<IpNet>> {
+/// The networks that may ask under `config`: the private ranges and
+/// `server.allowed_networks`.
+pub fn allowed_networks(config: &Config) -> Result<Vec<IpNet>> {
     let mut allowed: Vec<IpNet> = ALWAYS_ALLOWED
         .iter()
         .filter_map(|net| net.parse().ok())

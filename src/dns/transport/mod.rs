@@ -11,16 +11,25 @@ pub mod udp;
 
 use std::net::IpAddr;
 
+use arc_swap::ArcSwap;
 use ipnet::IpNet;
 
-/// Who may ask: the allowed networks.
+/// Who may ask: the allowed networks. A reload swaps them in place, so
+/// every reader and connection sees the new networks at its next query.
 pub struct Access {
-    allowed: Vec<IpNet>,
+    allowed: ArcSwap<Vec<IpNet>>,
 }
 
 impl Access {
     pub fn new(allowed: Vec<IpNet>) -> Access {
-        Access { allowed }
+        Access {
+            allowed: ArcSwap::from_pointee(allowed),
+        }
+    }
+
+    /// Puts `allowed` in force for every listener.
+    pub fn set(&self, allowed: Vec<IpNet>) {
+        self.allowed.store(std::sync::Arc::new(allowed));
     }
 
     pub fn allows(&self, address: IpAddr) -> bool {
@@ -28,7 +37,7 @@ impl Access {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        self.allowed.iter().any(|net| net.contains(&address))
+        self.allowed.load().iter().any(|net| net.contains(&address))
     }
 }
 
@@ -42,5 +51,13 @@ mod tests {
         assert!(access.allows("10.1.2.3".parse().unwrap()));
         assert!(access.allows("::ffff:10.1.2.3".parse().unwrap()));
         assert!(!access.allows("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn networks_set_on_reload_are_in_force_at_once() {
+        let access = Access::new(vec!["10.0.0.0/8".parse().unwrap()]);
+        access.set(vec!["192.0.2.0/24".parse().unwrap()]);
+        assert!(access.allows("192.0.2.1".parse().unwrap()));
+        assert!(!access.allows("10.1.2.3".parse().unwrap()));
     }
 }

@@ -53,6 +53,10 @@ impl From<WebError> for ApiError {
             ),
             WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
             WebError::NotFound => (StatusCode::NOT_FOUND, "no such API call".into()),
+            WebError::StaffNetworkOnly => (
+                StatusCode::FORBIDDEN,
+                "the API is only available on the staff network".into(),
+            ),
             WebError::TooMany(wait) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 format!("too many attempts: wait {} s", wait.as_secs()),

@@ -231,6 +231,30 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         },
     });
 
+    let waiting = state.reloader.waiting_for_restart();
+    if !waiting.is_empty() {
+        let mut names: Vec<String> = waiting
+            .iter()
+            .map(|w| format!("{} ({})", crate::config::restart::plain_name(&w.key), w.key))
+            .collect();
+        names.dedup();
+        lines.push(StatusLine {
+            what: "Settings",
+            state: format!(
+                "Some changes need a restart to take effect: {}. Until then the old values are in force.",
+                names.join(", ")
+            ),
+            level: "warn",
+        });
+    }
+    if !state.staff_networks.named() {
+        lines.push(StatusLine {
+            what: "Staff pages",
+            state: "reachable from every network: the technician can keep them to the staff network with [web] staff_networks".into(),
+            level: "warn",
+        });
+    }
+
     let manifest = settings.policy.lists.manifest();
     let compiled_age = now.div_euclid(1000) - manifest.compiled_at as i64;
     let stale: Vec<&str> = lists

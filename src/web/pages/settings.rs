@@ -181,6 +181,17 @@ struct SettingsPage {
     file: String,
     text: String,
     summary: Vec<(&'static str, String)>,
+    /// Changes in the file that wait for a restart, in words.
+    waiting: Vec<String>,
+}
+
+/// The summary row a setting that waits for a restart belongs to.
+fn row_of(key: &str) -> &'static str {
+    match key {
+        "listen" => "DNS listens on",
+        "server.data_dir" | "log.database" | "log.full_query_log" => "Block log",
+        _ => "Status page",
+    }
 }
 
 pub async fn settings(
@@ -232,6 +243,20 @@ pub async fn settings(
             ),
         ),
         (
+            "Staff pages",
+            match &config.web.staff_networks {
+                Some(networks) => format!(
+                    "only on {}",
+                    networks
+                        .iter()
+                        .map(|n| n.get_ref().as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => "on every network ([web] staff_networks not set)".into(),
+            },
+        ),
+        (
             "Alerts",
             match (&config.alerts.email, &config.alerts.webhook) {
                 (None, None) => "none set up".to_string(),
@@ -241,11 +266,27 @@ pub async fn settings(
             },
         ),
     ];
+    // What is shown is what is in force; a change waiting for a restart
+    // is marked on its row, never shown as if applied.
+    let waiting = state.reloader.waiting_for_restart();
+    let mut summary = summary;
+    for change in &waiting {
+        if let Some((_, value)) = summary
+            .iter_mut()
+            .find(|(what, _)| *what == row_of(&change.key))
+        {
+            value.push_str(&format!(
+                " (the file now says {} = {}: takes effect after restart)",
+                change.key, change.in_file
+            ));
+        }
+    }
     Ok(render(&SettingsPage {
         layout: Layout::new(&config, "Settings", "settings", &signed),
         file: config.origin.display_name.clone(),
         text: redact(&config.origin.text),
         summary,
+        waiting: waiting.iter().map(ToString::to_string).collect(),
     })?
     .into_response())
 }

@@ -165,6 +165,8 @@ impl TestUpstream {
     }
 }
 
+pub use lollipop::clock::Clock;
+
 /// Lollipop on loopback, in this process, from a config the test wrote.
 pub struct TestLollipop {
     pub addresses: Vec<SocketAddr>,
@@ -189,6 +191,18 @@ impl TestLollipop {
         lists: &[(&str, &str)],
         tweak: impl FnOnce(&mut lollipop::config::Config),
     ) -> TestLollipop {
+        TestLollipop::start_at(config, upstream, lists, tweak, Clock::system())
+    }
+
+    /// As [`TestLollipop::start_with`], with "now" read from `clock` (the
+    /// block log's retention, sessions, schedules), so a test moves time.
+    pub fn start_at(
+        config: &str,
+        upstream: &TestUpstream,
+        lists: &[(&str, &str)],
+        tweak: impl FnOnce(&mut lollipop::config::Config),
+        clock: Clock,
+    ) -> TestLollipop {
         let dir = tempfile::tempdir().expect("tempdir");
         for (name, content) in lists {
             let path = dir.path().join(name);
@@ -209,7 +223,7 @@ impl TestLollipop {
             .build()
             .expect("runtime");
         let running = runtime
-            .block_on(async { lollipop::service::start(config) })
+            .block_on(async { lollipop::service::start_with_clock(config, clock) })
             .expect("lollipop starts");
         TestLollipop {
             addresses: running.servers.addresses.clone(),
@@ -226,6 +240,18 @@ impl TestLollipop {
     /// The fresh directory the config's `{dir}` stands for.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Rewrites the config file with `edit` and reloads, as saving the file
+    /// or SIGHUP does.
+    pub fn reload_with(
+        &self,
+        edit: impl FnOnce(String) -> String,
+    ) -> lollipop::service::reload::ReloadOutcome {
+        let path = self.dir().join("lollipop.toml");
+        let text = std::fs::read_to_string(&path).expect("config");
+        std::fs::write(&path, edit(text)).expect("write config");
+        self.block_on(self.running().reloader.reload("test"))
     }
 
     /// Runs `future` on the resolver's runtime (e.g. a reload).

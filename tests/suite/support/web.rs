@@ -237,10 +237,21 @@ impl WebSchool {
     }
 
     pub fn start_with(tweak: impl FnOnce(&mut lollipop::config::Config)) -> WebSchool {
+        WebSchool::start_at("", super::Clock::system(), tweak)
+    }
+
+    /// A school whose `[web]` also has `web` (keys, one a line), with "now"
+    /// read from `clock`.
+    pub fn start_at(
+        web: &str,
+        clock: super::Clock,
+        tweak: impl FnOnce(&mut lollipop::config::Config),
+    ) -> WebSchool {
         let upstream = super::TestUpstream::start();
         let port = super::free_port();
-        let config = school(&format!("listen = [\"127.0.0.1:{port}\"]"));
-        let lollipop = super::TestLollipop::start_with(&config, &upstream, SCHOOL_LISTS, tweak);
+        let config = school(&format!("listen = [\"127.0.0.1:{port}\"]\n{web}"));
+        let lollipop =
+            super::TestLollipop::start_at(&config, &upstream, SCHOOL_LISTS, tweak, clock);
         WebSchool {
             upstream,
             lollipop,

@@ -9,6 +9,7 @@ mod metrics;
 mod pages;
 mod rules;
 mod safeguarding;
+mod staff_network;
 mod tls;
 mod unlock;
 mod users;

@@ -1,0 +1,55 @@
+//! `lollipop config check`: the file is valid, and, when Lollipop has run
+//! with this data directory, which of the file's changes a reload applies
+//! and which wait for a restart (new listening addresses and the like).
+
+use crate::config::Config;
+use crate::config::restart::{self, started_with};
+
+/// The report, one finding a line.
+pub fn report(config: &Config) -> String {
+    let mut out = format!(
+        "{}: OK ({} profiles, {} listen addresses, {} lists, {} upstreams)\n",
+        config.origin.display_name,
+        config.profiles.len(),
+        config.listen.len(),
+        config.lists.len(),
+        config.upstream.len()
+    );
+    match started_with(config) {
+        None => out.push_str(&format!(
+            "Lollipop has not started with this data directory ({} is missing), so which changes need a restart is not known.\n",
+            restart::started_with_path(config).display()
+        )),
+        Some(Err(error)) => out.push_str(&format!(
+            "The copy of the config Lollipop started with cannot be read ({error}), so which changes need a restart is not known.\n"
+        )),
+        Some(Ok(running)) => {
+            let (_, waiting) = restart::in_force(&running, config.clone());
+            let changed = restart::changed_keys(&running, config);
+            let applied: Vec<&String> = changed
+                .iter()
+                .filter(|key| !waiting.iter().any(|w| &w.key == *key))
+                .collect();
+            if changed.is_empty() && waiting.is_empty() {
+                out.push_str("No changes since Lollipop started.\n");
+            }
+            if !applied.is_empty() {
+                out.push_str(&format!(
+                    "Changed since Lollipop started, applied on reload: {}\n",
+                    applied
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if !waiting.is_empty() {
+                out.push_str("Needs a restart to take effect (systemctl restart lollipop):\n");
+                for change in &waiting {
+                    out.push_str(&format!("  {change}\n"));
+                }
+            }
+        }
+    }
+    out
+}
