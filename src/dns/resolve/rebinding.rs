@@ -9,6 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
+use hickory_resolver::proto::rr::rdata::HTTPS;
+use hickory_resolver::proto::rr::rdata::svcb::{SVCB, SvcParamValue};
 use hickory_resolver::proto::rr::{RData, Record};
 
 use crate::config::Config;
@@ -108,12 +110,23 @@ fn url_host(url: &str) -> Option<&str> {
     (host.parse::<IpAddr>().is_err() && !host.is_empty()).then_some(host)
 }
 
+/// An address record with a private address, or an HTTPS/SVCB record
+/// whose address hints include one (a client may connect to a hint).
 fn is_private_record(record: &Record) -> bool {
     match &record.data {
         RData::A(a) => is_private(IpAddr::V4(a.0)),
         RData::AAAA(aaaa) => is_private(IpAddr::V6(aaaa.0)),
+        RData::HTTPS(HTTPS(svcb)) | RData::SVCB(svcb) => has_private_hint(svcb),
         _ => false,
     }
+}
+
+fn has_private_hint(svcb: &SVCB) -> bool {
+    svcb.svc_params.iter().any(|(_, value)| match value {
+        SvcParamValue::Ipv4Hint(hint) => hint.0.iter().any(|a| is_private(IpAddr::V4(a.0))),
+        SvcParamValue::Ipv6Hint(hint) => hint.0.iter().any(|a| is_private(IpAddr::V6(a.0))),
+        _ => false,
+    })
 }
 
 /// Whether `ip` is one a public name must not point to: inside a private
@@ -208,6 +221,26 @@ mod tests {
         ] {
             assert!(!private(address), "{address} is public");
         }
+    }
+
+    #[test]
+    fn an_https_record_hinting_a_private_address_counts_as_private() {
+        use hickory_resolver::proto::rr::Name;
+        use hickory_resolver::proto::rr::rdata::A;
+        use hickory_resolver::proto::rr::rdata::svcb::{IpHint, SvcParamKey};
+        let https = |hint: [u8; 4]| {
+            let svcb = SVCB::new(
+                1,
+                Name::root(),
+                vec![(
+                    SvcParamKey::Ipv4Hint,
+                    SvcParamValue::Ipv4Hint(IpHint(vec![A::from(Ipv4Addr::from(hint))])),
+                )],
+            );
+            Record::from_rdata(Name::root(), 60, RData::HTTPS(HTTPS(svcb)))
+        };
+        assert!(is_private_record(&https([192, 168, 0, 1])));
+        assert!(!is_private_record(&https([192, 0, 2, 1])));
     }
 
     #[test]
