@@ -104,7 +104,7 @@ protocol = "udp"
 [resolver]
 timeout_ms = 1000
 attempts = 1
-cache_entries = 65536
+cache_mb = 128
 [web]
 enabled = false
 [[lists]]

@@ -61,7 +61,7 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 fn cache_hit(c: &mut Criterion) {
-    let cache = ResponseCache::new(8192, Arc::default());
+    let cache = ResponseCache::new(8 << 20, Arc::default());
     let name = Name::from_ascii("www.example.org.").expect("name");
     let Lookup::Ask(asking) = cache.lookup(cache.key(&name, RecordType::A), &name, RecordType::A)
     else {

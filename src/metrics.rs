@@ -116,6 +116,12 @@ pub struct UpstreamStats {
     pub cache_misses: AtomicU64,
     /// Lookups that waited for one already on its way for the same question.
     pub coalesced: AtomicU64,
+    /// Lookups refused (SERVFAIL) because their client held its share of
+    /// the lookups in flight, or because every slot was taken.
+    pub share_refused: AtomicU64,
+    pub pool_refused: AtomicU64,
+    /// Answers whose private addresses for a public name were dropped.
+    pub rebinding_dropped: AtomicU64,
     /// Non-cumulative counts per bucket; the last is "above every bound".
     /// Kept here rather than in the crate's `Histogram`, whose every
     /// observation takes a lock.
@@ -297,6 +303,24 @@ impl Collector for UpstreamStats {
             "lollipop_upstream_coalesced",
             "Questions that joined a lookup already in flight for the same name.",
             self.coalesced.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_upstream_refused_client_share",
+            "Uncached lookups answered SERVFAIL because their client already had its share of upstream lookups in flight.",
+            self.share_refused.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_upstream_refused_in_flight",
+            "Uncached lookups answered SERVFAIL because max_in_flight upstream lookups were already waiting.",
+            self.pool_refused.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_rebinding_dropped",
+            "Answers from which private, loopback or link-local addresses for a public name were dropped.",
+            self.rebinding_dropped.load(Relaxed),
         )?;
         let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS_US
             .iter()

@@ -11,11 +11,13 @@ use toml::Spanned;
 
 pub mod catalogue;
 mod list_entries;
+mod resolver;
 pub mod restart;
 mod schema;
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
+pub use resolver::{RebindingConfig, ResolverConfig};
 pub use schema::*;
 
 use catalogue::Catalogue;
@@ -448,13 +450,8 @@ impl Config {
             }
         }
         self.validate_web(problems);
-        if self.resolver.timeout_ms == 0 || self.resolver.attempts == 0 {
-            problems.at(
-                &(0..0),
-                "resolver".into(),
-                "timeout_ms and attempts must be at least 1".into(),
-            );
-        }
+        self.resolver.validate(problems);
+        self.rebinding.validate(problems);
 
         let mut list_names: Vec<&str> = Vec::new();
         for (i, list) in self.lists.iter().enumerate() {

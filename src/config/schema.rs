@@ -11,6 +11,7 @@ use crate::clock::TimeZone;
 use crate::journal::{DeviceEntry, LeaseFormat};
 
 use super::list_entries::{Archive, ListFormat};
+use super::resolver::{RebindingConfig, ResolverConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +29,8 @@ pub struct Config {
     pub upstream: Vec<UpstreamConfig>,
     #[serde(default)]
     pub resolver: ResolverConfig,
+    #[serde(default)]
+    pub rebinding: RebindingConfig,
     #[serde(default)]
     pub lists: Vec<ListConfig>,
     #[serde(default)]
@@ -200,46 +203,6 @@ pub struct UpstreamConfig {
     /// Extra PEM certificate authorities to trust for this server (a local
     /// resolver with its own CA); the public web roots are always trusted.
     pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResolverConfig {
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-    #[serde(default = "default_attempts")]
-    pub attempts: usize,
-    #[serde(default = "default_cache_entries")]
-    pub cache_entries: u64,
-    /// Upstream lookups allowed at once; beyond this a query gets SERVFAIL
-    /// at once, so a flood cannot pile up waiting tasks.
-    #[serde(default = "default_max_in_flight")]
-    pub max_in_flight: usize,
-}
-
-fn default_max_in_flight() -> usize {
-    4096
-}
-
-impl Default for ResolverConfig {
-    fn default() -> Self {
-        ResolverConfig {
-            timeout_ms: default_timeout_ms(),
-            attempts: default_attempts(),
-            cache_entries: default_cache_entries(),
-            max_in_flight: default_max_in_flight(),
-        }
-    }
-}
-
-fn default_timeout_ms() -> u64 {
-    2000
-}
-fn default_attempts() -> usize {
-    2
-}
-fn default_cache_entries() -> u64 {
-    8192
 }
 
 /// One `[[lists]]` entry: a local file, a download, a catalogue source, or

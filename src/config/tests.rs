@@ -138,3 +138,59 @@ fn appliance_config_is_valid() {
         }
     }
 }
+
+#[test]
+fn an_old_cache_entries_key_is_still_read_as_a_byte_budget() {
+    let text = EMBEDDED_DEFAULT.replace("cache_mb = 32", "cache_entries = 8192");
+    let config = parse(&text).expect("an upgraded school's config still loads");
+    assert_eq!(config.resolver.cache_bytes(), 16 << 20, "2 KiB an entry");
+    let default = parse(&EMBEDDED_DEFAULT.replace("cache_mb = 32\n", "")).expect("loads");
+    assert_eq!(default.resolver.cache_bytes(), 32 << 20);
+}
+
+#[test]
+fn cache_mb_and_cache_entries_together_are_refused_naming_the_key_to_remove() {
+    let text = EMBEDDED_DEFAULT.replace("cache_mb = 32", "cache_mb = 32\ncache_entries = 100");
+    let message = parse(&text).expect_err("both keys").to_string();
+    assert!(message.contains("resolver.cache_entries"), "{message}");
+    assert!(message.contains("remove cache_entries"), "{message}");
+    let zero = EMBEDDED_DEFAULT.replace("cache_mb = 32", "cache_mb = 0");
+    let message = parse(&zero).expect_err("no cache").to_string();
+    assert!(message.contains("resolver.cache_mb"), "{message}");
+}
+
+#[test]
+fn the_per_client_share_defaults_to_a_sixteenth_of_the_pool_and_is_checked() {
+    let config = Config::embedded_default().expect("default");
+    assert_eq!(config.resolver.per_client_share(), 256);
+    let small = parse(&EMBEDDED_DEFAULT.replace("# max_in_flight = 4096", "max_in_flight = 8"))
+        .expect("loads");
+    assert_eq!(small.resolver.per_client_share(), 8, "never above the pool");
+    let text = EMBEDDED_DEFAULT.replace(
+        "# max_in_flight_per_client = 256",
+        "max_in_flight_per_client = 5000",
+    );
+    let message = parse(&text).expect_err("above the pool").to_string();
+    assert!(
+        message.contains("resolver.max_in_flight_per_client"),
+        "{message}"
+    );
+    let text = EMBEDDED_DEFAULT.replace(
+        "# share_exempt_networks = [\"10.0.10.5\"]",
+        "share_exempt_networks = [\"10.0.10.300\"]",
+    );
+    let message = parse(&text).expect_err("bad network").to_string();
+    assert!(
+        message.contains("resolver.share_exempt_networks[0]"),
+        "{message}"
+    );
+}
+
+#[test]
+fn rebinding_is_on_by_default_and_its_allowed_domains_are_checked() {
+    let config = Config::embedded_default().expect("default");
+    assert!(config.rebinding.enabled);
+    let text = EMBEDDED_DEFAULT.replace("allow_domains = []", "allow_domains = [\"not a domain\"]");
+    let message = parse(&text).expect_err("bad domain").to_string();
+    assert!(message.contains("rebinding.allow_domains[0]"), "{message}");
+}

@@ -15,6 +15,10 @@ pub const MIN_UDP_PAYLOAD: u16 = 512;
 /// EDNS option code of an Extended DNS Error (RFC 8914).
 pub const EDE_OPTION: u16 = 15;
 
+/// RFC 8914 info code "Other": the text says what happened (a lookup
+/// refused because too many are waiting).
+pub const EDE_OTHER: u16 = 0;
+
 /// RFC 8914 info code "Blocked": by the school's own choice or a locked list.
 pub const EDE_BLOCKED: u16 = 15;
 

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::admin::AdminStore;
-use crate::config::Config;
+use crate::config::{Config, parse_network};
+use crate::dns::resolve::rebinding::RebindingGuard;
 use crate::dns::resolve::settings::Settings;
 use crate::dns::resolve::upstream::CachedUpstream;
 use crate::dns::resolve::upstream_for;
@@ -140,6 +141,15 @@ pub fn build_settings(
     Ok(Settings {
         policy,
         upstream,
+        // Checked by `Config::validate`; a network that does not parse
+        // exempts nobody.
+        upstream_share_exempt: config
+            .resolver
+            .share_exempt_networks
+            .iter()
+            .filter_map(|network| parse_network(network.get_ref()).ok())
+            .collect(),
+        rebinding: RebindingGuard::from_config(config, metrics.upstream.clone()),
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
         listeners: config

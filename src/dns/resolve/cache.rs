@@ -1,6 +1,8 @@
 //! The response cache in front of the upstreams: answers kept for their TTL
 //! and shared, not copied, with every query they serve; questions already on
-//! their way upstream are joined rather than asked again.
+//! their way upstream are joined rather than asked again. The cache is
+//! bounded in bytes, each answer counted at what it really costs, so a
+//! flood of large answers cannot take more memory than a flood of small.
 //!
 //! A hit costs one hash, one short lock of one shard and an `Arc` clone.
 //! The hash is foldhash's, seeded per process: several times faster than
@@ -19,12 +21,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::serialize::binary::BinEncodable;
 use tokio::sync::watch;
 
 use crate::metrics::UpstreamStats;
 
-use super::answer::UpstreamAnswer;
+use super::answer::{UpstreamAnswer, WireRecords};
 
 /// Shards, so queries on different cores rarely wait on the same lock.
 const SHARDS: usize = 16;
@@ -47,11 +50,59 @@ struct Entry {
     /// countdown goes on from it, so the original need not be kept).
     current: Arc<UpstreamAnswer>,
     age_secs: u32,
+    /// What the entry costs, from [`entry_bytes`].
+    bytes: usize,
+}
+
+/// One shard's answers and the bytes they cost together.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<QuestionKey, Entry, RandomState>,
+    bytes: usize,
+}
+
+impl Shard {
+    fn remove(&mut self, key: &QuestionKey) {
+        if let Some(entry) = self.map.remove(key) {
+            self.bytes -= entry.bytes;
+        }
+    }
+}
+
+/// What every entry costs besides its name and records: its slot in the
+/// table, counted twice since the table keeps up to half its slots empty
+/// after it grows; the answer behind its `Arc` with the counts; the header
+/// of the wire copy the codec adds.
+const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Entry)>() + 1)
+    + size_of::<UpstreamAnswer>()
+    + 2 * size_of::<usize>()
+    + size_of::<WireRecords>();
+
+/// What an answer for `name` costs in the cache: [`ENTRY_OVERHEAD`], the
+/// name, and each record's struct plus twice its wire length (once for the
+/// decoded names and data on the heap, once for the codec's wire copy).
+fn entry_bytes(name: &Name, answer: &UpstreamAnswer) -> usize {
+    let records: usize = answer
+        .answers
+        .iter()
+        .chain(&answer.authorities)
+        .map(|record| size_of::<Record>() + 2 * wire_len(record))
+        .sum();
+    ENTRY_OVERHEAD + name.len() + records
+}
+
+/// A record's length on the wire, uncompressed.
+fn wire_len(record: &Record) -> usize {
+    // A record that does not encode will not be sent either; count it at
+    // the largest a UDP answer may be rather than not at all.
+    record
+        .to_bytes()
+        .map_or(usize::from(u16::MAX), |bytes| bytes.len())
 }
 
 pub struct ResponseCache {
-    shards: Vec<Mutex<HashMap<QuestionKey, Entry, RandomState>>>,
-    capacity_per_shard: usize,
+    shards: Vec<Mutex<Shard>>,
+    bytes_per_shard: usize,
     hasher: RandomState,
     /// Questions being asked upstream now, with the channel their answer comes on.
     in_flight: Mutex<HashMap<QuestionKey, AnswerSoon, RandomState>>,
@@ -89,12 +140,11 @@ impl Drop for Asking<'_> {
 }
 
 impl ResponseCache {
-    pub fn new(capacity: usize, stats: Arc<UpstreamStats>) -> ResponseCache {
+    /// A cache of at most `budget_bytes` of answers.
+    pub fn new(budget_bytes: usize, stats: Arc<UpstreamStats>) -> ResponseCache {
         ResponseCache {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(HashMap::with_hasher(RandomState::default())))
-                .collect(),
-            capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            bytes_per_shard: budget_bytes.div_ceil(SHARDS).max(1),
             hasher: RandomState::default(),
             in_flight: Mutex::new(HashMap::with_hasher(RandomState::default())),
             stats,
@@ -109,7 +159,7 @@ impl ResponseCache {
         QuestionKey(hasher.finish())
     }
 
-    fn shard(&self, key: QuestionKey) -> &Mutex<HashMap<QuestionKey, Entry, RandomState>> {
+    fn shard(&self, key: QuestionKey) -> &Mutex<Shard> {
         &self.shards[(key.0 as usize) % SHARDS]
     }
 
@@ -148,7 +198,7 @@ impl ResponseCache {
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let entry = shard.get_mut(&key)?;
+        let entry = shard.map.get_mut(&key)?;
         if entry.record_type != record_type || entry.name != *name {
             return None;
         }
@@ -172,22 +222,38 @@ impl ResponseCache {
         answer: Arc<UpstreamAnswer>,
         ttl: u32,
     ) {
+        let bytes = entry_bytes(name, &answer);
+        if bytes > self.bytes_per_shard {
+            // Larger than a shard may hold: not kept rather than emptying
+            // the shard for it.
+            return;
+        }
         let now = Instant::now();
         let mut shard = self
             .shard(key)
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if shard.len() >= self.capacity_per_shard && !shard.contains_key(&key) {
-            shard.retain(|_, entry| entry.expires > now);
-            if shard.len() >= self.capacity_per_shard {
-                // Full of live answers: make room by dropping one; the
-                // hash spreads the choice.
-                if let Some(victim) = shard.keys().next().copied() {
-                    shard.remove(&victim);
+        shard.remove(&key);
+        if shard.bytes + bytes > self.bytes_per_shard {
+            let Shard { map, bytes: held } = &mut *shard;
+            map.retain(|_, entry| {
+                let live = entry.expires > now;
+                if !live {
+                    *held -= entry.bytes;
                 }
+                live
+            });
+            // Still full of live answers: make room by dropping some; the
+            // hash spreads the choice.
+            while shard.bytes + bytes > self.bytes_per_shard {
+                let Some(victim) = shard.map.keys().next().copied() else {
+                    break;
+                };
+                shard.remove(&victim);
             }
         }
-        shard.insert(
+        shard.bytes += bytes;
+        shard.map.insert(
             key,
             Entry {
                 name: name.clone(),
@@ -196,6 +262,7 @@ impl ResponseCache {
                 expires: now + Duration::from_secs(u64::from(ttl)),
                 current: answer,
                 age_secs: 0,
+                bytes,
             },
         );
     }
@@ -204,7 +271,15 @@ impl ResponseCache {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).len())
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).map.len())
+            .sum()
+    }
+
+    /// Bytes the answers held now cost, as [`entry_bytes`] counts them.
+    pub fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).bytes)
             .sum()
     }
 
@@ -271,15 +346,17 @@ fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::rr::Record;
     use hickory_resolver::proto::rr::rdata::A;
 
     fn answer(ttl: u32) -> UpstreamAnswer {
-        let name = Name::from_ascii("www.example.org.").unwrap();
+        answer_for(&Name::from_ascii("www.example.org.").unwrap(), ttl)
+    }
+
+    fn answer_for(name: &Name, ttl: u32) -> UpstreamAnswer {
         UpstreamAnswer::new(
             ResponseCode::NoError,
             vec![Record::from_rdata(
-                name,
+                name.clone(),
                 ttl,
                 RData::A(A::new(192, 0, 2, 1)),
             )],
@@ -294,7 +371,7 @@ mod tests {
     #[test]
     fn a_stored_answer_is_shared_case_insensitively_and_counted() {
         let stats = Arc::new(UpstreamStats::default());
-        let cache = ResponseCache::new(100, stats.clone());
+        let cache = ResponseCache::new(1 << 20, stats.clone());
         let name = Name::from_ascii("www.example.org.").unwrap();
         let Lookup::Ask(asking) = ask(&cache, &name) else {
             panic!("empty cache should ask");
@@ -315,7 +392,7 @@ mod tests {
 
     #[test]
     fn ttls_count_down_and_expired_answers_go() {
-        let cache = ResponseCache::new(100, Arc::default());
+        let cache = ResponseCache::new(1 << 20, Arc::default());
         let name = Name::from_ascii("www.example.org.").unwrap();
         let key = cache.key(&name, RecordType::A);
         cache.insert(key, &name, RecordType::A, Arc::new(answer(10)), 10);
@@ -334,7 +411,7 @@ mod tests {
     #[test]
     fn a_second_asker_waits_for_the_first() {
         let stats = Arc::new(UpstreamStats::default());
-        let cache = ResponseCache::new(100, stats.clone());
+        let cache = ResponseCache::new(1 << 20, stats.clone());
         let name = Name::from_ascii("www.example.org.").unwrap();
         let Lookup::Ask(asking) = ask(&cache, &name) else {
             panic!("first asks");
@@ -363,14 +440,70 @@ mod tests {
         assert_eq!(cacheable_ttl(&answer(999_999)), Some(MAX_TTL_SECS));
     }
 
-    #[test]
-    fn a_full_cache_makes_room() {
-        let cache = ResponseCache::new(SHARDS, Arc::default());
-        for i in 0..200 {
+    /// An answer of `count` TXT records of `len` bytes each.
+    fn txt_answer(owner: &Name, count: usize, len: usize) -> UpstreamAnswer {
+        use hickory_resolver::proto::rr::rdata::TXT;
+        let records = (0..count)
+            .map(|i| {
+                let text = format!("{i:04}{}", "x".repeat(len));
+                Record::from_rdata(owner.clone(), 60, RData::TXT(TXT::new(vec![text])))
+            })
+            .collect();
+        UpstreamAnswer::new(ResponseCode::NoError, records, Vec::new())
+    }
+
+    /// Fills a cache of `budget` bytes with `names` answers made by `make`.
+    fn fill(budget: usize, names: usize, make: impl Fn(&Name) -> UpstreamAnswer) -> ResponseCache {
+        let cache = ResponseCache::new(budget, Arc::default());
+        for i in 0..names {
             let name = Name::from_ascii(format!("n{i}.example.org.")).unwrap();
-            let key = cache.key(&name, RecordType::A);
-            cache.insert(key, &name, RecordType::A, Arc::new(answer(60)), 60);
+            let key = cache.key(&name, RecordType::TXT);
+            cache.insert(key, &name, RecordType::TXT, Arc::new(make(&name)), 60);
         }
-        assert!(cache.len() <= SHARDS, "{}", cache.len());
+        cache
+    }
+
+    #[test]
+    fn large_answers_keep_the_cache_within_its_byte_budget() {
+        const BUDGET: usize = 256 * 1024;
+        // Ten 200-byte strings: about 7.8 KiB an answer, 2,000 of them asked.
+        let cache = fill(BUDGET, 2_000, |name| txt_answer(name, 10, 200));
+        assert!(cache.bytes() <= BUDGET, "{} > {BUDGET}", cache.bytes());
+        let held: usize = cache
+            .shards
+            .iter()
+            .flat_map(|s| {
+                let shard = s.lock().unwrap();
+                shard.map.values().map(|e| e.bytes).collect::<Vec<_>>()
+            })
+            .sum();
+        assert_eq!(held, cache.bytes(), "the running total matches the entries");
+        assert!(!cache.is_empty() && cache.len() < 100, "{}", cache.len());
+    }
+
+    #[test]
+    fn small_answers_fit_many_more_than_large_ones_in_the_same_budget() {
+        const BUDGET: usize = 256 * 1024;
+        let small = fill(BUDGET, 5_000, |name| answer_for(name, 60));
+        let large = fill(BUDGET, 5_000, |name| txt_answer(name, 10, 200));
+        assert!(small.bytes() <= BUDGET && large.bytes() <= BUDGET);
+        assert!(
+            small.len() > 5 * large.len(),
+            "small {} large {}",
+            small.len(),
+            large.len()
+        );
+        // A one-address answer costs under 1 KiB as counted here: the
+        // figure the default budget was sized by.
+        let one = answer_for(&Name::from_ascii("www.example.org.").unwrap(), 60);
+        let cost = entry_bytes(&Name::from_ascii("www.example.org.").unwrap(), &one);
+        assert!((200..1024).contains(&cost), "{cost}");
+    }
+
+    #[test]
+    fn an_answer_larger_than_a_shard_is_not_kept() {
+        let cache = fill(SHARDS * 1024, 1, |name| txt_answer(name, 10, 200));
+        assert!(cache.is_empty());
+        assert_eq!(cache.bytes(), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! The request pipeline: for one question from one client, every stage in
 //! order — identify the client, special names, the policy decision, staff
-//! unlocks, safe search, the upstream, and the CNAME re-check — in
+//! unlocks, safe search, the upstream, the CNAME re-check, and the
+//! rebinding guard — in
 //! [`resolve`], which gives the answer and the [`Verdict`] behind it. The
 //! stages before the upstream are [`decide`], which Check and the CLI run
 //! alone.
@@ -17,10 +18,13 @@ use crate::policy::clients::ProfileId;
 use crate::policy::decision::{Decision, Hit, HitSource};
 use crate::policy::overrides::{Asker, OverrideSet};
 use crate::policy::special::{SpecialAnswer, special_answer};
+use hickory_resolver::proto::op::ResponseCode;
 
 use super::answer::{Answer, ExtendedError};
 use super::recorder::Recorder;
 use super::settings::{Client, Settings};
+use super::share::Requester;
+use super::upstream::Busy;
 use super::verdict::Verdict;
 
 pub struct Pipeline {
@@ -113,7 +117,8 @@ pub struct Question<'a> {
 
 /// The pipeline's stages for one question, in order: [`decide`] (special
 /// names, the policy decision, staff unlocks, safe search), then the
-/// upstream, and the CNAME re-check of what it said.
+/// upstream (within the client's share of lookups in flight), the CNAME
+/// re-check of what it said, and the rebinding guard.
 pub async fn resolve<'s>(
     settings: &'s Settings,
     overrides: &OverrideSet,
@@ -146,15 +151,32 @@ pub async fn resolve<'s>(
         let answer = blocked(settings, &verdict, name, record_type);
         return (verdict, answer);
     }
+    let requester = Requester {
+        address: client.address,
+        exempt: &settings.upstream_share_exempt,
+    };
     if let Some(rewrite) = verdict.rewrite
         && let Ok(target) = Name::from_ascii(rewrite.target)
     {
-        let resolved = settings.upstream.resolve(&target, record_type).await;
-        let answer = Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved);
+        let answer = match settings
+            .upstream
+            .resolve(&target, record_type, requester)
+            .await
+        {
+            Ok(resolved) => Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved),
+            Err(busy) => refused(busy),
+        };
         return (verdict, answer);
     }
 
-    let upstream = settings.upstream.resolve(name, record_type).await;
+    let upstream = match settings
+        .upstream
+        .resolve(name, record_type, requester)
+        .await
+    {
+        Ok(upstream) => upstream,
+        Err(busy) => return (verdict, refused(busy)),
+    };
 
     // CNAME cloaking: a tracker or adult site hidden behind an allowed
     // name is still blocked. The walled garden is not applied to aliases
@@ -177,7 +199,27 @@ pub async fn resolve<'s>(
             return (verdict, answer);
         }
     }
+
+    // DNS rebinding: a public name answered with an address inside the
+    // school loses that address. Checked here, on every answer, rather
+    // than before caching, so cached answers are covered and a reload that
+    // changes the allowed domains applies at once.
+    if let Some(kept) = settings.rebinding.filter(&verdict.name, &upstream) {
+        let mut answer = Answer::from_upstream(Arc::new(kept));
+        answer.extended_error = Some(ExtendedError {
+            code: EDE_BLOCKED,
+            text: "Lollipop: private address for a public name".into(),
+        });
+        return (verdict, answer);
+    }
     (verdict, Answer::from_upstream(upstream))
+}
+
+/// SERVFAIL at once for a lookup that could not be asked upstream.
+fn refused(busy: Busy) -> Answer {
+    let mut answer = Answer::code(ResponseCode::ServFail);
+    answer.extended_error = Some(busy.extended_error());
+    answer
 }
 
 /// The stages before the upstream, in order: special names, the policy

@@ -5,11 +5,14 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use crate::config::{BlockingConfig, CircumventionConfig};
 use crate::journal::LookupTally;
 use crate::metrics::ProfileCounters;
 use crate::policy::Policy;
 
+use super::rebinding::RebindingGuard;
 use super::upstream::CachedUpstream;
 
 /// Who asked, as far as the listener can tell.
@@ -25,6 +28,11 @@ pub struct Client {
 pub struct Settings {
     pub policy: Policy,
     pub upstream: Arc<CachedUpstream>,
+    /// Clients that may use the whole pool of upstream lookups, not a
+    /// share (a domain controller forwarding for the school).
+    pub upstream_share_exempt: Vec<IpNet>,
+    /// Which private addresses in upstream answers are dropped.
+    pub rebinding: RebindingGuard,
     pub blocking: BlockingConfig,
     pub circumvention: CircumventionConfig,
     /// The `[[listen]]` addresses, for the log's VLAN column.

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
-use hickory_server::proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_server::proto::op::{
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query,
+};
 use hickory_server::proto::rr::{LowerName, Name, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
 use hickory_server::proto::serialize::txt::Parser;
@@ -28,7 +30,12 @@ pub use config::TestConfig;
 
 pub const ZONE: &str = include_str!("../../zones/upstream.zone");
 
-/// Counts the queries that reach the upstream, then answers from the zone.
+/// Names under this zone are never answered: the test upstream stands for a
+/// domain whose servers are down, so lookups of it wait out the time-out.
+pub const SILENT_ZONE: &str = "silent.test.";
+
+/// Counts the queries that reach the upstream, then answers from the zone
+/// (or, under [`SILENT_ZONE`], not at all).
 struct Counting {
     catalog: Catalog,
     queries: Arc<AtomicUsize>,
@@ -42,6 +49,16 @@ impl RequestHandler for Counting {
         response_handle: R,
     ) -> ResponseInfo {
         self.queries.fetch_add(1, Ordering::SeqCst);
+        let silent = LowerName::from(Name::from_ascii(SILENT_ZONE).expect("silent zone name"));
+        if let Ok(info) = request.request_info()
+            && silent.zone_of(info.query.name())
+        {
+            // No response at all: the resolver must wait out its time-out.
+            return ResponseInfo::from(Header {
+                metadata: Metadata::new(info.metadata.id, MessageType::Response, OpCode::Query),
+                counts: HeaderCounts::default(),
+            });
+        }
         self.catalog
             .handle_request::<R, T>(request, response_handle)
             .await
@@ -429,6 +446,15 @@ pub fn answers(reply: &Message) -> Vec<String> {
         .iter()
         .map(|r| format!("{} {}", r.record_type(), r.data))
         .collect()
+}
+
+/// The `/metrics` text of a running Lollipop.
+pub fn metrics_text(lollipop: &TestLollipop) -> String {
+    let running = lollipop.running();
+    running.metrics.render(
+        &running.pipeline.settings().policy.lists,
+        &running.journal.stats(),
+    )
 }
 
 /// Runs Debian's dig against `server` and returns its output.

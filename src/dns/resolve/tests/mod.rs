@@ -28,9 +28,12 @@ use crate::policy::special::SpecialAnswer;
 
 use super::answer::{Answer, UpstreamAnswer};
 use super::pipeline::{Question, decide, resolve};
+use super::rebinding::RebindingGuard;
 use super::settings::{Client, Settings};
-use super::upstream::{self, CachedUpstream, Upstream};
+use super::upstream::{self, CachedUpstream, Upstream, UpstreamLimits};
 use super::verdict::Verdict;
+
+mod guards;
 
 /// Answers from a table of (name, type) -> records; anything else is
 /// NXDOMAIN. Counts the questions it is asked.
@@ -109,6 +112,7 @@ address = "127.0.0.1:53"
 protocol = "udp"
 [web]
 enabled = false
+public_url = "https://filter.school.example:8443/"
 [[lists]]
 name = "gambling"
 path = "{list}"
@@ -117,6 +121,8 @@ category = "gambling"
 mode = "blocklist"
 block_categories = ["gambling"]
 safe_search = true
+[rebinding]
+allow_domains = ["corp.example.org"]
 "#,
         data = dir.path().join("data").display(),
         list = dir.path().join("gambling.txt").display(),
@@ -136,6 +142,30 @@ safe_search = true
     records.insert(
         ("www.school.example.".into(), RecordType::A),
         vec![a("www.school.example.", 1)],
+    );
+    // Private addresses for public names, and for the school's own.
+    for (owner, address) in [
+        ("evil.example.", [192, 168, 1, 10]),
+        ("intranet.corp.example.org.", [10, 1, 2, 3]),
+        ("nas.home.arpa.", [192, 168, 1, 20]),
+        ("printer.", [10, 0, 0, 9]),
+        ("filter.school.example.", [10, 0, 0, 1]),
+    ] {
+        records.insert(
+            (owner.into(), RecordType::A),
+            vec![Record::from_rdata(
+                name(owner),
+                300,
+                RData::A(A(Ipv4Addr::from(address))),
+            )],
+        );
+    }
+    records.insert(
+        ("mixed.example.".into(), RecordType::A),
+        vec![
+            a("mixed.example.", 4),
+            Record::from_rdata(name("mixed.example."), 300, RData::A(A::new(127, 0, 0, 1))),
+        ],
     );
     records.insert(
         ("cloaked.example.".into(), RecordType::A),
@@ -157,16 +187,19 @@ safe_search = true
         ..TableUpstream::default()
     };
     let (asked, count) = (upstream.asked.clone(), upstream.count.clone());
-    let upstream = CachedUpstream::new(
-        Box::new(upstream),
-        1024,
-        16,
-        Arc::new(UpstreamStats::default()),
-    );
+    let stats = Arc::new(UpstreamStats::default());
+    let limits = UpstreamLimits {
+        cache_bytes: 1 << 20,
+        max_in_flight: 16,
+        max_in_flight_per_client: 16,
+    };
+    let upstream = CachedUpstream::new(Box::new(upstream), limits, stats.clone());
     Fixture {
         settings: Settings {
             policy,
             upstream: Arc::new(upstream),
+            upstream_share_exempt: Vec::new(),
+            rebinding: RebindingGuard::from_config(&config, stats),
             blocking: config.blocking.clone(),
             circumvention: config.circumvention,
             listeners: vec!["127.0.0.1:0".into()],

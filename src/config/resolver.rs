@@ -1,0 +1,202 @@
+//! `[resolver]` and `[rebinding]`: how the upstreams are asked (time-out,
+//! cache budget, lookups in flight and each client's share of them) and
+//! which upstream answers are kept from clients (private addresses for
+//! public names), with their defaults and checks.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Problems, parse_network};
+
+/// The cache budget when the config names none. An answer costs about
+/// 0.8 KiB here with one address and 1.6 KiB as a CDN alias with two
+/// (decoded records, their wire copy, the key and the table's overhead), so
+/// 32 MiB holds some 20,000–40,000 answers: more than the distinct names a
+/// primary school looks up in a day, in a small part of the memory of even
+/// a 1 GB Raspberry Pi.
+pub const DEFAULT_CACHE_MB: u64 = 32;
+
+/// Above this a typing slip (`cache_mb = 320000`) is more likely than a wish.
+const MAX_CACHE_MB: u64 = 65_536;
+
+/// How much cache an old `cache_entries` count stood for: 2 KiB an answer,
+/// above the typical cost, so an upgraded school keeps room for at least
+/// the answers it had.
+const LEGACY_BYTES_PER_ENTRY: u64 = 2048;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolverConfig {
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_attempts")]
+    pub attempts: usize,
+    /// The response cache's budget in MiB (default [`DEFAULT_CACHE_MB`]).
+    pub cache_mb: Option<u64>,
+    /// The key `cache_mb` replaced; still read, so a config written for an
+    /// older release keeps working after an upgrade (see [`Self::cache_bytes`]).
+    pub cache_entries: Option<Spanned<u64>>,
+    /// Upstream lookups allowed at once; beyond this a query gets SERVFAIL
+    /// at once, so a flood cannot pile up waiting tasks.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// How many of those one client address may hold (default: see
+    /// [`Self::per_client_share`]).
+    pub max_in_flight_per_client: Option<Spanned<usize>>,
+    /// Clients exempt from the per-client share: a domain controller or
+    /// another resolver that forwards for many devices from one address.
+    #[serde(default)]
+    pub share_exempt_networks: Vec<Spanned<String>>,
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_attempts() -> usize {
+    2
+}
+
+fn default_max_in_flight() -> usize {
+    4096
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        ResolverConfig {
+            timeout_ms: default_timeout_ms(),
+            attempts: default_attempts(),
+            cache_mb: None,
+            cache_entries: None,
+            max_in_flight: default_max_in_flight(),
+            max_in_flight_per_client: None,
+            share_exempt_networks: Vec::new(),
+        }
+    }
+}
+
+impl ResolverConfig {
+    /// The response cache's budget in bytes: `cache_mb`, or for a config
+    /// that still says `cache_entries`, 2 KiB an entry (at least 1 MiB).
+    pub fn cache_bytes(&self) -> usize {
+        let mb = match (self.cache_mb, &self.cache_entries) {
+            (Some(mb), _) => mb,
+            (None, Some(entries)) => {
+                (entries.get_ref().saturating_mul(LEGACY_BYTES_PER_ENTRY) >> 20).max(1)
+            }
+            (None, None) => DEFAULT_CACHE_MB,
+        };
+        usize::try_from(mb.min(MAX_CACHE_MB) << 20).unwrap_or(usize::MAX)
+    }
+
+    /// How many upstream lookups one client may have in flight: the
+    /// config's figure, or a sixteenth of `max_in_flight` but at least 16
+    /// (256 of the default 4,096). A healthy upstream answers in tens of
+    /// milliseconds, so 256 at once is thousands of uncached names a second,
+    /// far beyond a classroom behind one NAT address; a device flooding a
+    /// domain whose servers never answer holds at most that many, and the
+    /// rest stay free for everyone else.
+    pub fn per_client_share(&self) -> usize {
+        let share = match &self.max_in_flight_per_client {
+            Some(share) => *share.get_ref(),
+            None => (self.max_in_flight / 16).max(16),
+        };
+        share.clamp(1, self.max_in_flight.max(1))
+    }
+
+    pub(super) fn validate(&self, problems: &mut Problems<'_>) {
+        if self.timeout_ms == 0 || self.attempts == 0 {
+            problems.at(
+                &(0..0),
+                "resolver".into(),
+                "timeout_ms and attempts must be at least 1".into(),
+            );
+        }
+        if self.max_in_flight == 0 {
+            problems.at(
+                &(0..0),
+                "resolver.max_in_flight".into(),
+                "max_in_flight must be at least 1 (4096 is the default)".into(),
+            );
+        }
+        match self.cache_mb {
+            Some(mb) if mb == 0 || mb > MAX_CACHE_MB => problems.at(
+                &(0..0),
+                "resolver.cache_mb".into(),
+                format!(
+                    "cache_mb must be between 1 and {MAX_CACHE_MB} (MiB of memory for cached answers; {DEFAULT_CACHE_MB} is the default)"
+                ),
+            ),
+            _ => {}
+        }
+        if let (Some(_), Some(entries)) = (self.cache_mb, &self.cache_entries) {
+            problems.at(
+                &entries.span(),
+                "resolver.cache_entries".into(),
+                "cache_entries is replaced by cache_mb: remove cache_entries".into(),
+            );
+        }
+        if let Some(share) = &self.max_in_flight_per_client
+            && (*share.get_ref() == 0 || *share.get_ref() > self.max_in_flight)
+        {
+            problems.at(
+                &share.span(),
+                "resolver.max_in_flight_per_client".into(),
+                format!(
+                    "max_in_flight_per_client must be between 1 and max_in_flight ({}); leave it out for the default",
+                    self.max_in_flight
+                ),
+            );
+        }
+        for (i, network) in self.share_exempt_networks.iter().enumerate() {
+            if let Err(message) = parse_network(network.get_ref()) {
+                problems.at(
+                    &network.span(),
+                    format!("resolver.share_exempt_networks[{i}]"),
+                    message,
+                );
+            }
+        }
+    }
+}
+
+/// `[rebinding]`: DNS-rebinding protection. An upstream answer that gives
+/// a public name a private, loopback or link-local address would let a web
+/// page reach devices inside the school; such addresses are dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebindingConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Domains (and their subdomains) whose public names may point inside,
+    /// e.g. the school's own domain served by its domain controller.
+    #[serde(default)]
+    pub allow_domains: Vec<Spanned<String>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RebindingConfig {
+    fn default() -> Self {
+        RebindingConfig {
+            enabled: true,
+            allow_domains: Vec::new(),
+        }
+    }
+}
+
+impl RebindingConfig {
+    pub(super) fn validate(&self, problems: &mut Problems<'_>) {
+        for (i, domain) in self.allow_domains.iter().enumerate() {
+            if let Err(error) = crate::name::normalise_domain(domain.get_ref()) {
+                problems.at(
+                    &domain.span(),
+                    format!("rebinding.allow_domains[{i}]"),
+                    format!("'{}' is not a domain: {error}", domain.get_ref()),
+                );
+            }
+        }
+    }
+}
