@@ -6,6 +6,7 @@
 //! The queue is drained even while SQLite works, so the resolver's
 //! `try_send` only fails when both the queue and the memory buffer are full.
 
+use super::damage::{DamageReport, is_damaged};
 use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
 use super::stats::Shared;
@@ -123,6 +124,21 @@ impl JournalTask {
             let opened = store.ensure_open().map(|_| ());
             task.shared.set_db_bytes(store.db_bytes());
             opened
+        };
+        let opened = match opened {
+            Err(e) if task.config.set_aside_damaged && is_damaged(&e) => {
+                let clock = task.config.clock.clone();
+                let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                let kept = store.set_aside(&clock);
+                let replaced = kept.is_ok();
+                task.on_damage(&e, kept);
+                if replaced {
+                    store.ensure_open().map(|_| ())
+                } else {
+                    Ok(())
+                }
+            }
+            other => other,
         };
         match opened {
             Ok(()) => Ok(task),
@@ -361,6 +377,8 @@ impl JournalTask {
             .as_ref()
             .is_some_and(|f| f.attempts > 0 && f.attempts % REOPEN_EVERY == 0);
         let recovering = self.failing.is_some();
+        let set_aside = self.config.set_aside_damaged;
+        let clock = self.config.clock.clone();
         let result = self
             .blocking(move |store| {
                 if reopen {
@@ -370,13 +388,30 @@ impl JournalTask {
                 if result.is_ok() && recovering {
                     store.checkpoint();
                 }
-                (batch, result, store.db_bytes())
+                // Moved aside here, off the runtime's threads: renames can
+                // wait on a struggling SD card.
+                let kept = match &result {
+                    Err(e) if set_aside && is_damaged(e) => Some(store.set_aside(&clock)),
+                    _ => None,
+                };
+                (batch, result, store.db_bytes(), kept)
             })
             .await;
         self.in_flight = 0;
         match result {
-            Some((_, Ok(outcome), bytes)) => self.on_written(n, outcome, bytes),
-            Some((batch, Err(e), bytes)) => {
+            Some((_, Ok(outcome), bytes, _)) => self.on_written(n, outcome, bytes),
+            Some((batch, Err(e), bytes, Some(kept))) => {
+                self.shared.set_db_bytes(bytes);
+                // Nothing in the batch reached the damaged file's
+                // replacement: all of it goes again, into the fresh log.
+                for item in batch.into_iter().rev() {
+                    self.pending.push_front(item);
+                }
+                self.batch_started.get_or_insert_with(Instant::now);
+                self.on_damage(&e, kept);
+                self.give_up_if_closing();
+            }
+            Some((batch, Err(e), bytes, None)) => {
                 self.shared.set_db_bytes(bytes);
                 let poison = batch.len() == 1
                     && !is_storage_error(&e)
@@ -407,6 +442,67 @@ impl JournalTask {
         self.publish_pending();
         self.finish_waiters();
         self.log_drops();
+    }
+
+    /// After a damaged file was found and (perhaps) moved aside: says so
+    /// once per change, records it for the page and the alerts, and notes
+    /// in the fresh log's audit trail what happened to the old one. While
+    /// the file cannot be moved, the writer backs off and tries again.
+    fn on_damage(&mut self, error: &JournalError, kept: std::io::Result<std::path::PathBuf>) {
+        let path = self.config.path.display().to_string();
+        let now_ms = self.config.clock.now_unix_ms();
+        match kept {
+            Ok(kept) => {
+                tracing::error!(
+                    "the block log {path} is damaged ({error}): it was moved to {} and a fresh log started; DNS kept answering",
+                    kept.display()
+                );
+                self.push_front(Item::Audit(AuditEntry {
+                    at_unix_ms: now_ms,
+                    actor: "Lollipop".into(),
+                    action: "block log set aside".into(),
+                    detail: format!(
+                        "the block log could not be read ({error}); it was kept as {} and a fresh log started",
+                        kept.display()
+                    ),
+                    reason: None,
+                }));
+                self.shared.set_damage(DamageReport {
+                    at_unix_ms: now_ms,
+                    error: error.to_string(),
+                    kept_as: Some(kept),
+                    set_aside_error: None,
+                });
+                self.failing = None;
+                self.shared.set_error(None, None);
+                self.attempt_size = self.config.batch_max.max(1);
+            }
+            Err(why) => {
+                let already = self.shared.snapshot().damage.is_some_and(|d| d.degraded());
+                if !already {
+                    tracing::error!(
+                        "the block log {path} is damaged ({error}) and could not be moved aside ({why}): blocks are held in memory and not saved until it can be; DNS keeps answering"
+                    );
+                    self.shared.set_damage(DamageReport {
+                        at_unix_ms: now_ms,
+                        error: error.to_string(),
+                        kept_as: None,
+                        set_aside_error: Some(why.to_string()),
+                    });
+                }
+                self.note_failure(error);
+            }
+        }
+    }
+
+    /// Queues `item` ahead of everything waiting (within the memory bound).
+    fn push_front(&mut self, item: Item) {
+        if self.pending.len() + self.in_flight >= self.config.pending_max.max(1) {
+            self.shared.drop_item(&item);
+            return;
+        }
+        self.batch_started.get_or_insert_with(Instant::now);
+        self.pending.push_front(item);
     }
 
     fn on_written(&mut self, n: usize, outcome: BatchOutcome, bytes: u64) {

@@ -254,7 +254,31 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
     });
 
     let journal = state.journal.stats();
-    lines.push(match (&journal.last_error, journal.failing_since_unix_ms) {
+    lines.push(
+        match (
+            &journal.damage,
+            &journal.last_error,
+            journal.failing_since_unix_ms,
+        ) {
+            (Some(damage), _, _) => StatusLine {
+                what: "Block log",
+                state: damage.in_plain_words(config.log.time_zone),
+                level: if damage.degraded() { "bad" } else { "warn" },
+            },
+            (None, error, since) => journal_line(&journal, config, error, since),
+        },
+    );
+    lines
+}
+
+/// The block log's line while its file is sound: saving, or why not.
+fn journal_line(
+    journal: &crate::journal::JournalStats,
+    config: &crate::config::Config,
+    last_error: &Option<String>,
+    failing_since: Option<i64>,
+) -> StatusLine {
+    match (last_error, failing_since) {
         (Some(error), Some(since)) => StatusLine {
             what: "Block log",
             state: format!(
@@ -279,8 +303,7 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
             ),
             level: "ok",
         },
-    });
-    lines
+    }
 }
 
 /// "Mon 24" for a local day (days since 1970-01-01).
