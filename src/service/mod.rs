@@ -106,6 +106,7 @@ pub fn start(config: Config) -> Result<Running> {
 pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
+    let admin_set_aside = storage::open_admin(&config, &clock);
     let settings = build_settings(&config, lists, None, &metrics)?;
     let journal = storage::open_journal(&config, &clock, device_directory(&config))?;
     let alerts = start_alerts(&config, &journal)?;
@@ -114,6 +115,10 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         alerts.as_ref().map(|(_, alerter)| alerter.clone()),
         config.log.time_zone,
     );
+    if let Some(set_aside) = &admin_set_aside {
+        let alerter = alerts.as_ref().map(|(_, alerter)| alerter);
+        storage::record_admin_set_aside(set_aside, &journal, alerter, config.log.time_zone);
+    }
     let mut recorder = Recorder::new(
         journal.clone(),
         metrics.clone(),

@@ -65,3 +65,115 @@ pub fn tell_school_about_damage(journal: &Journal, alerter: Option<Alerter>, zon
         }
     });
 }
+
+/// What was done at start about a damaged `admin.db`.
+pub struct AdminSetAside {
+    pub kept: std::path::PathBuf,
+    pub error: String,
+    /// Deny entries restored from the copy into the fresh store.
+    pub restored: usize,
+    /// Why the copy gave nothing, if it could not be read.
+    pub copy_error: Option<String>,
+    pub at_unix_ms: i64,
+}
+
+impl AdminSetAside {
+    /// In words for a head teacher.
+    pub fn in_plain_words(&self, zone: TimeZone) -> String {
+        crate::admin::copy::set_aside_words(&self.kept, self.at_unix_ms, zone)
+    }
+}
+
+/// Opens `admin.db` once at start; a damaged or foreign one is set aside
+/// (`admin.db.damaged-TIME`), a fresh one started, and the deny entries of
+/// the last copy put into it. Allow entries and unlocks are not restored:
+/// a damaged store must never let anything through.
+pub fn open_admin(config: &Config, clock: &Clock) -> Option<AdminSetAside> {
+    use crate::admin::{AdminStore, copy};
+    let path = config.admin_db_path();
+    if !path.exists() {
+        return None;
+    }
+    let error = match AdminStore::open(&path) {
+        Ok(store) => {
+            // Installs from before the copy existed get one now.
+            if !copy::copy_path(&path).exists() {
+                store.write_rules_copy();
+            }
+            return None;
+        }
+        Err(error) if error.is_damaged() => error,
+        Err(error) => {
+            tracing::error!("the page's records cannot be opened: {error}");
+            return None;
+        }
+    };
+    let kept = match crate::journal::set_aside(&path, clock) {
+        Ok(kept) => kept,
+        Err(why) => {
+            tracing::error!(
+                "the page's records {} are damaged ({error}) and could not be moved aside ({why}); the deny entries of the last copy are applied",
+                path.display()
+            );
+            return None;
+        }
+    };
+    let (denies, copy_error) = match copy::read_denies(&copy::copy_path(&path)) {
+        Ok(denies) => (denies, None),
+        Err(why) => {
+            tracing::error!("{why}");
+            (Vec::new(), Some(why))
+        }
+    };
+    let restored = match AdminStore::open(&path).and_then(|store| store.restore_denies(&denies)) {
+        Ok(restored) => restored,
+        Err(why) => {
+            tracing::error!("a fresh admin.db could not be started: {why}");
+            0
+        }
+    };
+    tracing::error!(
+        "the page's records {} were damaged ({error}): moved to {}, a fresh store started with the {restored} deny entries of the last copy (allow entries and unlocks are not restored); no setup link is made: use `lollipop passwd` on the console",
+        path.display(),
+        kept.display()
+    );
+    Some(AdminSetAside {
+        kept,
+        error: error.to_string(),
+        restored,
+        copy_error,
+        at_unix_ms: clock.now_unix_ms(),
+    })
+}
+
+/// Puts a set-aside `admin.db` in the audit trail and tells the school.
+pub fn record_admin_set_aside(
+    set_aside: &AdminSetAside,
+    journal: &Journal,
+    alerter: Option<&Alerter>,
+    zone: TimeZone,
+) {
+    let mut detail = format!(
+        "the page's records could not be read ({}); they were kept as {} and a fresh store started with {} deny entries from the last copy; allow entries and unlocks were not restored",
+        set_aside.error,
+        set_aside.kept.display(),
+        set_aside.restored
+    );
+    if let Some(why) = &set_aside.copy_error {
+        detail.push_str(&format!("; the copy was not used: {why}"));
+    }
+    journal.record_audit(crate::journal::AuditEntry {
+        at_unix_ms: set_aside.at_unix_ms,
+        actor: "Lollipop".into(),
+        action: "admin store set aside".into(),
+        detail,
+        reason: None,
+    });
+    if let Some(alerter) = alerter {
+        alerter.notify(Notice {
+            headline: "the page's records were damaged and set aside".into(),
+            text: set_aside.in_plain_words(zone),
+            at_unix_ms: set_aside.at_unix_ms,
+        });
+    }
+}

@@ -236,3 +236,153 @@ fn a_damaged_block_log_on_a_read_only_disk_never_stops_dns_and_says_so() {
     assert_eq!(damaged_copies(&data).len(), 1);
     assert!(log_command(school.lollipop.dir()).contains("n49.bet365.com"));
 }
+
+/// The real binary on `dir`'s config, its log going to `log`, once `dns`
+/// answers.
+fn run_binary(dir: &Path, dns: std::net::SocketAddr, log: &Path) -> Process {
+    let out = std::fs::File::create(log).expect("log file");
+    let child = Process(
+        Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .arg("--config")
+            .arg(dir.join("lollipop.toml"))
+            .arg("run")
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("lollipop starts"),
+    );
+    wait_until("the first answer", || {
+        let q = query_message("www.example.net.", RecordType::A, Ask::default());
+        exchange_udp_within(
+            dns,
+            &q.to_bytes().expect("encode"),
+            Duration::from_millis(200),
+        )
+        .is_some()
+    });
+    child
+}
+
+/// `lollipop passwd NAME --role admin`, the password on standard input.
+fn passwd(dir: &Path, name: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lollipop"))
+        .arg("--config")
+        .arg(dir.join("lollipop.toml"))
+        .args(["passwd", name, "--role", "admin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("passwd runs");
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}").expect("password written");
+    }
+    let out = child.wait_with_output().expect("passwd ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn dig_a(server: std::net::SocketAddr, name: &str) -> String {
+    dig(server, &[name, "A", "+short"]).trim().to_string()
+}
+
+use hickory_server::proto::rr::RecordType;
+use hickory_server::proto::serialize::binary::BinEncodable;
+
+#[test]
+fn a_damaged_admin_store_keeps_deny_entries_drops_allows_mints_no_link_and_passwd_lets_in() {
+    let upstream = TestUpstream::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in SCHOOL_LISTS {
+        std::fs::write(dir.path().join(name), content).expect("list");
+    }
+    let (ks2, staff, web) = (free_port(), free_port(), free_port());
+    let config = school(&format!("listen = [\"127.0.0.1:{web}\"]"))
+        .replacen("127.0.0.1:0", &format!("127.0.0.1:{ks2}"), 1)
+        .replacen("127.0.0.1:0", &format!("127.0.0.1:{staff}"), 1);
+    let config = expand(&config, &upstream, dir.path());
+    std::fs::write(dir.path().join("lollipop.toml"), config).expect("config");
+    let ks2: std::net::SocketAddr = ([127, 0, 0, 1], ks2).into();
+    let web: std::net::SocketAddr = ([127, 0, 0, 1], web).into();
+
+    let first = run_binary(dir.path(), ks2, &dir.path().join("first.log"));
+    passwd(dir.path(), "tech", "tech has a long password");
+    let admin = WebClient::new(web);
+    assert_eq!(
+        admin.sign_in("tech", "tech has a long password").status,
+        303
+    );
+    for (domain, action) in [("news.example.org", "deny"), ("www.bet365.com", "allow")] {
+        let reply = admin.submit(
+            "/rules",
+            "/rules",
+            &[
+                ("profile", "ks2"),
+                ("domain", domain),
+                ("action", action),
+                ("reason", "decided by the head"),
+            ],
+        );
+        assert_eq!(reply.status, 303, "{}", reply.body);
+    }
+    assert_eq!(dig_a(ks2, "news.example.org"), "0.0.0.0");
+    assert_ne!(dig_a(ks2, "www.bet365.com"), "0.0.0.0");
+    drop(first);
+
+    let data = dir.path().join("data");
+    junk_over(&data.join("admin.db"));
+    let log = dir.path().join("second.log");
+    let _second = run_binary(dir.path(), ks2, &log);
+    assert_eq!(
+        dig_a(ks2, "news.example.org"),
+        "0.0.0.0",
+        "the deny entry is kept"
+    );
+    assert_eq!(
+        dig_a(ks2, "www.bet365.com"),
+        "0.0.0.0",
+        "the allow entry is not"
+    );
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .expect("data")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("admin.db.damaged-")
+        })
+        .collect();
+    assert!(!kept.is_empty(), "the damaged store is kept");
+    let output = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        !output.contains("/setup?token="),
+        "a setup link was minted: {output}"
+    );
+    assert!(output.contains("lollipop passwd"), "{output}");
+
+    assert!(passwd(dir.path(), "head", "head has a long password").contains("created"));
+    let head = WebClient::new(web);
+    assert_eq!(head.sign_in("head", "head has a long password").status, 303);
+    let page = head.get("/").body;
+    assert!(
+        page.contains(
+            "Sites blocked on this page are still blocked; sites allowed on it and unlocks are not"
+        ),
+        "the dashboard does not say so"
+    );
+    let audit = lollipop::journal::JournalReader::open(&data.join("lollipop.db"))
+        .expect("log")
+        .audit(0, i64::MAX, 100)
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|row| row.action == "admin store set aside"),
+        "{audit:?}"
+    );
+}

@@ -268,6 +268,14 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
             (None, error, since) => journal_line(&journal, config, error, since),
         },
     );
+    if let Some(kept) = state.admin.damaged_copies().last() {
+        let at = crate::admin::copy::set_aside_at_ms(kept).unwrap_or(now);
+        lines.push(StatusLine {
+            what: "Page's records",
+            state: crate::admin::copy::set_aside_words(kept, at, config.log.time_zone),
+            level: "warn",
+        });
+    }
     lines
 }
 
