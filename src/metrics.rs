@@ -349,6 +349,8 @@ struct Scraped {
     log_dropped_other: u64,
     log_pending: u64,
     log_failing: bool,
+    log_healthy: bool,
+    log_set_aside: u64,
     domains: u64,
     compiled_age_secs: u64,
     /// List name, category and seconds since its file last changed.
@@ -380,6 +382,8 @@ impl Scraped {
             log_dropped_other: journal.dropped.saturating_sub(journal.blocked_dropped),
             log_pending: journal.pending,
             log_failing: journal.failing_since_unix_ms.is_some(),
+            log_healthy: !journal.degraded() && journal.failing_since_unix_ms.is_none(),
+            log_set_aside: journal.set_aside,
             domains: lists.domain_count(),
             compiled_age_secs,
             list_ages,
@@ -418,6 +422,18 @@ impl Collector for Scraped {
             "lollipop_log_failing",
             "1 while the block log cannot write to its database.",
             u64::from(self.log_failing),
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_block_log_healthy",
+            "1 while blocks are being saved to a sound block log; 0 while it is damaged and could not be set aside, or cannot be written (lost blocks are counted in lollipop_log_dropped).",
+            u64::from(self.log_healthy),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_block_log_set_aside",
+            "Damaged block log files moved aside (and a fresh log started) since start.",
+            self.log_set_aside,
         )?;
         gauge(
             &mut encoder,

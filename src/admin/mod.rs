@@ -3,6 +3,7 @@
 //! the page, and the annual filtering reviews. One small SQLite file
 //! (`admin.db` in the data directory) that retention never touches.
 
+pub mod copy;
 pub mod overrides;
 pub mod reviews;
 pub mod rules;
@@ -29,6 +30,26 @@ pub enum AdminError {
     Invalid(String),
     #[error("could not hash the password: {0}")]
     Hash(String),
+    #[error("{0} holds tables but is not Lollipop's admin database")]
+    Foreign(PathBuf),
+}
+
+impl AdminError {
+    /// The file is damaged or not ours (as opposed to a disk or permission
+    /// fault): setting it aside and starting afresh is the way on.
+    pub fn is_damaged(&self) -> bool {
+        match self {
+            AdminError::Foreign(_) => true,
+            AdminError::Database {
+                source: rusqlite::Error::SqliteFailure(failure, _),
+                ..
+            } => matches!(
+                failure.code,
+                rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Migrations, appended only; `PRAGMA user_version` counts those applied.
@@ -118,6 +139,14 @@ impl AdminStore {
         let applied: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db_error)?;
+        if applied == 0 {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(db_error)?;
+            if tables > 0 {
+                return Err(AdminError::Foreign(path.to_path_buf()));
+            }
+        }
         if applied > MIGRATIONS.len() as i64 {
             return Err(AdminError::Invalid(format!(
                 "{} was written by a newer Lollipop (schema {applied}); upgrade Lollipop",

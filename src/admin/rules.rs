@@ -34,6 +34,21 @@ impl AdminStore {
         reason: &str,
         by: &str,
     ) -> Result<DomainRule, AdminError> {
+        let rule = self.insert_rule(profile, domain, action, reason, by)?;
+        self.write_rules_copy();
+        Ok(rule)
+    }
+
+    /// [`AdminStore::add_rule`] without rewriting the copy (a caller adding
+    /// many writes it once at the end).
+    pub(super) fn insert_rule(
+        &self,
+        profile: &str,
+        domain: &str,
+        action: RuleAction,
+        reason: &str,
+        by: &str,
+    ) -> Result<DomainRule, AdminError> {
         let domain = normalise_domain(domain.trim()).map_err(|error| {
             AdminError::Invalid(format!("'{}' is not a domain: {error}", domain.trim()))
         })?;
@@ -78,6 +93,7 @@ impl AdminStore {
         if changed == 0 {
             return Ok(None);
         }
+        self.write_rules_copy();
         Ok(self.all_rules()?.into_iter().find(|rule| rule.id == id))
     }
 

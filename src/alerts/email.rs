@@ -9,7 +9,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::message::Alert;
+use super::notice::Outgoing;
 use super::{AlertError, EmailConfig, read_secret};
 
 /// Port on which relays speak TLS from the first byte (RFC 8314).
@@ -40,7 +40,7 @@ fn mailbox(address: &str) -> Result<Mailbox, AlertError> {
         .map_err(|e| AlertError::Config(format!("email address {address:?}: {e}")))
 }
 
-fn compose(cfg: &EmailConfig, alert: &Alert) -> Result<Message, AlertError> {
+fn compose(cfg: &EmailConfig, alert: &Outgoing) -> Result<Message, AlertError> {
     let mut builder = Message::builder()
         .from(mailbox(&cfg.from)?)
         .subject(alert.subject());
@@ -130,7 +130,7 @@ pub async fn send_report(
 
 pub(crate) async fn send(
     cfg: &EmailConfig,
-    alert: &Alert,
+    alert: &Outgoing,
     timeout: Duration,
 ) -> Result<(), AlertError> {
     let message = compose(cfg, alert)?;

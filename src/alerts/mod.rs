@@ -6,6 +6,7 @@ pub mod email;
 pub mod feed;
 
 mod message;
+mod notice;
 mod task;
 mod time;
 mod webhook;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 pub use crate::journal::BlockEvent;
+pub use notice::Notice;
 pub use time::TimeZone;
 
 /// Categories that alert unless the school says otherwise. The caller adds
@@ -378,6 +380,13 @@ impl Alerter {
                 self.shared.update(|s| s.dropped += 1);
             }
         }
+    }
+
+    /// Sends a notice about the appliance itself to every configured
+    /// channel, with the same retries as an alert. Never waits; must be
+    /// called inside the runtime.
+    pub fn notify(&self, notice: Notice) {
+        task::send_notice(&self.shared, notice);
     }
 
     fn alerts_on(&self, event: &BlockEvent) -> bool {

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use super::message::{Alert, category_of};
+use super::notice::{Notice, Outgoing, SystemNotice};
 use super::{AlertError, AlertOutcome, AlertRecord, Channel, Device, Shared, email};
 use crate::clock::now_unix_ms;
 use crate::journal::BlockEvent;
@@ -209,7 +210,36 @@ fn dispatch(shared: &Arc<Shared>, sends: &mut JoinSet<()>, batch: Batch<(BlockEv
     ) else {
         return;
     };
-    let alert = Arc::new(alert);
+    let label = alert.device.label.clone();
+    let category = alert.category.clone();
+    let sent = spawn_deliveries(shared, sends, Outgoing::Block(alert));
+    if !sent {
+        tracing::warn!(%category, device = %label,
+            "safeguarding alert composed but no channel is configured");
+    }
+}
+
+/// Sends a notice about the appliance on every configured channel.
+pub(crate) fn send_notice(shared: &Arc<Shared>, notice: Notice) {
+    let settings = &shared.settings;
+    let outgoing = Outgoing::Notice(SystemNotice {
+        id: shared.next_id(),
+        school: settings.school.clone(),
+        zone: settings.zone,
+        notice,
+    });
+    // Notices are rare and not rate-limited: each is its own task.
+    let mut sends = JoinSet::new();
+    if !spawn_deliveries(shared, &mut sends, outgoing) {
+        tracing::warn!("a notice for the school was not sent: no email or webhook is configured");
+    }
+    sends.detach_all();
+}
+
+/// Starts one delivery per configured channel; false when there are none.
+fn spawn_deliveries(shared: &Arc<Shared>, sends: &mut JoinSet<()>, outgoing: Outgoing) -> bool {
+    let settings = &shared.settings;
+    let alert = Arc::new(outgoing);
     let mut channels = Vec::with_capacity(2);
     if settings.email.is_some() {
         channels.push(Channel::Email);
@@ -221,16 +251,14 @@ fn dispatch(shared: &Arc<Shared>, sends: &mut JoinSet<()>, batch: Batch<(BlockEv
         s.messages += 1;
         s.in_flight += channels.len() as u64;
     });
-    if channels.is_empty() {
-        tracing::warn!(category = %alert.category, device = %alert.device.label,
-            "safeguarding alert composed but no channel is configured");
-    }
+    let any = !channels.is_empty();
     for channel in channels {
         sends.spawn(deliver(Arc::clone(shared), Arc::clone(&alert), channel));
     }
+    any
 }
 
-async fn attempt(shared: &Shared, alert: &Alert, channel: Channel) -> Result<(), AlertError> {
+async fn attempt(shared: &Shared, alert: &Outgoing, channel: Channel) -> Result<(), AlertError> {
     let settings = &shared.settings;
     let limit = settings.retry.attempt_timeout;
     let work = async {
@@ -253,20 +281,20 @@ async fn attempt(shared: &Shared, alert: &Alert, channel: Channel) -> Result<(),
     }
 }
 
-async fn deliver(shared: Arc<Shared>, alert: Arc<Alert>, channel: Channel) {
+async fn deliver(shared: Arc<Shared>, alert: Arc<Outgoing>, channel: Channel) {
     let policy = shared.settings.retry;
     let max_attempts = policy.max_attempts.max(1);
     let mut delay = policy.first_delay;
     for n in 1..=max_attempts {
         let result = attempt(&shared, &alert, channel).await;
         let record = |outcome| AlertRecord {
-            alert_id: alert.id,
+            alert_id: alert.id(),
             channel,
             at_unix_ms: now_unix_ms(),
             attempt: n,
-            device: alert.device.label.clone(),
-            category: alert.category.clone(),
-            events: alert.total_attempts(),
+            device: alert.label(),
+            category: alert.category(),
+            events: alert.events(),
             outcome,
         };
         match result {
@@ -276,12 +304,12 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Alert>, channel: Channel) {
                     s.sent += 1;
                     s.in_flight = s.in_flight.saturating_sub(1);
                 });
-                tracing::info!(id = alert.id, %channel, attempt = n, "safeguarding alert sent");
+                tracing::info!(id = alert.id(), %channel, attempt = n, "safeguarding alert sent");
                 return;
             }
             Err(err) if n < max_attempts => {
                 let error = err.to_string();
-                tracing::warn!(id = alert.id, %channel, attempt = n, %error, "alert not sent; will retry");
+                tracing::warn!(id = alert.id(), %channel, attempt = n, %error, "alert not sent; will retry");
                 shared.record(record(AlertOutcome::Retrying {
                     error,
                     retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
@@ -291,7 +319,7 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Alert>, channel: Channel) {
             }
             Err(err) => {
                 let error = err.to_string();
-                tracing::error!(id = alert.id, %channel, attempts = n, %error, "safeguarding alert could not be sent");
+                tracing::error!(id = alert.id(), %channel, attempts = n, %error, "safeguarding alert could not be sent");
                 shared.record(record(AlertOutcome::Failed {
                     error: error.clone(),
                 }));

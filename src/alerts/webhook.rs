@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::message::{Alert, Attempt};
+use super::notice::Outgoing;
 use super::{AlertError, WebhookConfig, read_secret};
 
 pub(crate) fn validate(cfg: &WebhookConfig) -> Result<(), AlertError> {
@@ -57,9 +58,9 @@ impl Sender {
         Sender { config, agent }
     }
 
-    pub async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
+    pub async fn send(&self, alert: &Outgoing) -> Result<(), AlertError> {
         let body =
-            serde_json::to_vec(&payload(alert)).map_err(|e| AlertError::Message(e.to_string()))?;
+            serde_json::to_vec(&alert.payload()).map_err(|e| AlertError::Message(e.to_string()))?;
         let token = match &self.config.token_file {
             Some(path) => Some(read_secret(path).await?),
             None => None,
@@ -126,6 +127,7 @@ pub(crate) fn payload(alert: &Alert) -> Value {
         _ => Map::new(),
     };
     let d = &alert.device;
+    top.insert("kind".into(), json!("block"));
     top.insert("alert_id".into(), json!(alert.id));
     top.insert("school".into(), json!(alert.school));
     top.insert(

@@ -7,6 +7,7 @@
 //! UI reads through separate read-only connections ([`JournalReader`]).
 
 mod csv;
+mod damage;
 mod devices;
 mod leases;
 mod read;
@@ -21,6 +22,7 @@ mod writer;
 mod tests;
 
 pub use csv::write_csv;
+pub use damage::{DamageReport, is_damaged, set_aside};
 pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
 pub use leases::LeaseFormat;
 pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_blocked};
@@ -125,6 +127,10 @@ pub struct JournalConfig {
     pub pending_max: usize,
     /// Longest wait between attempts while the disk cannot be written.
     pub retry_max_backoff: Duration,
+    /// A damaged or foreign file (at open or found while writing) is set
+    /// aside and a fresh log started, instead of failing the open (at
+    /// start) or holding events until the file is mended (while running).
+    pub set_aside_damaged: bool,
     /// What "now" is for retention, the hourly figures and failure times;
     /// a test sets it to prune without waiting.
     pub clock: Clock,
@@ -145,6 +151,7 @@ impl JournalConfig {
             time_zone: TimeZone::EuropeLondon,
             pending_max: 200_000,
             retry_max_backoff: Duration::from_secs(5),
+            set_aside_damaged: false,
             clock: Clock::system(),
         }
     }
@@ -253,6 +260,12 @@ impl Journal {
 
     pub fn stats(&self) -> JournalStats {
         self.inner.shared.snapshot()
+    }
+
+    /// Changes whenever the file is found damaged: set aside (or not), so
+    /// the school can be told.
+    pub fn watch_damage(&self) -> tokio::sync::watch::Receiver<Option<DamageReport>> {
+        self.inner.shared.watch_damage()
     }
 
     pub fn time_zone(&self) -> TimeZone {

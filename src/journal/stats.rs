@@ -1,6 +1,7 @@
 //! The journal's health figures: counters the writer updates and any
 //! handle reads at once, without waiting on the writer or the disk.
 
+use super::damage::DamageReport;
 use super::store::Item;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -25,10 +26,20 @@ pub struct JournalStats {
     pub last_error: Option<String>,
     /// Set while writes are failing.
     pub failing_since_unix_ms: Option<i64>,
+    /// The last time the file was found damaged, if ever since start.
+    pub damage: Option<DamageReport>,
+    /// Damaged files set aside since start.
+    pub set_aside: u64,
+}
+
+impl JournalStats {
+    /// The file is damaged and could not be replaced: nothing is saved.
+    pub fn degraded(&self) -> bool {
+        self.damage.as_ref().is_some_and(DamageReport::degraded)
+    }
 }
 
 /// Counters the handle reads without touching the writer.
-#[derive(Default)]
 pub struct Shared {
     written: AtomicU64,
     blocked_written: AtomicU64,
@@ -38,11 +49,44 @@ pub struct Shared {
     pending: AtomicU64,
     db_bytes: AtomicU64,
     error: Mutex<(Option<String>, Option<i64>)>,
+    set_aside: AtomicU64,
+    /// Whoever must tell the school (the alerts) watches this.
+    damage: tokio::sync::watch::Sender<Option<DamageReport>>,
     /// Each profile's allowed lookups not yet taken by the writer.
     pub tallies: Mutex<Vec<(String, Arc<AtomicU64>)>>,
 }
 
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            written: AtomicU64::new(0),
+            blocked_written: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            blocked_dropped: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            db_bytes: AtomicU64::new(0),
+            error: Mutex::new((None, None)),
+            set_aside: AtomicU64::new(0),
+            damage: tokio::sync::watch::Sender::new(None),
+            tallies: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 impl Shared {
+    /// Records what was found and done about a damaged file.
+    pub fn set_damage(&self, report: DamageReport) {
+        if report.kept_as.is_some() {
+            self.set_aside.fetch_add(1, Relaxed);
+        }
+        self.damage.send_replace(Some(report));
+    }
+
+    pub fn watch_damage(&self) -> tokio::sync::watch::Receiver<Option<DamageReport>> {
+        self.damage.subscribe()
+    }
+
     pub fn drop_blocked(&self, n: u64) {
         self.dropped.fetch_add(n, Relaxed);
         self.blocked_dropped.fetch_add(n, Relaxed);
@@ -104,6 +148,8 @@ impl Shared {
             db_bytes: self.db_bytes.load(Relaxed),
             last_error,
             failing_since_unix_ms,
+            damage: self.damage.borrow().clone(),
+            set_aside: self.set_aside.load(Relaxed),
         }
     }
 }

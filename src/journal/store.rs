@@ -141,7 +141,12 @@ impl Store {
     pub fn ensure_open(&mut self) -> Result<&mut Connection, JournalError> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
-            None => schema::open_writer(&self.path)?,
+            None => {
+                // Before SQLite opens it: on a read-only disk SQLite would
+                // only say "read-only", hiding that the file is junk.
+                super::damage::check_header(&self.path)?;
+                schema::open_writer(&self.path)?
+            }
         };
         Ok(self.conn.insert(conn))
     }
@@ -150,6 +155,24 @@ impl Store {
     /// repeated failures the file or its mount may have been replaced.
     pub fn close(&mut self) {
         self.conn = None;
+    }
+
+    /// Closes the damaged file and moves it aside, so the next write
+    /// starts a fresh one. Rows it remembers for collapsing retries are in
+    /// the damaged file, so they are forgotten.
+    pub fn set_aside(&mut self, clock: &crate::clock::Clock) -> std::io::Result<PathBuf> {
+        // Closing would checkpoint the WAL into the damaged file, which can
+        // mend its first page and hide the damage from the next look while
+        // the rest stays junk. The WAL is kept beside it instead.
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            );
+        }
+        self.recent.clear();
+        self.repeats_unwritten = false;
+        super::damage::set_aside(&self.path, clock)
     }
 
     /// The database and WAL sizes on disk.
@@ -245,6 +268,7 @@ impl Store {
             Vec::new()
         };
 
+        super::damage::check_header(&self.path)?;
         let conn = self.ensure_open()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {

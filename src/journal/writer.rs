@@ -6,6 +6,7 @@
 //! The queue is drained even while SQLite works, so the resolver's
 //! `try_send` only fails when both the queue and the memory buffer are full.
 
+use super::damage::is_damaged;
 use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
 use super::stats::Shared;
@@ -18,6 +19,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::sleep_until;
+
+mod set_aside;
 
 pub enum Msg {
     Block(BlockEvent),
@@ -132,6 +135,21 @@ impl JournalTask {
             let opened = store.ensure_open().map(|_| ());
             task.shared.set_db_bytes(store.db_bytes());
             opened
+        };
+        let opened = match opened {
+            Err(e) if task.config.set_aside_damaged && is_damaged(&e) => {
+                let clock = task.config.clock.clone();
+                let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+                let kept = store.set_aside(&clock);
+                let replaced = kept.is_ok();
+                task.on_damage(&e, kept);
+                if replaced {
+                    store.ensure_open().map(|_| ())
+                } else {
+                    Ok(())
+                }
+            }
+            other => other,
         };
         match opened {
             Ok(()) => Ok(task),
@@ -380,6 +398,8 @@ impl JournalTask {
             .as_ref()
             .is_some_and(|f| f.attempts > 0 && f.attempts % REOPEN_EVERY == 0);
         let recovering = self.failing.is_some();
+        let set_aside = self.config.set_aside_damaged;
+        let clock = self.config.clock.clone();
         let result = self
             .blocking(move |store| {
                 if reopen {
@@ -389,13 +409,30 @@ impl JournalTask {
                 if result.is_ok() && recovering {
                     store.checkpoint();
                 }
-                (batch, result, store.db_bytes())
+                // Moved aside here, off the runtime's threads: renames can
+                // wait on a struggling SD card.
+                let kept = match &result {
+                    Err(e) if set_aside && is_damaged(e) => Some(store.set_aside(&clock)),
+                    _ => None,
+                };
+                (batch, result, store.db_bytes(), kept)
             })
             .await;
         self.in_flight = 0;
         match result {
-            Some((_, Ok(outcome), bytes)) => self.on_written(n, outcome, bytes),
-            Some((batch, Err(e), bytes)) => {
+            Some((_, Ok(outcome), bytes, _)) => self.on_written(n, outcome, bytes),
+            Some((batch, Err(e), bytes, Some(kept))) => {
+                self.shared.set_db_bytes(bytes);
+                // Nothing in the batch reached the damaged file's
+                // replacement: all of it goes again, into the fresh log.
+                for item in batch.into_iter().rev() {
+                    self.pending.push_front(item);
+                }
+                self.batch_started.get_or_insert_with(Instant::now);
+                self.on_damage(&e, kept);
+                self.give_up_if_closing();
+            }
+            Some((batch, Err(e), bytes, None)) => {
                 self.shared.set_db_bytes(bytes);
                 let poison = batch.len() == 1
                     && !is_storage_error(&e)

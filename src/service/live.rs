@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use arc_swap::ArcSwapOption;
 
 use crate::alerts::feed::AlertFeed;
-use crate::alerts::{AlertConfig, Alerter};
+use crate::alerts::{AlertConfig, Alerter, Notice};
 use crate::config::Config;
 use crate::dns::resolve::recorder::BlockOutput;
 use crate::dns::transport::Access;
@@ -27,15 +27,34 @@ use super::device_directory;
 #[derive(Default)]
 pub struct LiveAlerts {
     feed: ArcSwapOption<AlertFeed>,
+    /// The same alerter, for notices about the appliance and about staff
+    /// releasing what alerts.
+    alerter: ArcSwapOption<Alerter>,
 }
 
 impl LiveAlerts {
     /// Starts the alerter for `config` and puts it in force (inside the
     /// runtime). An unusable `[alerts]` is an error and changes nothing.
     pub fn start(&self, config: &Config, journal: &Journal) -> Result<()> {
-        let feed = alert_feed(config, journal)?;
-        self.feed.store(feed.map(Arc::new));
+        let (feed, alerter) = match alert_feed(config, journal)? {
+            Some((feed, alerter)) => (Some(Arc::new(feed)), Some(Arc::new(alerter))),
+            None => (None, None),
+        };
+        self.feed.store(feed);
+        self.alerter.store(alerter);
         Ok(())
+    }
+
+    /// Sends `notice` to the alert recipients in force; false when no email
+    /// or webhook is configured (the caller says so in the log).
+    pub fn notify(&self, notice: Notice) -> bool {
+        match &*self.alerter.load() {
+            Some(alerter) => {
+                alerter.notify(notice);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether an alerter is running.
@@ -79,20 +98,20 @@ fn alert_settings(config: &Config) -> Result<Option<(AlertConfig, Vec<String>)>>
     Ok(Some((alert_config, categories)))
 }
 
-fn alert_feed(config: &Config, journal: &Journal) -> Result<Option<AlertFeed>> {
+fn alert_feed(config: &Config, journal: &Journal) -> Result<Option<(AlertFeed, Alerter)>> {
     let Some((alert_config, categories)) = alert_settings(config)? else {
         return Ok(None);
     };
     let (alerter, task) = Alerter::start(alert_config);
     tokio::spawn(task);
     let (feed, task) = AlertFeed::start(
-        alerter,
+        alerter.clone(),
         device_directory(config),
         categories,
         journal.clone(),
     );
     tokio::spawn(task);
-    Ok(Some(feed))
+    Ok(Some((feed, alerter)))
 }
 
 /// The running parts a reload reaches.

@@ -9,10 +9,11 @@ pub mod live;
 pub mod reload;
 pub mod schedules;
 pub mod settings;
+mod storage;
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::admin::AdminStore;
 use crate::clock::Clock;
@@ -20,7 +21,7 @@ use crate::config::{Config, parse_upstream_address};
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::dns::resolve::recorder::Recorder;
 use crate::dns::transport::listeners::DnsServers;
-use crate::journal::{DeviceDirectory, Journal, JournalConfig, JournalError};
+use crate::journal::{DeviceDirectory, Journal};
 use crate::metrics::Metrics;
 use crate::web::WebServers;
 
@@ -41,95 +42,6 @@ pub(crate) fn device_directory(config: &Config) -> DeviceDirectory {
         devices = devices.with_reverse_lookup(crate::journal::reverse::router_lookup(address));
     }
     devices
-}
-
-/// Opens the block log and starts its writer task (inside the runtime).
-fn open_journal(config: &Config, clock: &Clock) -> Result<Journal> {
-    let path = config.journal_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the log's directory {}", dir.display()))?;
-    }
-    let mut journal_config = JournalConfig::new(&path);
-    journal_config.full_log = config.log.full_query_log;
-    journal_config.blocked_retention_days = config.log.blocked_retention_days;
-    journal_config.full_retention_days = config.log.full_retention_days;
-    journal_config.time_zone = config.log.time_zone;
-    journal_config.clock = clock.clone();
-    let (journal, task, set_aside) = match Journal::open(
-        journal_config.clone(),
-        device_directory(config),
-    ) {
-        Ok((journal, task)) => (journal, task, None),
-        // A block log damaged by a power cut, or a file that is not ours,
-        // must not stop DNS: it is kept for inspection and a fresh one
-        // started.
-        Err(error) if is_damaged(&error) => {
-            let kept = set_aside(&path, clock).with_context(|| {
-                format!("cannot move the damaged block log {} aside", path.display())
-            })?;
-            tracing::error!(
-                "the block log {} could not be read ({error}): it was moved to {} and a fresh log started",
-                path.display(),
-                kept.display()
-            );
-            let (journal, task) = Journal::open(journal_config, device_directory(config))
-                .with_context(|| format!("cannot start a fresh block log {}", path.display()))?;
-            (journal, task, Some((kept, error.to_string())))
-        }
-        Err(error) => {
-            return Err(anyhow::Error::new(error)
-                .context(format!("cannot open the block log {}", path.display())));
-        }
-    };
-    tokio::spawn(task.run());
-    if let Some((kept, error)) = set_aside {
-        journal.record_audit(crate::journal::AuditEntry {
-            at_unix_ms: clock.now_unix_ms(),
-            actor: "Lollipop".into(),
-            action: "block log set aside".into(),
-            detail: format!(
-                "the block log could not be read ({error}); it was kept as {} and a fresh log started",
-                kept.display()
-            ),
-            reason: None,
-        });
-    }
-    Ok(journal)
-}
-
-/// Whether the block log's file is damaged or not a block log at all (as
-/// opposed to a disk or permission fault, which moving it would not mend).
-fn is_damaged(error: &JournalError) -> bool {
-    match error {
-        JournalError::NotAJournal(_) | JournalError::SchemaMismatch { .. } => true,
-        JournalError::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
-            failure.code,
-            rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt
-        ),
-        JournalError::Sqlite(_) | JournalError::Io(_) => false,
-    }
-}
-
-/// Renames the block log (and its WAL and shared-memory files) to
-/// `NAME.damaged-TIME`, keeping it for inspection; returns the new path.
-fn set_aside(path: &std::path::Path, clock: &Clock) -> std::io::Result<std::path::PathBuf> {
-    let stamp = clock.now_unix_secs();
-    let mut kept = path.as_os_str().to_owned();
-    kept.push(format!(".damaged-{stamp}"));
-    let kept = std::path::PathBuf::from(kept);
-    std::fs::rename(path, &kept)?;
-    for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
-        let side = std::path::PathBuf::from(side);
-        if side.exists() {
-            let mut moved = kept.as_os_str().to_owned();
-            moved.push(suffix);
-            std::fs::rename(&side, std::path::PathBuf::from(moved))?;
-        }
-    }
-    Ok(kept)
 }
 
 /// Keeps a copy of the config the service started with in the data
@@ -175,10 +87,15 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     health::install_panic_hook();
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
+    let admin_set_aside = storage::open_admin(&config, &clock);
     let settings = build_settings(&config, lists, None, &metrics)?;
-    let journal = open_journal(&config, &clock)?;
+    let journal = storage::open_journal(&config, &clock, device_directory(&config))?;
     let alerts = Arc::new(LiveAlerts::default());
     alerts.start(&config, &journal)?;
+    storage::tell_school_about_damage(&journal, alerts.clone(), config.log.time_zone);
+    if let Some(set_aside) = &admin_set_aside {
+        storage::record_admin_set_aside(set_aside, &journal, &alerts, config.log.time_zone);
+    }
     let recorder = Recorder::new(
         journal.clone(),
         metrics.clone(),

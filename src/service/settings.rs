@@ -118,9 +118,26 @@ pub fn local_rules(config: &Config) -> Vec<DomainRule> {
     }
     match AdminStore::open(&path).and_then(|store| store.live_rules()) {
         Ok(rules) => rules,
+        // Filtering must not loosen: the deny entries of the last copy
+        // stay in force; allow entries are not taken from it.
         Err(error) => {
-            tracing::error!("the status page's allow/deny entries are not applied: {error}");
-            Vec::new()
+            let copy = crate::admin::copy::copy_path(&path);
+            match crate::admin::copy::read_denies(&copy) {
+                Ok(denies) => {
+                    tracing::error!(
+                        "the status page's allow/deny entries cannot be read ({error}); the {} deny entries of {} are applied, allow entries are not",
+                        denies.len(),
+                        copy.display()
+                    );
+                    crate::admin::copy::denies_as_rules(&denies)
+                }
+                Err(why) => {
+                    tracing::error!(
+                        "the status page's allow/deny entries are not applied: {error}; {why}"
+                    );
+                    Vec::new()
+                }
+            }
         }
     }
 }

@@ -140,6 +140,14 @@ impl WebServers {
 /// With no admin yet, a one-time setup link goes to the log, so whoever
 /// installed the appliance can finish setting it up from a browser.
 fn announce_setup_link(admin: &AdminStore, public_url: &str) {
+    // A store set aside as damaged may have held admins: a link now would
+    // hand the appliance to whoever reads the log first.
+    if !admin.damaged_copies().is_empty() && !matches!(admin.has_admin(), Ok(true)) {
+        tracing::warn!(
+            "the page's records were damaged and set aside, so no setup link is made: run `lollipop passwd NAME --role admin` on the appliance's console"
+        );
+        return;
+    }
     match admin.has_admin() {
         Ok(true) => {}
         Ok(false) => match admin.new_setup_token() {

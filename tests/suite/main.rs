@@ -15,6 +15,7 @@ mod block_log;
 mod browser;
 mod cli;
 mod crash;
+mod damage;
 mod fairness;
 mod lists_update;
 mod rebinding;

@@ -2,6 +2,7 @@
 //! and helpers they share (event builders, a tmpfs mount for disk faults).
 
 mod crash;
+mod damage;
 mod devices;
 mod faults;
 mod pipeline;

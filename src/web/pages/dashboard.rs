@@ -278,7 +278,39 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
     });
 
     let journal = state.journal.stats();
-    lines.push(match (&journal.last_error, journal.failing_since_unix_ms) {
+    lines.push(
+        match (
+            &journal.damage,
+            &journal.last_error,
+            journal.failing_since_unix_ms,
+        ) {
+            (Some(damage), _, _) => StatusLine {
+                what: "Block log",
+                state: damage.in_plain_words(config.log.time_zone),
+                level: if damage.degraded() { "bad" } else { "warn" },
+            },
+            (None, error, since) => journal_line(&journal, config, error, since),
+        },
+    );
+    if let Some(kept) = state.admin.damaged_copies().last() {
+        let at = crate::admin::copy::set_aside_at_ms(kept).unwrap_or(now);
+        lines.push(StatusLine {
+            what: "Page's records",
+            state: crate::admin::copy::set_aside_words(kept, at, config.log.time_zone),
+            level: "warn",
+        });
+    }
+    lines
+}
+
+/// The block log's line while its file is sound: saving, or why not.
+fn journal_line(
+    journal: &crate::journal::JournalStats,
+    config: &crate::config::Config,
+    last_error: &Option<String>,
+    failing_since: Option<i64>,
+) -> StatusLine {
+    match (last_error, failing_since) {
         (Some(error), Some(since)) => StatusLine {
             what: "Block log",
             state: format!(
@@ -303,8 +335,7 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
             ),
             level: "ok",
         },
-    });
-    lines
+    }
 }
 
 /// "Mon 24" for a local day (days since 1970-01-01).
