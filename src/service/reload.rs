@@ -259,6 +259,10 @@ impl crate::web::Control for Reloader {
     fn waiting_for_restart(&self) -> Vec<RestartChange> {
         Reloader::waiting_for_restart(self)
     }
+
+    fn notify(&self, notice: crate::alerts::Notice) -> bool {
+        self.live.alerts.notify(notice)
+    }
 }
 
 /// The audit trail's words for a reload: what was applied, and what waits

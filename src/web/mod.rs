@@ -46,6 +46,10 @@ pub trait Control: Send + Sync {
     /// Changes read from the file that wait for a restart (new listening
     /// addresses and the like); empty when everything read is in force.
     fn waiting_for_restart(&self) -> Vec<crate::config::restart::RestartChange>;
+    /// Tells the alert recipients (the DSL) something that is not a block,
+    /// e.g. that a category that alerts was released; false when no email
+    /// or webhook is configured.
+    fn notify(&self, notice: crate::alerts::Notice) -> bool;
 }
 
 /// What every handler can reach.

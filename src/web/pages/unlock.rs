@@ -21,6 +21,7 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 
 use crate::admin::users::{Right, Role};
+use crate::alerts::Notice;
 use crate::clock::now_unix_ms;
 use crate::config::Config;
 use crate::name::{ReversedName, normalise_domain};
@@ -355,6 +356,25 @@ pub async fn grant(
             row.target,
             row.scope
         );
+        if !alerting.is_empty() {
+            let told = state.reloader.notify(Notice {
+                headline: format!("{actor} unlocked a site listed as {}", alerting.join(", ")),
+                text: format!(
+                    "{actor} unlocked {} (listed as {}) for {} until {until}. Reason given: \"{}\". It ends by itself then; it can be ended early on the Unlocks page.",
+                    row.target,
+                    alerting.join(", "),
+                    choices::describe_scope(&row.scope, &config),
+                    row.reason
+                ),
+                at_unix_ms: now,
+            });
+            if !told {
+                tracing::warn!(
+                    "no alert email or webhook is configured, so the safeguarding lead was not told that {actor} unlocked {}",
+                    row.target
+                );
+            }
+        }
     }
     let scope = granted
         .first()

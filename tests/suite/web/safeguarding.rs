@@ -14,6 +14,11 @@ const CODE: &str = "581204";
 /// and `www.example.com` as gambling while its parent `example.com` is
 /// listed as pornography.
 fn school() -> WebSchool {
+    school_alerting(None)
+}
+
+/// [`school`], with alerts going to `hook` when given.
+fn school_alerting(hook: Option<&TestHttp>) -> WebSchool {
     let upstream = TestUpstream::start();
     let web = free_port();
     let (ks2, staff) = (free_port(), free_port());
@@ -39,7 +44,13 @@ fn school() -> WebSchool {
         ("iwf.txt", "0.0.0.0 abuse.example.com\n"),
         ("adult.txt", "news.example.org\nexample.com\n"),
     ];
-    let lollipop = TestLollipop::start_with(&config, &upstream, lists, |_| {});
+    let url = hook.map(|hook| hook.url("/hook"));
+    let lollipop = TestLollipop::start_with(&config, &upstream, lists, move |config| {
+        config.alerts.webhook = url.map(|url| lollipop::alerts::WebhookConfig {
+            url,
+            token_file: None,
+        });
+    });
     WebSchool {
         upstream,
         lollipop,
@@ -124,7 +135,8 @@ fn a_teacher_cannot_unlock_a_category_that_alerts_for_anyone() {
 
 #[test]
 fn the_dsl_unlocks_an_alerting_category_for_one_device_or_a_staff_room_only() {
-    let school = school();
+    let hook = TestHttp::start();
+    let school = school_alerting(Some(&hook));
     let dsl = school.signed_in("mrs.patel", Role::Dsl);
     let room = |address: std::net::SocketAddr| format!("listener:{address}");
     let (ks2_room, staff_room) = (room(school.ks2()), room(school.staff()));
@@ -210,6 +222,37 @@ fn the_dsl_unlocks_an_alerting_category_for_one_device_or_a_staff_room_only() {
         .expect("the release is audited as a safeguarding release");
     assert_eq!(granted.actor, "mrs.patel");
     assert!(granted.detail.contains("pornography"), "{}", granted.detail);
+
+    // The release alerts the safeguarding lead (the refusals did not).
+    let notices = || -> Vec<String> {
+        hook.requests()
+            .iter()
+            .map(|request| request.body_text())
+            .filter(|body| body.contains("\"kind\":\"system\""))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while notices().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release never reached the webhook"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let notices = notices();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one notice, for the one release: {notices:?}"
+    );
+    for words in ["mrs.patel", "news.example.org", "pornography", "RSE lesson"] {
+        assert!(
+            notices[0].contains(words),
+            "{words:?} not in {}",
+            notices[0]
+        );
+    }
 }
 
 #[test]
