@@ -295,3 +295,26 @@ fn review_dates_must_be_real() {
         .expect("add");
     assert_eq!(store.reviews().expect("list"), vec![review]);
 }
+
+#[test]
+fn no_setup_link_is_made_or_honoured_while_a_damaged_store_is_set_aside() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("admin.db");
+    let store = AdminStore::open(&path).expect("open");
+    let minted_before = store.new_setup_token().expect("token");
+    std::fs::write(dir.path().join("admin.db.damaged-1780000000"), b"junk").expect("copy");
+    // From the console (`lollipop setup-link`) or the page's start-up alike.
+    let refused = store.new_setup_token().unwrap_err().to_string();
+    assert!(refused.contains("lollipop passwd"), "{refused}");
+    assert!(!store.setup_token_valid(&minted_before).expect("valid"));
+    assert!(
+        store
+            .redeem_setup_token(&minted_before, "intruder", "a pupil's new password")
+            .is_err()
+    );
+    // The console's way back in still works.
+    store
+        .set_user("it.lead", Role::Admin, "a long console password", "console")
+        .expect("passwd");
+    assert!(store.has_admin().expect("admins"));
+}

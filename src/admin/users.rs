@@ -98,6 +98,8 @@ pub const MIN_CODE_LEN: usize = 6;
 /// Why no setup link is made once an administrator exists, and the way in.
 pub const ADMIN_EXISTS: &str = "an administrator already exists, so no setup link is made: sign in, or set a password on the appliance's console with `lollipop passwd NAME`";
 
+pub const DAMAGED_STORE_SET_ASIDE: &str = "the page's records were damaged and set aside, so no setup link is made: set an administrator's password on the appliance's console with `lollipop passwd NAME --role admin`";
+
 /// How long a setup link works.
 pub const SETUP_LINK_MS: i64 = 24 * 3600 * 1000;
 
@@ -281,6 +283,11 @@ impl AdminStore {
         if self.has_admin()? {
             return Err(AdminError::Invalid(ADMIN_EXISTS.into()));
         }
+        // A store set aside as damaged may have held admins: a link now
+        // would hand the appliance to whoever reads it first.
+        if !self.damaged_copies().is_empty() {
+            return Err(AdminError::Invalid(DAMAGED_STORE_SET_ASIDE.into()));
+        }
         let token = random_token();
         let now = now_ms();
         self.with(|conn| {
@@ -296,6 +303,9 @@ impl AdminStore {
     /// Whether `token` is a setup token that has not expired or been used,
     /// while no administrator exists.
     pub fn setup_token_valid(&self, token: &str) -> Result<bool, AdminError> {
+        if !self.damaged_copies().is_empty() {
+            return Ok(false);
+        }
         self.with(|conn| {
             conn.query_row(
                 "SELECT count(*) FROM setup_tokens WHERE token_hash = ?1 AND expires_at >= ?2
