@@ -42,7 +42,6 @@ pub fn plain_name(key: &str) -> &'static str {
         "web.tls" | "web.certificate" | "web.key" => "web page certificate",
         "web.metrics_listen" => "metrics address",
         "server.data_dir" | "log.database" => "where the logs are kept",
-        "log.full_query_log" => "logging every lookup",
         "server.tcp_idle_timeout_secs" => "DNS-over-TCP idle time",
         _ => "setting",
     }
@@ -160,13 +159,6 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.journal_path()),
     ) {
         file.log.database = Some(running.journal_path());
-    }
-    if keep(
-        "log.full_query_log",
-        words(&running.log.full_query_log),
-        words(&file.log.full_query_log),
-    ) {
-        file.log.full_query_log = running.log.full_query_log;
     }
     if keep(
         "server.tcp_idle_timeout_secs",

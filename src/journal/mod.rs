@@ -291,12 +291,14 @@ impl Journal {
         &self,
         blocked_retention_days: u32,
         full_retention_days: u32,
+        full_log: bool,
         devices: DeviceDirectory,
     ) -> impl Future<Output = bool> + Send + 'static {
         let tx = self.inner.tx.clone();
         let retune = writer::Retune {
             blocked_retention_days,
             full_retention_days,
+            full_log,
             devices,
         };
         async move { tx.send(Msg::Retune(retune)).await.is_ok() }

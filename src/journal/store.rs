@@ -125,6 +125,11 @@ impl Store {
         self.devices = devices;
     }
 
+    /// Whether allowed lookups are written too (the opt-in full query log).
+    pub fn set_full_log(&mut self, full_log: bool) {
+        self.full_log = full_log;
+    }
+
     pub fn new(path: PathBuf, devices: DeviceDirectory, collapse_ms: i64, full_log: bool) -> Self {
         Store {
             path,

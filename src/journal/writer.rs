@@ -36,6 +36,7 @@ pub enum Msg {
 pub struct Retune {
     pub blocked_retention_days: u32,
     pub full_retention_days: u32,
+    pub full_log: bool,
     pub devices: DeviceDirectory,
 }
 
@@ -308,12 +309,12 @@ impl JournalTask {
             Msg::Retune(retune) => {
                 self.config.blocked_retention_days = retune.blocked_retention_days;
                 self.config.full_retention_days = retune.full_retention_days;
+                self.config.full_log = retune.full_log;
                 // A batch being written holds the store for a moment; the
-                // new names apply from the next batch.
-                self.store
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .set_devices(retune.devices);
+                // new names and logging apply from the next batch.
+                let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+                store.set_devices(retune.devices);
+                store.set_full_log(retune.full_log);
             }
         }
     }

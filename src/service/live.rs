@@ -148,6 +148,7 @@ impl LiveParts {
                 .retune(
                     log.blocked_retention_days,
                     log.full_retention_days,
+                    log.full_query_log,
                     device_directory(config),
                 )
                 .await;

@@ -96,13 +96,8 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     if let Some(set_aside) = &admin_set_aside {
         storage::record_admin_set_aside(set_aside, &journal, &alerts, config.log.time_zone);
     }
-    let recorder = Recorder::new(
-        journal.clone(),
-        metrics.clone(),
-        clock.clone(),
-        config.log.full_query_log,
-    )
-    .with_output(alerts.output());
+    let recorder =
+        Recorder::new(journal.clone(), metrics.clone(), clock.clone()).with_output(alerts.output());
     let pipeline = Arc::new(Pipeline::new(settings, recorder, clock.clone()));
     let servers = DnsServers::start(&config, pipeline.clone(), metrics.clone())?;
     let web_enabled = config.web.enabled;

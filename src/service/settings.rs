@@ -169,6 +169,7 @@ pub fn build_settings(
         rebinding: RebindingGuard::from_config(config, metrics.upstream.clone()),
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
+        full_query_log: config.log.full_query_log,
         listeners: config
             .listen
             .iter()

@@ -126,6 +126,60 @@ fn a_device_named_on_reload_is_named_in_the_log() {
     assert_eq!(named.device_name.as_deref(), Some("Library-PC-3"));
 }
 
+/// The allowed lookups written to the full query log.
+fn logged_queries(lollipop: &TestLollipop) -> Vec<String> {
+    lollipop.flush_log();
+    let db = rusqlite::Connection::open(lollipop.dir().join("data/lollipop.db")).expect("db");
+    let mut statement = db
+        .prepare("SELECT name FROM queries ORDER BY name")
+        .expect("the full query log's table");
+    statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+#[test]
+fn the_full_query_log_turns_on_and_off_on_reload() {
+    let upstream = TestUpstream::start();
+    let config = TestConfig::school()
+        .listen_for("127.0.0.1:0", "ks2")
+        .blocklist("ks2", &["gambling"], "")
+        .toml();
+    let lollipop = TestLollipop::start(&config, &upstream, SCHOOL_LISTS);
+    assert!(ask_from(
+        "127.0.0.2",
+        lollipop.address(),
+        "www.example.com."
+    ));
+    assert!(logged_queries(&lollipop).is_empty(), "off by default");
+
+    let outcome = lollipop.reload_with(|text| format!("{text}\n[log]\nfull_query_log = true\n"));
+    assert_eq!(outcome, ReloadOutcome::Reloaded);
+    assert!(ask_from("127.0.0.2", lollipop.address(), "www.bbc.co.uk."));
+    assert_eq!(logged_queries(&lollipop), ["www.bbc.co.uk"]);
+
+    let outcome = lollipop
+        .reload_with(|text| text.replace("full_query_log = true", "full_query_log = false"));
+    assert_eq!(outcome, ReloadOutcome::Reloaded);
+    assert!(ask_from(
+        "127.0.0.2",
+        lollipop.address(),
+        "news.example.org."
+    ));
+    assert_eq!(
+        logged_queries(&lollipop),
+        ["www.bbc.co.uk"],
+        "off again at once"
+    );
+    let waiting = lollipop.running().reloader.waiting_for_restart();
+    assert!(
+        waiting.is_empty(),
+        "nothing waits for a restart: {waiting:?}"
+    );
+}
+
 #[test]
 fn alerts_go_to_the_webhook_set_on_reload() {
     let upstream = TestUpstream::start();

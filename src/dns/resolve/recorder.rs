@@ -34,19 +34,16 @@ pub struct Recorder {
     journal: Journal,
     metrics: Arc<Metrics>,
     outputs: Vec<Box<dyn BlockOutput>>,
-    /// The opt-in full query log: allowed lookups are written, not only counted.
-    full_log: bool,
     /// When each recorded lookup happened.
     clock: Clock,
 }
 
 impl Recorder {
-    pub fn new(journal: Journal, metrics: Arc<Metrics>, clock: Clock, full_log: bool) -> Recorder {
+    pub fn new(journal: Journal, metrics: Arc<Metrics>, clock: Clock) -> Recorder {
         Recorder {
             journal,
             metrics,
             outputs: Vec::new(),
-            full_log,
             clock,
         }
     }
@@ -101,7 +98,7 @@ impl Recorder {
     ) {
         let profile = verdict.profile;
         settings.counters.count_query(profile);
-        if answer.explanation.is_none() && !self.full_log {
+        if answer.explanation.is_none() && !settings.full_query_log {
             settings.lookups.count(profile);
             return;
         }

@@ -37,6 +37,9 @@ pub struct Settings {
     pub circumvention: CircumventionConfig,
     /// The `[[listen]]` addresses, for the log's VLAN column.
     pub listeners: Vec<String>,
+    /// The opt-in full query log: allowed lookups are written, not only
+    /// counted. In the settings so a reload turns it on or off at once.
+    pub full_query_log: bool,
     /// The `/metrics` counters of these settings' profiles.
     pub counters: ProfileCounters,
     /// The hourly figures' counts of allowed lookups, by profile.

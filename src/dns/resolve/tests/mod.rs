@@ -203,6 +203,7 @@ allow_domains = ["corp.example.org"]
             blocking: config.blocking.clone(),
             circumvention: config.circumvention,
             listeners: vec!["127.0.0.1:0".into()],
+            full_query_log: false,
             counters: ProfileCounters::default(),
             lookups: LookupTally::default(),
         },
