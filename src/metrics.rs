@@ -23,7 +23,10 @@ use crate::journal::JournalStats;
 use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
 
+pub use limits::LimitCounters;
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+mod limits;
 
 /// The category a block is counted under when no list category applies.
 pub const SCHOOL_ENTRY: &str = "school-entry";
@@ -46,6 +49,8 @@ pub struct Metrics {
     /// FORMERR or NOTIMP, or not at all): counted here, never logged one
     /// line each.
     pub malformed: Counter,
+    /// What the abuse limits turned away.
+    pub limits: LimitCounters,
 }
 
 /// Counters by name, kept across reloads; the map is touched only when
@@ -172,11 +177,13 @@ impl Default for Metrics {
             "Messages from clients that were not a readable query: answered FORMERR or NOTIMP, or not at all.",
             malformed.clone(),
         );
+        let limits = LimitCounters::register(&mut registry);
         Metrics {
             registry,
             names,
             upstream,
             malformed,
+            limits,
         }
     }
 }

@@ -10,8 +10,10 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 pub mod catalogue;
+mod limits;
 mod list_entries;
 mod schema;
+pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
@@ -428,6 +430,7 @@ impl Config {
             }
         }
         self.validate_web(problems);
+        self.limits.validate(problems);
         if self.resolver.timeout_ms == 0 || self.resolver.attempts == 0 {
             problems.at(
                 &(0..0),

@@ -142,6 +142,7 @@ pub fn build_settings(
         upstream,
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
+        limits: config.limits.query_limits(),
         listeners: config
             .listen
             .iter()

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::config::{BlockingConfig, CircumventionConfig};
+use crate::config::{BlockingConfig, CircumventionConfig, QueryLimits};
 use crate::journal::LookupTally;
 use crate::metrics::ProfileCounters;
 use crate::policy::Policy;
@@ -27,6 +27,8 @@ pub struct Settings {
     pub upstream: Arc<CachedUpstream>,
     pub blocking: BlockingConfig,
     pub circumvention: CircumventionConfig,
+    /// How fast each client may ask, and the minimal ANY answer.
+    pub limits: QueryLimits,
     /// The `[[listen]]` addresses, for the log's VLAN column.
     pub listeners: Vec<String>,
     /// The `/metrics` counters of these settings' profiles.
