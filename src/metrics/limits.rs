@@ -29,12 +29,17 @@ impl LimitCounters {
     pub(super) fn register(registry: &mut Registry) -> LimitCounters {
         let limited = Family::<Labels, Counter>::default();
         let closed = Family::<Labels, Counter>::default();
+        // One at a time: the family's read guard must be gone before the
+        // next label is created (which takes its write lock).
+        let counter = |family: &Family<Labels, Counter>, label| -> Counter {
+            family.get_or_create(&[label]).clone()
+        };
         let counters = LimitCounters {
-            dropped: limited.get_or_create(&[("action", "dropped")]).clone(),
-            slipped: limited.get_or_create(&[("action", "slipped")]).clone(),
-            refused: limited.get_or_create(&[("action", "refused")]).clone(),
-            dns_tcp_closed: closed.get_or_create(&[("server", "dns_tcp")]).clone(),
-            web_closed: closed.get_or_create(&[("server", "web")]).clone(),
+            dropped: counter(&limited, ("action", "dropped")),
+            slipped: counter(&limited, ("action", "slipped")),
+            refused: counter(&limited, ("action", "refused")),
+            dns_tcp_closed: counter(&closed, ("server", "dns_tcp")),
+            web_closed: counter(&closed, ("server", "web")),
         };
         registry.register(
             "lollipop_rate_limited",
@@ -47,5 +52,33 @@ impl LimitCounters {
             closed,
         );
         counters
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_is_registered_without_deadlock_and_counted_apart() {
+        let mut registry = Registry::default();
+        let counters = LimitCounters::register(&mut registry);
+        counters.dropped.inc();
+        counters.slipped.inc();
+        counters.slipped.inc();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        assert!(
+            text.contains("lollipop_rate_limited_total{action=\"dropped\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lollipop_rate_limited_total{action=\"slipped\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lollipop_connections_refused_total{server=\"web\"} 0"),
+            "{text}"
+        );
     }
 }

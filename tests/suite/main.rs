@@ -14,6 +14,7 @@ mod answers;
 mod block_log;
 mod browser;
 mod cli;
+mod limits;
 mod lists_update;
 mod reload;
 mod support;
