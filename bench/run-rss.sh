@@ -31,6 +31,10 @@ protocol = "udp"
 [resolver]
 timeout_ms = 200
 attempts = 1
+# One address asking fast: no per-client rate limit.
+[limits]
+per_address_qps = 0
+per_network_qps = 0
 [[lists]]
 name = "bench"
 path = "$list"

@@ -23,7 +23,10 @@ use crate::journal::JournalStats;
 use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
 
+pub use limits::LimitCounters;
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+mod limits;
 
 /// The category a block is counted under when no list category applies.
 pub const SCHOOL_ENTRY: &str = "school-entry";
@@ -56,6 +59,8 @@ pub struct Metrics {
     /// FORMERR or NOTIMP, or not at all): counted here, never logged one
     /// line each.
     pub malformed: Counter,
+    /// What the abuse limits turned away.
+    pub limits: LimitCounters,
 }
 
 /// Counters by name, kept across reloads; the map is touched only when
@@ -193,11 +198,13 @@ impl Default for Metrics {
             "Panics caught in a DNS reader or task: the reader was restarted or the one query dropped, and the rest kept answering.",
             PANICS.clone(),
         );
+        let limits = LimitCounters::register(&mut registry);
         Metrics {
             registry,
             names,
             upstream,
             malformed,
+            limits,
         }
     }
 }

@@ -10,10 +10,12 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 pub mod catalogue;
+mod limits;
 mod list_entries;
 mod resolver;
 pub mod restart;
 mod schema;
+pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
@@ -452,6 +454,7 @@ impl Config {
         self.validate_web(problems);
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
+        self.limits.validate(problems);
 
         let mut list_names: Vec<&str> = Vec::new();
         for (i, list) in self.lists.iter().enumerate() {

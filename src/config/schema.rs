@@ -10,6 +10,7 @@ use crate::alerts::{EmailConfig, WebhookConfig};
 use crate::clock::TimeZone;
 use crate::journal::{DeviceEntry, LeaseFormat};
 
+use super::limits::LimitsConfig;
 use super::list_entries::{Archive, ListFormat};
 use super::resolver::{RebindingConfig, ResolverConfig};
 
@@ -43,6 +44,8 @@ pub struct Config {
     pub reports: ReportsConfig,
     #[serde(default)]
     pub web: WebConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
     /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,

@@ -159,17 +159,20 @@ pub fn build_settings(
         policy,
         upstream,
         // Checked by `Config::validate`; a network that does not parse
-        // exempts nobody.
+        // exempts nobody. A trusted forwarder (a domain controller asking
+        // for the whole school) is held to no share either.
         upstream_share_exempt: config
             .resolver
             .share_exempt_networks
             .iter()
+            .chain(&config.limits.trusted_forwarders)
             .filter_map(|network| parse_network(network.get_ref()).ok())
             .collect(),
         rebinding: RebindingGuard::from_config(config, metrics.upstream.clone()),
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
         full_query_log: config.log.full_query_log,
+        limits: config.limits.query_limits(),
         listeners: config
             .listen
             .iter()

@@ -4,6 +4,7 @@
 //! Every route is registered in [`router`], so the whole site is one list.
 
 pub mod auth;
+pub mod capped;
 pub mod chart;
 pub mod csrf;
 pub mod error;

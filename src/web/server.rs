@@ -1,5 +1,6 @@
 //! Starts the status page's listeners (HTTP or HTTPS) and the optional
-//! open `/metrics` listener, and stops them with the resolver.
+//! open `/metrics` listener, and stops them with the resolver. Every
+//! listener gets `[limits]`' connection cap and header-read time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use tokio::sync::Semaphore;
 
 use crate::admin::AdminStore;
 use crate::config::Config;
@@ -15,11 +18,15 @@ use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 
+use super::capped::Capped;
 use super::session::{AttemptLimiter, Sessions};
 use super::{Control, WebState, metrics_router, public_url, router, setup_url};
 
 pub struct WebServers {
     handles: Vec<Handle<SocketAddr>>,
+    /// The time a client has to send a request's headers (and, over TLS,
+    /// to finish the handshake).
+    header_timeout: Duration,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     pub state: Arc<WebState>,
 }
@@ -70,11 +77,21 @@ impl WebServers {
         };
         let mut servers = WebServers {
             handles: Vec::new(),
+            header_timeout: Duration::from_secs(config.limits.web_header_read_timeout_secs),
             tasks: Vec::new(),
             state: state.clone(),
         };
+        // One cap for the page's listeners together; the open /metrics
+        // listener has its own, so a flood of the page cannot blind the
+        // monitoring that would show it.
+        let page_permits = Arc::new(Semaphore::new(config.limits.web_max_connections));
         for address in config.web_addresses() {
-            servers.serve(address, router(state.clone()), tls.clone())?;
+            servers.serve(
+                address,
+                router(state.clone()),
+                tls.clone(),
+                page_permits.clone(),
+            )?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             tracing::info!("status page on {scheme}://{address}");
         }
@@ -85,7 +102,8 @@ impl WebServers {
                     address.get_ref()
                 )
             })?;
-            servers.serve(address, metrics_router(state.clone()), None)?;
+            let permits = Arc::new(Semaphore::new(config.limits.web_max_connections));
+            servers.serve(address, metrics_router(state.clone()), None, permits)?;
             tracing::info!("metrics on http://{address}/metrics");
         }
         Ok(servers)
@@ -96,6 +114,7 @@ impl WebServers {
         address: SocketAddr,
         app: axum::Router,
         tls: Option<RustlsConfig>,
+        permits: Arc<Semaphore>,
     ) -> Result<()> {
         let listener = std::net::TcpListener::bind(address).with_context(|| {
             format!(
@@ -104,9 +123,18 @@ impl WebServers {
         })?;
         let handle = Handle::new();
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let closed = self.state.metrics.limits.web_closed.clone();
+        let timeout = self.header_timeout;
         let task = match tls {
             Some(tls) => {
-                let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+                let acceptor = RustlsAcceptor::new(tls).handshake_timeout(timeout);
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(Capped::new(acceptor, permits, closed))
+                    .handle(handle.clone())
+                    // Bounds hyper's protocol detection too, which its
+                    // header-read time-out does not cover.
+                    .first_request_timeout(timeout);
+                server.http_builder().http1().header_read_timeout(timeout);
                 tokio::spawn(async move {
                     if let Err(error) = server.serve(service).await {
                         tracing::error!("status page on {address} stopped: {error}");
@@ -114,7 +142,11 @@ impl WebServers {
                 })
             }
             None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                let mut server = axum_server::from_tcp(listener)?
+                    .acceptor(Capped::new(DefaultAcceptor, permits, closed))
+                    .handle(handle.clone())
+                    .first_request_timeout(timeout);
+                server.http_builder().http1().header_read_timeout(timeout);
                 tokio::spawn(async move {
                     if let Err(error) = server.serve(service).await {
                         tracing::error!("status page on {address} stopped: {error}");

@@ -193,6 +193,18 @@ fn pre_encoded<'a>(query: &Query, answer: &'a Answer, dnssec_ok: bool) -> Option
 /// the question when it is written plainly. A question with a compression
 /// pointer is left out: copied, the pointer would point into the response.
 pub fn bare_error(message: &[u8], code: u8) -> Option<Vec<u8>> {
+    bare_reply(message, code, false)
+}
+
+/// An empty answer with TC set, read from nothing but the header and the
+/// question: what a client over its rate limit is sometimes sent on UDP
+/// (the "slip"), so a real client asks again over TCP. As small as the
+/// query, it amplifies nothing.
+pub fn truncated(message: &[u8]) -> Option<Vec<u8>> {
+    bare_reply(message, 0, true)
+}
+
+fn bare_reply(message: &[u8], code: u8, truncated: bool) -> Option<Vec<u8>> {
     let header = message.get(..HEADER_LEN)?;
     let question_end = (header[4..6] == [0, 1])
         .then(|| uncompressed_name_end(message, HEADER_LEN).map(|end| end + 4))
@@ -200,8 +212,8 @@ pub fn bare_error(message: &[u8], code: u8) -> Option<Vec<u8>> {
         .filter(|&end| end <= message.len());
     let mut reply = Vec::with_capacity(question_end.unwrap_or(HEADER_LEN));
     reply.extend_from_slice(&header[..2]);
-    // QR set; opcode and RD kept; RA set.
-    reply.push(0x80 | (header[2] & 0x79));
+    // QR set; opcode and RD kept; TC if asked; RA set.
+    reply.push(0x80 | (header[2] & 0x79) | if truncated { 0x02 } else { 0 });
     reply.push(0x80 | (code & 0x0F));
     reply.extend_from_slice(&[0, u8::from(question_end.is_some()), 0, 0, 0, 0, 0, 0]);
     if let Some(end) = question_end {

@@ -21,7 +21,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::protocol::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
 
-pub use encode::{bare_error, respond};
+pub use encode::{bare_error, respond, truncated};
 
 const HEADER_LEN: usize = 12;
 const CLASS_IN: u16 = 1;

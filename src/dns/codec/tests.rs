@@ -420,3 +420,34 @@ fn a_malformed_cookie_gets_formerr() {
         assert_eq!(message.queries.len(), 1);
     }
 }
+
+#[test]
+fn a_slip_is_an_empty_truncated_answer_no_bigger_than_the_query() {
+    let asked = query(None);
+    let slip = truncated(&asked).expect("a reply");
+    assert!(slip.len() <= asked.len());
+    let message = Message::from_vec(&slip).expect("decodes");
+    assert!(message.metadata.truncation);
+    assert_eq!(message.metadata.id, 0xabcd);
+    assert_eq!(message.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(message.queries.len(), 1);
+    assert!(message.answers.is_empty());
+}
+
+#[test]
+fn a_minimal_any_answer_is_written_as_hinfo() {
+    let name = Name::from_ascii("WwW.example.org.").unwrap();
+    let read = read_plain(&query(None)).expect("plain");
+    let reply = respond(
+        &read,
+        &Answer::minimal_any(&name),
+        Transport::Udp,
+        <[u8]>::to_vec,
+    );
+    let message = Message::from_vec(&reply).expect("decodes");
+    assert_eq!(message.answers.len(), 1);
+    let RData::HINFO(hinfo) = &message.answers[0].data else {
+        panic!("not HINFO: {:?}", message.answers[0].data);
+    };
+    assert_eq!((&*hinfo.cpu, &*hinfo.os), (&b"RFC8482"[..], &b""[..]));
+}

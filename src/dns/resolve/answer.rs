@@ -7,11 +7,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, OnceLock};
 
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, HINFO};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::{BlockAnswer, BlockingConfig};
 use crate::policy::Explanation;
+
+/// The minimal ANY answer's TTL: RFC 8482 suggests a long one, since the
+/// answer never changes.
+const MINIMAL_ANY_TTL: u32 = 3600;
 
 /// What the upstream said, in the shape of a response.
 #[derive(Debug)]
@@ -176,6 +180,25 @@ impl Answer {
             upstream: None,
             extended_error: Some(extended_error),
             explanation: Some(explanation),
+        }
+    }
+
+    /// The answer to a question of type ANY (RFC 8482, section 4.2): one
+    /// synthesised HINFO record, CPU "RFC8482", OS empty, instead of every
+    /// record the upstream holds, so ANY cannot be used to amplify.
+    pub fn minimal_any(name: &Name) -> Answer {
+        let hinfo = HINFO::new("RFC8482".to_string(), String::new());
+        Answer {
+            code: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name.clone(),
+                MINIMAL_ANY_TTL,
+                RData::HINFO(hinfo),
+            )],
+            authorities: Vec::new(),
+            upstream: None,
+            extended_error: None,
+            explanation: None,
         }
     }
 

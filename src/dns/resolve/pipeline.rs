@@ -1,7 +1,7 @@
 //! The request pipeline: for one question from one client, every stage in
 //! order — identify the client, special names, the policy decision, staff
-//! unlocks, safe search, the upstream, the CNAME re-check, and the
-//! rebinding guard — in
+//! unlocks, safe search, minimal ANY, the upstream, the CNAME re-check, and
+//! the rebinding guard — in
 //! [`resolve`], which gives the answer and the [`Verdict`] behind it. The
 //! stages before the upstream are [`decide`], which Check and the CLI run
 //! alone.
@@ -150,6 +150,12 @@ pub async fn resolve<'s>(
     if !verdict.asks_upstream() {
         let answer = blocked(settings, &verdict, name, record_type);
         return (verdict, answer);
+    }
+    // After the block: a blocked name asked ANY still gets the block
+    // answer; an allowed one gets the small RFC 8482 answer and costs no
+    // upstream fan-out.
+    if record_type == RecordType::ANY && settings.limits.minimal_any {
+        return (verdict, Answer::minimal_any(name));
     }
     let requester = Requester {
         address: client.address,

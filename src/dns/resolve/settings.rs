@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use crate::config::{BlockingConfig, CircumventionConfig};
+use crate::config::{BlockingConfig, CircumventionConfig, QueryLimits};
 use crate::journal::LookupTally;
 use crate::metrics::ProfileCounters;
 use crate::policy::Policy;
@@ -35,6 +35,8 @@ pub struct Settings {
     pub rebinding: RebindingGuard,
     pub blocking: BlockingConfig,
     pub circumvention: CircumventionConfig,
+    /// How fast each client may ask, and the minimal ANY answer.
+    pub limits: QueryLimits,
     /// The `[[listen]]` addresses, for the log's VLAN column.
     pub listeners: Vec<String>,
     /// The opt-in full query log: allowed lookups are written, not only

@@ -16,6 +16,7 @@ use crate::dns::resolve::pipeline::Pipeline;
 use crate::metrics::Metrics;
 
 use super::Access;
+use super::limits::{RateLimiter, TcpConnections};
 use super::tcp::{self, TcpServer};
 use super::udp;
 
@@ -58,6 +59,8 @@ impl DnsServers {
     ) -> Result<DnsServers> {
         let access = Arc::new(Access::new(allowed_networks(config)?));
         let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
+        let limiter = Arc::new(RateLimiter::default());
+        let connections = Arc::new(TcpConnections::default());
         let mut tcp_servers = Vec::new();
         let mut udp_readers = Vec::new();
         let mut addresses = Vec::new();
@@ -78,6 +81,7 @@ impl DnsServers {
                     pipeline.clone(),
                     listener,
                     access.clone(),
+                    limiter.clone(),
                     metrics.clone(),
                 )
                 .with_context(|| format!("cannot start the UDP readers for {address}"))?,
@@ -88,6 +92,10 @@ impl DnsServers {
                 listener,
                 access.clone(),
                 idle_timeout,
+                tcp::Limiters {
+                    rate: limiter.clone(),
+                    connections: connections.clone(),
+                },
                 metrics.clone(),
             ));
             tracing::info!(%address, profile = ?listen.profile.as_ref().map(|p| p.get_ref()), "listening (UDP and TCP)");

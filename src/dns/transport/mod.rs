@@ -1,9 +1,10 @@
 //! The transports: UDP readers (one thread per socket, batched system
 //! calls), TCP connections (pipelined, answered as they complete), and the
 //! listeners that bind them on every `[[listen]]` address behind the
-//! allowed-networks rule. They move bytes: reading and writing them is the
+//! allowed-networks rule and the per-client limits (`limits`). They move bytes: reading and writing them is the
 //! codec's, answering is the pipeline's.
 
+pub mod limits;
 pub mod listeners;
 pub mod mmsg;
 pub mod tcp;

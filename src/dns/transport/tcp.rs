@@ -2,11 +2,13 @@
 //! and answers them as they complete, so a slow upstream answer does not
 //! hold up the quick ones behind it (pipelining). A connection closes after
 //! its idle time without a query, or when the listener stops; answers in
-//! flight are written first.
+//! flight are written first. Connections are capped in total and per
+//! client address (a new one over a cap is closed at once), and a query
+//! over its client's rate limit is answered REFUSED (`limits`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -21,6 +23,7 @@ use crate::dns::resolve::settings::Client;
 use crate::metrics::Metrics;
 
 use super::Access;
+use super::limits::{RateLimiter, TcpConnections, TcpSlot};
 
 /// Queries of one connection answered at once; the next is read when one
 /// of them is done.
@@ -47,8 +50,19 @@ struct Shared {
     listener: usize,
     access: Arc<Access>,
     idle_timeout: Duration,
-    /// Where unreadable messages are counted.
+    /// Who may ask how fast, and the connections open; shared by every
+    /// listener.
+    limiter: Arc<RateLimiter>,
+    connections: Arc<TcpConnections>,
+    /// Where unreadable and rate-limited messages are counted.
     metrics: Arc<Metrics>,
+}
+
+/// What one listener shares with every other: the query buckets and the
+/// open connections, so a client's limits hold across listen addresses.
+pub struct Limiters {
+    pub rate: Arc<RateLimiter>,
+    pub connections: Arc<TcpConnections>,
 }
 
 /// Starts accepting connections on `tcp` (inside the Tokio runtime).
@@ -58,6 +72,7 @@ pub fn serve(
     listener: usize,
     access: Arc<Access>,
     idle_timeout: Duration,
+    limiters: Limiters,
     metrics: Arc<Metrics>,
 ) -> TcpServer {
     let (stop, stopped) = watch::channel(false);
@@ -66,6 +81,8 @@ pub fn serve(
         listener,
         access,
         idle_timeout,
+        limiter: limiters.rate,
+        connections: limiters.connections,
         metrics,
     });
     let task = tokio::spawn(accept(tcp, shared, stopped));
@@ -83,8 +100,22 @@ async fn accept(tcp: TcpListener, shared: Arc<Shared>, mut stopped: watch::Recei
         while connections.try_join_next().is_some() {}
         match accepted {
             Ok((stream, peer)) => {
+                // Over a cap the connection is closed at once (dropped):
+                // the connections already open keep being answered, and
+                // the client can still ask over UDP.
+                let limits = &shared.pipeline.settings().limits;
+                let Some(slot) = shared.connections.open(peer.ip(), limits) else {
+                    shared.metrics.limits.dns_tcp_closed.inc();
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(connection(stream, peer, shared.clone(), stopped.clone()));
+                connections.spawn(connection(
+                    stream,
+                    peer,
+                    shared.clone(),
+                    stopped.clone(),
+                    slot,
+                ));
             }
             Err(error) => {
                 // Out of descriptors, or a connection reset before it was
@@ -102,6 +133,8 @@ async fn connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
+    // Held until the connection ends, answers owed included.
+    _slot: TcpSlot,
 ) {
     let (mut reader, writer) = stream.into_split();
     let writer = Arc::new(Mutex::new(writer));
@@ -122,6 +155,17 @@ async fn connection(
             continue;
         }
         if !shared.access.allows(peer.ip()) {
+            if let Some(reply) = codec::bare_error(&message, REFUSED) {
+                write(&writer, &reply).await;
+            }
+            continue;
+        }
+        let limits = &shared.pipeline.settings().limits;
+        if !shared.limiter.allows(peer.ip(), limits, Instant::now()) {
+            // REFUSED, not silence or delay: a TCP source is not spoofed,
+            // so the answer reaches the real sender at once and holds no
+            // connection or memory for it.
+            shared.metrics.limits.refused.inc();
             if let Some(reply) = codec::bare_error(&message, REFUSED) {
                 write(&writer, &reply).await;
             }

@@ -15,10 +15,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use crate::config::QueryLimits;
 use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
 use crate::dns::resolve::answer::Answer;
 use crate::dns::resolve::pipeline::Pipeline;
@@ -26,6 +27,7 @@ use crate::dns::resolve::settings::Client;
 use crate::metrics::Metrics;
 
 use super::Access;
+use super::limits::{OverLimit, RateLimiter};
 use super::mmsg::{Inbox, Outbox};
 
 /// Queries waiting for the upstream at once, per listen address; beyond
@@ -69,6 +71,7 @@ pub fn serve(
     pipeline: Arc<Pipeline>,
     listener: usize,
     access: Arc<Access>,
+    limiter: Arc<RateLimiter>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<UdpReaders> {
     let waiting = Arc::new(Semaphore::new(MAX_WAITING));
@@ -82,6 +85,7 @@ pub fn serve(
             pipeline: pipeline.clone(),
             listener,
             access: access.clone(),
+            limiter: limiter.clone(),
             metrics: metrics.clone(),
             waiting: waiting.clone(),
             stop: stop.clone(),
@@ -114,7 +118,9 @@ struct Reader {
     /// Which `[[listen]]` address the socket is bound to.
     listener: usize,
     access: Arc<Access>,
-    /// Where unreadable messages are counted.
+    /// Who may ask how fast; shared by every listener.
+    limiter: Arc<RateLimiter>,
+    /// Where unreadable and rate-limited messages are counted.
     metrics: Arc<Metrics>,
     waiting: Arc<Semaphore>,
     stop: Arc<AtomicBool>,
@@ -143,18 +149,46 @@ impl Reader {
                     continue;
                 }
             };
+            // The limits in force and the time, once per batch.
+            let settings = self.pipeline.settings();
+            let now = Instant::now();
             for i in 0..received {
                 if let Some((datagram, src)) = inbox.datagram(i) {
-                    self.answer(datagram, src, &mut outbox);
+                    self.answer(datagram, src, (&settings.limits, now), &mut outbox);
                 }
             }
             outbox.send(&self.socket);
         }
     }
 
+    /// A query from a client over its rate limit: dropped or, one in
+    /// `slip`, answered empty with TC set (into `outbox`); counted either
+    /// way, never logged.
+    fn over_limit(&self, datagram: &[u8], src: SocketAddr, slip: u32, outbox: &mut Outbox) {
+        let reply = match self.limiter.over_limit(slip) {
+            OverLimit::Slip => codec::truncated(datagram),
+            OverLimit::Drop => None,
+        };
+        match reply {
+            Some(reply) => {
+                self.metrics.limits.slipped.inc();
+                outbox.push(&reply, src);
+            }
+            None => {
+                self.metrics.limits.dropped.inc();
+            }
+        }
+    }
+
     /// Answers one datagram: into `outbox` if the answer is ready at once,
     /// else from a task when it is.
-    fn answer(&self, datagram: &[u8], src: SocketAddr, outbox: &mut Outbox) {
+    fn answer(
+        &self,
+        datagram: &[u8],
+        src: SocketAddr,
+        (limits, now): (&QueryLimits, Instant),
+        outbox: &mut Outbox,
+    ) {
         // Port 0 cannot be answered; a response is never answered.
         if src.port() == 0 || !codec::is_query(datagram) {
             return;
@@ -163,6 +197,10 @@ impl Reader {
             if let Some(reply) = codec::bare_error(datagram, REFUSED) {
                 outbox.push(&reply, src);
             }
+            return;
+        }
+        if !self.limiter.allows(src.ip(), limits, now) {
+            self.over_limit(datagram, src, limits.slip, outbox);
             return;
         }
         let query = match codec::read(datagram) {

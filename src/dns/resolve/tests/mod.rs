@@ -202,6 +202,7 @@ allow_domains = ["corp.example.org"]
             rebinding: RebindingGuard::from_config(&config, stats),
             blocking: config.blocking.clone(),
             circumvention: config.circumvention,
+            limits: config.limits.query_limits(),
             listeners: vec!["127.0.0.1:0".into()],
             full_query_log: false,
             counters: ProfileCounters::default(),
@@ -242,6 +243,16 @@ fn ask<'s>(
     client: Client,
     domain: &str,
 ) -> (Verdict<'s>, Answer) {
+    ask_type(fixture, overrides, client, domain, RecordType::A)
+}
+
+fn ask_type<'s>(
+    fixture: &'s Fixture,
+    overrides: &OverrideSet,
+    client: Client,
+    domain: &str,
+    record_type: RecordType,
+) -> (Verdict<'s>, Answer) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -250,7 +261,7 @@ fn ask<'s>(
     let question = Question {
         client,
         name: &qname,
-        record_type: RecordType::A,
+        record_type,
         clock: &fixture.clock,
     };
     runtime.block_on(resolve(
@@ -428,4 +439,44 @@ fn check_runs_the_same_stages_as_the_answer() {
             );
         }
     }
+}
+
+#[test]
+fn any_is_answered_with_one_hinfo_record_and_never_asked_upstream() {
+    let fixture = fixture();
+    let none = OverrideSet::default();
+    let (verdict, answer) = ask_type(
+        &fixture,
+        &none,
+        PUPIL,
+        "www.school.example",
+        RecordType::ANY,
+    );
+    assert!(!verdict.is_blocked());
+    assert_eq!(answer.code, ResponseCode::NoError);
+    let records: Vec<&Record> = answer.answer_records().collect();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].record_type(), RecordType::HINFO);
+    let RData::HINFO(hinfo) = &records[0].data else {
+        panic!("not HINFO: {:?}", records[0].data);
+    };
+    assert_eq!((&*hinfo.cpu, &*hinfo.os), (&b"RFC8482"[..], &b""[..]));
+    assert_eq!(records[0].ttl, 3600);
+    assert_eq!(fixture.count.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_blocked_name_asked_any_still_gets_the_block_answer() {
+    let fixture = fixture();
+    let none = OverrideSet::default();
+    let (verdict, answer) = ask_type(&fixture, &none, PUPIL, "casino.example", RecordType::ANY);
+    assert!(verdict.is_blocked());
+    assert!(answer.explanation.is_some());
+    assert!(answer.extended_error.is_some());
+    assert!(
+        answer
+            .answer_records()
+            .all(|r| r.record_type() != RecordType::HINFO)
+    );
+    assert_eq!(fixture.count.load(Ordering::SeqCst), 0);
 }
