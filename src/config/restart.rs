@@ -42,7 +42,6 @@ pub fn plain_name(key: &str) -> &'static str {
         "web.tls" | "web.certificate" | "web.key" => "web page certificate",
         "web.metrics_listen" => "metrics address",
         "server.data_dir" | "log.database" => "where the logs are kept",
-        "server.tcp_idle_timeout_secs" => "DNS-over-TCP idle time",
         _ => "setting",
     }
 }
@@ -159,13 +158,6 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.journal_path()),
     ) {
         file.log.database = Some(running.journal_path());
-    }
-    if keep(
-        "server.tcp_idle_timeout_secs",
-        words(&running.server.tcp_idle_timeout_secs),
-        words(&file.server.tcp_idle_timeout_secs),
-    ) {
-        file.server.tcp_idle_timeout_secs = running.server.tcp_idle_timeout_secs;
     }
     (file, waiting)
 }

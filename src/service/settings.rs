@@ -172,6 +172,7 @@ pub fn build_settings(
         blocking: config.blocking.clone(),
         circumvention: config.circumvention,
         full_query_log: config.log.full_query_log,
+        tcp_idle_timeout: std::time::Duration::from_secs(config.server.tcp_idle_timeout_secs),
         limits: config.limits.query_limits(),
         listeners: config
             .listen

@@ -180,6 +180,50 @@ fn the_full_query_log_turns_on_and_off_on_reload() {
     );
 }
 
+/// Whether the server closes an idle TCP connection within `within`.
+fn closed_when_idle(server: SocketAddr, within: Duration) -> bool {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(server).expect("connect");
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => !matches!(
+            error.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn a_shorter_tcp_idle_time_applies_on_reload() {
+    let upstream = TestUpstream::start();
+    let config = TestConfig::school()
+        .server("tcp_idle_timeout_secs = 60")
+        .listen_for("127.0.0.1:0", "ks2")
+        .blocklist("ks2", &["gambling"], "")
+        .toml();
+    let lollipop = TestLollipop::start(&config, &upstream, SCHOOL_LISTS);
+    assert!(
+        !closed_when_idle(lollipop.address(), Duration::from_secs(2)),
+        "a minute's idle time keeps the connection open"
+    );
+    let outcome = lollipop.reload_with(|text| {
+        text.replace("tcp_idle_timeout_secs = 60", "tcp_idle_timeout_secs = 1")
+    });
+    assert_eq!(outcome, ReloadOutcome::Reloaded);
+    assert!(
+        closed_when_idle(lollipop.address(), Duration::from_secs(15)),
+        "after the reload an idle connection is closed after a second"
+    );
+    let waiting = lollipop.running().reloader.waiting_for_restart();
+    assert!(
+        waiting.is_empty(),
+        "nothing waits for a restart: {waiting:?}"
+    );
+}
+
 #[test]
 fn alerts_go_to_the_webhook_set_on_reload() {
     let upstream = TestUpstream::start();

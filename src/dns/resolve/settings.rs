@@ -39,6 +39,8 @@ pub struct Settings {
     pub limits: QueryLimits,
     /// The `[[listen]]` addresses, for the log's VLAN column.
     pub listeners: Vec<String>,
+    /// How long a DNS-over-TCP connection may wait without a query.
+    pub tcp_idle_timeout: std::time::Duration,
     /// The opt-in full query log: allowed lookups are written, not only
     /// counted. In the settings so a reload turns it on or off at once.
     pub full_query_log: bool,

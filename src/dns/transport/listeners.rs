@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ipnet::IpNet;
@@ -58,7 +57,6 @@ impl DnsServers {
         metrics: Arc<Metrics>,
     ) -> Result<DnsServers> {
         let access = Arc::new(Access::new(allowed_networks(config)?));
-        let idle_timeout = Duration::from_secs(config.server.tcp_idle_timeout_secs);
         let limiter = Arc::new(RateLimiter::default());
         let connections = Arc::new(TcpConnections::default());
         let mut tcp_servers = Vec::new();
@@ -91,7 +89,6 @@ impl DnsServers {
                 pipeline.clone(),
                 listener,
                 access.clone(),
-                idle_timeout,
                 tcp::Limiters {
                     rate: limiter.clone(),
                     connections: connections.clone(),

@@ -49,7 +49,6 @@ struct Shared {
     pipeline: Arc<Pipeline>,
     listener: usize,
     access: Arc<Access>,
-    idle_timeout: Duration,
     /// Who may ask how fast, and the connections open; shared by every
     /// listener.
     limiter: Arc<RateLimiter>,
@@ -71,7 +70,6 @@ pub fn serve(
     pipeline: Arc<Pipeline>,
     listener: usize,
     access: Arc<Access>,
-    idle_timeout: Duration,
     limiters: Limiters,
     metrics: Arc<Metrics>,
 ) -> TcpServer {
@@ -80,7 +78,6 @@ pub fn serve(
         pipeline,
         listener,
         access,
-        idle_timeout,
         limiter: limiters.rate,
         connections: limiters.connections,
         metrics,
@@ -143,8 +140,11 @@ async fn connection(
         while answering.len() >= MAX_PIPELINED {
             answering.join_next().await;
         }
+        // Read from the settings in force, so a reload applies it to the
+        // connections already open, from their next wait.
+        let idle_timeout = shared.pipeline.settings().tcp_idle_timeout;
         let message = tokio::select! {
-            message = read_message(&mut reader, shared.idle_timeout) => message,
+            message = read_message(&mut reader, idle_timeout) => message,
             _ = stopped.changed() => None,
         };
         let Some(message) = message else {

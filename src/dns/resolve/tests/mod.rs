@@ -205,6 +205,7 @@ allow_domains = ["corp.example.org"]
             limits: config.limits.query_limits(),
             listeners: vec!["127.0.0.1:0".into()],
             full_query_log: false,
+            tcp_idle_timeout: std::time::Duration::from_secs(10),
             counters: ProfileCounters::default(),
             lookups: LookupTally::default(),
         },
