@@ -41,6 +41,8 @@ pub fn plain_name(key: &str) -> &'static str {
         "web.enabled" => "web page on or off",
         "web.tls" | "web.certificate" | "web.key" => "web page certificate",
         "web.metrics_listen" => "metrics address",
+        "limits.web_max_connections" => "web page connections at once",
+        "limits.web_header_read_timeout_secs" => "web page request time limit",
         "server.data_dir" | "log.database" => "where the logs are kept",
         _ => "setting",
     }
@@ -143,6 +145,21 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.web.metrics_listen.as_ref().map(|a| a.get_ref())),
     ) {
         file.web.metrics_listen = running.web.metrics_listen.clone();
+    }
+    // The page's connection bounds are built into its listeners.
+    if keep(
+        "limits.web_max_connections",
+        words(&running.limits.web_max_connections),
+        words(&file.limits.web_max_connections),
+    ) {
+        file.limits.web_max_connections = running.limits.web_max_connections;
+    }
+    if keep(
+        "limits.web_header_read_timeout_secs",
+        words(&running.limits.web_header_read_timeout_secs),
+        words(&file.limits.web_header_read_timeout_secs),
+    ) {
+        file.limits.web_header_read_timeout_secs = running.limits.web_header_read_timeout_secs;
     }
     let data_dir = |c: &Config| c.resolve_path(&c.server.data_dir);
     if keep(
@@ -250,5 +267,28 @@ mod tests {
         let running = config("[[listen]]\naddress = \"127.0.0.1:53\"");
         let (_, waiting) = in_force(&running, running.clone());
         assert!(waiting.is_empty(), "{waiting:?}");
+    }
+
+    #[test]
+    fn the_page_connection_bounds_wait_but_the_dns_limits_and_tcp_idle_time_apply() {
+        let running = config(
+            "[[listen]]\naddress = \"127.0.0.1:53\"\n[limits]\nweb_max_connections = 64\nweb_header_read_timeout_secs = 10\nper_address_qps = 500\ntcp_max_per_client = 16",
+        );
+        let file = config(
+            "[[listen]]\naddress = \"127.0.0.1:53\"\n[limits]\nweb_max_connections = 8\nweb_header_read_timeout_secs = 2\nper_address_qps = 100\ntcp_max_per_client = 4",
+        );
+        let (config, waiting) = in_force(&running, file);
+        let keys: Vec<&str> = waiting.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "limits.web_max_connections",
+                "limits.web_header_read_timeout_secs"
+            ]
+        );
+        assert_eq!(config.limits.web_max_connections, 64);
+        assert_eq!(config.limits.web_header_read_timeout_secs, 10);
+        assert_eq!(config.limits.per_address_qps, 100);
+        assert_eq!(config.limits.tcp_max_per_client, 4);
     }
 }
