@@ -39,7 +39,7 @@ pub fn plain_name(key: &str) -> &'static str {
         "listen" => "DNS listening address",
         "web.listen" => "web page address",
         "web.enabled" => "web page on or off",
-        "web.tls" | "web.certificate" | "web.key" => "web page certificate",
+        "web.tls" => "web page over HTTPS",
         "web.metrics_listen" => "metrics address",
         "limits.web_max_connections" => "web page connections at once",
         "limits.web_header_read_timeout_secs" => "web page request time limit",
@@ -50,10 +50,6 @@ pub fn plain_name(key: &str) -> &'static str {
 
 fn words<T: std::fmt::Debug>(value: &T) -> String {
     format!("{value:?}")
-}
-
-fn paths(config: &Config, path: &Option<PathBuf>) -> Option<PathBuf> {
-    path.as_ref().map(|p| config.resolve_path(p))
 }
 
 /// The config in force after reading `file` while `running` is in force,
@@ -126,18 +122,6 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
     }
     if keep("web.tls", words(&running.web.tls), words(&file.web.tls)) {
         file.web.tls = running.web.tls;
-    }
-    if keep(
-        "web.certificate",
-        words(&paths(running, &running.web.certificate)),
-        words(&paths(&file, &file.web.certificate)),
-    ) | keep(
-        "web.key",
-        words(&paths(running, &running.web.key)),
-        words(&paths(&file, &file.web.key)),
-    ) {
-        file.web.certificate = paths(running, &running.web.certificate);
-        file.web.key = paths(running, &running.web.key);
     }
     if keep(
         "web.metrics_listen",

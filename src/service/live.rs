@@ -161,8 +161,10 @@ impl LiveParts {
         {
             failed.push(format!("alerts: {error:#}"));
         }
-        if let Some(web) = self.web.get() {
-            web.apply(config);
+        if let Some(web) = self.web.get()
+            && let Err(error) = web.apply(config)
+        {
+            failed.push(error);
         }
         failed
     }

@@ -67,6 +67,8 @@ pub struct WebState {
     pub hashing: tokio::sync::Semaphore,
     /// Cookies get `Secure` when the page is served over TLS.
     pub secure_cookies: bool,
+    /// The page's certificate in force (under TLS); a reload swaps it.
+    pub tls: Option<axum_server::tls_rustls::RustlsConfig>,
     /// Host names that mean "this appliance" (anything else is a blocked
     /// name pointed here by the block-page answer).
     pub own_hosts: Vec<String>,
@@ -85,11 +87,22 @@ impl WebState {
 
     /// Puts a reloaded config's page settings in force: the idle time-out
     /// (open sessions included) and the staff networks.
-    pub fn apply(&self, config: &Config) {
+    pub fn apply(&self, config: &Config) -> Result<(), String> {
         self.sessions.set_idle(std::time::Duration::from_secs(
             config.web.session_idle_minutes * 60,
         ));
         self.staff_networks.set(config);
+        // A renewed or replaced certificate: new connections get it, open
+        // ones keep theirs. One that cannot be read changes nothing.
+        if let Some(tls) = &self.tls
+            && config.web.tls
+        {
+            let server = tls::server_config(config).map_err(|error| {
+                format!("web.certificate: {error:#}; the running certificate stays in force")
+            })?;
+            tls.reload_from_config(server);
+        }
+        Ok(())
     }
 
     /// Records what `actor` did, now, in the audit trail.

@@ -50,6 +50,13 @@ impl WebServers {
         let admin = AdminStore::open(&config.admin_db_path())?;
         let public = public_url(config);
         announce_setup_link(&admin, &public);
+        let tls = if config.web.tls {
+            Some(RustlsConfig::from_config(super::tls::server_config(
+                config,
+            )?))
+        } else {
+            None
+        };
         let state = Arc::new(WebState {
             admin,
             pipeline,
@@ -62,19 +69,13 @@ impl WebServers {
             login_limiter: AttemptLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             hashing: tokio::sync::Semaphore::new(MAX_HASHES_AT_ONCE),
             secure_cookies: config.web.tls,
+            tls: tls.clone(),
             own_hosts: own_hosts(config),
             public_url: public,
             started: Instant::now(),
             metrics,
             journal,
         });
-        let tls = if config.web.tls {
-            Some(RustlsConfig::from_config(super::tls::server_config(
-                config,
-            )?))
-        } else {
-            None
-        };
         let mut servers = WebServers {
             handles: Vec::new(),
             header_timeout: Duration::from_secs(config.limits.web_header_read_timeout_secs),
