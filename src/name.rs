@@ -328,3 +328,6 @@ mod tests {
         assert!(ReversedName::from_labels(parts.into_iter()).is_none());
     }
 }
+
+#[cfg(test)]
+mod props;

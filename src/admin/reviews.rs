@@ -42,7 +42,7 @@ pub fn check_date(text: &str) -> Result<(i64, u32, u32), AdminError> {
     Ok((year, month, day))
 }
 
-fn check_text(field: &str, text: &str) -> Result<String, AdminError> {
+pub fn check_text(field: &str, text: &str) -> Result<String, AdminError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(AdminError::Invalid(format!("say {field}")));

@@ -185,9 +185,11 @@ pub fn start_of_day(day: &str, tz: TimeZone) -> Result<i64> {
             .map(|((y, m), d)| (y, m, d)),
         _ => None,
     };
-    let Some((year, month, day_of_month)) =
-        parsed.filter(|(_, m, d)| (1..=12).contains(m) && (1..=31).contains(d))
-    else {
+    let Some((year, month, day_of_month)) = parsed.filter(|(y, m, d)| {
+        // Years past 9999 are typing slips, and far enough out their
+        // milliseconds overflow.
+        (1..=9999).contains(y) && (1..=12).contains(m) && (1..=31).contains(d)
+    }) else {
         bail!("'{day}' is not a date: write it as YYYY-MM-DD, e.g. 2026-11-23");
     };
     let midnight_utc = days_from_civil(year, month, day_of_month) * 86_400_000;
@@ -299,5 +301,22 @@ mod tests {
         for bad in ["2026-13-01", "yesterday", "2026/01/01", "2026-01-32"] {
             assert!(start_of_day(bad, TimeZone::Utc).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_year_no_calendar_shows_is_refused_not_overflowed() {
+        // Typed into a date field of the log, report or audit pages: the
+        // milliseconds of such a year overflow an i64.
+        for bad in [
+            "300000000-01-01",
+            "9223372036854775807-12-31",
+            "-9223372036854775808-01-01",
+            "0-01-01",
+            "10000-01-01",
+        ] {
+            assert!(start_of_day(bad, TimeZone::EuropeLondon).is_err(), "{bad}");
+        }
+        assert!(start_of_day("9999-12-31", TimeZone::EuropeLondon).is_ok());
+        assert!(start_of_day("0001-01-01", TimeZone::Utc).is_ok());
     }
 }

@@ -175,6 +175,9 @@ fn lowest_bit(mask: u64) -> u32 {
 }
 
 #[cfg(test)]
+mod props;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::ListFormat;

@@ -377,3 +377,16 @@ fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
     add("Locked", Some(if row.locked { "yes" } else { "no" }.into()));
     out
 }
+
+/// The log's filters read as a request would read them, then checked as
+/// the page checks them, for the fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8], tz: TimeZone) {
+    if let Ok(query) = serde_urlencoded::from_bytes::<LogQuery>(body) {
+        let _ = query.filter(tz);
+        let _ = query
+            .page()
+            .map(|page| (page - 1).saturating_mul(PAGE_ROWS));
+        let _ = query.query_string();
+    }
+}

@@ -4,6 +4,9 @@ pub mod api;
 pub mod blockpage;
 pub mod check;
 pub mod dashboard;
+#[cfg(any(test, feature = "testkit"))]
+#[doc(hidden)]
+pub mod fuzz;
 pub mod log;
 pub mod metrics;
 pub mod reports;

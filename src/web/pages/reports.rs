@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::admin::ReviewRow;
 use crate::admin::users::Right;
-use crate::clock::now_unix_ms;
+use crate::clock::{TimeZone, now_unix_ms};
 use crate::journal::{AuditRow, JournalReader};
 use crate::report::Report;
 use crate::web::WebState;
@@ -61,15 +61,12 @@ pub async fn weekly(
     let config = state.config().await;
     let tz = config.log.time_zone;
     let now = now_unix_ms();
-    let today = tz.local_day(now);
-    // Weeks start on Monday; 1970-01-01 was a Thursday.
-    let monday = |day: i64| day - (day + 3).rem_euclid(7);
-    let first_day = match day_start(&query.from, tz, "from")? {
-        Some(start) => tz.local_day(start),
-        None => monday(today),
-    };
-    let from = tz.start_of_local_day(first_day);
-    let to = tz.start_of_local_day(first_day + 7);
+    let Week {
+        from,
+        to,
+        earlier,
+        later,
+    } = week(&query.from, tz, now)?;
     let for_report = config.clone();
     let report = tokio::task::spawn_blocking(move || crate::report::build(&for_report, from, to))
         .await?
@@ -77,13 +74,13 @@ pub async fn weekly(
     if query.print.is_some() {
         return Ok(Html(report.to_html()).into_response());
     }
-    let day = |ms: i64| local_time(tz, ms)[..10].to_string();
+    let day = |ms: i64| local_day_text(tz, ms);
     Ok(render(&WeeklyPage {
         layout: Layout::new(&config, "Weekly report", "reports", &signed),
         period: format!("{} to {}", day(from), day(to - 1)),
         this_week: day(from),
-        earlier: day(tz.start_of_local_day(monday(first_day) - 7)),
-        later: (first_day + 7 <= today).then(|| day(to)),
+        earlier: day(earlier),
+        later: later.then(|| day(to)),
         figures: WeekFigures::new(&report, tz),
     })?
     .into_response())
@@ -188,6 +185,39 @@ fn year_ago(today: &str) -> String {
     }
 }
 
+/// The week a report shows, and its neighbours for the page's links.
+struct Week {
+    from: i64,
+    to: i64,
+    /// The start of the week before (Monday to Monday).
+    earlier: i64,
+    /// Whether a later week has begun yet.
+    later: bool,
+}
+
+/// Seven local days from the date typed, or this week (from Monday) when
+/// none was.
+fn week(from: &str, tz: TimeZone, now: i64) -> Result<Week, WebError> {
+    // Weeks start on Monday; 1970-01-01 was a Thursday.
+    let monday = |day: i64| day - (day + 3).rem_euclid(7);
+    let today = tz.local_day(now);
+    let first_day = match day_start(from, tz, "from")? {
+        Some(start) => tz.local_day(start),
+        None => monday(today),
+    };
+    Ok(Week {
+        from: tz.start_of_local_day(first_day),
+        to: tz.start_of_local_day(first_day + 7),
+        earlier: tz.start_of_local_day(monday(first_day) - 7),
+        later: first_day + 7 <= today,
+    })
+}
+
+/// `YYYY-MM-DD` of the local day holding `ms`.
+fn local_day_text(tz: TimeZone, ms: i64) -> String {
+    local_time(tz, ms)[..10].to_string()
+}
+
 #[derive(Deserialize)]
 pub struct ReviewForm {
     #[serde(default)]
@@ -276,4 +306,30 @@ pub async fn audit(
             .collect(),
     })?
     .into_response())
+}
+
+/// The report queries and the review form read as a request would read
+/// them, then checked as the handlers and the store check them, for the
+/// fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8], tz: TimeZone, now: i64) {
+    if let Ok(query) = serde_urlencoded::from_bytes::<WeekQuery>(body)
+        && let Ok(week) = week(&query.from, tz, now)
+    {
+        for at in [week.from, week.to - 1, week.earlier, week.to] {
+            let _ = local_day_text(tz, at);
+        }
+    }
+    if let Ok(form) = serde_urlencoded::from_bytes::<ReviewForm>(body) {
+        let _ = crate::admin::reviews::check_date(&form.held_on);
+        for text in [&form.participants, &form.checked, &form.decisions] {
+            let _ = crate::admin::reviews::check_text("a field", text);
+        }
+    }
+    if let Ok(query) = serde_urlencoded::from_bytes::<AuditQuery>(body) {
+        let _ = day_start(&query.from, tz, "from");
+        if let Ok(Some(start)) = day_start(&query.to, tz, "to") {
+            let _ = tz.day_end(start);
+        }
+    }
 }

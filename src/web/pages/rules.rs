@@ -160,3 +160,15 @@ pub async fn remove(
     );
     Ok(Redirect::to(&format!("/rules?done={}", urlencode(&done))).into_response())
 }
+
+/// The allow/deny form read as a request would read it, then checked as
+/// [`add`] and the store check it, for the fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8]) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<AddForm>(body) {
+        let _ = RuleAction::parse(&form.action);
+        let _ = crate::name::normalise_domain(form.domain.trim());
+        let _ = crate::admin::rules::check_reason(&form.reason);
+    }
+    let _ = serde_urlencoded::from_bytes::<RulesQuery>(body);
+}

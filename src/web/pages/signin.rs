@@ -233,3 +233,16 @@ pub async fn setup(
     )
         .into_response())
 }
+
+/// The sign-in and setup forms read as a request would read them, then
+/// checked as far as is possible without the store, for the fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8]) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<LoginForm>(body) {
+        let _ = safe_next(form.next.as_deref());
+        let _ = crate::admin::users::check_user_name(form.name.trim());
+    }
+    if let Ok(form) = serde_urlencoded::from_bytes::<SetupForm>(body) {
+        let _ = crate::admin::users::check_user_name(form.name.trim());
+    }
+}

@@ -436,3 +436,14 @@ async fn check_code(
         }
     }
 }
+
+/// The unlock form and the page's query read as a request would read them,
+/// then checked as [`grant`] checks them, for the fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8], config: &Config, now: i64) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<UnlockForm>(body) {
+        let _ = read_form(&form, config, now);
+    }
+    let _ = serde_urlencoded::from_bytes::<UnlockQuery>(body);
+    let _ = serde_urlencoded::from_bytes::<listing::ListQuery>(body);
+}

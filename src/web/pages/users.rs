@@ -345,3 +345,17 @@ pub async fn revoke_token(
         token.label
     )))
 }
+
+/// The user, code and token forms read as a request would read them, then
+/// checked as far as is possible without the store, for the fuzz targets.
+#[cfg(any(test, feature = "testkit"))]
+pub(super) fn read_posted(body: &[u8]) {
+    if let Ok(form) = serde_urlencoded::from_bytes::<UserForm>(body) {
+        let _ = Role::parse(&form.role);
+        let _ = crate::admin::users::check_user_name(form.name.trim());
+    }
+    let _ = serde_urlencoded::from_bytes::<CodeForm>(body);
+    if let Ok(form) = serde_urlencoded::from_bytes::<TokenForm>(body) {
+        let _ = Role::parse(&form.role);
+    }
+}
