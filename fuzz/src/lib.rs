@@ -15,16 +15,14 @@ use lollipop::dns::codec::{self, FORMERR, Incoming, Transport};
 use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};
 use lollipop::dns::resolve::pipeline::Pipeline;
 use lollipop::dns::resolve::recorder::Recorder;
-use lollipop::dns::resolve::settings::{Client, Settings};
-use lollipop::dns::resolve::upstream::{Asked, CachedUpstream, Upstream};
-use lollipop::journal::{DeviceDirectory, Journal, JournalConfig, LookupTally};
+use lollipop::dns::resolve::settings::Client;
+use lollipop::dns::resolve::upstream::{Asked, CachedUpstream, Upstream, UpstreamLimits};
+use lollipop::journal::{DeviceDirectory, Journal, JournalConfig};
 use lollipop::lists::compile::compile;
 use lollipop::lists::parse::{LineParser, LineResult};
 use lollipop::lists::store::CompiledLists;
-use lollipop::metrics::{Metrics, ProfileCounters, UpstreamStats};
+use lollipop::metrics::{Metrics, UpstreamStats};
 use lollipop::name::{ReversedName, normalise_domain, reverse_domain};
-use lollipop::policy::Policy;
-use lollipop::policy::safesearch::SafeSearchMap;
 
 /// Answers from a fixed table of (name, type) -> records; anything else
 /// is NXDOMAIN. The same shape as the resolver's own unit tests use.
@@ -172,12 +170,6 @@ deny_domains = ["bad.school.example"]
     let out = dir.path().join("lists.lollipop");
     must("compile its lists", compile(&specs, &out));
     let lists = Arc::new(must("open its lists", CompiledLists::open(&out)));
-    let safe_search = Arc::new(must("read the safe search map", SafeSearchMap::embedded()));
-    let policy = must(
-        "build its policy",
-        Policy::build(&config, lists, safe_search, &[]),
-    );
-
     let mut records = HashMap::new();
     for (owner, last) in [
         ("school.example.", 1),
@@ -202,21 +194,25 @@ deny_domains = ["bad.school.example"]
         (0..=60).map(|last| a("big.example.", last)).collect(),
     );
     let metrics = Arc::new(Metrics::default());
-    let upstream = CachedUpstream::new(
-        Box::new(TableUpstream { records }),
-        1024,
-        16,
-        Arc::new(UpstreamStats::default()),
-    );
-    let settings = Settings {
-        policy,
-        upstream: Arc::new(upstream),
-        blocking: config.blocking.clone(),
-        circumvention: config.circumvention,
-        listeners: vec!["127.0.0.1:0".into()],
-        counters: ProfileCounters::default(),
-        lookups: LookupTally::default(),
+    let stats = Arc::new(UpstreamStats::default());
+    let limits = UpstreamLimits {
+        cache_bytes: 1 << 20,
+        max_in_flight: 16,
+        max_in_flight_per_client: 16,
     };
+    let upstream = CachedUpstream::new(Box::new(TableUpstream { records }), limits, stats);
+    // The service's own builder: the policy and every stage's settings as
+    // the running resolver has them, the table upstream in place of the
+    // network.
+    let settings = must(
+        "build its settings",
+        lollipop::service::settings::build_settings(
+            &config,
+            lists,
+            Some(Arc::new(upstream)),
+            &metrics,
+        ),
+    );
     // The writer task is never run: the queue fills and further events are
     // counted as dropped, which is what the resolver does under load too.
     let mut journal_config = JournalConfig::new(dir.path().join("lollipop.db"));
@@ -226,7 +222,7 @@ deny_domains = ["bad.school.example"]
         Journal::open(journal_config, DeviceDirectory::new(Vec::new())),
     );
     let clock = Clock::set_at(1_760_000_000_000);
-    let recorder = Recorder::new(journal, metrics, clock.clone(), false);
+    let recorder = Recorder::new(journal, metrics, clock.clone());
     let pipeline = Pipeline::new(settings, recorder, clock);
     let runtime = must(
         "start a runtime",
