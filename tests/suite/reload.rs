@@ -63,14 +63,6 @@ fn run_lollipop(config_path: &std::path::Path, server: SocketAddr) -> Process {
     child
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn lists_and_config_swap_under_load_without_a_failed_query() {
     let upstream = TestUpstream::start();

@@ -4,7 +4,7 @@
 //! can make (a new page address) is said to wait, never shown as applied.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::BinEncodable;
@@ -38,14 +38,6 @@ fn blocked_rows(lollipop: &TestLollipop) -> Vec<lollipop::journal::BlockedRow> {
         .expect("journal")
         .query_blocked(&LogFilter::default())
         .expect("rows")
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -251,13 +243,13 @@ fn alerts_go_to_the_webhook_set_on_reload() {
         ],
     );
     a(lollipop.address(), "www.adult-site.example.");
-    wait_for("the first alert", || first.requests().len() == 1);
+    wait_until("the first alert", || first.requests().len() == 1);
 
     let (old, new) = (first.url("/hook"), second.url("/hook"));
     let outcome = lollipop.reload_with(|text| text.replace(&old, &new));
     assert_eq!(outcome, ReloadOutcome::Reloaded);
     a(lollipop.address(), "cdn.adult-site.example.");
-    wait_for("the alert at the new webhook", || {
+    wait_until("the alert at the new webhook", || {
         second.requests().len() == 1
     });
     assert_eq!(first.requests().len(), 1, "nothing more to the old webhook");
@@ -411,7 +403,7 @@ fn allowed_networks_change_on_reload_over_real_udp() {
     let refused = |source: &str| {
         dig_in(&namespace.0, source, "198.18.0.1", "www.bet365.com").contains("status: REFUSED")
     };
-    wait_for("the first answer (loopback is always served)", || {
+    wait_until("the first answer (loopback is always served)", || {
         blocked("127.0.0.1")
     });
     assert!(refused("198.18.0.2"), "not an allowed network yet");
@@ -425,13 +417,13 @@ fn allowed_networks_change_on_reload_over_real_udp() {
     };
     std::fs::write(&config_path, config("\"198.18.0.2/32\"")).expect("config");
     hangup();
-    wait_for("198.18.0.2 answered after the reload", || {
+    wait_until("198.18.0.2 answered after the reload", || {
         blocked("198.18.0.2")
     });
 
     std::fs::write(&config_path, config("")).expect("config");
     hangup();
-    wait_for("198.18.0.2 refused after the reload", || {
+    wait_until("198.18.0.2 refused after the reload", || {
         refused("198.18.0.2")
     });
 }
@@ -485,7 +477,7 @@ fn config_check_says_which_changes_wait_for_a_restart() {
             .expect("lollipop starts"),
     );
     let server: SocketAddr = ([127, 0, 0, 1], port).into();
-    wait_for("the first answer", || {
+    wait_until("the first answer", || {
         let q = query_message("www.example.net.", RecordType::A, Ask::default());
         exchange_udp_within(
             server,

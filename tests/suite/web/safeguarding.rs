@@ -231,14 +231,9 @@ fn the_dsl_unlocks_an_alerting_category_for_one_device_or_a_staff_room_only() {
             .filter(|body| body.contains("\"kind\":\"system\""))
             .collect()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while notices().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the release never reached the webhook"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    wait_until("the release's notice at the webhook", || {
+        !notices().is_empty()
+    });
     std::thread::sleep(std::time::Duration::from_millis(500));
     let notices = notices();
     assert_eq!(
