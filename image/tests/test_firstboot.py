@@ -175,6 +175,12 @@ from = "lollipop@school.example"
         with open(self.path("etc/hostname")) as f:
             self.assertEqual(f.read(), "office-dns\n")
 
+    def test_example_file_as_shipped_applies_without_problems(self):
+        with open(EXAMPLE) as f:
+            self.first_boot(f.read())
+        self.assertIn("No problems.", self.result, self.console)
+        self.assertEqual(self.calls("chpasswd"), [])
+
 
 class ExampleFile(unittest.TestCase):
     """The example cannot be made invalid by uncommenting its settings."""
