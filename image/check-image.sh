@@ -89,6 +89,7 @@ check "root: lollipop.service enabled" root_link $wants/multi-user.target.wants/
 check "root: first-boot unit enabled" root_link $wants/sysinit.target.wants/lollipop-firstboot.service
 check "root: banner unit enabled" root_link $wants/multi-user.target.wants/lollipop-banner.service
 check "root: first-boot script" root_has /usr/lib/lollipop/lollipop-firstboot
+check "root: first-boot settings module" root_has /usr/lib/lollipop/lollipop_setup.py
 check "root: systemd-networkd enabled" root_link $wants/multi-user.target.wants/systemd-networkd.service
 check "root: DHCP until first boot" sh -c "$(command -v debugfs) -R 'cat /etc/systemd/network/10-lollipop.network' '$root' 2>/dev/null | grep -q '^DHCP=yes'"
 check "root: systemd-timesyncd enabled" root_link $wants/sysinit.target.wants/systemd-timesyncd.service

@@ -9,8 +9,10 @@
 #
 #   lib/boot-test.sh IMAGE pi|x86 FAT_SPEC
 #
-# BOOT_SETUP=broken boots with a misspelt time zone instead: the console must
-# name the mistake, and the appliance must still come up, on DHCP.
+# BOOT_SETUP=broken boots with a misspelt time zone and an [email] section that
+# is not valid TOML (so neither is the file) instead: the console and
+# lollipop-setup.result must name both, the [login] password and the static
+# address must still be applied, and only the applied password leave the card.
 set -u
 image=$1
 kind=$2
@@ -43,6 +45,11 @@ time_zone = "Europe/Lundon"
 mode = "static"
 address = "10.0.2.15/24"
 gateway = "10.0.2.2"
+[login]
+password = "first-boot-secret"
+[email]
+password = ""
+password = "mail-secret"
 SETUP
 else
     cat >"$scratch/lollipop-setup.toml" <<'SETUP'
@@ -114,8 +121,18 @@ while ! grep -q 'login:' "$console" && [ "$tries" -lt 60 ]; do sleep 2; tries=$(
 if [ "$setup" = broken ]; then
     grep -q "FIRST BOOT PROBLEM: lollipop-setup.toml: time_zone 'Europe/Lundon' is not a known time zone" "$console"
     result $? "the console names the mistake in lollipop-setup.toml"
-    grep -q 'network: dhcp' "$console"
-    result $? "DHCP instead of the half-valid file's static address (and answered on it)"
+    grep -q 'FIRST BOOT PROBLEM: lollipop-setup.toml: \[email\] is not valid TOML' "$console"
+    result $? "the console names the broken [email] section"
+    grep -q 'network: static 10.0.2.15/24 via 10.0.2.2' "$console"
+    result $? "the valid [network] applied despite the broken sections (and answered on it)"
+    grep -q 'root password set' "$console"
+    result $? "the [login] password applied despite the file not being valid TOML"
+    mtype -i "$fat" ::/lollipop-setup.result >"$scratch/result" 2>&1
+    grep -q '\[email\] is not valid TOML' "$scratch/result" && grep -q '\[login\] password: applied' "$scratch/result"
+    result $? "lollipop-setup.result on the FAT partition names the broken section and the applied password"
+    mtype -i "$fat" ::/lollipop-setup.toml >"$scratch/setup-after" 2>&1
+    ! grep -q 'first-boot-secret' "$scratch/setup-after" && grep -q 'mail-secret' "$scratch/setup-after"
+    result $? "the applied password left the card, the unapplied one stayed"
     host=lollipop
 else
     grep -q 'settings from /boot/.*/lollipop-setup.toml' "$console"
@@ -139,9 +156,9 @@ result $? "status page over HTTPS serves the setup link's form"
 cert=$(echo | timeout 20 openssl s_client -connect "127.0.0.1:$https_port" 2>/dev/null | openssl x509 -noout -ext subjectAltName 2>/dev/null)
 echo "$cert" | grep -q "DNS:$host"
 result $? "TLS certificate made on first boot names $host"
+echo "$cert" | grep -q '10.0.2.15'
+result $? "TLS certificate names the static address 10.0.2.15"
 if [ "$setup" != broken ]; then
-    echo "$cert" | grep -q '10.0.2.15'
-    result $? "TLS certificate names the static address 10.0.2.15"
     mtype -i "$fat" ::/lollipop-setup.toml 2>&1 | grep -q 'first-boot-secret'
     [ $? != 0 ]
     result $? "the root password was removed from the FAT partition"

@@ -21,6 +21,8 @@ chroot "$root" env DEBIAN_FRONTEND=noninteractive dpkg -i /tmp/lollipop.deb
 rm "$root/tmp/lollipop.deb"
 
 install -D -m 0755 "$here/firstboot/lollipop-firstboot" "$root/usr/lib/lollipop/lollipop-firstboot"
+# The script imports it from its own directory.
+install -D -m 0644 "$here/firstboot/lollipop_setup.py" "$root/usr/lib/lollipop/lollipop_setup.py"
 install -D -m 0644 "$here/firstboot/lollipop-firstboot.service" "$here/firstboot/lollipop-banner.service" \
     -t "$root/etc/systemd/system/"
 chroot "$root" systemctl enable lollipop-firstboot.service lollipop-banner.service
