@@ -17,6 +17,7 @@ mod cli;
 mod crash;
 mod damage;
 mod fairness;
+mod firstboot;
 mod limits;
 mod lists_update;
 mod rebinding;
