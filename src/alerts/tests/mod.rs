@@ -75,6 +75,14 @@ async fn email_goes_over_starttls_with_auth_and_describes_the_event() {
             mail.data
         );
     }
+    // The sink has the mail a moment before the sender hears the server's
+    // reply and records the outcome.
+    wait_for(
+        "the delivery in the history",
+        Duration::from_secs(10),
+        || alerter.history().len() == 1,
+    )
+    .await;
     let history = alerter.history();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].channel, Channel::Email);
