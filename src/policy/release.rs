@@ -105,7 +105,8 @@ impl Policy {
         names
     }
 
-    /// Every profile a device covered by `scope` may be filtered with.
+    /// Every profile a room or network `scope` may reach (none for one
+    /// device).
     /// `listener_index` finds a `[[listen]]` address's place in the config.
     /// Over-approximates: a scope is safe only if every profile here is.
     pub fn profiles_reached(
@@ -114,13 +115,9 @@ impl Policy {
         listener_index: impl Fn(&str) -> Option<usize>,
     ) -> Vec<ProfileId> {
         let mut reached: Vec<ProfileId> = match scope {
-            OverrideScope::Device(ip) => {
-                let mut all: Vec<ProfileId> = (0..self.listener_profiles.len())
-                    .map(|listener| self.profile_for(*ip, Some(listener)))
-                    .collect();
-                all.push(self.profile_for(*ip, None));
-                all
-            }
+            // One device is one child or one adult: the DSL decides about
+            // it, whatever its profile.
+            OverrideScope::Device(_) => Vec::new(),
             OverrideScope::Network(net) => {
                 let (mut profiles, covered) = self.clients.profiles_within(net);
                 if !covered {
@@ -157,17 +154,15 @@ impl Policy {
         if !by_safeguarding_role {
             return Err(Refusal::NeedsSafeguardingRole);
         }
-        if !matches!(scope, OverrideScope::Device(_)) {
-            let children = self
-                .profiles_reached(scope, listener_index)
-                .into_iter()
-                .map(|id| self.profile(id))
-                .find(|profile| profile.audience != Audience::Staff);
-            if let Some(profile) = children {
-                return Err(Refusal::ReachesChildren {
-                    profile: profile.name.clone(),
-                });
-            }
+        let children = self
+            .profiles_reached(scope, listener_index)
+            .into_iter()
+            .map(|id| self.profile(id))
+            .find(|profile| profile.audience != Audience::Staff);
+        if let Some(profile) = children {
+            return Err(Refusal::ReachesChildren {
+                profile: profile.name.clone(),
+            });
         }
         let reason = reason.trim();
         let words = reason
