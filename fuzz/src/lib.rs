@@ -6,17 +6,16 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
 
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::rdata::{A, CNAME};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::proto::rr::RecordType;
 use lollipop::clock::Clock;
 use lollipop::config::{Config, ConfigOrigin, ListFormat};
 use lollipop::dns::codec::{self, FORMERR, Incoming, Transport};
-use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};
+use lollipop::dns::resolve::answer::Answer;
 use lollipop::dns::resolve::pipeline::Pipeline;
 use lollipop::dns::resolve::recorder::Recorder;
 use lollipop::dns::resolve::settings::Client;
-use lollipop::dns::resolve::upstream::{Asked, CachedUpstream, Upstream, UpstreamLimits};
+use lollipop::dns::resolve::table::{TableUpstream, a, cname};
+use lollipop::dns::resolve::upstream::{CachedUpstream, UpstreamLimits};
 use lollipop::journal::{DeviceDirectory, Journal, JournalConfig};
 use lollipop::lists::compile::compile;
 use lollipop::lists::parse::{LineParser, LineResult};
@@ -24,42 +23,6 @@ use lollipop::lists::store::CompiledLists;
 use lollipop::metrics::{Metrics, UpstreamStats};
 use lollipop::name::{ReversedName, normalise_domain, reverse_domain};
 
-/// Answers from a fixed table of (name, type) -> records; anything else
-/// is NXDOMAIN. The same shape as the resolver's own unit tests use.
-struct TableUpstream {
-    records: HashMap<(String, RecordType), Vec<Record>>,
-}
-
-impl Upstream for TableUpstream {
-    fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> Asked<'a> {
-        Box::pin(async move {
-            let mut name = name.clone();
-            name.set_fqdn(true);
-            let key = (name.to_ascii().to_ascii_lowercase(), record_type);
-            match self.records.get(&key) {
-                Some(records) => {
-                    UpstreamAnswer::new(ResponseCode::NoError, records.clone(), vec![])
-                }
-                None => UpstreamAnswer::new(ResponseCode::NXDomain, vec![], vec![]),
-            }
-        })
-    }
-}
-
-fn name(text: &str) -> Name {
-    match Name::from_ascii(text) {
-        Ok(name) => name,
-        Err(error) => panic!("the harness's own name {text} must parse: {error}"),
-    }
-}
-
-fn a(owner: &str, last: u8) -> Record {
-    Record::from_rdata(name(owner), 300, RData::A(A::new(192, 0, 2, last)))
-}
-
-fn cname(owner: &str, target: &str) -> Record {
-    Record::from_rdata(name(owner), 300, RData::CNAME(CNAME(name(target))))
-}
 
 /// A pupil (the blocklist profile) and a nursery device (the allowlist
 /// profile): the query ID's lowest bit picks one.
@@ -200,7 +163,10 @@ deny_domains = ["bad.school.example"]
         max_in_flight: 16,
         max_in_flight_per_client: 16,
     };
-    let upstream = CachedUpstream::new(Box::new(TableUpstream { records }), limits, stats);
+    let upstream = CachedUpstream::new(Box::new(TableUpstream {
+        records,
+        ..TableUpstream::default()
+    }), limits, stats);
     // The service's own builder: the policy and every stage's settings as
     // the running resolver has them, the table upstream in place of the
     // network.

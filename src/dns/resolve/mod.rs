@@ -11,6 +11,8 @@ pub mod rebinding;
 pub mod recorder;
 pub mod settings;
 pub mod share;
+#[cfg(any(test, feature = "testkit"))]
+pub mod table;
 pub mod upstream;
 pub mod verdict;
 

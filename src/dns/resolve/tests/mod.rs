@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::rdata::{A, CNAME};
+use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 use crate::clock::Clock;
@@ -35,46 +35,7 @@ use super::verdict::Verdict;
 
 mod guards;
 
-/// Answers from a table of (name, type) -> records; anything else is
-/// NXDOMAIN. Counts the questions it is asked.
-#[derive(Default)]
-struct TableUpstream {
-    records: HashMap<(String, RecordType), Vec<Record>>,
-    asked: Arc<Mutex<Vec<String>>>,
-    count: Arc<AtomicUsize>,
-}
-
-impl Upstream for TableUpstream {
-    fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> upstream::Asked<'a> {
-        Box::pin(async move {
-            let mut name = name.clone();
-            name.set_fqdn(true);
-            let key = (name.to_ascii().to_ascii_lowercase(), record_type);
-            self.count.fetch_add(1, Ordering::SeqCst);
-            if let Ok(mut asked) = self.asked.lock() {
-                asked.push(key.0.clone());
-            }
-            match self.records.get(&key) {
-                Some(records) => {
-                    UpstreamAnswer::new(ResponseCode::NoError, records.clone(), vec![])
-                }
-                None => UpstreamAnswer::new(ResponseCode::NXDomain, vec![], vec![]),
-            }
-        })
-    }
-}
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).expect("name")
-}
-
-fn a(owner: &str, last: u8) -> Record {
-    Record::from_rdata(name(owner), 300, RData::A(A::new(192, 0, 2, last)))
-}
-
-fn cname(owner: &str, target: &str) -> Record {
-    Record::from_rdata(name(owner), 300, RData::CNAME(CNAME(name(target))))
-}
+use super::table::{TableUpstream, a, cname, name};
 
 struct Fixture {
     settings: Settings,
