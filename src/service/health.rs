@@ -9,6 +9,10 @@ use std::sync::Mutex;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query};
+use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::proto::serialize::binary::BinEncodable;
+
 use crate::metrics::count_panic;
 
 /// How often a panic's message reaches the log at most: a message that
@@ -115,15 +119,14 @@ async fn answers(listener: SocketAddr) -> std::io::Result<()> {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     };
     let socket = tokio::net::UdpSocket::bind(bind).await?;
-    let id: u16 = rand_id();
-    let mut query = Vec::with_capacity(40);
-    query.extend_from_slice(&id.to_be_bytes());
-    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in ["_dns", "resolver", "arpa"] {
-        query.push(label.len() as u8);
-        query.extend_from_slice(label.as_bytes());
+    let mut query = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    query.metadata.recursion_desired = true;
+    // `_dns.resolver.arpa` is a constant name; SVCB is type 64.
+    if let Ok(name) = Name::from_ascii("_dns.resolver.arpa.") {
+        query.add_query(Query::query(name, RecordType::SVCB));
     }
-    query.extend_from_slice(&[0, 0, 64, 0, 1]);
+    let id = query.metadata.id;
+    let query = query.to_bytes().map_err(std::io::Error::other)?;
     socket.send_to(&query, target).await?;
     let mut reply = [0u8; 1500];
     let waited = tokio::time::timeout(SELF_CHECK_TIMEOUT, async {
