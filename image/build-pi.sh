@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/lib/build.sh"
 WORK=${WORK:-$OUT/work-pi}
-need_tools mmdebstrap mkfs.vfat mcopy mkfs.ext4 sfdisk xz cargo
+need_tools mmdebstrap mkfs.vfat mcopy mkfs.ext4 sfdisk xz
 [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || [ "$(dpkg --print-architecture)" = arm64 ] ||
     die "arm64 programs cannot run here: install qemu-user-static and register it (see image/README.md)"
 

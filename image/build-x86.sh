@@ -11,7 +11,7 @@
 set -u
 . "$(dirname "$0")/lib/build.sh"
 WORK=${WORK:-$OUT/work-x86}
-need_tools mmdebstrap mkfs.vfat mcopy mkfs.ext4 sfdisk xz cargo
+need_tools mmdebstrap mkfs.vfat mcopy mkfs.ext4 sfdisk xz
 
 make_base amd64 x86 "systemd-sysv,udev,kmod,dbus,systemd-timesyncd,openssh-server,unattended-upgrades,\
 cloud-guest-utils,fdisk,e2fsprogs,dosfstools,openssl,ca-certificates,iproute2,iputils-ping,bind9-dnsutils,\

@@ -136,6 +136,31 @@ def check_network(network):
     return {"mode": mode, "address": address, "gateway": gateway, "dns": dns}
 
 
+def check_upstream(network):
+    """The resolvers Lollipop forwards allowed lookups to, as "IP" or
+    "IP:port" ("[IPv6]:port"); empty keeps the shipped encrypted ones."""
+    servers = network.get("upstream", [])
+    if not isinstance(servers, list) or not all(isinstance(s, str) for s in servers):
+        raise SetupError('network.upstream must be a list of addresses, e.g. ["192.168.1.1"]')
+    if len(servers) > 4:
+        raise SetupError(f"network.upstream names {len(servers)} servers; at most 4 are tried")
+    checked = []
+    for server in servers:
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d+)|([0-9.]+):(\d+)|([0-9A-Fa-f:.]+)", server.strip())
+        try:
+            if not match:
+                raise ValueError(server)
+            host = match.group(1) or match.group(3) or match.group(5)
+            port = int(match.group(2) or match.group(4) or 53)
+            ip = ipaddress.ip_address(host)
+            if not 0 < port < 65536:
+                raise ValueError(server)
+        except ValueError as error:
+            raise SetupError(f"network.upstream {server!r} is not an IP address (or address:port), e.g. \"192.168.1.1\"") from error
+        checked.append(f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}")
+    return checked
+
+
 def check_ssh_key(login):
     key = text(login, "ssh_key", "", "login.")
     if key and not re.match(r"(ssh-|ecdsa-|sk-)\S+ \S+", key):
@@ -175,7 +200,7 @@ DEFAULTS = {"school_name": "Our school", "admin_email": "", "hostname": "lollipo
 def settings_from(tables, report, zoneinfo="/usr/share/zoneinfo"):
     """Each setting is checked on its own: a mistake costs that setting (or
     that table) alone, which falls back to its default and is reported."""
-    s = {"network": {"mode": "dhcp"}, "ssh_key": "", "password": "", "email": None}
+    s = {"network": {"mode": "dhcp"}, "upstream": [], "ssh_key": "", "password": "", "email": None}
     unknown = sorted(set(tables) - {"", *TABLES})
     unknown += sorted(set(tables.get("", {})) - set(TOP_KEYS))
     if unknown:
@@ -189,6 +214,7 @@ def settings_from(tables, report, zoneinfo="/usr/share/zoneinfo"):
             report.problem(f"lollipop-setup.toml: {error}; {DEFAULTS[key]!r} is used instead")
     checks = [
         ("network", "network", check_network, "DHCP is used instead"),
+        ("network", "upstream", check_upstream, "Lollipop's encrypted upstreams (Quad9, Cloudflare) are used"),
         ("login", "ssh_key", check_ssh_key, "no SSH key was added"),
         ("login", "password", check_password, "no root password was set"),
     ]

@@ -2,9 +2,11 @@
 # Boots a copy of an image under QEMU (software emulation) with a
 # lollipop-setup.toml that asks for a static address, and checks first boot
 # from the outside: a DNS query from this machine through QEMU's user-mode
-# port forwarding is answered (a sample-listed name, blocked with 0.0.0.0, so
-# no upstream is needed), the status page answers over HTTPS, the console
-# shows the setup link, and the root was grown. Prints the boot time: QEMU's
+# port forwarding is answered (a sample-listed name, blocked with 0.0.0.0 and
+# its Extended DNS Error), an allowed name is answered through a resolver
+# this script starts on the host (dnsmasq, the upstream lollipop-setup.toml
+# names), the console shows the setup link, its page over HTTPS makes an
+# administrator who can sign in, and the root was grown. Prints the boot time: QEMU's
 # start to the first DNS answer. Called by check-image.sh --boot.
 #
 #   lib/boot-test.sh IMAGE pi|x86 FAT_SPEC
@@ -17,8 +19,8 @@ set -u
 image=$1
 kind=$2
 limit=${BOOT_TIMEOUT:-900}
-for tool in qemu-img dig curl mcopy; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing"; exit 1; }
+for tool in dig curl mcopy jq dnsmasq; do
+    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing (image/README.md, Checking an image)"; exit 1; }
 done
 scratch=$(mktemp -d /tmp/lollipop-boot.XXXXXX)
 qemu_pid=
@@ -31,6 +33,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# The upstream for allowed names: a resolver on this machine, which QEMU's
+# user network lets the guest reach as 10.0.2.2 (no internet needed). It
+# knows one name, and logs each query so the check sees Lollipop asked it.
+upstream_port=$(free_port)
+allowed_name=www.bbc.co.uk
+allowed_address=192.0.2.80
+dnsmasq --keep-in-foreground --conf-file=/dev/null --port="$upstream_port" --listen-address=127.0.0.1 \
+    --bind-interfaces --no-resolv --no-hosts --host-record="$allowed_name,$allowed_address" \
+    --log-queries --log-facility="$scratch/upstream.log" --pid-file="$scratch/dnsmasq.pid" &
+upstream_pid=$!
+trap 'kill "$upstream_pid" 2>/dev/null; cleanup' EXIT
+
 # A sparse copy, one GiB larger than built, as a bigger card would be.
 disk=$scratch/disk.img
 cp --sparse=always "$image" "$disk"
@@ -39,12 +54,13 @@ offset=$(($(sfdisk -J "$disk" 2>/dev/null | jq -r '.partitiontable.partitions[0]
 fat="$disk@@$offset"
 setup=${BOOT_SETUP:-good}
 if [ "$setup" = broken ]; then
-    cat >"$scratch/lollipop-setup.toml" <<'SETUP'
+    cat >"$scratch/lollipop-setup.toml" <<SETUP
 time_zone = "Europe/Lundon"
 [network]
 mode = "static"
 address = "10.0.2.15/24"
 gateway = "10.0.2.2"
+upstream = ["10.0.2.2:$upstream_port"]
 [login]
 password = "first-boot-secret"
 [email]
@@ -52,8 +68,8 @@ password = ""
 password = "mail-secret"
 SETUP
 else
-    cat >"$scratch/lollipop-setup.toml" <<'SETUP'
-school_name = "St Ebbe's \"Test\" Primary"
+    cat >"$scratch/lollipop-setup.toml" <<SETUP
+school_name = "St Ebbe's \\"Test\\" Primary"
 admin_email = "head@school.example"
 hostname = "lollipop-test"
 time_zone = "Europe/London"
@@ -62,13 +78,13 @@ mode = "static"
 address = "10.0.2.15/24"
 gateway = "10.0.2.2"
 dns = ["10.0.2.3"]
+upstream = ["10.0.2.2:$upstream_port"]
 [login]
 password = "first-boot-secret"
 SETUP
 fi
 mcopy -o -i "$fat" "$scratch/lollipop-setup.toml" ::/lollipop-setup.toml || exit 1
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 dns_port=$(free_port)
 https_port=$(free_port)
 net="-netdev user,id=net0,hostfwd=udp:127.0.0.1:$dns_port-:53,hostfwd=tcp:127.0.0.1:$https_port-:443"
@@ -115,6 +131,15 @@ else
     tail -n 40 "$console" | sed 's/^/    /'
     exit 1
 fi
+# A blocked answer says why, in an Extended DNS Error (RFC 8914).
+blocked=$(dig +time=5 +tries=2 -p "$dns_port" @127.0.0.1 pornhub.com A 2>&1)
+echo "$blocked" | grep -Eq 'EDE: 1[57] \((Blocked|Filtered)\): \(Lollipop: category pornography blocked'
+result $? "the blocked answer carries its reason: $(echo "$blocked" | grep -o 'EDE: .*' | head -n 1)"
+# An allowed name goes to the upstream from lollipop-setup.toml: the
+# resolver this check started on the host.
+allowed=$(dig +short +time=5 +tries=2 -p "$dns_port" @127.0.0.1 "$allowed_name" A 2>&1)
+[ "$allowed" = "$allowed_address" ] && grep -q "query\[A\] $allowed_name from" "$scratch/upstream.log"
+result $? "an allowed name is answered through the upstream set in lollipop-setup.toml ($allowed_name A ${allowed:-no answer})"
 # The banner is written before the login prompt, which can lag the service.
 tries=0
 while ! grep -q 'login:' "$console" && [ "$tries" -lt 60 ]; do sleep 2; tries=$((tries + 1)); done
@@ -153,6 +178,21 @@ token=${link#*token=}
 page=$(curl -sk --max-time 20 "https://127.0.0.1:$https_port/setup?token=$token")
 echo "$page" | grep -q 'Create the administrator'
 result $? "status page over HTTPS serves the setup link's form"
+# The setup link's form makes the administrator, who can then sign in.
+base=https://127.0.0.1:$https_port
+form_token() { sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' | head -n 1; }
+csrf=$(curl -sk --max-time 20 -c "$scratch/jar1" -b "$scratch/jar1" "$base/setup?token=$token" | form_token)
+curl -sk --max-time 60 -o /dev/null -w '%{http_code}' -c "$scratch/jar1" -b "$scratch/jar1" \
+    --data-urlencode "csrf=$csrf" --data-urlencode "token=$token" --data-urlencode "name=head" \
+    --data-urlencode "password=boot-check-password" --data-urlencode "confirm=boot-check-password" \
+    "$base/setup" >"$scratch/setup-status"
+csrf=$(curl -sk --max-time 20 -c "$scratch/jar2" -b "$scratch/jar2" "$base/login" | form_token)
+curl -sk --max-time 60 -o /dev/null -c "$scratch/jar2" -b "$scratch/jar2" \
+    --data-urlencode "csrf=$csrf" --data-urlencode "next=/" --data-urlencode "name=head" \
+    --data-urlencode "password=boot-check-password" "$base/login"
+dashboard=$(curl -sk --max-time 20 -b "$scratch/jar2" "$base/")
+echo "$dashboard" | grep -q 'Sign out'
+result $? "the administrator made with the setup link signs in to the status page (setup answered $(cat "$scratch/setup-status"))"
 cert=$(echo | timeout 20 openssl s_client -connect "127.0.0.1:$https_port" 2>/dev/null | openssl x509 -noout -ext subjectAltName 2>/dev/null)
 echo "$cert" | grep -q "DNS:$host"
 result $? "TLS certificate made on first boot names $host"

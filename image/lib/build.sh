@@ -41,18 +41,46 @@ need_tools() {
     done
 }
 
+# newest_deb ARCH: the newest lollipop_*_ARCH.deb under target/ (empty if none).
+newest_deb() {
+    newest=
+    for candidate in "$target"/debian/lollipop_*_"$1".deb "$target"/*/debian/lollipop_*_"$1".deb; do
+        [ -f "$candidate" ] || continue
+        if [ -z "$newest" ] || [ "$candidate" -nt "$newest" ]; then newest=$candidate; fi
+    done
+    echo "$newest"
+}
+
+# run_cargo ARGS: cargo as the user who ran sudo (whose ~/.cargo/bin holds
+# rustup's toolchain and cargo-deb, and who owns target/), or as root.
+run_cargo() {
+    if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+        user_home=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+        runuser -u "$SUDO_USER" -- env HOME="$user_home" PATH="$user_home/.cargo/bin:$PATH" \
+            CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc sh -c 'cd "$1" && shift && cargo "$@"' \
+            run_cargo "$repo" "$@"
+    else
+        (cd "$repo" && PATH="$HOME/.cargo/bin:$PATH" \
+            CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc cargo "$@")
+    fi
+}
+
 # The newest .deb of ARCH under target/, built with cargo deb if there is none
-# (or if BUILD_DEB=1).
+# (or if BUILD_DEB=1). With a package already built, no Rust is needed.
 find_deb() {
     arch=$1
     cargo_target=$2
     target=${CARGO_TARGET_DIR:-$repo/target}
-    deb=$(ls -t "$target"/debian/lollipop_*_"$arch".deb "$target"/*/debian/lollipop_*_"$arch".deb 2>/dev/null | head -n 1)
+    deb=$(newest_deb "$arch")
     if [ -z "$deb" ] || [ "${BUILD_DEB:-0}" = 1 ]; then
-        stage "cargo deb for $arch"
-        (cd "$repo" && CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc \
-            cargo deb ${cargo_target:+--target "$cargo_target"}) || die "cargo deb failed"
-        deb=$(ls -t "$target"/debian/lollipop_*_"$arch".deb "$target"/*/debian/lollipop_*_"$arch".deb | head -n 1)
+        stage "cargo deb for $arch (a release build: tens of minutes on two cores)"
+        run_cargo --version >/dev/null 2>&1 ||
+            die "no package in $target/debian and no cargo to build one: install Rust 1.89 or later (README.md, first lines), or copy a lollipop_*_$arch.deb there"
+        run_cargo deb --help >/dev/null 2>&1 ||
+            die "cargo-deb is missing: cargo install cargo-deb --locked (as the user who builds)"
+        run_cargo deb ${cargo_target:+--target "$cargo_target"} || die "cargo deb failed"
+        deb=$(newest_deb "$arch")
+        [ -n "$deb" ] || die "cargo deb left no lollipop_*_$arch.deb under $target"
         stage_done
     fi
     echo "package: $deb"

@@ -175,11 +175,44 @@ from = "lollipop@school.example"
         with open(self.path("etc/hostname")) as f:
             self.assertEqual(f.read(), "office-dns\n")
 
+    def config_after(self):
+        with open(self.path("etc/lollipop/lollipop.toml")) as f:
+            text = f.read()
+        # With the real binary at hand (the Rust suite passes it), the written
+        # config must pass its own check, as first boot's stand-in cannot show.
+        real = os.environ.get("LOLLIPOP_BIN")
+        if real:
+            checked = subprocess.run([real, "--config", self.path("etc/lollipop/lollipop.toml"), "config", "check"],
+                                     capture_output=True, text=True, timeout=60, check=False)
+            self.assertEqual(checked.returncode, 0, checked.stdout + checked.stderr)
+        return tomllib.loads(text)
+
+    def test_upstream_replaces_the_encrypted_defaults_with_plain_dns(self):
+        self.first_boot('[network]\nmode = "dhcp"\nupstream = ["10.0.2.2:5300", "192.168.1.1", "[fd00::53]:53"]\n'
+                        + GOOD_LOGIN)
+        self.assertIn("No problems.", self.result, self.console)
+        self.assertEqual(self.config_after()["upstream"], [
+            {"address": "10.0.2.2:5300", "protocol": "udp"},
+            {"address": "192.168.1.1:53", "protocol": "udp"},
+            {"address": "[fd00::53]:53", "protocol": "udp"},
+        ])
+        self.assertIn("allowed lookups go to 10.0.2.2:5300, 192.168.1.1:53", self.result)
+
+    def test_bad_upstream_keeps_the_shipped_ones_and_costs_nothing_else(self):
+        self.first_boot('[network]\nmode = "static"\naddress = "10.0.0.2/24"\ngateway = "10.0.0.1"\n'
+                        'upstream = ["dns.council.example"]\n' + GOOD_LOGIN)
+        self.assert_password_set("console-secret")
+        self.assertIn("network.upstream 'dns.council.example' is not an IP address", self.result)
+        self.assertEqual([u["address"] for u in self.config_after()["upstream"]], ["9.9.9.9", "1.1.1.2"])
+        with open(self.path("etc/systemd/network/10-lollipop.network")) as f:
+            self.assertIn("Address=10.0.0.2/24", f.read())
+
     def test_example_file_as_shipped_applies_without_problems(self):
         with open(EXAMPLE) as f:
             self.first_boot(f.read())
         self.assertIn("No problems.", self.result, self.console)
         self.assertEqual(self.calls("chpasswd"), [])
+        self.assertEqual(self.config_after()["web"]["listen"], ["0.0.0.0:443"])
 
 
 class ExampleFile(unittest.TestCase):

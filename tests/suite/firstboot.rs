@@ -1,6 +1,7 @@
 //! The appliance's first-boot script (image/firstboot, Python) under its own
 //! tests: a broken section never costs the login, secrets leave the card only
-//! once applied, and the example file cannot be made invalid by uncommenting.
+//! once applied, the config it writes passes `lollipop config check`, and the
+//! example file cannot be made invalid by uncommenting.
 //! Run here so `cargo test` (and CI) runs them too.
 
 use std::process::Command;
@@ -12,6 +13,8 @@ fn first_boot_never_locks_the_technician_out() {
         .current_dir(root)
         .args(["-m", "unittest", "discover", "-s", "image/tests", "-v"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // The configs first boot writes are checked by the real binary too.
+        .env("LOLLIPOP_BIN", env!("CARGO_BIN_EXE_lollipop"))
         .output()
         .expect("python3 runs (apt install python3)");
     let text = format!(
