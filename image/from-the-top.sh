@@ -88,6 +88,15 @@ mmdebstrap --variant=minbase --include=ca-certificates,git bookworm "$fresh" \
     { tail -n 20 /tmp/lollipop-fresh-mmdebstrap.log; echo "FAIL: mmdebstrap bookworm"; exit 1; }
 mount -t proc proc "$fresh/proc" && mount --rbind /sys "$fresh/sys" && mount --rbind /dev "$fresh/dev" &&
     mounted=1 || { echo "FAIL: mounting /proc, /sys and /dev in the root"; exit 1; }
+# A network that inspects TLS (this one's egress proxy; many LA networks)
+# needs its certificate authority in the root, as the README says: the
+# host's own CAs are copied in.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    cp /usr/local/share/ca-certificates/*.crt "$fresh/usr/local/share/ca-certificates/" &&
+        chroot "$fresh" update-ca-certificates >/dev/null 2>&1 ||
+        { echo "FAIL: adding the host's certificate authorities to the root"; exit 1; }
+    echo "note: this machine's own certificate authorities were added to the root ($(ls /usr/local/share/ca-certificates/*.crt | xargs -n1 basename | tr '\n' ' '))"
+fi
 # The technician answers apt's "Do you want to continue?" with yes.
 echo 'APT::Get::Assume-Yes "true";' >"$fresh/etc/apt/apt.conf.d/90from-the-top"
 git clone -q "$repo" "$fresh/root/lollipop" || { echo "FAIL: git clone of $repo"; exit 1; }
