@@ -19,7 +19,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use lollipop::config::{Config, ConfigOrigin};
 use lollipop::dns::codec::{self, Incoming, Transport};
 use lollipop::dns::resolve::answer::{Answer, UpstreamAnswer};
-use lollipop::dns::resolve::cache::{Lookup, ResponseCache};
+use lollipop::dns::resolve::cache::{CachePolicy, Lookup, ResponseCache};
 use lollipop::dns::resolve::settings::Client;
 
 /// Answers every question with `name A 192.0.2.1`, TTL one hour.
@@ -61,7 +61,11 @@ fn ready<F: Future>(future: F) -> F::Output {
 }
 
 fn cache_hit(c: &mut Criterion) {
-    let cache = ResponseCache::new(8 << 20, Arc::default());
+    let cache = Arc::new(ResponseCache::new(
+        8 << 20,
+        CachePolicy::default(),
+        Arc::default(),
+    ));
     let name = Name::from_ascii("www.example.org.").expect("name");
     let Lookup::Ask(asking) = cache.lookup(cache.key(&name, RecordType::A), &name, RecordType::A)
     else {

@@ -127,6 +127,14 @@ pub struct UpstreamStats {
     pub pool_refused: AtomicU64,
     /// Answers whose private addresses for a public name were dropped.
     pub rebinding_dropped: AtomicU64,
+    /// Answers served past their TTL because the upstreams did not answer
+    /// in time (RFC 8767).
+    pub stale_served: AtomicU64,
+    /// Failures kept for a few seconds (RFC 9520).
+    pub failures_cached: AtomicU64,
+    /// Lookups made in the background: popular answers refreshed before
+    /// they ran out, stale ones refreshed while served.
+    pub refreshes: AtomicU64,
     /// Non-cumulative counts per bucket; the last is "above every bound".
     /// Kept here rather than in the crate's `Histogram`, whose every
     /// observation takes a lock.
@@ -322,6 +330,24 @@ impl Collector for UpstreamStats {
             "lollipop_upstream_refused_in_flight",
             "Uncached lookups answered SERVFAIL because max_in_flight upstream lookups were already waiting.",
             self.pool_refused.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_stale_answers",
+            "Answers served past their TTL (EDE 3) because the upstreams did not answer in time.",
+            self.stale_served.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_failures_cached",
+            "Failed lookups kept for a few seconds, so the same question is not asked again at once.",
+            self.failures_cached.load(Relaxed),
+        )?;
+        counter(
+            &mut encoder,
+            "lollipop_upstream_refreshes",
+            "Background lookups: popular answers refreshed before they ran out, and stale answers being refreshed.",
+            self.refreshes.load(Relaxed),
         )?;
         counter(
             &mut encoder,

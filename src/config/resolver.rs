@@ -1,5 +1,6 @@
 //! `[resolver]` and `[rebinding]`: how the upstreams are asked (time-out,
-//! cache budget, lookups in flight and each client's share of them) and
+//! the answer deadline, serve-stale and failure caching, cache budget,
+//! lookups in flight and each client's share of them) and
 //! which upstream answers are kept from clients (private addresses for
 //! public names), with their defaults and checks.
 
@@ -47,7 +48,44 @@ pub struct ResolverConfig {
     /// another resolver that forwards for many devices from one address.
     #[serde(default)]
     pub share_exempt_networks: Vec<Spanned<String>>,
+    /// Every query is answered within this many milliseconds, whatever the
+    /// upstreams do: a stub resolver gives up at 5 s.
+    #[serde(default = "default_answer_within_ms")]
+    pub answer_within_ms: u64,
+    /// How long past its TTL an answer is kept, to be served stale when
+    /// the upstreams do not answer (RFC 8767); 0 turns serve-stale off.
+    #[serde(default = "default_serve_stale_secs")]
+    pub serve_stale_secs: u64,
+    /// With a stale answer held, how long the upstream's is waited for
+    /// before the stale one is served (RFC 8767 suggests 1.8 s).
+    #[serde(default = "default_stale_answer_after_ms")]
+    pub stale_answer_after_ms: u64,
+    /// How long a failed lookup is remembered (RFC 9520: 1 s to 5 min; 0: not).
+    #[serde(default = "default_failure_cache_secs")]
+    pub failure_cache_secs: u32,
+    /// Refresh popular answers before they run out.
+    #[serde(default = "yes")]
+    pub prefetch: bool,
 }
+
+fn default_answer_within_ms() -> u64 {
+    4000
+}
+
+fn default_serve_stale_secs() -> u64 {
+    86_400
+}
+
+fn default_stale_answer_after_ms() -> u64 {
+    1800
+}
+
+fn default_failure_cache_secs() -> u32 {
+    5
+}
+
+/// A week: RFC 8767 suggests 1 to 3 days; more is almost surely a slip.
+const MAX_SERVE_STALE_SECS: u64 = 7 * 86_400;
 
 fn default_timeout_ms() -> u64 {
     2000
@@ -71,6 +109,11 @@ impl Default for ResolverConfig {
             max_in_flight: default_max_in_flight(),
             max_in_flight_per_client: None,
             share_exempt_networks: Vec::new(),
+            answer_within_ms: default_answer_within_ms(),
+            serve_stale_secs: default_serve_stale_secs(),
+            stale_answer_after_ms: default_stale_answer_after_ms(),
+            failure_cache_secs: default_failure_cache_secs(),
+            prefetch: true,
         }
     }
 }
@@ -146,6 +189,37 @@ impl ResolverConfig {
                     "max_in_flight_per_client must be between 1 and max_in_flight ({}); leave it out for the default",
                     self.max_in_flight
                 ),
+            );
+        }
+        if !(500..=30_000).contains(&self.answer_within_ms) {
+            problems.at(
+                &(0..0),
+                "resolver.answer_within_ms".into(),
+                "answer_within_ms must be between 500 and 30000 (4000 is the default: stub resolvers give up at 5 s)".into(),
+            );
+        }
+        if self.stale_answer_after_ms == 0 || self.stale_answer_after_ms >= self.answer_within_ms {
+            problems.at(
+                &(0..0),
+                "resolver.stale_answer_after_ms".into(),
+                format!(
+                    "stale_answer_after_ms must be at least 1 and less than answer_within_ms ({}); 1800 is the default",
+                    self.answer_within_ms
+                ),
+            );
+        }
+        if self.serve_stale_secs > MAX_SERVE_STALE_SECS {
+            problems.at(
+                &(0..0),
+                "resolver.serve_stale_secs".into(),
+                format!("serve_stale_secs must be at most {MAX_SERVE_STALE_SECS} (a week); 86400 is the default, 0 turns it off"),
+            );
+        }
+        if self.failure_cache_secs > 300 {
+            problems.at(
+                &(0..0),
+                "resolver.failure_cache_secs".into(),
+                "failure_cache_secs must be at most 300 (RFC 9520); 5 is the default, 0 turns it off".into(),
             );
         }
         for (i, network) in self.share_exempt_networks.iter().enumerate() {

@@ -19,6 +19,17 @@ pub const EDE_OPTION: u16 = 15;
 /// refused because too many are waiting).
 pub const EDE_OTHER: u16 = 0;
 
+/// RFC 8914 info code "Stale Answer": served from the cache past its TTL
+/// because the upstreams did not answer in time (RFC 8767).
+pub const EDE_STALE_ANSWER: u16 = 3;
+
+/// RFC 8914 info code "No Reachable Authority": the upstreams were silent
+/// or could not answer.
+pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;
+
+/// RFC 8914 info code "Network Error": the upstreams could not be reached.
+pub const EDE_NETWORK_ERROR: u16 = 23;
+
 /// RFC 8914 info code "Blocked": by the school's own choice or a locked list.
 pub const EDE_BLOCKED: u16 = 15;
 

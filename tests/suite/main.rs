@@ -23,6 +23,7 @@ mod lists_update;
 mod rebinding;
 mod reload;
 mod reload_live;
+mod still_answering;
 mod support;
 mod upstream;
 mod vlans;

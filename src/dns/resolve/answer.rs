@@ -26,6 +26,9 @@ pub struct UpstreamAnswer {
     /// The records in wire form, written by the codec for the first
     /// response that carries them and copied by the rest.
     pub wire: OnceLock<Option<WireRecords>>,
+    /// Why there is no better answer: an upstream failure, or an answer
+    /// served stale (RFC 8767); passed on to the client.
+    pub extended_error: Option<ExtendedError>,
 }
 
 impl UpstreamAnswer {
@@ -35,6 +38,7 @@ impl UpstreamAnswer {
             answers,
             authorities,
             wire: OnceLock::new(),
+            extended_error: None,
         }
     }
 
@@ -48,7 +52,10 @@ impl Clone for UpstreamAnswer {
     /// A copy is made to be changed (its TTLs counted down): it starts
     /// without the wire form, which would no longer match.
     fn clone(&self) -> Self {
-        UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone())
+        let mut copy =
+            UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone());
+        copy.extended_error = self.extended_error.clone();
+        copy
     }
 }
 
@@ -94,8 +101,8 @@ impl Answer {
             code: upstream.code,
             answers: Vec::new(),
             authorities: Vec::new(),
+            extended_error: upstream.extended_error.clone(),
             upstream: Some(upstream),
-            extended_error: None,
             explanation: None,
         }
     }

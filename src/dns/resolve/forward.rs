@@ -1,26 +1,38 @@
-//! Forwarding to the school's upstream resolvers (UDP/TCP, DNS-over-TLS,
-//! DNS-over-HTTPS) through hickory-resolver, with failover between servers;
-//! negative answers come back as answers, not errors.
+//! Forwarding to the school's upstream resolvers: plain DNS (UDP, then TCP
+//! on truncation; or TCP) through `exchange`, DNS-over-TLS and
+//! DNS-over-HTTPS through hickory-resolver, which keeps their connections
+//! open. Each question goes to the servers in turn, a new send (with a new
+//! ID) every `timeout_ms` or as soon as one fails, for at most `attempts`
+//! rounds; earlier sends keep listening, so a slow server's late answer is
+//! still taken. A server whose port is closed is not asked again for that
+//! question. Negative answers come back as answers, not
+//! errors; a question no server answered comes back as SERVFAIL with an
+//! Extended DNS Error saying why (RFC 8914: 22 no reachable authority when
+//! they were silent, 23 network error when they could not be reached).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::op::{Message, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RecordType};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::{Config, UpstreamProtocol, parse_upstream_address};
-use crate::dns::protocol::MAX_UDP_PAYLOAD;
+use crate::dns::protocol::{EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY, MAX_UDP_PAYLOAD};
 
-use super::answer::UpstreamAnswer;
+use super::answer::{ExtendedError, UpstreamAnswer};
+use super::exchange::{self, ExchangeError};
 use super::upstream::{Asked, Upstream};
 
 /// hickory-resolver's own cache sits behind Lollipop's, which answers every
@@ -29,13 +41,41 @@ const RESOLVER_CACHE_ENTRIES: u64 = 256;
 
 /// The school's upstream resolvers, asked in turn.
 pub struct Forwarder {
-    resolver: TokioResolver,
+    servers: Vec<Server>,
+    attempts: usize,
+    /// The wait before the next send, if no answer came.
+    per_send: Duration,
+    /// How long each send listens for its answer: the client's whole wait,
+    /// since the cache's deadline ends the lookup anyway.
+    patience: Duration,
+}
+
+struct Server {
+    address: SocketAddr,
+    transport: Transport,
+}
+
+enum Transport {
+    Udp,
+    Tcp,
+    /// DNS-over-TLS or DNS-over-HTTPS: one hickory resolver for this server
+    /// alone, which sends each question once and keeps the connection.
+    Encrypted(Box<TokioResolver>),
+}
+
+/// How one send to one server went.
+enum Sent {
+    Answered(UpstreamAnswer),
+    /// The server answered SERVFAIL or REFUSED: another may do better.
+    Declined(ResponseCode),
+    Failed(ExchangeError),
 }
 
 impl Forwarder {
     pub fn new(config: &Config) -> Result<Forwarder> {
-        let mut name_servers = Vec::new();
-        let mut extra_roots = Vec::new();
+        let per_send = Duration::from_millis(config.resolver.timeout_ms);
+        let mut servers = Vec::new();
+        let mut tls = None;
         for (i, upstream) in config.upstream.iter().enumerate() {
             let default_port = match upstream.protocol {
                 UpstreamProtocol::Udp | UpstreamProtocol::Tcp => 53,
@@ -45,52 +85,55 @@ impl Forwarder {
             let address = parse_upstream_address(upstream.address.get_ref(), default_port)
                 .map_err(|message| anyhow::anyhow!("upstream[{i}].address: {message}"))?;
             let tls_name: Arc<str> = Arc::from(upstream.tls_name.clone().unwrap_or_default());
-            let protocols = match upstream.protocol {
-                // TCP follows UDP so truncated answers are retried over TCP.
-                UpstreamProtocol::Udp => vec![ProtocolConfig::Udp, ProtocolConfig::Tcp],
-                UpstreamProtocol::Tcp => vec![ProtocolConfig::Tcp],
-                UpstreamProtocol::Tls => vec![ProtocolConfig::Tls {
-                    server_name: tls_name,
-                }],
-                UpstreamProtocol::Https => vec![ProtocolConfig::Https {
-                    server_name: tls_name,
-                    path: Arc::from(upstream.https_path.as_deref().unwrap_or("/dns-query")),
-                }],
+            let transport = match upstream.protocol {
+                UpstreamProtocol::Udp => Transport::Udp,
+                UpstreamProtocol::Tcp => Transport::Tcp,
+                UpstreamProtocol::Tls | UpstreamProtocol::Https => {
+                    let protocol = if upstream.protocol == UpstreamProtocol::Tls {
+                        ProtocolConfig::Tls {
+                            server_name: tls_name,
+                        }
+                    } else {
+                        ProtocolConfig::Https {
+                            server_name: tls_name,
+                            path: Arc::from(upstream.https_path.as_deref().unwrap_or("/dns-query")),
+                        }
+                    };
+                    if tls.is_none() {
+                        let extra_roots: Vec<_> = config
+                            .upstream
+                            .iter()
+                            .filter_map(|u| u.ca_file.as_ref())
+                            .map(|path| config.resolve_path(path))
+                            .collect();
+                        tls = Some(tls_client_config(&extra_roots)?);
+                    }
+                    let tls = tls.clone().context("TLS set-up failed")?;
+                    Transport::Encrypted(Box::new(encrypted_resolver(
+                        address, protocol, per_send, tls,
+                    )?))
+                }
             };
-            let connections = protocols
-                .into_iter()
-                .map(|protocol| {
-                    let mut connection = ConnectionConfig::new(protocol);
-                    connection.port = address.port();
-                    connection
-                })
-                .collect();
-            name_servers.push(NameServerConfig::new(address.ip(), true, connections));
-            if let Some(ca_file) = &upstream.ca_file {
-                extra_roots.push(config.resolve_path(ca_file));
-            }
+            servers.push(Server { address, transport });
         }
+        Ok(Forwarder {
+            servers,
+            attempts: config.resolver.attempts.max(1),
+            per_send,
+            patience: Duration::from_millis(config.resolver.answer_within_ms),
+        })
+    }
 
-        let mut options = ResolverOpts::default();
-        options.timeout = Duration::from_millis(config.resolver.timeout_ms);
-        options.attempts = config.resolver.attempts;
-        options.cache_size = RESOLVER_CACHE_ENTRIES;
-        options.use_hosts_file = ResolveHosts::Never;
-        options.preserve_intermediates = true;
-        options.ndots = 0;
-        options.max_active_requests = 256;
-        options.edns_payload_len = MAX_UDP_PAYLOAD;
-
-        let provider = TokioRuntimeProvider::default();
-        let resolver = TokioResolver::builder_with_config(
-            ResolverConfig::from_name_servers(name_servers),
-            provider,
-        )
-        .with_options(options)
-        .with_tls_config(tls_client_config(&extra_roots)?)
-        .build()
-        .context("cannot set up the upstream resolvers")?;
-        Ok(Forwarder { resolver })
+    async fn send(&self, server: &Server, name: &Name, record_type: RecordType) -> Sent {
+        let reply = match &server.transport {
+            Transport::Udp => exchange::udp(server.address, name, record_type, self.patience).await,
+            Transport::Tcp => exchange::tcp(server.address, name, record_type, self.patience).await,
+            Transport::Encrypted(resolver) => return encrypted(resolver, name, record_type).await,
+        };
+        match reply {
+            Ok(message) => from_message(message),
+            Err(error) => Sent::Failed(error),
+        }
     }
 }
 
@@ -99,29 +142,162 @@ impl Upstream for Forwarder {
         Box::pin(async move {
             let mut fqdn = name.clone();
             fqdn.set_fqdn(true);
-            match self.resolver.lookup(fqdn, record_type).await {
-                Ok(lookup) => UpstreamAnswer::new(
-                    ResponseCode::NoError,
-                    lookup.answers().to_vec(),
-                    lookup.authorities().to_vec(),
-                ),
-                Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => UpstreamAnswer::new(
-                    no_records.response_code,
+            let fqdn = &fqdn;
+            // The sends to make, in order: each server in turn, round after round.
+            let mut order = (0..self.attempts).flat_map(|_| 0..self.servers.len());
+            let mut closed = vec![false; self.servers.len()];
+            let mut pending = FuturesUnordered::new();
+            let mut why = Vec::new();
+            let mut declined = None;
+            let mut next_send = tokio::time::Instant::now();
+            loop {
+                if tokio::time::Instant::now() >= next_send {
+                    match order.find(|&i| !closed[i]) {
+                        Some(i) => {
+                            let server = &self.servers[i];
+                            pending.push(
+                                async move { (i, self.send(server, fqdn, record_type).await) },
+                            );
+                            next_send = tokio::time::Instant::now() + self.per_send;
+                        }
+                        None if pending.is_empty() => break,
+                        None => next_send = tokio::time::Instant::now() + self.patience,
+                    }
+                }
+                let sent = tokio::select! {
+                    sent = pending.next(), if !pending.is_empty() => sent,
+                    () = tokio::time::sleep_until(next_send) => continue,
+                };
+                let Some((i, sent)) = sent else { continue };
+                let address = self.servers[i].address;
+                match sent {
+                    Sent::Answered(answer) => return answer,
+                    Sent::Declined(code) => {
+                        declined = Some(code);
+                        let code_name = if code == ResponseCode::Refused {
+                            "REFUSED"
+                        } else {
+                            "SERVFAIL"
+                        };
+                        why.push(format!("{address} answered {code_name}"));
+                    }
+                    Sent::Failed(error) => {
+                        if matches!(error, ExchangeError::Refused | ExchangeError::Network(_)) {
+                            closed[i] = true;
+                        }
+                        tracing::debug!(%name, %record_type, server = %address, %error, "upstream send failed");
+                        why.push(format!("{address}: {error}"));
+                    }
+                }
+                // A failure moves on to the next send at once.
+                next_send = tokio::time::Instant::now();
+            }
+            failed(&why, declined, closed.iter().all(|&c| c))
+        })
+    }
+}
+
+/// The SERVFAIL for a question no server answered, with why.
+fn failed(why: &[String], declined: Option<ResponseCode>, all_unreachable: bool) -> UpstreamAnswer {
+    let mut reasons = why.to_vec();
+    reasons.dedup();
+    let (code, text) = if all_unreachable {
+        (
+            EDE_NETWORK_ERROR,
+            "the upstream servers could not be reached",
+        )
+    } else if declined.is_some() {
+        (
+            EDE_NO_REACHABLE_AUTHORITY,
+            "the upstream servers could not answer",
+        )
+    } else {
+        (
+            EDE_NO_REACHABLE_AUTHORITY,
+            "no upstream server answered in time",
+        )
+    };
+    let mut answer = UpstreamAnswer::servfail();
+    answer.extended_error = Some(ExtendedError {
+        code,
+        text: format!("Lollipop: {text} ({})", reasons.join("; ")),
+    });
+    answer
+}
+
+fn from_message(message: Message) -> Sent {
+    match message.metadata.response_code {
+        code @ (ResponseCode::ServFail | ResponseCode::Refused) => Sent::Declined(code),
+        code => Sent::Answered(UpstreamAnswer::new(
+            code,
+            message.answers,
+            message.authorities,
+        )),
+    }
+}
+
+fn encrypted_resolver(
+    address: SocketAddr,
+    protocol: ProtocolConfig,
+    per_send: Duration,
+    tls: rustls::ClientConfig,
+) -> Result<TokioResolver> {
+    let mut connection = ConnectionConfig::new(protocol);
+    connection.port = address.port();
+    let server = NameServerConfig::new(address.ip(), true, vec![connection]);
+    let mut options = ResolverOpts::default();
+    options.timeout = per_send;
+    // One send per question: the forwarder does the retrying, across servers.
+    options.attempts = 0;
+    options.num_concurrent_reqs = 1;
+    options.cache_size = RESOLVER_CACHE_ENTRIES;
+    options.use_hosts_file = ResolveHosts::Never;
+    options.preserve_intermediates = true;
+    options.ndots = 0;
+    options.max_active_requests = 256;
+    options.edns_payload_len = MAX_UDP_PAYLOAD;
+    TokioResolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![server]),
+        TokioRuntimeProvider::default(),
+    )
+    .with_options(options)
+    .with_tls_config(tls)
+    .build()
+    .context("cannot set up the upstream resolvers")
+}
+
+async fn encrypted(resolver: &TokioResolver, name: &Name, record_type: RecordType) -> Sent {
+    match resolver.lookup(name.clone(), record_type).await {
+        Ok(lookup) => Sent::Answered(UpstreamAnswer::new(
+            ResponseCode::NoError,
+            lookup.answers().to_vec(),
+            lookup.authorities().to_vec(),
+        )),
+        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+            match no_records.response_code {
+                code @ (ResponseCode::ServFail | ResponseCode::Refused) => Sent::Declined(code),
+                code => Sent::Answered(UpstreamAnswer::new(
+                    code,
                     Vec::new(),
                     no_records
                         .soa
                         .map(|soa| vec![soa.into_record_of_rdata()])
                         .unwrap_or_default(),
-                ),
-                Err(NetError::Dns(DnsError::ResponseCode(code))) => {
-                    UpstreamAnswer::new(code, Vec::new(), Vec::new())
-                }
-                Err(error) => {
-                    tracing::debug!(%name, %record_type, %error, "upstream lookup failed");
-                    UpstreamAnswer::servfail()
-                }
+                )),
             }
-        })
+        }
+        Err(NetError::Dns(DnsError::ResponseCode(code))) => match code {
+            ResponseCode::ServFail | ResponseCode::Refused => Sent::Declined(code),
+            code => Sent::Answered(UpstreamAnswer::new(code, Vec::new(), Vec::new())),
+        },
+        Err(NetError::Timeout) => Sent::Failed(ExchangeError::TimedOut),
+        Err(NetError::Io(error)) => Sent::Failed(match error.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
+                ExchangeError::Refused
+            }
+            kind => ExchangeError::Network(std::io::Error::new(kind, error.to_string())),
+        }),
+        Err(error) => Sent::Failed(ExchangeError::Malformed(error.to_string())),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod answer;
 pub mod cache;
 pub mod check;
+pub mod exchange;
 pub mod forward;
 pub mod pipeline;
 pub mod rebinding;
@@ -17,14 +18,19 @@ pub mod upstream;
 pub mod verdict;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::config::Config;
 use crate::metrics::UpstreamStats;
 
+use cache::CachePolicy;
 use forward::Forwarder;
-use upstream::{CachedUpstream, UpstreamLimits};
+use upstream::{CachedUpstream, UpstreamLimits, UpstreamTiming};
+
+/// The TTL a stale answer is served with (RFC 8767 suggests 30 s).
+const STALE_TTL_SECS: u32 = 30;
 
 /// The upstream the config asks for, behind the response cache.
 pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<CachedUpstream> {
@@ -47,8 +53,25 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
     Ok(CachedUpstream::new(
         Box::new(Forwarder::new(config)?),
         limits,
+        timing_for(config),
         stats,
     ))
+}
+
+/// The answer deadline and the serve-stale and failure-caching rules the
+/// config's `[resolver]` asks for.
+pub fn timing_for(config: &Config) -> UpstreamTiming {
+    let resolver = &config.resolver;
+    UpstreamTiming {
+        answer_within: Duration::from_millis(resolver.answer_within_ms),
+        stale_after: Duration::from_millis(resolver.stale_answer_after_ms),
+        cache: CachePolicy {
+            stale_window: Duration::from_secs(resolver.serve_stale_secs),
+            stale_ttl: STALE_TTL_SECS,
+            failure_ttl: resolver.failure_cache_secs,
+            prefetch: resolver.prefetch,
+        },
+    }
 }
 
 #[cfg(test)]

@@ -9,16 +9,17 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
+use tokio::time::timeout;
 
-use crate::dns::protocol::EDE_OTHER;
+use crate::dns::protocol::{EDE_NO_REACHABLE_AUTHORITY, EDE_OTHER};
 use crate::metrics::{UpstreamHealth, UpstreamStats};
 
 use super::answer::{ExtendedError, UpstreamAnswer};
-use super::cache::{Lookup, ResponseCache};
+use super::cache::{AnswerSoon, Asking, Begin, CachePolicy, Lookup, ResponseCache};
 use super::share::{ClientShares, Requester};
 
 /// An answer on its way from an upstream.
@@ -26,18 +27,19 @@ pub type Asked<'a> = Pin<Box<dyn Future<Output = UpstreamAnswer> + Send + 'a>>;
 
 /// A source of answers. It never fails: a failure is an answer too
 /// (SERVFAIL), as a client expects.
-pub trait Upstream: Send + Sync {
+pub trait Upstream: Send + Sync + 'static {
     fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> Asked<'a>;
 }
 
 /// An upstream behind the response cache.
 pub struct CachedUpstream {
-    upstream: Box<dyn Upstream>,
+    upstream: Arc<dyn Upstream>,
     /// Bounds the lookups waiting on the upstream at once.
-    in_flight: tokio::sync::Semaphore,
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// Bounds those one client may hold.
     shares: ClientShares,
-    cache: ResponseCache,
+    cache: Arc<ResponseCache>,
+    timing: UpstreamTiming,
     stats: Arc<UpstreamStats>,
 }
 
@@ -47,6 +49,28 @@ pub struct UpstreamLimits {
     pub cache_bytes: usize,
     pub max_in_flight: usize,
     pub max_in_flight_per_client: usize,
+}
+
+/// How long a client waits, and what it gets when the upstreams are slow.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamTiming {
+    /// Every query is answered within this, whatever the upstreams do (a
+    /// stub resolver commonly gives up at 5 s).
+    pub answer_within: Duration,
+    /// With a stale answer held, the upstream's is waited for this long
+    /// before the stale one is served (RFC 8767's client response timer).
+    pub stale_after: Duration,
+    pub cache: CachePolicy,
+}
+
+impl Default for UpstreamTiming {
+    fn default() -> Self {
+        UpstreamTiming {
+            answer_within: Duration::from_millis(4000),
+            stale_after: Duration::from_millis(1800),
+            cache: CachePolicy::default(),
+        }
+    }
 }
 
 /// Why a question was not asked upstream: it gets SERVFAIL at once, with
@@ -76,13 +100,19 @@ impl CachedUpstream {
     pub fn new(
         upstream: Box<dyn Upstream>,
         limits: UpstreamLimits,
+        timing: UpstreamTiming,
         stats: Arc<UpstreamStats>,
     ) -> CachedUpstream {
         CachedUpstream {
-            upstream,
-            in_flight: tokio::sync::Semaphore::new(limits.max_in_flight.max(1)),
+            upstream: Arc::from(upstream),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight.max(1))),
             shares: ClientShares::new(limits.max_in_flight_per_client),
-            cache: ResponseCache::new(limits.cache_bytes, stats.clone()),
+            cache: Arc::new(ResponseCache::new(
+                limits.cache_bytes,
+                timing.cache,
+                stats.clone(),
+            )),
+            timing,
             stats,
         }
     }
@@ -102,11 +132,13 @@ impl CachedUpstream {
         self.cache.bytes()
     }
 
-    /// The answer for `name`/`record_type`: from the cache, from a lookup
-    /// of the same question already in flight, or from the upstream if
-    /// `requester` has a slot of its share left and the pool one to give.
+    /// The answer for `name`/`record_type`, always within `answer_within`:
+    /// from the cache, from a lookup of the same question already in
+    /// flight, from the upstream if `requester` has a slot of its share
+    /// left and the pool one to give, or, when the upstream is slow or
+    /// failing, the stale answer the cache still holds.
     pub async fn resolve(
-        &self,
+        self: &Arc<Self>,
         name: &Name,
         record_type: RecordType,
         requester: Requester<'_>,
@@ -114,25 +146,106 @@ impl CachedUpstream {
         let key = self.cache.key(name, record_type);
         match self.cache.lookup(key, name, record_type) {
             Lookup::Hit(answer) => Ok(answer),
+            Lookup::HitRefresh(answer) => {
+                self.refresh_in_background(name, record_type, self.cache.begin(key));
+                Ok(answer)
+            }
+            Lookup::Stale { answer, refresh } => {
+                if refresh
+                    && let Some(soon) =
+                        self.refresh_in_background(name, record_type, self.cache.begin(key))
+                    && let Some(fresh) = first_answer(soon, self.timing.stale_after).await
+                    && fresh.code != ResponseCode::ServFail
+                {
+                    return Ok(fresh);
+                }
+                self.stats.stale_served.fetch_add(1, Relaxed);
+                Ok(answer)
+            }
             Lookup::Ask(asking) => {
-                // Refused, `asking` is dropped unfinished: anyone who
-                // joined meanwhile asks with a share of their own.
-                let answer = self.ask(name, record_type, requester).await?;
+                // The asking is not part of what times out: a lookup cut
+                // short still leaves its failure for those who joined it.
+                let answer = match timeout(
+                    self.timing.answer_within,
+                    self.ask(name, record_type, requester),
+                )
+                .await
+                {
+                    Ok(answer) => answer?,
+                    Err(_) => self.too_slow(),
+                };
                 Ok(asking.finish(name, record_type, answer))
             }
-            Lookup::Wait(mut answer) => {
-                let shared = answer
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|answer| answer.clone());
-                match shared {
-                    Some(answer) => Ok(answer),
-                    // The query that was asking gave up: ask ourselves.
-                    None => self.ask(name, record_type, requester).await.map(Arc::new),
-                }
-            }
+            Lookup::Wait(soon) => match first_answer(soon, self.timing.answer_within).await {
+                Some(answer) => Ok(answer),
+                // The query that was asking gave up (or took too long):
+                // ask ourselves, within what time is left.
+                None => match timeout(
+                    self.timing.answer_within / 2,
+                    self.ask(name, record_type, requester),
+                )
+                .await
+                {
+                    Ok(answer) => answer.map(Arc::new),
+                    Err(_) => Ok(Arc::new(self.too_slow())),
+                },
+            },
         }
+    }
+
+    /// Starts a lookup that goes on after the query that started it is
+    /// answered, and keeps its answer in the cache; where to watch for it.
+    /// None when the lookup pool is full (the stale answer is served).
+    fn refresh_in_background(
+        self: &Arc<Self>,
+        name: &Name,
+        record_type: RecordType,
+        begin: Begin,
+    ) -> Option<AnswerSoon> {
+        let asking: Asking = match begin {
+            Begin::Wait(soon) => return Some(soon),
+            Begin::Ask(asking) => asking,
+        };
+        let Ok(slot) = self.in_flight.clone().try_acquire_owned() else {
+            self.stats.pool_refused.fetch_add(1, Relaxed);
+            return None;
+        };
+        let soon = asking.subscribe();
+        self.stats.refreshes.fetch_add(1, Relaxed);
+        let this = self.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let started = Instant::now();
+            let answer = match timeout(
+                this.timing.answer_within,
+                this.upstream.ask(&name, record_type),
+            )
+            .await
+            {
+                Ok(answer) => answer,
+                Err(_) => this.too_slow(),
+            };
+            this.stats.observe(started.elapsed());
+            this.stats
+                .note_outcome(answer.code == ResponseCode::ServFail);
+            asking.finish(&name, record_type, answer);
+        });
+        Some(soon)
+    }
+
+    /// The SERVFAIL for a lookup that reached the `answer_within` ceiling.
+    fn too_slow(&self) -> UpstreamAnswer {
+        self.stats.note_outcome(true);
+        let mut answer = UpstreamAnswer::servfail();
+        answer.extended_error = Some(ExtendedError {
+            code: EDE_NO_REACHABLE_AUTHORITY,
+            text: format!(
+                "Lollipop: no upstream server answered within {:.1} s",
+                self.timing.answer_within.as_secs_f32()
+            ),
+        });
+        answer
     }
 
     /// One lookup at the upstream, timed for `/metrics`. The client's share
@@ -161,4 +274,14 @@ impl CachedUpstream {
             .note_outcome(answer.code == ResponseCode::ServFail);
         Ok(answer)
     }
+}
+
+/// The answer that comes on `soon` within `wait`; None if none does, or
+/// the lookup was dropped unfinished.
+async fn first_answer(mut soon: AnswerSoon, wait: Duration) -> Option<Arc<UpstreamAnswer>> {
+    timeout(wait, soon.wait_for(Option::is_some))
+        .await
+        .ok()?
+        .ok()
+        .and_then(|answer| answer.clone())
 }

@@ -40,6 +40,7 @@ fn a_client_over_its_share_is_refused_at_once_while_another_is_answered() {
     let upstream = Arc::new(CachedUpstream::new(
         Box::new(SilentUpstream),
         limits,
+        UpstreamTiming::default(),
         stats.clone(),
     ));
     let flooder = IpAddr::V4(Ipv4Addr::new(10, 0, 20, 66));

@@ -30,7 +30,7 @@ use super::answer::{Answer, UpstreamAnswer};
 use super::pipeline::{Question, decide, resolve};
 use super::rebinding::RebindingGuard;
 use super::settings::{Client, Settings};
-use super::upstream::{self, CachedUpstream, Upstream, UpstreamLimits};
+use super::upstream::{self, CachedUpstream, Upstream, UpstreamLimits, UpstreamTiming};
 use super::verdict::Verdict;
 
 mod guards;
@@ -154,7 +154,12 @@ allow_domains = ["corp.example.org"]
         max_in_flight: 16,
         max_in_flight_per_client: 16,
     };
-    let upstream = CachedUpstream::new(Box::new(upstream), limits, stats.clone());
+    let upstream = CachedUpstream::new(
+        Box::new(upstream),
+        limits,
+        UpstreamTiming::default(),
+        stats.clone(),
+    );
     Fixture {
         settings: Settings {
             policy,
