@@ -47,6 +47,8 @@ image/README.md|apt install mmdebstrap dosfstools mtools fdisk e2fsprogs xz-util
 image/README.md|cargo install cargo-deb --locked
 image/README.md|apt install qemu-user-static binfmt-support gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 image/README.md|dpkg --add-architecture arm64 && apt update && apt install libstd-rust-web-dev:arm64
+image/README.md|mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+image/README.md|[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register
 image/README.md|image/build-pi.sh
 image/README.md|image/check-image.sh image/out/lollipop-pi-arm64.img
 image/README.md|apt install qemu-system-arm bind9-dnsutils curl dnsmasq-base openssl python3
