@@ -163,10 +163,15 @@ deny_domains = ["bad.school.example"]
         max_in_flight: 16,
         max_in_flight_per_client: 16,
     };
-    let upstream = CachedUpstream::new(Box::new(TableUpstream {
-        records,
-        ..TableUpstream::default()
-    }), limits, stats);
+    let upstream = CachedUpstream::new(
+        Box::new(TableUpstream {
+            records,
+            ..TableUpstream::default()
+        }),
+        limits,
+        lollipop::dns::resolve::timing_for(&config),
+        stats,
+    );
     // The service's own builder: the policy and every stage's settings as
     // the running resolver has them, the table upstream in place of the
     // network.

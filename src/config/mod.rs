@@ -15,12 +15,14 @@ mod list_entries;
 mod resolver;
 pub mod restart;
 mod schema;
+mod zones;
 pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
 pub use resolver::{RebindingConfig, ResolverConfig};
 pub use schema::*;
+pub use zones::{APPLIANCE_LABEL, ZoneConfig};
 
 use catalogue::Catalogue;
 
@@ -454,6 +456,7 @@ impl Config {
         self.validate_web(problems);
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
+        self.validate_zones(problems);
         self.limits.validate(problems);
 
         let mut list_names: Vec<&str> = Vec::new();

@@ -13,6 +13,7 @@ use crate::journal::{DeviceEntry, LeaseFormat};
 use super::limits::LimitsConfig;
 use super::list_entries::{Archive, ListFormat};
 use super::resolver::{RebindingConfig, ResolverConfig};
+use super::zones::ZoneConfig;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +33,9 @@ pub struct Config {
     pub resolver: ResolverConfig,
     #[serde(default)]
     pub rebinding: RebindingConfig,
+    /// The school's own zones, sent to its own servers.
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
     #[serde(default)]
     pub lists: Vec<ListConfig>,
     #[serde(default)]
@@ -80,6 +84,9 @@ pub struct ServerConfig {
     /// Where the lists shipped with Lollipop live (services, walled garden).
     #[serde(default = "default_lists_dir")]
     pub lists_dir: PathBuf,
+    /// The school's own domain: `lollipop.<school_domain>` is answered with
+    /// the appliance's address.
+    pub school_domain: Option<Spanned<String>>,
 }
 
 fn default_lists_dir() -> PathBuf {

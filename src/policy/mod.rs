@@ -34,6 +34,8 @@ pub struct Policy {
     /// Category bits whose blocks alert the safeguarding lead.
     pub alerting_mask: u64,
     pub safe_search: Arc<SafeSearchMap>,
+    /// The school's zones the config exempts from filtering.
+    pub unfiltered_zones: SuffixSet,
 }
 
 impl Policy {
@@ -66,6 +68,14 @@ impl Policy {
                 .fold(0u64, |mask, bit| mask | (1u64 << bit))
         };
 
+        // Zones the config exempts from filtering: allowed in every profile
+        // whatever a list says, except a locked category.
+        let unfiltered_zones: Vec<String> = config
+            .zones
+            .iter()
+            .filter(|zone| !zone.filter)
+            .filter_map(|zone| zone.normalised_domain())
+            .collect();
         let mut profiles = Vec::new();
         for (name, profile) in &config.profiles {
             let local = |action: RuleAction| {
@@ -152,6 +162,11 @@ impl Policy {
             })
             .collect();
 
+        let unfiltered_zones = SuffixSet::new(unfiltered_zones).unwrap_or_else(|error| {
+            // Fail closed: without the set no zone is exempt.
+            tracing::error!("cannot index the unfiltered [[zones]]: {error}; they are filtered");
+            SuffixSet::default()
+        });
         Ok(Policy {
             lists,
             profiles,
@@ -160,6 +175,7 @@ impl Policy {
             locked_mask,
             alerting_mask,
             safe_search,
+            unfiltered_zones,
         })
     }
 
@@ -180,7 +196,23 @@ impl Policy {
     }
 
     pub fn decide(&self, profile: ProfileId, name: &ReversedName) -> Decision {
-        decision::decide(&self.lists, self.locked_mask, &self.profiles[profile], name)
+        let decision =
+            decision::decide(&self.lists, self.locked_mask, &self.profiles[profile], name);
+        match decision {
+            Decision::Blocked { .. } | Decision::NotInWalledGarden
+                if self.in_unfiltered_zone(name) =>
+            {
+                Decision::Allowed { by: None }
+            }
+            decision => decision,
+        }
+    }
+
+    /// Whether `name` is in one of the school's zones exempt from filtering.
+    pub fn in_unfiltered_zone(&self, name: &ReversedName) -> bool {
+        let mut found = false;
+        self.unfiltered_zones.walk(name, |_| found = true);
+        found
     }
 
     /// Why `decision` was taken, in words a technician can act on.

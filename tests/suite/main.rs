@@ -28,3 +28,4 @@ mod support;
 mod upstream;
 mod vlans;
 mod web;
+mod zones;

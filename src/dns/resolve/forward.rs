@@ -124,6 +124,23 @@ impl Forwarder {
         })
     }
 
+    /// A forwarder to plain-DNS `servers` (a zone's own), timed as the
+    /// config's `[resolver]` says.
+    pub fn plain(servers: &[SocketAddr], config: &Config) -> Forwarder {
+        Forwarder {
+            servers: servers
+                .iter()
+                .map(|&address| Server {
+                    address,
+                    transport: Transport::Udp,
+                })
+                .collect(),
+            attempts: config.resolver.attempts.max(1),
+            per_send: Duration::from_millis(config.resolver.timeout_ms),
+            patience: Duration::from_millis(config.resolver.answer_within_ms),
+        }
+    }
+
     async fn send(&self, server: &Server, name: &Name, record_type: RecordType) -> Sent {
         let reply = match &server.transport {
             Transport::Udp => exchange::udp(server.address, name, record_type, self.patience).await,

@@ -16,6 +16,7 @@ pub mod share;
 pub mod table;
 pub mod upstream;
 pub mod verdict;
+pub mod zones;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use crate::metrics::UpstreamStats;
 use cache::CachePolicy;
 use forward::Forwarder;
 use upstream::{CachedUpstream, UpstreamLimits, UpstreamTiming};
+use zones::ZoneRouter;
 
 /// The TTL a stale answer is served with (RFC 8767 suggests 30 s).
 const STALE_TTL_SECS: u32 = 30;
@@ -51,7 +53,7 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
         max_in_flight_per_client: resolver.per_client_share(),
     };
     Ok(CachedUpstream::new(
-        Box::new(Forwarder::new(config)?),
+        Box::new(ZoneRouter::new(config, Forwarder::new(config)?)),
         limits,
         timing_for(config),
         stats,

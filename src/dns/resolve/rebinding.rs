@@ -49,10 +49,22 @@ impl RebindingGuard {
             .iter()
             .map(|domain| domain.get_ref().as_str());
         let own = config.web.public_url.as_deref().and_then(url_host);
+        // The school's own zones answer with inside addresses by design.
+        let zones = config
+            .zones
+            .iter()
+            .map(|zone| zone.domain.get_ref().as_str());
+        let school = config
+            .server
+            .school_domain
+            .as_ref()
+            .map(|d| d.get_ref().as_str());
         let exempt = LOCAL_ZONES
             .into_iter()
             .chain(allowed)
             .chain(own)
+            .chain(zones)
+            .chain(school)
             .filter_map(|domain| normalise_domain(domain).ok())
             .map(|domain| reverse_domain(&domain).into_bytes())
             .collect();

@@ -3,7 +3,7 @@
 //! answering SERVFAIL, or its port closed. It records every question it is
 //! sent (ID and name), so a test can count the sends behind one lookup.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -39,7 +39,13 @@ pub struct ScriptedUpstream {
 
 impl ScriptedUpstream {
     pub fn start(behaviour: Behaviour) -> ScriptedUpstream {
+        ScriptedUpstream::answering(behaviour, SCRIPTED_ADDRESS.parse().expect("address"))
+    }
+
+    /// As [`ScriptedUpstream::start`], answering A questions with `address`.
+    pub fn answering(behaviour: Behaviour, address: Ipv4Addr) -> ScriptedUpstream {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind scripted upstream");
+        let answer = address;
         let address = socket.local_addr().expect("address");
         let upstream = ScriptedUpstream {
             address,
@@ -47,12 +53,22 @@ impl ScriptedUpstream {
             seen: Arc::default(),
         };
         let (behaviour, seen) = (upstream.behaviour.clone(), upstream.seen.clone());
-        thread::spawn(move || serve(socket, address, &behaviour, &seen));
+        thread::spawn(move || serve(socket, address, answer, &behaviour, &seen));
         upstream
     }
 
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().expect("behaviour") = behaviour;
+    }
+
+    /// Every name it was asked about, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .expect("seen")
+            .iter()
+            .map(|(_, name)| name.clone())
+            .collect()
     }
 
     /// The IDs of the questions sent for `name` (lower case, with the dot).
@@ -70,6 +86,7 @@ impl ScriptedUpstream {
 fn serve(
     socket: UdpSocket,
     address: SocketAddr,
+    answer: Ipv4Addr,
     behaviour: &Mutex<Behaviour>,
     seen: &Mutex<Vec<(u16, String)>>,
 ) {
@@ -128,7 +145,7 @@ fn serve(
             reply.add_answer(Record::from_rdata(
                 query.name().clone(),
                 ttl,
-                RData::A(A(SCRIPTED_ADDRESS.parse().expect("address"))),
+                RData::A(A(answer)),
             ));
         }
         let Ok(bytes) = reply.to_vec() else { continue };
