@@ -35,6 +35,30 @@ pub enum NameError {
 
 /// Turns user or list input into the canonical form keys are built from:
 /// lower-case ASCII, punycode for IDNs, no trailing dot.
+/// The site name in what a person typed or pasted: a bare name, or a web
+/// address (`https://www.example.org:8443/path?q#top`, `user@host`), from
+/// which the host is taken; then normalised as [`normalise_domain`] does.
+pub fn domain_from_input(input: &str) -> Result<String, NameError> {
+    let text = input.trim();
+    let after_scheme = match text.find("://") {
+        Some(at) => &text[at + 3..],
+        None => text,
+    };
+    let authority = after_scheme
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or(after_scheme);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    // A port after the host (an IPv6 literal is not a site name anyway).
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            name
+        }
+        _ => host,
+    };
+    normalise_domain(host)
+}
+
 pub fn normalise_domain(input: &str) -> Result<String, NameError> {
     let trimmed = input.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
@@ -221,6 +245,24 @@ impl fmt::Debug for ReversedName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pasted_web_address_gives_its_host() {
+        for (typed, domain) in [
+            ("https://www.Bet365.com/en/sports?x=1#top", "www.bet365.com"),
+            (
+                "http://user:pw@games.example.org:8080/",
+                "games.example.org",
+            ),
+            ("www.example.org/path", "www.example.org"),
+            (" www.example.org. ", "www.example.org"),
+            ("example.org:443", "example.org"),
+        ] {
+            assert_eq!(domain_from_input(typed).unwrap(), domain, "{typed}");
+        }
+        assert!(domain_from_input("https://").is_err());
+        assert!(domain_from_input("not a name").is_err());
+    }
 
     #[test]
     fn normalises_case_trailing_dot_and_whitespace() {

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::dns::resolve::pipeline::decide;
 use crate::dns::resolve::settings::{Client, Settings};
 use crate::metrics::Metrics;
-use crate::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, domain_from_input};
 use crate::policy::overrides::OverrideSet;
 use crate::policy::special::SpecialAnswer;
 use crate::service::settings::{build_settings, load_lists};
@@ -22,8 +22,8 @@ use crate::service::settings::{build_settings, load_lists};
 /// rewrite for `name` asked by `client` on `listener` (a `[[listen]]`
 /// address).
 pub fn run(config: &Config, name: &str, client: &IpAddr, listener: Option<&String>) -> Result<()> {
-    let domain = normalise_domain(name)
-        .map_err(|error| anyhow::anyhow!("'{name}' is not a domain name: {error}"))?;
+    let domain = domain_from_input(name)
+        .map_err(|error| anyhow::anyhow!("'{name}' is not a website name or address: {error}"))?;
     let reversed = ReversedName::from_domain(&domain)
         .ok_or_else(|| anyhow::anyhow!("'{name}' is too long for a DNS name"))?;
     let listener_index = match listener {
@@ -39,6 +39,8 @@ pub fn run(config: &Config, name: &str, client: &IpAddr, listener: Option<&Strin
         ),
     };
     let settings = settings_of(config)?;
+    // Without --listener, the one serving the client's subnet, as DNS does.
+    let listener_index = listener_index.or_else(|| settings.listener_serving(*client));
     let overrides = unlocks_in_force(config);
     let asker = Client {
         address: *client,
@@ -55,6 +57,9 @@ pub fn run(config: &Config, name: &str, client: &IpAddr, listener: Option<&Strin
     );
     println!("name:     {domain}");
     println!("client:   {client}");
+    if let Some(listener) = listener_index.and_then(|i| settings.listeners.get(i)) {
+        println!("asks on:  {listener}");
+    }
     if let Some(special) = verdict.special {
         let text = match special {
             SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,

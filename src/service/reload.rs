@@ -222,8 +222,12 @@ impl Reloader {
                     "a config or list file changed"
                 }
             };
+            // Taken before the reload reads the files: an edit saved while
+            // it runs differs from this and is applied at the next tick,
+            // rather than being taken for already applied.
+            let before = self.watched_files().await;
             self.reload(why).await;
-            seen = self.watched_files().await;
+            seen = before;
         }
     }
 

@@ -241,7 +241,7 @@ fn check_explains_the_decision_for_a_client() {
     );
     assert!(!out.status.success());
     assert!(
-        text(&out).contains("'bad..name' is not a domain name"),
+        text(&out).contains("'bad..name' is not a website name"),
         "{}",
         text(&out)
     );

@@ -49,3 +49,38 @@ pub struct Settings {
     /// The hourly figures' counts of allowed lookups, by profile.
     pub lookups: LookupTally,
 }
+
+impl Settings {
+    /// The `[[listen]]` address a device on the network would ask: the one
+    /// whose address shares the device's /24 (IPv4) or /64 (IPv6), as a
+    /// VLAN interface serving its rooms does; None when no single listener
+    /// does (one address for the whole school, or a device elsewhere).
+    pub fn listener_serving(&self, device: IpAddr) -> Option<usize> {
+        let serving: Vec<usize> = self
+            .listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, listener)| {
+                let ip = listener.parse::<std::net::SocketAddr>().ok()?.ip();
+                same_subnet(ip, device).then_some(i)
+            })
+            .collect();
+        match serving.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `listener` (a specific address, not a wildcard) and `device`
+/// are on one /24 or /64.
+fn same_subnet(listener: IpAddr, device: IpAddr) -> bool {
+    if listener.is_unspecified() {
+        return false;
+    }
+    match (listener, device) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..3] == b.octets()[..3],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.octets()[..8] == b.octets()[..8],
+        _ => false,
+    }
+}

@@ -20,6 +20,7 @@ use crate::journal::{JournalReader, LogFilter};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
+use crate::web::pages::check::EVERY_PROFILE;
 
 /// The most rows one `/api/v1/blocked` call returns.
 pub const MAX_ROWS: u32 = 1000;
@@ -283,7 +284,7 @@ pub async fn check(
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     allowed(signed, &[Right::CheckName], "check names")?;
-    let params = params(query, &["name", "profile", "client"])?;
+    let params = params(query, &["name", "profile", "client", "listener"])?;
     let Some(typed) = params.get("name") else {
         return Err(ApiError::bad(
             "name: give the name to check, e.g. name=www.example.org",
@@ -294,10 +295,20 @@ pub async fn check(
             return Err(ApiError::bad("give profile= or client=, not both"));
         }
         (Some(name), None) => CheckFor::Profile(name.clone()),
-        (None, Some(text)) => CheckFor::Device(
-            text.parse::<IpAddr>()
+        (None, Some(text)) => CheckFor::Device {
+            address: text
+                .parse::<IpAddr>()
                 .map_err(|_| ApiError::bad(format!("client: '{text}' is not an IP address")))?,
-        ),
+            listener: match params.get("listener") {
+                Some(listener) => Some(
+                    state
+                        .pipeline
+                        .listener_index(listener)
+                        .map_err(|message| ApiError::bad(format!("listener: {message}")))?,
+                ),
+                None => None,
+            },
+        },
         (None, None) => {
             return Err(ApiError::bad(
                 "give profile=<name> or client=<ip address> to say whose decision to check",
@@ -305,7 +316,22 @@ pub async fn check(
         }
     };
     // The same stages a lookup goes through, on the overrides in force.
+    if matches!(&who, CheckFor::Profile(profile) if profile == EVERY_PROFILE) {
+        let checks = state
+            .pipeline
+            .check_every_profile(typed)
+            .map_err(ApiError::bad)?;
+        let rows: Vec<Value> = checks.iter().map(check_json).collect();
+        return Ok(Json(json!({ "name": typed.trim(), "profiles": rows })));
+    }
     let check = state.pipeline.check(typed, &who).map_err(ApiError::bad)?;
+    let mut body = check_json(&check);
+    body["client"] = json!(params.get("client"));
+    Ok(Json(body))
+}
+
+/// One check as the API gives it.
+fn check_json(check: &crate::dns::resolve::check::NameCheck) -> Value {
     let locked = check.explanation.as_ref().is_some_and(|e| e.locked);
     let decision = match (check.special.is_some(), check.blocked, locked) {
         (true, _, _) => "answered by Lollipop",
@@ -314,16 +340,16 @@ pub async fn check(
         (false, false, _) if check.override_id.is_some() => "unlocked by a staff override",
         (false, false, _) => "allowed",
     };
-    Ok(Json(json!({
+    json!({
         "name": check.domain,
         "profile": check.profile,
-        "client": params.get("client"),
+        "listener": check.listener,
         "decision": decision,
         "special": check.special,
         "why": check.explanation,
         "released_by_override": check.override_id,
         "safe_search": check.rewrite,
-    })))
+    })
 }
 
 pub async fn overrides(

@@ -82,7 +82,8 @@ fn blocked(state: &WebState, name: &str, client: Option<IpAddr>) -> Option<Block
     let settings = state.pipeline.settings();
     let policy = &settings.policy;
     let reversed = ReversedName::from_domain(name)?;
-    let own = client.map(|ip| policy.profile_for(ip, None));
+    // The device's own profile first, on the listener serving its subnet.
+    let own = client.map(|ip| policy.profile_for(ip, settings.listener_serving(ip)));
     let mut candidates = own.into_iter().chain(0..policy.profiles.len());
     candidates.find_map(|profile| {
         let decision = policy.decide(profile, &reversed);

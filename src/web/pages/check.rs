@@ -1,5 +1,6 @@
-//! Check a name: the decision a device or a profile would get for a site
-//! now, and why, as the resolver itself would decide it.
+//! Check a name: the decision a device (on its listener) or a profile, or
+//! every profile at once, would get for a site now, and why, as the
+//! resolver itself would decide it.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
-use crate::dns::resolve::check::{CheckFor, NameCheck};
+use crate::dns::resolve::check::{CheckFor, NameCheck, listener_index};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
@@ -20,30 +21,43 @@ use crate::web::view::{Layout, render};
 pub struct CheckQuery {
     #[serde(default)]
     pub name: String,
+    /// A profile's name, or [`EVERY_PROFILE`].
     #[serde(default)]
     pub profile: String,
     /// A device's IP address; it wins over `profile`.
     #[serde(default)]
     pub client: String,
+    /// The `[[listen]]` address the device asks on; empty: the one serving
+    /// its subnet.
+    #[serde(default)]
+    pub listener: String,
 }
 
+/// The profile choice that shows the answer for every profile at once.
+pub const EVERY_PROFILE: &str = "*";
+
 impl CheckQuery {
-    /// Who to check for, or what is wrong with the input.
-    pub fn who(&self) -> Result<Option<CheckFor>, String> {
+    /// Who to check for (None: every profile), or what is wrong with the input.
+    /// `listeners` are the `[[listen]]` addresses a device may be checked on.
+    pub fn who(&self, listeners: &[String]) -> Result<Option<CheckFor>, String> {
         let client = self.client.trim();
         if !client.is_empty() {
-            return client
-                .parse::<IpAddr>()
-                .map(|ip| Some(CheckFor::Device(ip)))
-                .map_err(|_| {
-                    format!(
-                        "'{}' is not an IP address. Write it like 10.0.20.15, or leave it empty and pick a profile.",
-                        client.chars().take(60).collect::<String>()
-                    )
-                });
+            let address = client.parse::<IpAddr>().map_err(|_| {
+                format!(
+                    "'{}' is not an IP address. Write it like 10.0.20.15, or leave it empty and pick a profile.",
+                    client.chars().take(60).collect::<String>()
+                )
+            })?;
+            let listener = match self.listener.trim() {
+                "" => None,
+                chosen => Some(listener_index(listeners, chosen)?),
+            };
+            return Ok(Some(CheckFor::Device { address, listener }));
         }
-        let profile = self.profile.trim();
-        Ok((!profile.is_empty()).then(|| CheckFor::Profile(profile.to_string())))
+        match self.profile.trim() {
+            "" | EVERY_PROFILE => Ok(None),
+            profile => Ok(Some(CheckFor::Profile(profile.to_string()))),
+        }
     }
 }
 
@@ -53,7 +67,8 @@ struct CheckPage {
     layout: Layout,
     query: CheckQuery,
     profiles: Vec<String>,
-    result: Option<NameCheck>,
+    listeners: Vec<String>,
+    results: Vec<NameCheck>,
     error: Option<String>,
     can_override: bool,
 }
@@ -66,14 +81,16 @@ pub async fn page(
     signed.require(Right::CheckName, "check a site")?;
     let config = state.config().await;
     let profiles: Vec<String> = config.profiles.keys().cloned().collect();
-    let mut result = None;
+    let listeners = state.pipeline.settings().listeners.clone();
+    let mut results = Vec::new();
     let mut error = None;
     if !query.name.trim().is_empty() {
-        let who = query.who().map(|who| {
-            who.unwrap_or_else(|| CheckFor::Profile(profiles.first().cloned().unwrap_or_default()))
+        let checked = query.who(&listeners).and_then(|who| match who {
+            Some(who) => state.pipeline.check(&query.name, &who).map(|c| vec![c]),
+            None => state.pipeline.check_every_profile(&query.name),
         });
-        match who.and_then(|who| state.pipeline.check(&query.name, &who)) {
-            Ok(check) => result = Some(check),
+        match checked {
+            Ok(checks) => results = checks,
             Err(message) => error = Some(message),
         }
     }
@@ -81,7 +98,8 @@ pub async fn page(
         layout: Layout::new(&config, "Check a site", "check", &signed),
         query,
         profiles,
-        result,
+        listeners,
+        results,
         can_override: signed.may(Right::UseOverride),
         error,
     };

@@ -46,7 +46,12 @@ pub fn read_forms(body: &[u8], now_secs: u32) {
     super::reports::read_posted(body, tz, now);
     super::log::read_posted(body, tz);
     if let Ok(query) = serde_urlencoded::from_bytes::<super::check::CheckQuery>(body) {
-        let _ = query.who();
+        let listeners: Vec<String> = config
+            .listen
+            .iter()
+            .map(|listen| listen.address.get_ref().clone())
+            .collect();
+        let _ = query.who(&listeners);
     }
 }
 

@@ -24,7 +24,7 @@ use crate::admin::users::{Right, Role};
 use crate::alerts::Notice;
 use crate::clock::now_unix_ms;
 use crate::config::Config;
-use crate::name::{ReversedName, normalise_domain};
+use crate::name::{ReversedName, domain_from_input};
 use crate::policy::release::Standing;
 use crate::policy::rules::{OverrideScope, OverrideTarget};
 use crate::web::WebState;
@@ -171,7 +171,7 @@ fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, Str
             );
         }
         (false, true) => {
-            let domain = normalise_domain(domain).map_err(|error| {
+            let domain = domain_from_input(domain).map_err(|error| {
                 format!("'{domain}' is not a website name ({error}). Type it as www.example.org.")
             })?;
             OverrideTarget::Domain(domain)

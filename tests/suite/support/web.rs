@@ -259,6 +259,20 @@ impl WebSchool {
         }
     }
 
+    /// A school whose whole config `config` makes, given the `[web]`
+    /// table's `listen` line for the page.
+    pub fn with_config(config: impl FnOnce(&str) -> String, lists: &[(&str, &str)]) -> WebSchool {
+        let upstream = super::TestUpstream::start();
+        let port = super::free_port();
+        let text = config(&format!("listen = [\"127.0.0.1:{port}\"]"));
+        let lollipop = super::TestLollipop::start(&text, &upstream, lists);
+        WebSchool {
+            upstream,
+            lollipop,
+            web: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
     pub fn client(&self) -> WebClient {
         WebClient::new(self.web)
     }

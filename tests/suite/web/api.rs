@@ -233,7 +233,7 @@ fn check_explains_the_decision_like_the_resolver_makes_it() {
         ("name=bet365.com&profile=ks2&client=127.0.0.1", "not both"),
         ("name=bet365.com&profile=nursery", "no profile"),
         ("name=bet365.com&client=not-an-ip", "not an IP address"),
-        ("name=bad..name&profile=ks2", "not a domain name"),
+        ("name=bad..name&profile=ks2", "not a website name"),
     ] {
         let (status, json) = teacher.get(&format!("/api/v1/check?{query}"));
         assert_eq!(status, 400, "{query}: {json}");

@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod blockpage;
+mod check_vlans;
 mod metrics;
 mod pages;
 mod rules;
