@@ -32,6 +32,8 @@ pub struct Report {
     pub top_names: Vec<(String, i64)>,
     pub alerts: Vec<AuditRow>,
     pub lists: Vec<ListHealth>,
+    /// Safeguards that are off, most serious first.
+    pub gaps: Vec<crate::lists::safeguards::Gap>,
 }
 
 /// The report for `[from_ms, to_ms)` from the block log.
@@ -88,6 +90,14 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         .map(|(profile, (q, b))| (profile, q, b))
         .collect();
     by_profile.sort();
+    let lists = health(
+        config,
+        CompiledLists::open(&config.compiled_lists_path())
+            .ok()
+            .as_ref()
+            .map(CompiledLists::manifest),
+        now_unix_secs(),
+    );
     Ok(Report {
         school: config.alerts.school_name.clone(),
         from_ms,
@@ -100,14 +110,8 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         by_device: most_first(by_device, TOP),
         top_names: most_first(by_name, TOP),
         alerts,
-        lists: health(
-            config,
-            CompiledLists::open(&config.compiled_lists_path())
-                .ok()
-                .as_ref()
-                .map(CompiledLists::manifest),
-            now_unix_secs(),
-        ),
+        gaps: crate::lists::safeguards::gaps(config, &lists),
+        lists,
     })
 }
 
@@ -232,6 +236,17 @@ impl Report {
             blocked = self.blocked,
             tz = self.tz.name(),
         );
+        if !self.gaps.is_empty() {
+            out.push_str("<h2>Safeguards that are off</h2><ul>");
+            for gap in &self.gaps {
+                let class = match gap.severity {
+                    crate::lists::safeguards::Severity::Bad => " class=\"warn\"",
+                    crate::lists::safeguards::Severity::Warn => "",
+                };
+                let _ = write!(out, "<li{class}>{}</li>", escape(&gap.text));
+            }
+            out.push_str("</ul>");
+        }
         let table = |out: &mut String, caption: &str, head: &[&str], rows: Vec<Vec<String>>| {
             let _ = write!(out, "<h2>{}</h2>", escape(caption));
             if rows.is_empty() {

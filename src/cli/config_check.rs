@@ -1,4 +1,5 @@
-//! `lollipop config check`: the file is valid, and, when Lollipop has run
+//! `lollipop config check`: the file is valid, which safeguards it leaves
+//! off (an empty alert category, a locked category with no feed...), and, when Lollipop has run
 //! with this data directory, which of the file's changes a reload applies
 //! and which wait for a restart (new listening addresses and the like).
 
@@ -15,6 +16,27 @@ pub fn report(config: &Config) -> String {
         config.lists.len(),
         config.upstream.len()
     );
+    let gaps = crate::lists::safeguards::gaps(
+        config,
+        &crate::lists::acquire::health::health(
+            config,
+            crate::lists::store::CompiledLists::open(&config.compiled_lists_path())
+                .ok()
+                .as_ref()
+                .map(crate::lists::store::CompiledLists::manifest),
+            crate::clock::now_unix_secs(),
+        ),
+    );
+    if !gaps.is_empty() {
+        out.push_str("Safeguards that are off:\n");
+        for gap in &gaps {
+            let mark = match gap.severity {
+                crate::lists::safeguards::Severity::Bad => "NOT PROTECTED",
+                crate::lists::safeguards::Severity::Warn => "check",
+            };
+            out.push_str(&format!("  {mark}: {}\n", gap.text));
+        }
+    }
     match started_with(config) {
         None => out.push_str(&format!(
             "Lollipop has not started with this data directory ({} is missing), so which changes need a restart is not known.\n",

@@ -18,6 +18,7 @@
 pub mod acquire;
 pub mod compile;
 pub mod parse;
+pub mod safeguards;
 pub mod store;
 
 use std::fs::File;

@@ -89,6 +89,14 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let metrics = Arc::new(Metrics::default());
     let admin_set_aside = storage::open_admin(&config, &clock);
     let settings = build_settings(&config, lists, None, &metrics)?;
+    let health = crate::lists::acquire::health::health(
+        &config,
+        Some(settings.policy.lists.manifest()),
+        crate::clock::now_unix_secs(),
+    );
+    for gap in crate::lists::safeguards::gaps(&config, &health) {
+        tracing::warn!("safeguard off: {}", gap.text);
+    }
     let journal = storage::open_journal(&config, &clock, device_directory(&config))?;
     let alerts = Arc::new(LiveAlerts::default());
     alerts.start(&config, &journal)?;

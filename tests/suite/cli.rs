@@ -93,6 +93,42 @@ fn config_check_accepts_a_good_file_and_names_the_line_and_key_of_a_bad_one() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("OK (3 profiles"), "{}", text(&out));
+    // A valid file can still leave safeguards off, and says which: no
+    // IWF feed, no alert channel, an alerting category with no list.
+    for gap in [
+        "NOT PROTECTED: Not protected against the IWF list",
+        "NOT PROTECTED: Safeguarding alerts are not set up",
+        "NOT PROTECTED: The 'self-harm' category is meant to alert the safeguarding lead, but no list supplies it",
+    ] {
+        assert!(text(&out).contains(gap), "{gap}: {}", text(&out));
+    }
+    // The gambling list has entries once compiled: its category is no gap.
+    let compiled = lollipop(
+        dir.path(),
+        &["--config", "lollipop.toml", "lists", "compile"],
+    );
+    assert!(compiled.status.success(), "{}", text(&compiled));
+    let out = lollipop(
+        dir.path(),
+        &["--config", "lollipop.toml", "config", "check"],
+    );
+    assert!(
+        !text(&out).contains("'gambling' category"),
+        "{}",
+        text(&out)
+    );
+    let empty = CONFIG.replace(
+        "block_categories = [\"gambling\"]",
+        "block_categories = [\"gambling\", \"games\"]",
+    );
+    std::fs::write(dir.path().join("empty.toml"), &empty).expect("write");
+    let out = lollipop(dir.path(), &["--config", "empty.toml", "config", "check"]);
+    assert!(
+        text(&out)
+            .contains("check: The 'games' category is blocked for ks2, but no list supplies it"),
+        "{}",
+        text(&out)
+    );
 
     let typo = CONFIG.replace("profile = \"under5\"", "profile = \"under-5\"");
     std::fs::write(dir.path().join("typo.toml"), &typo).expect("write");

@@ -277,6 +277,17 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         level: if stale.is_empty() { "ok" } else { "warn" },
     });
 
+    for gap in crate::lists::safeguards::gaps(config, lists) {
+        lines.push(StatusLine {
+            what: "Safeguards",
+            state: gap.text,
+            level: match gap.severity {
+                crate::lists::safeguards::Severity::Bad => "bad",
+                crate::lists::safeguards::Severity::Warn => "warn",
+            },
+        });
+    }
+
     let journal = state.journal.stats();
     lines.push(
         match (

@@ -50,6 +50,11 @@ fn the_dashboard_shows_health_counts_charts_and_top_blocks() {
     assert!(body.contains("Internet look-ups"));
     assert!(body.contains("working; last answer"), "{body}");
     assert!(body.contains("sites in 3 lists"), "{body}");
+    // Safeguards that are off, in red: this school set up no alerts.
+    assert!(
+        body.contains("Safeguarding alerts are not set up"),
+        "{body}"
+    );
     // Today: four look-ups, three blocked, all on ks2.
     assert!(
         body.contains(r#"<td class="num">4</td><td class="num">3</td>"#),
