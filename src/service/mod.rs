@@ -94,12 +94,14 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         Some(settings.policy.lists.manifest()),
         crate::clock::now_unix_secs(),
     );
-    for gap in crate::lists::safeguards::gaps(&config, &health) {
+    let gaps = crate::lists::safeguards::gaps(&config, &health);
+    for gap in &gaps {
         tracing::warn!("safeguard off: {}", gap.text);
     }
     let journal = storage::open_journal(&config, &clock, device_directory(&config))?;
     let alerts = Arc::new(LiveAlerts::default());
     alerts.start(&config, &journal)?;
+    tell_dsl_about_gaps(&alerts, &gaps, clock.now_unix_ms());
     storage::tell_school_about_damage(&journal, alerts.clone(), config.log.time_zone);
     if let Some(set_aside) = &admin_set_aside {
         storage::record_admin_set_aside(set_aside, &journal, &alerts, config.log.time_zone);
@@ -215,4 +217,23 @@ pub async fn stop_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// At start, the safeguarding lead is told of every serious gap (a locked
+/// category with no feed, an alerting category that holds no sites), by
+/// whichever alert channel there is.
+fn tell_dsl_about_gaps(alerts: &LiveAlerts, gaps: &[crate::lists::safeguards::Gap], now: i64) {
+    let serious: Vec<&str> = gaps
+        .iter()
+        .filter(|gap| gap.severity == crate::lists::safeguards::Severity::Bad)
+        .map(|gap| gap.text.as_str())
+        .collect();
+    if serious.is_empty() {
+        return;
+    }
+    alerts.notify(crate::alerts::Notice {
+        headline: "some safeguards are off".into(),
+        text: serious.join("\n"),
+        at_unix_ms: now,
+    });
 }

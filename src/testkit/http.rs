@@ -184,6 +184,15 @@ impl Server {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The requests other than the start-up notice of safeguards that are
+    /// off, which every test school (no IWF feed) sends first.
+    pub fn alerts(&self) -> Vec<Request> {
+        self.requests()
+            .into_iter()
+            .filter(|request| !request.body_text().contains("some safeguards are off"))
+            .collect()
+    }
+
     pub fn last_request(&self) -> Request {
         self.requests()
             .pop()

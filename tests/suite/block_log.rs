@@ -219,13 +219,20 @@ fn serious_blocks_alert_the_safeguarding_lead_by_webhook() {
         ["A 0.0.0.0"]
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while hook.requests().is_empty() {
+    while hook.alerts().is_empty() {
         assert!(Instant::now() < deadline, "no alert arrived");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let bodies: Vec<String> = hook.requests().iter().map(|r| r.body_text()).collect();
+    let bodies: Vec<String> = hook.alerts().iter().map(|r| r.body_text()).collect();
     assert_eq!(bodies.len(), 1, "gambling does not alert: {bodies:?}");
+    // Before any alert, the start-up notice told the DSL what is off.
+    let first = hook.requests()[0].body_text();
+    assert!(first.contains("some safeguards are off"), "{first}");
+    assert!(
+        first.contains("Not protected against the CTIRU list"),
+        "{first}"
+    );
     let alert: serde_json::Value = serde_json::from_str(&bodies[0]).expect("JSON");
     let text = alert.to_string();
     for expected in [

@@ -122,7 +122,7 @@ fn junk_over_the_block_log_while_running_is_set_aside_and_the_head_is_told() {
     );
 
     let notice = || {
-        hook.requests()
+        hook.alerts()
             .iter()
             .map(|r| r.body_text())
             .find(|body| body.contains("\"kind\":\"system\""))

@@ -243,18 +243,18 @@ fn alerts_go_to_the_webhook_set_on_reload() {
         ],
     );
     a(lollipop.address(), "www.adult-site.example.");
-    wait_until("the first alert", || first.requests().len() == 1);
+    wait_until("the first alert", || first.alerts().len() == 1);
 
     let (old, new) = (first.url("/hook"), second.url("/hook"));
     let outcome = lollipop.reload_with(|text| text.replace(&old, &new));
     assert_eq!(outcome, ReloadOutcome::Reloaded);
     a(lollipop.address(), "cdn.adult-site.example.");
     wait_until("the alert at the new webhook", || {
-        second.requests().len() == 1
+        second.alerts().len() == 1
     });
-    assert_eq!(first.requests().len(), 1, "nothing more to the old webhook");
+    assert_eq!(first.alerts().len(), 1, "nothing more to the old webhook");
     assert!(
-        second.requests()[0]
+        second.alerts()[0]
             .body_text()
             .contains("cdn.adult-site.example")
     );

@@ -225,7 +225,7 @@ fn the_dsl_unlocks_an_alerting_category_for_one_device_or_a_staff_room_only() {
 
     // The release alerts the safeguarding lead (the refusals did not).
     let notices = || -> Vec<String> {
-        hook.requests()
+        hook.alerts()
             .iter()
             .map(|request| request.body_text())
             .filter(|body| body.contains("\"kind\":\"system\""))
