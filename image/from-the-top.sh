@@ -11,7 +11,7 @@
 #
 # x86 (the default) builds the PC image, checks its files and boots it under
 # QEMU twice (the good and the broken setup file); pi does the same for the
-# Raspberry Pi image (hours: arm64 is emulated). FRESH=DIR is the root
+# Raspberry Pi image (about 50 minutes here: arm64 is emulated). FRESH=DIR is the root
 # (/var/tmp/lollipop-fresh-KIND, made anew each run; KEEP=1 leaves it).
 # Needs root, mmdebstrap, the Debian mirror and crates.io. Not part of
 # cargo test.
