@@ -195,15 +195,16 @@ struct Week {
     later: bool,
 }
 
-/// Seven local days from the date typed, or this week (from Monday) when
-/// none was.
+/// Seven local days from the date typed, or the last full week (Monday to
+/// Sunday) when none was: on a Monday morning the head reads the week just
+/// ended, not the one that has barely begun.
 fn week(from: &str, tz: TimeZone, now: i64) -> Result<Week, WebError> {
     // Weeks start on Monday; 1970-01-01 was a Thursday.
     let monday = |day: i64| day - (day + 3).rem_euclid(7);
     let today = tz.local_day(now);
     let first_day = match day_start(from, tz, "from")? {
         Some(start) => tz.local_day(start),
-        None => monday(today),
+        None => monday(today) - 7,
     };
     Ok(Week {
         from: tz.start_of_local_day(first_day),
@@ -331,5 +332,36 @@ pub(super) fn read_posted(body: &[u8], tz: TimeZone, now: i64) {
         if let Ok(Some(start)) = day_start(&query.to, tz, "to") {
             let _ = tz.day_end(start);
         }
+    }
+}
+
+#[cfg(test)]
+mod week_tests {
+    use super::*;
+
+    /// Local midnight of a civil date, in UTC.
+    fn day_ms(year: i64, month: u32, day: u32) -> i64 {
+        crate::clock::days_from_civil(year, month, day) * 86_400_000
+    }
+
+    #[test]
+    fn the_report_opens_on_the_last_full_week_even_on_a_monday() {
+        let tz = TimeZone::Utc;
+        // Monday 7 December 2026, 08:40: the week of 30 Nov to 6 Dec.
+        let monday_morning = day_ms(2026, 12, 7) + 8 * 3_600_000 + 40 * 60_000;
+        let shown = week("", tz, monday_morning).expect("week");
+        assert_eq!(shown.from, day_ms(2026, 11, 30));
+        assert_eq!(shown.to, day_ms(2026, 12, 7));
+        assert!(shown.later, "this week can be opened from it");
+        // Sunday evening: still the week before the one ending tonight.
+        let sunday = day_ms(2026, 12, 13) + 20 * 3_600_000;
+        assert_eq!(
+            week("", tz, sunday).expect("week").from,
+            day_ms(2026, 11, 30)
+        );
+        // A date typed still wins.
+        let chosen = week("2026-12-07", tz, monday_morning).expect("week");
+        assert_eq!(chosen.from, day_ms(2026, 12, 7));
+        assert!(!chosen.later);
     }
 }

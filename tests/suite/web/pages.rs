@@ -314,7 +314,22 @@ fn the_weekly_report_and_the_review_record() {
     let school = WebSchool::start();
     some_blocked_lookups(&school);
     let head = school.signed_in("head", Role::Viewer);
-    let report = head.get("/reports");
+    // The page opens on the last full week; this week is its "Week after".
+    let last_week = head.get("/reports");
+    assert_eq!(last_week.status, 200);
+    assert!(
+        !last_week.body.contains("www.bet365.com"),
+        "{}",
+        last_week.body
+    );
+    let this_week = last_week
+        .body
+        .split("href=\"/reports?from=")
+        .nth(2)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the Week after link")
+        .to_string();
+    let report = head.get(&format!("/reports?from={this_week}"));
     assert_eq!(report.status, 200);
     assert!(report.body.contains("Blocked attempts"));
     assert!(report.body.contains("www.bet365.com"), "{}", report.body);
