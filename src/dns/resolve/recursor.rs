@@ -122,12 +122,12 @@ impl Recursor {
     async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
-        let query = Query::query(fqdn, record_type);
+        let query = Query::query(fqdn.clone(), record_type);
         // DO set whenever validating: the RRSIGs are needed here (to tell an
         // expired signature), and dropped below.
         let asked = self.inner.resolve(query, Instant::now(), self.validating);
         match tokio::time::timeout(self.ceiling, asked).await {
-            Ok(Ok(message)) => from_message(message, record_type, unix_now()),
+            Ok(Ok(message)) => from_message(message, &fqdn, record_type, unix_now()),
             Ok(Err(error)) => from_error(name, error),
             Err(_) => failure(
                 EDE_NO_REACHABLE_AUTHORITY,
@@ -149,7 +149,12 @@ impl Upstream for Recursor {
 /// A positive (or referral-free NOERROR) response: Bogus data becomes
 /// SERVFAIL; otherwise the records without the DNSSEC ones (unless asked
 /// for), marked authentic when every record was proven Secure.
-fn from_message(message: Message, record_type: RecordType, now: u32) -> UpstreamAnswer {
+fn from_message(
+    message: Message,
+    qname: &Name,
+    record_type: RecordType,
+    now: u32,
+) -> UpstreamAnswer {
     let bogus: Vec<&Record> = message
         .answers
         .iter()
@@ -188,7 +193,9 @@ fn from_message(message: Message, record_type: RecordType, now: u32) -> Upstream
             .filter(|record| keep(record))
             .all(|record| record.proof == Proof::Secure);
     let code = message.metadata.response_code;
+    // The question as asked: the message's own may be a later link's.
     let answers: Vec<Record> = message.answers.into_iter().filter(|r| keep(r)).collect();
+    let answers = in_chain_order(answers, qname);
     let authorities: Vec<Record> = message
         .authorities
         .into_iter()
@@ -197,6 +204,35 @@ fn from_message(message: Message, record_type: RecordType, now: u32) -> Upstream
     let mut answer = UpstreamAnswer::new(code, answers, authorities);
     answer.authentic = authentic;
     answer
+}
+
+/// `answers` in the order of the CNAME chain from `qname`: the recursor
+/// puts the chain's first CNAME last, and a stub that reads the answer
+/// section in order (glibc's) skips records whose owner it has not reached
+/// yet. Records off the chain keep their place after it.
+fn in_chain_order(mut answers: Vec<Record>, qname: &Name) -> Vec<Record> {
+    let mut ordered = Vec::with_capacity(answers.len());
+    let mut owner = qname.clone();
+    loop {
+        let (here, rest): (Vec<Record>, Vec<Record>) =
+            answers.into_iter().partition(|record| record.name == owner);
+        answers = rest;
+        // Each turn takes at least one record, so the loop ends.
+        if here.is_empty() {
+            break;
+        }
+        let next = here.iter().find_map(|record| match &record.data {
+            RData::CNAME(target) => Some(target.0.clone()),
+            _ => None,
+        });
+        ordered.extend(here);
+        match next {
+            Some(target) => owner = target,
+            None => break,
+        }
+    }
+    ordered.extend(answers);
+    ordered
 }
 
 /// Whether `record` is an RRSIG past its expiry time (serial arithmetic,
@@ -374,6 +410,27 @@ mod tests {
             let key = builtin.get(i).expect("key");
             assert!(anchors.contains(key), "built-in key {i} missing");
         }
+    }
+
+    #[test]
+    fn a_cname_chain_is_put_in_order_from_the_question() {
+        let record = |owner: &str, data: RData| {
+            Record::from_rdata(Name::from_ascii(owner).expect("name"), 60, data)
+        };
+        let cname = |target: &str| {
+            RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
+                Name::from_ascii(target).expect("name"),
+            ))
+        };
+        let address = RData::A(hickory_resolver::proto::rr::rdata::A([192, 0, 2, 1].into()));
+        let shuffled = vec![
+            record("b.test.", cname("c.test.")),
+            record("c.test.", address.clone()),
+            record("A.test.", cname("b.test.")),
+        ];
+        let ordered = in_chain_order(shuffled, &Name::from_ascii("a.test.").expect("name"));
+        let owners: Vec<String> = ordered.iter().map(|r| r.name.to_string()).collect();
+        assert_eq!(owners, ["A.test.", "b.test.", "c.test."]);
     }
 
     #[test]

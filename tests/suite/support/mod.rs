@@ -24,6 +24,7 @@ use tokio::runtime::Runtime;
 
 pub mod browser;
 mod config;
+pub mod nsd;
 pub mod scripted;
 pub mod web;
 

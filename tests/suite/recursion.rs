@@ -1,0 +1,190 @@
+//! Recursive mode over real sockets: Lollipop recursing from its own root
+//! hints through a hierarchy of NSD servers on loopback (`support::nsd`),
+//! validating against the hierarchy's root key. Answers, negative answers
+//! and CNAME chains across zones come back as from a forwarder; filtering
+//! is the same (a blocked name is never asked, a CNAME to a blocked name is
+//! blocked); a silent zone gets SERVFAIL with a reason in time; validated
+//! answers get AD for clients that ask, tampered ones SERVFAIL with EDE 6.
+//!
+//! The recursor only asks port 53, so the hierarchy binds 127.0.<net>.x:53
+//! (the tests run as root); each test has its own `net`.
+
+use std::time::{Duration, Instant};
+
+use hickory_server::proto::op::{Message, ResponseCode};
+use hickory_server::proto::rr::RecordType;
+use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
+
+use crate::support::nsd::{self, Hierarchy};
+use crate::support::*;
+
+const LISTS: &[(&str, &str)] = &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
+
+fn start(hierarchy: &Hierarchy) -> TestLollipop {
+    let config = TestConfig::new()
+        .listen("127.0.0.1:0")
+        .table("resolver", &hierarchy.resolver_keys())
+        .table("blocking", "answer = \"null\"")
+        .list("gambling", "gambling.txt", "gambling")
+        .blocklist("ks2", &["gambling"], "")
+        .toml();
+    let unused = TestUpstream::start();
+    TestLollipop::start(&config, &unused, LISTS)
+}
+
+fn with_do() -> Ask {
+    Ask {
+        dnssec_ok: true,
+        ..Ask::default()
+    }
+}
+
+#[test]
+fn recursion_answers_from_the_root_hints_and_filters_as_forwarding_does() {
+    let hierarchy = Hierarchy::start(53);
+    let lollipop = start(&hierarchy);
+
+    // An A record, from the root hints down (cold: nothing cached).
+    let started = Instant::now();
+    let reply = a(lollipop.address(), "www.plain.test.");
+    let cold = started.elapsed();
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_PLAIN)]);
+    eprintln!("cold recursion of www.plain.test (validating, debug build): {cold:?}");
+
+    // A missing name: NXDOMAIN with the zone's SOA.
+    let reply = a(lollipop.address(), "nope.plain.test.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    assert!(
+        reply
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA),
+        "{reply:?}"
+    );
+
+    // A CNAME chain across zones: plain → signed → plain.
+    let reply = a(lollipop.address(), "chain.plain.test.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        answers(&reply),
+        [
+            "CNAME alias.signed.test.".to_string(),
+            "CNAME www.plain.test.".to_string(),
+            format!("A {}", nsd::WWW_PLAIN)
+        ]
+    );
+
+    // A blocked name is blocked, and its zone's server never asked.
+    let reply = a(lollipop.address(), "games.silent.test.");
+    assert_eq!(answers(&reply), ["A 0.0.0.0"]);
+    assert!(extended_error(&reply).is_some());
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        hierarchy
+            .silent_queries
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the blocked name's zone was asked"
+    );
+
+    // A CNAME whose target is blocked is blocked.
+    let reply = a(lollipop.address(), "tobad.plain.test.");
+    assert_eq!(answers(&reply), ["A 0.0.0.0"], "{reply:?}");
+    assert!(extended_error(&reply).is_some());
+
+    // A zone whose server is silent: SERVFAIL, with a reason, within 5 s.
+    let query = query_message("www.silent.test.", RecordType::A, Ask::default());
+    let started = Instant::now();
+    let bytes = exchange_udp_within(
+        lollipop.address(),
+        &query.to_bytes().expect("encode"),
+        Duration::from_secs(8),
+    )
+    .expect("an answer, not silence");
+    let waited = started.elapsed();
+    let reply = Message::from_bytes(&bytes).expect("decodes");
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 22, "{text}");
+    assert!(waited < Duration::from_secs(5), "took {waited:?}");
+    assert!(
+        hierarchy
+            .silent_queries
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the silent zone's server was asked"
+    );
+    eprintln!("silent zone answered SERVFAIL after {waited:?}: {text}");
+}
+
+#[test]
+fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
+    let hierarchy = Hierarchy::start(54);
+    let lollipop = start(&hierarchy);
+
+    let started = Instant::now();
+    let reply = ask(
+        lollipop.address(),
+        "www.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    eprintln!(
+        "cold validated recursion of www.signed.test (debug build): {:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_SIGNED)]);
+    assert!(reply.metadata.authentic_data, "AD for DO: {reply:?}");
+
+    // Not for a client that asked for neither DO nor AD.
+    let reply = a(lollipop.address(), "www.signed.test.");
+    assert!(!reply.metadata.authentic_data, "{reply:?}");
+    // For one that set AD (RFC 6840 5.7).
+    let mut query = query_message("www.signed.test.", RecordType::A, Ask::default());
+    query.metadata.authentic_data = true;
+    let bytes =
+        exchange_udp(lollipop.address(), &query.to_bytes().expect("encode")).expect("reply");
+    let reply = Message::from_bytes(&bytes).expect("decodes");
+    assert!(reply.metadata.authentic_data, "AD for AD: {reply:?}");
+
+    // An unsigned zone's answer is not authentic.
+    let reply = ask(
+        lollipop.address(),
+        "www.plain.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_PLAIN)]);
+    assert!(!reply.metadata.authentic_data, "{reply:?}");
+
+    // A record changed after signing: SERVFAIL, EDE 6 (DNSSEC Bogus).
+    let reply = ask(
+        lollipop.address(),
+        "bad.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 6, "{text}");
+    assert!(answers(&reply).is_empty());
+
+    // A signed zone's NXDOMAIN still comes back NXDOMAIN.
+    let reply = ask(
+        lollipop.address(),
+        "nope.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::NXDomain,
+        "{reply:?}"
+    );
+}
