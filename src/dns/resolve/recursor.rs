@@ -79,16 +79,20 @@ impl Recursor {
         let lists_dir = config.resolve_path(&config.server.lists_dir);
         let hints_path = config.resolve_path(&resolver.root_hints_in(&lists_dir));
         let roots = read_root_hints(&hints_path)?;
-        let mut options = RecursorOptions::default();
-        options.response_cache_size = RESPONSE_CACHE_ENTRIES;
-        options.ns_cache_size = NS_CACHE_ENTRIES;
-        options.recursion_limit = RECURSION_LIMIT;
-        options.ns_recursion_limit = RECURSION_LIMIT;
-        options.allow_server = resolver
-            .allow_servers
-            .iter()
-            .filter_map(|net| parse_network(net.get_ref()).ok())
-            .collect();
+        let options = RecursorOptions {
+            response_cache_size: RESPONSE_CACHE_ENTRIES,
+            ns_cache_size: NS_CACHE_ENTRIES,
+            recursion_limit: RECURSION_LIMIT,
+            ns_recursion_limit: RECURSION_LIMIT,
+            allow_server: resolver
+                .allow_servers
+                .iter()
+                .filter_map(|net| parse_network(net.get_ref()).ok())
+                .collect(),
+            // The rest as hickory has them: QNAME minimisation, EDNS 1232,
+            // the deny list of private and special server addresses.
+            ..RecursorOptions::default()
+        };
         let validating = resolver.dnssec_mode() == DnssecMode::Validate;
         let policy = if validating {
             let anchor_path = config.resolve_path(&resolver.trust_anchor_in(&lists_dir));
@@ -172,7 +176,7 @@ fn from_message(
         } else {
             (EDE_DNSSEC_BOGUS, "its signature does not validate")
         };
-        tracing::info!(name = %first.name, record_type = %first.record_type(), why, "DNSSEC Bogus answer: SERVFAIL");
+        tracing::debug!(name = %first.name, record_type = %first.record_type(), why, "DNSSEC Bogus answer: SERVFAIL");
         return failure(
             code,
             format!(
@@ -255,7 +259,7 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
     })) = &error
     {
         if *proof == Proof::Bogus {
-            tracing::info!(%name, "DNSSEC Bogus denial of existence: SERVFAIL");
+            tracing::debug!(%name, "DNSSEC Bogus denial of existence: SERVFAIL");
             return failure(
                 EDE_DNSSEC_BOGUS,
                 format!(

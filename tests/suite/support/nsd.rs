@@ -31,7 +31,8 @@ pub const BAD_SIGNED: &str = "192.0.2.66";
 pub const CASINO: &str = "192.0.2.30";
 
 pub struct Hierarchy {
-    pub dir: tempfile::TempDir,
+    /// Holds the zones, keys and NSD configs while the servers run.
+    _dir: tempfile::TempDir,
     net: u8,
     /// The root hints file naming this hierarchy's root server.
     pub root_hints: PathBuf,
@@ -161,7 +162,7 @@ impl Hierarchy {
         let trust_anchor = dir.path().join("root.key");
         std::fs::copy(key_file(dir.path(), ".", "key"), &trust_anchor).expect("anchor");
         Hierarchy {
-            dir,
+            _dir: dir,
             net,
             root_hints,
             trust_anchor,
