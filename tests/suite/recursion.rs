@@ -175,7 +175,22 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
     assert_eq!(code, 6, "{text}");
     assert!(answers(&reply).is_empty());
 
-    // A signed zone's NXDOMAIN still comes back NXDOMAIN.
+    // Signatures that have expired: SERVFAIL, EDE 7 (Signature Expired).
+    let reply = ask(
+        lollipop.address(),
+        "www.expired.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 7, "{text}");
+
+    // A signed zone's NXDOMAIN and NODATA: validated (NSEC), so AD too.
     let reply = ask(
         lollipop.address(),
         "nope.signed.test.",
@@ -186,5 +201,25 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
         reply.metadata.response_code,
         ResponseCode::NXDomain,
         "{reply:?}"
+    );
+    assert!(
+        reply.metadata.authentic_data,
+        "AD on a validated NXDOMAIN: {reply:?}"
+    );
+    let reply = ask(
+        lollipop.address(),
+        "www.signed.test.",
+        RecordType::TXT,
+        with_do(),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::NoError,
+        "{reply:?}"
+    );
+    assert!(answers(&reply).is_empty());
+    assert!(
+        reply.metadata.authentic_data,
+        "AD on a validated NODATA: {reply:?}"
     );
 }

@@ -1,6 +1,7 @@
 //! A small DNS hierarchy on loopback for the recursion tests: Debian's NSD
-//! serving a root zone, the `test.` TLD, a signed leaf (`signed.test.`) and
-//! an unsigned one (`plain.test.`), each zone from its own NSD on its own
+//! serving a root zone, the `test.` TLD, a signed leaf (`signed.test.`), a
+//! leaf whose signatures have expired (`expired.test.`) and an unsigned one
+//! (`plain.test.`), each zone from its own NSD on its own
 //! address (port 53, the only port the recursor asks), plus a delegation
 //! (`silent.test.`) to an address where a socket counts queries and never
 //! answers. Keys are made and zones signed here, in a tempdir (ldnsutils),
@@ -29,6 +30,7 @@ pub const WWW_PLAIN: &str = "192.0.2.20";
 /// `bad.signed.test`'s address as signed; the zone served says `.67`.
 pub const BAD_SIGNED: &str = "192.0.2.66";
 pub const CASINO: &str = "192.0.2.30";
+pub const WWW_EXPIRED: &str = "192.0.2.40";
 
 pub struct Hierarchy {
     /// Holds the zones, keys and NSD configs while the servers run.
@@ -48,6 +50,7 @@ pub struct Hierarchy {
 /// are signed (a child before its parent, so the parent can take its DS).
 const SIGNED_LEAF: u8 = 93;
 const PLAIN_LEAF: u8 = 94;
+const EXPIRED_LEAF: u8 = 95;
 const TLD: u8 = 92;
 const ROOT: u8 = 91;
 const SILENT: u8 = 99;
@@ -85,6 +88,14 @@ impl Hierarchy {
             soa("plain.test."),
             ip(PLAIN_LEAF)
         );
+        let expired = format!(
+            "$ORIGIN expired.test.\n{}\
+             expired.test. 3600 IN NS ns.expired.test.\n\
+             ns 3600 IN A {}\n\
+             www 300 IN A {WWW_EXPIRED}\n",
+            soa("expired.test."),
+            ip(EXPIRED_LEAF)
+        );
         let tld = format!(
             "$ORIGIN test.\n{}\
              test. 3600 IN NS ns.test.\n\
@@ -94,6 +105,8 @@ impl Hierarchy {
              ns.signed 3600 IN A {}\n\
              plain 3600 IN NS ns.plain.test.\n\
              ns.plain 3600 IN A {}\n\
+             expired 3600 IN NS ns.expired.test.\n\
+             ns.expired 3600 IN A {}\n\
              silent 3600 IN NS ns.silent.test.\n\
              ns.silent 3600 IN A {}\n",
             soa("test."),
@@ -101,6 +114,7 @@ impl Hierarchy {
             ip(ROOT),
             ip(SIGNED_LEAF),
             ip(PLAIN_LEAF),
+            ip(EXPIRED_LEAF),
             ip(SILENT)
         );
         let root = format!(
@@ -115,16 +129,31 @@ impl Hierarchy {
         );
 
         // Sign from the leaf up, each parent given its child's DS.
-        let signed_file = sign(dir.path(), "signed.test.", &signed, "");
+        let signed_file = sign(dir.path(), "signed.test.", &signed, "", &[]);
+        // Signed for a year that ended long ago.
+        let expired_file = sign(
+            dir.path(),
+            "expired.test.",
+            &expired,
+            "",
+            &["-i", "20200101000000", "-e", "20200201000000"],
+        );
         // The tampered record: its address changed after signing.
         let text = std::fs::read_to_string(&signed_file).expect("signed zone");
         let tampered = text.replace(BAD_SIGNED, "192.0.2.67");
         assert_ne!(text, tampered, "the record to tamper with is in the zone");
         std::fs::write(&signed_file, tampered).expect("tamper");
         let signed_ds = ds_of(dir.path(), "signed.test.");
-        let tld_file = sign(dir.path(), "test.", &tld, &signed_ds);
+        let expired_ds = ds_of(dir.path(), "expired.test.");
+        let tld_file = sign(
+            dir.path(),
+            "test.",
+            &tld,
+            &format!("{signed_ds}{expired_ds}"),
+            &[],
+        );
         let tld_ds = ds_of(dir.path(), "test.");
-        let root_file = sign(dir.path(), ".", &root, &tld_ds);
+        let root_file = sign(dir.path(), ".", &root, &tld_ds, &[]);
         let plain_file = dir.path().join("plain.test.zone");
         std::fs::write(&plain_file, plain).expect("write zone");
 
@@ -133,12 +162,19 @@ impl Hierarchy {
             nsd(dir.path(), &ip(TLD), "test.", &tld_file),
             nsd(dir.path(), &ip(SIGNED_LEAF), "signed.test.", &signed_file),
             nsd(dir.path(), &ip(PLAIN_LEAF), "plain.test.", &plain_file),
+            nsd(
+                dir.path(),
+                &ip(EXPIRED_LEAF),
+                "expired.test.",
+                &expired_file,
+            ),
         ];
         for (last, zone) in [
             (ROOT, "."),
             (TLD, "test."),
             (SIGNED_LEAF, "signed.test."),
             (PLAIN_LEAF, "plain.test."),
+            (EXPIRED_LEAF, "expired.test."),
         ] {
             let server: SocketAddr = format!("{}:53", ip(last)).parse().expect("addr");
             let bytes = query_message(zone, RecordType::SOA, Ask::default())
@@ -257,8 +293,9 @@ fn ds_of(dir: &Path, zone: &str) -> String {
 }
 
 /// Writes `text` (and `extra`, a child's DS) as `zone`'s file, signs it
-/// with a new KSK and ZSK (NSEC), and returns the signed file.
-fn sign(dir: &Path, zone: &str, text: &str, extra: &str) -> PathBuf {
+/// with a new KSK and ZSK (NSEC; `options` for ldns-signzone, e.g. the
+/// validity dates), and returns the signed file.
+fn sign(dir: &Path, zone: &str, text: &str, extra: &str, options: &[&str]) -> PathBuf {
     let file_name = if zone == "." { "root" } else { zone };
     let unsigned = dir.join(format!("{file_name}zone"));
     std::fs::write(&unsigned, format!("{text}{extra}")).expect("write zone");
@@ -267,6 +304,7 @@ fn sign(dir: &Path, zone: &str, text: &str, extra: &str) -> PathBuf {
     let output = Command::new("ldns-signzone")
         .current_dir(dir)
         .args(["-o", zone])
+        .args(options)
         .arg(&unsigned)
         .args([&ksk, &zsk])
         .output()
