@@ -21,9 +21,16 @@ use crate::support::*;
 const LISTS: &[(&str, &str)] = &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
 
 fn start(hierarchy: &Hierarchy) -> TestLollipop {
+    start_with(hierarchy, "")
+}
+
+fn start_with(hierarchy: &Hierarchy, resolver_keys: &str) -> TestLollipop {
     let config = TestConfig::new()
         .listen("127.0.0.1:0")
-        .table("resolver", &hierarchy.resolver_keys())
+        .table(
+            "resolver",
+            &format!("{}\n{resolver_keys}", hierarchy.resolver_keys()),
+        )
         .table("blocking", "answer = \"null\"")
         .list("gambling", "gambling.txt", "gambling")
         .blocklist("ks2", &["gambling"], "")
@@ -51,6 +58,15 @@ fn recursion_answers_from_the_root_hints_and_filters_as_forwarding_does() {
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_PLAIN)]);
     eprintln!("cold recursion of www.plain.test (validating, debug build): {cold:?}");
+
+    // A name below an empty non-terminal (`ent.plain.test` has no records
+    // of its own): QNAME minimisation must not stop there.
+    let reply = a(lollipop.address(), "host.ent.plain.test.");
+    assert_eq!(
+        answers(&reply),
+        [format!("A {}", nsd::WWW_PLAIN)],
+        "{reply:?}"
+    );
 
     // A missing name: NXDOMAIN with the zone's SOA.
     let reply = a(lollipop.address(), "nope.plain.test.");
@@ -174,6 +190,24 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
     let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
     assert_eq!(code, 6, "{text}");
     assert!(answers(&reply).is_empty());
+
+    // With validation off, the tampered record is served as it is, and
+    // nothing gets AD.
+    let unvalidated = start_with(&hierarchy, "dnssec = \"off\"");
+    let reply = ask(
+        unvalidated.address(),
+        "bad.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(answers(&reply), ["A 192.0.2.67"], "{reply:?}");
+    let reply = ask(
+        unvalidated.address(),
+        "www.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert!(!reply.metadata.authentic_data, "{reply:?}");
 
     // Signatures that have expired: SERVFAIL, EDE 7 (Signature Expired).
     let reply = ask(

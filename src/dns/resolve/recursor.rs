@@ -20,7 +20,7 @@ use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::{Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType, SerialNumber};
 use hickory_resolver::recursor::{
-    self, DnssecConfig, DnssecPolicy, RecursorError, RecursorOptions,
+    self, DnssecConfig, DnssecPolicy, QNameMinimization, RecursorError, RecursorOptions,
 };
 
 use crate::config::{Config, DnssecMode, parse_network};
@@ -89,8 +89,13 @@ impl Recursor {
                 .iter()
                 .filter_map(|net| parse_network(net.get_ref()).ok())
                 .collect(),
-            // The rest as hickory has them: QNAME minimisation, EDNS 1232,
-            // the deny list of private and special server addresses.
+            // QNAME minimisation (RFC 9156), relaxed: an NXDOMAIN for a
+            // shortened name does not end the lookup, since some servers
+            // wrongly answer NXDOMAIN for empty non-terminals (Unbound's
+            // default is the same, qname-minimisation-strict: no).
+            qname_minimization: QNameMinimization::Relaxed,
+            // The rest as hickory has them: EDNS 1232, the deny list of
+            // private and special server addresses.
             ..RecursorOptions::default()
         };
         let validating = resolver.dnssec_mode() == DnssecMode::Validate;

@@ -84,7 +84,8 @@ impl Hierarchy {
              ns 3600 IN A {}\n\
              www 300 IN A {WWW_PLAIN}\n\
              chain 300 IN CNAME alias.signed.test.\n\
-             tobad 300 IN CNAME casino.signed.test.\n",
+             tobad 300 IN CNAME casino.signed.test.\n\
+             host.ent 300 IN A {WWW_PLAIN}\n",
             soa("plain.test."),
             ip(PLAIN_LEAF)
         );
