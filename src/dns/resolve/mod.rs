@@ -57,7 +57,15 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
     // The school's zones and local names are routed first in both modes.
     let upstreams: Box<dyn upstream::Upstream> = match resolver.mode {
         ResolverMode::Forward => Box::new(Forwarder::new(config)?),
-        ResolverMode::Recursive => Box::new(Recursor::new(config)?),
+        ResolverMode::Recursive => {
+            if !config.upstream.is_empty() {
+                tracing::info!(
+                    "{}: [resolver] mode = \"recursive\": the [[upstream]] servers are not asked (set mode = \"forward\" to use them)",
+                    config.origin.display_name
+                );
+            }
+            Box::new(Recursor::new(config)?)
+        }
     };
     Ok(CachedUpstream::new(
         Box::new(ZoneRouter::new(config, upstreams)),
