@@ -91,6 +91,30 @@ fn recursion_answers_from_the_root_hints_and_filters_as_forwarding_does() {
         "{reply:?}"
     );
 
+    // A delegation without glue: the server's own name is looked up first.
+    let reply = a(lollipop.address(), "www.glueless.test.");
+    assert_eq!(
+        answers(&reply),
+        [format!("A {}", nsd::WWW_GLUELESS)],
+        "{reply:?}"
+    );
+
+    // A lame delegation (its server answers REFUSED): SERVFAIL saying why.
+    let started = Instant::now();
+    let reply = a(lollipop.address(), "www.lame.test.");
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 22, "{text}");
+    assert!(text.contains("www.lame.test"), "{text}");
+    eprintln!(
+        "lame delegation: SERVFAIL after {:?}, EDE {code}: {text}",
+        started.elapsed()
+    );
+
     // A missing name: NXDOMAIN with the zone's SOA.
     let reply = a(lollipop.address(), "nope.plain.test.");
     assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);

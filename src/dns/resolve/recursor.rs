@@ -309,18 +309,34 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
         return answer;
     }
     tracing::debug!(%name, %error, "recursion failed: SERVFAIL");
-    let code = match &error {
+    // hickory passes some errors on as text only ("net error: net error:
+    // DNS error: error response: Query Refused"): the kind is read from the
+    // text then, and the repeated prefixes dropped.
+    let text = error.to_string().replace("net error: ", "");
+    let unreachable = matches!(
+        &error,
         RecursorError::Timeout
-        | RecursorError::Io(_)
-        | RecursorError::Net(NetError::Timeout | NetError::NoConnections | NetError::Io(_))
-        | RecursorError::Net(NetError::Dns(DnsError::ResponseCode(_))) => {
-            EDE_NO_REACHABLE_AUTHORITY
-        }
-        _ => EDE_OTHER,
+            | RecursorError::Io(_)
+            | RecursorError::Net(
+                NetError::Timeout
+                    | NetError::NoConnections
+                    | NetError::Io(_)
+                    | NetError::Dns(DnsError::ResponseCode(_))
+            )
+    ) || ["error response:", "timed out", "no connections"]
+        .iter()
+        .any(|sign| text.contains(sign));
+    // RFC 8914: 22 when no authoritative server could be reached or all
+    // refused to answer; 0 with the reason for the rest (limits met, a
+    // malformed answer).
+    let code = if unreachable {
+        EDE_NO_REACHABLE_AUTHORITY
+    } else {
+        EDE_OTHER
     };
     failure(
         code,
-        format!("Lollipop: recursion for {name} failed: {error}"),
+        format!("Lollipop: recursion for {name} failed: {text}"),
     )
 }
 

@@ -1,7 +1,7 @@
 //! A small DNS hierarchy on loopback for the recursion tests: Debian's NSD
 //! serving a root zone, the `test.` TLD, a signed leaf (`signed.test.`), a
 //! leaf whose signatures have expired (`expired.test.`) and an unsigned one
-//! (`plain.test.`), each zone from its own NSD on its own
+//! (`plain.test.`), a glueless delegation and a lame one, each zone from its own NSD on its own
 //! address (port 53, the only port the recursor asks), plus a delegation
 //! (`silent.test.`) to an address where a socket counts queries and never
 //! answers. Keys are made and zones signed here, in a tempdir (ldnsutils),
@@ -31,6 +31,7 @@ pub const WWW_PLAIN: &str = "192.0.2.20";
 pub const BAD_SIGNED: &str = "192.0.2.66";
 pub const CASINO: &str = "192.0.2.30";
 pub const WWW_EXPIRED: &str = "192.0.2.40";
+pub const WWW_GLUELESS: &str = "192.0.2.50";
 
 pub struct Hierarchy {
     /// Holds the zones, keys and NSD configs while the servers run.
@@ -74,9 +75,11 @@ impl Hierarchy {
              www 300 IN A {WWW_SIGNED}\n\
              bad 300 IN A {BAD_SIGNED}\n\
              casino 300 IN A {CASINO}\n\
-             alias 300 IN CNAME www.plain.test.\n",
+             alias 300 IN CNAME www.plain.test.\n\
+             ns1 3600 IN A {}\n",
             soa("signed.test."),
-            ip(SIGNED_LEAF)
+            ip(SIGNED_LEAF),
+            ip(PLAIN_LEAF)
         );
         let plain = format!(
             "$ORIGIN plain.test.\n{}\
@@ -88,6 +91,15 @@ impl Hierarchy {
              host.ent 300 IN A {WWW_PLAIN}\n",
             soa("plain.test."),
             ip(PLAIN_LEAF)
+        );
+        // Delegated without glue: its server's name is in another zone
+        // (`signed.test`), which the recursor must resolve first. Served by
+        // the plain zone's NSD.
+        let glueless = format!(
+            "$ORIGIN glueless.test.\n{}\
+             glueless.test. 3600 IN NS ns1.signed.test.\n\
+             www 300 IN A {WWW_GLUELESS}\n",
+            soa("glueless.test."),
         );
         let expired = format!(
             "$ORIGIN expired.test.\n{}\
@@ -108,6 +120,9 @@ impl Hierarchy {
              ns.plain 3600 IN A {}\n\
              expired 3600 IN NS ns.expired.test.\n\
              ns.expired 3600 IN A {}\n\
+             glueless 3600 IN NS ns1.signed.test.\n\
+             lame 3600 IN NS ns.lame.test.\n\
+             ns.lame 3600 IN A {}\n\
              silent 3600 IN NS ns.silent.test.\n\
              ns.silent 3600 IN A {}\n",
             soa("test."),
@@ -116,6 +131,7 @@ impl Hierarchy {
             ip(SIGNED_LEAF),
             ip(PLAIN_LEAF),
             ip(EXPIRED_LEAF),
+            ip(PLAIN_LEAF),
             ip(SILENT)
         );
         let root = format!(
@@ -157,17 +173,31 @@ impl Hierarchy {
         let root_file = sign(dir.path(), ".", &root, &tld_ds, &[]);
         let plain_file = dir.path().join("plain.test.zone");
         std::fs::write(&plain_file, plain).expect("write zone");
+        let glueless_file = dir.path().join("glueless.test.zone");
+        std::fs::write(&glueless_file, glueless).expect("write zone");
 
         let servers = vec![
-            nsd(dir.path(), &ip(ROOT), ".", &root_file),
-            nsd(dir.path(), &ip(TLD), "test.", &tld_file),
-            nsd(dir.path(), &ip(SIGNED_LEAF), "signed.test.", &signed_file),
-            nsd(dir.path(), &ip(PLAIN_LEAF), "plain.test.", &plain_file),
+            nsd(dir.path(), &ip(ROOT), &[(".", &root_file)]),
+            nsd(dir.path(), &ip(TLD), &[("test.", &tld_file)]),
+            nsd(
+                dir.path(),
+                &ip(SIGNED_LEAF),
+                &[("signed.test.", &signed_file)],
+            ),
+            // Also the server `lame.test` is delegated to, which it does not
+            // serve (a lame delegation: REFUSED).
+            nsd(
+                dir.path(),
+                &ip(PLAIN_LEAF),
+                &[
+                    ("plain.test.", &plain_file),
+                    ("glueless.test.", &glueless_file),
+                ],
+            ),
             nsd(
                 dir.path(),
                 &ip(EXPIRED_LEAF),
-                "expired.test.",
-                &expired_file,
+                &[("expired.test.", &expired_file)],
             ),
         ];
         for (last, zone) in [
@@ -314,8 +344,8 @@ fn sign(dir: &Path, zone: &str, text: &str, extra: &str, options: &[&str]) -> Pa
     dir.join(format!("{file_name}zone.signed"))
 }
 
-/// NSD serving `zone` from `file` on `ip`:53, in the foreground.
-fn nsd(dir: &Path, ip: &str, zone: &str, file: &Path) -> std::process::Child {
+/// NSD serving each (zone, file) of `zones` on `ip`:53, in the foreground.
+fn nsd(dir: &Path, ip: &str, zones: &[(&str, &PathBuf)]) -> std::process::Child {
     let run = dir.join(format!("nsd-{ip}"));
     std::fs::create_dir_all(&run).expect("mkdir");
     let conf = run.join("nsd.conf");
@@ -326,10 +356,15 @@ fn nsd(dir: &Path, ip: &str, zone: &str, file: &Path) -> std::process::Child {
              database: \"\"\n  zonelistfile: \"{run}/zone.list\"\n  xfrdfile: \"{run}/xfrd.state\"\n  \
              xfrdir: \"{run}\"\n  pidfile: \"{run}/nsd.pid\"\n  logfile: \"{run}/nsd.log\"\n  \
              do-ip6: no\n  verbosity: 1\n\
-             remote-control:\n  control-enable: no\n\
-             zone:\n  name: \"{zone}\"\n  zonefile: \"{file}\"\n",
+             remote-control:\n  control-enable: no\n{}",
+            zones
+                .iter()
+                .map(|(zone, file)| format!(
+                    "zone:\n  name: \"{zone}\"\n  zonefile: \"{}\"\n",
+                    file.display()
+                ))
+                .collect::<String>(),
             run = run.display(),
-            file = file.display()
         ),
     )
     .expect("nsd.conf");
