@@ -16,7 +16,11 @@ use hickory_server::proto::rr::RecordType;
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
 
 use crate::support::nsd::{self, Hierarchy};
+use crate::support::scripted::{Behaviour, ScriptedUpstream};
 use crate::support::*;
+
+/// The school's domain controller, for `[[zones]]` (a scripted server).
+const DC_ADDRESS: &str = "10.0.10.20";
 
 const LISTS: &[(&str, &str)] = &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
 
@@ -25,8 +29,15 @@ fn start(hierarchy: &Hierarchy) -> TestLollipop {
 }
 
 fn start_with(hierarchy: &Hierarchy, resolver_keys: &str) -> TestLollipop {
+    start_with_zones(hierarchy, resolver_keys, "")
+}
+
+/// Lollipop recursing through `hierarchy`, with more `[resolver]` keys and
+/// `[[zones]]` if given.
+fn start_with_zones(hierarchy: &Hierarchy, resolver_keys: &str, zones: &str) -> TestLollipop {
     let config = TestConfig::new()
         .listen("127.0.0.1:0")
+        .section(zones)
         .table(
             "resolver",
             &format!("{}\n{resolver_keys}", hierarchy.resolver_keys()),
@@ -114,6 +125,28 @@ fn recursion_answers_from_the_root_hints_and_filters_as_forwarding_does() {
         "lame delegation: SERVFAIL after {:?}, EDE {code}: {text}",
         started.elapsed()
     );
+
+    // The school's zones are still asked first, and private names never
+    // leave: a [[zones]] domain goes to its server, not to the recursor.
+    let dc = ScriptedUpstream::answering(
+        Behaviour::Answer { ttl: 60 },
+        DC_ADDRESS.parse().expect("ip"),
+    );
+    let zoned = start_with_zones(
+        &hierarchy,
+        "",
+        &format!(
+            "[[zones]]\ndomain = \"corp.test\"\nservers = [\"{}\"]",
+            dc.address
+        ),
+    );
+    let reply = a(zoned.address(), "dc01.corp.test.");
+    assert_eq!(answers(&reply), [format!("A {DC_ADDRESS}")], "{reply:?}");
+    assert_eq!(dc.names(), ["dc01.corp.test."]);
+    let reply = a(zoned.address(), "printer.local.");
+    assert_eq!(reply.metadata.response_code, ResponseCode::NXDomain);
+    let reply = a(zoned.address(), "www.plain.test.");
+    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_PLAIN)]);
 
     // A missing name: NXDOMAIN with the zone's SOA.
     let reply = a(lollipop.address(), "nope.plain.test.");
