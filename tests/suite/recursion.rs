@@ -226,11 +226,15 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
         started.elapsed()
     );
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
-    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_SIGNED)]);
+    // The answer and, since DO was set, its signature.
+    let types: Vec<RecordType> = reply.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types, [RecordType::A, RecordType::RRSIG], "{reply:?}");
+    assert_eq!(answers(&reply)[0], format!("A {}", nsd::WWW_SIGNED));
     assert!(reply.metadata.authentic_data, "AD for DO: {reply:?}");
 
-    // Not for a client that asked for neither DO nor AD.
+    // Not for a client that asked for neither DO nor AD, nor the RRSIG.
     let reply = a(lollipop.address(), "www.signed.test.");
+    assert_eq!(answers(&reply), [format!("A {}", nsd::WWW_SIGNED)]);
     assert!(!reply.metadata.authentic_data, "{reply:?}");
     // For one that set AD (RFC 6840 5.7).
     let mut query = query_message("www.signed.test.", RecordType::A, Ask::default());
@@ -334,6 +338,14 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
     assert!(
         reply.metadata.authentic_data,
         "AD on a validated NXDOMAIN: {reply:?}"
+    );
+    // With its proof of non-existence for the DO client.
+    assert!(
+        reply
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NSEC),
+        "NSEC for DO: {reply:?}"
     );
     let reply = ask(
         lollipop.address(),

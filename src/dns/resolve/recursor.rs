@@ -156,8 +156,8 @@ impl Upstream for Recursor {
 }
 
 /// A positive (or referral-free NOERROR) response: Bogus data becomes
-/// SERVFAIL; otherwise the records without the DNSSEC ones (unless asked
-/// for), marked authentic when every record was proven Secure.
+/// SERVFAIL; otherwise the records in CNAME-chain order, marked authentic
+/// when every record was proven Secure.
 fn from_message(
     message: Message,
     qname: &Name,
@@ -191,7 +191,9 @@ fn from_message(
             ),
         );
     }
-    let keep = |record: &Record| {
+    // The data itself decides; the signatures' own proof is not what AD
+    // vouches for (an RRSIG asked for by type is data, though).
+    let is_data = |record: &Record| {
         record.record_type() == record_type || !is_dnssec_only(record.record_type())
     };
     let authentic = !message.answers.is_empty()
@@ -199,18 +201,16 @@ fn from_message(
             .answers
             .iter()
             .chain(&message.authorities)
-            .filter(|record| keep(record))
+            .filter(|record| is_data(record))
             .all(|record| record.proof == Proof::Secure);
     let code = message.metadata.response_code;
+    // RRSIGs (and NSECs) are kept: a client that sets DO is owed them (RFC
+    // 4035 3.2.1, and a validating stub or DC behind Lollipop checks them);
+    // the codec leaves them out for clients without DO, and the cache
+    // counts their bytes against its budget.
     // The question as asked: the message's own may be a later link's.
-    let answers: Vec<Record> = message.answers.into_iter().filter(|r| keep(r)).collect();
-    let answers = in_chain_order(answers, qname);
-    let authorities: Vec<Record> = message
-        .authorities
-        .into_iter()
-        .filter(|r| keep(r))
-        .collect();
-    let mut answer = UpstreamAnswer::new(code, answers, authorities);
+    let answers = in_chain_order(message.answers, qname);
+    let mut answer = UpstreamAnswer::new(code, answers, message.authorities);
     answer.authentic = authentic;
     answer
 }
@@ -298,13 +298,29 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
         } else {
             ResponseCode::NoError
         };
+        // The denial's proof (NSEC/NSEC3 and the signatures), for clients
+        // that set DO; the codec keeps it from the others.
+        let proof: Vec<Record> = match &error {
+            RecursorError::Negative(data) => data.authorities.clone(),
+            RecursorError::Net(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+                no_records.authorities.clone()
+            }
+            _ => None,
+        }
+        .iter()
+        .flat_map(|records| records.iter())
+        .filter(|record| is_dnssec_only(record.record_type()))
+        .cloned()
+        .collect();
         let soa: Vec<Record> = error
             .into_soa()
             .map(|soa| soa.into_record_of_rdata())
             .into_iter()
             .collect();
         let authentic = !soa.is_empty() && soa.iter().all(|r| r.proof == Proof::Secure);
-        let mut answer = UpstreamAnswer::new(code, Vec::new(), soa);
+        let mut authorities = soa;
+        authorities.extend(proof);
+        let mut answer = UpstreamAnswer::new(code, Vec::new(), authorities);
         answer.authentic = authentic;
         return answer;
     }
