@@ -364,3 +364,60 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
         "AD on a validated NODATA: {reply:?}"
     );
 }
+
+/// The record sets (without signatures, sorted), RCODE and AD of a reply.
+fn outcome(reply: &Message) -> (ResponseCode, Vec<String>, bool) {
+    let mut records: Vec<String> = reply
+        .answers
+        .iter()
+        .filter(|r| r.record_type() != RecordType::RRSIG)
+        .map(|r| format!("{} {} {}", r.name.to_lowercase(), r.record_type(), r.data))
+        .collect();
+    records.sort();
+    (
+        reply.metadata.response_code,
+        records,
+        reply.metadata.authentic_data,
+    )
+}
+
+#[test]
+fn lollipop_and_unbound_agree_on_every_name_of_the_hierarchy() {
+    let hierarchy = Hierarchy::start(55);
+    let lollipop = start(&hierarchy);
+    let unbound = crate::support::unbound::Unbound::start(&hierarchy);
+    let names = [
+        ("www.plain.test.", RecordType::A),
+        ("www.plain.test.", RecordType::TXT),
+        ("nope.plain.test.", RecordType::A),
+        ("chain.plain.test.", RecordType::A),
+        ("host.ent.plain.test.", RecordType::A),
+        ("ent.plain.test.", RecordType::A),
+        ("www.signed.test.", RecordType::A),
+        ("www.signed.test.", RecordType::TXT),
+        ("nope.signed.test.", RecordType::A),
+        ("alias.signed.test.", RecordType::A),
+        ("bad.signed.test.", RecordType::A),
+        ("www.expired.test.", RecordType::A),
+        ("www.glueless.test.", RecordType::A),
+        ("www.lame.test.", RecordType::A),
+        ("nope.test.", RecordType::A),
+    ];
+    let mut differences = Vec::new();
+    for (name, record_type) in names {
+        for dnssec_ok in [false, true] {
+            let how = Ask {
+                dnssec_ok,
+                ..Ask::default()
+            };
+            let ours = outcome(&ask(lollipop.address(), name, record_type, how));
+            let theirs = outcome(&ask(unbound.address, name, record_type, how));
+            if ours != theirs {
+                differences.push(format!(
+                    "{name} {record_type} DO={dnssec_ok}: Lollipop {ours:?}, Unbound {theirs:?}"
+                ));
+            }
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -26,6 +26,7 @@ pub mod browser;
 mod config;
 pub mod nsd;
 pub mod scripted;
+pub mod unbound;
 pub mod web;
 
 pub use config::TestConfig;
