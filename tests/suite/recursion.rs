@@ -431,3 +431,43 @@ fn lollipop_and_unbound_agree_on_every_name_of_the_hierarchy() {
     );
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+fn a_reload_switches_between_forwarding_and_recursion() {
+    let hierarchy = Hierarchy::start(56);
+    let upstream = TestUpstream::start();
+    let config = TestConfig::new()
+        .listen("127.0.0.1:0")
+        .upstream("{upstream}")
+        .table("resolver", "timeout_ms = 1500\nattempts = 1")
+        .list("gambling", "gambling.txt", "gambling")
+        .blocklist("ks2", &["gambling"], "")
+        .toml();
+    let lollipop = TestLollipop::start(&config, &upstream, LISTS);
+    // Forwarding: the test upstream does not know the hierarchy's names.
+    let before = a(lollipop.address(), "www.plain.test.");
+    assert_ne!(answers(&before), [format!("A {}", nsd::WWW_PLAIN)]);
+
+    let keys = hierarchy.resolver_keys();
+    let outcome =
+        lollipop.reload_with(|text| text.replace("[resolver]\n", &format!("[resolver]\n{keys}\n")));
+    assert!(
+        matches!(outcome, lollipop::service::reload::ReloadOutcome::Reloaded),
+        "{outcome:?}"
+    );
+    let after = a(lollipop.address(), "www.plain.test.");
+    assert_eq!(
+        answers(&after),
+        [format!("A {}", nsd::WWW_PLAIN)],
+        "{after:?}"
+    );
+
+    // And back: the upstream (and a fresh cache) again.
+    let outcome = lollipop.reload_with(|text| text.replace(&format!("{keys}\n"), ""));
+    assert!(
+        matches!(outcome, lollipop::service::reload::ReloadOutcome::Reloaded),
+        "{outcome:?}"
+    );
+    let back = a(lollipop.address(), "www.plain.test.");
+    assert_eq!(answers(&back), answers(&before), "{back:?}");
+}
