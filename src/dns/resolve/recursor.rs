@@ -7,7 +7,7 @@
 //! ask). Filtering is the pipeline's, the same as for forwarding.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -403,7 +403,7 @@ fn parse_root_hints(text: &str) -> Vec<IpAddr> {
 }
 
 /// The DNSSEC trust anchor: the DNSKEY records of an ldns-style `.key` file.
-pub fn read_trust_anchor(path: &PathBuf) -> Result<TrustAnchors> {
+pub fn read_trust_anchor(path: &Path) -> Result<TrustAnchors> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
             "[resolver] trust_anchor: cannot read {}: DNSSEC validation needs the root's keys \
@@ -443,7 +443,7 @@ mod tests {
 
     #[test]
     fn the_shipped_trust_anchor_holds_the_root_ksks() {
-        let anchors = read_trust_anchor(&PathBuf::from("lists/dns/root.key")).expect("anchor");
+        let anchors = read_trust_anchor(Path::new("lists/dns/root.key")).expect("anchor");
         assert_eq!(anchors.len(), 2);
         // The same keys hickory builds in (KSK-2017 and KSK-2024).
         let builtin = TrustAnchors::default();
