@@ -67,8 +67,8 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 pub struct Recursor {
     inner: recursor::Recursor<TokioRuntimeProvider>,
     /// Longest a question may take in all: the client's `answer_within`
-    /// less [`DEADLINE_MARGIN`]; the recursion is dropped (and every query
-    /// of it stops) at that point.
+    /// less [`DEADLINE_MARGIN`]; the recursion's future is dropped at that
+    /// point, and with it the queries it was waiting on.
     ceiling: Duration,
     validating: bool,
 }
@@ -132,8 +132,9 @@ impl Recursor {
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
         let query = Query::query(fqdn.clone(), record_type);
-        // DO set whenever validating: the RRSIGs are needed here (to tell an
-        // expired signature), and dropped below.
+        // DO set whenever validating, whatever the client asked: the answer
+        // is cached for every client, the RRSIGs tell an expired signature,
+        // and the codec leaves them out for clients without DO.
         let asked = self.inner.resolve(query, Instant::now(), self.validating);
         match tokio::time::timeout(self.ceiling, asked).await {
             Ok(Ok(message)) => from_message(message, &fqdn, record_type, unix_now()),
