@@ -4,10 +4,13 @@
 //! and CNAME chains across zones come back as from a forwarder; filtering
 //! is the same (a blocked name is never asked, a CNAME to a blocked name is
 //! blocked); a silent zone gets SERVFAIL with a reason in time; validated
-//! answers get AD for clients that ask, tampered ones SERVFAIL with EDE 6.
+//! answers get AD for clients that ask, tampered ones SERVFAIL with EDE 6;
+//! Debian's Unbound, given the same hints and key, agrees name for name; a
+//! reload switches between forwarding and recursion.
 //!
 //! The recursor only asks port 53, so the hierarchy binds 127.0.<net>.x:53
-//! (the tests run as root); each test has its own `net`.
+//! (the tests run as root); each test has its own `net`. Needs Debian's
+//! `nsd`, `ldnsutils` and `unbound`.
 
 use std::time::{Duration, Instant};
 
