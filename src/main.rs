@@ -151,9 +151,13 @@ fn init_logging() {
     // hickory's crates log per query and per malformed packet (hickory-proto
     // warns on every bad EDNS option): far too much for a school network's
     // journal, and a client could flood it. Lollipop counts those instead.
+    // The recursor warns on every NODATA answer to a QNAME-minimisation
+    // probe (several per name) and on every Bogus answer, which a client
+    // can cause at will.
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOLLIPOP_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,hickory_resolver=warn,hickory_net=warn,hickory_proto=error",
+            "info,hickory_resolver=warn,hickory_resolver::recursor=error,hickory_net=warn,\
+             hickory_net::dnssec=error,hickory_proto=error",
         )
     });
     tracing_subscriber::fmt()

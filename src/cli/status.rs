@@ -1,11 +1,14 @@
 //! `lollipop lists status`: the health of the lists in words a technician
 //! reads: for each list its kind, entries, bad lines, last successful
-//! download, age and licence.
+//! download, age and licence; when recursing, the root hints' and the
+//! DNSSEC trust anchor's age (hickory has no RFC 5011 rollover: a root key
+//! change needs a new file).
 
 use std::fmt::Write;
 
 use crate::clock::{age, now_unix_secs};
-use crate::config::Config;
+use crate::config::{Config, DnssecMode, ResolverMode};
+use crate::dns::resolve::recursor::{read_root_hints, read_trust_anchor};
 use crate::lists::acquire::health::{Freshness, health};
 use crate::lists::store::CompiledLists;
 
@@ -81,5 +84,64 @@ pub fn lists_status(config: &Config) -> String {
             let _ = writeln!(out, "  licence: {licence}");
         }
     }
+    if config.resolver.mode == ResolverMode::Recursive {
+        recursion_files(config, now, &mut out);
+    }
     out
+}
+
+/// The files recursion starts from: where, how old, and whether they read.
+fn recursion_files(config: &Config, now: u64, out: &mut String) {
+    let lists_dir = config.resolve_path(&config.server.lists_dir);
+    let changed = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| age(now.saturating_sub(since.as_secs())))
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let hints = config.resolve_path(&config.resolver.root_hints_in(&lists_dir));
+    let _ = writeln!(
+        out,
+        "
+root hints: {}",
+        hints.display()
+    );
+    match read_root_hints(&hints) {
+        Ok(roots) => {
+            let _ = writeln!(
+                out,
+                "  {} root server addresses, file changed: {}",
+                roots.len(),
+                changed(&hints)
+            );
+        }
+        Err(error) => {
+            let _ = writeln!(out, "  WARNING: {error:#}");
+        }
+    }
+    if config.resolver.dnssec_mode() != DnssecMode::Validate {
+        return;
+    }
+    let anchor = config.resolve_path(&config.resolver.trust_anchor_in(&lists_dir));
+    let _ = writeln!(
+        out,
+        "
+DNSSEC trust anchor: {}",
+        anchor.display()
+    );
+    match read_trust_anchor(&anchor) {
+        Ok(keys) => {
+            let _ = writeln!(
+                out,
+                "  {} keys, file changed: {}",
+                keys.len(),
+                changed(&anchor)
+            );
+        }
+        Err(error) => {
+            let _ = writeln!(out, "  WARNING: {error:#}");
+        }
+    }
 }

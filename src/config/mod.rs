@@ -20,7 +20,7 @@ pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
-pub use resolver::{RebindingConfig, ResolverConfig};
+pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
 
@@ -425,11 +425,13 @@ impl Config {
         {
             problems.at(&router.span(), "log.router".into(), message);
         }
-        if self.upstream.is_empty() {
+        // Recursion needs no upstream: it asks the root servers.
+        if self.upstream.is_empty() && self.resolver.mode == ResolverMode::Forward {
             problems.at(
                 &(0..0),
                 "upstream".into(),
-                "no [[upstream]] server: add at least one".into(),
+                "no [[upstream]] server: add at least one, or set [resolver] mode = \"recursive\""
+                    .into(),
             );
         }
         for (i, upstream) in self.upstream.iter().enumerate() {

@@ -1,8 +1,11 @@
-//! `[resolver]` and `[rebinding]`: how the upstreams are asked (time-out,
+//! `[resolver]` and `[rebinding]`: forwarding or recursion, DNSSEC
+//! validation, the root hints and trust anchor, how the upstreams are asked (time-out,
 //! the answer deadline, serve-stale and failure caching, cache budget,
 //! lookups in flight and each client's share of them) and
 //! which upstream answers are kept from clients (private addresses for
 //! public names), with their defaults and checks.
+
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -25,9 +28,52 @@ const MAX_CACHE_MB: u64 = 65_536;
 /// the answers it had.
 const LEGACY_BYTES_PER_ENTRY: u64 = 2048;
 
+/// Where answers come from: the `[[upstream]]` resolvers, or the
+/// authoritative servers themselves, from the root down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResolverMode {
+    #[default]
+    Forward,
+    Recursive,
+}
+
+/// Whether answers are checked against DNSSEC signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DnssecMode {
+    Validate,
+    Off,
+}
+
+/// The root hints shipped with Lollipop, under `lists_dir`.
+pub const DEFAULT_ROOT_HINTS: &str = "dns/root.hints";
+
+/// The root trust anchor shipped with Lollipop, under `lists_dir`.
+pub const DEFAULT_TRUST_ANCHOR: &str = "dns/root.key";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResolverConfig {
+    /// "forward" (the default) or "recursive".
+    #[serde(default)]
+    pub mode: ResolverMode,
+    /// "validate" or "off"; unset: validate when recursive, off when
+    /// forwarding (see [`Self::dnssec_mode`]).
+    pub dnssec: Option<Spanned<DnssecMode>>,
+    /// The root servers' addresses, for recursion (default
+    /// `<lists_dir>/dns/root.hints`).
+    pub root_hints: Option<PathBuf>,
+    /// The root's DNSSEC keys, for validation (default
+    /// `<lists_dir>/dns/root.key`).
+    pub trust_anchor: Option<PathBuf>,
+    /// Networks whose name servers recursion may ask although they are
+    /// private, loopback or otherwise not on the public internet (which it
+    /// otherwise refuses, against rebinding and SSRF through delegations):
+    /// a lab or test hierarchy. The school's own servers belong in
+    /// `[[zones]]` instead.
+    #[serde(default)]
+    pub allow_servers: Vec<Spanned<String>>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default = "default_attempts")]
@@ -102,6 +148,11 @@ fn default_max_in_flight() -> usize {
 impl Default for ResolverConfig {
     fn default() -> Self {
         ResolverConfig {
+            mode: ResolverMode::Forward,
+            dnssec: None,
+            root_hints: None,
+            trust_anchor: None,
+            allow_servers: Vec::new(),
             timeout_ms: default_timeout_ms(),
             attempts: default_attempts(),
             cache_mb: None,
@@ -119,6 +170,32 @@ impl Default for ResolverConfig {
 }
 
 impl ResolverConfig {
+    /// Validation is on by default when recursing (nothing else checks the
+    /// answers) and off when forwarding, since an LA's filtering resolver
+    /// rewrites answers and would fail validation by design.
+    pub fn dnssec_mode(&self) -> DnssecMode {
+        match (&self.dnssec, self.mode) {
+            (Some(mode), _) => *mode.get_ref(),
+            (None, ResolverMode::Recursive) => DnssecMode::Validate,
+            (None, ResolverMode::Forward) => DnssecMode::Off,
+        }
+    }
+
+    /// The root hints file, relative paths taken from `lists_dir` when
+    /// unset (`lists_dir` itself already resolved by the caller).
+    pub fn root_hints_in(&self, lists_dir: &Path) -> PathBuf {
+        self.root_hints
+            .clone()
+            .unwrap_or_else(|| lists_dir.join(DEFAULT_ROOT_HINTS))
+    }
+
+    /// The trust anchor file, as [`Self::root_hints_in`].
+    pub fn trust_anchor_in(&self, lists_dir: &Path) -> PathBuf {
+        self.trust_anchor
+            .clone()
+            .unwrap_or_else(|| lists_dir.join(DEFAULT_TRUST_ANCHOR))
+    }
+
     /// The response cache's budget in bytes: `cache_mb`, or for a config
     /// that still says `cache_entries`, 2 KiB an entry (at least 1 MiB).
     pub fn cache_bytes(&self) -> usize {
@@ -148,6 +225,18 @@ impl ResolverConfig {
     }
 
     pub(super) fn validate(&self, problems: &mut Problems<'_>) {
+        if let Some(dnssec) = &self.dnssec
+            && *dnssec.get_ref() == DnssecMode::Validate
+            && self.mode == ResolverMode::Forward
+        {
+            problems.at(
+                &dnssec.span(),
+                "resolver.dnssec".into(),
+                "dnssec = \"validate\" is not supported yet when forwarding (mode = \"forward\"): \
+                 set mode = \"recursive\" to validate, or remove the dnssec key"
+                    .into(),
+            );
+        }
         if self.timeout_ms == 0 || self.attempts == 0 {
             problems.at(
                 &(0..0),
@@ -221,6 +310,15 @@ impl ResolverConfig {
                 "resolver.failure_cache_secs".into(),
                 "failure_cache_secs must be at most 300 (RFC 9520); 5 is the default, 0 turns it off".into(),
             );
+        }
+        for (i, network) in self.allow_servers.iter().enumerate() {
+            if let Err(message) = parse_network(network.get_ref()) {
+                problems.at(
+                    &network.span(),
+                    format!("resolver.allow_servers[{i}]"),
+                    message,
+                );
+            }
         }
         for (i, network) in self.share_exempt_networks.iter().enumerate() {
             if let Err(message) = parse_network(network.get_ref()) {

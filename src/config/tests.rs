@@ -194,3 +194,35 @@ fn rebinding_is_on_by_default_and_its_allowed_domains_are_checked() {
     let message = parse(&text).expect_err("bad domain").to_string();
     assert!(message.contains("rebinding.allow_domains[0]"), "{message}");
 }
+
+#[test]
+fn recursion_needs_no_upstream_and_validates_by_default() {
+    let text = "[server]\ndata_dir = \"/tmp/none\"\ndefault_profile = \"ks2\"\n\
+                [[listen]]\naddress = \"0.0.0.0:53\"\n[resolver]\nmode = \"recursive\"\n\
+                [profiles.ks2]\nmode = \"blocklist\"\n";
+    let config = parse(text).unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(config.resolver.mode, ResolverMode::Recursive);
+    assert_eq!(config.resolver.dnssec_mode(), DnssecMode::Validate);
+    assert_eq!(
+        config.resolver.root_hints_in(Path::new("lists")),
+        Path::new("lists/dns/root.hints")
+    );
+    let forwarding = text.replace("mode = \"recursive\"\n", "");
+    let errors = parse(&forwarding).expect_err("forwarding needs an upstream");
+    assert!(errors.to_string().contains("[[upstream]]"), "{errors}");
+}
+
+#[test]
+fn validation_when_forwarding_is_refused_with_a_reason() {
+    let text = "[server]\ndata_dir = \"/tmp/none\"\ndefault_profile = \"ks2\"\n\
+                [[listen]]\naddress = \"0.0.0.0:53\"\n[[upstream]]\naddress = \"9.9.9.9\"\nprotocol = \"udp\"\n\
+                [resolver]\ndnssec = \"validate\"\n[profiles.ks2]\nmode = \"blocklist\"\n";
+    let message = parse(text).expect_err("not supported").to_string();
+    assert!(
+        message.contains("resolver.dnssec") && message.contains("not supported yet"),
+        "{message}"
+    );
+    let off = text.replace("dnssec = \"validate\"", "dnssec = \"off\"");
+    let config = parse(&off).unwrap_or_else(|errors| panic!("{errors}"));
+    assert_eq!(config.resolver.dnssec_mode(), DnssecMode::Off);
+}

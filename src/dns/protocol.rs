@@ -23,6 +23,14 @@ pub const EDE_OTHER: u16 = 0;
 /// because the upstreams did not answer in time (RFC 8767).
 pub const EDE_STALE_ANSWER: u16 = 3;
 
+/// RFC 8914 info code "DNSSEC Bogus": the answer's signatures did not
+/// validate.
+pub const EDE_DNSSEC_BOGUS: u16 = 6;
+
+/// RFC 8914 info code "Signature Expired": Bogus because a signature's
+/// validity ended.
+pub const EDE_SIGNATURE_EXPIRED: u16 = 7;
+
 /// RFC 8914 info code "No Reachable Authority": the upstreams were silent
 /// or could not answer.
 pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;

@@ -21,6 +21,7 @@ mod firstboot;
 mod limits;
 mod lists_update;
 mod rebinding;
+mod recursion;
 mod reload;
 mod reload_live;
 mod still_answering;

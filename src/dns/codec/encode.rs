@@ -68,9 +68,16 @@ fn encode(
         encoder
             .emit(0x80 | (query.flags_high & 0x79) | truncated)
             .ok()?;
-        // RA set; CD kept; the low 4 bits of the response code.
+        // RA set; AD for a validated answer when the client asked with DO
+        // or AD (RFC 6840 5.7), never otherwise; CD kept; the low 4 bits
+        // of the response code.
+        let authentic = if answer.authentic() && (dnssec_ok || query.flags_low & 0x20 != 0) {
+            0x20
+        } else {
+            0
+        };
         encoder
-            .emit(0x80 | (query.flags_low & 0x10) | (code & 0x0F) as u8)
+            .emit(0x80 | authentic | (query.flags_low & 0x10) | (code & 0x0F) as u8)
             .ok()?;
         // Counts are filled in once known.
         for _ in 0..4 {

@@ -451,3 +451,31 @@ fn a_minimal_any_answer_is_written_as_hinfo() {
     };
     assert_eq!((&*hinfo.cpu, &*hinfo.os), (&b"RFC8482"[..], &b""[..]));
 }
+
+#[test]
+fn ad_is_set_for_a_validated_answer_only_when_the_client_asks() {
+    let name = Name::from_ascii("www.example.org.").unwrap();
+    let mut upstream = UpstreamAnswer::new(
+        ResponseCode::NoError,
+        vec![Record::from_rdata(name, 60, RData::A(A::new(192, 0, 2, 1)))],
+        Vec::new(),
+    );
+    upstream.authentic = true;
+    let answer = Answer::from_upstream(std::sync::Arc::new(upstream));
+    // DO asks; so does AD in the query (RFC 6840 5.7); neither does not.
+    assert!(
+        response(&query(Some(OPT_DO)), &answer)
+            .metadata
+            .authentic_data
+    );
+    let mut with_ad = query(None);
+    with_ad[3] |= 0x20;
+    assert!(response(&with_ad, &answer).metadata.authentic_data);
+    assert!(!response(&query(None), &answer).metadata.authentic_data);
+    // Never for an answer that is not validated, or that Lollipop changed.
+    assert!(
+        !response(&query(Some(OPT_DO)), &blocked())
+            .metadata
+            .authentic_data
+    );
+}

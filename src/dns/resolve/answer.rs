@@ -29,6 +29,9 @@ pub struct UpstreamAnswer {
     /// Why there is no better answer: an upstream failure, or an answer
     /// served stale (RFC 8767); passed on to the client.
     pub extended_error: Option<ExtendedError>,
+    /// Every record was proven Secure by DNSSEC validation here: the codec
+    /// sets AD for a client that asked with DO or AD (RFC 6840 5.7).
+    pub authentic: bool,
 }
 
 impl UpstreamAnswer {
@@ -39,6 +42,7 @@ impl UpstreamAnswer {
             authorities,
             wire: OnceLock::new(),
             extended_error: None,
+            authentic: false,
         }
     }
 
@@ -55,6 +59,7 @@ impl Clone for UpstreamAnswer {
         let mut copy =
             UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone());
         copy.extended_error = self.extended_error.clone();
+        copy.authentic = self.authentic;
         copy
     }
 }
@@ -105,6 +110,18 @@ impl Answer {
             upstream: Some(upstream),
             explanation: None,
         }
+    }
+
+    /// Whether the response may carry AD: the upstream's answer as it
+    /// came, proven Secure, with nothing made here added to it.
+    pub fn authentic(&self) -> bool {
+        self.answers.is_empty()
+            && self.authorities.is_empty()
+            && self.explanation.is_none()
+            && self
+                .upstream
+                .as_ref()
+                .is_some_and(|upstream| upstream.authentic)
     }
 
     /// The answer section: records made here, then the upstream's.

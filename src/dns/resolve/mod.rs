@@ -10,6 +10,7 @@ pub mod forward;
 pub mod pipeline;
 pub mod rebinding;
 pub mod recorder;
+pub mod recursor;
 pub mod settings;
 pub mod share;
 #[cfg(any(test, feature = "testkit"))]
@@ -23,11 +24,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::config::Config;
+use crate::config::{Config, ResolverMode};
 use crate::metrics::UpstreamStats;
 
 use cache::CachePolicy;
 use forward::Forwarder;
+use recursor::Recursor;
 use upstream::{CachedUpstream, UpstreamLimits, UpstreamTiming};
 use zones::ZoneRouter;
 
@@ -52,8 +54,21 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
         max_in_flight: resolver.max_in_flight,
         max_in_flight_per_client: resolver.per_client_share(),
     };
+    // The school's zones and local names are routed first in both modes.
+    let upstreams: Box<dyn upstream::Upstream> = match resolver.mode {
+        ResolverMode::Forward => Box::new(Forwarder::new(config)?),
+        ResolverMode::Recursive => {
+            if !config.upstream.is_empty() {
+                tracing::info!(
+                    "{}: [resolver] mode = \"recursive\": the [[upstream]] servers are not asked (set mode = \"forward\" to use them)",
+                    config.origin.display_name
+                );
+            }
+            Box::new(Recursor::new(config)?)
+        }
+    };
     Ok(CachedUpstream::new(
-        Box::new(ZoneRouter::new(config, Forwarder::new(config)?)),
+        Box::new(ZoneRouter::new(config, upstreams)),
         limits,
         timing_for(config),
         stats,

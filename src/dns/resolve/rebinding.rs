@@ -93,6 +93,8 @@ impl RebindingGuard {
         tracing::debug!(name = %name.to_domain(), "private address for a public name dropped");
         let mut kept = upstream.clone();
         kept.answers.retain(|record| !is_private_record(record));
+        // No longer the answer that was validated.
+        kept.authentic = false;
         Some(kept)
     }
 

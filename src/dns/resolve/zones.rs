@@ -5,7 +5,8 @@
 //! names `localhost`, `invalid`, `local`, `home.arpa`, `onion` and
 //! `internal` (RFC 6761, 6762, 8375, 7686, ICANN's private-use TLD), unless a
 //! zone forwards them; the appliance's own name under `school_domain` gets
-//! its address; everything else goes to the upstreams. Sits behind the
+//! its address; everything else goes to the upstreams (forwarded or
+//! recursed). Sits behind the
 //! cache, so filtering and the block log see every answer alike.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -83,7 +84,8 @@ pub struct ZoneRouter {
     localhost: Name,
     /// `lollipop.<school_domain>` and the appliance's addresses.
     appliance: Option<(Name, Vec<IpAddr>)>,
-    upstreams: Forwarder,
+    /// Everything else: the forwarder or the recursor.
+    upstreams: Box<dyn Upstream>,
 }
 
 /// Where a name is answered.
@@ -97,7 +99,7 @@ enum Route<'a> {
 }
 
 impl ZoneRouter {
-    pub fn new(config: &Config, upstreams: Forwarder) -> ZoneRouter {
+    pub fn new(config: &Config, upstreams: Box<dyn Upstream>) -> ZoneRouter {
         let mut zones: Vec<(Name, Forwarder)> = config
             .zones
             .iter()
@@ -231,7 +233,7 @@ mod tests {
         );
         let config = Config::parse(&text, crate::config::ConfigOrigin::default())
             .unwrap_or_else(|errors| panic!("{errors}"));
-        ZoneRouter::new(&config, Forwarder::plain(&[], &config))
+        ZoneRouter::new(&config, Box::new(Forwarder::plain(&[], &config)))
     }
 
     fn route_of(router: &ZoneRouter, name: &str) -> String {

@@ -24,7 +24,9 @@ use tokio::runtime::Runtime;
 
 pub mod browser;
 mod config;
+pub mod nsd;
 pub mod scripted;
+pub mod unbound;
 pub mod web;
 
 pub use config::TestConfig;
