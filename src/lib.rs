@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod assessment;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -148,6 +148,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/overrides/{id}/end", post(unlock::end))
         .route("/reports", get(reports::weekly))
         .route("/review", get(reports::reviews).post(reports::add_review))
+        .route("/review/{id}/assessment", get(pages::assessment::kept))
+        .route("/assessment", get(pages::assessment::page))
         .route("/audit", get(reports::audit))
         .route("/lists", get(settings::lists))
         .route("/settings", get(settings::settings))

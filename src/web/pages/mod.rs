@@ -1,6 +1,7 @@
 //! The pages of the status page, one module per part of the site.
 
 pub mod api;
+pub mod assessment;
 pub mod blockpage;
 pub mod check;
 pub mod dashboard;

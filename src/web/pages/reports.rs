@@ -249,6 +249,9 @@ pub async fn add_review(
         )
     })
     .await??;
+    // The record keeps the self-assessment as it stood when it was made.
+    let config = state.config().await;
+    super::assessment::keep_copy(&state, &config, review.id).await?;
     state.audit(
         &signed.user,
         "review recorded",

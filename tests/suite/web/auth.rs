@@ -101,6 +101,8 @@ fn pages_need_a_sign_in_and_scripts_need_a_token() {
         "/lists",
         "/settings",
         "/review",
+        "/review/1/assessment",
+        "/assessment",
         "/overrides",
     ] {
         let reply = client.get(path);

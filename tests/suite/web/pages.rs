@@ -451,3 +451,112 @@ fn the_dashboard_says_when_the_upstream_stops_answering() {
         "0.0.0.0"
     );
 }
+
+#[test]
+fn the_self_assessment_follows_the_settings_and_is_kept_with_each_review() {
+    let school = WebSchool::start();
+    let head = school.signed_in("head", Role::Viewer);
+    let page = head.get("/assessment");
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    assert!(
+        body.contains("Filtering and monitoring standards for schools and colleges"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Appropriate filtering for education settings"),
+        "{body}"
+    );
+    // The school's own settings decide each line: no alert channel here,
+    // the IWF list present and locked, no review yet.
+    let row = |body: &str, requirement: &str| -> String {
+        body.split("<tr>")
+            .find(|row| row.contains(requirement))
+            .unwrap_or_else(|| panic!("no row for {requirement}: {body}"))
+            .to_string()
+    };
+    assert!(
+        row(body, "The safeguarding lead is alerted").contains("status-bad\">not met"),
+        "{body}"
+    );
+    assert!(
+        row(body, "Child sexual abuse content").contains("status-ok\">met"),
+        "{body}"
+    );
+    assert!(
+        row(body, "Filtering reviewed at least once a year").contains("not met"),
+        "{body}"
+    );
+    assert!(
+        row(body, "Search terms and page content").contains("not possible at DNS level"),
+        "{body}"
+    );
+    let print = head.get("/assessment?print=1");
+    assert!(print.body.starts_with("<!doctype html>"), "{}", print.body);
+    assert!(
+        print
+            .body
+            .contains("Hilltop Primary: filtering self-assessment"),
+        "{}",
+        print.body
+    );
+
+    // A review recorded today: the line turns green, and the record keeps
+    // the assessment as it stood.
+    let today = head
+        .get("/review")
+        .body
+        .split("name=\"held_on\" type=\"date\" required value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("today's date in the form")
+        .to_string();
+    let reply = head.submit(
+        "/review",
+        "/review",
+        &[
+            ("held_on", &today),
+            ("participants", "Head, DSL, governor"),
+            ("checked", "the self-assessment"),
+            ("decisions", "set up alerts"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let page = head.get("/assessment");
+    assert!(
+        row(&page.body, "Filtering reviewed at least once a year").contains("status-ok\">met"),
+        "{}",
+        page.body
+    );
+    let review = head.get("/review");
+    assert!(
+        review.body.contains("/review/1/assessment"),
+        "{}",
+        review.body
+    );
+    let kept = head.get("/review/1/assessment");
+    assert_eq!(kept.status, 200);
+    assert!(
+        kept.body.contains("filtering self-assessment"),
+        "{}",
+        kept.body
+    );
+    assert_eq!(head.get("/review/99/assessment").status, 404);
+
+    // Setting up alerts flips their line.
+    let hook = TestHttp::start();
+    let url = hook.url("/hook");
+    let alerting = WebSchool::start_with(move |config| {
+        config.alerts.webhook = Some(lollipop::alerts::WebhookConfig {
+            url,
+            token_file: None,
+        });
+    });
+    let head = alerting.signed_in("head", Role::Viewer);
+    let page = head.get("/assessment");
+    assert!(
+        row(&page.body, "The safeguarding lead is alerted").contains("status-ok\">met"),
+        "{}",
+        page.body
+    );
+}
