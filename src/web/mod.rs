@@ -144,6 +144,7 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/rules", get(rules::page).post(rules::add))
         .route("/rules/{id}/remove", post(rules::remove))
         .route("/unlock", get(unlock::page).post(unlock::grant))
+        .route("/unlock/cards", get(unlock::cards::page))
         .route("/overrides", get(unlock::list))
         .route("/overrides/{id}/end", post(unlock::end))
         .route("/reports", get(reports::weekly))

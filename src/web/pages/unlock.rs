@@ -4,6 +4,7 @@
 //! block page with the teacher's name and personal code. Locked categories
 //! are refused; every grant, refusal and early end is in the audit trail.
 
+pub mod cards;
 pub mod choices;
 pub mod expiry;
 pub mod listing;
@@ -56,6 +57,9 @@ pub struct UnlockQuery {
     client: Option<String>,
     service: Option<String>,
     done: Option<String>,
+    /// A room chosen beforehand (`listener:<address>` or `network:<cidr>`),
+    /// as the printed card for each room links.
+    room: Option<String>,
 }
 
 /// The unlock form as sent (and as shown again when something is wrong).
@@ -135,11 +139,21 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let config = state.config().await;
     let client = query.client.unwrap_or_default();
+    // Only a room the config offers is taken from the link.
+    let room = query
+        .room
+        .filter(|room| {
+            choices::scopes(&config)
+                .iter()
+                .any(|choice| &choice.value == room)
+        })
+        .unwrap_or_default();
     let form = UnlockForm {
         domain: query.domain.unwrap_or_default(),
         service: query.service.unwrap_or_default(),
         scope: if client.is_empty() { "room" } else { "device" }.into(),
         device: client,
+        room,
         duration: "lesson".into(),
         ..UnlockForm::default()
     };

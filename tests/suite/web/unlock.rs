@@ -568,3 +568,36 @@ fn a_blocked_service_is_unlocked_with_every_name_it_needs() {
     assert_eq!(reply.status, 400);
     assert!(reply.body.contains("not a service blocked here"));
 }
+
+#[test]
+fn each_room_has_a_printable_card_whose_code_opens_the_form_with_the_room_chosen() {
+    let school = WebSchool::start();
+    let teacher = school.signed_in("ms.khan", Role::Teacher);
+    let cards = teacher.get("/unlock/cards");
+    assert_eq!(cards.status, 200, "{}", cards.body);
+    // One card a room, each with its QR code and link.
+    let rooms = cards.body.matches("class=\"card unlock-card\"").count();
+    assert_eq!(rooms, 2, "two listeners: {}", cards.body);
+    assert_eq!(cards.body.matches("<svg").count(), 2, "{}", cards.body);
+    let link = cards
+        .body
+        .split("Unlock a site for this room: <a href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a card's link")
+        .replace("&#x3a;", ":")
+        .replace("&amp;", "&");
+    assert!(link.contains("/unlock?room=listener%3A127.0.0.1"), "{link}");
+    // The link opens the form with that room chosen.
+    let path = &link[link.find("/unlock").expect("path")..];
+    let form = teacher.get(path);
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(
+        form.body
+            .contains("value=\"listener:127.0.0.1:0\" selected"),
+        "{}",
+        form.body
+    );
+    // A pupil cannot print them.
+    assert_ne!(school.client().get("/unlock/cards").status, 200);
+}
