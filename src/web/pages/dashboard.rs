@@ -55,6 +55,7 @@ struct DashboardPage {
     top_categories: Vec<(String, String)>,
     top_devices: Vec<(String, String)>,
     alerts: Vec<AlertLine>,
+    safeguarding: super::safeguarding_week::Panel,
 }
 
 pub async fn page(
@@ -71,23 +72,30 @@ pub async fn page(
     let tz = config.log.time_zone;
     let today = tz.day_start(now);
     let for_page = config.clone();
-    let (report, hourly_day, hourly_week, alerts) = tokio::task::spawn_blocking(move || {
-        let report = crate::report::build(&for_page, today, now + 1)
-            .map_err(|error| WebError::internal(format!("{error:#}")))?;
-        let reader = JournalReader::open(&for_page.journal_path())?;
-        let hour_now = now - now.rem_euclid(HOUR_MS);
-        let hourly_day = reader.hourly(hour_now - 23 * HOUR_MS, now + 1)?;
-        let week_start = tz.start_of_local_day(tz.local_day(now) - 6);
-        let hourly_week = reader.hourly(week_start, now + 1)?;
-        let alerts: Vec<_> = reader
-            .audit(now - 7 * DAY_MS, now + 1, 500)?
-            .into_iter()
-            .filter(|row| row.action.starts_with("alert"))
-            .take(8)
-            .collect();
-        Ok::<_, WebError>((report, hourly_day, hourly_week, alerts))
-    })
-    .await??;
+    let admin = state.admin.clone();
+    let role = signed.role;
+    let (report, hourly_day, hourly_week, alerts, safeguarding) =
+        tokio::task::spawn_blocking(move || {
+            let report = crate::report::build(&for_page, today, now + 1)
+                .map_err(|error| WebError::internal(format!("{error:#}")))?;
+            let reader = JournalReader::open(&for_page.journal_path())?;
+            let hour_now = now - now.rem_euclid(HOUR_MS);
+            let hourly_day = reader.hourly(hour_now - 23 * HOUR_MS, now + 1)?;
+            let week_start = tz.start_of_local_day(tz.local_day(now) - 6);
+            let hourly_week = reader.hourly(week_start, now + 1)?;
+            let alerts: Vec<_> = reader
+                .audit(now - 7 * DAY_MS, now + 1, 500)?
+                .into_iter()
+                .filter(|row| row.action.starts_with("alert"))
+                .take(8)
+                .collect();
+            // Unlocks that cannot be read are shown as none, as DNS then has none.
+            let live = admin.live_overrides().unwrap_or_default();
+            let safeguarding =
+                super::safeguarding_week::build(&for_page, &reader, &live, role, now)?;
+            Ok::<_, WebError>((report, hourly_day, hourly_week, alerts, safeguarding))
+        })
+        .await??;
 
     // The last 24 hours, one bar per hour, oldest first.
     let hour_now = now - now.rem_euclid(HOUR_MS);
@@ -171,6 +179,7 @@ pub async fn page(
         chart_week: chart::bars("Lookups and blocks in the last 7 days", &week_bars, 1),
         top_categories: top(&report.by_category),
         top_devices: top(&report.by_device),
+        safeguarding,
         alerts: alerts
             .into_iter()
             .map(|row| AlertLine {

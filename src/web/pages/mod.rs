@@ -12,6 +12,7 @@ pub mod log;
 pub mod metrics;
 pub mod reports;
 pub mod rules;
+pub mod safeguarding_week;
 pub mod settings;
 pub mod signin;
 pub mod unlock;

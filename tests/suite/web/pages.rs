@@ -560,3 +560,73 @@ fn the_self_assessment_follows_the_settings_and_is_kept_with_each_review() {
         page.body
     );
 }
+
+#[test]
+fn the_dashboard_leads_with_this_weeks_safeguarding_and_names_children_only_to_the_dsl() {
+    let config = |web: &str| {
+        TestConfig::school()
+            .listen_for("127.0.0.1:0", "ks2")
+            .table("web", web)
+            .section("[[devices]]\nip = \"127.0.0.1\"\nname = \"Y5-iPad-07\"\nroom = \"Oak class\"\nowner = \"Year 5\"")
+            .list("adult", "adult.txt", "pornography")
+            .list("harm", "harm.txt", "self-harm")
+            .blocklist("ks2", &["gambling", "pornography", "self-harm"], "")
+            .toml()
+    };
+    let lists = [
+        ("gambling.txt", "bet365.com\n"),
+        ("video.txt", "youtube.com\n"),
+        ("iwf.txt", "0.0.0.0 abuse.example.com\n"),
+        ("adult.txt", "adult-site.example\n"),
+        ("harm.txt", "harm-site.example\n"),
+    ];
+    let school = WebSchool::with_config(config, &lists);
+    for name in [
+        "www.adult-site.example.",
+        "www.harm-site.example.",
+        "www.bet365.com.",
+    ] {
+        assert_eq!(answers(&a(school.ks2(), name)), ["A 0.0.0.0"], "{name}");
+    }
+    school.lollipop.flush_log();
+
+    let dsl = school.signed_in("mrs.patel", Role::Dsl);
+    let page = dsl.get("/");
+    let panel = page
+        .body
+        .split("Safeguarding this week")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the safeguarding panel")
+        .to_string();
+    // It leads the page, before "Is filtering working?".
+    assert!(page.body.find("Safeguarding this week") < page.body.find("Is filtering working?"));
+    assert!(
+        panel.contains("www.harm-site.example") && panel.contains("www.adult-site.example"),
+        "{panel}"
+    );
+    assert!(panel.contains("Y5-iPad-07, Oak class (Year 5)"), "{panel}");
+    assert!(
+        !panel.contains("bet365"),
+        "gambling does not alert: {panel}"
+    );
+    assert!(panel.contains("Nothing is unlocked."), "{panel}");
+    assert!(panel.contains("of lookups blocked this week"), "{panel}");
+
+    // A viewer (a governor) sees the self-harm attempt as a count only.
+    let governor = school.signed_in("governor", Role::Viewer);
+    let page = governor.get("/");
+    let panel = page
+        .body
+        .split("Safeguarding this week")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the safeguarding panel")
+        .to_string();
+    assert!(!panel.contains("harm-site"), "{panel}");
+    assert!(
+        panel.contains("1 attempt at self-harm sites this week"),
+        "{panel}"
+    );
+    assert!(panel.contains("www.adult-site.example"), "{panel}");
+}
