@@ -217,6 +217,37 @@ impl Report {
         format!("{school}: filtering report, {}", self.period())
     }
 
+    /// The week in a few plain sentences, for governors.
+    pub fn summary(&self) -> String {
+        let share = if self.queries > 0 {
+            format!(
+                " ({:.1}%)",
+                100.0 * self.blocked as f64 / self.queries as f64
+            )
+        } else {
+            String::new()
+        };
+        let top = match self.by_category.first() {
+            Some((category, attempts)) => {
+                format!(" Most blocked attempts were at {category} sites ({attempts}).")
+            }
+            None => String::new(),
+        };
+        let alerts = match self.alerts.len() {
+            0 => "No alert was sent to the safeguarding lead.".to_string(),
+            1 => "One alert was sent to the safeguarding lead.".to_string(),
+            n => format!("{n} alerts were sent to the safeguarding lead."),
+        };
+        let gaps = match self.gaps.len() {
+            0 => "Every safeguard the appliance checks is on.".to_string(),
+            n => format!("{n} safeguards are off: see below."),
+        };
+        format!(
+            "In summary: the school's devices made {} lookups, and {} of them were blocked{share}.{top} {alerts} {gaps}",
+            self.queries, self.blocked
+        )
+    }
+
     /// The printable page.
     pub fn to_html(&self) -> String {
         let mut out = String::new();
@@ -236,6 +267,7 @@ impl Report {
             blocked = self.blocked,
             tz = self.tz.name(),
         );
+        let _ = write!(out, "<p class=\"summary\">{}</p>", escape(&self.summary()));
         if !self.gaps.is_empty() {
             out.push_str("<h2>Safeguards that are off</h2><ul>");
             for gap in &self.gaps {

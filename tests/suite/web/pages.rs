@@ -337,6 +337,12 @@ fn the_weekly_report_and_the_review_record() {
     let print = head.get("/reports?print=1");
     assert!(print.body.starts_with("<!doctype html>"));
     assert!(print.body.contains("Hilltop Primary: filtering report"));
+    // A plain-English summary for governors heads it.
+    assert!(
+        print.body.contains("In summary: the school&#39;s devices made"),
+        "{}",
+        print.body
+    );
     assert_eq!(head.get("/reports?from=last-week").status, 400);
     let old = head.get("/reports?from=2020-01-06");
     assert!(
