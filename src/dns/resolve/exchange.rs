@@ -66,6 +66,18 @@ fn query(name: &Name, record_type: RecordType) -> Message {
     message
 }
 
+/// The query and its wire form.
+fn encoded_query(
+    name: &Name,
+    record_type: RecordType,
+) -> Result<(Message, Vec<u8>), ExchangeError> {
+    let sent = query(name, record_type);
+    let bytes = sent
+        .to_vec()
+        .map_err(|error| ExchangeError::Malformed(error.to_string()))?;
+    Ok((sent, bytes))
+}
+
 fn random_id() -> u16 {
     let mut bytes = [0u8; 2];
     // Without the system's randomness a fixed ID still works: the random
@@ -98,10 +110,7 @@ pub async fn udp(
     record_type: RecordType,
     wait: Duration,
 ) -> Result<Message, ExchangeError> {
-    let sent = query(name, record_type);
-    let bytes = sent
-        .to_vec()
-        .map_err(|error| ExchangeError::Malformed(error.to_string()))?;
+    let (sent, bytes) = encoded_query(name, record_type)?;
     let started = tokio::time::Instant::now();
     let reply = timeout(wait, async {
         let local: SocketAddr = if server.is_ipv4() {
@@ -151,10 +160,7 @@ pub async fn tcp(
     record_type: RecordType,
     wait: Duration,
 ) -> Result<Message, ExchangeError> {
-    let sent = query(name, record_type);
-    let bytes = sent
-        .to_vec()
-        .map_err(|error| ExchangeError::Malformed(error.to_string()))?;
+    let (sent, bytes) = encoded_query(name, record_type)?;
     let length = u16::try_from(bytes.len())
         .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
     let reply = timeout(wait, async {

@@ -339,7 +339,9 @@ fn the_weekly_report_and_the_review_record() {
     assert!(print.body.contains("Hilltop Primary: filtering report"));
     // A plain-English summary for governors heads it.
     assert!(
-        print.body.contains("In summary: the school&#39;s devices made"),
+        print
+            .body
+            .contains("In summary: the school&#39;s devices made"),
         "{}",
         print.body
     );
@@ -567,6 +569,15 @@ fn the_self_assessment_follows_the_settings_and_is_kept_with_each_review() {
     );
 }
 
+/// The dashboard's "Safeguarding this week" panel.
+fn safeguarding_panel(body: &str) -> String {
+    body.split("Safeguarding this week")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("the safeguarding panel")
+        .to_string()
+}
+
 #[test]
 fn the_dashboard_leads_with_this_weeks_safeguarding_and_names_children_only_to_the_dsl() {
     let config = |web: &str| {
@@ -598,13 +609,7 @@ fn the_dashboard_leads_with_this_weeks_safeguarding_and_names_children_only_to_t
 
     let dsl = school.signed_in("mrs.patel", Role::Dsl);
     let page = dsl.get("/");
-    let panel = page
-        .body
-        .split("Safeguarding this week")
-        .nth(1)
-        .and_then(|rest| rest.split("</section>").next())
-        .expect("the safeguarding panel")
-        .to_string();
+    let panel = safeguarding_panel(&page.body);
     // It leads the page, before "Is filtering working?".
     assert!(page.body.find("Safeguarding this week") < page.body.find("Is filtering working?"));
     assert!(
@@ -622,13 +627,7 @@ fn the_dashboard_leads_with_this_weeks_safeguarding_and_names_children_only_to_t
     // A viewer (a governor) sees the self-harm attempt as a count only.
     let governor = school.signed_in("governor", Role::Viewer);
     let page = governor.get("/");
-    let panel = page
-        .body
-        .split("Safeguarding this week")
-        .nth(1)
-        .and_then(|rest| rest.split("</section>").next())
-        .expect("the safeguarding panel")
-        .to_string();
+    let panel = safeguarding_panel(&page.body);
     assert!(!panel.contains("harm-site"), "{panel}");
     assert!(
         panel.contains("1 attempt at self-harm sites this week"),
