@@ -183,14 +183,21 @@ fn from_message(
             (EDE_DNSSEC_BOGUS, "its signature does not validate")
         };
         tracing::debug!(name = %first.name, record_type = %first.record_type(), why, "DNSSEC Bogus answer: SERVFAIL");
-        return failure(
-            code,
-            format!(
-                "Lollipop: DNSSEC validation failed for {} {}: {why}",
-                first.name,
-                first.record_type()
-            ),
+        let text = format!(
+            "Lollipop: DNSSEC validation failed for {} {}: {why}",
+            first.name,
+            first.record_type()
         );
+        let mut failed = failure(code, text);
+        // The data as given, for a client that set CD: never authentic.
+        let code = message.metadata.response_code;
+        let answers = in_chain_order(message.answers, qname);
+        failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
+            code,
+            answers,
+            message.authorities,
+        )));
+        return failed;
     }
     // The data itself decides; the signatures' own proof is not what AD
     // vouches for (an RRSIG asked for by type is data, though).
@@ -266,12 +273,19 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
     {
         if *proof == Proof::Bogus {
             tracing::debug!(%name, "DNSSEC Bogus denial of existence: SERVFAIL");
-            return failure(
+            let mut failed = failure(
                 EDE_DNSSEC_BOGUS,
                 format!(
                     "Lollipop: DNSSEC validation failed for {name}: the proof that it does not exist does not validate"
                 ),
             );
+            // The denial as given, for a client that set CD.
+            failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
+                response.metadata.response_code,
+                Vec::new(),
+                response.authorities.clone(),
+            )));
+            return failed;
         }
         // An unproven (Insecure) negative answer: as the server gave it.
         let code = response.metadata.response_code;
