@@ -30,7 +30,8 @@ mod checking;
 /// The school's domain controller, for `[[zones]]` (a scripted server).
 const DC_ADDRESS: &str = "10.0.10.20";
 
-const LISTS: &[(&str, &str)] = &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
+pub(crate) const LISTS: &[(&str, &str)] =
+    &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
 
 pub(crate) fn start(hierarchy: &Hierarchy) -> TestLollipop {
     start_with(hierarchy, "")
