@@ -64,7 +64,14 @@ pub fn upstream_for(
     };
     // The school's zones and local names are routed first in both modes.
     let upstreams: Box<dyn upstream::Upstream> = match resolver.mode {
-        ResolverMode::Forward => Box::new(Forwarder::new(config)?),
+        ResolverMode::Forward => {
+            // No signatures checked here: no clock warning either (one
+            // left from recursion before a reload would be stale).
+            stats
+                .clock_untrusted
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            Box::new(Forwarder::new(config)?)
+        }
         ResolverMode::Recursive => {
             if !config.upstream.is_empty() {
                 tracing::info!(
