@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -135,6 +135,11 @@ pub struct UpstreamStats {
     /// Lookups made in the background: popular answers refreshed before
     /// they ran out, stale ones refreshed while served.
     pub refreshes: AtomicU64,
+    /// Set by the validating recursor while the system clock is not yet
+    /// trusted (see `dns::resolve::trusted_clock`).
+    pub clock_untrusted: AtomicBool,
+    /// The Unix time DNSSEC signatures are checked against meanwhile.
+    pub validating_as_of: AtomicU64,
     /// Non-cumulative counts per bucket; the last is "above every bound".
     /// Kept here rather than in the crate's `Histogram`, whose every
     /// observation takes a lock.
@@ -336,6 +341,22 @@ impl Collector for UpstreamStats {
             "lollipop_stale_answers",
             "Answers served past their TTL (EDE 3) because the upstreams did not answer in time.",
             self.stale_served.load(Relaxed),
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_clock_untrusted",
+            "1 while the system clock is not yet trusted (not synchronised by NTP, and earlier than the time saved at the last shutdown): DNSSEC signatures are checked as of lollipop_clock_validating_as_of instead.",
+            u64::from(self.clock_untrusted.load(Relaxed)),
+        )?;
+        gauge(
+            &mut encoder,
+            "lollipop_clock_validating_as_of",
+            "While the clock is untrusted, the Unix time DNSSEC signatures are checked against; 0 otherwise.",
+            if self.clock_untrusted.load(Relaxed) {
+                self.validating_as_of.load(Relaxed)
+            } else {
+                0
+            },
         )?;
         counter(
             &mut encoder,

@@ -161,6 +161,22 @@ def check_upstream(network):
     return checked
 
 
+RESOLUTIONS = ("encrypted", "recursive")
+
+
+def check_resolution(network):
+    """How allowed lookups are answered: "encrypted" (the shipped DoT
+    upstreams) or "recursive" (from the root servers down); None when left
+    out, which means plain DNS to network.upstream if set, else encrypted."""
+    if "resolution" not in network:
+        return None
+    value = text(network, "resolution", "", "network.").lower()
+    if value not in RESOLUTIONS:
+        raise SetupError(f'network.resolution {value!r}: "encrypted" or "recursive" '
+                         '(or leave it out and set upstream = [...] for the LA\'s servers)')
+    return value
+
+
 def check_ssh_key(login):
     key = text(login, "ssh_key", "", "login.")
     if key and not re.match(r"(ssh-|ecdsa-|sk-)\S+ \S+", key):
@@ -200,7 +216,8 @@ DEFAULTS = {"school_name": "Our school", "admin_email": "", "hostname": "lollipo
 def settings_from(tables, report, zoneinfo="/usr/share/zoneinfo"):
     """Each setting is checked on its own: a mistake costs that setting (or
     that table) alone, which falls back to its default and is reported."""
-    s = {"network": {"mode": "dhcp"}, "upstream": [], "ssh_key": "", "password": "", "email": None}
+    s = {"network": {"mode": "dhcp"}, "upstream": [], "resolution": None, "ssh_key": "", "password": "",
+         "email": None}
     unknown = sorted(set(tables) - {"", *TABLES})
     unknown += sorted(set(tables.get("", {})) - set(TOP_KEYS))
     if unknown:
@@ -215,6 +232,7 @@ def settings_from(tables, report, zoneinfo="/usr/share/zoneinfo"):
     checks = [
         ("network", "network", check_network, "DHCP is used instead"),
         ("network", "upstream", check_upstream, "Lollipop's encrypted upstreams (Quad9, Cloudflare) are used"),
+        ("network", "resolution", check_resolution, "it is taken as left out"),
         ("login", "ssh_key", check_ssh_key, "no SSH key was added"),
         ("login", "password", check_password, "no root password was set"),
     ]
@@ -226,6 +244,11 @@ def settings_from(tables, report, zoneinfo="/usr/share/zoneinfo"):
                 s[key] = check(tables[table])
             except SetupError as error:
                 report.problem(f"lollipop-setup.toml: {error}; {instead}")
+    if s["resolution"] and s["upstream"]:
+        # The explicit choice wins; the servers alone are what is dropped.
+        report.problem(f"lollipop-setup.toml: network.upstream is not used with resolution = "
+                       f"\"{s['resolution']}\"; remove one of the two (upstream alone means plain DNS to those servers)")
+        s["upstream"] = []
     return s
 
 

@@ -207,6 +207,44 @@ from = "lollipop@school.example"
         with open(self.path("etc/systemd/network/10-lollipop.network")) as f:
             self.assertIn("Address=10.0.0.2/24", f.read())
 
+    def test_recursive_resolution_sets_the_resolver_mode_and_keeps_the_shipped_hints(self):
+        self.first_boot('[network]\nresolution = "recursive"\n' + GOOD_LOGIN)
+        self.assertIn("No problems.", self.result, self.console)
+        config = self.config_after()
+        self.assertEqual(config["resolver"]["mode"], "recursive")
+        self.assertNotIn("root_hints", config["resolver"])
+        self.assertNotIn("trust_anchor", config["resolver"])
+        self.assertIn("answered from the root servers down", self.result)
+
+    def test_encrypted_resolution_keeps_the_shipped_encrypted_upstreams(self):
+        self.first_boot('[network]\nresolution = "encrypted"\n' + GOOD_LOGIN)
+        self.assertIn("No problems.", self.result, self.console)
+        config = self.config_after()
+        self.assertNotIn("mode", config["resolver"])
+        self.assertEqual([u["address"] for u in config["upstream"]], ["9.9.9.9", "1.1.1.2"])
+        self.assertEqual({u["protocol"] for u in config["upstream"]}, {"tls"})
+        self.assertIn("Quad9 and Cloudflare, encrypted", self.result)
+
+    def test_bad_resolution_costs_only_itself(self):
+        self.first_boot('hostname = "office-dns"\n[network]\nresolution = "fast"\n'
+                        'upstream = ["192.168.1.1"]\n' + GOOD_LOGIN)
+        self.assert_password_set("console-secret")
+        self.assertIn("network.resolution 'fast': \"encrypted\" or \"recursive\"", self.result)
+        self.assertIn("it is taken as left out", self.result)
+        # Left out with upstream set: plain forwarding, as before.
+        config = self.config_after()
+        self.assertNotIn("mode", config["resolver"])
+        self.assertEqual(config["upstream"], [{"address": "192.168.1.1:53", "protocol": "udp"}])
+        with open(self.path("etc/hostname")) as f:
+            self.assertEqual(f.read(), "office-dns\n")
+
+    def test_resolution_with_upstream_keeps_the_choice_and_reports_the_servers_unused(self):
+        self.first_boot('[network]\nresolution = "recursive"\nupstream = ["192.168.1.1"]\n' + GOOD_LOGIN)
+        self.assertIn('network.upstream is not used with resolution = "recursive"', self.result)
+        config = self.config_after()
+        self.assertEqual(config["resolver"]["mode"], "recursive")
+        self.assertNotIn("192.168.1.1:53", [u["address"] for u in config["upstream"]])
+
     def test_example_file_as_shipped_applies_without_problems(self):
         with open(EXAMPLE) as f:
             self.first_boot(f.read())

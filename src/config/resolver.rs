@@ -74,6 +74,14 @@ pub struct ResolverConfig {
     /// `[[zones]]` instead.
     #[serde(default)]
     pub allow_servers: Vec<Spanned<String>>,
+    /// The file whose presence says NTP has set the clock (default
+    /// systemd-timesyncd's `/run/systemd/timesync/synchronized`): until
+    /// then, or until the clock is past the saved time, DNSSEC does not
+    /// judge signatures by it.
+    pub clock_synced_file: Option<PathBuf>,
+    /// Where the time is saved at shutdown and hourly (default
+    /// `<data_dir>/clock-saved`).
+    pub clock_state_file: Option<PathBuf>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default = "default_attempts")]
@@ -153,6 +161,8 @@ impl Default for ResolverConfig {
             root_hints: None,
             trust_anchor: None,
             allow_servers: Vec::new(),
+            clock_synced_file: None,
+            clock_state_file: None,
             timeout_ms: default_timeout_ms(),
             attempts: default_attempts(),
             cache_mb: None,

@@ -28,7 +28,7 @@ use crate::web::WebServers;
 use live::{LiveAlerts, LiveParts};
 use reload::Reloader;
 use schedules::Sweeper;
-use settings::{build_settings, load_lists};
+use settings::load_lists;
 
 /// Where device names come from: the config's `[[devices]]` and leases.
 pub(crate) fn device_directory(config: &Config) -> DeviceDirectory {
@@ -88,7 +88,7 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
     let admin_set_aside = storage::open_admin(&config, &clock);
-    let settings = build_settings(&config, lists, None, &metrics)?;
+    let settings = settings::build_settings_at(&config, lists, None, &metrics, &clock)?;
     let health = crate::lists::acquire::health::health(
         &config,
         Some(settings.policy.lists.manifest()),
@@ -179,8 +179,14 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         running.reloader.clone(),
         running.clock.clone(),
     ));
+    let time_saver = tokio::spawn(schedules::save_the_time_hourly(
+        running.reloader.clone(),
+        running.clock.clone(),
+    ));
     shutdown.await;
     tracing::info!("stopping");
+    time_saver.abort();
+    schedules::save_the_time(&running.reloader.config().await, &running.clock);
     watcher.abort();
     updater.abort();
     reports.abort();

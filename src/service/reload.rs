@@ -119,7 +119,13 @@ impl Reloader {
         };
         let upstream = (upstream_key(&config) == upstream_key(&current))
             .then(|| self.pipeline.settings().upstream.clone());
-        match settings::build_settings(&config, lists, upstream, &self.metrics) {
+        match settings::build_settings_at(
+            &config,
+            lists,
+            upstream,
+            &self.metrics,
+            self.pipeline.clock(),
+        ) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
                 let sections = current.changed_sections(&config);

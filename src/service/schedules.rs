@@ -1,6 +1,7 @@
 //! The background schedules the running service starts beside the
-//! resolver: list downloads as they fall due, the weekly report email, and
-//! the sweeper that ends staff overrides on time. Each is only the loop;
+//! resolver: list downloads as they fall due, the weekly report email, the
+//! hourly saving of the time (for a Pi without a battery clock), and the
+//! sweeper that ends staff overrides on time. Each is only the loop;
 //! the work it calls belongs to its owner (`updates`, `report`, the unlock
 //! pages). Those that wait for a time of day take a [`Clock`], so a test can
 //! set the time instead of waiting for it.
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::dns::resolve::trusted_clock::TrustedClock;
 use crate::lists::acquire::update::UpdateOutcome;
 use crate::report::{email_report, next_weekly_send};
 use crate::updates::update_lists;
@@ -16,6 +18,27 @@ use crate::web::WebState;
 use crate::web::pages::unlock::expiry::sweep_once;
 
 use super::reload::Reloader;
+
+/// How often the time is saved while running, besides at shutdown: a power
+/// cut loses at most this much of what the next start knows.
+const SAVE_TIME_EVERY: Duration = Duration::from_secs(3600);
+
+/// Saves the time (if the clock is trusted) as known to have passed, for
+/// the next start's DNSSEC with a clock not yet set.
+pub fn save_the_time(config: &crate::config::Config, clock: &Clock) {
+    let trusted = TrustedClock::from_config(config, clock.clone());
+    if let Err(error) = trusted.save() {
+        tracing::warn!("{error:#}");
+    }
+}
+
+/// While running: saves the time every hour. Runs until dropped.
+pub async fn save_the_time_hourly(reloader: Arc<Reloader>, clock: Clock) {
+    loop {
+        save_the_time(&reloader.config().await, &clock);
+        tokio::time::sleep(SAVE_TIME_EVERY).await;
+    }
+}
 
 /// While running: fetches lists as they fall due and reloads when any
 /// changed. Runs until the task is dropped.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::admin::AdminStore;
+use crate::clock::Clock;
 use crate::config::{Config, parse_network};
 use crate::dns::resolve::rebinding::RebindingGuard;
 use crate::dns::resolve::settings::Settings;
@@ -150,10 +151,22 @@ pub fn build_settings(
     upstream: Option<Arc<CachedUpstream>>,
     metrics: &Metrics,
 ) -> Result<Settings> {
+    build_settings_at(config, lists, upstream, metrics, &Clock::system())
+}
+
+/// As [`build_settings`], a new upstream reading "now" from `clock` (for
+/// whether the system clock can be trusted yet).
+pub fn build_settings_at(
+    config: &Config,
+    lists: Arc<CompiledLists>,
+    upstream: Option<Arc<CachedUpstream>>,
+    metrics: &Metrics,
+    clock: &Clock,
+) -> Result<Settings> {
     let policy = build_policy(config, lists)?;
     let upstream = match upstream {
         Some(upstream) => upstream,
-        None => Arc::new(upstream_for(config, metrics.upstream.clone())?),
+        None => Arc::new(upstream_for(config, metrics.upstream.clone(), clock)?),
     };
     Ok(Settings {
         policy,

@@ -8,6 +8,9 @@
 //! Debian's Unbound, given the same hints and key, agrees name for name; a
 //! reload switches between forwarding and recursion.
 //!
+//! `checking` shows CD (checking disabled) clients given what failed
+//! validation, and DNSSEC before the clock is trusted.
+//!
 //! The recursor only asks port 53, so the hierarchy binds 127.0.<net>.x:53
 //! (the tests run as root); each test has its own `net`. Needs Debian's
 //! `nsd`, `ldnsutils` and `unbound`.
@@ -22,16 +25,19 @@ use crate::support::nsd::{self, Hierarchy};
 use crate::support::scripted::{Behaviour, ScriptedUpstream};
 use crate::support::*;
 
+mod checking;
+
 /// The school's domain controller, for `[[zones]]` (a scripted server).
 const DC_ADDRESS: &str = "10.0.10.20";
 
-const LISTS: &[(&str, &str)] = &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
+pub(crate) const LISTS: &[(&str, &str)] =
+    &[("gambling.txt", "games.silent.test\ncasino.signed.test\n")];
 
-fn start(hierarchy: &Hierarchy) -> TestLollipop {
+pub(crate) fn start(hierarchy: &Hierarchy) -> TestLollipop {
     start_with(hierarchy, "")
 }
 
-fn start_with(hierarchy: &Hierarchy, resolver_keys: &str) -> TestLollipop {
+pub(crate) fn start_with(hierarchy: &Hierarchy, resolver_keys: &str) -> TestLollipop {
     start_with_zones(hierarchy, resolver_keys, "")
 }
 
@@ -76,7 +82,7 @@ fn exchange_patiently(server: std::net::SocketAddr, query: &Message, wait: Durat
     panic!("no answer within {wait:?} ({errors:?})");
 }
 
-fn with_do() -> Ask {
+pub(crate) fn with_do() -> Ask {
     Ask {
         dnssec_ok: true,
         ..Ask::default()

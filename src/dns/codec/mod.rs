@@ -75,6 +75,11 @@ impl Query {
         }
     }
 
+    /// The CD bit (checking disabled): the client validates for itself.
+    pub fn checking_disabled(&self) -> bool {
+        self.flags_low & 0x10 != 0
+    }
+
     fn dnssec_ok(&self) -> bool {
         self.edns.is_some_and(|edns| edns.dnssec_ok)
     }

@@ -32,6 +32,12 @@ pub struct UpstreamAnswer {
     /// Every record was proven Secure by DNSSEC validation here: the codec
     /// sets AD for a client that asked with DO or AD (RFC 6840 5.7).
     pub authentic: bool,
+    /// For an answer that failed DNSSEC validation (this one is then its
+    /// SERVFAIL): the data as the servers gave it, unvalidated, for a
+    /// client that set CD (RFC 4035 3.2.2) and so checks it itself. Kept
+    /// beside the verdict, never in its place, so the cache can only hand
+    /// it to a client that asked for it.
+    pub unchecked: Option<Arc<UpstreamAnswer>>,
 }
 
 impl UpstreamAnswer {
@@ -43,12 +49,19 @@ impl UpstreamAnswer {
             wire: OnceLock::new(),
             extended_error: None,
             authentic: false,
+            unchecked: None,
         }
     }
 
     /// A failure to get any answer.
     pub fn servfail() -> Self {
         UpstreamAnswer::new(ResponseCode::ServFail, Vec::new(), Vec::new())
+    }
+
+    /// What a client that set CD (checking disabled) is given: the
+    /// unvalidated data when validation failed, otherwise this answer.
+    pub fn for_checking_disabled(self: &Arc<Self>) -> Arc<UpstreamAnswer> {
+        self.unchecked.clone().unwrap_or_else(|| self.clone())
     }
 }
 
@@ -60,6 +73,7 @@ impl Clone for UpstreamAnswer {
             UpstreamAnswer::new(self.code, self.answers.clone(), self.authorities.clone());
         copy.extended_error = self.extended_error.clone();
         copy.authentic = self.authentic;
+        copy.unchecked = self.unchecked.clone();
         copy
     }
 }

@@ -11,11 +11,14 @@ pub mod pipeline;
 pub mod rebinding;
 pub mod recorder;
 pub mod recursor;
+pub mod root_files;
 pub mod settings;
 pub mod share;
 #[cfg(any(test, feature = "testkit"))]
 pub mod table;
+pub mod trusted_clock;
 pub mod upstream;
+pub mod validation_time;
 pub mod verdict;
 pub mod zones;
 
@@ -24,6 +27,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::clock::Clock;
 use crate::config::{Config, ResolverMode};
 use crate::metrics::UpstreamStats;
 
@@ -37,7 +41,11 @@ use zones::ZoneRouter;
 const STALE_TTL_SECS: u32 = 30;
 
 /// The upstream the config asks for, behind the response cache.
-pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<CachedUpstream> {
+pub fn upstream_for(
+    config: &Config,
+    stats: Arc<UpstreamStats>,
+    clock: &Clock,
+) -> Result<CachedUpstream> {
     let resolver = &config.resolver;
     if resolver.cache_mb.is_none()
         && let Some(entries) = &resolver.cache_entries
@@ -56,7 +64,14 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
     };
     // The school's zones and local names are routed first in both modes.
     let upstreams: Box<dyn upstream::Upstream> = match resolver.mode {
-        ResolverMode::Forward => Box::new(Forwarder::new(config)?),
+        ResolverMode::Forward => {
+            // No signatures checked here: no clock warning either (one
+            // left from recursion before a reload would be stale).
+            stats
+                .clock_untrusted
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+            Box::new(Forwarder::new(config)?)
+        }
         ResolverMode::Recursive => {
             if !config.upstream.is_empty() {
                 tracing::info!(
@@ -64,7 +79,7 @@ pub fn upstream_for(config: &Config, stats: Arc<UpstreamStats>) -> Result<Cached
                     config.origin.display_name
                 );
             }
-            Box::new(Recursor::new(config)?)
+            Box::new(Recursor::new(config, clock, stats.clone())?)
         }
     };
     Ok(CachedUpstream::new(

@@ -20,7 +20,7 @@ use crate::policy::overrides::{Asker, OverrideSet};
 use crate::policy::special::{SpecialAnswer, special_answer};
 use hickory_resolver::proto::op::ResponseCode;
 
-use super::answer::{Answer, ExtendedError};
+use super::answer::{Answer, ExtendedError, UpstreamAnswer};
 use super::recorder::Recorder;
 use super::settings::{Client, Settings};
 use super::share::Requester;
@@ -81,6 +81,19 @@ impl Pipeline {
     /// The answer to one question from one client: who is asking, what they
     /// get, and the record of it.
     pub async fn answer(&self, name: &Name, record_type: RecordType, client: Client) -> Answer {
+        self.answer_checking(name, record_type, client, false).await
+    }
+
+    /// As [`Pipeline::answer`], for a query whose CD (checking disabled)
+    /// bit is `checking_disabled`: such a client validates for itself and
+    /// is given data that failed validation here (RFC 4035 3.2.2).
+    pub async fn answer_checking(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        client: Client,
+        checking_disabled: bool,
+    ) -> Answer {
         #[cfg(any(test, feature = "testkit"))]
         if let Some(first) = name.iter().next() {
             crate::testkit::faults::panic_if_asked(first);
@@ -97,6 +110,7 @@ impl Pipeline {
             name,
             record_type,
             clock: &self.clock,
+            checking_disabled,
         };
         let (verdict, answer) = resolve(&settings, &overrides, reversed, question).await;
         self.recorder
@@ -113,6 +127,8 @@ pub struct Question<'a> {
     pub record_type: RecordType,
     /// "Now" for staff unlocks' expiry.
     pub clock: &'a Clock,
+    /// The query's CD bit: the client checks DNSSEC itself.
+    pub checking_disabled: bool,
 }
 
 /// The pipeline's stages for one question, in order: [`decide`] (special
@@ -130,7 +146,16 @@ pub async fn resolve<'s>(
         name,
         record_type,
         clock,
+        checking_disabled,
     } = question;
+    // Filtering applies to what a CD client gets just as to the rest.
+    let unvalidated_if_asked = |answer: Arc<UpstreamAnswer>| {
+        if checking_disabled {
+            answer.for_checking_disabled()
+        } else {
+            answer
+        }
+    };
     let profile = settings.policy.profile_for(client.address, client.listener);
     let mut verdict = decide(settings, overrides, Some(client), profile, reversed, clock);
 
@@ -169,7 +194,12 @@ pub async fn resolve<'s>(
             .resolve(&target, record_type, requester)
             .await
         {
-            Ok(resolved) => Answer::rewritten(name, &target, settings.blocking.ttl_secs, resolved),
+            Ok(resolved) => Answer::rewritten(
+                name,
+                &target,
+                settings.blocking.ttl_secs,
+                unvalidated_if_asked(resolved),
+            ),
             Err(busy) => refused(busy),
         };
         return (verdict, answer);
@@ -180,7 +210,7 @@ pub async fn resolve<'s>(
         .resolve(name, record_type, requester)
         .await
     {
-        Ok(upstream) => upstream,
+        Ok(upstream) => unvalidated_if_asked(upstream),
         Err(busy) => return (verdict, refused(busy)),
     };
 

@@ -6,30 +6,33 @@
 //! validated answers marked authentic (the codec sets AD for clients that
 //! ask). Filtering is the pipeline's, the same as for forwarding.
 
-use std::net::IpAddr;
-use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use anyhow::Result;
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::Proof;
 use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
-use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::{Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType, SerialNumber};
 use hickory_resolver::recursor::{
     self, DnssecConfig, DnssecPolicy, QNameMinimization, RecursorError, RecursorOptions,
 };
 
+use crate::clock::Clock;
 use crate::config::{Config, DnssecMode, parse_network};
 use crate::dns::protocol::{
     EDE_DNSSEC_BOGUS, EDE_NO_REACHABLE_AUTHORITY, EDE_OTHER, EDE_SIGNATURE_EXPIRED, is_dnssec_only,
 };
+use crate::metrics::UpstreamStats;
 
 use super::answer::{ExtendedError, UpstreamAnswer};
+use super::trusted_clock::TrustedClock;
 use super::upstream::{Asked, Upstream};
+
+pub use super::root_files::{read_root_hints, read_trust_anchor};
+use super::validation_time::{ClockedRuntime, with_clock};
 
 /// The recursor's own response cache, in entries (its default is
 /// 1,048,576). Lollipop's byte-bounded cache sits in front and answers
@@ -65,7 +68,10 @@ const DEADLINE_MARGIN: Duration = Duration::from_millis(200);
 
 /// Answers from the root down.
 pub struct Recursor {
-    inner: recursor::Recursor<TokioRuntimeProvider>,
+    inner: recursor::Recursor<ClockedRuntime>,
+    /// What signatures are checked against while the clock is not trusted.
+    clock: Arc<TrustedClock>,
+    stats: Arc<UpstreamStats>,
     /// Longest a question may take in all: the client's `answer_within`
     /// less [`DEADLINE_MARGIN`]; the recursion's future is dropped at that
     /// point, and with it the queries it was waiting on.
@@ -74,7 +80,7 @@ pub struct Recursor {
 }
 
 impl Recursor {
-    pub fn new(config: &Config) -> Result<Recursor> {
+    pub fn new(config: &Config, clock: &Clock, stats: Arc<UpstreamStats>) -> Result<Recursor> {
         let resolver = &config.resolver;
         let lists_dir = config.resolve_path(&config.server.lists_dir);
         let hints_path = config.resolve_path(&resolver.root_hints_in(&lists_dir));
@@ -108,24 +114,40 @@ impl Recursor {
         } else {
             DnssecPolicy::SecurityUnaware
         };
+        let clock = Arc::new(TrustedClock::from_config(config, clock.clone()));
         let inner = recursor::Recursor::new(
             &roots,
             policy,
             None,
             options,
-            TokioRuntimeProvider::default(),
+            ClockedRuntime::new(clock.clone()),
         )
         .map_err(|error| {
             anyhow::anyhow!(
                 "[resolver] mode = \"recursive\": the recursor could not start: {error}"
             )
         })?;
-        Ok(Recursor {
+        let recursor = Recursor {
             inner,
+            clock,
+            stats,
             ceiling: Duration::from_millis(resolver.answer_within_ms)
                 .saturating_sub(DEADLINE_MARGIN),
             validating,
-        })
+        };
+        recursor.note_clock();
+        Ok(recursor)
+    }
+
+    /// Tells the status page and `/metrics` whether signatures are being
+    /// checked by a clock not yet trusted; returns the time they are
+    /// checked against.
+    fn note_clock(&self) -> u32 {
+        let time = self.clock.validation_time();
+        let untrusted = self.validating && !self.clock.is_trusted();
+        self.stats.clock_untrusted.store(untrusted, Relaxed);
+        self.stats.validating_as_of.store(time, Relaxed);
+        time as u32
     }
 
     async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
@@ -135,9 +157,13 @@ impl Recursor {
         // DO set whenever validating, whatever the client asked: the answer
         // is cached for every client, the RRSIGs tell an expired signature,
         // and the codec leaves them out for clients without DO.
-        let asked = self.inner.resolve(query, Instant::now(), self.validating);
-        match tokio::time::timeout(self.ceiling, asked).await {
-            Ok(Ok(message)) => from_message(message, &fqdn, record_type, unix_now()),
+        let now = self.note_clock();
+        let asked = with_clock(
+            self.clock.clone(),
+            self.inner.resolve(query, Instant::now(), self.validating),
+        );
+        let mut answer = match tokio::time::timeout(self.ceiling, asked).await {
+            Ok(Ok(message)) => from_message(message, &fqdn, record_type, now),
             Ok(Err(error)) => from_error(name, error),
             Err(_) => failure(
                 EDE_NO_REACHABLE_AUTHORITY,
@@ -146,7 +172,11 @@ impl Recursor {
                     self.ceiling.as_secs_f32()
                 ),
             ),
-        }
+        };
+        // Signatures checked by a guessed time vouch for less: no AD
+        // until the clock is trusted.
+        answer.authentic &= self.clock.is_trusted();
+        answer
     }
 }
 
@@ -183,14 +213,21 @@ fn from_message(
             (EDE_DNSSEC_BOGUS, "its signature does not validate")
         };
         tracing::debug!(name = %first.name, record_type = %first.record_type(), why, "DNSSEC Bogus answer: SERVFAIL");
-        return failure(
-            code,
-            format!(
-                "Lollipop: DNSSEC validation failed for {} {}: {why}",
-                first.name,
-                first.record_type()
-            ),
+        let text = format!(
+            "Lollipop: DNSSEC validation failed for {} {}: {why}",
+            first.name,
+            first.record_type()
         );
+        let mut failed = failure(code, text);
+        // The data as given, for a client that set CD: never authentic.
+        let code = message.metadata.response_code;
+        let answers = in_chain_order(message.answers, qname);
+        failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
+            code,
+            answers,
+            message.authorities,
+        )));
+        return failed;
     }
     // The data itself decides; the signatures' own proof is not what AD
     // vouches for (an RRSIG asked for by type is data, though).
@@ -266,12 +303,19 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
     {
         if *proof == Proof::Bogus {
             tracing::debug!(%name, "DNSSEC Bogus denial of existence: SERVFAIL");
-            return failure(
+            let mut failed = failure(
                 EDE_DNSSEC_BOGUS,
                 format!(
                     "Lollipop: DNSSEC validation failed for {name}: the proof that it does not exist does not validate"
                 ),
             );
+            // The denial as given, for a client that set CD.
+            failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
+                response.metadata.response_code,
+                Vec::new(),
+                response.authorities.clone(),
+            )));
+            return failed;
         }
         // An unproven (Insecure) negative answer: as the server gave it.
         let code = response.metadata.response_code;
@@ -363,96 +407,9 @@ fn failure(code: u16, text: String) -> UpstreamAnswer {
     answer
 }
 
-fn unix_now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs() as u32)
-}
-
-/// The root servers' addresses in a root hints file (IANA's named.root):
-/// every A and AAAA line's address; comments (`;`) and other lines skipped.
-pub fn read_root_hints(path: &Path) -> Result<Vec<IpAddr>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "[resolver] root_hints: cannot read {}: recursion starts from the root servers listed there \
-             (Lollipop ships lists/dns/root.hints; set root_hints to a copy of IANA's named.root)",
-            path.display()
-        )
-    })?;
-    let roots = parse_root_hints(&text);
-    if roots.is_empty() {
-        bail!(
-            "[resolver] root_hints: {} lists no root server address (no A or AAAA line); \
-             use a copy of IANA's named.root",
-            path.display()
-        );
-    }
-    Ok(roots)
-}
-
-fn parse_root_hints(text: &str) -> Vec<IpAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.split(';').next().unwrap_or_default();
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let at = fields.iter().position(|field| {
-                field.eq_ignore_ascii_case("A") || field.eq_ignore_ascii_case("AAAA")
-            })?;
-            fields.get(at + 1)?.parse().ok()
-        })
-        .collect()
-}
-
-/// The DNSSEC trust anchor: the DNSKEY records of an ldns-style `.key` file.
-pub fn read_trust_anchor(path: &Path) -> Result<TrustAnchors> {
-    let text = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "[resolver] trust_anchor: cannot read {}: DNSSEC validation needs the root's keys \
-             (Lollipop ships lists/dns/root.key; set trust_anchor, or dnssec = \"off\")",
-            path.display()
-        )
-    })?;
-    let anchors = TrustAnchors::from_str(&text).map_err(|error| {
-        anyhow::anyhow!(
-            "[resolver] trust_anchor: {} is not a list of DNSKEY records ({error}); \
-             write one `. IN DNSKEY 257 3 8 <key>` line per key",
-            path.display()
-        )
-    })?;
-    if anchors.is_empty() {
-        bail!(
-            "[resolver] trust_anchor: {} holds no DNSKEY record",
-            path.display()
-        );
-    }
-    Ok(anchors)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_shipped_root_hints_list_the_thirteen_roots() {
-        let text = std::fs::read_to_string("lists/dns/root.hints").expect("root hints");
-        let roots = parse_root_hints(&text);
-        assert_eq!(roots.len(), 26, "{roots:?}");
-        assert_eq!(roots[0], "198.41.0.4".parse::<IpAddr>().expect("ip"));
-        assert!(roots.contains(&"202.12.27.33".parse().expect("ip")));
-        assert_eq!(roots.iter().filter(|ip| ip.is_ipv6()).count(), 13);
-    }
-
-    #[test]
-    fn the_shipped_trust_anchor_holds_the_root_ksks() {
-        let anchors = read_trust_anchor(Path::new("lists/dns/root.key")).expect("anchor");
-        assert_eq!(anchors.len(), 2);
-        // The same keys hickory builds in (KSK-2017 and KSK-2024).
-        let builtin = TrustAnchors::default();
-        for i in 0..builtin.len() {
-            let key = builtin.get(i).expect("key");
-            assert!(anchors.contains(key), "built-in key {i} missing");
-        }
-    }
 
     #[test]
     fn a_cname_chain_is_put_in_order_from_the_question() {
@@ -473,19 +430,5 @@ mod tests {
         let ordered = in_chain_order(shuffled, &Name::from_ascii("a.test.").expect("name"));
         let owners: Vec<String> = ordered.iter().map(|r| r.name.to_string()).collect();
         assert_eq!(owners, ["A.test.", "b.test.", "c.test."]);
-    }
-
-    #[test]
-    fn hints_lines_are_read_for_their_addresses_only() {
-        let roots = parse_root_hints(
-            "; comment A 1.2.3.4\n. 3600 NS a.root.\na.root. 3600 IN A 127.0.0.91 ; note\nb.root. AAAA ::1\nbad A nonsense\n",
-        );
-        assert_eq!(
-            roots,
-            [
-                "127.0.0.91".parse::<IpAddr>().expect("ip"),
-                "::1".parse().expect("ip")
-            ]
-        );
     }
 }

@@ -182,7 +182,12 @@ async fn connection(
                     };
                     let answer = shared
                         .pipeline
-                        .answer(&query.name, query.record_type, client)
+                        .answer_checking(
+                            &query.name,
+                            query.record_type,
+                            client,
+                            query.checking_disabled(),
+                        )
                         .await;
                     let reply = codec::respond(&query, &answer, Transport::Tcp, <[u8]>::to_vec);
                     write(&writer, &reply).await;

@@ -228,7 +228,12 @@ impl Reader {
         let pipeline = self.pipeline.clone();
         let mut answering = Box::pin(async move {
             let answer = pipeline
-                .answer(&query.name, query.record_type, client)
+                .answer_checking(
+                    &query.name,
+                    query.record_type,
+                    client,
+                    query.checking_disabled(),
+                )
                 .await;
             (query, answer)
         });

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use askama::Template;
 use axum::extract::State;
@@ -191,6 +192,36 @@ pub async fn page(
     .into_response())
 }
 
+/// "15 January 2020, 09:30" in the school's time zone.
+fn plain_date(zone: crate::clock::TimeZone, unix_ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let local = unix_ms.saturating_add(i64::from(zone.offset_seconds(unix_ms)) * 1000);
+    let (year, month, day) = crate::clock::civil_from_days(local.div_euclid(86_400_000));
+    let minutes = local.rem_euclid(86_400_000) / 60_000;
+    let month = MONTHS
+        .get((month as usize).saturating_sub(1))
+        .copied()
+        .unwrap_or("?");
+    format!(
+        "{day} {month} {year}, {:02}:{:02}",
+        minutes / 60,
+        minutes % 60
+    )
+}
+
 /// Whether each part of filtering is working, in words.
 pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> Vec<StatusLine> {
     let now = now_unix_ms();
@@ -239,6 +270,24 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
             level: "bad",
         },
     });
+
+    let upstream_stats = &state.metrics.upstream;
+    if upstream_stats.clock_untrusted.load(Relaxed) {
+        let as_of = i64::try_from(upstream_stats.validating_as_of.load(Relaxed))
+            .unwrap_or(0)
+            .saturating_mul(1000);
+        lines.push(StatusLine {
+            what: "Clock",
+            state: format!(
+                "not set yet: the appliance has not reached a time server since it started, and its clock reads {}. \
+                 Until it does, the security signatures on web addresses are checked as of {}, the last time it knew. \
+                 If this stays, check that the appliance can reach the internet.",
+                plain_date(config.log.time_zone, state.pipeline.clock().now_unix_ms()),
+                plain_date(config.log.time_zone, as_of),
+            ),
+            level: "warn",
+        });
+    }
 
     let waiting = state.reloader.waiting_for_restart();
     if !waiting.is_empty() {

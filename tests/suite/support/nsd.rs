@@ -59,6 +59,13 @@ const SILENT: u8 = 99;
 impl Hierarchy {
     /// Starts the hierarchy on 127.0.`net`.x.
     pub fn start(net: u8) -> Hierarchy {
+        Hierarchy::start_signed_with(net, &[])
+    }
+
+    /// As [`Hierarchy::start`], every signed zone (the root and `test.`
+    /// too) signed with `ldns-signzone` options `signing` (e.g. `-i`/`-e`
+    /// for a validity window in the past, as a Pi in 1970 might take).
+    pub fn start_signed_with(net: u8, signing: &[&str]) -> Hierarchy {
         let dir = tempfile::tempdir().expect("tempdir");
         let ip = |last: u8| format!("127.0.{net}.{last}");
         let serial = "2026010101";
@@ -146,7 +153,7 @@ impl Hierarchy {
         );
 
         // Sign from the leaf up, each parent given its child's DS.
-        let signed_file = sign(dir.path(), "signed.test.", &signed, "", &[]);
+        let signed_file = sign(dir.path(), "signed.test.", &signed, "", signing);
         // Signed for a year that ended long ago.
         let expired_file = sign(
             dir.path(),
@@ -167,10 +174,10 @@ impl Hierarchy {
             "test.",
             &tld,
             &format!("{signed_ds}{expired_ds}"),
-            &[],
+            signing,
         );
         let tld_ds = ds_of(dir.path(), "test.");
-        let root_file = sign(dir.path(), ".", &root, &tld_ds, &[]);
+        let root_file = sign(dir.path(), ".", &root, &tld_ds, signing);
         let plain_file = dir.path().join("plain.test.zone");
         std::fs::write(&plain_file, plain).expect("write zone");
         let glueless_file = dir.path().join("glueless.test.zone");

@@ -635,3 +635,25 @@ fn the_dashboard_leads_with_this_weeks_safeguarding_and_names_children_only_to_t
     );
     assert!(panel.contains("www.adult-site.example"), "{panel}");
 }
+
+#[test]
+fn the_dashboard_says_when_the_clock_is_not_set_yet() {
+    let school = WebSchool::start();
+    let head = school.signed_in("head", Role::Viewer);
+    assert!(!head.get("/").body.contains("Clock"));
+    // As the validating recursor reports a clock not yet trusted.
+    let stats = &school.lollipop.running().metrics.upstream;
+    stats
+        .validating_as_of
+        .store(1_579_046_400, std::sync::atomic::Ordering::Relaxed);
+    stats
+        .clock_untrusted
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let page = head.get("/");
+    assert!(page.body.contains("Clock"), "{}", page.body);
+    assert!(
+        page.body.contains("checked as of 15 January 2020, 00:00"),
+        "{}",
+        page.body
+    );
+}

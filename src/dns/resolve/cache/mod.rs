@@ -143,15 +143,21 @@ const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Entry)>() + 1)
 
 /// What an answer for `name` costs in the cache: [`ENTRY_OVERHEAD`], the
 /// name, and each record's struct plus twice its wire length (once for the
-/// decoded names and data on the heap, once for the codec's wire copy).
+/// decoded names and data on the heap, once for the codec's wire copy),
+/// the unvalidated data kept for CD clients counted the same way.
 fn entry_bytes(name: &Name, answer: &UpstreamAnswer) -> usize {
-    let records: usize = answer
-        .answers
-        .iter()
-        .chain(&answer.authorities)
-        .map(|record| size_of::<Record>() + 2 * wire_len(record))
-        .sum();
-    ENTRY_OVERHEAD + name.len() + records
+    let records = |answer: &UpstreamAnswer| -> usize {
+        answer
+            .answers
+            .iter()
+            .chain(&answer.authorities)
+            .map(|record| size_of::<Record>() + 2 * wire_len(record))
+            .sum()
+    };
+    let unchecked = answer.unchecked.as_deref().map_or(0, |unchecked| {
+        size_of::<UpstreamAnswer>() + records(unchecked)
+    });
+    ENTRY_OVERHEAD + name.len() + records(answer) + unchecked
 }
 
 /// A record's length on the wire, uncompressed.
@@ -431,6 +437,10 @@ fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
     {
         record.ttl = record.ttl.saturating_sub(age);
     }
+    answer.unchecked = answer
+        .unchecked
+        .as_deref()
+        .map(|unchecked| Arc::new(counted_down(unchecked, age)));
     answer
 }
 

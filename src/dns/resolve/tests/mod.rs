@@ -230,6 +230,7 @@ fn ask_type<'s>(
         name: &qname,
         record_type,
         clock: &fixture.clock,
+        checking_disabled: false,
     };
     runtime.block_on(resolve(
         &fixture.settings,
