@@ -303,7 +303,14 @@ fn unlock_for(
             .categories()
             .get(*category as usize)
             .map(String::as_str),
-        Decision::Blocked { .. } | Decision::NotInWalledGarden => None,
+        Decision::Blocked {
+            by:
+                Hit {
+                    source: HitSource::NameRule { category, .. },
+                    ..
+                },
+        } => Some(settings.policy.name_rules.category_name(*category)),
+        Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => None,
         Decision::Locked { .. } | Decision::Allowed { .. } => return None,
     };
     let asker = Asker {
