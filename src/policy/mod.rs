@@ -314,7 +314,7 @@ impl Policy {
                 ),
                 HitSource::NameRule { category, term } => (
                     Some(self.name_rules.category_name(category).to_string()),
-                    None,
+                    Some(crate::alerts::NAME_RULES_LIST.to_string()),
                     Some(format!("name rule: '{}'", self.name_rules.term(term))),
                 ),
             }
