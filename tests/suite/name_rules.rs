@@ -75,6 +75,11 @@ fn a_misspelt_self_harm_name_is_blocked_logged_and_alerted_once() {
     ] {
         assert_passed(&a(lollipop.address(), name), name);
     }
+    // A word in a CDN alias blocks nothing: rules read the name asked.
+    assert!(
+        answers(&a(lollipop.address(), "www.helpline.example.")).contains(&"A 192.0.2.30".into()),
+        "the alias was not blocked"
+    );
     // A false positive asked a hundred times: one alert, the rest folded.
     for _ in 0..100 {
         a(lollipop.address(), "www.su1c1de-methods.example.");
