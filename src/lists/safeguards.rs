@@ -96,12 +96,21 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
             (Some(profiles), false) => format!("blocked for {}", profiles.join(", ")),
             (None, _) => "meant to alert the safeguarding lead".to_string(),
         };
-        let why = if entries_in(category) > 0 {
-            "only Lollipop's seed list holds sites (a handful, not coverage; the name rules catch some more)"
+        let (why, so) = if entries_in(category) > 0 {
+            (
+                "only Lollipop's seed list holds sites (a handful, not coverage; the name rules catch some more)",
+                "most of it is not being blocked or reported",
+            )
         } else if has_list(category) {
-            "its lists hold no sites yet (not downloaded, or empty)"
+            (
+                "its lists hold no sites yet (not downloaded, or empty)",
+                "nothing is being blocked or reported for it",
+            )
         } else {
-            "no list supplies it"
+            (
+                "no list supplies it",
+                "nothing is being blocked or reported for it",
+            )
         };
         found.push(Gap {
             severity: if alerting.contains(category) {
@@ -110,7 +119,7 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
                 Severity::Warn
             },
             text: format!(
-                "The '{category}' category is {how}, but {why}: most of it is not being blocked or reported. Add a list for it (Lists & settings; a vendor's feed where no public list exists)."
+                "The '{category}' category is {how}, but {why}: {so}. Add a list for it (Lists & settings; a vendor's feed where no public list exists)."
             ),
         });
     }
