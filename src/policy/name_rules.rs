@@ -27,7 +27,7 @@ pub use crate::config::NAME_RULE_LANGUAGES as LANGUAGES;
 const MIN_LETTERS: usize = 3;
 /// Folded names longer than this are matched only as far as it (a DNS name
 /// is at most 253 bytes; decoded international labels can grow).
-const FOLDED_MAX: usize = 1024;
+const FOLDED_MAX: usize = 512;
 /// Matches considered per folded name; a name with more is cut short, which
 /// can only miss a flag, never invent one.
 const MAX_MATCHES: usize = 64;
@@ -197,6 +197,8 @@ impl NameRules {
     }
 
     fn search(&self, automaton: &AhoCorasick, text: &[u8], mask: u64) -> Option<RuleHit> {
+        // Most names hold no term at all: one plain scan says so.
+        automaton.find(text)?;
         let mut found = [(0u32, 0usize, 0usize); MAX_MATCHES];
         let mut count = 0;
         for m in automaton.find_overlapping_iter(text).take(MAX_MATCHES) {
