@@ -25,9 +25,9 @@ pub use crate::config::NAME_RULE_LANGUAGES as LANGUAGES;
 /// The fewest letters a folded term or exception may keep: shorter ones
 /// match inside too many ordinary words.
 const MIN_LETTERS: usize = 3;
-/// Folded names longer than this are matched only as far as it (a DNS name
-/// is at most 253 bytes; decoded international labels can grow).
-const FOLDED_MAX: usize = 512;
+/// The three readings of a name are matched only as far as this (a DNS
+/// name is at most 253 bytes; decoded international labels can grow).
+const FOLDED_MAX: usize = 800;
 /// Matches considered per folded name; a name with more is cut short, which
 /// can only miss a flag, never invent one.
 const MAX_MATCHES: usize = 64;
@@ -181,19 +181,18 @@ impl NameRules {
         let key = name.as_bytes();
         let has_digit = key.iter().any(u8::is_ascii_digit);
         let has_one = has_digit && key.contains(&b'1');
+        // Every reading of the name in one buffer, a dot between them, so
+        // one scan covers them all (no term holds a dot).
         let mut folded = [0u8; FOLDED_MAX];
-        for variant in [Variant::OneIsI, Variant::OneIsL, Variant::NoDigits] {
-            match variant {
-                Variant::OneIsL if !has_one => continue,
-                Variant::NoDigits if !has_digit => continue,
-                _ => {}
-            }
-            let len = fold_name(key, variant, &mut folded);
-            if let Some(hit) = self.search(automaton, &folded[..len], mask) {
-                return Some(hit);
+        let mut len = fold_name(key, Variant::OneIsI, &mut folded);
+        for (variant, wanted) in [(Variant::OneIsL, has_one), (Variant::NoDigits, has_digit)] {
+            if wanted && len < FOLDED_MAX {
+                folded[len] = b'.';
+                len += 1;
+                len += fold_name(key, variant, &mut folded[len..]);
             }
         }
-        None
+        self.search(automaton, &folded[..len], mask)
     }
 
     fn search(&self, automaton: &AhoCorasick, text: &[u8], mask: u64) -> Option<RuleHit> {
@@ -292,11 +291,11 @@ pub enum Variant {
 
 /// Folds every label of the reversed key into `out`, labels separated by a
 /// dot so no term matches across them. Returns the bytes written.
-fn fold_name(key: &[u8], variant: Variant, out: &mut [u8; FOLDED_MAX]) -> usize {
+fn fold_name(key: &[u8], variant: Variant, out: &mut [u8]) -> usize {
     let mut len = 0;
     let mut label_buf = Vec::new();
     for label in key.split(|b| *b == b'.') {
-        if len > 0 && len < FOLDED_MAX {
+        if len > 0 && len < out.len() {
             out[len] = b'.';
             len += 1;
         }
@@ -320,7 +319,7 @@ fn fold_name(key: &[u8], variant: Variant, out: &mut [u8; FOLDED_MAX]) -> usize 
                 continue;
             }
         };
-        let room = FOLDED_MAX - len;
+        let room = out.len() - len;
         let take = text.len().min(room);
         out[len..len + take].copy_from_slice(&text[..take]);
         len += take;
@@ -369,23 +368,40 @@ fn fold_label(text: &str, variant: Variant, out: &mut Vec<u8>) {
 
 /// One ASCII byte, folded: a letter, or None when it is dropped.
 fn fold_byte(byte: u8, variant: Variant) -> Option<u8> {
-    let byte = byte.to_ascii_lowercase();
-    if byte.is_ascii_lowercase() {
-        return Some(byte);
+    let letter = FOLD[variant as usize][usize::from(byte)];
+    (letter != 0).then_some(letter)
+}
+
+/// Each variant's folding of every byte (0: dropped), built at compile time
+/// so a look-up folds a name with one table read a byte.
+static FOLD: [[u8; 256]; 3] = [
+    fold_table(Variant::OneIsI),
+    fold_table(Variant::OneIsL),
+    fold_table(Variant::NoDigits),
+];
+
+const fn fold_table(variant: Variant) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let byte = (i as u8).to_ascii_lowercase();
+        let digits = !matches!(variant, Variant::NoDigits);
+        table[i] = match byte {
+            b'a'..=b'z' => byte,
+            b'0' if digits => b'o',
+            b'1' if matches!(variant, Variant::OneIsL) => b'l',
+            b'1' if digits => b'i',
+            b'3' if digits => b'e',
+            b'4' if digits => b'a',
+            b'5' if digits => b's',
+            b'7' if digits => b't',
+            b'@' => b'a',
+            b'$' => b's',
+            _ => 0,
+        };
+        i += 1;
     }
-    if variant == Variant::NoDigits && byte.is_ascii_digit() {
-        return None;
-    }
-    match byte {
-        b'0' => Some(b'o'),
-        b'1' if variant == Variant::OneIsL => Some(b'l'),
-        b'1' => Some(b'i'),
-        b'3' => Some(b'e'),
-        b'4' | b'@' => Some(b'a'),
-        b'5' | b'$' => Some(b's'),
-        b'7' => Some(b't'),
-        _ => None,
-    }
+    table
 }
 
 #[cfg(test)]
