@@ -137,6 +137,9 @@ impl NameRules {
             let automaton = AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
                 .kind(Some(AhoCorasickKind::DFA))
+                // Names are short and full of the terms' first letters: a
+                // prefilter would stop and start the automaton at every one.
+                .prefilter(false)
                 .build(&folded)
                 .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
             rules.automaton = Some(automaton);
