@@ -187,12 +187,13 @@ impl NameRules {
         // Every reading of the name in one buffer, a dot between them, so
         // one scan covers them all (no term holds a dot).
         let mut folded = [0u8; FOLDED_MAX];
-        let mut len = fold_name(key, Variant::OneIsI, &mut folded);
+        let mut len = fold_name(key, Variant::OneIsI, false, &mut folded);
         for (variant, wanted) in [(Variant::OneIsL, has_one), (Variant::NoDigits, has_digit)] {
             if wanted && len < FOLDED_MAX {
                 folded[len] = b'.';
                 len += 1;
-                len += fold_name(key, variant, &mut folded[len..]);
+                // Labels without digits read the same every way: scanned once.
+                len += fold_name(key, variant, true, &mut folded[len..]);
             }
         }
         self.search(automaton, &folded[..len], mask)
@@ -292,12 +293,16 @@ pub enum Variant {
     NoDigits,
 }
 
-/// Folds every label of the reversed key into `out`, labels separated by a
-/// dot so no term matches across them. Returns the bytes written.
-fn fold_name(key: &[u8], variant: Variant, out: &mut [u8]) -> usize {
+/// Folds every label of the reversed key (with `digits_only`, those holding
+/// a digit) into `out`, labels separated by a dot so no term matches across
+/// them. Returns the bytes written.
+fn fold_name(key: &[u8], variant: Variant, digits_only: bool, out: &mut [u8]) -> usize {
     let mut len = 0;
     let mut label_buf = Vec::new();
     for label in key.split(|b| *b == b'.') {
+        if digits_only && !label.iter().any(u8::is_ascii_digit) {
+            continue;
+        }
         if len > 0 && len < out.len() {
             out[len] = b'.';
             len += 1;
