@@ -30,6 +30,9 @@ pub(crate) struct Attempt {
     /// `None` when the name came from a locked list and must not be repeated.
     pub name: Option<String>,
     pub list: Option<String>,
+    /// The name rule that fired ("name rule: 'term'"), for a name-rule hit;
+    /// a list entry is not repeated here.
+    pub name_rule: Option<String>,
     pub query_type: String,
     pub at_unix_ms: i64,
 }
@@ -114,6 +117,8 @@ impl Attempt {
         Attempt {
             name: (!withheld(event)).then(|| clean(&event.name)),
             list: clean_opt(event.list.as_deref()),
+            name_rule: clean_opt(event.rule.as_deref())
+                .filter(|_| event.list.as_deref() == Some(super::NAME_RULES_LIST)),
             query_type: clean(&event.query_type),
             at_unix_ms: event.at_unix_ms,
         }
@@ -247,6 +252,9 @@ impl Alert {
         writeln!(out, "Category:    {}", self.category)?;
         if let Some(list) = &first.list {
             writeln!(out, "List:        {list}")?;
+        }
+        if let Some(rule) = &first.name_rule {
+            writeln!(out, "Rule:        {rule} (a word in the site's name)")?;
         }
         writeln!(out, "Action:      {}", self.action)?;
         let when = if self.folded {

@@ -25,6 +25,10 @@ pub use crate::journal::BlockEvent;
 pub use notice::Notice;
 pub use time::TimeZone;
 
+/// The `list` a name-rule hit is logged under (src/policy/name_rules.rs);
+/// its `rule` then names the term, and the alert repeats it.
+pub const NAME_RULES_LIST: &str = "name rules";
+
 /// Categories that alert unless the school says otherwise. The caller adds
 /// every locked category to these.
 pub const DEFAULT_CATEGORIES: &[&str] = &["self-harm", "extremism", "pornography"];

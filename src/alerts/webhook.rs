@@ -107,6 +107,9 @@ fn attempt_json(alert: &Alert, a: &Attempt) -> Value {
     if let Some(list) = &a.list {
         fields.insert("list".into(), json!(list));
     }
+    if let Some(rule) = &a.name_rule {
+        fields.insert("rule".into(), json!(rule));
+    }
     fields.insert("at_unix_ms".into(), json!(a.at_unix_ms));
     fields.insert(
         "time_local".into(),

@@ -68,6 +68,12 @@ pub enum SourceKind {
     /// The school's filtering provider or membership supplies the URL and
     /// credential; the catalogue holds none.
     Licensed,
+    /// A paid feed the school may add (not locked): the vendor supplies the
+    /// URL and credential; the catalogue holds none.
+    Commercial,
+    /// A small list shipped with Lollipop under `lists/`; the config names
+    /// its `path`.
+    Shipped,
 }
 
 /// One list that fills a category.
@@ -298,6 +304,15 @@ fn source_problem(s: &CatalogueSource, cat: &Catalogue) -> Option<String> {
             "a licensed source's category must be locked, and {:?} is not",
             category.name
         ),
+        SourceKind::Commercial if !s.urls.is_empty() => {
+            "a commercial source lists no URLs: the vendor supplies them".into()
+        }
+        SourceKind::Shipped if !s.urls.is_empty() => {
+            "a shipped source lists no URLs: the config names its file under lists/".into()
+        }
+        SourceKind::Shipped if s.format.is_none() => {
+            format!("a shipped source needs a format, one of {FORMATS:?}")
+        }
         SourceKind::Public if s.urls.is_empty() => "a public source needs at least one URL".into(),
         SourceKind::Public if s.format.is_none() => {
             format!("a public source needs a format, one of {FORMATS:?}")

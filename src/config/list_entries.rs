@@ -233,6 +233,9 @@ impl Config {
                     if licensed {
                         "a licensed feed needs urls: the address your filtering provider gave"
                             .into()
+                    } else if from_catalogue.is_some_and(|s| s.kind == SourceKind::Commercial) {
+                        "a commercial feed needs urls (and credential_file if it asks for one): the address your vendor gave; it is not public"
+                            .into()
                     } else {
                         "give path (a local file), urls (a download) or catalogue (a known source)"
                             .into()

@@ -12,6 +12,7 @@ use toml::Spanned;
 pub mod catalogue;
 mod limits;
 mod list_entries;
+mod name_rules;
 mod resolver;
 pub mod restart;
 mod schema;
@@ -20,6 +21,7 @@ pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
+pub use name_rules::{NAME_RULE_LANGUAGES, NameRulesConfig};
 pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
@@ -342,6 +344,19 @@ impl Config {
                 );
             }
         };
+
+        for (i, language) in self.name_rules.unknown_languages() {
+            let known: Vec<&str> = NAME_RULE_LANGUAGES.iter().map(|(code, _)| *code).collect();
+            problems.at(
+                &language.span(),
+                format!("name_rules.languages[{i}]"),
+                format!(
+                    "'{}' is not a language the name rules hold terms in: use some of {}",
+                    language.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        }
 
         if self.profiles.is_empty() {
             problems.at(

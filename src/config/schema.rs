@@ -39,6 +39,8 @@ pub struct Config {
     #[serde(default)]
     pub lists: Vec<ListConfig>,
     #[serde(default)]
+    pub name_rules: super::NameRulesConfig,
+    #[serde(default)]
     pub updates: UpdatesConfig,
     #[serde(default)]
     pub log: LogConfig,
@@ -308,6 +310,9 @@ pub struct ProfileConfig {
     /// children's profile, so a forgotten key can only make unlocks stricter.
     #[serde(default)]
     pub audience: Audience,
+    /// Off: this profile ignores the name rules (`[name_rules]`).
+    #[serde(default = "yes")]
+    pub name_rules: bool,
 }
 
 /// Who uses a profile: decides whether categories that alert the

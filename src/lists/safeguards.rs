@@ -47,6 +47,12 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
             .map(ListHealth::entries)
             .sum()
     };
+    // A shipped seed (lists/seed/) is a handful of sites, not coverage.
+    let covered_by_more_than_a_seed = |category: &str| {
+        lists
+            .iter()
+            .any(|list| list.category == category && !is_seed(list) && list.entries() > 0)
+    };
     let has_list = |category: &str| lists.iter().any(|list| list.category == category);
 
     let locked: BTreeSet<String> = config
@@ -79,7 +85,7 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
     }
     let watched: BTreeSet<&String> = blocked_by.keys().chain(&alerting).collect();
     for category in watched {
-        if locked.contains(category) || entries_in(category) > 0 {
+        if locked.contains(category) || covered_by_more_than_a_seed(category) {
             continue;
         }
         let how = match (blocked_by.get(category), alerting.contains(category)) {
@@ -90,10 +96,21 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
             (Some(profiles), false) => format!("blocked for {}", profiles.join(", ")),
             (None, _) => "meant to alert the safeguarding lead".to_string(),
         };
-        let why = if has_list(category) {
-            "its lists hold no sites yet (not downloaded, or empty)"
+        let (why, so) = if entries_in(category) > 0 {
+            (
+                "only Lollipop's seed list holds sites (a handful, not coverage; the name rules catch some more)",
+                "most of it is not being blocked or reported",
+            )
+        } else if has_list(category) {
+            (
+                "its lists hold no sites yet (not downloaded, or empty)",
+                "nothing is being blocked or reported for it",
+            )
         } else {
-            "no list supplies it"
+            (
+                "no list supplies it",
+                "nothing is being blocked or reported for it",
+            )
         };
         found.push(Gap {
             severity: if alerting.contains(category) {
@@ -102,7 +119,7 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
                 Severity::Warn
             },
             text: format!(
-                "The '{category}' category is {how}, but {why}: nothing is being blocked or reported for it. Add a list for it (Lists & settings)."
+                "The '{category}' category is {how}, but {why}: {so}. Add a list for it (Lists & settings; a vendor's feed where no public list exists)."
             ),
         });
     }
@@ -145,13 +162,22 @@ pub fn gaps(config: &Config, lists: &[ListHealth]) -> Vec<Gap> {
 
 /// A shipped sample list: a few entries to try Lollipop with.
 fn is_sample(list: &ListHealth) -> bool {
-    list.name.starts_with("sample-")
-        || match &list.freshness {
-            super::acquire::health::Freshness::File { path, .. } => {
-                path.components().any(|part| part.as_os_str() == "sample")
-            }
-            super::acquire::health::Freshness::Download { .. } => false,
+    list.name.starts_with("sample-") || in_shipped_folder(list, "sample") || is_seed(list)
+}
+
+/// A shipped seed (lists/seed/): a few sites so a category with no public
+/// list is not empty; never coverage.
+fn is_seed(list: &ListHealth) -> bool {
+    in_shipped_folder(list, "seed")
+}
+
+fn in_shipped_folder(list: &ListHealth, folder: &str) -> bool {
+    match &list.freshness {
+        super::acquire::health::Freshness::File { path, .. } => {
+            path.components().any(|part| part.as_os_str() == folder)
         }
+        super::acquire::health::Freshness::Download { .. } => false,
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +219,31 @@ mod tests {
         let health = crate::lists::acquire::health::health(&config, None, 0);
         let all = texts(&gaps(&config, &health));
         assert!(!all.contains("Safeguarding alerts are not set up"), "{all}");
+    }
+
+    #[test]
+    fn a_category_held_only_by_a_seed_is_still_a_gap() {
+        let config = config("");
+        let mut health = crate::lists::acquire::health::health(&config, None, 0);
+        let seed = health
+            .iter_mut()
+            .find(|list| list.name == "lollipop-self-harm-seed")
+            .expect("the shipped config lists the seed");
+        seed.compiled = Some(crate::lists::SourceInfo {
+            name: seed.name.clone(),
+            path: "lists/seed/self-harm.txt".into(),
+            category: "self-harm".into(),
+            format: crate::config::ListFormat::Domains,
+            entries: 3,
+            bad_lines: 0,
+            unsupported: 0,
+            url_level: 0,
+            hidden: false,
+        });
+        let all = texts(&gaps(&config, &health));
+        assert!(
+            all.contains("'self-harm' category") && all.contains("only Lollipop's seed list"),
+            "{all}"
+        );
     }
 }

@@ -43,6 +43,12 @@ pub enum HitSource {
     },
     ProfileAllow,
     ProfileDeny,
+    /// A name rule (`lists/rules/names.toml`): `category` indexes the
+    /// rules' categories, `term` their patterns. It covers the whole name.
+    NameRule {
+        category: u16,
+        term: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +59,9 @@ pub enum Decision {
     Locked { by: Hit },
     /// Blocked by a category list or the profile's deny domains.
     Blocked { by: Hit },
-    /// Allowlist mode and nothing allowed the name.
-    NotInWalledGarden,
+    /// Allowlist mode and nothing allowed the name. `rule` is a name rule
+    /// the name also hit: it does not decide, but it alerts.
+    NotInWalledGarden { rule: Option<Hit> },
 }
 
 impl Decision {
@@ -166,7 +173,7 @@ pub fn decide(
         (Some((by, true)), _) => Decision::Allowed { by: Some(by) },
         (Some((by, false)), _) => Decision::Blocked { by },
         (None, ProfileMode::Blocklist) => Decision::Allowed { by: None },
-        (None, ProfileMode::Allowlist) => Decision::NotInWalledGarden,
+        (None, ProfileMode::Allowlist) => Decision::NotInWalledGarden { rule: None },
     }
 }
 
@@ -354,7 +361,7 @@ mod tests {
         assert!(!verdict(&f, &["iwf"], &garden, "www.cbeebies.com").is_blocked());
         assert_eq!(
             verdict(&f, &["iwf"], &garden, "www.example.com"),
-            Decision::NotInWalledGarden
+            Decision::NotInWalledGarden { rule: None }
         );
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod decision;
+pub mod name_rules;
 pub mod overrides;
 pub mod release;
 pub mod rules;
@@ -21,6 +22,7 @@ use crate::name::{ReversedName, normalise_domain};
 
 use clients::{ClientMap, ProfileId};
 use decision::{Decision, Hit, HitSource, Profile};
+use name_rules::NameRules;
 use rules::{DomainRule, RuleAction};
 use safesearch::{SafeSearchMap, SafeSearchPolicy};
 
@@ -36,7 +38,18 @@ pub struct Policy {
     pub safe_search: Arc<SafeSearchMap>,
     /// The school's zones the config exempts from filtering.
     pub unfiltered_zones: SuffixSet,
+    /// The name rules, compiled for the config's languages.
+    pub name_rules: Arc<NameRules>,
+    /// Per profile, the name-rule categories that act on it (bits by
+    /// `name_rules.categories()`): those it blocks, or in a walled garden
+    /// every one (a hit there only alerts); none when switched off.
+    pub rule_masks: Vec<u64>,
+    /// The name-rule categories that alert the safeguarding lead.
+    pub rule_alerting_mask: u64,
 }
+
+/// The allow category of help sites (lists/help.txt): on in every profile.
+pub const HELP_CATEGORY: &str = "help";
 
 impl Policy {
     /// Compiles the config's profiles against the category table of `lists`.
@@ -76,8 +89,40 @@ impl Policy {
             .filter(|zone| !zone.filter)
             .filter_map(|zone| zone.normalised_domain())
             .collect();
+        let name_rules = if config.name_rules.enabled {
+            NameRules::embedded(&config.name_rules.language_codes()).unwrap_or_else(|error| {
+                problems.push(ConfigError {
+                    file: config.origin.display_name.clone(),
+                    position: None,
+                    key: "name_rules".into(),
+                    message: format!("{error}; fix the rules file or set enabled = false"),
+                });
+                NameRules::default()
+            })
+        } else {
+            NameRules::default()
+        };
+        let alerting = config.alerting_categories();
+        let rule_alerting_mask = name_rules.mask_of(alerting.iter().map(String::as_str));
+        let all_rules = name_rules.mask_of(name_rules.categories().iter().map(String::as_str));
+        // Help sites stay reachable in every profile, beating blocks and
+        // name rules (never a locked category).
+        let help_mask = lists
+            .category_bit(HELP_CATEGORY)
+            .map_or(0, |bit| 1u64 << bit);
+        let mut rule_masks = Vec::new();
         let mut profiles = Vec::new();
         for (name, profile) in &config.profiles {
+            rule_masks.push(match (profile.name_rules, profile.mode) {
+                (false, _) => 0,
+                (true, crate::config::ProfileMode::Allowlist) => all_rules,
+                (true, crate::config::ProfileMode::Blocklist) => name_rules.mask_of(
+                    profile
+                        .block_categories
+                        .iter()
+                        .map(|c| c.get_ref().as_str()),
+                ),
+            });
             let local = |action: RuleAction| {
                 local_rules
                     .iter()
@@ -116,7 +161,8 @@ impl Policy {
                 block_mask: mask_of(&profile.block_categories)
                     | services_mask(&profile.block_services),
                 allow_mask: mask_of(&profile.allow_categories)
-                    | services_mask(&profile.allow_services),
+                    | services_mask(&profile.allow_services)
+                    | help_mask,
                 allow_domains: domains(
                     &profile.allow_domains,
                     &mut local(RuleAction::Allow),
@@ -176,6 +222,9 @@ impl Policy {
             alerting_mask,
             safe_search,
             unfiltered_zones,
+            name_rules: Arc::new(name_rules),
+            rule_masks,
+            rule_alerting_mask,
         })
     }
 
@@ -196,10 +245,13 @@ impl Policy {
     }
 
     pub fn decide(&self, profile: ProfileId, name: &ReversedName) -> Decision {
-        let decision =
-            decision::decide(&self.lists, self.locked_mask, &self.profiles[profile], name);
+        let settings = &self.profiles[profile];
+        let decision = decision::decide(&self.lists, self.locked_mask, settings, name);
+        // Only a name no list entry or allow decided is read for its words.
+        let mask = self.rule_masks.get(profile).copied().unwrap_or(0);
+        let decision = name_rules::apply(&self.name_rules, mask, settings.mode, name, decision);
         match decision {
-            Decision::Blocked { .. } | Decision::NotInWalledGarden
+            Decision::Blocked { .. } | Decision::NotInWalledGarden { .. }
                 if self.in_unfiltered_zone(name) =>
             {
                 Decision::Allowed { by: None }
@@ -260,23 +312,38 @@ impl Policy {
                     Some(format!("profiles.{profile_name}.deny_domains")),
                     Some(rule),
                 ),
+                HitSource::NameRule { category, term } => (
+                    Some(self.name_rules.category_name(category).to_string()),
+                    Some(crate::alerts::NAME_RULES_LIST.to_string()),
+                    Some(format!("name rule: '{}'", self.name_rules.term(term))),
+                ),
             }
         };
         let (blocked, locked, hit) = match decision {
             Decision::Allowed { by } => (false, false, by.as_ref().map(describe)),
             Decision::Locked { by } => (true, true, Some(describe(by))),
             Decision::Blocked { by } => (true, false, Some(describe(by))),
-            Decision::NotInWalledGarden => (true, false, None),
+            Decision::NotInWalledGarden { rule } => (true, false, rule.as_ref().map(describe)),
         };
+        let name_rule = matches!(
+            decision,
+            Decision::Blocked {
+                by: Hit {
+                    source: HitSource::NameRule { .. },
+                    ..
+                }
+            } | Decision::NotInWalledGarden { rule: Some(_) }
+        );
         let (category, list, rule) = hit.unwrap_or((None, None, None));
         Explanation {
             profile: profile_name,
             blocked,
             locked,
-            walled_garden: matches!(decision, Decision::NotInWalledGarden),
+            walled_garden: matches!(decision, Decision::NotInWalledGarden { .. }),
             category,
             list,
             rule,
+            name_rule,
         }
     }
 }
@@ -291,6 +358,8 @@ pub struct Explanation {
     pub category: Option<String>,
     pub list: Option<String>,
     pub rule: Option<String>,
+    /// `rule` is a name rule ("name rule: 'term'"), not a list entry.
+    pub name_rule: bool,
 }
 
 impl Explanation {
@@ -301,10 +370,16 @@ impl Explanation {
                 "Lollipop: not on the approved list for profile {}",
                 self.profile
             ),
-            (Some(category), _) => format!(
-                "Lollipop: category {category} blocked for profile {}",
-                self.profile
-            ),
+            (Some(category), _) => match (&self.rule, self.name_rule) {
+                (Some(rule), true) => format!(
+                    "Lollipop: category {category} blocked for profile {} ({rule})",
+                    self.profile
+                ),
+                _ => format!(
+                    "Lollipop: category {category} blocked for profile {}",
+                    self.profile
+                ),
+            },
             (None, _) => format!(
                 "Lollipop: blocked by the school for profile {}",
                 self.profile
@@ -335,6 +410,9 @@ impl fmt::Display for Explanation {
             writeln!(f, "list:     {list}")?;
         }
         match (&self.rule, &self.category) {
+            (Some(rule), _) if self.name_rule => {
+                writeln!(f, "rule:     {rule} (a word in the name; no list has it)")?
+            }
             (Some(rule), _) => writeln!(f, "rule:     {rule} (and its subdomains)")?,
             (None, Some(_)) => writeln!(
                 f,

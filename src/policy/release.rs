@@ -71,7 +71,7 @@ impl Policy {
                     let category = self.explain(profile, name, &decision).category;
                     return Standing::Locked(category.unwrap_or_else(|| "locked".into()));
                 }
-                Decision::Blocked { .. } | Decision::NotInWalledGarden => blocked = true,
+                Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => blocked = true,
                 Decision::Allowed { .. } => {}
             }
         }
@@ -86,9 +86,9 @@ impl Policy {
         }
     }
 
-    /// The alerting categories any list puts `name` (or a parent of it) in,
-    /// whichever category decided its block: an unlock releases the name
-    /// whole, so every category it is in counts.
+    /// The alerting categories any list or name rule puts `name` (or a
+    /// parent of it) in, whichever category decided its block: an unlock
+    /// releases the name whole, so every category it is in counts.
     pub fn alerting_categories_of(&self, name: &ReversedName) -> Vec<String> {
         let mut bits = 0u64;
         self.lists.walk(name, |found| {
@@ -101,6 +101,13 @@ impl Policy {
                 names.push(category.clone());
             }
             bits &= bits - 1;
+        }
+        // A name rule's alerting category counts too: its word is in the name.
+        if let Some(hit) = self.name_rules.find(name, self.rule_alerting_mask) {
+            let category = self.name_rules.category_name(hit.category);
+            if !names.iter().any(|n| n == category) {
+                names.push(category.to_string());
+            }
         }
         names
     }

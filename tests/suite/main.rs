@@ -20,6 +20,7 @@ mod fairness;
 mod firstboot;
 mod limits;
 mod lists_update;
+mod name_rules;
 mod rebinding;
 mod recursion;
 mod reload;

@@ -227,8 +227,22 @@ pub async fn resolve<'s>(
             continue;
         };
         let decision = settings.policy.decide(profile, &alias);
+        // Name rules read the name a person asked for; an alias is a
+        // machine-made CDN name, and a word in it must not block a help
+        // site or an allowed one.
+        let by_name_rule = matches!(
+            decision,
+            Decision::Blocked {
+                by: Hit {
+                    source: HitSource::NameRule { .. },
+                    ..
+                }
+            }
+        );
         if matches!(decision, Decision::Locked { .. })
-            || (matches!(decision, Decision::Blocked { .. }) && verdict.unlock.is_none())
+            || (matches!(decision, Decision::Blocked { .. })
+                && !by_name_rule
+                && verdict.unlock.is_none())
         {
             verdict.alias = Some(Box::new((alias, decision)));
             let answer = blocked(settings, &verdict, name, record_type);
@@ -333,7 +347,14 @@ fn unlock_for(
             .categories()
             .get(*category as usize)
             .map(String::as_str),
-        Decision::Blocked { .. } | Decision::NotInWalledGarden => None,
+        Decision::Blocked {
+            by:
+                Hit {
+                    source: HitSource::NameRule { category, .. },
+                    ..
+                },
+        } => Some(settings.policy.name_rules.category_name(*category)),
+        Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => None,
         Decision::Locked { .. } | Decision::Allowed { .. } => return None,
     };
     let asker = Asker {

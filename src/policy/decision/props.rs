@@ -163,6 +163,7 @@ fn shape(decision: Decision) -> (u8, Option<(usize, u8)>) {
             HitSource::List { .. } => 0,
             HitSource::ProfileAllow => 1,
             HitSource::ProfileDeny => 2,
+            HitSource::NameRule { .. } => 3,
         };
         (hit.key_len, source)
     };
@@ -170,7 +171,7 @@ fn shape(decision: Decision) -> (u8, Option<(usize, u8)>) {
         Decision::Allowed { by } => (0, by.map(hit)),
         Decision::Locked { by } => (1, Some(hit(by))),
         Decision::Blocked { by } => (2, Some(hit(by))),
-        Decision::NotInWalledGarden => (3, None),
+        Decision::NotInWalledGarden { .. } => (3, None),
     }
 }
 
@@ -254,7 +255,7 @@ proptest! {
         let open = profile(&fixture.lists, ProfileMode::Blocklist, &["games"], vec![], vec![]);
         prop_assert_eq!(decide_for(&fixture, &open, &target), Decision::Allowed { by: None });
         let garden = profile(&fixture.lists, ProfileMode::Allowlist, &["games"], vec![], vec![]);
-        prop_assert_eq!(decide_for(&fixture, &garden, &target), Decision::NotInWalledGarden);
+        prop_assert_eq!(decide_for(&fixture, &garden, &target), Decision::NotInWalledGarden { rule: None });
     }
 
     #[test]

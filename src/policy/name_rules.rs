@@ -1,0 +1,416 @@
+//! Name rules: flag a name by the words in its labels, for the categories
+//! no public list covers (self-harm, extremism) and for names no list has
+//! yet. The rules in `lists/rules/names.toml` are folded (leetspeak undone,
+//! hyphens and doubled letters dropped) and compiled once per reload into
+//! one Aho-Corasick automaton; each look-up folds the name's labels the same
+//! way and runs the automaton over them, an exception covering the term it
+//! contains (the Scunthorpe problem).
+
+use std::collections::BTreeMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use serde::Deserialize;
+
+use crate::config::ProfileMode;
+use crate::name::ReversedName;
+
+use super::decision::{Decision, Hit, HitSource};
+
+/// The shipped rules, embedded so a reload never waits on a file.
+pub const EMBEDDED: &str = include_str!("../../lists/rules/names.toml");
+
+/// The languages the shipped rules hold terms in, by config code.
+pub use crate::config::NAME_RULE_LANGUAGES as LANGUAGES;
+
+/// The fewest letters a folded term or exception may keep: shorter ones
+/// match inside too many ordinary words.
+const MIN_LETTERS: usize = 3;
+/// The three readings of a name are matched only as far as this (a DNS
+/// name is at most 253 bytes; decoded international labels can grow).
+const FOLDED_MAX: usize = 800;
+/// Matches considered per folded name; a name with more is cut short, which
+/// can only miss a flag, never invent one.
+const MAX_MATCHES: usize = 64;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    categories: BTreeMap<String, CategoryRules>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryRules {
+    /// Terms by language code.
+    terms: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    exceptions: Vec<String>,
+}
+
+/// Why the name rules could not be compiled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("name rules ({origin}): {message}")]
+pub struct NameRulesError {
+    pub origin: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+struct Pattern {
+    category: u16,
+    exception: bool,
+    /// As written in the rules file, for the block log and the alert.
+    text: String,
+}
+
+/// The compiled rules: one automaton over every term and exception.
+#[derive(Debug, Default)]
+pub struct NameRules {
+    categories: Vec<String>,
+    patterns: Vec<Pattern>,
+    automaton: Option<AhoCorasick>,
+}
+
+/// A term that flagged a name: its category (index into the rules'
+/// categories) and pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleHit {
+    pub category: u16,
+    pub term: u32,
+}
+
+impl NameRules {
+    /// The shipped rules, English plus `languages`.
+    pub fn embedded(languages: &[String]) -> Result<NameRules, NameRulesError> {
+        NameRules::compile(EMBEDDED, "lists/rules/names.toml", languages)
+    }
+
+    /// Compiles `text` (the rules file's shape), keeping English terms and
+    /// those of `languages`. `origin` names the file in errors.
+    pub fn compile(
+        text: &str,
+        origin: &str,
+        languages: &[String],
+    ) -> Result<NameRules, NameRulesError> {
+        let problem = |message: String| NameRulesError {
+            origin: origin.to_string(),
+            message,
+        };
+        let file: RulesFile = toml::from_str(text).map_err(|e| problem(e.to_string()))?;
+        let mut rules = NameRules::default();
+        let mut folded = Vec::new();
+        for (index, (category, entry)) in file.categories.into_iter().enumerate() {
+            let category_id = u16::try_from(index)
+                .map_err(|_| problem("more categories than Lollipop can hold".into()))?;
+            for (language, terms) in &entry.terms {
+                if !LANGUAGES.iter().any(|(code, _)| code == language) {
+                    return Err(problem(format!(
+                        "categories.{category}.terms.{language}: unknown language; use one of {}",
+                        language_codes()
+                    )));
+                }
+                if language != "en" && !languages.iter().any(|l| l == language) {
+                    continue;
+                }
+                for term in terms {
+                    folded.push(fold_rule(term, &category, &problem)?);
+                    rules.patterns.push(Pattern {
+                        category: category_id,
+                        exception: false,
+                        text: term.clone(),
+                    });
+                }
+            }
+            for exception in &entry.exceptions {
+                folded.push(fold_rule(exception, &category, &problem)?);
+                rules.patterns.push(Pattern {
+                    category: category_id,
+                    exception: true,
+                    text: exception.clone(),
+                });
+            }
+            rules.categories.push(category);
+        }
+        if !folded.is_empty() {
+            // Standard semantics: every overlapping match is reported, so an
+            // exception and the term inside it are both seen.
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                // Names are short and full of the terms' first letters: a
+                // prefilter would stop and start the automaton at every one.
+                .prefilter(false)
+                .build(&folded)
+                .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
+            rules.automaton = Some(automaton);
+        }
+        Ok(rules)
+    }
+
+    /// The rules' categories, in the order [`RuleHit::category`] counts.
+    pub fn categories(&self) -> &[String] {
+        &self.categories
+    }
+
+    pub fn category_name(&self, category: u16) -> &str {
+        self.categories
+            .get(usize::from(category))
+            .map_or("", String::as_str)
+    }
+
+    /// The term as written in the rules file.
+    pub fn term(&self, term: u32) -> &str {
+        self.patterns
+            .get(term as usize)
+            .map_or("", |p| p.text.as_str())
+    }
+
+    /// The bits (by [`NameRules::categories`] index) of the named categories.
+    pub fn mask_of<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> u64 {
+        names
+            .into_iter()
+            .filter_map(|name| self.categories.iter().position(|c| c == name))
+            .filter(|&i| i < 64)
+            .fold(0, |mask, i| mask | 1 << i)
+    }
+
+    /// The first term of a category in `mask` that flags a label of `name`
+    /// and no exception of its category covers.
+    pub fn find(&self, name: &ReversedName, mask: u64) -> Option<RuleHit> {
+        let automaton = self.automaton.as_ref()?;
+        if mask == 0 {
+            return None;
+        }
+        let key = name.as_bytes();
+        let has_digit = key.iter().any(u8::is_ascii_digit);
+        let has_one = has_digit && key.contains(&b'1');
+        // Every reading of the name in one buffer, a dot between them, so
+        // one scan covers them all (no term holds a dot).
+        let mut folded = [0u8; FOLDED_MAX];
+        let mut len = fold_name(key, Variant::OneIsI, false, &mut folded);
+        for (variant, wanted) in [(Variant::OneIsL, has_one), (Variant::NoDigits, has_digit)] {
+            if wanted && len < FOLDED_MAX {
+                folded[len] = b'.';
+                len += 1;
+                // Labels without digits read the same every way: scanned once.
+                len += fold_name(key, variant, true, &mut folded[len..]);
+            }
+        }
+        self.search(automaton, &folded[..len], mask)
+    }
+
+    fn search(&self, automaton: &AhoCorasick, text: &[u8], mask: u64) -> Option<RuleHit> {
+        // Most names hold no term at all: one plain scan says so.
+        automaton.find(text)?;
+        let mut found = [(0u32, 0usize, 0usize); MAX_MATCHES];
+        let mut count = 0;
+        for m in automaton.find_overlapping_iter(text).take(MAX_MATCHES) {
+            found[count] = (m.pattern().as_u32(), m.start(), m.end());
+            count += 1;
+        }
+        let found = &found[..count];
+        found.iter().find_map(|&(id, start, end)| {
+            let pattern = self.patterns.get(id as usize)?;
+            if pattern.exception || mask & (1u64 << (pattern.category % 64)) == 0 {
+                return None;
+            }
+            let excepted = found.iter().any(|&(other, s, e)| {
+                self.patterns.get(other as usize).is_some_and(|p| {
+                    p.exception && p.category == pattern.category && s <= start && end <= e
+                })
+            });
+            (!excepted).then_some(RuleHit {
+                category: pattern.category,
+                term: id,
+            })
+        })
+    }
+}
+
+/// Applies the rules to a decision no list or allow entry made. `mask` is
+/// the profile's rule categories: those it blocks in a blocklist profile
+/// (a hit blocks), every one in a walled garden (a hit is only recorded,
+/// for the alert: the garden blocks the name anyway).
+pub fn apply(
+    rules: &NameRules,
+    mask: u64,
+    mode: ProfileMode,
+    name: &ReversedName,
+    decision: Decision,
+) -> Decision {
+    let hit = |rule: RuleHit| Hit {
+        key_len: name.as_bytes().len(),
+        source: HitSource::NameRule {
+            category: rule.category,
+            term: rule.term,
+        },
+    };
+    match (decision, mode) {
+        (Decision::Allowed { by: None }, ProfileMode::Blocklist) => match rules.find(name, mask) {
+            Some(rule) => Decision::Blocked { by: hit(rule) },
+            None => decision,
+        },
+        (Decision::NotInWalledGarden { rule: None }, _) => Decision::NotInWalledGarden {
+            rule: rules.find(name, mask).map(hit),
+        },
+        _ => decision,
+    }
+}
+
+fn language_codes() -> String {
+    LANGUAGES
+        .iter()
+        .map(|(code, _)| *code)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn fold_rule(
+    text: &str,
+    category: &str,
+    problem: &dyn Fn(String) -> NameRulesError,
+) -> Result<Vec<u8>, NameRulesError> {
+    let mut out = Vec::with_capacity(text.len());
+    fold_label(text, Variant::OneIsI, &mut out);
+    let letters = std::str::from_utf8(&out).map_or(0, |s| s.chars().count());
+    if letters < MIN_LETTERS {
+        return Err(problem(format!(
+            "categories.{category}: {text:?} keeps fewer than {MIN_LETTERS} letters once folded; \
+             write a longer, more specific term"
+        )));
+    }
+    Ok(out)
+}
+
+/// How a label's digits are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Leetspeak undone, 1 read as i.
+    OneIsI,
+    /// Leetspeak undone, 1 read as l.
+    OneIsL,
+    /// Every digit dropped.
+    NoDigits,
+}
+
+/// Folds every label of the reversed key (with `digits_only`, those holding
+/// a digit) into `out`, labels separated by a dot so no term matches across
+/// them. Returns the bytes written.
+fn fold_name(key: &[u8], variant: Variant, digits_only: bool, out: &mut [u8]) -> usize {
+    let mut len = 0;
+    let mut label_buf = Vec::new();
+    for label in key.split(|b| *b == b'.') {
+        if digits_only && !label.iter().any(u8::is_ascii_digit) {
+            continue;
+        }
+        if len > 0 && len < out.len() {
+            out[len] = b'.';
+            len += 1;
+        }
+        let decoded;
+        let text: &[u8] = match label.strip_prefix(b"xn--") {
+            // An international label: its letters, decoded from punycode.
+            Some(code) => match std::str::from_utf8(code)
+                .ok()
+                .and_then(idna::punycode::decode_to_string)
+            {
+                Some(unicode) => {
+                    label_buf.clear();
+                    fold_label(&unicode, variant, &mut label_buf);
+                    decoded = &label_buf;
+                    decoded
+                }
+                None => label,
+            },
+            None => {
+                len += fold_ascii(label, variant, &mut out[len..]);
+                continue;
+            }
+        };
+        let room = out.len() - len;
+        let take = text.len().min(room);
+        out[len..len + take].copy_from_slice(&text[..take]);
+        len += take;
+    }
+    len
+}
+
+/// Folds one ASCII label into `out`, which it never overruns.
+fn fold_ascii(label: &[u8], variant: Variant, out: &mut [u8]) -> usize {
+    let mut len = 0;
+    let mut last = 0u8;
+    for &byte in label {
+        let Some(letter) = fold_byte(byte, variant) else {
+            continue;
+        };
+        if letter == last || len == out.len() {
+            continue;
+        }
+        out[len] = letter;
+        len += 1;
+        last = letter;
+    }
+    len
+}
+
+/// Folds any text (a rule, or a decoded international label) into `out`.
+fn fold_label(text: &str, variant: Variant, out: &mut Vec<u8>) {
+    let mut last: Option<char> = None;
+    for c in text.chars() {
+        let letter = if c.is_ascii() {
+            fold_byte(c as u8, variant).map(char::from)
+        } else if c.is_alphabetic() {
+            c.to_lowercase().next()
+        } else {
+            None
+        };
+        let Some(letter) = letter else { continue };
+        if Some(letter) == last {
+            continue;
+        }
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(letter.encode_utf8(&mut utf8).as_bytes());
+        last = Some(letter);
+    }
+}
+
+/// One ASCII byte, folded: a letter, or None when it is dropped.
+fn fold_byte(byte: u8, variant: Variant) -> Option<u8> {
+    let letter = FOLD[variant as usize][usize::from(byte)];
+    (letter != 0).then_some(letter)
+}
+
+/// Each variant's folding of every byte (0: dropped), built at compile time
+/// so a look-up folds a name with one table read a byte.
+static FOLD: [[u8; 256]; 3] = [
+    fold_table(Variant::OneIsI),
+    fold_table(Variant::OneIsL),
+    fold_table(Variant::NoDigits),
+];
+
+const fn fold_table(variant: Variant) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let byte = (i as u8).to_ascii_lowercase();
+        let digits = !matches!(variant, Variant::NoDigits);
+        table[i] = match byte {
+            b'a'..=b'z' => byte,
+            b'0' if digits => b'o',
+            b'1' if matches!(variant, Variant::OneIsL) => b'l',
+            b'1' if digits => b'i',
+            b'3' if digits => b'e',
+            b'4' if digits => b'a',
+            b'5' if digits => b's',
+            b'7' if digits => b't',
+            b'@' => b'a',
+            b'$' => b's',
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests;
