@@ -8,7 +8,7 @@ pub mod feed;
 mod message;
 mod notice;
 mod task;
-mod time;
+pub mod time;
 mod webhook;
 
 use std::collections::VecDeque;

@@ -20,7 +20,8 @@ pub struct Civil {
     pub abbrev: &'static str,
 }
 
-const MONTHS: [&str; 12] = [
+/// The months' names, as alerts and pages write dates.
+pub const MONTHS: [&str; 12] = [
     "January",
     "February",
     "March",
