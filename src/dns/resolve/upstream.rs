@@ -176,20 +176,21 @@ impl CachedUpstream {
                 };
                 Ok(asking.finish(name, record_type, answer))
             }
-            Lookup::Wait(soon) => match first_answer(soon, self.timing.answer_within).await {
-                Some(answer) => Ok(answer),
-                // The query that was asking gave up (or took too long):
-                // ask ourselves, within what time is left.
-                None => match timeout(
-                    self.timing.answer_within / 2,
-                    self.ask(name, record_type, requester),
-                )
-                .await
-                {
-                    Ok(answer) => answer.map(Arc::new),
-                    Err(_) => Ok(Arc::new(self.too_slow())),
-                },
-            },
+            Lookup::Wait(soon) => {
+                let started = Instant::now();
+                match first_answer(soon, self.timing.answer_within).await {
+                    Some(answer) => Ok(answer),
+                    // The query that was asking gave up: ask ourselves,
+                    // within what is left of this query's own deadline.
+                    None => {
+                        let left = self.timing.answer_within.saturating_sub(started.elapsed());
+                        match timeout(left, self.ask(name, record_type, requester)).await {
+                            Ok(answer) => answer.map(Arc::new),
+                            Err(_) => Ok(Arc::new(self.too_slow())),
+                        }
+                    }
+                }
+            }
         }
     }
 

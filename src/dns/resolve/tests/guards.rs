@@ -155,3 +155,72 @@ fn with_rebinding_protection_off_private_addresses_pass() {
         ["192.168.1.10"]
     );
 }
+
+#[test]
+fn a_waiter_whose_asker_gave_up_still_answers_within_its_own_deadline() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let limits = UpstreamLimits {
+        cache_bytes: 1 << 20,
+        max_in_flight: 8,
+        max_in_flight_per_client: 8,
+    };
+    let timing = UpstreamTiming {
+        answer_within: std::time::Duration::from_millis(1000),
+        ..UpstreamTiming::default()
+    };
+    let upstream = Arc::new(CachedUpstream::new(
+        Box::new(SilentUpstream),
+        limits,
+        timing,
+        Arc::default(),
+    ));
+    let client = IpAddr::V4(Ipv4Addr::new(10, 0, 20, 7));
+    runtime.block_on(async {
+        // The first query asks; the second joins it 100 ms later.
+        let asker = {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let requester = Requester {
+                    address: client,
+                    exempt: &[],
+                };
+                let _ = upstream
+                    .resolve(&name("late.silent."), RecordType::A, requester)
+                    .await;
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let waiter = {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let requester = Requester {
+                    address: client,
+                    exempt: &[],
+                };
+                let started = std::time::Instant::now();
+                let answer = upstream
+                    .resolve(&name("late.silent."), RecordType::A, requester)
+                    .await;
+                (answer, started.elapsed())
+            })
+        };
+        // The asker's client goes away near the end of its time.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        asker.abort();
+        let (answer, took) = waiter.await.expect("waiter");
+        let answer = answer.expect("not refused");
+        assert_eq!(answer.code, ResponseCode::ServFail);
+        assert_eq!(
+            answer.extended_error.as_ref().map(|e| e.code),
+            Some(crate::dns::protocol::EDE_NO_REACHABLE_AUTHORITY)
+        );
+        // Its own 1 s deadline, not the asker's time plus another half.
+        assert!(
+            took < std::time::Duration::from_millis(1250),
+            "answered after {took:?}"
+        );
+    });
+}
