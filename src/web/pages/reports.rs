@@ -250,8 +250,13 @@ pub async fn add_review(
     })
     .await??;
     // The record keeps the self-assessment as it stood when it was made.
+    // The review is recorded either way: a copy that cannot be written is
+    // said on the page, not turned into an error.
     let config = state.config().await;
-    super::assessment::keep_copy(&state, &config, review.id).await?;
+    let kept = super::assessment::keep_copy(&state, &config, review.id).await;
+    if let Err(error) = &kept {
+        tracing::error!("review {}: {error:?}", review.id);
+    }
     state.audit(
         &signed.user,
         "review recorded",
@@ -261,7 +266,12 @@ pub async fn add_review(
         ),
         Some(review.decisions.clone()),
     );
-    Ok(Redirect::to("/review?done=The+review+is+recorded.").into_response())
+    Ok(Redirect::to(if kept.is_ok() {
+        "/review?done=The+review+is+recorded."
+    } else {
+        "/review?done=The+review+is+recorded%2C+but+the+self-assessment+copy+could+not+be+saved+(see+the+appliance%27s+log)."
+    })
+    .into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]

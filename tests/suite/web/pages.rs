@@ -657,3 +657,30 @@ fn the_dashboard_says_when_the_clock_is_not_set_yet() {
         page.body
     );
 }
+
+#[test]
+fn a_review_is_recorded_even_when_its_assessment_copy_cannot_be_saved() {
+    let school = WebSchool::start();
+    // A file where the copies' directory should be: the copy cannot be written.
+    std::fs::write(school.lollipop.dir().join("data/reviews"), "in the way").expect("block");
+    let head = school.signed_in("head", Role::Viewer);
+    let reply = head.submit(
+        "/review",
+        "/review",
+        &[
+            ("held_on", "2026-09-15"),
+            ("participants", "Head, DSL"),
+            ("checked", "the self-assessment"),
+            ("decisions", "none"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let page = head.get(reply.location());
+    assert!(
+        page.body
+            .contains("The review is recorded, but the self-assessment copy could not be saved"),
+        "{}",
+        page.body
+    );
+    assert_eq!(school.admin_store().reviews().expect("reviews").len(), 1);
+}
