@@ -219,45 +219,51 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 
-    #[tokio::test]
-    async fn a_reply_with_another_id_is_ignored_until_the_time_is_up() {
+    /// A server that answers every question with the question itself as a
+    /// response, changed by `change` first; how many replies it sent.
+    async fn echo_server(
+        change: fn(&mut Message),
+    ) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
         let address = server.local_addr().expect("address");
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = sent.clone();
         tokio::spawn(async move {
             let mut buffer = [0u8; 512];
-            while let Ok((_, from)) = server.recv_from(&mut buffer).await {
-                let Ok(asked) = Message::from_vec(&buffer) else {
+            while let Ok((n, from)) = server.recv_from(&mut buffer).await {
+                let Ok(mut reply) = Message::from_vec(&buffer[..n]) else {
                     continue;
                 };
-                let mut reply = asked.clone();
                 reply.metadata.message_type = MessageType::Response;
-                reply.metadata.id = asked.metadata.id.wrapping_add(1);
-                if let Ok(bytes) = reply.to_vec() {
-                    let _ = server.send_to(&bytes, from).await;
+                change(&mut reply);
+                if let Ok(bytes) = reply.to_vec()
+                    && server.send_to(&bytes, from).await.is_ok()
+                {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             }
         });
+        (address, sent)
+    }
+
+    #[tokio::test]
+    async fn a_reply_with_another_id_is_ignored_until_the_time_is_up() {
+        let (address, sent) = echo_server(|reply| {
+            reply.metadata.id = reply.metadata.id.wrapping_add(1);
+        })
+        .await;
         let result = udp(address, &name(), RecordType::A, Duration::from_millis(300)).await;
         assert!(matches!(result, Err(ExchangeError::TimedOut)), "{result:?}");
+        assert_eq!(
+            sent.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the forged reply was sent"
+        );
     }
 
     #[tokio::test]
     async fn a_matching_reply_is_taken() {
-        let server = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-        let address = server.local_addr().expect("address");
-        tokio::spawn(async move {
-            let mut buffer = [0u8; 512];
-            while let Ok((n, from)) = server.recv_from(&mut buffer).await {
-                let Ok(asked) = Message::from_vec(&buffer[..n]) else {
-                    continue;
-                };
-                let mut reply = asked.clone();
-                reply.metadata.message_type = MessageType::Response;
-                if let Ok(bytes) = reply.to_vec() {
-                    let _ = server.send_to(&bytes, from).await;
-                }
-            }
-        });
+        let (address, _) = echo_server(|_| {}).await;
         let reply = udp(address, &name(), RecordType::A, Duration::from_secs(2))
             .await
             .expect("answered");
