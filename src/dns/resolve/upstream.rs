@@ -224,12 +224,15 @@ impl CachedUpstream {
             )
             .await
             {
-                Ok(answer) => answer,
+                Ok(answer) => {
+                    this.stats
+                        .note_outcome(answer.code == ResponseCode::ServFail);
+                    answer
+                }
+                // `too_slow` counts the failure itself.
                 Err(_) => this.too_slow(),
             };
             this.stats.observe(started.elapsed());
-            this.stats
-                .note_outcome(answer.code == ResponseCode::ServFail);
             asking.finish(&name, record_type, answer);
         });
         Some(soon)
