@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use crate::admin::AdminStore;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::dns::resolve::check::listener_index;
 use crate::dns::resolve::pipeline::decide;
 use crate::dns::resolve::settings::{Client, Settings};
 use crate::metrics::Metrics;
@@ -26,21 +27,15 @@ pub fn run(config: &Config, name: &str, client: &IpAddr, listener: Option<&Strin
         .map_err(|error| anyhow::anyhow!("'{name}' is not a website name or address: {error}"))?;
     let reversed = ReversedName::from_domain(&domain)
         .ok_or_else(|| anyhow::anyhow!("'{name}' is too long for a DNS name"))?;
-    let listener_index = match listener {
-        None => None,
-        Some(address) => Some(
-            config
-                .listen
-                .iter()
-                .position(|l| l.address.get_ref() == address)
-                .ok_or_else(|| {
-                    anyhow::anyhow!("no [[listen]] address is {address} in the config")
-                })?,
-        ),
-    };
     let settings = settings_of(config)?;
     // Without --listener, the one serving the client's subnet, as DNS does.
-    let listener_index = listener_index.or_else(|| settings.listener_serving(*client));
+    let listener_index = match listener {
+        Some(address) => Some(
+            listener_index(&settings.listeners, address)
+                .map_err(|message| anyhow::anyhow!(message))?,
+        ),
+        None => settings.listener_serving(*client),
+    };
     let overrides = unlocks_in_force(config);
     let asker = Client {
         address: *client,

@@ -276,6 +276,25 @@ fn check_explains_the_decision_for_a_client() {
         ],
     );
     assert!(!out.status.success());
+    let wrong = lollipop(
+        dir.path(),
+        &[
+            "--config",
+            "lollipop.toml",
+            "check",
+            "www.bet365.com",
+            "--client",
+            "10.0.0.1",
+            "--listener",
+            "10.9.9.9:53",
+        ],
+    );
+    assert!(!wrong.status.success());
+    assert!(
+        text(&wrong).contains("no listener is 10.9.9.9:53 (the listeners are"),
+        "{}",
+        text(&wrong)
+    );
     assert!(
         text(&out).contains("'bad..name' is not a website name"),
         "{}",
