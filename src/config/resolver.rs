@@ -235,18 +235,6 @@ impl ResolverConfig {
     }
 
     pub(super) fn validate(&self, problems: &mut Problems<'_>) {
-        if let Some(dnssec) = &self.dnssec
-            && *dnssec.get_ref() == DnssecMode::Validate
-            && self.mode == ResolverMode::Forward
-        {
-            problems.at(
-                &dnssec.span(),
-                "resolver.dnssec".into(),
-                "dnssec = \"validate\" is not supported yet when forwarding (mode = \"forward\"): \
-                 set mode = \"recursive\" to validate, or remove the dnssec key"
-                    .into(),
-            );
-        }
         if self.timeout_ms == 0 || self.attempts == 0 {
             problems.at(
                 &(0..0),

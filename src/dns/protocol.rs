@@ -31,6 +31,10 @@ pub const EDE_DNSSEC_BOGUS: u16 = 6;
 /// validity ended.
 pub const EDE_SIGNATURE_EXPIRED: u16 = 7;
 
+/// RFC 8914 info code "Signature Not Yet Valid": Bogus because a
+/// signature's validity has not begun.
+pub const EDE_SIGNATURE_NOT_YET_VALID: u16 = 8;
+
 /// RFC 8914 info code "No Reachable Authority": the upstreams were silent
 /// or could not answer.
 pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;

@@ -26,6 +26,7 @@ use crate::support::scripted::{Behaviour, ScriptedUpstream};
 use crate::support::*;
 
 mod checking;
+mod forwarding_validated;
 
 /// The school's domain controller, for `[[zones]]` (a scripted server).
 const DC_ADDRESS: &str = "10.0.10.20";

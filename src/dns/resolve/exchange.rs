@@ -55,13 +55,15 @@ impl fmt::Display for ExchangeError {
     }
 }
 
-/// The question as a query message with a fresh random ID.
-fn query(name: &Name, record_type: RecordType) -> Message {
+/// The question as a query message with a fresh random ID; DO set when
+/// the signatures are wanted (a validating forwarder checks them here).
+fn query(name: &Name, record_type: RecordType, dnssec_ok: bool) -> Message {
     let mut message = Message::new(random_id(), MessageType::Query, OpCode::Query);
     message.metadata.recursion_desired = true;
     message.add_query(Query::query(name.clone(), record_type));
     let mut edns = Edns::new();
     edns.set_max_payload(MAX_UDP_PAYLOAD);
+    edns.set_dnssec_ok(dnssec_ok);
     message.set_edns(edns);
     message
 }
@@ -70,8 +72,9 @@ fn query(name: &Name, record_type: RecordType) -> Message {
 fn encoded_query(
     name: &Name,
     record_type: RecordType,
+    dnssec_ok: bool,
 ) -> Result<(Message, Vec<u8>), ExchangeError> {
-    let sent = query(name, record_type);
+    let sent = query(name, record_type, dnssec_ok);
     let bytes = sent
         .to_vec()
         .map_err(|error| ExchangeError::Malformed(error.to_string()))?;
@@ -108,9 +111,10 @@ pub async fn udp(
     server: SocketAddr,
     name: &Name,
     record_type: RecordType,
+    dnssec_ok: bool,
     wait: Duration,
 ) -> Result<Message, ExchangeError> {
-    let (sent, bytes) = encoded_query(name, record_type)?;
+    let (sent, bytes) = encoded_query(name, record_type, dnssec_ok)?;
     let started = tokio::time::Instant::now();
     let reply = timeout(wait, async {
         let local: SocketAddr = if server.is_ipv4() {
@@ -147,7 +151,7 @@ pub async fn udp(
     .map_err(|_| ExchangeError::TimedOut)??;
     if reply.metadata.truncation {
         let left = wait.saturating_sub(started.elapsed());
-        return tcp(server, name, record_type, left).await;
+        return tcp(server, name, record_type, dnssec_ok, left).await;
     }
     Ok(reply)
 }
@@ -158,9 +162,10 @@ pub async fn tcp(
     server: SocketAddr,
     name: &Name,
     record_type: RecordType,
+    dnssec_ok: bool,
     wait: Duration,
 ) -> Result<Message, ExchangeError> {
-    let (sent, bytes) = encoded_query(name, record_type)?;
+    let (sent, bytes) = encoded_query(name, record_type, dnssec_ok)?;
     let length = u16::try_from(bytes.len())
         .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
     let reply = timeout(wait, async {
@@ -214,7 +219,7 @@ mod tests {
             .and_then(|s| s.local_addr())
             .expect("port");
         let started = Instant::now();
-        let result = udp(port, &name(), RecordType::A, Duration::from_secs(5)).await;
+        let result = udp(port, &name(), RecordType::A, false, Duration::from_secs(5)).await;
         assert!(matches!(result, Err(ExchangeError::Refused)), "{result:?}");
         assert!(started.elapsed() < Duration::from_secs(1));
     }
@@ -252,7 +257,14 @@ mod tests {
             reply.metadata.id = reply.metadata.id.wrapping_add(1);
         })
         .await;
-        let result = udp(address, &name(), RecordType::A, Duration::from_millis(300)).await;
+        let result = udp(
+            address,
+            &name(),
+            RecordType::A,
+            false,
+            Duration::from_millis(300),
+        )
+        .await;
         assert!(matches!(result, Err(ExchangeError::TimedOut)), "{result:?}");
         assert_eq!(
             sent.load(std::sync::atomic::Ordering::SeqCst),
@@ -264,9 +276,15 @@ mod tests {
     #[tokio::test]
     async fn a_matching_reply_is_taken() {
         let (address, _) = echo_server(|_| {}).await;
-        let reply = udp(address, &name(), RecordType::A, Duration::from_secs(2))
-            .await
-            .expect("answered");
+        let reply = udp(
+            address,
+            &name(),
+            RecordType::A,
+            false,
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("answered");
         assert_eq!(reply.queries[0].name(), &name());
     }
 }

@@ -1,7 +1,8 @@
 //! Forwarding to the school's upstream resolvers: plain DNS (UDP, then TCP
 //! on truncation; or TCP) through `exchange`, DNS-over-TLS and
-//! DNS-over-HTTPS through hickory-resolver, which keeps their connections
-//! open. Each question goes to the servers in turn, a new send (with a new
+//! DNS-over-HTTPS through a hickory name-server pool per server, which
+//! keeps the connection open. Every transport hands back the whole
+//! response, so `validating` can check its signatures. Each question goes to the servers in turn, a new send (with a new
 //! ID) every `timeout_ms` or as soon as one fails, for at most `attempts`
 //! rounds; earlier sends keep listening, so a slow server's late answer is
 //! still taken. A server whose port is closed is not asked again for that
@@ -17,14 +18,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ProtocolConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::xfer::DnsHandle;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::{Message, ResponseCode};
+use hickory_resolver::proto::op::{DnsRequestOptions, Message, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RecordType};
+use hickory_resolver::{NameServerPool, PoolContext, TlsConfig};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -34,10 +34,6 @@ use crate::dns::protocol::{EDE_NETWORK_ERROR, EDE_NO_REACHABLE_AUTHORITY, MAX_UD
 use super::answer::{ExtendedError, UpstreamAnswer};
 use super::exchange::{self, ExchangeError};
 use super::upstream::{Asked, Upstream};
-
-/// hickory-resolver's own cache sits behind Lollipop's, which answers every
-/// repeat question; a small one is enough for the names a CNAME chain visits.
-const RESOLVER_CACHE_ENTRIES: u64 = 256;
 
 /// The school's upstream resolvers, asked in turn.
 pub struct Forwarder {
@@ -58,14 +54,15 @@ struct Server {
 enum Transport {
     Udp,
     Tcp,
-    /// DNS-over-TLS or DNS-over-HTTPS: one hickory resolver for this server
-    /// alone, which sends each question once and keeps the connection.
-    Encrypted(Box<TokioResolver>),
+    /// DNS-over-TLS or DNS-over-HTTPS: a hickory name-server pool for this
+    /// server alone, which sends each question once, keeps the connection
+    /// open and hands back the whole response (signatures included).
+    Encrypted(Box<NameServerPool<TokioRuntimeProvider>>),
 }
 
 /// How one send to one server went.
 enum Sent {
-    Answered(UpstreamAnswer),
+    Answered(Message),
     /// The server answered SERVFAIL or REFUSED: another may do better.
     Declined(ResponseCode),
     Failed(ExchangeError),
@@ -109,9 +106,7 @@ impl Forwarder {
                         tls = Some(tls_client_config(&extra_roots)?);
                     }
                     let tls = tls.clone().context("TLS set-up failed")?;
-                    Transport::Encrypted(Box::new(encrypted_resolver(
-                        address, protocol, per_send, tls,
-                    )?))
+                    Transport::Encrypted(Box::new(encrypted_pool(address, protocol, per_send, tls)))
                 }
             };
             servers.push(Server { address, transport });
@@ -141,75 +136,108 @@ impl Forwarder {
         }
     }
 
-    async fn send(&self, server: &Server, name: &Name, record_type: RecordType) -> Sent {
+    async fn send(
+        &self,
+        server: &Server,
+        name: &Name,
+        record_type: RecordType,
+        dnssec_ok: bool,
+    ) -> Sent {
+        let wait = self.patience;
         let reply = match &server.transport {
-            Transport::Udp => exchange::udp(server.address, name, record_type, self.patience).await,
-            Transport::Tcp => exchange::tcp(server.address, name, record_type, self.patience).await,
-            Transport::Encrypted(resolver) => return encrypted(resolver, name, record_type).await,
+            Transport::Udp => {
+                exchange::udp(server.address, name, record_type, dnssec_ok, wait).await
+            }
+            Transport::Tcp => {
+                exchange::tcp(server.address, name, record_type, dnssec_ok, wait).await
+            }
+            Transport::Encrypted(pool) => encrypted(pool, name, record_type, dnssec_ok).await,
         };
         match reply {
-            Ok(message) => from_message(message),
+            Ok(message) => match message.metadata.response_code {
+                code @ (ResponseCode::ServFail | ResponseCode::Refused) => Sent::Declined(code),
+                _ => Sent::Answered(message),
+            },
             Err(error) => Sent::Failed(error),
         }
+    }
+
+    /// The first response to the question from any server, as it came
+    /// (with its signatures when `dnssec_ok`); or, when none answered, the
+    /// SERVFAIL to give the client, saying why.
+    pub async fn ask_message(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        dnssec_ok: bool,
+    ) -> Result<Message, UpstreamAnswer> {
+        let mut fqdn = name.clone();
+        fqdn.set_fqdn(true);
+        let fqdn = &fqdn;
+        // The sends to make, in order: each server in turn, round after round.
+        let mut order = (0..self.attempts).flat_map(|_| 0..self.servers.len());
+        let mut closed = vec![false; self.servers.len()];
+        let mut pending = FuturesUnordered::new();
+        let mut why = Vec::new();
+        let mut declined = None;
+        let mut next_send = tokio::time::Instant::now();
+        loop {
+            if tokio::time::Instant::now() >= next_send {
+                match order.find(|&i| !closed[i]) {
+                    Some(i) => {
+                        let server = &self.servers[i];
+                        pending.push(async move {
+                            (i, self.send(server, fqdn, record_type, dnssec_ok).await)
+                        });
+                        next_send = tokio::time::Instant::now() + self.per_send;
+                    }
+                    None if pending.is_empty() => break,
+                    None => next_send = tokio::time::Instant::now() + self.patience,
+                }
+            }
+            let sent = tokio::select! {
+                sent = pending.next(), if !pending.is_empty() => sent,
+                () = tokio::time::sleep_until(next_send) => continue,
+            };
+            let Some((i, sent)) = sent else { continue };
+            let address = self.servers[i].address;
+            match sent {
+                Sent::Answered(message) => return Ok(message),
+                Sent::Declined(code) => {
+                    declined = Some(code);
+                    let code_name = if code == ResponseCode::Refused {
+                        "REFUSED"
+                    } else {
+                        "SERVFAIL"
+                    };
+                    why.push(format!("{address} answered {code_name}"));
+                }
+                Sent::Failed(error) => {
+                    if matches!(error, ExchangeError::Refused | ExchangeError::Network(_)) {
+                        closed[i] = true;
+                    }
+                    tracing::debug!(%name, %record_type, server = %address, %error, "upstream send failed");
+                    why.push(format!("{address}: {error}"));
+                }
+            }
+            // A failure moves on to the next send at once.
+            next_send = tokio::time::Instant::now();
+        }
+        Err(failed(&why, declined, closed.iter().all(|&c| c)))
     }
 }
 
 impl Upstream for Forwarder {
     fn ask<'a>(&'a self, name: &'a Name, record_type: RecordType) -> Asked<'a> {
         Box::pin(async move {
-            let mut fqdn = name.clone();
-            fqdn.set_fqdn(true);
-            let fqdn = &fqdn;
-            // The sends to make, in order: each server in turn, round after round.
-            let mut order = (0..self.attempts).flat_map(|_| 0..self.servers.len());
-            let mut closed = vec![false; self.servers.len()];
-            let mut pending = FuturesUnordered::new();
-            let mut why = Vec::new();
-            let mut declined = None;
-            let mut next_send = tokio::time::Instant::now();
-            loop {
-                if tokio::time::Instant::now() >= next_send {
-                    match order.find(|&i| !closed[i]) {
-                        Some(i) => {
-                            let server = &self.servers[i];
-                            pending.push(
-                                async move { (i, self.send(server, fqdn, record_type).await) },
-                            );
-                            next_send = tokio::time::Instant::now() + self.per_send;
-                        }
-                        None if pending.is_empty() => break,
-                        None => next_send = tokio::time::Instant::now() + self.patience,
-                    }
-                }
-                let sent = tokio::select! {
-                    sent = pending.next(), if !pending.is_empty() => sent,
-                    () = tokio::time::sleep_until(next_send) => continue,
-                };
-                let Some((i, sent)) = sent else { continue };
-                let address = self.servers[i].address;
-                match sent {
-                    Sent::Answered(answer) => return answer,
-                    Sent::Declined(code) => {
-                        declined = Some(code);
-                        let code_name = if code == ResponseCode::Refused {
-                            "REFUSED"
-                        } else {
-                            "SERVFAIL"
-                        };
-                        why.push(format!("{address} answered {code_name}"));
-                    }
-                    Sent::Failed(error) => {
-                        if matches!(error, ExchangeError::Refused | ExchangeError::Network(_)) {
-                            closed[i] = true;
-                        }
-                        tracing::debug!(%name, %record_type, server = %address, %error, "upstream send failed");
-                        why.push(format!("{address}: {error}"));
-                    }
-                }
-                // A failure moves on to the next send at once.
-                next_send = tokio::time::Instant::now();
+            match self.ask_message(name, record_type, false).await {
+                Ok(message) => UpstreamAnswer::new(
+                    message.metadata.response_code,
+                    message.answers,
+                    message.authorities,
+                ),
+                Err(failed) => failed,
             }
-            failed(&why, declined, closed.iter().all(|&c| c))
         })
     }
 }
@@ -242,23 +270,12 @@ fn failed(why: &[String], declined: Option<ResponseCode>, all_unreachable: bool)
     answer
 }
 
-fn from_message(message: Message) -> Sent {
-    match message.metadata.response_code {
-        code @ (ResponseCode::ServFail | ResponseCode::Refused) => Sent::Declined(code),
-        code => Sent::Answered(UpstreamAnswer::new(
-            code,
-            message.answers,
-            message.authorities,
-        )),
-    }
-}
-
-fn encrypted_resolver(
+fn encrypted_pool(
     address: SocketAddr,
     protocol: ProtocolConfig,
     per_send: Duration,
     tls: rustls::ClientConfig,
-) -> Result<TokioResolver> {
+) -> NameServerPool<TokioRuntimeProvider> {
     let mut connection = ConnectionConfig::new(protocol);
     connection.port = address.port();
     let server = NameServerConfig::new(address.ip(), true, vec![connection]);
@@ -267,54 +284,58 @@ fn encrypted_resolver(
     // One send per question: the forwarder does the retrying, across servers.
     options.attempts = 0;
     options.num_concurrent_reqs = 1;
-    options.cache_size = RESOLVER_CACHE_ENTRIES;
-    options.use_hosts_file = ResolveHosts::Never;
-    options.preserve_intermediates = true;
-    options.ndots = 0;
-    options.max_active_requests = 256;
     options.edns_payload_len = MAX_UDP_PAYLOAD;
-    TokioResolver::builder_with_config(
-        ResolverConfig::from_name_servers(vec![server]),
-        TokioRuntimeProvider::default(),
-    )
-    .with_options(options)
-    .with_tls_config(tls)
-    .build()
-    .context("cannot set up the upstream resolvers")
+    let context = PoolContext::new(options, TlsConfig { config: tls });
+    NameServerPool::from_config([server], Arc::new(context), TokioRuntimeProvider::default())
 }
 
-async fn encrypted(resolver: &TokioResolver, name: &Name, record_type: RecordType) -> Sent {
-    match resolver.lookup(name.clone(), record_type).await {
-        Ok(lookup) => Sent::Answered(UpstreamAnswer::new(
-            ResponseCode::NoError,
-            lookup.answers().to_vec(),
-            lookup.authorities().to_vec(),
-        )),
-        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
-            match no_records.response_code {
-                code @ (ResponseCode::ServFail | ResponseCode::Refused) => Sent::Declined(code),
-                code => Sent::Answered(UpstreamAnswer::new(
-                    code,
-                    Vec::new(),
-                    no_records
-                        .soa
-                        .map(|soa| vec![soa.into_record_of_rdata()])
-                        .unwrap_or_default(),
-                )),
+/// One send over DNS-over-TLS or -HTTPS. hickory turns negative and
+/// failed responses into errors; they are turned back into the response
+/// they were, so every transport gives the forwarder the same shape.
+async fn encrypted(
+    pool: &NameServerPool<TokioRuntimeProvider>,
+    name: &Name,
+    record_type: RecordType,
+    dnssec_ok: bool,
+) -> Result<Message, ExchangeError> {
+    let mut options = DnsRequestOptions::default();
+    options.edns_payload_len = MAX_UDP_PAYLOAD;
+    options.edns_set_dnssec_ok = dnssec_ok;
+    let query = Query::query(name.clone(), record_type);
+    let response = pool.lookup(query.clone(), options).next().await;
+    let mut message = Message::query();
+    message.add_query(query);
+    let message = message.into_response();
+    match response {
+        Some(Ok(response)) => Ok(response.into_message()),
+        Some(Err(NetError::Dns(DnsError::NoRecordsFound(no_records)))) => {
+            let mut message = message;
+            message.metadata.response_code = no_records.response_code;
+            if let Some(authorities) = &no_records.authorities {
+                message.authorities.extend(authorities.iter().cloned());
             }
+            if let Some(soa) = no_records.soa {
+                let soa = soa.into_record_of_rdata();
+                if !message.authorities.contains(&soa) {
+                    message.authorities.push(soa);
+                }
+            }
+            Ok(message)
         }
-        Err(NetError::Dns(DnsError::ResponseCode(code))) => match code {
-            ResponseCode::ServFail | ResponseCode::Refused => Sent::Declined(code),
-            code => Sent::Answered(UpstreamAnswer::new(code, Vec::new(), Vec::new())),
-        },
-        Err(NetError::Timeout) => Sent::Failed(ExchangeError::TimedOut),
-        Err(NetError::Io(error)) => Sent::Failed(match error.kind() {
+        Some(Err(NetError::Dns(DnsError::ResponseCode(code)))) => {
+            let mut message = message;
+            message.metadata.response_code = code;
+            Ok(message)
+        }
+        Some(Err(NetError::Timeout)) => Err(ExchangeError::TimedOut),
+        Some(Err(NetError::Io(error))) => Err(match error.kind() {
             std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset => {
                 ExchangeError::Refused
             }
             kind => ExchangeError::Network(std::io::Error::new(kind, error.to_string())),
         }),
-        Err(error) => Sent::Failed(ExchangeError::Malformed(error.to_string())),
+        Some(Err(error)) => Err(ExchangeError::Malformed(error.to_string())),
+        None => Err(ExchangeError::Malformed("no response".into())),
     }
 }
 

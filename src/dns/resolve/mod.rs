@@ -18,6 +18,8 @@ pub mod share;
 pub mod table;
 pub mod trusted_clock;
 pub mod upstream;
+pub mod validated;
+pub mod validating;
 pub mod validation_time;
 pub mod verdict;
 pub mod zones;
@@ -28,13 +30,14 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::clock::Clock;
-use crate::config::{Config, ResolverMode};
+use crate::config::{Config, DnssecMode, ResolverMode};
 use crate::metrics::UpstreamStats;
 
 use cache::CachePolicy;
 use forward::Forwarder;
 use recursor::Recursor;
 use upstream::{CachedUpstream, UpstreamLimits, UpstreamTiming};
+use validating::ValidatingForwarder;
 use zones::ZoneRouter;
 
 /// The TTL a stale answer is served with (RFC 8767 suggests 30 s).
@@ -64,6 +67,9 @@ pub fn upstream_for(
     };
     // The school's zones and local names are routed first in both modes.
     let upstreams: Box<dyn upstream::Upstream> = match resolver.mode {
+        ResolverMode::Forward if resolver.dnssec_mode() == DnssecMode::Validate => {
+            Box::new(ValidatingForwarder::new(config, clock, stats.clone())?)
+        }
         ResolverMode::Forward => {
             // No signatures checked here: no clock warning either (one
             // left from recursion before a reload would be stale).

@@ -13,23 +13,21 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::Proof;
-use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
-use hickory_resolver::proto::op::{Message, Query, ResponseCode};
-use hickory_resolver::proto::rr::{Name, RData, Record, RecordType, SerialNumber};
+use hickory_resolver::proto::op::{Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, Record, RecordType};
 use hickory_resolver::recursor::{
     self, DnssecConfig, DnssecPolicy, QNameMinimization, RecursorError, RecursorOptions,
 };
 
 use crate::clock::Clock;
 use crate::config::{Config, DnssecMode, parse_network};
-use crate::dns::protocol::{
-    EDE_DNSSEC_BOGUS, EDE_NO_REACHABLE_AUTHORITY, EDE_OTHER, EDE_SIGNATURE_EXPIRED, is_dnssec_only,
-};
+use crate::dns::protocol::{EDE_NO_REACHABLE_AUTHORITY, EDE_OTHER, is_dnssec_only};
 use crate::metrics::UpstreamStats;
 
-use super::answer::{ExtendedError, UpstreamAnswer};
+use super::answer::UpstreamAnswer;
 use super::trusted_clock::TrustedClock;
 use super::upstream::{Asked, Upstream};
+use super::validated::{self, failure, from_message};
 
 pub use super::root_files::{read_root_hints, read_trust_anchor};
 use super::validation_time::{ClockedRuntime, with_clock};
@@ -186,155 +184,14 @@ impl Upstream for Recursor {
     }
 }
 
-/// A positive (or referral-free NOERROR) response: Bogus data becomes
-/// SERVFAIL; otherwise the records in CNAME-chain order, marked authentic
-/// when every record was proven Secure.
-fn from_message(
-    message: Message,
-    qname: &Name,
-    record_type: RecordType,
-    now: u32,
-) -> UpstreamAnswer {
-    let bogus: Vec<&Record> = message
-        .answers
-        .iter()
-        .chain(&message.authorities)
-        .filter(|record| record.proof == Proof::Bogus)
-        .collect();
-    if let Some(first) = bogus.first() {
-        let expired = message
-            .answers
-            .iter()
-            .chain(&message.authorities)
-            .any(|record| signature_expired(record, now));
-        let (code, why) = if expired {
-            (EDE_SIGNATURE_EXPIRED, "its signature has expired")
-        } else {
-            (EDE_DNSSEC_BOGUS, "its signature does not validate")
-        };
-        tracing::debug!(name = %first.name, record_type = %first.record_type(), why, "DNSSEC Bogus answer: SERVFAIL");
-        let text = format!(
-            "Lollipop: DNSSEC validation failed for {} {}: {why}",
-            first.name,
-            first.record_type()
-        );
-        let mut failed = failure(code, text);
-        // The data as given, for a client that set CD: never authentic.
-        let code = message.metadata.response_code;
-        let answers = in_chain_order(message.answers, qname);
-        failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
-            code,
-            answers,
-            message.authorities,
-        )));
-        return failed;
-    }
-    // The data itself decides; the signatures' own proof is not what AD
-    // vouches for (an RRSIG asked for by type is data, though).
-    let is_data = |record: &Record| {
-        record.record_type() == record_type || !is_dnssec_only(record.record_type())
-    };
-    let authentic = !message.answers.is_empty()
-        && message
-            .answers
-            .iter()
-            .chain(&message.authorities)
-            .filter(|record| is_data(record))
-            .all(|record| record.proof == Proof::Secure);
-    let code = message.metadata.response_code;
-    // RRSIGs (and NSECs) are kept: a client that sets DO is owed them (RFC
-    // 4035 3.2.1, and a validating stub or DC behind Lollipop checks them);
-    // the codec leaves them out for clients without DO, and the cache
-    // counts their bytes against its budget.
-    // The question as asked: the message's own may be a later link's.
-    let answers = in_chain_order(message.answers, qname);
-    let mut answer = UpstreamAnswer::new(code, answers, message.authorities);
-    answer.authentic = authentic;
-    answer
-}
-
-/// `answers` in the order of the CNAME chain from `qname`: the recursor
-/// puts the chain's first CNAME last, and a stub that reads the answer
-/// section in order (glibc's) skips records whose owner it has not reached
-/// yet. Records off the chain keep their place after it.
-fn in_chain_order(mut answers: Vec<Record>, qname: &Name) -> Vec<Record> {
-    let mut ordered = Vec::with_capacity(answers.len());
-    let mut owner = qname.clone();
-    loop {
-        let (here, rest): (Vec<Record>, Vec<Record>) =
-            answers.into_iter().partition(|record| record.name == owner);
-        answers = rest;
-        // Each turn takes at least one record, so the loop ends.
-        if here.is_empty() {
-            break;
-        }
-        let next = here.iter().find_map(|record| match &record.data {
-            RData::CNAME(target) => Some(target.0.clone()),
-            _ => None,
-        });
-        ordered.extend(here);
-        match next {
-            Some(target) => owner = target,
-            None => break,
-        }
-    }
-    ordered.extend(answers);
-    ordered
-}
-
-/// Whether `record` is an RRSIG past its expiry time (serial arithmetic,
-/// RFC 4034 3.1.5, as the times wrap in 2106).
-fn signature_expired(record: &Record, now: u32) -> bool {
-    match &record.data {
-        RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) => {
-            rrsig.input().sig_expiration < SerialNumber::new(now)
-        }
-        _ => false,
-    }
-}
-
 /// A failed resolution: a negative answer (NXDOMAIN, NODATA) as an answer
-/// with its SOA; Bogus data as SERVFAIL with EDE 6; everything else as
-/// SERVFAIL saying what went wrong.
+/// with its SOA; Bogus data as SERVFAIL with EDE 6 (see `validated`);
+/// everything else as SERVFAIL saying what went wrong.
 fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
-    if let RecursorError::Net(NetError::Dns(DnsError::Nsec {
-        response, proof, ..
-    })) = &error
+    if let RecursorError::Net(error) = &error
+        && let Some(answer) = validated::from_dnssec_error(name, error)
     {
-        if *proof == Proof::Bogus {
-            tracing::debug!(%name, "DNSSEC Bogus denial of existence: SERVFAIL");
-            let mut failed = failure(
-                EDE_DNSSEC_BOGUS,
-                format!(
-                    "Lollipop: DNSSEC validation failed for {name}: the proof that it does not exist does not validate"
-                ),
-            );
-            // The denial as given, for a client that set CD.
-            failed.unchecked = Some(Arc::new(UpstreamAnswer::new(
-                response.metadata.response_code,
-                Vec::new(),
-                response.authorities.clone(),
-            )));
-            return failed;
-        }
-        // An unproven (Insecure) negative answer: as the server gave it.
-        let code = response.metadata.response_code;
-        let authorities = response
-            .authorities
-            .iter()
-            .filter(|record| record.record_type() == RecordType::SOA)
-            .cloned()
-            .collect();
-        return UpstreamAnswer::new(code, Vec::new(), authorities);
-    }
-    if matches!(
-        &error,
-        RecursorError::Net(NetError::Dns(DnsError::DnssecBogus))
-    ) {
-        return failure(
-            EDE_DNSSEC_BOGUS,
-            format!("Lollipop: DNSSEC validation failed for {name}"),
-        );
+        return answer;
     }
     let nx_domain = error.is_nx_domain();
     if nx_domain || error.is_no_records_found() {
@@ -399,36 +256,4 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
         code,
         format!("Lollipop: recursion for {name} failed: {text}"),
     )
-}
-
-fn failure(code: u16, text: String) -> UpstreamAnswer {
-    let mut answer = UpstreamAnswer::servfail();
-    answer.extended_error = Some(ExtendedError { code, text });
-    answer
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_cname_chain_is_put_in_order_from_the_question() {
-        let record = |owner: &str, data: RData| {
-            Record::from_rdata(Name::from_ascii(owner).expect("name"), 60, data)
-        };
-        let cname = |target: &str| {
-            RData::CNAME(hickory_resolver::proto::rr::rdata::CNAME(
-                Name::from_ascii(target).expect("name"),
-            ))
-        };
-        let address = RData::A(hickory_resolver::proto::rr::rdata::A([192, 0, 2, 1].into()));
-        let shuffled = vec![
-            record("b.test.", cname("c.test.")),
-            record("c.test.", address.clone()),
-            record("A.test.", cname("b.test.")),
-        ];
-        let ordered = in_chain_order(shuffled, &Name::from_ascii("a.test.").expect("name"));
-        let owners: Vec<String> = ordered.iter().map(|r| r.name.to_string()).collect();
-        assert_eq!(owners, ["A.test.", "b.test.", "c.test."]);
-    }
 }

@@ -21,6 +21,17 @@ pub struct Unbound {
 impl Unbound {
     /// Unbound recursing through `hierarchy`, validating with its root key.
     pub fn start(hierarchy: &Hierarchy) -> Unbound {
+        Unbound::start_with_modules(hierarchy, "validator iterator")
+    }
+
+    /// Unbound recursing through `hierarchy` without validating: an
+    /// upstream that passes tampered data on, for a validating forwarder
+    /// to catch.
+    pub fn start_not_validating(hierarchy: &Hierarchy) -> Unbound {
+        Unbound::start_with_modules(hierarchy, "iterator")
+    }
+
+    fn start_with_modules(hierarchy: &Hierarchy, modules: &str) -> Unbound {
         let dir = tempfile::tempdir().expect("tempdir");
         let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let conf = dir.path().join("unbound.conf");
@@ -32,7 +43,7 @@ impl Unbound {
                  use-syslog: no\n  logfile: \"{dir}/unbound.log\"\n  verbosity: 1\n  do-ip6: no\n  \
                  access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  \
                  root-hints: \"{hints}\"\n  trust-anchor-file: \"{anchor}\"\n  \
-                 module-config: \"validator iterator\"\n  qname-minimisation: yes\n  \
+                 module-config: \"{modules}\"\n  qname-minimisation: yes\n  \
                  local-zone: \"test.\" nodefault\n\
                  remote-control:\n  control-enable: no\n",
                 ip = address.ip(),
