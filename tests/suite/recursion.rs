@@ -9,7 +9,8 @@
 //! reload switches between forwarding and recursion.
 //!
 //! `checking` shows CD (checking disabled) clients given what failed
-//! validation, and DNSSEC before the clock is trusted.
+//! validation, DNSSEC before the clock is trusted and signatures not yet
+//! valid; `forwarding_validated` the same checks made while forwarding.
 //!
 //! The recursor only asks port 53, so the hierarchy binds 127.0.<net>.x:53
 //! (the tests run as root); each test has its own `net`. Needs Debian's

@@ -168,3 +168,19 @@ fn before_the_clock_is_trusted_signatures_are_checked_as_of_the_saved_time() {
     );
     assert_eq!(extended_error(&reply).expect("why").0, 7);
 }
+
+#[test]
+fn signatures_from_the_future_servfail_with_ede_8() {
+    // Every zone signed for a month that has not begun.
+    let window = ["-i", "20400101000000", "-e", "20400201000000"];
+    let hierarchy = Hierarchy::start_signed_with(60, &window);
+    let lollipop = start(&hierarchy);
+    let reply = ask_cd(lollipop.address(), "www.signed.test.", false);
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 8, "Signature Not Yet Valid: {text}");
+}
