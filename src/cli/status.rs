@@ -8,9 +8,12 @@ use std::fmt::Write;
 
 use crate::clock::{age, now_unix_secs};
 use crate::config::{Config, DnssecMode, ResolverMode};
-use crate::dns::resolve::recursor::{read_root_hints, read_trust_anchor};
+use crate::dns::resolve::recursor::{read_root_hints, read_trust_anchor, trust_anchor_path};
 use crate::lists::acquire::health::{Freshness, health};
+use crate::lists::acquire::sources::downloads_dir;
+use crate::lists::acquire::update::{is_stale, load_state};
 use crate::lists::store::CompiledLists;
+use crate::updates::trust_anchor as renewal;
 
 pub fn lists_status(config: &Config) -> String {
     let compiled = CompiledLists::open(&config.compiled_lists_path()).ok();
@@ -84,24 +87,36 @@ pub fn lists_status(config: &Config) -> String {
             let _ = writeln!(out, "  licence: {licence}");
         }
     }
-    if config.resolver.mode == ResolverMode::Recursive {
-        recursion_files(config, now, &mut out);
-    }
+    recursion_files(config, now, &mut out);
     out
 }
 
-/// The files recursion starts from: where, how old, and whether they read.
+/// The files recursion and validation start from: where, how old, and
+/// whether they read; the root hints when recursing, the trust anchor
+/// (and its renewal) when validating in either mode.
 fn recursion_files(config: &Config, now: u64, out: &mut String) {
     let lists_dir = config.resolve_path(&config.server.lists_dir);
-    let changed = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .and_then(|meta| meta.modified())
-            .ok()
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|since| age(now.saturating_sub(since.as_secs())))
-            .unwrap_or_else(|| "unknown".into())
-    };
-    let hints = config.resolve_path(&config.resolver.root_hints_in(&lists_dir));
+    if config.resolver.mode == ResolverMode::Recursive {
+        root_hints(config, &lists_dir, now, out);
+    }
+    if config.resolver.dnssec_mode() != DnssecMode::Validate {
+        return;
+    }
+    trust_anchor(config, now, out);
+}
+
+fn changed(path: &std::path::Path, now: u64) -> String {
+    std::fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|since| age(now.saturating_sub(since.as_secs())))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn root_hints(config: &Config, lists_dir: &std::path::Path, now: u64, out: &mut String) {
+    let changed = |path: &std::path::Path| changed(path, now);
+    let hints = config.resolve_path(&config.resolver.root_hints_in(lists_dir));
     let _ = writeln!(
         out,
         "
@@ -121,10 +136,11 @@ root hints: {}",
             let _ = writeln!(out, "  WARNING: {error:#}");
         }
     }
-    if config.resolver.dnssec_mode() != DnssecMode::Validate {
-        return;
-    }
-    let anchor = config.resolve_path(&config.resolver.trust_anchor_in(&lists_dir));
+}
+
+fn trust_anchor(config: &Config, now: u64, out: &mut String) {
+    let changed = |path: &std::path::Path| changed(path, now);
+    let anchor = trust_anchor_path(config);
     let _ = writeln!(
         out,
         "
@@ -143,5 +159,31 @@ DNSSEC trust anchor: {}",
         Err(error) => {
             let _ = writeln!(out, "  WARNING: {error:#}");
         }
+    }
+    let Some(spec) = renewal::spec(config) else {
+        let _ = writeln!(
+            out,
+            "  not renewed by the list updater (the config names its own file, or trust_anchor_url is empty)"
+        );
+        return;
+    };
+    let state = load_state(&downloads_dir(config), renewal::STATE_NAME);
+    let checked = state
+        .last_success
+        .map(|at| age(now.saturating_sub(at)))
+        .unwrap_or_else(|| "never".into());
+    let _ = writeln!(
+        out,
+        "  renewed from {}: last successful check {checked}",
+        spec.urls.join(", ")
+    );
+    if let Some(error) = &state.last_error {
+        let _ = writeln!(out, "  last error: {error}");
+    }
+    if is_stale(&spec, &state, now) {
+        let _ = writeln!(
+            out,
+            "  WARNING: stale: the root's keys have not been checked for over three weeks"
+        );
     }
 }

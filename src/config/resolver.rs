@@ -67,6 +67,12 @@ pub struct ResolverConfig {
     /// The root's DNSSEC keys, for validation (default
     /// `<lists_dir>/dns/root.key`).
     pub trust_anchor: Option<PathBuf>,
+    /// Where the list updater checks the root's key digests (IANA's
+    /// root-anchors.xml, RFC 7958) to renew the trust anchor when the root
+    /// key changes; "" turns that off. Not used when `trust_anchor` names
+    /// a file: that file is the technician's.
+    #[serde(default = "default_trust_anchor_url")]
+    pub trust_anchor_url: String,
     /// Networks whose name servers recursion may ask although they are
     /// private, loopback or otherwise not on the public internet (which it
     /// otherwise refuses, against rebinding and SSRF through delegations):
@@ -149,6 +155,13 @@ fn default_attempts() -> usize {
     2
 }
 
+/// IANA's published root key digests (RFC 7958).
+pub const IANA_ROOT_ANCHORS: &str = "https://data.iana.org/root-anchors/root-anchors.xml";
+
+fn default_trust_anchor_url() -> String {
+    IANA_ROOT_ANCHORS.into()
+}
+
 fn default_max_in_flight() -> usize {
     4096
 }
@@ -160,6 +173,7 @@ impl Default for ResolverConfig {
             dnssec: None,
             root_hints: None,
             trust_anchor: None,
+            trust_anchor_url: default_trust_anchor_url(),
             allow_servers: Vec::new(),
             clock_synced_file: None,
             clock_state_file: None,

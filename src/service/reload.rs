@@ -34,6 +34,10 @@ pub struct Reloader {
     live: LiveParts,
     /// Changes read from the file that wait for a restart.
     waiting: std::sync::Mutex<Vec<RestartChange>>,
+    /// What the running upstream was built from ([`upstream_key`]): read
+    /// when it was built, since the files it names (a renewed trust
+    /// anchor) may have changed since.
+    upstream_built_from: std::sync::Mutex<String>,
 }
 
 /// What a reload did, for the log and for tests.
@@ -57,6 +61,7 @@ impl Reloader {
             pipeline,
             journal,
             metrics,
+            upstream_built_from: std::sync::Mutex::new(upstream_key(&config)),
             config: Mutex::new(config),
             live,
             waiting: std::sync::Mutex::new(Vec::new()),
@@ -117,8 +122,14 @@ impl Reloader {
             }
             Err(error) => return ReloadOutcome::Rejected(format!("compile task failed: {error}")),
         };
-        let upstream = (upstream_key(&config) == upstream_key(&current))
-            .then(|| self.pipeline.settings().upstream.clone());
+        let wanted_upstream = upstream_key(&config);
+        let built_from = self
+            .upstream_built_from
+            .lock()
+            .map(|built| built.clone())
+            .unwrap_or_default();
+        let upstream =
+            (wanted_upstream == built_from).then(|| self.pipeline.settings().upstream.clone());
         match settings::build_settings_at(
             &config,
             lists,
@@ -128,6 +139,9 @@ impl Reloader {
         ) {
             Ok(settings) => {
                 self.pipeline.swap(settings);
+                if let Ok(mut built) = self.upstream_built_from.lock() {
+                    *built = wanted_upstream;
+                }
                 let sections = current.changed_sections(&config);
                 let not_applied = self.live.apply(&config, &sections).await;
                 let changed = restart::changed_keys(&current, &config);
@@ -325,5 +339,14 @@ fn upstream_key(config: &Config) -> String {
             )
         })
         .collect();
-    format!("{servers:?} {:?}", config.resolver)
+    // A renewed trust anchor (the list updater's) rebuilds the validator.
+    let anchor =
+        (config.resolver.dnssec_mode() == crate::config::DnssecMode::Validate).then(|| {
+            let path = crate::dns::resolve::root_files::trust_anchor_path(config);
+            let changed = std::fs::metadata(&path)
+                .and_then(|meta| meta.modified())
+                .ok();
+            (path, changed)
+        });
+    format!("{servers:?} {:?} {anchor:?}", config.resolver)
 }

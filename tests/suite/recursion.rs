@@ -26,6 +26,7 @@ use crate::support::nsd::{self, Hierarchy};
 use crate::support::scripted::{Behaviour, ScriptedUpstream};
 use crate::support::*;
 
+mod anchor_renewal;
 mod checking;
 mod forwarding_validated;
 

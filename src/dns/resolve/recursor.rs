@@ -29,7 +29,7 @@ use super::trusted_clock::TrustedClock;
 use super::upstream::{Asked, Upstream};
 use super::validated::{self, failure, from_message};
 
-pub use super::root_files::{read_root_hints, read_trust_anchor};
+pub use super::root_files::{read_root_hints, read_trust_anchor, trust_anchor_path};
 use super::validation_time::{ClockedRuntime, with_clock};
 
 /// The recursor's own response cache, in entries (its default is
@@ -104,7 +104,7 @@ impl Recursor {
         };
         let validating = resolver.dnssec_mode() == DnssecMode::Validate;
         let policy = if validating {
-            let anchor_path = config.resolve_path(&resolver.trust_anchor_in(&lists_dir));
+            let anchor_path = trust_anchor_path(config);
             let mut dnssec = DnssecConfig::default();
             dnssec.trust_anchor = Some(Arc::new(read_trust_anchor(&anchor_path)?));
             dnssec.validation_cache_size = Some(VALIDATION_CACHE_ENTRIES);

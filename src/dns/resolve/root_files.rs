@@ -1,7 +1,8 @@
 //! The files recursion starts from: the root hints (the root servers'
 //! addresses, IANA's named.root) and the DNSSEC trust anchor (the root's
 //! keys, an ldns `.key` file), read with errors that say which key and
-//! file to fix.
+//! file to fix; and which trust anchor is in force: the config's own file,
+//! else the one the list updater renewed, else the one shipped.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -9,6 +10,36 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result, bail};
 use hickory_resolver::proto::dnssec::TrustAnchors;
+
+use crate::config::Config;
+use crate::lists::acquire::sources::downloads_dir;
+
+/// The renewed trust anchor's file name in the downloads directory.
+pub const RENEWED_TRUST_ANCHOR: &str = "root.key";
+
+/// Where the list updater keeps the trust anchor it renewed.
+pub fn renewed_trust_anchor(config: &Config) -> std::path::PathBuf {
+    downloads_dir(config).join(RENEWED_TRUST_ANCHOR)
+}
+
+/// The trust anchor in force: `[resolver] trust_anchor` when the config
+/// names one; otherwise the updater's renewed copy when there is one that
+/// reads; otherwise the shipped `lists/dns/root.key`.
+pub fn trust_anchor_path(config: &Config) -> std::path::PathBuf {
+    let lists_dir = config.resolve_path(&config.server.lists_dir);
+    let configured = config.resolve_path(&config.resolver.trust_anchor_in(&lists_dir));
+    if config.resolver.trust_anchor.is_some() {
+        return configured;
+    }
+    let renewed = renewed_trust_anchor(config);
+    if renewed.exists() {
+        match read_trust_anchor(&renewed) {
+            Ok(_) => return renewed,
+            Err(error) => tracing::warn!("{error:#}; using the shipped trust anchor instead"),
+        }
+    }
+    configured
+}
 
 /// The root servers' addresses in a root hints file (IANA's named.root):
 /// every A and AAAA line's address; comments (`;`) and other lines skipped.

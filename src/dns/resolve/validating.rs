@@ -25,7 +25,7 @@ use crate::metrics::UpstreamStats;
 
 use super::answer::UpstreamAnswer;
 use super::forward::Forwarder;
-use super::root_files::read_trust_anchor;
+use super::root_files::{read_trust_anchor, trust_anchor_path};
 use super::trusted_clock::TrustedClock;
 use super::upstream::{Asked, Upstream};
 use super::validated;
@@ -56,8 +56,7 @@ impl ValidatingForwarder {
         clock: &Clock,
         stats: Arc<UpstreamStats>,
     ) -> Result<ValidatingForwarder> {
-        let lists_dir = config.resolve_path(&config.server.lists_dir);
-        let anchor_path = config.resolve_path(&config.resolver.trust_anchor_in(&lists_dir));
+        let anchor_path = trust_anchor_path(config);
         let anchors = Arc::new(read_trust_anchor(&anchor_path)?);
         let clock = Arc::new(TrustedClock::from_config(config, clock.clone()));
         let forwarder = ForwardHandle {

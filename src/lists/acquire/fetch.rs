@@ -113,6 +113,29 @@ pub(super) enum Fetched<T> {
     },
 }
 
+/// Downloads a small file whole (no archive, no credential): at most
+/// `max_bytes`, within `timeout`. Errors are one short phrase.
+pub fn download_small(url: &str, max_bytes: u64, timeout: Duration) -> Result<Vec<u8>, String> {
+    let request = Request {
+        url,
+        archive: &Archive::None,
+        credential: None,
+        validators: None,
+        max_bytes,
+        timeout,
+    };
+    let fetched = fetch(&request, |body| {
+        let mut bytes = Vec::new();
+        body.read_to_end(&mut bytes)
+            .map_err(|error| describe(&error))?;
+        Ok(bytes)
+    })?;
+    match fetched {
+        Fetched::Body { consumed, .. } => Ok(consumed),
+        Fetched::NotModified => Err("server answered 304 Not Modified".into()),
+    }
+}
+
 /// Fetches `req.url` and passes the unpacked text to `consume`, which must
 /// read it to the end. Reading fails (so `consume` must fail) if the body is
 /// cut short, exceeds the limit at any layer, or outlasts the deadline.

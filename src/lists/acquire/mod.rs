@@ -3,7 +3,7 @@
 //! update state, and reporting how fresh each one is. This side may use the
 //! list compiler and reader in `lists`; they never use it.
 
-mod fetch;
+pub mod fetch;
 pub mod health;
 pub mod sources;
 pub mod update;

@@ -443,7 +443,7 @@ fn commit(file: File, part: &Path, dest: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn save_state(store_dir: &Path, name: &str, state: &SourceState) -> Result<(), String> {
+pub fn save_state(store_dir: &Path, name: &str, state: &SourceState) -> Result<(), String> {
     let path = state_path(store_dir, name);
     let part = partial_path(&path);
     let err = |e: io::Error| format!("cannot save {}: {e}", path.display());
