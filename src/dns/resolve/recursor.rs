@@ -32,15 +32,18 @@ use super::validated::{self, failure, from_message};
 pub use super::root_files::{read_root_hints, read_trust_anchor, trust_anchor_path};
 use super::validation_time::{ClockedRuntime, with_clock};
 
-/// The recursor's own response cache, in entries (its default is
-/// 1,048,576). Lollipop's byte-bounded cache sits in front and answers
-/// every repeat question, so this one only needs the names a resolution
-/// passes through: the NS probes of QNAME minimisation, CNAME targets, and
-/// (validating) the DS and DNSKEY sets. A few thousand covers a school's
-/// working set of zones; at a few hundred bytes to ~2 KiB an entry it stays
-/// within a few MiB on a Pi. A validating recursor keeps a second cache of
-/// the same size for validated responses.
-const RESPONSE_CACHE_ENTRIES: u64 = 4096;
+/// The recursor's own response cache, in bytes: a quarter of
+/// `[resolver] cache_mb`, at least 1 MiB (hickory counts entries, up to
+/// 1,048,576 by default; the copy under vendor/ weighs them by their wire
+/// size). Lollipop's cache sits in front and answers every repeat
+/// question, so this one only needs the names a resolution passes through:
+/// the NS probes of QNAME minimisation, CNAME targets, and (validating) the
+/// DS and DNSKEY sets. A validating recursor keeps a second cache of the
+/// same budget for validated responses.
+fn response_cache_bytes(config: &Config) -> u64 {
+    const AT_LEAST: u64 = 1 << 20;
+    (config.resolver.cache_bytes() as u64 / 4).max(AT_LEAST)
+}
 
 /// Zones whose name servers are remembered (hickory's default, already
 /// bounded): each entry is a zone's server pool. Dropping one costs a walk
@@ -84,7 +87,7 @@ impl Recursor {
         let hints_path = config.resolve_path(&resolver.root_hints_in(&lists_dir));
         let roots = read_root_hints(&hints_path)?;
         let options = RecursorOptions {
-            response_cache_size: RESPONSE_CACHE_ENTRIES,
+            response_cache_size: response_cache_bytes(config),
             ns_cache_size: NS_CACHE_ENTRIES,
             recursion_limit: RECURSION_LIMIT,
             ns_recursion_limit: RECURSION_LIMIT,
@@ -256,4 +259,37 @@ fn from_error(name: &Name, error: RecursorError) -> UpstreamAnswer {
         code,
         format!("Lollipop: recursion for {name} failed: {text}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_resolver::proto::rr::rdata::TXT;
+    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+    use hickory_resolver::{ResponseCache, TtlConfig};
+
+    #[test]
+    fn the_recursors_cache_is_bounded_by_bytes_whatever_the_responses_sizes() {
+        const BUDGET: u64 = 256 * 1024;
+        let cache = ResponseCache::with_byte_capacity(BUDGET, TtlConfig::default());
+        let now = Instant::now();
+        // 2,000 responses of about 1.2 KiB: 2.4 MiB offered to 256 KiB.
+        for i in 0..2000 {
+            let name = Name::from_ascii(format!("n{i}.example.")).expect("name");
+            let query = Query::query(name.clone(), RecordType::TXT);
+            let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+            message.add_query(query.clone());
+            let text = TXT::new(vec!["x".repeat(200); 6]);
+            message.add_answer(Record::from_rdata(name, 3600, RData::TXT(text)));
+            cache.insert(query, Ok(message), now);
+        }
+        let (entries, bytes) = cache.usage();
+        assert!(bytes <= BUDGET, "{bytes} bytes in a {BUDGET}-byte cache");
+        assert!(
+            (100..=250).contains(&entries),
+            "about 256 KiB / 1.4 KiB entries kept, not a count: {entries}"
+        );
+    }
 }
