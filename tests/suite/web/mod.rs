@@ -5,6 +5,7 @@
 mod api;
 mod auth;
 mod blockpage;
+mod blockpage_https;
 mod check_vlans;
 mod metrics;
 mod pages;
