@@ -53,6 +53,10 @@ pub trait Control: Send + Sync {
     /// e.g. that a category that alerts was released; false when no email
     /// or webhook is configured.
     fn notify(&self, notice: crate::alerts::Notice) -> bool;
+    /// Each alert channel's delivery state, for the dashboard.
+    fn alert_health(&self) -> Vec<crate::alerts::ChannelHealth> {
+        Vec::new()
+    }
 }
 
 /// What every handler can reach.

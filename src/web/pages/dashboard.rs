@@ -333,6 +333,18 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         });
     }
 
+    // A channel that keeps failing, in red, in the words the log and the
+    // notice by the other channel use.
+    for channel in state.reloader.alert_health() {
+        if channel.failing() {
+            lines.push(StatusLine {
+                what: "Safeguarding alerts",
+                state: channel.in_words(config.log.time_zone),
+                level: "bad",
+            });
+        }
+    }
+
     let journal = state.journal.stats();
     lines.push(
         match (

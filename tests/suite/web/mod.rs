@@ -2,6 +2,7 @@
 //! see it: sign-in and roles, the reading pages, rules, overrides, users,
 //! the JSON API, metrics, the block page and HTTPS.
 
+mod alert_failing;
 mod api;
 mod auth;
 mod blockpage;
