@@ -345,6 +345,14 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         }
     }
 
+    if let Some(problem) = &state.block_ca_problem {
+        lines.push(StatusLine {
+            what: "Block page over HTTPS",
+            state: problem.clone(),
+            level: "warn",
+        });
+    }
+
     let journal = state.journal.stats();
     lines.push(
         match (

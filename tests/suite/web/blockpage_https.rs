@@ -209,4 +209,10 @@ fn a_damaged_key_turns_the_https_block_page_off_and_nothing_else() {
     );
     assert!(settings.body.contains("damaged"), "{}", settings.body);
     assert_eq!(admin.get("/settings/block-ca.pem").status, 404);
+    let dashboard = admin.get("/");
+    assert!(
+        dashboard.body.contains("block page over HTTPS is off"),
+        "{}",
+        dashboard.body
+    );
 }
