@@ -79,7 +79,7 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         }
     }
 
-    let alerts = reader
+    let alerts: Vec<AuditRow> = reader
         .audit(from_ms, to_ms, 500)?
         .into_iter()
         .filter(|row| row.action.starts_with("alert"))
@@ -98,6 +98,17 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
             .map(CompiledLists::manifest),
         now_unix_secs(),
     );
+    let mut gaps = crate::lists::safeguards::gaps(config, &lists);
+    // Alerts that did not get through are as serious as alerts not set up.
+    gaps.extend(
+        crate::alerts::health::failures_in(&alerts, config.log.time_zone)
+            .into_iter()
+            .map(|text| crate::lists::safeguards::Gap {
+                severity: crate::lists::safeguards::Severity::Bad,
+                text,
+            }),
+    );
+    gaps.sort_by_key(|gap| gap.severity);
     Ok(Report {
         school: config.alerts.school_name.clone(),
         from_ms,
@@ -110,7 +121,7 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         by_device: most_first(by_device, TOP),
         top_names: most_first(by_name, TOP),
         alerts,
-        gaps: crate::lists::safeguards::gaps(config, &lists),
+        gaps,
         lists,
     })
 }
@@ -403,6 +414,12 @@ impl Report {
                 .filter(|a| a.action == "alert sent")
                 .count()
         );
+        if !self.gaps.is_empty() {
+            let _ = writeln!(out, "\nSafeguards that are off");
+            for gap in &self.gaps {
+                let _ = writeln!(out, "  - {}", gap.text);
+            }
+        }
         let stale: Vec<&ListHealth> = self.lists.iter().filter(|l| l.stale()).collect();
         let _ = writeln!(
             out,

@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod feed;
+pub mod health;
 
 mod message;
 mod notice;
@@ -22,6 +23,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 pub use crate::journal::BlockEvent;
+pub use health::ChannelHealth;
 pub use notice::Notice;
 pub use time::TimeZone;
 
@@ -281,6 +283,8 @@ pub(crate) struct Settings {
 struct Ledger {
     stats: AlertStats,
     history: VecDeque<AlertRecord>,
+    /// Each configured channel's delivery state.
+    health: Vec<ChannelHealth>,
 }
 
 #[derive(Debug)]
@@ -311,6 +315,46 @@ impl Shared {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The configured channels.
+    fn channels(&self) -> Vec<Channel> {
+        let mut channels = Vec::with_capacity(2);
+        if self.settings.email.is_some() {
+            channels.push(Channel::Email);
+        }
+        if self.settings.webhook.is_some() {
+            channels.push(Channel::Webhook);
+        }
+        channels
+    }
+
+    /// Applies `change` to `channel`'s health.
+    fn health<T>(&self, channel: Channel, change: impl FnOnce(&mut ChannelHealth) -> T) -> T {
+        let mut ledger = self.ledger();
+        let index = match ledger.health.iter().position(|h| h.channel == channel) {
+            Some(index) => index,
+            None => {
+                ledger.health.push(ChannelHealth::new(channel));
+                ledger.health.len() - 1
+            }
+        };
+        change(&mut ledger.health[index])
+    }
+
+    /// The configured channels that are not failing, but `channel`.
+    fn working_besides(&self, channel: Channel) -> Vec<Channel> {
+        let ledger = self.ledger();
+        self.channels()
+            .into_iter()
+            .filter(|other| *other != channel)
+            .filter(|other| {
+                !ledger
+                    .health
+                    .iter()
+                    .any(|h| h.channel == *other && h.failing())
+            })
+            .collect()
     }
 }
 
@@ -403,6 +447,23 @@ impl Alerter {
                     .iter()
                     .any(|k| k.eq_ignore_ascii_case(c))
             })
+    }
+
+    /// Each configured channel's delivery state (email first).
+    pub fn health(&self) -> Vec<ChannelHealth> {
+        let ledger = self.shared.ledger();
+        self.shared
+            .channels()
+            .into_iter()
+            .map(|channel| {
+                ledger
+                    .health
+                    .iter()
+                    .find(|h| h.channel == channel)
+                    .cloned()
+                    .unwrap_or_else(|| ChannelHealth::new(channel))
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> AlertStats {

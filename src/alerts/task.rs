@@ -13,7 +13,7 @@ use tokio::time::{Instant, sleep_until};
 
 use super::message::{Alert, category_of};
 use super::notice::{Notice, Outgoing, SystemNotice};
-use super::{AlertError, AlertOutcome, AlertRecord, Channel, Device, Shared, email};
+use super::{AlertError, AlertOutcome, AlertRecord, Channel, Device, Shared, email, health};
 use crate::clock::now_unix_ms;
 use crate::journal::BlockEvent;
 
@@ -236,17 +236,32 @@ pub(crate) fn send_notice(shared: &Arc<Shared>, notice: Notice) {
     sends.detach_all();
 }
 
+/// Sends `notice` on `channels` only (the ones still working).
+fn send_notice_on(shared: &Arc<Shared>, notice: Notice, channels: Vec<Channel>) {
+    let settings = &shared.settings;
+    let outgoing = Outgoing::Notice(SystemNotice {
+        id: shared.next_id(),
+        school: settings.school.clone(),
+        zone: settings.zone,
+        notice,
+    });
+    let mut sends = JoinSet::new();
+    spawn_on(shared, &mut sends, outgoing, channels);
+    sends.detach_all();
+}
+
 /// Starts one delivery per configured channel; false when there are none.
 fn spawn_deliveries(shared: &Arc<Shared>, sends: &mut JoinSet<()>, outgoing: Outgoing) -> bool {
-    let settings = &shared.settings;
+    spawn_on(shared, sends, outgoing, shared.channels())
+}
+
+fn spawn_on(
+    shared: &Arc<Shared>,
+    sends: &mut JoinSet<()>,
+    outgoing: Outgoing,
+    channels: Vec<Channel>,
+) -> bool {
     let alert = Arc::new(outgoing);
-    let mut channels = Vec::with_capacity(2);
-    if settings.email.is_some() {
-        channels.push(Channel::Email);
-    }
-    if settings.webhook.is_some() {
-        channels.push(Channel::Webhook);
-    }
     shared.update(|s| {
         s.messages += 1;
         s.in_flight += channels.len() as u64;
@@ -297,6 +312,10 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Outgoing>, channel: Channel) {
             events: alert.events(),
             outcome,
         };
+        match &result {
+            Ok(()) => note_delivered(&shared, channel),
+            Err(err) => note_failed(&shared, &alert, channel, err),
+        }
         match result {
             Ok(()) => {
                 shared.record(record(AlertOutcome::Delivered));
@@ -332,6 +351,64 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Outgoing>, channel: Channel) {
             }
         }
     }
+}
+
+/// A delivery on `channel` worked; if it had been failing, the log says
+/// it recovered (the dashboard line goes with it).
+fn note_delivered(shared: &Shared, channel: Channel) {
+    if let Some(was) = shared.health(channel, |h| h.delivered(now_unix_ms())) {
+        tracing::info!(
+            %channel,
+            undelivered = was.undelivered.len(),
+            "safeguarding alerts by {channel} work again"
+        );
+    }
+}
+
+/// An attempt on `channel` failed: once the channel is failing, the log
+/// says so in the dashboard's words, and the other channels that work
+/// carry a notice about it.
+fn note_failed(shared: &Arc<Shared>, alert: &Outgoing, channel: Channel, error: &AlertError) {
+    let now = now_unix_ms();
+    let zone = shared.settings.zone;
+    let reason = health::plain_reason(channel, error, shared.settings.email.as_ref());
+    let about = match alert {
+        Outgoing::Block(block) => Some((
+            block.id,
+            format!(
+                "{}, {}, {}",
+                block.device.label,
+                block.category,
+                health::brief(now, zone)
+            ),
+        )),
+        Outgoing::Notice(_) => None,
+    };
+    let (tell, state) = shared.health(channel, |h| {
+        (h.attempt_failed(now, reason, about), h.clone())
+    });
+    if !tell {
+        return;
+    }
+    let working = shared.working_besides(channel);
+    if working.is_empty() {
+        tracing::error!(
+            "{} No other alert channel works, so nobody has been told: check the settings under [alerts].",
+            state.in_words(zone)
+        );
+        return;
+    }
+    tracing::error!(
+        "{} A notice about it goes by {}.",
+        state.in_words(zone),
+        working
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    );
+    let notice = health::failure_notice(&state, zone, &working, now);
+    send_notice_on(shared, notice, working);
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use toml::Spanned;
 
+mod blockpage;
 pub mod catalogue;
 mod limits;
 mod list_entries;
@@ -17,6 +18,7 @@ mod resolver;
 pub mod restart;
 mod schema;
 mod zones;
+pub use blockpage::{BlockPageConfig, HTTPS_PORT};
 pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
@@ -471,6 +473,7 @@ impl Config {
             }
         }
         self.validate_web(problems);
+        self.blockpage.validate(self, problems);
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
         self.validate_zones(problems);

@@ -41,6 +41,7 @@ pub fn plain_name(key: &str) -> &'static str {
         "web.enabled" => "web page on or off",
         "web.tls" => "web page over HTTPS",
         "web.metrics_listen" => "metrics address",
+        "blockpage.https" => "block page over HTTPS",
         "limits.web_max_connections" => "web page connections at once",
         "limits.web_header_read_timeout_secs" => "web page request time limit",
         "server.data_dir" | "log.database" => "where the logs are kept",
@@ -129,6 +130,19 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.web.metrics_listen.as_ref().map(|a| a.get_ref())),
     ) {
         file.web.metrics_listen = running.web.metrics_listen.clone();
+    }
+    // The HTTPS block page's sockets are bound at start, like the page's.
+    if keep(
+        "blockpage.https",
+        words(&running.block_page_https_addresses()),
+        words(&file.block_page_https_addresses()),
+    ) {
+        file.blockpage.https = running.blockpage.https;
+        file.blockpage.https_listen = running
+            .block_page_https_addresses()
+            .iter()
+            .map(|address| toml::Spanned::new(0..0, address.to_string()))
+            .collect();
     }
     // The page's connection bounds are built into its listeners.
     if keep(

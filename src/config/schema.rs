@@ -25,6 +25,9 @@ pub struct Config {
     pub clients: Vec<ClientRule>,
     #[serde(default)]
     pub blocking: BlockingConfig,
+    /// The block page over HTTPS (off unless asked for).
+    #[serde(default)]
+    pub blockpage: super::BlockPageConfig,
     #[serde(default)]
     pub circumvention: CircumventionConfig,
     #[serde(default)]

@@ -57,6 +57,15 @@ impl LiveAlerts {
         }
     }
 
+    /// Each alert channel's delivery state (none without an alerter).
+    pub fn health(&self) -> Vec<crate::alerts::ChannelHealth> {
+        self.alerter
+            .load()
+            .as_ref()
+            .map(|alerter| alerter.health())
+            .unwrap_or_default()
+    }
+
     /// Whether an alerter is running.
     pub fn is_on(&self) -> bool {
         self.feed.load().is_some()

@@ -287,6 +287,10 @@ impl crate::web::Control for Reloader {
     fn notify(&self, notice: crate::alerts::Notice) -> bool {
         self.live.alerts.notify(notice)
     }
+
+    fn alert_health(&self) -> Vec<crate::alerts::ChannelHealth> {
+        self.live.alerts.health()
+    }
 }
 
 /// The audit trail's words for a reload: what was applied, and what waits

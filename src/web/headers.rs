@@ -21,6 +21,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
 const HSTS: &str = "max-age=3600";
 
 pub async fn add(State(state): State<Arc<WebState>>, request: Request, next: Next) -> Response {
+    // HSTS under a blocked site's name would outlive the block on that site.
+    let intercepted = request
+        .extensions()
+        .get::<super::blockhttps::InterceptedName>()
+        .is_some();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
@@ -36,7 +41,7 @@ pub async fn add(State(state): State<Arc<WebState>>, request: Request, next: Nex
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    if state.secure_cookies {
+    if state.secure_cookies && !intercepted {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),

@@ -4,6 +4,8 @@
 //! Every route is registered in [`router`], so the whole site is one list.
 
 pub mod auth;
+pub mod blockca;
+pub mod blockhttps;
 pub mod capped;
 pub mod chart;
 pub mod csrf;
@@ -51,6 +53,10 @@ pub trait Control: Send + Sync {
     /// e.g. that a category that alerts was released; false when no email
     /// or webhook is configured.
     fn notify(&self, notice: crate::alerts::Notice) -> bool;
+    /// Each alert channel's delivery state, for the dashboard.
+    fn alert_health(&self) -> Vec<crate::alerts::ChannelHealth> {
+        Vec::new()
+    }
 }
 
 /// What every handler can reach.
@@ -78,6 +84,10 @@ pub struct WebState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The block log, for its figures and the audit trail.
     pub journal: crate::journal::Journal,
+    /// The block page's CA, when the HTTPS block page is on and working.
+    pub block_ca: Option<Arc<blockca::BlockCa>>,
+    /// Why the HTTPS block page is off although the config asks for it.
+    pub block_ca_problem: Option<String>,
 }
 
 impl WebState {
@@ -154,6 +164,8 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/audit", get(reports::audit))
         .route("/lists", get(settings::lists))
         .route("/settings", get(settings::settings))
+        .route("/settings/block-ca.pem", get(pages::blockca::pem))
+        .route("/settings/block-ca.cer", get(pages::blockca::der))
         .route("/users", get(users::page).post(users::save))
         .route("/users/{name}/remove", post(users::remove))
         .route("/users/{name}/code", post(users::set_code))

@@ -18,6 +18,8 @@ use crate::dns::resolve::pipeline::Pipeline;
 use crate::journal::Journal;
 use crate::metrics::Metrics;
 
+use super::blockca::BlockCa;
+use super::blockhttps::{BlockedNameAcceptor, describe};
 use super::capped::Capped;
 use super::session::{AttemptLimiter, Sessions};
 use super::{Control, WebState, metrics_router, public_url, router, setup_url};
@@ -57,6 +59,7 @@ impl WebServers {
         } else {
             None
         };
+        let (block_ca, block_ca_problem) = block_ca(config, &pipeline);
         let state = Arc::new(WebState {
             admin,
             pipeline,
@@ -75,6 +78,8 @@ impl WebServers {
             started: Instant::now(),
             metrics,
             journal,
+            block_ca,
+            block_ca_problem,
         });
         let mut servers = WebServers {
             handles: Vec::new(),
@@ -96,6 +101,7 @@ impl WebServers {
             let scheme = if tls.is_some() { "https" } else { "http" };
             tracing::info!("status page on {scheme}://{address}");
         }
+        servers.serve_blocked_names(config, &page_permits);
         if let Some(address) = &config.web.metrics_listen {
             let address: SocketAddr = address.get_ref().parse().with_context(|| {
                 format!(
@@ -160,12 +166,78 @@ impl WebServers {
         Ok(())
     }
 
+    /// The HTTPS block page's listeners. A failure is logged and leaves
+    /// them off: the plain block page and DNS do not depend on them.
+    fn serve_blocked_names(&mut self, config: &Config, permits: &Arc<Semaphore>) {
+        let Some(ca) = self.state.block_ca.clone() else {
+            return;
+        };
+        let acceptor =
+            BlockedNameAcceptor::new(ca, self.state.pipeline.clone(), self.header_timeout);
+        for address in config.block_page_https_addresses() {
+            let listener = match std::net::TcpListener::bind(address) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(
+                        "the HTTPS block page cannot listen on {address}: {error}; blocked sites show a certificate error there"
+                    );
+                    continue;
+                }
+            };
+            let server = match axum_server::from_tcp(listener) {
+                Ok(server) => server,
+                Err(error) => {
+                    tracing::error!("the HTTPS block page cannot use {address}: {error}");
+                    continue;
+                }
+            };
+            let handle = Handle::new();
+            let closed = self.state.metrics.limits.web_closed.clone();
+            let mut server = server
+                .acceptor(Capped::new(acceptor.clone(), permits.clone(), closed))
+                .handle(handle.clone())
+                .first_request_timeout(self.header_timeout);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(self.header_timeout);
+            let service =
+                router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+            self.tasks.push(tokio::spawn(async move {
+                if let Err(error) = server.serve(service).await {
+                    tracing::error!("the HTTPS block page on {address} stopped: {error}");
+                }
+            }));
+            self.handles.push(handle);
+            tracing::info!("block page over HTTPS on {}", describe(&[address]));
+        }
+    }
+
     pub async fn shutdown(self) {
         for handle in &self.handles {
             handle.graceful_shutdown(Some(Duration::from_secs(2)));
         }
         for task in self.tasks {
             let _ = task.await;
+        }
+    }
+}
+
+/// The block page's CA when `[blockpage] https` is on, or why it is off.
+fn block_ca(config: &Config, pipeline: &Pipeline) -> (Option<Arc<BlockCa>>, Option<String>) {
+    if !config.blockpage.https {
+        return (None, None);
+    }
+    let dir = config.resolve_path(&config.server.data_dir);
+    let now = pipeline.clock().now_unix_ms() / 1000;
+    match BlockCa::load_or_create(&dir, &config.alerts.school_name, now) {
+        Ok(ca) => (Some(Arc::new(ca)), None),
+        Err(error) => {
+            let problem = format!(
+                "The block page over HTTPS is off: {error:#}. The plain block page and filtering work as before."
+            );
+            tracing::error!("{problem}");
+            (None, Some(problem))
         }
     }
 }

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use crate::name::{ReversedName, normalise_domain};
 use crate::policy::decision::Decision;
 use crate::web::WebState;
+use crate::web::blockhttps::InterceptedName;
 use crate::web::error::{WebError, urlencode};
 
 #[derive(Template)]
@@ -42,13 +43,23 @@ pub async fn divert(State(state): State<Arc<WebState>>, request: Request, next: 
     if path.starts_with("/static/") || path == "/unlock" {
         return next.run(request).await;
     }
-    let Some(host) = foreign_host(&state, &request) else {
-        return next.run(request).await;
-    };
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
+        .map(|info| info.0.ip().to_canonical());
+    // Over the HTTPS block page the certificate was made for one blocked
+    // name: that name's page, whatever the Host header says, and never the
+    // status page under a certificate for someone else's site.
+    if let Some(InterceptedName(name)) = request.extensions().get::<InterceptedName>() {
+        let name = name.clone();
+        return match blocked(&state, &name, client) {
+            Some(blocked) => block_page(&state, name, client, blocked).await,
+            None => StatusCode::MISDIRECTED_REQUEST.into_response(),
+        };
+    }
+    let Some(host) = foreign_host(&state, &request) else {
+        return next.run(request).await;
+    };
     match blocked(&state, &host, client) {
         Some(blocked) => block_page(&state, host, client, blocked).await,
         None => next.run(request).await,

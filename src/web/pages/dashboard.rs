@@ -333,6 +333,26 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         });
     }
 
+    // A channel that keeps failing, in red, in the words the log and the
+    // notice by the other channel use.
+    for channel in state.reloader.alert_health() {
+        if channel.failing() {
+            lines.push(StatusLine {
+                what: "Safeguarding alerts",
+                state: channel.in_words(config.log.time_zone),
+                level: "bad",
+            });
+        }
+    }
+
+    if let Some(problem) = &state.block_ca_problem {
+        lines.push(StatusLine {
+            what: "Block page over HTTPS",
+            state: problem.clone(),
+            level: "warn",
+        });
+    }
+
     let journal = state.journal.stats();
     lines.push(
         match (

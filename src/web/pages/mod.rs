@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assessment;
+pub mod blockca;
 pub mod blockpage;
 pub mod check;
 pub mod dashboard;

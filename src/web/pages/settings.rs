@@ -183,6 +183,11 @@ struct SettingsPage {
     summary: Vec<(&'static str, String)>,
     /// Changes in the file that wait for a restart, in words.
     waiting: Vec<String>,
+    /// "on", "off" or "broken" (then `block_ca_problem` says why).
+    block_ca: &'static str,
+    block_ca_problem: String,
+    /// Only administrators get the certificate's download links.
+    admin: bool,
 }
 
 /// The summary row a setting that waits for a restart belongs to.
@@ -287,6 +292,13 @@ pub async fn settings(
         text: redact(&config.origin.text),
         summary,
         waiting: waiting.iter().map(ToString::to_string).collect(),
+        block_ca: match (&state.block_ca, &state.block_ca_problem) {
+            (Some(_), _) => "on",
+            (None, Some(_)) => "broken",
+            (None, None) => "off",
+        },
+        block_ca_problem: state.block_ca_problem.clone().unwrap_or_default(),
+        admin: signed.role == crate::admin::Role::Admin,
     })?
     .into_response())
 }

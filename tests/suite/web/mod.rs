@@ -2,9 +2,11 @@
 //! see it: sign-in and roles, the reading pages, rules, overrides, users,
 //! the JSON API, metrics, the block page and HTTPS.
 
+mod alert_failing;
 mod api;
 mod auth;
 mod blockpage;
+mod blockpage_https;
 mod check_vlans;
 mod metrics;
 mod pages;
