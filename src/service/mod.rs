@@ -8,6 +8,7 @@ mod health;
 pub mod live;
 pub mod reload;
 pub mod schedules;
+pub mod school_time;
 pub mod settings;
 mod storage;
 
@@ -78,7 +79,7 @@ pub struct Running {
 /// Assembles the resolver and starts answering. Must run inside a Tokio
 /// runtime (the listeners are Tokio sockets).
 pub fn start(config: Config) -> Result<Running> {
-    start_with_clock(config, Clock::system())
+    start_with_clock(config, Clock::from_env())
 }
 
 /// [`start`], with "now" read from `clock` by the block log's retention
@@ -179,6 +180,11 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         running.reloader.clone(),
         running.clock.clone(),
     ));
+    let school_time = tokio::spawn(school_time::keep_in_force(
+        running.reloader.clone(),
+        running.journal.clone(),
+        running.clock.clone(),
+    ));
     let time_saver = tokio::spawn(schedules::save_the_time_hourly(
         running.reloader.clone(),
         running.clock.clone(),
@@ -186,6 +192,7 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     shutdown.await;
     tracing::info!("stopping");
     time_saver.abort();
+    school_time.abort();
     schedules::save_the_time(&running.reloader.config().await, &running.clock);
     watcher.abort();
     updater.abort();
