@@ -74,6 +74,8 @@ pub struct Running {
     /// Ends staff overrides on time while the status page runs; stops when
     /// dropped.
     override_sweeper: Option<Sweeper>,
+    /// Puts the rules of time in force at each boundary; stops when dropped.
+    _school_time: school_time::Timer,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
@@ -156,7 +158,9 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let override_sweeper = web
         .as_ref()
         .map(|web| Sweeper::start(web.state.clone(), clock.clone()));
+    let school_time = school_time::Timer::start(reloader.clone(), journal.clone(), clock.clone());
     Ok(Running {
+        _school_time: school_time,
         servers,
         web,
         pipeline,
@@ -180,11 +184,6 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
         running.reloader.clone(),
         running.clock.clone(),
     ));
-    let school_time = tokio::spawn(school_time::keep_in_force(
-        running.reloader.clone(),
-        running.journal.clone(),
-        running.clock.clone(),
-    ));
     let time_saver = tokio::spawn(schedules::save_the_time_hourly(
         running.reloader.clone(),
         running.clock.clone(),
@@ -192,7 +191,6 @@ pub async fn serve(config: Config, shutdown: impl std::future::Future<Output = (
     shutdown.await;
     tracing::info!("stopping");
     time_saver.abort();
-    school_time.abort();
     schedules::save_the_time(&running.reloader.config().await, &running.clock);
     watcher.abort();
     updater.abort();

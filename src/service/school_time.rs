@@ -39,6 +39,22 @@ pub fn state_now(config: &Config, clock: &Clock) -> TimeState {
     )
 }
 
+/// The running timer; dropping it stops the task.
+pub struct Timer(tokio::task::JoinHandle<()>);
+
+impl Timer {
+    /// Starts keeping the rules of time in force (inside a Tokio runtime).
+    pub fn start(reloader: Arc<Reloader>, journal: Journal, clock: Clock) -> Timer {
+        Timer(tokio::spawn(keep_in_force(reloader, journal, clock)))
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// While running: recomputes the rules of time at every boundary and when
 /// the clock's trust changes, and swaps a new policy in when they differ.
 pub async fn keep_in_force(reloader: Arc<Reloader>, journal: Journal, clock: Clock) {
