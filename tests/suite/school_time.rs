@@ -390,3 +390,42 @@ fn a_1970_boot_is_strict_until_the_clock_is_set() {
         "set, afternoon",
     );
 }
+
+/// The dashboard shows what the calendar says now, the rules of time in
+/// force, and the term dates imported from the iCalendar fixture.
+#[test]
+fn the_status_page_shows_school_time_and_the_imported_term_dates() {
+    use crate::support::web::{WebClient, WebSchool};
+    let upstream = TestUpstream::start();
+    let port = free_port();
+    let config = format!(
+        "{}\n[web]\nlisten = [\"127.0.0.1:{port}\"]\n",
+        school(
+            "127.0.0.1:0",
+            "127.0.0.2:0",
+            "clock_synced_file = \"synced\""
+        )
+    );
+    // Wednesday 4 November 2026, 12:30: lunch.
+    let clock = Clock::set_at(utc("2026-11-04T12:30:00Z"));
+    let lollipop = TestLollipop::start_at(&config, &upstream, &FILES, |_| {}, clock);
+    let password = WebSchool::password("head");
+    lollipop::admin::AdminStore::open(&lollipop.dir().join("data/admin.db"))
+        .and_then(|store| store.set_user("head", lollipop::admin::Role::Viewer, &password, "test"))
+        .expect("user");
+    let client = WebClient::new(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert_eq!(client.sign_in("head", &password).status, 303);
+    let page = client.get("/");
+    assert_eq!(page.status, 200);
+    for words in [
+        "School time",
+        "Now: Lunch until 13:15 (term day)",
+        "Video open; chat closed for ks2 until 13:15 (at lunch (12:15-13:15))",
+        "term-dates.ics: 3 terms, 3 closures, 3 INSET days",
+        "Parents&#39; evening",
+        "Staff training day (INSET)",
+        "Spring Term 2027: Tuesday 5 January 2027 to Friday 26 March 2027",
+    ] {
+        assert!(page.body.contains(words), "{words} not in:\n{}", page.body);
+    }
+}
