@@ -417,6 +417,21 @@ fn the_status_page_shows_school_time_and_the_imported_term_dates() {
     assert_eq!(client.sign_in("head", &password).status, 303);
     let page = client.get("/");
     assert_eq!(page.status, 200);
+    // Check says what holds now and when it changes.
+    let check = client.get("/check?name=video.example&profile=ks2");
+    assert!(
+        check.body.contains("allowed at lunch (12:15-13:15)"),
+        "{}",
+        check.body
+    );
+    let check = client.get("/check?name=games.example&profile=ks2");
+    assert!(
+        check
+            .body
+            .contains("allowed 15:15-17:00 at after-school club on school days"),
+        "{}",
+        check.body
+    );
     for words in [
         "School time",
         "Now: Lunch until 13:15 (term day)",
