@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
     &["alerts"],
     &["journal"],
     // Small leaves everyone may use (testkit: the tests' scripted servers).
+    &["calendar"],
     &["clock", "name", "testkit"],
 ];
 

@@ -55,6 +55,23 @@ impl Clock {
         }
     }
 
+    /// The system clock, unless the environment names a test clock:
+    /// `LOLLIPOP_TEST_CLOCK_FILE=PATH`, a file holding the time to read
+    /// (Unix milliseconds, or `YYYY-MM-DDTHH:MM:SSZ`), looked at every 20 ms
+    /// so a test moves the running binary's time by rewriting it. For the
+    /// integration tests only (they drive a day, a term and a 1970 boot
+    /// through real sockets); an appliance never sets it. One clock per
+    /// process, so every part reads the same time.
+    pub fn from_env() -> Clock {
+        static FROM_ENV: std::sync::OnceLock<Clock> = std::sync::OnceLock::new();
+        FROM_ENV
+            .get_or_init(|| match std::env::var_os(TEST_CLOCK_ENV) {
+                Some(path) => test_clock_from_file(std::path::PathBuf::from(path)),
+                None => Clock::system(),
+            })
+            .clone()
+    }
+
     /// Whether this is the system clock.
     pub fn is_system(&self) -> bool {
         self.set.is_none()
@@ -91,6 +108,56 @@ impl Clock {
             at.fetch_add(by, Ordering::Relaxed);
         }
     }
+}
+
+/// The environment variable that names a test clock's file.
+pub const TEST_CLOCK_ENV: &str = "LOLLIPOP_TEST_CLOCK_FILE";
+
+/// A set clock following the time written in `path`.
+fn test_clock_from_file(path: std::path::PathBuf) -> Clock {
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| parse_test_time(text.trim()))
+    };
+    let first = read(&path).unwrap_or_else(now_unix_ms);
+    tracing::warn!(
+        "{TEST_CLOCK_ENV} is set: the time is read from {} (for tests only)",
+        path.display()
+    );
+    let clock = Clock::set_at(first);
+    let follower = clock.clone();
+    let spawned = std::thread::Builder::new()
+        .name("test-clock".into())
+        .spawn(move || {
+            loop {
+                if let Some(at) = read(&path) {
+                    follower.set(at);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!("the test clock cannot follow its file: {error}");
+    }
+    clock
+}
+
+/// Unix milliseconds, or `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn parse_test_time(text: &str) -> Option<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Some(ms);
+    }
+    let (date, time) = text.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(str::parse::<i64>);
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':').map(str::parse::<i64>);
+    let (h, min, sec) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+    let (m, day) = (u32::try_from(m).ok()?, u32::try_from(day).ok()?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || min > 59 || sec > 59 {
+        return None;
+    }
+    Some((days_from_civil(y, m, day) * 86_400 + h * 3600 + min * 60 + sec) * 1000)
 }
 
 /// "3 h 12 min ago", "2 days ago".
@@ -136,6 +203,24 @@ mod tests {
             "{read} vs {before}"
         );
         assert!(clock.now_unix_secs() >= now_unix_secs().saturating_sub(60));
+    }
+
+    #[test]
+    fn test_times_read_as_milliseconds_or_utc_text() {
+        assert_eq!(parse_test_time("1768435200000"), Some(1_768_435_200_000));
+        assert_eq!(
+            parse_test_time("2026-01-15T00:00:00Z"),
+            Some(1_768_435_200_000)
+        );
+        assert_eq!(parse_test_time("1970-01-01T00:00:05Z"), Some(5_000));
+        for bad in [
+            "",
+            "2026-01-15",
+            "2026-13-01T00:00:00Z",
+            "2026-01-15T24:00:00Z",
+        ] {
+            assert_eq!(parse_test_time(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use toml::Spanned;
 
 mod blockpage;
+pub mod calendar;
 pub mod catalogue;
 mod limits;
 mod list_entries;
@@ -193,10 +194,13 @@ impl Config {
             found: Vec::new(),
         };
         config.validate(&mut problems);
-        if problems.found.is_empty() {
+        let calendar = config.build_calendar(&mut problems);
+        let found = problems.found;
+        config.school_calendar = calendar;
+        if found.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigErrors(problems.found))
+            Err(ConfigErrors(found))
         }
     }
 

@@ -59,6 +59,13 @@ pub struct Config {
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,
     pub profiles: BTreeMap<String, ProfileConfig>,
+    /// The school day, terms and holidays (`config::calendar`); time rules
+    /// need it.
+    #[serde(default)]
+    pub calendar: Option<super::calendar::CalendarConfig>,
+    /// The calendar built from `[calendar]` when the file was read.
+    #[serde(skip)]
+    pub school_calendar: Option<std::sync::Arc<crate::calendar::Calendar>>,
 
     /// Where the file came from, for error messages and relative paths.
     #[serde(skip)]
@@ -316,6 +323,9 @@ pub struct ProfileConfig {
     /// Off: this profile ignores the name rules (`[name_rules]`).
     #[serde(default = "yes")]
     pub name_rules: bool,
+    /// What changes in named periods or out of term (`config::calendar`).
+    #[serde(default)]
+    pub time_rules: Vec<super::calendar::TimeRuleConfig>,
 }
 
 /// Who uses a profile: decides whether categories that alert the

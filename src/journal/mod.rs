@@ -134,6 +134,10 @@ pub struct JournalConfig {
     /// What "now" is for retention, the hourly figures and failure times;
     /// a test sets it to prune without waiting.
     pub clock: Clock,
+    /// Set while the clock cannot be trusted for retention (a Pi that
+    /// booted in 1970, a jump far ahead): the daily pruning waits, so a
+    /// wrong date never deletes the block log.
+    pub prune_hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl JournalConfig {
@@ -153,6 +157,7 @@ impl JournalConfig {
             retry_max_backoff: Duration::from_secs(5),
             set_aside_damaged: false,
             clock: Clock::system(),
+            prune_hold: Arc::default(),
         }
     }
 }
@@ -173,6 +178,7 @@ struct Inner {
     tx: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
     time_zone: TimeZone,
+    prune_hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The resolver's handle on the journal; cheap to clone.
@@ -194,11 +200,13 @@ impl Journal {
         let (tx, rx) = mpsc::channel(config.channel_capacity.max(1));
         let shared = Arc::new(Shared::default());
         let time_zone = config.time_zone;
+        let prune_hold = config.prune_hold.clone();
         let task = JournalTask::open(config, devices, rx, shared.clone())?;
         let inner = Inner {
             tx,
             shared,
             time_zone,
+            prune_hold,
         };
         Ok((
             Journal {
@@ -206,6 +214,25 @@ impl Journal {
             },
             task,
         ))
+    }
+
+    /// Holds the daily retention run while `hold` (the clock is not to be
+    /// trusted with deleting records), or lets it run again.
+    pub fn hold_pruning(&self, hold: bool) {
+        let was = self
+            .inner
+            .prune_hold
+            .swap(hold, std::sync::atomic::Ordering::Relaxed);
+        if was != hold {
+            tracing::info!(
+                "block log retention {}",
+                if hold {
+                    "waits until the clock can be trusted"
+                } else {
+                    "runs again: the clock is trusted"
+                }
+            );
+        }
     }
 
     /// Queues a blocked attempt. Never waits and never fails: when the

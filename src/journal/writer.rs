@@ -44,6 +44,8 @@ pub struct Retune {
 /// loop does not prune on every boot before the resolver is serving.
 const FIRST_PRUNE_AFTER: Duration = Duration::from_secs(60);
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// How soon a retention run held for an untrusted clock is looked at again.
+const PRUNE_HELD_RETRY: Duration = Duration::from_secs(600);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// After this many failures in a row the file is reopened: it may sit on
 /// a remounted filesystem now.
@@ -223,8 +225,17 @@ impl JournalTask {
 
     fn prune_due(&mut self, now: Instant) -> bool {
         if self.prune.is_none() && now >= self.next_prune {
-            self.next_prune = now + PRUNE_EVERY;
-            self.start_prune();
+            if self
+                .config
+                .prune_hold
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // Looked at again soon: the clock may be set any minute.
+                self.next_prune = now + PRUNE_HELD_RETRY;
+            } else {
+                self.next_prune = now + PRUNE_EVERY;
+                self.start_prune();
+            }
         }
         self.prune.is_some()
     }

@@ -10,6 +10,7 @@ pub mod release;
 pub mod rules;
 pub mod safesearch;
 pub mod special;
+pub mod time_rules;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -46,6 +47,11 @@ pub struct Policy {
     pub rule_masks: Vec<u64>,
     /// The name-rule categories that alert the safeguarding lead.
     pub rule_alerting_mask: u64,
+    /// The rules of time this policy was built for (none: no calendar).
+    pub time: Arc<time_rules::TimeState>,
+    /// Per profile, each of its time rules' masks and whether it holds
+    /// now, so a decision can say which rule of time applied.
+    pub time_rules: Vec<Vec<time_rules::RuleMasks>>,
 }
 
 /// The allow category of help sites (lists/help.txt): on in every profile.
@@ -225,7 +231,91 @@ impl Policy {
             name_rules: Arc::new(name_rules),
             rule_masks,
             rule_alerting_mask,
+            time: Arc::default(),
+            time_rules: Vec::new(),
         })
+    }
+
+    /// [`Policy::build`] with the rules of time in `state` applied to the
+    /// profiles (see [`time_rules::effective_config`]).
+    pub fn build_at(
+        config: &Config,
+        lists: Arc<CompiledLists>,
+        safe_search: Arc<SafeSearchMap>,
+        local_rules: &[DomainRule],
+        state: Arc<time_rules::TimeState>,
+    ) -> Result<Policy, ConfigErrors> {
+        let effective = time_rules::effective_config(config, &state);
+        let masks = time_rules::rule_masks(config, &state, &lists);
+        let mut policy = Policy::build(&effective, lists, safe_search, local_rules)?;
+        policy.time = state;
+        policy.time_rules = masks;
+        Ok(policy)
+    }
+
+    /// Which rule of time decided, and when the answer would differ:
+    /// (the rule in force that decided, the other times it changes).
+    fn time_words(&self, profile: ProfileId, decision: &Decision) -> (Option<String>, Vec<String>) {
+        let Some(rules) = self.time_rules.get(profile) else {
+            return (None, Vec::new());
+        };
+        let moved = self
+            .time
+            .profile(&self.profiles[profile].name)
+            .and_then(|time| time.uses_profile.as_ref())
+            .map(|(other, label)| format!("{label}: the rules of profile {other}"));
+        let (blocked, bit) = match decision {
+            Decision::Blocked {
+                by:
+                    Hit {
+                        source: HitSource::List { category, .. },
+                        ..
+                    },
+            } => (true, Some(*category)),
+            Decision::Allowed {
+                by:
+                    Some(Hit {
+                        source: HitSource::List { category, .. },
+                        ..
+                    }),
+            } => (false, Some(*category)),
+            Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => (true, None),
+            Decision::Allowed { .. } => (false, None),
+            Decision::Locked { .. } => return (None, Vec::new()),
+        };
+        let Some(bit) = bit.filter(|bit| *bit < 64).map(|bit| 1u64 << bit) else {
+            return (moved, Vec::new());
+        };
+        let deciding = |rule: &time_rules::RuleMasks| {
+            if blocked {
+                rule.blocks & bit != 0
+            } else {
+                rule.allows & bit != 0
+            }
+        };
+        let now = rules
+            .iter()
+            .filter(|rule| deciding(rule))
+            .find_map(|rule| rule.now.clone())
+            .map(|label| {
+                let verb = if blocked { "blocked" } else { "allowed" };
+                format!("{verb} {label}")
+            })
+            .or(moved);
+        let other = rules
+            .iter()
+            .filter(|rule| rule.now.is_none() && self.time.trusted)
+            .filter_map(|rule| {
+                if blocked && rule.allows & bit != 0 {
+                    Some(format!("allowed {}", rule.when))
+                } else if !blocked && rule.blocks & bit != 0 {
+                    Some(format!("blocked {}", rule.when))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        (now, other)
     }
 
     pub fn profile_id(&self, name: &str) -> Option<ProfileId> {
@@ -335,6 +425,7 @@ impl Policy {
             } | Decision::NotInWalledGarden { rule: Some(_) }
         );
         let (category, list, rule) = hit.unwrap_or((None, None, None));
+        let (time_rule, other_times) = self.time_words(profile, decision);
         Explanation {
             profile: profile_name,
             blocked,
@@ -344,6 +435,8 @@ impl Policy {
             list,
             rule,
             name_rule,
+            time_rule,
+            other_times,
         }
     }
 }
@@ -360,11 +453,34 @@ pub struct Explanation {
     pub rule: Option<String>,
     /// `rule` is a name rule ("name rule: 'term'"), not a list entry.
     pub name_rule: bool,
+    /// The rule of time that decided, if one did ("allowed at lunch
+    /// (12:15-13:15)", "blocked out of term").
+    pub time_rule: Option<String>,
+    /// When the decision would be otherwise ("allowed 12:15-13:15 at lunch
+    /// on school days").
+    pub other_times: Vec<String>,
 }
 
 impl Explanation {
     /// The short text carried in the Extended DNS Error of a blocked answer.
     pub fn ede_text(&self) -> String {
+        let text = self.ede_text_untimed();
+        match &self.time_rule {
+            Some(time) => format!("{text} ({time})"),
+            None => text,
+        }
+    }
+
+    /// The log's rule column: the rule, and the rule of time that decided.
+    pub fn rule_with_time(&self) -> Option<String> {
+        match (&self.rule, &self.time_rule) {
+            (Some(rule), Some(time)) => Some(format!("{rule}; {time}")),
+            (None, Some(time)) => Some(time.clone()),
+            (rule, None) => rule.clone(),
+        }
+    }
+
+    fn ede_text_untimed(&self) -> String {
         match (&self.category, self.walled_garden) {
             (_, true) => format!(
                 "Lollipop: not on the approved list for profile {}",
@@ -422,6 +538,12 @@ impl fmt::Display for Explanation {
         }
         if !self.blocked && self.rule.is_none() {
             writeln!(f, "why:      no list entry applies to this profile")?;
+        }
+        if let Some(time) = &self.time_rule {
+            writeln!(f, "time:     {time}")?;
+        }
+        for other in &self.other_times {
+            writeln!(f, "later:    {other}")?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ mod health;
 pub mod live;
 pub mod reload;
 pub mod schedules;
+pub mod school_time;
 pub mod settings;
 mod storage;
 
@@ -73,12 +74,14 @@ pub struct Running {
     /// Ends staff overrides on time while the status page runs; stops when
     /// dropped.
     override_sweeper: Option<Sweeper>,
+    /// Puts the rules of time in force at each boundary; stops when dropped.
+    _school_time: school_time::Timer,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
 /// runtime (the listeners are Tokio sockets).
 pub fn start(config: Config) -> Result<Running> {
-    start_with_clock(config, Clock::system())
+    start_with_clock(config, Clock::from_env())
 }
 
 /// [`start`], with "now" read from `clock` by the block log's retention
@@ -155,7 +158,9 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let override_sweeper = web
         .as_ref()
         .map(|web| Sweeper::start(web.state.clone(), clock.clone()));
+    let school_time = school_time::Timer::start(reloader.clone(), journal.clone(), clock.clone());
     Ok(Running {
+        _school_time: school_time,
         servers,
         web,
         pipeline,

@@ -184,16 +184,23 @@ impl Reloader {
         }
     }
 
+    /// The pipeline the reloads swap settings into.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
     /// Rebuilds the policy from the config and lists in force, so that an
-    /// allow/deny entry made on the status page applies at once.
+    /// allow/deny entry made on the status page applies at once (and the
+    /// rules of time now: `school_time` calls it at each boundary).
     pub async fn apply_local_rules(&self) -> Result<(), String> {
         let current = self.config.lock().await;
         let running = self.pipeline.settings();
-        let settings = settings::build_settings(
+        let settings = settings::build_settings_at(
             &current,
             running.policy.lists.clone(),
             Some(running.upstream.clone()),
             &self.metrics,
+            self.pipeline.clock(),
         )
         .map_err(|error| format!("{error:#}"))?;
         self.pipeline.swap(settings);
@@ -256,6 +263,7 @@ impl Reloader {
         let config = self.config.lock().await;
         let mut paths: Vec<PathBuf> = config.origin.path.iter().cloned().collect();
         paths.extend(settings::list_sources(&config).into_iter().map(|s| s.path));
+        paths.extend(config.calendar_files());
         paths
             .into_iter()
             .map(|path| {

@@ -101,12 +101,23 @@ pub fn load_lists(config: &Config) -> Result<Arc<CompiledLists>> {
 /// The policy for `config` over `lists`, with the allow/deny entries made
 /// on the status page.
 pub fn build_policy(config: &Config, lists: Arc<CompiledLists>) -> Result<Policy> {
+    build_policy_at(config, lists, &Clock::from_env())
+}
+
+/// [`build_policy`] with the rules of time in force at `clock`'s now.
+pub fn build_policy_at(
+    config: &Config,
+    lists: Arc<CompiledLists>,
+    clock: &Clock,
+) -> Result<Policy> {
     let safe_search = Arc::new(SafeSearchMap::embedded()?);
-    Ok(Policy::build(
+    let time = Arc::new(super::school_time::state_now(config, clock));
+    Ok(Policy::build_at(
         config,
         lists,
         safe_search,
         &local_rules(config),
+        time,
     )?)
 }
 
@@ -151,7 +162,7 @@ pub fn build_settings(
     upstream: Option<Arc<CachedUpstream>>,
     metrics: &Metrics,
 ) -> Result<Settings> {
-    build_settings_at(config, lists, upstream, metrics, &Clock::system())
+    build_settings_at(config, lists, upstream, metrics, &Clock::from_env())
 }
 
 /// As [`build_settings`], a new upstream reading "now" from `clock` (for
@@ -163,7 +174,7 @@ pub fn build_settings_at(
     metrics: &Metrics,
     clock: &Clock,
 ) -> Result<Settings> {
-    let policy = build_policy(config, lists)?;
+    let policy = build_policy_at(config, lists, clock)?;
     let upstream = match upstream {
         Some(upstream) => upstream,
         None => Arc::new(upstream_for(config, metrics.upstream.clone(), clock)?),

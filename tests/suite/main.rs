@@ -25,6 +25,7 @@ mod rebinding;
 mod recursion;
 mod reload;
 mod reload_live;
+mod school_time;
 mod still_answering;
 mod support;
 mod upstream;

@@ -331,7 +331,9 @@ fn unlock_for(
     decision: &Decision,
     clock: &Clock,
 ) -> Option<i64> {
-    if overrides.is_empty() {
+    // Until the clock is trusted nothing is unlocked: a Pi that booted in
+    // 1970 would otherwise take every unlock ever granted as still live.
+    if overrides.is_empty() || !settings.policy.time.trusted {
         return None;
     }
     let category = match decision {

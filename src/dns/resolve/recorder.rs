@@ -141,7 +141,7 @@ impl Recorder {
             query_type: record_type.to_string(),
             category: explanation.category.clone(),
             list: explanation.list.clone(),
-            rule: explanation.rule.clone(),
+            rule: explanation.rule_with_time(),
             action: if explanation.walled_garden {
                 "walled-garden".into()
             } else {

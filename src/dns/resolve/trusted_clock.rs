@@ -25,6 +25,10 @@ pub const DEFAULT_SYNCED_FILE: &str = "/run/systemd/timesync/synchronized";
 /// right, in Unix seconds.
 pub const STATE_FILE_NAME: &str = "clock-saved";
 
+/// How far past the last known time a clock may read without NTP and
+/// still prune the block log: a long weekend switched off.
+pub const JUMP_ALLOWANCE_SECS: u64 = 4 * 86_400;
+
 pub struct TrustedClock {
     clock: Clock,
     synced_file: PathBuf,
@@ -100,6 +104,20 @@ impl TrustedClock {
         } else {
             self.floor + self.read_at.elapsed().as_secs()
         }
+    }
+
+    /// Whether the clock may be trusted with deleting old records: NTP has
+    /// set it, or it is trusted and no more than [`JUMP_ALLOWANCE_SECS`]
+    /// ahead of the time known to have passed plus the time since. A jump
+    /// far ahead (a wrong RTC, a bad manual setting) makes the clock
+    /// "later than saved" and so trusted, but must not age the block log
+    /// out of existence; retention waits for NTP or a restart instead.
+    pub fn may_prune(&self) -> bool {
+        if self.synced_file.exists() {
+            return true;
+        }
+        let expected = self.floor + self.read_at.elapsed().as_secs();
+        self.is_trusted() && self.clock.now_unix_secs() <= expected + JUMP_ALLOWANCE_SECS
     }
 
     /// What the clock reads now, trusted or not.

@@ -57,6 +57,7 @@ struct DashboardPage {
     top_devices: Vec<(String, String)>,
     alerts: Vec<AlertLine>,
     safeguarding: super::safeguarding_week::Panel,
+    school_time: Option<super::school_time::Panel>,
 }
 
 pub async fn page(
@@ -181,6 +182,7 @@ pub async fn page(
         top_categories: top(&report.by_category),
         top_devices: top(&report.by_device),
         safeguarding,
+        school_time: super::school_time::build(&config, &state.pipeline.settings().policy.time),
         alerts: alerts
             .into_iter()
             .map(|row| AlertLine {

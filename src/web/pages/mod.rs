@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod reports;
 pub mod rules;
 pub mod safeguarding_week;
+pub mod school_time;
 pub mod settings;
 pub mod signin;
 pub mod unlock;

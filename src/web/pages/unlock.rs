@@ -23,7 +23,6 @@ use serde::Deserialize;
 
 use crate::admin::users::{Right, Role};
 use crate::alerts::Notice;
-use crate::clock::now_unix_ms;
 use crate::config::Config;
 use crate::name::{ReversedName, domain_from_input};
 use crate::policy::release::Standing;
@@ -114,13 +113,13 @@ fn unlock_page(
     form: UnlockForm,
     message: Option<String>,
     done: Option<String>,
+    now: i64,
 ) -> UnlockPage {
-    let now = now_unix_ms();
     UnlockPage {
         layout: layout(config, signed, token, "Unlock a site for a lesson"),
         needs_code: trusted(signed).is_none(),
         choices: choices::scopes(config),
-        lasting: choices::lasting(config.log.time_zone, now),
+        lasting: choices::lasting(config, now),
         services: choices::services(config),
         form,
         message,
@@ -157,7 +156,8 @@ pub async fn page(
         duration: "lesson".into(),
         ..UnlockForm::default()
     };
-    let page = unlock_page(&config, &signed, &token, form, None, query.done);
+    let now = state.pipeline.clock().now_unix_ms();
+    let page = unlock_page(&config, &signed, &token, form, None, query.done, now);
     Ok(render(&page)?.into_response())
 }
 
@@ -203,7 +203,7 @@ fn read_form(form: &UnlockForm, config: &Config, now: i64) -> Result<Wanted, Str
         }
     };
     let scopes = choices::scope_of(form, config)?;
-    let expires_at = choices::ends_at(&form.duration, config.log.time_zone, now)?;
+    let expires_at = choices::ends_at(&form.duration, config, now)?;
     let reason = crate::admin::rules::check_reason(&form.reason)
         .map_err(|error| format!("{error}."))?
         .to_string();
@@ -235,13 +235,14 @@ pub async fn grant(
 ) -> Result<Response, WebError> {
     let config = state.config().await;
     let address = peer.ip();
+    // The calendar's "now": the same clock the rules of time follow.
+    let now = state.pipeline.clock().now_unix_ms();
     let retry = |status: StatusCode, message: String| -> Result<Response, WebError> {
         let mut shown = form.clone();
         shown.code.clear();
-        let page = unlock_page(&config, &signed, &token, shown, Some(message), None);
+        let page = unlock_page(&config, &signed, &token, shown, Some(message), None, now);
         Ok((status, render(&page)?).into_response())
     };
-    let now = now_unix_ms();
     let wanted = match read_form(&form, &config, now) {
         Ok(wanted) => wanted,
         Err(message) => return retry(StatusCode::BAD_REQUEST, message),
@@ -254,6 +255,29 @@ pub async fn grant(
             Err(message) => return retry(StatusCode::UNAUTHORIZED, message),
         },
     };
+
+    if !state.pipeline.settings().policy.time.trusted {
+        return retry(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The appliance's clock is not set yet, so nothing can be unlocked: try again in a few minutes, once it has the time from the internet.".into(),
+        );
+    }
+    if let Some(why) = choices::out_of_term(&config, now)
+        && role != crate::admin::Role::Admin
+    {
+        state.audit(
+            &actor,
+            "override refused",
+            format!("{} asked for out of term ({why})", wanted.target),
+            Some(wanted.reason.clone()),
+        );
+        return retry(
+            StatusCode::FORBIDDEN,
+            format!(
+                "The school is out of term today ({why}): only an administrator can unlock a site now."
+            ),
+        );
+    }
 
     let mut alerting = Vec::new();
     match standing(&state, &wanted.target) {

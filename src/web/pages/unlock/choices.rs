@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 
+use crate::calendar::{Audience, Calendar, DayKind};
 use crate::clock::TimeZone;
 use crate::config::Config;
 use crate::policy::rules::OverrideScope;
@@ -149,16 +150,59 @@ fn local_clock(tz: TimeZone, now: i64, (hour, minute): (i64, i64)) -> i64 {
     wall - offset(wall - offset(wall))
 }
 
-/// When an override asked for `duration` at `now` ends.
-pub fn ends_at(duration: &str, tz: TimeZone, now: i64) -> Result<i64, String> {
+/// The school period happening at `now` (staff's view, so an INSET day
+/// has its periods), as (what it is called, when it ends).
+fn period_now(calendar: &Calendar, now: i64) -> Option<(String, i64)> {
+    calendar
+        .at(now, Audience::Staff)
+        .periods
+        .iter()
+        .filter(|active| calendar.periods[active.index].school)
+        .min_by_key(|active| active.ends_at)
+        .map(|active| {
+            (
+                calendar.periods[active.index].label.to_lowercase(),
+                active.ends_at,
+            )
+        })
+}
+
+/// When the school day holding `now` ends: the calendar's, else 16:00.
+fn school_day_end(calendar: Option<&Calendar>, tz: TimeZone, now: i64) -> Option<i64> {
+    match calendar {
+        Some(calendar) => calendar.school_day_end(now, Audience::Staff),
+        None => {
+            let ends = local_clock(tz, now, SCHOOL_DAY_ENDS);
+            (now < ends).then_some(ends)
+        }
+    }
+}
+
+/// Why nothing may be unlocked now without an administrator: the school
+/// is out of term ("Saturday", "half term"). None in term or without a
+/// calendar.
+pub fn out_of_term(config: &Config, now: i64) -> Option<String> {
+    let calendar = config.school_calendar.as_deref()?;
+    match calendar.day_kind(calendar.day_of(now)) {
+        DayKind::OutOfTerm(why) => Some(why),
+        DayKind::Term | DayKind::Inset => None,
+    }
+}
+
+/// When an override asked for `duration` at `now` ends: "this lesson" at
+/// the end of the period in progress (45 minutes between periods or with
+/// no calendar), "the rest of the day" at the end of the school day (or of
+/// today, after it), never past 23:59.
+pub fn ends_at(duration: &str, config: &Config, now: i64) -> Result<i64, String> {
+    let tz = config.log.time_zone;
+    let calendar = config.school_calendar.as_deref();
     let last = local_clock(tz, now, LAST_MINUTE);
     let wanted = match duration {
-        "lesson" => now + LESSON_MINUTES * MINUTE_MS,
+        "lesson" => calendar
+            .and_then(|calendar| period_now(calendar, now))
+            .map_or(now + LESSON_MINUTES * MINUTE_MS, |(_, ends)| ends),
         "hour" => now + 60 * MINUTE_MS,
-        "day" => {
-            let school_ends = local_clock(tz, now, SCHOOL_DAY_ENDS);
-            if now < school_ends { school_ends } else { last }
-        }
+        "day" => school_day_end(calendar, tz, now).unwrap_or(last),
         _ => {
             return Err(
                 "Choose how long: this lesson, one hour, or the rest of the school day.".into(),
@@ -176,27 +220,33 @@ pub fn ends_at(duration: &str, tz: TimeZone, now: i64) -> Result<i64, String> {
 }
 
 /// The three durations, each with the time it would end if granted now.
-pub fn lasting(tz: TimeZone, now: i64) -> Vec<Lasting> {
+pub fn lasting(config: &Config, now: i64) -> Vec<Lasting> {
+    let tz = config.log.time_zone;
+    let calendar = config.school_calendar.as_deref();
     let until = |duration: &str| {
-        ends_at(duration, tz, now)
+        ends_at(duration, config, now)
             .map(|at| {
                 let text = local_time(tz, at);
                 format!("until {}", text.get(11..).unwrap_or(&text))
             })
             .unwrap_or_else(|_| "not possible now".into())
     };
-    let day = if now < local_clock(tz, now, SCHOOL_DAY_ENDS) {
+    let day = if school_day_end(calendar, tz, now).is_some() {
         "The rest of the school day"
     } else {
         "The rest of today"
     };
+    let lesson = match calendar.and_then(|calendar| period_now(calendar, now)) {
+        Some((period, _)) => format!("This lesson ({period}, {})", until("lesson")),
+        None => format!(
+            "This lesson ({LESSON_MINUTES} minutes, {})",
+            until("lesson")
+        ),
+    };
     vec![
         Lasting {
             value: "lesson",
-            label: format!(
-                "This lesson ({LESSON_MINUTES} minutes, {})",
-                until("lesson")
-            ),
+            label: lesson,
         },
         Lasting {
             value: "hour",
@@ -253,33 +303,90 @@ mod tests {
         let tz = TimeZone::EuropeLondon;
         let now = SUMMER_1300_UTC;
         assert_eq!(local_time(tz, now), "2026-07-01 14:00");
-        let at = |d| local_time(tz, ends_at(d, tz, now).expect("possible"));
+        let config = Config::embedded_default().expect("config");
+        let at = |d| local_time(tz, ends_at(d, &config, now).expect("possible"));
         assert_eq!(at("lesson"), "2026-07-01 14:45");
         assert_eq!(at("hour"), "2026-07-01 15:00");
         assert_eq!(at("day"), "2026-07-01 16:00");
         // After school, "the day" is the rest of today.
         let evening = now + 5 * 3_600_000;
         assert_eq!(
-            local_time(tz, ends_at("day", tz, evening).expect("possible")),
+            local_time(tz, ends_at("day", &config, evening).expect("possible")),
             "2026-07-01 23:59"
         );
         // Late at night an hour is cut short at 23:59.
         let late = now + (9 * 60 + 30) * MINUTE_MS;
         assert_eq!(local_time(tz, late), "2026-07-01 23:30");
         assert_eq!(
-            local_time(tz, ends_at("hour", tz, late).expect("possible")),
+            local_time(tz, ends_at("hour", &config, late).expect("possible")),
             "2026-07-01 23:59"
         );
         // In the last minute of the day nothing can be unlocked...
         let last_minute = late + 29 * MINUTE_MS + 30_000;
-        assert!(ends_at("day", tz, last_minute).is_err());
+        assert!(ends_at("day", &config, last_minute).is_err());
         // ...and after midnight a new day starts.
         let tomorrow = late + 31 * MINUTE_MS;
         assert_eq!(
-            local_time(tz, ends_at("lesson", tz, tomorrow).expect("possible")),
+            local_time(tz, ends_at("lesson", &config, tomorrow).expect("possible")),
             "2026-07-02 00:46"
         );
-        assert!(ends_at("week", tz, now).is_err());
-        assert!(ends_at("", tz, now).is_err());
+        assert!(ends_at("week", &config, now).is_err());
+        assert!(ends_at("", &config, now).is_err());
+    }
+
+    #[test]
+    fn with_a_calendar_a_lesson_ends_with_its_period_and_the_day_with_school() {
+        let text = format!(
+            r#"
+[server]
+data_dir = "target/unused"
+default_profile = "ks2"
+[[listen]]
+address = "127.0.0.1:0"
+[[upstream]]
+address = "127.0.0.1:53"
+protocol = "udp"
+[calendar]
+bank_holidays = "{holidays}"
+school_day_ends = "15:15"
+terms = [{{ name = "Autumn", start = "2026-09-02", end = "2026-12-18" }}]
+[[calendar.periods]]
+name = "lesson-3"
+start = "10:40"
+end = "11:40"
+[[calendar.periods]]
+name = "club"
+start = "15:15"
+end = "17:00"
+[profiles.ks2]
+mode = "blocklist"
+"#,
+            holidays = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/lists/calendar/bank-holidays.json"
+            )
+        );
+        let config = Config::parse(&text, crate::config::ConfigOrigin::default())
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        let tz = TimeZone::EuropeLondon;
+        // Wednesday 4 November 2026, 11:00 GMT: lesson 3 ends at 11:40.
+        let now =
+            crate::calendar::parse_date("2026-11-04").expect("date") * DAY_MS + 11 * 3_600_000;
+        let at = |d, now| local_time(tz, ends_at(d, &config, now).expect("possible"));
+        assert_eq!(at("lesson", now), "2026-11-04 11:40");
+        assert_eq!(at("day", now), "2026-11-04 15:15");
+        assert!(
+            lasting(&config, now)[0]
+                .label
+                .starts_with("This lesson (lesson 3, until 11:40)")
+        );
+        // Between periods, a lesson is 45 minutes.
+        assert_eq!(at("lesson", now + 60 * MINUTE_MS), "2026-11-04 12:45");
+        // After school, the rest of today.
+        assert_eq!(at("day", now + 5 * 3_600_000), "2026-11-04 23:59");
+        assert_eq!(out_of_term(&config, now), None);
+        // Saturday 7th: out of term, so only an administrator may unlock.
+        let saturday = now + 3 * DAY_MS;
+        assert_eq!(out_of_term(&config, saturday).as_deref(), Some("Saturday"));
     }
 }
