@@ -13,6 +13,7 @@ pub mod catalogue;
 mod limits;
 mod list_entries;
 mod name_rules;
+mod names;
 mod resolver;
 pub mod restart;
 mod schema;
@@ -22,6 +23,7 @@ pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
 pub use name_rules::{NAME_RULE_LANGUAGES, NameRulesConfig};
+pub use names::{MAX_DISPLAY_NAME, default_profile_name};
 pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
@@ -471,6 +473,7 @@ impl Config {
             }
         }
         self.validate_web(problems);
+        self.validate_names(problems);
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
         self.validate_zones(problems);
