@@ -159,12 +159,10 @@ fn unlock_base(public_url: Option<&str>) -> String {
 
 /// A category as a child reads it: "video", or a service's own name.
 fn group_name(category: &str) -> String {
-    match category.strip_prefix("service-") {
-        Some(service) => crate::config::embedded_catalogue()
-            .ok()
-            .and_then(|catalogue| catalogue.service(service))
-            .map_or_else(|| service.to_string(), |s| s.display_name.clone()),
-        None => category.replace('-', " "),
+    if category.starts_with("service-") {
+        crate::config::catalogue::category_label(category, crate::config::embedded_catalogue().ok())
+    } else {
+        category.replace('-', " ")
     }
 }
 

@@ -7,6 +7,7 @@ mod auth;
 mod blockpage;
 mod check_vlans;
 mod metrics;
+mod names;
 mod pages;
 mod rules;
 mod safeguarding;
