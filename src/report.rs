@@ -16,6 +16,27 @@ use crate::journal::{AuditRow, JournalReader, LogFilter};
 use crate::lists::acquire::health::{Freshness, ListHealth, health};
 use crate::lists::store::CompiledLists;
 
+/// The printable page's look: inline for an email, and at
+/// `/static/report.css` for the page, whose content policy refuses inline
+/// styles.
+pub const PRINT_CSS: &str = concat!(
+    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111;line-height:1.4}",
+    "h1{font-size:1.5rem}",
+    "h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}",
+    "table{border-collapse:collapse;width:100%}",
+    "th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}",
+    "td.n,th.n{text-align:right}",
+    ".warn{color:#8a1c00;font-weight:600}",
+    "figure{margin:0}",
+    "svg.trend{display:block;width:100%;max-width:30rem;height:auto}",
+    "figcaption{color:#444;font-size:.9rem}",
+    "@media print{body{margin:0;max-width:none;padding:0}",
+    "h2{break-after:avoid}",
+    "table{break-inside:auto}",
+    "tr,figure{break-inside:avoid}",
+    "svg.trend{max-width:16cm;print-color-adjust:exact;-webkit-print-color-adjust:exact}}",
+);
+
 /// How many rows the "top" tables show.
 const TOP: usize = 10;
 
@@ -300,15 +321,9 @@ impl Report {
             out,
             "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>\
-             body{{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111;line-height:1.4}}\
-             h1{{font-size:1.5rem}} h2{{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}}\
-             table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}}\
-             td.n,th.n{{text-align:right}} .warn{{color:#8a1c00;font-weight:600}}\
-             figure{{margin:0}} svg.trend{{display:block;width:100%;max-width:36rem;height:auto}} figcaption{{color:#444;font-size:.9rem}}\
-             @media print{{body{{margin:0;max-width:none;padding:0}} h2{{break-after:avoid}} table{{break-inside:auto}} tr,figure{{break-inside:avoid}}\
-             svg.trend{{max-width:16cm;print-color-adjust:exact;-webkit-print-color-adjust:exact}}}}\
-             </style></head><body><h1>{title}</h1>\
+             <title>{title}</title><style>{PRINT_CSS}</style>\
+             <link rel=\"stylesheet\" href=\"/static/report.css\">\
+             </head><body><h1>{title}</h1>\
              <p>{queries} look-ups, {blocked} blocked tries (in {entries} log entries). Times are {tz}.</p>",
             title = escape(&self.subject()),
             queries = self.queries,

@@ -71,6 +71,16 @@ pub fn date(tz: TimeZone, unix_ms: i64) -> String {
     format!("{} {}", day_name(at.days), at.year)
 }
 
+/// A `YYYY-MM-DD` date as people read it ("Mon 7 Dec 2026"); the text as
+/// it stands when it is not such a date.
+pub fn date_text(iso: &str) -> String {
+    // UTC: a calendar date has no zone, and UTC adds no offset to its midnight.
+    match super::start_of_day(iso, TimeZone::Utc) {
+        Ok(midnight) => date(TimeZone::Utc, midnight),
+        Err(_) => iso.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +101,8 @@ mod tests {
             "Mon 7 Dec 2026, 08:40"
         );
         assert_eq!(date(TimeZone::EuropeLondon, t), "Mon 7 Dec 2026");
+        assert_eq!(date_text("2026-12-07"), "Mon 7 Dec 2026");
+        assert_eq!(date_text("not a date"), "not a date");
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "report.css" => (crate::report::PRINT_CSS, "text/css; charset=utf-8"),
+        "assessment.css" => (crate::assessment::PRINT_CSS, "text/css; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };
     (

@@ -49,8 +49,9 @@ struct WeekFigures {
     by_device: Vec<(String, String)>,
     top_names: Vec<(String, String)>,
     alerts: Vec<(String, String)>,
-    /// The last weeks as an SVG, drawn on the server.
+    /// The last weeks as an SVG, drawn on the server, and how many.
     trend: Option<String>,
+    trend_weeks: usize,
     /// "12 blocked tries in 3 log entries".
     counted: String,
     lists: Vec<(String, String, String, String)>,
@@ -109,6 +110,7 @@ impl WeekFigures {
                 .map(|(p, q, b)| (report.profile_name(p), count(*q), count(*b)))
                 .collect(),
             trend: report.trend_svg(),
+            trend_weeks: report.trend.len(),
             counted: super::log::counted_words(report.blocked as u64, report.entries),
             by_device: pairs(&report.by_device),
             top_names: pairs(&report.top_names),

@@ -224,7 +224,7 @@ fn the_weekly_report_draws_its_trend_as_svg() {
             1,
             "{path}"
         );
-        assert_eq!(page.body.matches("<rect").count(), 8, "{path}: eight weeks");
+        assert_eq!(page.body.matches("<rect").count(), 6, "{path}: six weeks");
         assert!(
             page.body.contains("aria-label=\"Blocked tries per week"),
             "{path}"
