@@ -265,7 +265,7 @@ impl Report {
 
     /// A category as people read it ("Fortnite (game)", "self-harm").
     pub fn category_name(&self, id: &str) -> String {
-        crate::config::catalogue::category_label(id, crate::config::embedded_catalogue().ok())
+        crate::config::category_name(id)
     }
 
     /// The trend chart, or None when the period is too short for one.

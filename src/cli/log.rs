@@ -74,17 +74,16 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
         "category",
         "name",
     )?;
-    let catalogue = crate::config::embedded_catalogue().ok();
     for row in &rows {
         let device = row
             .device_name
             .clone()
             .unwrap_or_else(|| row.client_ip.clone());
         let time = crate::clock::people::when(tz, row.at_unix_ms);
-        let category = row.category.as_deref().map_or_else(
-            || "-".to_string(),
-            |id| crate::config::catalogue::category_label(id, catalogue),
-        );
+        let category = row
+            .category
+            .as_deref()
+            .map_or_else(|| "-".to_string(), crate::config::category_name);
         writeln!(
             out,
             "{:<19}  {:<22}  {:<18}  {:<18}  {:<40}  {}",

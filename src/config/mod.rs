@@ -38,6 +38,12 @@ pub fn embedded_catalogue() -> Result<&'static Catalogue, &'static String> {
         .as_ref()
 }
 
+/// A category (or a service's list) as people read it, from the shipped
+/// catalogue: "Fortnite (game)", "gambling".
+pub fn category_name(category: &str) -> String {
+    catalogue::category_label(category, embedded_catalogue().ok())
+}
+
 impl Config {
     /// The categories whose blocks alert the safeguarding lead: `[alerts]
     /// categories` when the school lists them, otherwise the catalogue's

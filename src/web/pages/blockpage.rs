@@ -160,7 +160,7 @@ fn unlock_base(public_url: Option<&str>) -> String {
 /// A category as a child reads it: "video", or a service's own name.
 fn group_name(category: &str) -> String {
     if category.starts_with("service-") {
-        crate::config::catalogue::category_label(category, crate::config::embedded_catalogue().ok())
+        crate::config::category_name(category)
     } else {
         category.replace('-', " ")
     }

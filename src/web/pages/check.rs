@@ -89,7 +89,7 @@ impl CheckPage {
     }
 
     fn category_name(&self, id: &str) -> String {
-        crate::config::catalogue::category_label(id, crate::config::embedded_catalogue().ok())
+        crate::config::category_name(id)
     }
 }
 

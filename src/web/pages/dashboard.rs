@@ -179,14 +179,13 @@ pub async fn page(
             .map(|(what, n)| (what.clone(), count(*n)))
             .collect()
     };
-    let catalogue = crate::config::embedded_catalogue().ok();
     // (id for the log link, words shown, count)
     let top_categories = report
         .by_category
         .iter()
         .take(5)
         .map(|(id, n)| {
-            let label = crate::config::catalogue::category_label(id, catalogue);
+            let label = crate::config::category_name(id);
             (id.clone(), label, count(*n))
         })
         .collect();

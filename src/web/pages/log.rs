@@ -142,20 +142,10 @@ impl RowView {
 /// "self harm"), or what the school's own choice was.
 fn category_text(row: &BlockedRow) -> String {
     match (&row.category, row.action.as_str()) {
-        (Some(category), _) => crate::config::catalogue::category_label(
-            category,
-            crate::config::embedded_catalogue().ok(),
-        ),
+        (Some(category), _) => crate::config::category_name(category),
         (None, "walled-garden") => "not on the approved list".into(),
         (None, _) => "blocked by the school".into(),
     }
-}
-
-/// A list's name as people read it: a service's list is named after the
-/// service ("Fortnite (game)"), the others by the name the config gives.
-fn list_text(list: &str) -> String {
-    // A service's list bears its category's name.
-    crate::config::catalogue::category_label(list, crate::config::embedded_catalogue().ok())
 }
 
 /// A choice in a filter: the id the URL carries and the words shown.
@@ -203,7 +193,6 @@ pub async fn page(
         ))
     })
     .await??;
-    let catalogue = crate::config::embedded_catalogue().ok();
     let categories = state
         .pipeline
         .settings()
@@ -213,7 +202,7 @@ pub async fn page(
         .iter()
         .map(|category| Choice {
             value: category.clone(),
-            label: crate::config::catalogue::category_label(category, catalogue),
+            label: crate::config::category_name(category),
         })
         .collect();
     let filters = query.query_string();
@@ -356,7 +345,11 @@ fn why(row: &BlockedRow, config: &Config) -> String {
     let list = row
         .list
         .as_deref()
-        .map_or_else(|| "the school's own entries".to_string(), list_text);
+        // A service's list bears its category's name: "Fortnite (game)".
+        .map_or_else(
+            || "the school's own entries".to_string(),
+            crate::config::category_name,
+        );
     let profile = config.profile_name(&row.profile);
     let mut text = match (&row.category, row.action.as_str()) {
         (Some(_), _) => format!(
@@ -435,7 +428,10 @@ fn details(row: &BlockedRow, config: &Config) -> Vec<Detail> {
     );
     add("Profile", Some(config.profile_name(&row.profile)));
     add("Category", Some(category_text(row)));
-    add("List", row.list.as_deref().map(list_text));
+    add(
+        "List",
+        row.list.as_deref().map(crate::config::category_name),
+    );
     add(
         "Matching entry",
         Some(

@@ -43,7 +43,7 @@ pub struct Panel {
 }
 
 fn label(category: &str) -> String {
-    crate::config::catalogue::category_label(category, crate::config::embedded_catalogue().ok())
+    crate::config::category_name(category)
 }
 
 /// The panel for a viewer with `role`, over this week (from Monday) and the

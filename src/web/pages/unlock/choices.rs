@@ -68,7 +68,6 @@ pub fn scopes(config: &Config) -> Vec<Choice> {
 
 /// The services some profile blocks, as (name, what people call it).
 pub fn services(config: &Config) -> Vec<(String, String)> {
-    let catalogue = crate::config::embedded_catalogue().ok();
     let mut names: Vec<String> = config
         .profiles
         .values()
@@ -80,10 +79,8 @@ pub fn services(config: &Config) -> Vec<(String, String)> {
     names
         .into_iter()
         .map(|name| {
-            let display = crate::config::catalogue::category_label(
-                &crate::config::catalogue::service_category(&name),
-                catalogue,
-            );
+            let display =
+                crate::config::category_name(&crate::config::catalogue::service_category(&name));
             (name, display)
         })
         .collect()
@@ -240,10 +237,9 @@ pub fn describe_target(target: &crate::policy::rules::OverrideTarget) -> String 
     use crate::policy::rules::OverrideTarget;
     match target {
         OverrideTarget::Domain(domain) => domain.clone(),
-        OverrideTarget::Service(service) => crate::config::catalogue::category_label(
-            &crate::config::catalogue::service_category(service),
-            crate::config::embedded_catalogue().ok(),
-        ),
+        OverrideTarget::Service(service) => {
+            crate::config::category_name(&crate::config::catalogue::service_category(service))
+        }
     }
 }
 
