@@ -348,24 +348,40 @@ fn year_before(today: &str) -> String {
     }
 }
 
+/// The printable page's look: inline where it is saved or sent, and at
+/// `/static/assessment.css` for the page, whose content policy refuses
+/// inline styles.
+pub const PRINT_CSS: &str = concat!(
+    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111;line-height:1.4}",
+    "table{border-collapse:collapse;width:100%}",
+    "th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}",
+    "@media print{body{margin:0;max-width:none;padding:0}",
+    "h2{break-after:avoid}",
+    "tr{break-inside:avoid}}",
+    ".ok{color:#0b6b2b}",
+    ".warn{color:#8a5a00}",
+    ".bad{color:#a1001e;font-weight:600}",
+    ".info{color:#444}",
+);
+
 /// The printable page: the editions, then each section's lines.
 pub fn to_html(school: &str, today: &str, sections: &[Section]) -> String {
     let mut out = String::new();
     let title = format!(
-        "{}: filtering self-assessment, {today}",
+        "{}: filtering self-assessment, {}",
         if school.is_empty() {
             "Lollipop"
         } else {
             school
-        }
+        },
+        crate::clock::people::date_text(today)
     );
     let _ = write!(
         out,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;color:#111;line-height:1.4}}\
-         table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd;vertical-align:top}}\
-         .ok{{color:#0b6b2b}} .warn{{color:#8a5a00}} .bad{{color:#a1001e;font-weight:600}} .info{{color:#444}}\
-         </style></head><body><h1>{t}</h1><p>Drawn from the appliance's settings and records when printed. It follows:</p><ul>",
+        "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title><style>{PRINT_CSS}</style>\
+         <link rel=\"stylesheet\" href=\"/static/assessment.css\">\
+         </head><body><h1>{t}</h1><p>Drawn from the appliance's settings and records when printed. It follows:</p><ul>",
         t = escape(&title)
     );
     for edition in EDITIONS {

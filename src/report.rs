@@ -3,6 +3,8 @@
 //! blocked names, the alerts sent, and the health of the lists — as a
 //! printable HTML page and as plain text for email.
 
+pub mod trend;
+
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -14,6 +16,27 @@ use crate::journal::{AuditRow, JournalReader, LogFilter};
 use crate::lists::acquire::health::{Freshness, ListHealth, health};
 use crate::lists::store::CompiledLists;
 
+/// The printable page's look: inline for an email, and at
+/// `/static/report.css` for the page, whose content policy refuses inline
+/// styles.
+pub const PRINT_CSS: &str = concat!(
+    "body{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;padding:0 1rem;color:#111;line-height:1.4}",
+    "h1{font-size:1.5rem}",
+    "h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}",
+    "table{border-collapse:collapse;width:100%}",
+    "th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd;overflow-wrap:anywhere}",
+    "td.n,th.n{text-align:right}",
+    ".warn{color:#8a1c00;font-weight:600}",
+    "figure{margin:0}",
+    "svg.trend{display:block;width:100%;max-width:30rem;height:auto}",
+    "figcaption{color:#444;font-size:.9rem}",
+    "@media print{body{margin:0;max-width:none;padding:0}",
+    "h2{break-after:avoid}",
+    "table{break-inside:auto}",
+    "tr,figure{break-inside:avoid}",
+    "svg.trend{max-width:16cm;print-color-adjust:exact;-webkit-print-color-adjust:exact}}",
+);
+
 /// How many rows the "top" tables show.
 const TOP: usize = 10;
 
@@ -23,11 +46,18 @@ pub struct Report {
     pub to_ms: i64,
     pub tz: TimeZone,
     pub queries: i64,
+    /// Blocked tries, as the log counts them (each entry's repeats).
     pub blocked: i64,
-    /// (name, blocked attempts), most first.
+    /// Log entries holding those tries.
+    pub entries: u64,
+    /// (category id, blocked tries), most first.
     pub by_category: Vec<(String, i64)>,
-    /// (profile, lookups, blocked).
+    /// (profile id, lookups, blocked tries).
     pub by_profile: Vec<(String, i64, i64)>,
+    /// What people call each profile, by id.
+    pub profile_names: HashMap<String, String>,
+    /// The last weeks, this one last; empty for a period under a week.
+    pub trend: Vec<trend::WeekPoint>,
     pub by_device: Vec<(String, i64)>,
     pub top_names: Vec<(String, i64)>,
     pub alerts: Vec<AuditRow>,
@@ -43,14 +73,10 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         .with_context(|| format!("cannot read the block log {}", path.display()))?;
 
     let mut queries = 0;
-    let mut blocked = 0;
     let mut by_profile: HashMap<String, (i64, i64)> = HashMap::new();
     for row in reader.hourly(from_ms, to_ms)? {
         queries += row.queries;
-        blocked += row.blocked;
-        let entry = by_profile.entry(row.profile).or_default();
-        entry.0 += row.queries;
-        entry.1 += row.blocked;
+        by_profile.entry(row.profile).or_default().0 += row.queries;
     }
 
     let rows = reader.query_blocked(&LogFilter {
@@ -62,7 +88,12 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
     let mut by_category: HashMap<String, i64> = HashMap::new();
     let mut by_device: HashMap<String, i64> = HashMap::new();
     let mut by_name: HashMap<String, i64> = HashMap::new();
+    // Blocked figures come from the log's entries, not the hourly sums, so
+    // they are the numbers the log page shows for the same days.
+    let mut blocked = 0;
     for row in &rows {
+        blocked += row.count;
+        by_profile.entry(row.profile.clone()).or_default().1 += row.count;
         let category = row
             .category
             .clone()
@@ -90,6 +121,18 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         .map(|(profile, (q, b))| (profile, q, b))
         .collect();
     by_profile.sort();
+    let profile_names = config
+        .profiles
+        .keys()
+        .chain(by_profile.iter().map(|(id, _, _)| id))
+        .map(|id| (id.clone(), config.profile_name(id)))
+        .collect();
+    let tz = config.log.time_zone;
+    let trend = if to_ms - from_ms >= 6 * 86_400_000 {
+        trend::weeks(&reader, tz, from_ms)?
+    } else {
+        Vec::new()
+    };
     let lists = health(
         config,
         CompiledLists::open(&config.compiled_lists_path())
@@ -116,8 +159,11 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         tz: config.log.time_zone,
         queries,
         blocked,
+        entries: rows.len() as u64,
         by_category: most_first(by_category, usize::MAX),
         by_profile,
+        profile_names,
+        trend,
         by_device: most_first(by_device, TOP),
         top_names: most_first(by_name, TOP),
         alerts,
@@ -208,15 +254,34 @@ pub fn escape(text: &str) -> String {
 }
 
 impl Report {
-    fn period(&self) -> String {
-        let day = |ms: i64| {
-            self.tz
-                .format_local(ms)
-                .chars()
-                .take(10)
-                .collect::<String>()
-        };
-        format!("{} to {}", day(self.from_ms), day(self.to_ms - 1))
+    /// "Mon 30 Nov to Sun 6 Dec 2026".
+    pub fn period(&self) -> String {
+        let first = crate::clock::people::date(self.tz, self.from_ms);
+        let last = crate::clock::people::date(self.tz, self.to_ms - 1);
+        match (first.rsplit_once(' '), last.rsplit_once(' ')) {
+            (Some((first_day, year)), Some((_, last_year))) if year == last_year => {
+                format!("{first_day} to {last}")
+            }
+            _ => format!("{first} to {last}"),
+        }
+    }
+
+    /// What people call profile `id`.
+    pub fn profile_name(&self, id: &str) -> String {
+        self.profile_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| crate::config::default_profile_name(id))
+    }
+
+    /// A category as people read it ("Fortnite (game)", "self-harm").
+    pub fn category_name(&self, id: &str) -> String {
+        crate::config::category_name(id)
+    }
+
+    /// The trend chart, or None when the period is too short for one.
+    pub fn trend_svg(&self) -> Option<String> {
+        (!self.trend.is_empty()).then(|| trend::svg(&self.trend, self.tz))
     }
 
     pub fn subject(&self) -> String {
@@ -239,9 +304,10 @@ impl Report {
             String::new()
         };
         let top = match self.by_category.first() {
-            Some((category, attempts)) => {
-                format!(" Most blocked attempts were at {category} sites ({attempts}).")
-            }
+            Some((category, attempts)) => format!(
+                " Most blocked tries were at {} sites ({attempts}).",
+                self.category_name(category)
+            ),
             None => String::new(),
         };
         let alerts = match self.alerts.len() {
@@ -254,7 +320,7 @@ impl Report {
             n => format!("{n} safeguards are off: see below."),
         };
         format!(
-            "In summary: the school's devices made {} lookups, and {} of them were blocked{share}.{top} {alerts} {gaps}",
+            "In summary: the school's devices made {} look-ups, and {} of them were blocked{share}.{top} {alerts} {gaps}",
             self.queries, self.blocked
         )
     }
@@ -264,21 +330,26 @@ impl Report {
         let mut out = String::new();
         let _ = write!(
             out,
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>{title}</title><style>\
-             body{{font-family:system-ui,sans-serif;max-width:52rem;margin:1.5rem auto;color:#111;line-height:1.4}}\
-             h1{{font-size:1.5rem}} h2{{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #999}}\
-             table{{border-collapse:collapse;width:100%}} th,td{{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}}\
-             td.n,th.n{{text-align:right}} .warn{{color:#8a1c00;font-weight:600}}\
-             @media print{{body{{margin:0}} h2{{break-after:avoid}} table{{break-inside:auto}}}}\
-             </style></head><body><h1>{title}</h1>\
-             <p>{queries} lookups, {blocked} blocked attempts. Times are {tz}.</p>",
+            "<!doctype html><html lang=\"en-GB\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title><style>{PRINT_CSS}</style>\
+             <link rel=\"stylesheet\" href=\"/static/report.css\">\
+             </head><body><h1>{title}</h1>\
+             <p>{queries} look-ups, {blocked} blocked tries (in {entries} log entries). Times are {tz}.</p>",
             title = escape(&self.subject()),
             queries = self.queries,
             blocked = self.blocked,
+            entries = self.entries,
             tz = self.tz.name(),
         );
         let _ = write!(out, "<p class=\"summary\">{}</p>", escape(&self.summary()));
+        if let Some(svg) = self.trend_svg() {
+            let _ = write!(
+                out,
+                "<h2>The last {} weeks</h2><figure>{svg}<figcaption>Blocked tries each week, this report's week in the darker colour; under each week, the share of all look-ups that were blocked.</figcaption></figure>",
+                self.trend.len()
+            );
+        }
         if !self.gaps.is_empty() {
             out.push_str("<h2>Safeguards that are off</h2><ul>");
             for gap in &self.gaps {
@@ -325,31 +396,36 @@ impl Report {
                 .map(|(a, b)| vec![a.clone(), b.to_string()])
                 .collect()
         };
+        let categories: Vec<(String, i64)> = self
+            .by_category
+            .iter()
+            .map(|(id, n)| (self.category_name(id), *n))
+            .collect();
         table(
             &mut out,
-            "Blocked attempts by category",
-            &["Category", "Attempts"],
-            pairs(&self.by_category),
+            "Blocked tries by category",
+            &["Category", "Tries"],
+            pairs(&categories),
         );
         table(
             &mut out,
             "By profile",
-            &["Profile", "Lookups", "Blocked"],
+            &["Profile", "Look-ups", "Blocked tries"],
             self.by_profile
                 .iter()
-                .map(|(p, q, b)| vec![p.clone(), q.to_string(), b.to_string()])
+                .map(|(p, q, b)| vec![self.profile_name(p), q.to_string(), b.to_string()])
                 .collect(),
         );
         table(
             &mut out,
-            "Devices with the most blocked attempts",
-            &["Device", "Attempts"],
+            "Devices with the most blocked tries",
+            &["Device", "Tries"],
             pairs(&self.by_device),
         );
         table(
             &mut out,
-            "Most blocked names",
-            &["Name", "Attempts"],
+            "Most blocked sites",
+            &["Site", "Tries"],
             pairs(&self.top_names),
         );
         table(
@@ -360,7 +436,7 @@ impl Report {
                 .iter()
                 .map(|a| {
                     vec![
-                        self.tz.format_local(a.at_unix_ms),
+                        crate::clock::people::when(self.tz, a.at_unix_ms),
                         format!("{}: {}", a.action, a.detail),
                     ]
                 })
@@ -374,8 +450,9 @@ impl Report {
                 .iter()
                 .map(|l| {
                     vec![
-                        l.name.clone(),
-                        l.category.clone(),
+                        // A service's list bears its category's name.
+                        self.category_name(&l.name),
+                        self.category_name(&l.category),
                         l.entries().to_string(),
                         list_state(l),
                     ]
@@ -389,11 +466,31 @@ impl Report {
     /// The same, as plain text (the email's text part).
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "{}\n\n{} lookups, {} blocked attempts.\n",
+            "{}\n\n{} look-ups, {} blocked tries (in {} log entries).\n",
             self.subject(),
             self.queries,
-            self.blocked
+            self.blocked,
+            self.entries
         );
+        if !self.trend.is_empty() {
+            let _ = writeln!(out, "\nBlocked tries per week");
+            for point in &self.trend {
+                let share = point
+                    .percent()
+                    .map_or_else(|| "no look-ups".to_string(), |p| format!("{p:.1}%"));
+                let _ = writeln!(
+                    out,
+                    "  {:>7}  week of {} ({share} of look-ups)",
+                    point.blocked,
+                    crate::clock::people::date(self.tz, point.from_ms)
+                );
+            }
+        }
+        let categories: Vec<(String, i64)> = self
+            .by_category
+            .iter()
+            .map(|(id, n)| (self.category_name(id), *n))
+            .collect();
         let mut section = |title: &str, rows: &[(String, i64)]| {
             let _ = writeln!(out, "\n{title}");
             if rows.is_empty() {
@@ -403,9 +500,9 @@ impl Report {
                 let _ = writeln!(out, "  {count:>7}  {name}");
             }
         };
-        section("Blocked attempts by category", &self.by_category);
-        section("Devices with the most blocked attempts", &self.by_device);
-        section("Most blocked names", &self.top_names);
+        section("Blocked tries by category", &categories);
+        section("Devices with the most blocked tries", &self.by_device);
+        section("Most blocked sites", &self.top_names);
         let _ = writeln!(
             out,
             "\nAlerts sent: {}",

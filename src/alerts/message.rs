@@ -46,6 +46,9 @@ pub(crate) struct Alert {
     pub zone: TimeZone,
     pub device: DeviceView,
     pub profile: String,
+    /// What people call the profile ("Key Stage 2"); the id when the
+    /// alerter was told no name.
+    pub profile_name: String,
     pub category: String,
     pub action: String,
     /// True when any attempt's name is withheld.
@@ -152,6 +155,7 @@ impl Alert {
             zone,
             device: DeviceView::new(device, first.client),
             profile: clean(&first.profile),
+            profile_name: clean(&first.profile),
             category: category_of(first),
             action: clean(&first.action),
             locked: events.iter().any(|(e, _)| withheld(e)),
@@ -285,7 +289,7 @@ impl Alert {
             writeln!(out, "MAC:         {mac}")?;
         }
         writeln!(out, "IP address:  {}", d.ip)?;
-        writeln!(out, "Profile:     {}", self.profile)?;
+        writeln!(out, "Profile:     {}", self.profile_name)?;
         writeln!(out)?;
         writeln!(out, "School:      {}", self.school)?;
         writeln!(out)?;

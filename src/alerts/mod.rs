@@ -58,6 +58,8 @@ pub struct AlertConfig {
     /// At most one message per (device, category) per window.
     pub rate_window: Duration,
     pub retry: RetryPolicy,
+    /// (profile id, what people call it), for the words of a message.
+    pub profile_names: Vec<(String, String)>,
 }
 
 /// `[alerts.email]` in the config.
@@ -133,6 +135,7 @@ impl AlertConfig {
             time_zone: "Europe/London".into(),
             rate_window: Duration::from_secs(600),
             retry: RetryPolicy::default(),
+            profile_names: Vec::new(),
         }
     }
 
@@ -277,6 +280,7 @@ pub(crate) struct Settings {
     zone: TimeZone,
     rate_window: Duration,
     retry: RetryPolicy,
+    profile_names: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -392,6 +396,7 @@ impl Alerter {
             zone,
             rate_window: config.rate_window,
             retry: config.retry,
+            profile_names: config.profile_names.into_iter().collect(),
         };
         let shared = Arc::new(Shared {
             settings,

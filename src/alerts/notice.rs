@@ -81,7 +81,8 @@ fn clean_text(text: &str) -> String {
 /// One message to deliver: a safeguarding alert or a notice.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
-    Block(Alert),
+    // Boxed: an alert is several times the size of a notice.
+    Block(Box<Alert>),
     Notice(SystemNotice),
 }
 

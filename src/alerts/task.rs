@@ -200,7 +200,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Offered>) {
 
 fn dispatch(shared: &Arc<Shared>, sends: &mut JoinSet<()>, batch: Batch<(BlockEvent, Device)>) {
     let settings = &shared.settings;
-    let Some(alert) = Alert::compose(
+    let Some(mut alert) = Alert::compose(
         shared.next_id(),
         &settings.school,
         settings.zone,
@@ -210,9 +210,12 @@ fn dispatch(shared: &Arc<Shared>, sends: &mut JoinSet<()>, batch: Batch<(BlockEv
     ) else {
         return;
     };
+    if let Some(name) = settings.profile_names.get(&alert.profile) {
+        alert.profile_name = name.clone();
+    }
     let label = alert.device.label.clone();
     let category = alert.category.clone();
-    let sent = spawn_deliveries(shared, sends, Outgoing::Block(alert));
+    let sent = spawn_deliveries(shared, sends, Outgoing::Block(Box::new(alert)));
     if !sent {
         tracing::warn!(%category, device = %label,
             "safeguarding alert composed but no channel is configured");

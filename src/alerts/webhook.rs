@@ -145,6 +145,7 @@ pub(crate) fn payload(alert: &Alert) -> Value {
         }),
     );
     top.insert("profile".into(), json!(alert.profile));
+    top.insert("profile_name".into(), json!(alert.profile_name));
     top.insert("category".into(), json!(alert.category));
     top.insert("action".into(), json!(alert.action));
     top.insert("locked".into(), json!(alert.locked));

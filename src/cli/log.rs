@@ -67,7 +67,7 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
     }
     writeln!(
         out,
-        "{:<19}  {:<22}  {:<8}  {:<16}  {:<40}  tries",
+        "{:<19}  {:<22}  {:<18}  {:<18}  {:<40}  tries",
         format!("time ({})", tz.name()),
         "device",
         "profile",
@@ -79,14 +79,18 @@ pub fn run(config: &Config, request: &LogRequest, out: &mut impl Write) -> Resul
             .device_name
             .clone()
             .unwrap_or_else(|| row.client_ip.clone());
-        let time = tz.format_local(row.at_unix_ms);
+        let time = crate::clock::people::when(tz, row.at_unix_ms);
+        let category = row
+            .category
+            .as_deref()
+            .map_or_else(|| "-".to_string(), crate::config::category_name);
         writeln!(
             out,
-            "{:<19}  {:<22}  {:<8}  {:<16}  {:<40}  {}",
-            time.get(..19).unwrap_or(&time),
+            "{:<19}  {:<22}  {:<18}  {:<18}  {:<40}  {}",
+            time,
             device,
-            row.profile,
-            row.category.as_deref().unwrap_or("-"),
+            config.profile_name(&row.profile),
+            category,
             row.name,
             row.count
         )?;

@@ -7,6 +7,7 @@
 //! unlock expiry, the weekly report) takes a [`Clock`] instead, so that a
 //! test can set the time rather than wait for it.
 
+pub mod people;
 pub mod tz;
 
 use std::sync::Arc;

@@ -113,9 +113,23 @@ pub struct CatalogueSource {
 pub struct ServiceInfo {
     pub name: String,
     pub display_name: String,
+    /// What it is, one of [`SERVICE_KINDS`]: shown beside the name.
+    pub kind: String,
     /// The domain list, relative to `lists/`.
     pub file: String,
     pub category: String,
+}
+
+/// What a service can be, in the words shown after its name.
+pub const SERVICE_KINDS: &[&str] = &[
+    "game", "video", "music", "social", "chat", "ai", "shopping", "other",
+];
+
+impl ServiceInfo {
+    /// "Fortnite (game)": the service as the pages name it.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.display_name.trim(), self.kind)
+    }
 }
 
 /// Why the catalogue could not be read.
@@ -344,6 +358,9 @@ fn service_problem(s: &ServiceInfo, cat: &Catalogue) -> Option<String> {
             c.name
         ),
         _ if s.display_name.trim().is_empty() => "needs a display_name".into(),
+        _ if !SERVICE_KINDS.contains(&s.kind.as_str()) => {
+            format!("kind {:?} is not one of {SERVICE_KINDS:?}", s.kind)
+        }
         _ if !is_list_path(&s.file) => {
             format!(
                 "file {:?} must be a .txt path inside lists/, without '..'",
@@ -381,6 +398,19 @@ fn is_list_path(path: &str) -> bool {
 /// The category (and list name) of a service: `service-youtube`.
 pub fn service_category(service: &str) -> String {
     format!("service-{service}")
+}
+
+/// A category as people read it: a service's label ("Fortnite (game)"),
+/// otherwise the category's own name, which is already a plain word
+/// ("gambling", "self-harm"). A service the catalogue no longer has reads
+/// as its name, never as `service-...`.
+pub fn category_label(category: &str, catalogue: Option<&Catalogue>) -> String {
+    match category.strip_prefix("service-") {
+        Some(service) => catalogue
+            .and_then(|c| c.service(service))
+            .map_or_else(|| service.replace('-', " "), ServiceInfo::label),
+        None => category.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod catalogue;
 mod limits;
 mod list_entries;
 mod name_rules;
+mod names;
 mod resolver;
 pub mod restart;
 mod schema;
@@ -25,6 +26,7 @@ pub use list_entries::{
     Archive, Download, ListEntry, ListFormat, ListOrigin, ListProblem, check_list_name,
 };
 pub use name_rules::{NAME_RULE_LANGUAGES, NameRulesConfig};
+pub use names::{MAX_DISPLAY_NAME, default_profile_name};
 pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
@@ -37,6 +39,12 @@ pub fn embedded_catalogue() -> Result<&'static Catalogue, &'static String> {
     CATALOGUE
         .get_or_init(|| catalogue::embedded().map_err(|e| e.to_string()))
         .as_ref()
+}
+
+/// A category (or a service's list) as people read it, from the shipped
+/// catalogue: "Fortnite (game)", "gambling".
+pub fn category_name(category: &str) -> String {
+    catalogue::category_label(category, embedded_catalogue().ok())
 }
 
 impl Config {
@@ -477,7 +485,11 @@ impl Config {
             }
         }
         self.validate_web(problems);
+<<<<<<< HEAD
         self.blockpage.validate(self, problems);
+=======
+        self.validate_names(problems);
+>>>>>>> eaf989b0dfa26f05fb19037d1431004412f863e0
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
         self.validate_zones(problems);

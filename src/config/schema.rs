@@ -114,6 +114,9 @@ fn default_tcp_idle_timeout() -> u64 {
 pub struct ListenConfig {
     pub address: Spanned<String>,
     pub profile: Option<Spanned<String>>,
+    /// The room or VLAN as the school calls it ("Oak class Wi-Fi").
+    #[serde(default)]
+    pub display_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +124,9 @@ pub struct ListenConfig {
 pub struct ClientRule {
     pub network: Spanned<String>,
     pub profile: Spanned<String>,
+    /// The network as the school calls it ("Staff laptops").
+    #[serde(default)]
+    pub display_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -295,6 +301,10 @@ pub enum ProfileMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileConfig {
+    /// What the pages call the profile ("Key Stage 2"); without it, a
+    /// default for the shipped ids (see `config::names`).
+    #[serde(default)]
+    pub display_name: Option<Spanned<String>>,
     #[serde(default)]
     pub description: String,
     pub mode: ProfileMode,

@@ -205,6 +205,18 @@ impl JournalReader {
         Ok(n.max(0) as u64)
     }
 
+    /// The entries `filter` matches and the tries they stand for (an entry
+    /// folds one device's repeats of one name): what the log page and the
+    /// dashboard both count, so their figures agree.
+    pub fn tally_blocked(&self, filter: &LogFilter) -> Result<(u64, u64), JournalError> {
+        let (cond, args) = where_clause(filter);
+        let sql = format!("SELECT count(*), coalesce(sum(count), 0) FROM blocked{cond}");
+        let (entries, tries): (i64, i64) =
+            self.conn
+                .query_row(&sql, params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((entries.max(0) as u64, tries.max(0) as u64))
+    }
+
     /// Aggregates for hours starting in `[from, to)`.
     pub fn hourly(
         &self,

@@ -39,7 +39,10 @@ pub enum Standing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     NeedsSafeguardingRole,
-    ReachesChildren { profile: String },
+    /// `profile` as the person reads it: the page puts in its display name.
+    ReachesChildren {
+        profile: String,
+    },
     ReasonTooShort,
 }
 
@@ -51,7 +54,7 @@ impl Refusal {
                 "{site} is listed as {categories}, which alerts the safeguarding lead. Only the designated safeguarding lead or the admin can unlock it: ask them."
             ),
             Refusal::ReachesChildren { profile } => format!(
-                "{site} is listed as {categories}: it can be unlocked for one device or a staff room only, never for a room or network that includes children (profile {profile})."
+                "{site} is listed as {categories}: it can be unlocked for one device or a staff room only, never for a room or network that includes children ({profile})."
             ),
             Refusal::ReasonTooShort => format!(
                 "Unlocking {categories} needs a reason the governors can follow: at least {ALERTING_REASON_MIN_CHARS} characters and {ALERTING_REASON_MIN_WORDS} words, e.g. \"Year 6 RSE lesson on the NHS puberty pages\"."

@@ -101,6 +101,11 @@ fn alert_settings(config: &Config) -> Result<Option<(AlertConfig, Vec<String>)>>
     alert_config.webhook = alerts.webhook.clone();
     alert_config.time_zone = config.log.time_zone.name().to_string();
     alert_config.rate_window = std::time::Duration::from_secs(alerts.rate_window_minutes * 60);
+    alert_config.profile_names = config
+        .profiles
+        .keys()
+        .map(|id| (id.clone(), config.profile_name(id)))
+        .collect();
     alert_config
         .validate()
         .context("the [alerts] settings are not usable")?;

@@ -12,9 +12,10 @@ pub struct Bar {
     pub blocked: i64,
 }
 
-const WIDTH: f64 = 720.0;
-const HEIGHT: f64 = 200.0;
-const LEFT: f64 = 48.0;
+// Narrow, so on a 400 px phone a label is drawn near its own size.
+const WIDTH: f64 = 400.0;
+const HEIGHT: f64 = 170.0;
+const LEFT: f64 = 36.0;
 const BOTTOM: f64 = 22.0;
 const TOP: f64 = 8.0;
 

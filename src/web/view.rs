@@ -81,6 +81,8 @@ pub async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "style.css" => (STYLE, "text/css; charset=utf-8"),
         "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+        "report.css" => (crate::report::PRINT_CSS, "text/css; charset=utf-8"),
+        "assessment.css" => (crate::assessment::PRINT_CSS, "text/css; charset=utf-8"),
         _ => return WebError::NotFound.into_response(),
     };
     (
@@ -94,7 +96,14 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         .into_response()
 }
 
-/// `YYYY-MM-DD HH:MM` in the school's time zone.
+/// "Mon 7 Dec, 08:40" in the school's time zone: every time a person reads
+/// on a page (ISO times only in CSV, the API and the "why" detail).
+pub fn when(tz: TimeZone, unix_ms: i64) -> String {
+    crate::clock::people::when(tz, unix_ms)
+}
+
+/// `YYYY-MM-DD HH:MM` in the school's time zone: for form values and file
+/// names, which need a sortable date.
 pub fn local_time(tz: TimeZone, unix_ms: i64) -> String {
     let local = unix_ms.div_euclid(1000) + i64::from(tz.offset_seconds(unix_ms));
     let days = local.div_euclid(86_400);

@@ -24,6 +24,13 @@ fn embedded_files_parse_with_the_config_categories() {
     let ut1 = cat.source("ut1-adult").unwrap();
     assert_eq!(ut1.member.as_deref(), Some("adult/domains"));
     assert_eq!(cat.service("youtube").unwrap().category, "video");
+    assert_eq!(cat.service("fortnite").unwrap().label(), "Fortnite (game)");
+    assert_eq!(
+        category_label("service-fortnite", Some(&cat)),
+        "Fortnite (game)"
+    );
+    assert_eq!(category_label("service-gone-away", Some(&cat)), "gone away");
+    assert_eq!(category_label("self-harm", Some(&cat)), "self-harm");
     for locked in ["iwf", "ctiru"] {
         let feeds: Vec<_> = cat.sources_for(locked).collect();
         assert_eq!(feeds.len(), 1);
@@ -94,6 +101,7 @@ const SERVICE: &str = r#"
 [[service]]
 name = "tube"
 display_name = "Tube"
+kind = "video"
 file = "services/tube.txt"
 category = "porn"
 "#;
@@ -150,6 +158,7 @@ fn each_rule_names_the_entry() {
         (licensed_urls, String::new(), "feed", "lists no URLs"),
         (LICENSED.replace("\"sealed\"", "\"porn\""), String::new(), "feed", "must be locked"),
         (String::new(), svc("services/tube.txt", "../up.txt"), "tube", "inside lists/"),
+        (String::new(), svc("\"video\"", "\"telly\""), "tube", "kind \"telly\""),
     ];
     for (catalogue, services, name, words) in cases {
         fails(&catalogue, &services, name, words);

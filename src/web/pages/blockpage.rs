@@ -170,12 +170,10 @@ fn unlock_base(public_url: Option<&str>) -> String {
 
 /// A category as a child reads it: "video", or a service's own name.
 fn group_name(category: &str) -> String {
-    match category.strip_prefix("service-") {
-        Some(service) => crate::config::embedded_catalogue()
-            .ok()
-            .and_then(|catalogue| catalogue.service(service))
-            .map_or_else(|| service.to_string(), |s| s.display_name.clone()),
-        None => category.replace('-', " "),
+    if category.starts_with("service-") {
+        crate::config::category_name(category)
+    } else {
+        category.replace('-', " ")
     }
 }
 

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::admin::users::Right;
+use crate::config::Config;
 use crate::dns::resolve::check::{CheckFor, NameCheck, listener_index};
 use crate::web::WebState;
 use crate::web::auth::Signed;
@@ -66,11 +67,30 @@ impl CheckQuery {
 struct CheckPage {
     layout: Layout,
     query: CheckQuery,
-    profiles: Vec<String>,
-    listeners: Vec<String>,
+    /// (id, what people call it).
+    profiles: Vec<(String, String)>,
+    /// (address, the room it serves).
+    listeners: Vec<(String, String)>,
     results: Vec<NameCheck>,
     error: Option<String>,
     can_override: bool,
+    config: Config,
+}
+
+impl CheckPage {
+    fn profile_name(&self, id: &str) -> String {
+        self.config.profile_name(id)
+    }
+
+    fn room_name(&self, address: &str) -> String {
+        self.config
+            .listener_name(address)
+            .unwrap_or_else(|| "a network no longer in the settings".into())
+    }
+
+    fn category_name(&self, id: &str) -> String {
+        crate::config::category_name(id)
+    }
 }
 
 pub async fn page(
@@ -80,7 +100,11 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     signed.require(Right::CheckName, "check a site")?;
     let config = state.config().await;
-    let profiles: Vec<String> = config.profiles.keys().cloned().collect();
+    let profiles = config
+        .profiles
+        .keys()
+        .map(|id| (id.clone(), config.profile_name(id)))
+        .collect();
     let listeners = state.pipeline.settings().listeners.clone();
     let mut results = Vec::new();
     let mut error = None;
@@ -98,10 +122,19 @@ pub async fn page(
         layout: Layout::new(&config, "Check a site", "check", &signed),
         query,
         profiles,
-        listeners,
+        listeners: listeners
+            .iter()
+            .map(|address| {
+                let room = config
+                    .listener_name(address)
+                    .unwrap_or_else(|| "a network no longer in the settings".into());
+                (address.clone(), room)
+            })
+            .collect(),
         results,
         can_override: signed.may(Right::UseOverride),
         error,
+        config,
     };
     let status = if page.error.is_some() {
         axum::http::StatusCode::BAD_REQUEST

@@ -19,7 +19,7 @@ use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::chart::{self, Bar};
 use crate::web::error::WebError;
-use crate::web::view::{Layout, count, local_time, render};
+use crate::web::view::{Layout, count, local_time, render, when};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -33,7 +33,10 @@ pub struct StatusLine {
 }
 
 pub struct ProfileToday {
+    /// The id, for the log link.
     pub profile: String,
+    /// What people call it.
+    pub name: String,
     pub queries: String,
     pub blocked: String,
 }
@@ -50,10 +53,14 @@ struct DashboardPage {
     status: Vec<StatusLine>,
     queries_today: String,
     blocked_today: String,
+    /// "12 blocked tries in 3 log entries", as the log page words it.
+    counted_today: String,
+    /// Today as the log's filter writes it (`YYYY-MM-DD`).
+    today: String,
     profiles: Vec<ProfileToday>,
     chart_day: String,
     chart_week: String,
-    top_categories: Vec<(String, String)>,
+    top_categories: Vec<(String, String, String)>,
     top_devices: Vec<(String, String)>,
     alerts: Vec<AlertLine>,
     safeguarding: super::safeguarding_week::Panel,
@@ -149,6 +156,7 @@ pub async fn page(
                 .unwrap_or_default();
             ProfileToday {
                 profile: name.clone(),
+                name: config.profile_name(name),
                 queries: count(queries),
                 blocked: count(blocked),
             }
@@ -159,6 +167,7 @@ pub async fn page(
         if !config.profiles.contains_key(profile) {
             profiles.push(ProfileToday {
                 profile: profile.clone(),
+                name: config.profile_name(profile),
                 queries: count(*queries),
                 blocked: count(*blocked),
             });
@@ -171,22 +180,34 @@ pub async fn page(
             .map(|(what, n)| (what.clone(), count(*n)))
             .collect()
     };
+    // (id for the log link, words shown, count)
+    let top_categories = report
+        .by_category
+        .iter()
+        .take(5)
+        .map(|(id, n)| {
+            let label = crate::config::category_name(id);
+            (id.clone(), label, count(*n))
+        })
+        .collect();
     Ok(render(&DashboardPage {
         layout: Layout::new(&config, "Today", "dashboard", &signed),
         status,
         queries_today: count(report.queries),
         blocked_today: count(report.blocked),
+        counted_today: super::log::counted_words(report.blocked as u64, report.entries),
+        today: local_time(tz, now)[..10].to_string(),
         profiles,
         chart_day: chart::bars("Lookups and blocks in the last 24 hours", &day_bars, 3),
         chart_week: chart::bars("Lookups and blocks in the last 7 days", &week_bars, 1),
-        top_categories: top(&report.by_category),
+        top_categories,
         top_devices: top(&report.by_device),
         safeguarding,
         school_time: super::school_time::build(&config, &state.pipeline.settings().policy.time),
         alerts: alerts
             .into_iter()
             .map(|row| AlertLine {
-                at: local_time(tz, row.at_unix_ms),
+                at: when(tz, row.at_unix_ms),
                 detail: row.detail,
             })
             .collect(),
@@ -393,7 +414,7 @@ fn journal_line(
             what: "Block log",
             state: format!(
                 "NOT SAVING since {}: {error}",
-                local_time(config.log.time_zone, since)
+                when(config.log.time_zone, since)
             ),
             level: "bad",
         },

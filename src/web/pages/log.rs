@@ -17,7 +17,7 @@ use crate::journal::{BlockedRow, JournalReader, LogFilter, write_csv};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
-use crate::web::view::{Layout, count, day_start, local_time, render};
+use crate::web::view::{Layout, count, day_start, local_time, render, when};
 
 const PAGE_ROWS: u32 = 50;
 /// An export bigger than this is cut short, with a note in the page.
@@ -106,7 +106,9 @@ pub struct RowView {
     pub id: i64,
     pub at: String,
     pub device: String,
-    pub profile: String,
+    /// The profile and where the device was, in words: "Key Stage 2, Oak
+    /// class Wi-Fi".
+    pub place: String,
     pub name: String,
     pub category: String,
     pub locked: bool,
@@ -114,15 +116,20 @@ pub struct RowView {
 }
 
 impl RowView {
-    fn new(row: &BlockedRow, tz: TimeZone) -> RowView {
+    fn new(row: &BlockedRow, config: &Config) -> RowView {
+        let profile = config.profile_name(&row.profile);
+        let place = match config.place_name(&row.client_ip, row.listener.as_deref()) {
+            Some(place) if place != format!("{profile} network") => format!("{profile}, {place}"),
+            _ => profile,
+        };
         RowView {
             id: row.id,
-            at: local_time(tz, row.at_unix_ms),
+            at: when(config.log.time_zone, row.at_unix_ms),
             device: row
                 .device_name
                 .clone()
                 .unwrap_or_else(|| row.client_ip.clone()),
-            profile: row.profile.clone(),
+            place,
             name: row.name.clone(),
             category: category_text(row),
             locked: row.locked,
@@ -131,12 +138,20 @@ impl RowView {
     }
 }
 
+/// Why the site was blocked, in words: its category ("Fortnite (game)",
+/// "self harm"), or what the school's own choice was.
 fn category_text(row: &BlockedRow) -> String {
     match (&row.category, row.action.as_str()) {
-        (Some(category), _) => category.clone(),
+        (Some(category), _) => crate::config::category_name(category),
         (None, "walled-garden") => "not on the approved list".into(),
         (None, _) => "blocked by the school".into(),
     }
+}
+
+/// A choice in a filter: the id the URL carries and the words shown.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
 }
 
 #[derive(Template)]
@@ -144,10 +159,13 @@ fn category_text(row: &BlockedRow) -> String {
 struct LogPage {
     layout: Layout,
     query: LogQuery,
-    profiles: Vec<String>,
-    categories: Vec<String>,
+    profiles: Vec<Choice>,
+    categories: Vec<Choice>,
     rows: Vec<RowView>,
-    total: String,
+    /// Blocked tries the filters match, bare, for tests and scripts.
+    tries: u64,
+    /// The same figures as the dashboard's "blocked today", worded alike.
+    counted: String,
     page: u32,
     pages: u32,
     /// The filters as a query string (empty when none).
@@ -167,28 +185,60 @@ pub async fn page(
     filter.limit = Some(PAGE_ROWS);
     filter.offset = (page - 1).saturating_mul(PAGE_ROWS);
     let path = config.journal_path();
-    let (rows, total) = tokio::task::spawn_blocking(move || {
+    let (rows, (total, tries)) = tokio::task::spawn_blocking(move || {
         let reader = JournalReader::open(&path)?;
         Ok::<_, WebError>((
             reader.query_blocked(&filter)?,
-            reader.count_blocked(&filter)?,
+            reader.tally_blocked(&filter)?,
         ))
     })
     .await??;
-    let categories = state.pipeline.settings().policy.lists.categories().to_vec();
+    let categories = state
+        .pipeline
+        .settings()
+        .policy
+        .lists
+        .categories()
+        .iter()
+        .map(|category| Choice {
+            value: category.clone(),
+            label: crate::config::category_name(category),
+        })
+        .collect();
     let filters = query.query_string();
     Ok(render(&LogPage {
         layout: Layout::new(&config, "Blocked look-ups", "log", &signed),
-        profiles: config.profiles.keys().cloned().collect(),
+        profiles: config
+            .profiles
+            .keys()
+            .map(|id| Choice {
+                value: id.clone(),
+                label: config.profile_name(id),
+            })
+            .collect(),
         categories,
-        rows: rows.iter().map(|row| RowView::new(row, tz)).collect(),
-        total: count(total as i64),
+        rows: rows.iter().map(|row| RowView::new(row, &config)).collect(),
+        tries,
+        counted: counted_words(tries, total),
         page,
         pages: (total.div_ceil(u64::from(PAGE_ROWS)).max(1)) as u32,
         filters,
         query,
     })?
     .into_response())
+}
+
+/// "12 blocked tries in 3 log entries": what the log page and the
+/// dashboard both say they count.
+pub fn counted_words(tries: u64, entries: u64) -> String {
+    let plural = |n: u64, one: &str, many: &str| {
+        format!("{} {}", count(n as i64), if n == 1 { one } else { many })
+    };
+    format!(
+        "{} in {}",
+        plural(tries, "blocked try", "blocked tries"),
+        plural(entries, "log entry", "log entries")
+    )
 }
 
 /// `/log.csv`: the rows the same filters show, oldest first, for a
@@ -255,7 +305,6 @@ pub async fn entry(
     signed.require(Right::ReadLog, "read the block log")?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let config = state.config().await;
-    let tz = config.log.time_zone;
     let path = config.journal_path();
     let (row, history) = tokio::task::spawn_blocking(move || {
         let reader = JournalReader::open(&path)?;
@@ -284,8 +333,8 @@ pub async fn entry(
         name: row.name.clone(),
         client_ip: row.client_ip.clone(),
         why: why(&row, &config),
-        details: details(&row, tz),
-        history: history.iter().map(|r| RowView::new(r, tz)).collect(),
+        details: details(&row, &config),
+        history: history.iter().map(|r| RowView::new(r, &config)).collect(),
         can_manage: signed.may(Right::ManageRules),
     })?
     .into_response())
@@ -293,20 +342,24 @@ pub async fn entry(
 
 /// One sentence a head teacher can read out.
 fn why(row: &BlockedRow, config: &Config) -> String {
-    let list = row.list.as_deref().unwrap_or("the school's own entries");
+    let list = row
+        .list
+        .as_deref()
+        // A service's list bears its category's name: "Fortnite (game)".
+        .map_or_else(
+            || "the school's own entries".to_string(),
+            crate::config::category_name,
+        );
+    let profile = config.profile_name(&row.profile);
     let mut text = match (&row.category, row.action.as_str()) {
-        (Some(category), _) => format!(
-            "It is in the {category} category (list: {list}), which is blocked for the {} profile.",
-            row.profile
+        (Some(_), _) => format!(
+            "It is in the {} category (list: {list}), which is blocked for {profile}.",
+            category_text(row)
         ),
         (None, "walled-garden") => format!(
-            "The {} profile only allows approved sites, and this one is not on the approved list.",
-            row.profile
+            "{profile} only allows approved sites, and this one is not on the approved list."
         ),
-        (None, _) => format!(
-            "The school blocked it for the {} profile ({list}).",
-            row.profile
-        ),
+        (None, _) => format!("The school blocked it for {profile} ({list})."),
     };
     if row.locked {
         text.push_str(
@@ -319,7 +372,11 @@ fn why(row: &BlockedRow, config: &Config) -> String {
     text
 }
 
-fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
+/// Everything the log knows about one entry, the technical parts
+/// included (look-up type, addresses, ISO times, ids): the main table
+/// leaves them out.
+fn details(row: &BlockedRow, config: &Config) -> Vec<Detail> {
+    let tz = config.log.time_zone;
     let mut out = Vec::new();
     let mut add = |label: &'static str, value: Option<String>| {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
@@ -330,7 +387,8 @@ fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
     add(
         "When",
         Some(format!(
-            "{} ({} UTC)",
+            "{} ({}, {} UTC)",
+            when(tz, row.at_unix_ms),
             tz.format_local(row.at_unix_ms),
             format_utc(row.at_unix_ms)
         )),
@@ -341,21 +399,39 @@ fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
             Some(format!(
                 "{} (last at {})",
                 row.count,
-                local_time(tz, row.last_at_unix_ms)
+                when(tz, row.last_at_unix_ms)
             )),
         );
     }
     add("Site", Some(row.name.clone()));
-    add("Look-up type", Some(row.query_type.clone()));
+    add(
+        "Look-up type",
+        Some(format!(
+            "{} ({})",
+            row.query_type,
+            query_type_words(&row.query_type)
+        )),
+    );
     add("Device", row.device_name.clone());
     add("IP address", Some(row.client_ip.clone()));
     add("MAC address", row.mac.clone());
     add("Person", row.owner.clone());
     add("Room", row.room.clone());
-    add("Network", row.listener.clone());
-    add("Profile", Some(row.profile.clone()));
+    add(
+        "Network",
+        row.listener.as_ref().map(|address| {
+            let room = config
+                .listener_name(address)
+                .unwrap_or_else(|| "no longer in the settings".into());
+            format!("{room} (asked at {address})")
+        }),
+    );
+    add("Profile", Some(config.profile_name(&row.profile)));
     add("Category", Some(category_text(row)));
-    add("List", row.list.clone());
+    add(
+        "List",
+        row.list.as_deref().map(crate::config::category_name),
+    );
     add(
         "Matching entry",
         Some(
@@ -376,6 +452,19 @@ fn details(row: &BlockedRow, tz: TimeZone) -> Vec<Detail> {
     );
     add("Locked", Some(if row.locked { "yes" } else { "no" }.into()));
     out
+}
+
+/// What a look-up type asks for, for the "why" detail.
+fn query_type_words(query_type: &str) -> &'static str {
+    match query_type {
+        "A" => "an IPv4 address",
+        "AAAA" => "an IPv6 address",
+        "HTTPS" | "SVCB" => "how to connect securely",
+        "CNAME" => "another name for the site",
+        "MX" => "where its email goes",
+        "TXT" => "text records",
+        _ => "another kind of record",
+    }
 }
 
 /// The log's filters read as a request would read them, then checked as

@@ -17,7 +17,7 @@ use crate::report::Report;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::WebError;
-use crate::web::view::{Layout, count, day_start, local_time, render};
+use crate::web::view::{Layout, count, day_start, local_time, render, when};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct WeekQuery {
@@ -49,6 +49,11 @@ struct WeekFigures {
     by_device: Vec<(String, String)>,
     top_names: Vec<(String, String)>,
     alerts: Vec<(String, String)>,
+    /// The last weeks as an SVG, drawn on the server, and how many.
+    trend: Option<String>,
+    trend_weeks: usize,
+    /// "12 blocked tries in 3 log entries".
+    counted: String,
     lists: Vec<(String, String, String, String)>,
 }
 
@@ -77,7 +82,7 @@ pub async fn weekly(
     let day = |ms: i64| local_day_text(tz, ms);
     Ok(render(&WeeklyPage {
         layout: Layout::new(&config, "Weekly report", "reports", &signed),
-        period: format!("{} to {}", day(from), day(to - 1)),
+        period: report.period(),
         this_week: day(from),
         earlier: day(earlier),
         later: later.then(|| day(to)),
@@ -94,26 +99,33 @@ impl WeekFigures {
         WeekFigures {
             queries: count(report.queries),
             blocked: count(report.blocked),
-            by_category: pairs(&report.by_category),
+            by_category: report
+                .by_category
+                .iter()
+                .map(|(id, n)| (report.category_name(id), count(*n)))
+                .collect(),
             by_profile: report
                 .by_profile
                 .iter()
-                .map(|(p, q, b)| (p.clone(), count(*q), count(*b)))
+                .map(|(p, q, b)| (report.profile_name(p), count(*q), count(*b)))
                 .collect(),
+            trend: report.trend_svg(),
+            trend_weeks: report.trend.len(),
+            counted: super::log::counted_words(report.blocked as u64, report.entries),
             by_device: pairs(&report.by_device),
             top_names: pairs(&report.top_names),
             alerts: report
                 .alerts
                 .iter()
-                .map(|a| (local_time(tz, a.at_unix_ms), a.detail.clone()))
+                .map(|a| (when(tz, a.at_unix_ms), a.detail.clone()))
                 .collect(),
             lists: report
                 .lists
                 .iter()
                 .map(|l| {
                     (
-                        l.name.clone(),
-                        l.category.clone(),
+                        report.category_name(&l.name),
+                        report.category_name(&l.category),
                         count(l.entries() as i64),
                         crate::report::list_state(l),
                     )
@@ -163,7 +175,7 @@ pub async fn reviews(
         reviews: reviews
             .into_iter()
             .map(|r| {
-                let at = local_time(tz, r.recorded_at);
+                let at = when(tz, r.recorded_at);
                 (r, at)
             })
             .collect(),
@@ -316,7 +328,7 @@ pub async fn audit(
         limit: AUDIT_ROWS as usize,
         rows: rows
             .into_iter()
-            .map(|row| (local_time(tz, row.at_unix_ms), row))
+            .map(|row| (when(tz, row.at_unix_ms), row))
             .collect(),
     })?
     .into_response())

@@ -15,10 +15,12 @@ use crate::policy::rules::{DomainRule, RuleAction};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
-use crate::web::view::{Layout, local_time, render};
+use crate::web::view::{Layout, render, when};
 
 struct RuleView {
     rule: DomainRule,
+    /// The rule's profile as people read it.
+    profile: String,
     added: String,
     removed: Option<String>,
 }
@@ -27,7 +29,8 @@ struct RuleView {
 #[template(path = "rules.html")]
 struct RulesPage {
     layout: Layout,
-    profiles: Vec<String>,
+    /// (id, what people call it).
+    profiles: Vec<(String, String)>,
     live: Vec<RuleView>,
     history: Vec<RuleView>,
     done: Option<String>,
@@ -49,11 +52,12 @@ pub async fn page(
     let admin = state.admin.clone();
     let rules = tokio::task::spawn_blocking(move || admin.all_rules()).await??;
     let view = |rule: DomainRule| RuleView {
-        added: local_time(tz, rule.added_at),
+        profile: config.profile_name(&rule.profile),
+        added: when(tz, rule.added_at),
         removed: rule.removed_at.map(|at| {
             format!(
                 "{} by {}",
-                local_time(tz, at),
+                when(tz, at),
                 rule.removed_by.clone().unwrap_or_default()
             )
         }),
@@ -66,7 +70,11 @@ pub async fn page(
         .partition(|v| v.rule.removed_at.is_none());
     Ok(render(&RulesPage {
         layout: Layout::new(&config, "Allow or block a site", "rules", &signed),
-        profiles: config.profiles.keys().cloned().collect(),
+        profiles: config
+            .profiles
+            .keys()
+            .map(|id| (id.clone(), config.profile_name(id)))
+            .collect(),
         live,
         history,
         done: query.done,

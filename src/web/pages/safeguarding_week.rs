@@ -9,7 +9,7 @@ use crate::admin::Role;
 use crate::config::Config;
 use crate::journal::{JournalReader, LogFilter};
 use crate::policy::rules::OverrideRow;
-use crate::web::view::local_time;
+use crate::web::view::when;
 
 /// Categories whose attempts name a child only to the admin and the DSL.
 const SENSITIVE: &[&str] = &["self-harm", "extremism"];
@@ -42,6 +42,10 @@ pub struct Panel {
     pub trend: String,
 }
 
+fn label(category: &str) -> String {
+    crate::config::category_name(category)
+}
+
 /// The panel for a viewer with `role`, over this week (from Monday) and the
 /// week before, at `now`.
 pub fn build(
@@ -71,7 +75,7 @@ pub fn build(
         if SENSITIVE.contains(&category.as_str()) && !sees_names {
             let count = reader.count_blocked(&filter)?;
             if count > 0 {
-                hidden.push((category, count));
+                hidden.push((label(&category), count));
             }
             continue;
         }
@@ -85,15 +89,20 @@ pub fn build(
                 .clone()
                 .unwrap_or_else(|| row.client_ip.clone());
             let mut who = device;
-            if let Some(room) = &row.room {
+            // The device list's room says more than the network it was on.
+            let room = row
+                .room
+                .clone()
+                .or_else(|| config.place_name(&row.client_ip, row.listener.as_deref()));
+            if let Some(room) = room {
                 who.push_str(&format!(", {room}"));
             }
             if let Some(owner) = &row.owner {
                 who.push_str(&format!(" ({owner})"));
             }
             attempts.push(Attempt {
-                at: local_time(tz, row.at_unix_ms),
-                category: category.clone(),
+                at: when(tz, row.at_unix_ms),
+                category: label(&category),
                 who: Some(who),
                 site: Some(row.name.clone()),
             });
@@ -103,9 +112,9 @@ pub fn build(
     let unlocks = live
         .iter()
         .map(|row| UnlockLine {
-            what: row.target.to_string(),
-            scope: row.scope.to_string(),
-            until: local_time(tz, row.expires_at),
+            what: super::unlock::choices::describe_target(&row.target),
+            scope: super::unlock::choices::describe_scope(&row.scope, config),
+            until: when(tz, row.expires_at),
             by: row.granted_by.clone(),
             reason: row.reason.clone(),
         })

@@ -302,7 +302,16 @@ pub async fn grant(
                     .err()
             });
             if let Some(refusal) = refused {
-                let message = refusal.message(&wanted.target.to_string(), &categories);
+                let refusal = match refusal {
+                    crate::policy::release::Refusal::ReachesChildren { profile } => {
+                        crate::policy::release::Refusal::ReachesChildren {
+                            profile: config.profile_name(&profile),
+                        }
+                    }
+                    other => other,
+                };
+                let message =
+                    refusal.message(&choices::describe_target(&wanted.target), &categories);
                 state.audit(
                     &actor,
                     "override refused",
@@ -322,7 +331,7 @@ pub async fn grant(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "{} is not blocked for anyone, so there is nothing to unlock. Check how the website is spelt.",
-                    wanted.target
+                    choices::describe_target(&wanted.target)
                 ),
             );
         }
@@ -337,7 +346,7 @@ pub async fn grant(
                 StatusCode::FORBIDDEN,
                 format!(
                     "{} is on a list nobody can unlock (category {category}), whatever the reason. If you think it is listed by mistake, tell the designated safeguarding lead.",
-                    wanted.target
+                    choices::describe_target(&wanted.target)
                 ),
             );
         }
@@ -398,10 +407,11 @@ pub async fn grant(
             let told = state.reloader.notify(Notice {
                 headline: format!("{actor} unlocked a site listed as {}", alerting.join(", ")),
                 text: format!(
-                    "{actor} unlocked {} (listed as {}) for {} until {until}. Reason given: \"{}\". It ends by itself then; it can be ended early on the Unlocks page.",
-                    row.target,
+                    "{actor} unlocked {} (listed as {}) for {} until {}. Reason given: \"{}\". It ends by itself then; it can be ended early on the Unlocks page.",
+                    choices::describe_target(&row.target),
                     alerting.join(", "),
                     choices::describe_scope(&row.scope, &config),
+                    crate::web::view::when(tz, row.expires_at),
                     row.reason
                 ),
                 at_unix_ms: now,
@@ -420,7 +430,7 @@ pub async fn grant(
         .unwrap_or_default();
     let done = format!(
         "{} is unlocked for {scope} until {}. Devices may take up to a minute to notice.",
-        wanted.target,
+        choices::describe_target(&wanted.target),
         until.get(11..).unwrap_or(&until)
     );
     let back = if signed.is_ok() {

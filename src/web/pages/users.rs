@@ -17,7 +17,7 @@ use crate::admin::{Role, User};
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
-use crate::web::view::{Layout, local_time, render};
+use crate::web::view::{Layout, render, when};
 
 const MANAGE: &str = "manage users";
 
@@ -67,7 +67,7 @@ async fn users_page(
     let users = users
         .into_iter()
         .map(|user| UserView {
-            added: format!("{} by {}", local_time(tz, user.created_at), user.created_by),
+            added: format!("{} by {}", when(tz, user.created_at), user.created_by),
             may_have_code: user.role.may(Right::UseOverride),
             is_me: user.name == signed.user,
             user,
@@ -76,11 +76,7 @@ async fn users_page(
     let tokens = tokens
         .into_iter()
         .map(|token| TokenView {
-            added: format!(
-                "{} by {}",
-                local_time(tz, token.created_at),
-                token.created_by
-            ),
+            added: format!("{} by {}", when(tz, token.created_at), token.created_by),
             token,
         })
         .collect();

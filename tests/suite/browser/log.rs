@@ -24,12 +24,18 @@ fn the_head_reads_the_log_and_exports_it() {
 
     browser.click_and_wait("a[href='/log']");
     let log = browser.text();
-    assert!(log.contains("3 blocked look-ups match"), "{log}");
+    assert!(
+        log.contains("3 blocked tries in 3 log entries match"),
+        "{log}"
+    );
     browser.screenshot("log");
     browser.select("category", "video");
     browser.click_and_wait("form.filters button[type=submit]");
     let filtered = browser.text();
-    assert!(filtered.contains("1 blocked look-ups match"), "{filtered}");
+    assert!(
+        filtered.contains("1 blocked try in 1 log entry match"),
+        "{filtered}"
+    );
     assert!(filtered.contains("www.youtube.com"));
     assert!(!filtered.contains("www.bet365.com"));
 
@@ -46,18 +52,19 @@ fn the_head_reads_the_log_and_exports_it() {
     browser.click_and_wait("#log tbody a");
     let entry = browser.text();
     assert!(entry.contains("It is in the video category"), "{entry}");
+    assert!(entry.contains("blocked for Key Stage 2"), "{entry}");
     assert!(entry.contains("Y5-iPad-07"));
     browser.screenshot("log-entry");
 
     browser.click_and_wait("a.button[href^='/check?']");
     let check = browser.text();
     assert!(
-        check.contains("www.youtube.com is blocked for ks2"),
+        check.contains("www.youtube.com is blocked for Key Stage 2"),
         "{check}"
     );
     browser.screenshot("check");
 
     browser.goto("/reports");
-    assert!(browser.text().contains("Blocked attempts"));
+    assert!(browser.text().contains("Blocked tries"));
     browser.screenshot("reports");
 }

@@ -4,4 +4,5 @@
 mod access;
 mod allow;
 mod log;
+mod phone;
 mod unlock;

@@ -54,7 +54,7 @@ fn a_teacher_unlocks_a_site_from_the_block_page_and_it_expires() {
     browser.click_and_wait("form[action='/unlock'] button[type=submit]");
     let page = browser.text();
     assert!(
-        page.contains("www.bet365.com is unlocked for device 127.0.0.1"),
+        page.contains("www.bet365.com is unlocked for Y5-iPad-07"),
         "{page}"
     );
 

@@ -42,11 +42,11 @@ fn every_view_of_a_check_uses_the_listener_serving_the_device_and_its_rooms_unlo
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body
-            .contains("www.youtube.com is <span class=\"status-ok\">allowed</span> for staff"),
+            .contains("www.youtube.com is <span class=\"status-ok\">allowed</span> for Staff"),
         "{}",
         page.body
     );
-    assert!(page.body.contains("asks on 127.0.20.1:0"), "{}", page.body);
+    assert!(page.body.contains("asks on Staff network"), "{}", page.body);
     let json = api_check(&school, &admin, "name=www.youtube.com&client=127.0.10.7");
     assert_eq!(json["profile"], "ks2", "{json}");
     assert_eq!(json["listener"], "127.0.10.1:0", "{json}");
@@ -129,7 +129,7 @@ fn every_view_of_a_check_uses_the_listener_serving_the_device_and_its_rooms_unlo
     assert_eq!(profiles, ["blocked", "blocked"], "{json}");
     let page = admin.get("/check?name=www.youtube.com&profile=*");
     assert!(
-        page.body.contains("for ks2") && page.body.contains("for staff"),
+        page.body.contains("for Key Stage 2") && page.body.contains("for Staff"),
         "{}",
         page.body
     );

@@ -9,6 +9,7 @@ mod blockpage;
 mod blockpage_https;
 mod check_vlans;
 mod metrics;
+mod names;
 mod pages;
 mod rules;
 mod safeguarding;

@@ -82,7 +82,7 @@ fn the_log_filters_pages_and_explains_an_entry() {
     assert_eq!(all.status, 200);
     assert!(
         all.body
-            .contains("<strong>3</strong> blocked look-ups match"),
+            .contains("<strong>3 blocked tries in 3 log entries</strong> match"),
         "{}",
         all.body
     );
@@ -94,21 +94,25 @@ fn the_log_filters_pages_and_explains_an_entry() {
     );
 
     let gambling = head.get("/log?category=gambling");
-    assert!(gambling.body.contains("<strong>1</strong> blocked"));
+    assert!(
+        gambling
+            .body
+            .contains("<strong>1 blocked try in 1 log entry</strong>")
+    );
     assert!(!gambling.body.contains("m.youtube.com"));
     let by_name = head.get("/log?name=tube");
     assert!(by_name.body.contains("m.youtube.com"));
     assert!(!by_name.body.contains("www.bet365.com"));
     let by_device = head.get("/log?device=iPad");
-    assert!(by_device.body.contains("<strong>3</strong>"));
+    assert!(by_device.body.contains("<strong>3 blocked tries"));
     let other_device = head.get("/log?device=nobody");
-    assert!(other_device.body.contains("<strong>0</strong>"));
+    assert!(other_device.body.contains("<strong>0 blocked tries"));
     let staff = head.get("/log?profile=staff");
-    assert!(staff.body.contains("<strong>0</strong>"));
+    assert!(staff.body.contains("<strong>0 blocked tries"));
     let future = head.get("/log?from=2099-01-01");
-    assert!(future.body.contains("<strong>0</strong>"));
+    assert!(future.body.contains("<strong>0 blocked tries"));
     let today = head.get("/log?from=2000-01-01&to=2099-12-31");
-    assert!(today.body.contains("<strong>3</strong>"));
+    assert!(today.body.contains("<strong>3 blocked tries"));
 
     // Bad dates and pages get a clear message, not a crash.
     let bad = head.get("/log?from=yesterday");
@@ -258,7 +262,7 @@ fn check_a_site_says_what_and_why() {
     assert!(
         blocked
             .body
-            .contains("is <span class=\"status-bad\">blocked</span> for ks2"),
+            .contains("is <span class=\"status-bad\">blocked</span> for Key Stage 2"),
         "{}",
         blocked.body
     );
@@ -268,7 +272,7 @@ fn check_a_site_says_what_and_why() {
 
     let staff = teacher.get("/check?name=m.youtube.com&profile=staff");
     assert!(
-        staff.body.contains("status-ok\">allowed</span> for staff"),
+        staff.body.contains("status-ok\">allowed</span> for Staff"),
         "{}",
         staff.body
     );
@@ -331,7 +335,7 @@ fn the_weekly_report_and_the_review_record() {
         .to_string();
     let report = head.get(&format!("/reports?from={this_week}"));
     assert_eq!(report.status, 200);
-    assert!(report.body.contains("Blocked attempts"));
+    assert!(report.body.contains("Blocked tries"));
     assert!(report.body.contains("www.bet365.com"), "{}", report.body);
     assert!(report.body.contains("test-gambling"));
     let print = head.get("/reports?print=1");
@@ -348,7 +352,7 @@ fn the_weekly_report_and_the_review_record() {
     assert_eq!(head.get("/reports?from=last-week").status, 400);
     let old = head.get("/reports?from=2020-01-06");
     assert!(
-        old.body.contains("2020-01-06 to 2020-01-12"),
+        old.body.contains("Mon 6 Jan to Sun 12 Jan 2020"),
         "{}",
         old.body
     );

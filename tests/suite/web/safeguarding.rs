@@ -154,7 +154,7 @@ fn the_dsl_unlocks_an_alerting_category_for_one_device_or_a_staff_room_only() {
         // as children too.
         (
             vec![("scope", "room"), ("room", staff_room.as_str())],
-            "profile ks2",
+            "includes children (Key Stage 2)",
         ),
     ];
     for (scope, says) in refused {

@@ -57,7 +57,8 @@ fn a_teacher_code_unlocks_a_site_for_one_room_at_once_and_it_can_be_ended_early(
     assert!(reply.location().starts_with("/unlock?done="));
     let page = pupil_device.get(reply.location());
     assert!(
-        page.body.contains("bet365.com is unlocked for VLAN"),
+        page.body
+            .contains("bet365.com is unlocked for Key Stage 2 network"),
         "{}",
         page.body
     );
@@ -530,7 +531,11 @@ fn a_blocked_service_is_unlocked_with_every_name_it_needs() {
     }
     // The block page names the service as people know it.
     let page = school.client().get_with("/", &[("Host", "www.tiktok.com")]);
-    assert!(page.body.contains("<em>TikTok</em> group"), "{}", page.body);
+    assert!(
+        page.body.contains("<em>TikTok (social)</em> group"),
+        "{}",
+        page.body
+    );
     let teacher = school.signed_in("mr.jones", Role::Teacher);
     let form = teacher.get("/unlock");
     assert!(

@@ -109,7 +109,7 @@ mod tests {
         assert!(cards.len() >= 2, "a listener and a network");
         let network = cards
             .iter()
-            .find(|card| card.label.contains("10.0.20.0/24"))
+            .find(|card| card.label == "Key Stage 2 devices on 10.0.20.x")
             .expect("the network's card");
         assert!(
             network

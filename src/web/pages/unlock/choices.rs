@@ -42,28 +42,33 @@ pub struct Lasting {
 pub fn scopes(config: &Config) -> Vec<Choice> {
     let listeners = config.listen.iter().map(|listen| {
         let address = listen.address.get_ref();
+        let room = config.room_name(listen);
         Choice {
             value: format!("listener:{address}"),
+            // A room named after its profile needs the profile only once.
             label: match &listen.profile {
-                Some(profile) => format!("VLAN {address} (profile {})", profile.get_ref()),
-                None => format!("VLAN {address}"),
+                Some(profile) if listen.display_name.is_some() => {
+                    format!("{room} ({})", config.profile_name(profile.get_ref()))
+                }
+                _ => room,
             },
         }
     });
-    let networks = config.clients.iter().map(|rule| Choice {
-        value: format!("network:{}", rule.network.get_ref()),
-        label: format!(
-            "Network {} (profile {})",
-            rule.network.get_ref(),
-            rule.profile.get_ref()
-        ),
+    let networks = config.clients.iter().map(|rule| {
+        let name = config.network_name(rule);
+        Choice {
+            value: format!("network:{}", rule.network.get_ref()),
+            label: match &rule.display_name {
+                Some(_) => format!("{name} ({})", config.profile_name(rule.profile.get_ref())),
+                None => name,
+            },
+        }
     });
     listeners.chain(networks).collect()
 }
 
 /// The services some profile blocks, as (name, what people call it).
 pub fn services(config: &Config) -> Vec<(String, String)> {
-    let catalogue = crate::config::embedded_catalogue().ok();
     let mut names: Vec<String> = config
         .profiles
         .values()
@@ -75,10 +80,8 @@ pub fn services(config: &Config) -> Vec<(String, String)> {
     names
         .into_iter()
         .map(|name| {
-            let display = catalogue
-                .and_then(|c| c.service(&name))
-                .map(|s| s.display_name.clone())
-                .unwrap_or_else(|| name.clone());
+            let display =
+                crate::config::category_name(&crate::config::catalogue::service_category(&name));
             (name, display)
         })
         .collect()
@@ -112,7 +115,7 @@ pub fn scope_of(form: &UnlockForm, config: &Config) -> Result<Vec<OverrideScope>
         "room" => {
             let room = form.room.trim();
             if !scopes(config).iter().any(|choice| choice.value == room) {
-                return Err("Choose the room or VLAN from the list.".into());
+                return Err("Choose the room or network from the list.".into());
             }
             match room.split_once(':') {
                 Some(("listener", address)) => {
@@ -121,7 +124,7 @@ pub fn scope_of(form: &UnlockForm, config: &Config) -> Result<Vec<OverrideScope>
                 Some(("network", net)) => crate::config::parse_network(net)
                     .map(|net| vec![OverrideScope::Network(net)])
                     .map_err(|_| format!("the network {net} in the config is not usable")),
-                _ => Err("Choose the room or VLAN from the list.".into()),
+                _ => Err("Choose the room or network from the list.".into()),
             }
         }
         "network" => {
@@ -264,29 +267,28 @@ pub fn describe_scope(scope: &OverrideScope, config: &Config) -> String {
     match scope {
         OverrideScope::Device(ip) => {
             match config.devices.iter().find(|device| device.ip == Some(*ip)) {
-                Some(device) => format!("device {ip} ({})", device.name),
-                None => format!("device {ip}"),
+                Some(device) => device.name.clone(),
+                None => format!("the device at {ip}"),
             }
         }
         OverrideScope::Network(net) if net.prefix_len() == 0 => "the whole network".into(),
-        OverrideScope::Network(net) => {
-            let profile = config
-                .clients
-                .iter()
-                .find(|rule| {
-                    crate::config::parse_network(rule.network.get_ref()).ok() == Some(*net)
-                })
-                .map(|rule| format!(" (profile {})", rule.profile.get_ref()));
-            format!("network {net}{}", profile.unwrap_or_default())
-        }
-        OverrideScope::Listener(address) => {
-            let profile = config
-                .listen
-                .iter()
-                .find(|listen| listen.address.get_ref() == address)
-                .and_then(|listen| listen.profile.as_ref())
-                .map(|profile| format!(" (profile {})", profile.get_ref()));
-            format!("VLAN {address}{}", profile.unwrap_or_default())
+        OverrideScope::Network(net) => config
+            .network_name_of(net)
+            .unwrap_or_else(|| format!("the devices on {net}")),
+        OverrideScope::Listener(address) => config
+            .listener_name(address)
+            .unwrap_or_else(|| "a room no longer in the settings".into()),
+    }
+}
+
+/// What an override unlocks, as people read it: the site's name, or the
+/// service as "Fortnite (game)".
+pub fn describe_target(target: &crate::policy::rules::OverrideTarget) -> String {
+    use crate::policy::rules::OverrideTarget;
+    match target {
+        OverrideTarget::Domain(domain) => domain.clone(),
+        OverrideTarget::Service(service) => {
+            crate::config::category_name(&crate::config::catalogue::service_category(service))
         }
     }
 }

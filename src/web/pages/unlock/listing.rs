@@ -15,7 +15,7 @@ use crate::policy::rules::OverrideRow;
 use crate::web::WebState;
 use crate::web::auth::Signed;
 use crate::web::error::{WebError, urlencode};
-use crate::web::view::{Layout, local_time, render};
+use crate::web::view::{Layout, render, when};
 
 use super::choices;
 
@@ -68,16 +68,16 @@ pub async fn list(
             _ if live => "in force".to_string(),
             (Some(at), by) => format!(
                 "ended early {} by {}",
-                local_time(tz, *at),
+                when(tz, *at),
                 by.as_deref().unwrap_or("someone")
             ),
             (None, _) => "expired".to_string(),
         };
         OverrideView {
-            what: row.target.to_string(),
+            what: choices::describe_target(&row.target),
             scope: choices::describe_scope(&row.scope, &config),
-            from: local_time(tz, row.starts_at),
-            until: local_time(tz, row.expires_at),
+            from: when(tz, row.starts_at),
+            until: when(tz, row.expires_at),
             state,
             live,
             row,
@@ -121,6 +121,9 @@ pub async fn end(
         format!("{} for {scope} (override {})", row.target, row.id),
         Some(format!("granted because: {}", row.reason)),
     );
-    let done = format!("{} is blocked again for {scope}.", row.target);
+    let done = format!(
+        "{} is blocked again for {scope}.",
+        choices::describe_target(&row.target)
+    );
     Ok(Redirect::to(&format!("/overrides?done={}", urlencode(&done))).into_response())
 }

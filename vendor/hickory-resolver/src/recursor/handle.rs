@@ -244,7 +244,13 @@ impl<P: ConnectionProvider> RecursorDnsHandle<P> {
         };
 
         let (depth, ns) = match self
-            .ns_pool_for_name(zone.clone(), request_time, depth, limits)
+            .ns_pool_for_name(
+                zone.clone(),
+                (query.query_type() != RecordType::DS).then(|| query.query_type()),
+                request_time,
+                depth,
+                limits,
+            )
             .await
         {
             Ok((depth, ns)) => (depth, ns),
@@ -564,6 +570,9 @@ impl<P: ConnectionProvider> RecursorDnsHandle<P> {
     pub(crate) async fn ns_pool_for_name(
         &self,
         query_name: Name,
+        // LOLLIPOP PATCH: the type the client asked for, when `query_name`
+        // is its question; `None` when looking up a name server's address.
+        final_type: Option<RecordType>,
         request_time: Instant,
         mut depth: u8,
         limits: &RequestLimits,
@@ -604,6 +613,33 @@ impl<P: ConnectionProvider> RecursorDnsHandle<P> {
             );
             depth += 1;
             RecursorError::recursion_exceeded(self.ns_recursion_limit, depth, &candidate_zone)?;
+
+            // LOLLIPOP PATCH (RFC 9156 section 3, step 3): the last label is
+            // asked with the client's own type, not probed with NS first, so
+            // a name inside a known zone costs one query, not two. Only a
+            // referral (the name is itself a zone cut) falls back to the NS
+            // probe below; an authoritative answer or denial stays in the
+            // response cache, where the lookup that follows finds it.
+            let last_label_type = final_type.filter(|t| *t != RecordType::NS && i == num_labels);
+            if let Some(final_type) = last_label_type {
+                let final_query = Query::query(candidate_zone.clone(), final_type);
+                match self
+                    .lookup(
+                        final_query.clone(),
+                        &zone,
+                        &nameserver_pool,
+                        request_time,
+                        limits,
+                    )
+                    .await
+                {
+                    Ok(message) if message.authoritative => return Ok((depth, nameserver_pool)),
+                    Err(e) if e.is_timeout() => return Err(e),
+                    Err(e) if is_authoritative_denial(&e) => return Ok((depth, nameserver_pool)),
+                    // A referral, or something unclear: forget it, probe as before.
+                    _ => self.response_cache.clear_query(&final_query),
+                }
+            }
 
             let query = Query::query(candidate_zone.clone(), RecordType::NS);
 
@@ -850,7 +886,7 @@ impl<P: ConnectionProvider> RecursorDnsHandle<P> {
             // depth as a fixed base for the nameserver lookups
             let nameserver_pool = if !is_subzone(zone, &record_name) {
                 match self
-                    .ns_pool_for_name(record_name.clone(), request_time, depth, limits)
+                    .ns_pool_for_name(record_name.clone(), None, request_time, depth, limits)
                     .await
                 {
                     Ok((_, pool)) => pool.with_zone(zone.clone()),
@@ -959,6 +995,19 @@ impl RequestLimits {
             limits: self,
             zone: zone.clone(),
         })
+    }
+}
+
+/// LOLLIPOP PATCH: whether `error` is a denial (NXDOMAIN, or NODATA with
+/// the zone's SOA) from a server authoritative for the name, rather than a
+/// referral to a child zone (NS records and no SOA).
+fn is_authoritative_denial(error: &RecursorError) -> bool {
+    match error {
+        RecursorError::Net(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+            no_records.soa.is_some()
+        }
+        RecursorError::Negative(data) => data.soa.is_some(),
+        _ => false,
     }
 }
 
