@@ -485,11 +485,8 @@ impl Config {
             }
         }
         self.validate_web(problems);
-<<<<<<< HEAD
         self.blockpage.validate(self, problems);
-=======
         self.validate_names(problems);
->>>>>>> eaf989b0dfa26f05fb19037d1431004412f863e0
         self.resolver.validate(problems);
         self.rebinding.validate(problems);
         self.validate_zones(problems);
