@@ -435,7 +435,7 @@ fn the_status_page_shows_school_time_and_the_imported_term_dates() {
     for words in [
         "School time",
         "Now: Lunch until 13:15 (term day)",
-        "Video open; chat closed for ks2 until 13:15 (at lunch (12:15-13:15))",
+        "Video open; chat closed for Key Stage 2 until 13:15 (at lunch (12:15-13:15))",
         "term-dates.ics: 3 terms, 3 closures, 3 INSET days",
         "Parents&#39; evening",
         "Staff training day (INSET)",

@@ -37,11 +37,7 @@ pub fn build(config: &Config, state: &TimeState) -> Option<Panel> {
         let Some(profile) = config.profiles.get(&time.name) else {
             continue;
         };
-        let who = if profile.description.is_empty() {
-            time.name.clone()
-        } else {
-            profile.description.clone()
-        };
+        let who = config.profile_name(&time.name);
         for in_force in &time.rules {
             let Some(rule) = profile.time_rules.get(in_force.index) else {
                 continue;
@@ -52,7 +48,7 @@ pub fn build(config: &Config, state: &TimeState) -> Option<Panel> {
                 .unwrap_or_default();
             rules.push(format!(
                 "{} for {who}{until} ({})",
-                changes(rule, state.trusted),
+                changes(config, rule, state.trusted),
                 in_force.label
             ));
         }
@@ -70,7 +66,7 @@ pub fn build(config: &Config, state: &TimeState) -> Option<Panel> {
 }
 
 /// "YouTube and video open; chat closed", in the words a head teacher uses.
-fn changes(rule: &TimeRuleConfig, trusted: bool) -> String {
+fn changes(config: &Config, rule: &TimeRuleConfig, trusted: bool) -> String {
     let catalogue = crate::config::embedded_catalogue().ok();
     let service = |name: &str| {
         catalogue
@@ -85,7 +81,7 @@ fn changes(rule: &TimeRuleConfig, trusted: bool) -> String {
     };
     let mut parts = Vec::new();
     if let (true, Some(other)) = (trusted, &rule.use_profile) {
-        parts.push(format!("the rules of profile {}", other.get_ref()));
+        parts.push(format!("the rules of {}", config.profile_name(other.get_ref())));
     }
     let opened = names(&rule.allow_categories, &rule.allow_services);
     if trusted && !opened.is_empty() {
