@@ -81,7 +81,10 @@ fn changes(config: &Config, rule: &TimeRuleConfig, trusted: bool) -> String {
     };
     let mut parts = Vec::new();
     if let (true, Some(other)) = (trusted, &rule.use_profile) {
-        parts.push(format!("the rules of {}", config.profile_name(other.get_ref())));
+        parts.push(format!(
+            "the rules of {}",
+            config.profile_name(other.get_ref())
+        ));
     }
     let opened = names(&rule.allow_categories, &rule.allow_services);
     if trusted && !opened.is_empty() {
