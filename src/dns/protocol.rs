@@ -35,6 +35,10 @@ pub const EDE_SIGNATURE_EXPIRED: u16 = 7;
 /// signature's validity has not begun.
 pub const EDE_SIGNATURE_NOT_YET_VALID: u16 = 8;
 
+/// RFC 8914 info code "DNSKEY Missing": a signature names a key the zone
+/// does not publish.
+pub const EDE_DNSKEY_MISSING: u16 = 9;
+
 /// RFC 8914 info code "No Reachable Authority": the upstreams were silent
 /// or could not answer.
 pub const EDE_NO_REACHABLE_AUTHORITY: u16 = 22;

@@ -282,6 +282,22 @@ fn validated_answers_get_ad_and_tampered_ones_servfail_with_ede_6() {
     assert_eq!(code, 6, "{text}");
     assert!(answers(&reply).is_empty());
 
+    // A signature by a key the zone does not publish: EDE 9 (DNSKEY Missing).
+    let reply = ask(
+        lollipop.address(),
+        "nokey.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 9, "{text}");
+    assert!(text.contains("does not publish"), "{text}");
+
     // With validation off, the tampered record is served as it is, and
     // nothing gets AD.
     let unvalidated = start_with(&hierarchy, "dnssec = \"off\"");

@@ -1,7 +1,7 @@
 //! What a DNSSEC-validated response becomes, for recursion and for a
 //! validating forwarder alike: Bogus data SERVFAIL with the Extended DNS
 //! Error that says why (6 Bogus, 7 Signature Expired, 8 Signature Not Yet
-//! Valid), the data as given kept aside for clients that set CD, answers
+//! Valid, 9 DNSKEY Missing once the signer's keys are looked at), the data as given kept aside for clients that set CD, answers
 //! put in CNAME-chain order, and AD earned only when every data record was
 //! proven Secure, negative answers included.
 
@@ -14,7 +14,8 @@ use hickory_resolver::proto::op::Message;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType, SerialNumber};
 
 use crate::dns::protocol::{
-    EDE_DNSSEC_BOGUS, EDE_SIGNATURE_EXPIRED, EDE_SIGNATURE_NOT_YET_VALID, is_dnssec_only,
+    EDE_DNSKEY_MISSING, EDE_DNSSEC_BOGUS, EDE_SIGNATURE_EXPIRED, EDE_SIGNATURE_NOT_YET_VALID,
+    is_dnssec_only,
 };
 
 use super::answer::{ExtendedError, UpstreamAnswer};
@@ -188,6 +189,48 @@ pub fn from_dnssec_error(name: &Name, error: &NetError) -> Option<UpstreamAnswer
             format!("Lollipop: DNSSEC validation failed for {name}"),
         )),
         _ => None,
+    }
+}
+
+/// For a Bogus SERVFAIL (EDE 6): the zone and key tag its first signature
+/// names, so the caller can fetch that zone's keys and tell a missing key
+/// (EDE 9) from a bad signature. hickory's verdict does not say which.
+pub fn bogus_signature(answer: &UpstreamAnswer) -> Option<(Name, u16)> {
+    if answer.extended_error.as_ref()?.code != EDE_DNSSEC_BOGUS {
+        return None;
+    }
+    let data = answer.unchecked.as_ref()?;
+    data.answers
+        .iter()
+        .chain(&data.authorities)
+        .find_map(|record| match &record.data {
+            RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) => {
+                Some((rrsig.input().signer_name.clone(), rrsig.input().key_tag))
+            }
+            _ => None,
+        })
+}
+
+/// Makes a Bogus SERVFAIL say EDE 9 (DNSKEY Missing) when `keys`, the
+/// signer's DNSKEY set, holds no key with the signature's tag.
+pub fn note_missing_key(answer: &mut UpstreamAnswer, signer: &Name, tag: u16, keys: &[Record]) {
+    let published = keys.iter().any(|record| match &record.data {
+        RData::DNSSEC(DNSSECRData::DNSKEY(key)) => key.calculate_key_tag().ok() == Some(tag),
+        _ => false,
+    });
+    if published {
+        return;
+    }
+    if let Some(error) = answer.extended_error.as_mut() {
+        error.code = EDE_DNSKEY_MISSING;
+        error.text = format!(
+            "{}: it is signed with key {tag}, which {signer} does not publish",
+            error
+                .text
+                .split(": its signature")
+                .next()
+                .unwrap_or(&error.text)
+        );
     }
 }
 

@@ -111,6 +111,23 @@ impl ValidatingForwarder {
                 format!("Lollipop: no answer came back for {name}"),
             ),
         };
+        if let Some((signer, tag)) = validated::bogus_signature(&answer) {
+            let keys = with_clock(self.clock.clone(), async {
+                self.handle
+                    .lookup(Query::query(signer.clone(), RecordType::DNSKEY), options)
+                    .next()
+                    .await
+            })
+            .await;
+            if let Some(Ok(keys)) = keys {
+                validated::note_missing_key(
+                    &mut answer,
+                    &signer,
+                    tag,
+                    &keys.into_message().answers,
+                );
+            }
+        }
         // Signatures checked by a guessed time vouch for less.
         answer.authentic &= self.clock.is_trusted();
         answer

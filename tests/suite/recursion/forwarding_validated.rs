@@ -2,7 +2,7 @@
 //! does not validate (Debian's Unbound, iterating only, through the test
 //! hierarchy) and checks the signatures itself against the hierarchy's
 //! root key: validated answers and denials get AD, tampered data SERVFAIL
-//! with EDE 6, expired signatures EDE 7; unsigned zones answer as before.
+//! with EDE 6, a missing key EDE 9, expired signatures EDE 7; unsigned zones answer as before.
 
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::RecordType;
@@ -79,6 +79,16 @@ fn a_validating_forwarder_checks_what_its_upstream_passes_on() {
     let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
     assert_eq!(code, 6, "{text}");
     assert!(answers(&reply).is_empty(), "{reply:?}");
+
+    // A signature by a key the zone does not publish: EDE 9.
+    let reply = ask(
+        lollipop.address(),
+        "nokey.signed.test.",
+        RecordType::A,
+        with_do(),
+    );
+    let (code, text) = extended_error(&reply).expect("a SERVFAIL says why");
+    assert_eq!(code, 9, "{text}");
 
     // Expired signatures: EDE 7.
     let reply = ask(

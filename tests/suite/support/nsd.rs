@@ -81,6 +81,7 @@ impl Hierarchy {
              ns 3600 IN A {}\n\
              www 300 IN A {WWW_SIGNED}\n\
              bad 300 IN A {BAD_SIGNED}\n\
+             nokey 300 IN A 192.0.2.68\n\
              casino 300 IN A {CASINO}\n\
              alias 300 IN CNAME www.plain.test.\n\
              ns1 3600 IN A {}\n",
@@ -166,6 +167,30 @@ impl Hierarchy {
         let text = std::fs::read_to_string(&signed_file).expect("signed zone");
         let tampered = text.replace(BAD_SIGNED, "192.0.2.67");
         assert_ne!(text, tampered, "the record to tamper with is in the zone");
+        // A signature naming a key the zone does not publish (DNSKEY
+        // Missing): the key tag of `nokey`'s RRSIG changed.
+        let tampered = tampered
+            .lines()
+            .map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                if fields.first() == Some(&"nokey.signed.test.")
+                    && fields.get(3) == Some(&"RRSIG")
+                    && fields.get(4) == Some(&"A")
+                {
+                    let mut fields: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+                    // RRSIG rdata: type alg labels ttl expiration inception tag signer sig.
+                    fields[10] = "1".into();
+                    fields.join(" ")
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            tampered.contains("nokey.signed.test. 300 IN RRSIG A 13 3 300"),
+            "the RRSIG to change is in the zone"
+        );
         std::fs::write(&signed_file, tampered).expect("tamper");
         let signed_ds = ds_of(dir.path(), "signed.test.");
         let expired_ds = ds_of(dir.path(), "expired.test.");
