@@ -1,15 +1,21 @@
 //! Downloading lists: every download at once for `lollipop lists update`, or
 //! those due while `run` answers (the service's schedule calls it and
 //! reloads when a list changed). A failed or stale download keeps its last
-//! good copy, loudly. The DNSSEC root trust anchor is renewed with them
-//! (`trust_anchor`).
+//! good copy, loudly. The DNSSEC root trust anchor (`trust_anchor`) and
+//! the bank holidays (`bank_holidays`) are renewed with them.
 
+pub mod bank_holidays;
 pub mod trust_anchor;
+
+use std::io::Write;
+use std::path::Path;
 
 use crate::clock::now_unix_secs;
 use crate::config::Config;
 use crate::lists::acquire::sources::{self, ListSource, downloads_dir};
-use crate::lists::acquire::update::{UpdateOutcome, is_due, is_stale, load_state, update_source};
+use crate::lists::acquire::update::{
+    FetchSpec, UpdateOutcome, is_due, is_stale, load_state, save_state, update_source,
+};
 
 /// Downloads every list that has URLs (all of them, or only those due),
 /// and renews the root trust anchor when validating.
@@ -18,11 +24,82 @@ pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutco
     let store = downloads_dir(config);
     let now = now_unix_secs();
     let mut outcomes = update_downloads(config, only_due, &store, now);
-    if let Some((label, outcome)) = trust_anchor::update_trust_anchor(config, only_due, now) {
+    let renewed = [
+        trust_anchor::update_trust_anchor(config, only_due, now),
+        bank_holidays::update_bank_holidays(config, only_due, now),
+    ];
+    for (label, outcome) in renewed.into_iter().flatten() {
         log_outcome(&label, &outcome);
         outcomes.push((label, outcome));
     }
     outcomes
+}
+
+/// One file renewed beside the lists (not compiled into them): skipped
+/// unless due (with `only_due`); `renew` gets the URL and says how many
+/// entries are in force and whether the file changed; the attempt and its
+/// result are kept in the state under `spec.name`, as for a list.
+fn renew_file(
+    config: &Config,
+    spec: &FetchSpec,
+    label: &str,
+    only_due: bool,
+    now: u64,
+    renew: impl FnOnce(&str) -> Result<(u64, bool), String>,
+) -> Option<(String, UpdateOutcome)> {
+    let store = downloads_dir(config);
+    let mut state = load_state(&store, &spec.name);
+    if only_due && !is_due(spec, &state, now) {
+        return None;
+    }
+    let url = spec.urls.first().cloned().unwrap_or_default();
+    state.last_attempt = Some(now);
+    let outcome = match renew(&url) {
+        Ok((entries, changed)) => {
+            state.last_success = Some(now);
+            state.last_error = None;
+            state.consecutive_failures = 0;
+            state.entries = entries;
+            state.url = Some(url.clone());
+            if changed {
+                UpdateOutcome::Updated { entries, url }
+            } else {
+                UpdateOutcome::NotModified
+            }
+        }
+        Err(reason) => {
+            state.last_error = Some(reason.clone());
+            state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+            UpdateOutcome::Failed {
+                reason,
+                kept_last_good: true,
+            }
+        }
+    };
+    let saved = std::fs::create_dir_all(&store)
+        .map_err(|error| format!("cannot create {}: {error}", store.display()))
+        .and_then(|()| save_state(&store, &spec.name, &state));
+    if let Err(error) = saved {
+        tracing::warn!("{label}: cannot save its update state: {error}");
+    }
+    Some((label.to_string(), outcome))
+}
+
+/// Writes `text` to a hidden file beside `path` and renames it over, so a
+/// reader sees the old file or the new one, never half of one.
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let part = dir.join(format!(".{name}.part"));
+    let written = std::fs::File::create(&part).and_then(|mut file| {
+        file.write_all(text.as_bytes())?;
+        file.sync_all()
+    });
+    written
+        .and_then(|()| std::fs::rename(&part, path))
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
 fn update_downloads(

@@ -1,8 +1,8 @@
 //! `lollipop lists status`: the health of the lists in words a technician
 //! reads: for each list its kind, entries, bad lines, last successful
 //! download, age and licence; when recursing, the root hints' and the
-//! DNSSEC trust anchor's age (hickory has no RFC 5011 rollover: a root key
-//! change needs a new file).
+//! DNSSEC trust anchor's age and renewal; with a school calendar, the bank
+//! holidays file in force and its renewal.
 
 use std::fmt::Write;
 
@@ -11,8 +11,9 @@ use crate::config::{Config, DnssecMode, ResolverMode};
 use crate::dns::resolve::recursor::{read_root_hints, read_trust_anchor, trust_anchor_path};
 use crate::lists::acquire::health::{Freshness, health};
 use crate::lists::acquire::sources::downloads_dir;
-use crate::lists::acquire::update::{is_stale, load_state};
+use crate::lists::acquire::update::{FetchSpec, is_stale, load_state};
 use crate::lists::store::CompiledLists;
+use crate::updates::bank_holidays as holidays_renewal;
 use crate::updates::trust_anchor as renewal;
 
 pub fn lists_status(config: &Config) -> String {
@@ -88,6 +89,7 @@ pub fn lists_status(config: &Config) -> String {
         }
     }
     recursion_files(config, now, &mut out);
+    bank_holidays(config, now, &mut out);
     out
 }
 
@@ -167,7 +169,19 @@ DNSSEC trust anchor: {}",
         );
         return;
     };
-    let state = load_state(&downloads_dir(config), renewal::STATE_NAME);
+    renewal_lines(
+        config,
+        &spec,
+        now,
+        "the root's keys have not been checked for over three weeks",
+        out,
+    );
+}
+
+/// Where a file renewed beside the lists comes from, its last successful
+/// check, its last error, and whether it is stale.
+fn renewal_lines(config: &Config, spec: &FetchSpec, now: u64, stale: &str, out: &mut String) {
+    let state = load_state(&downloads_dir(config), &spec.name);
     let checked = state
         .last_success
         .map(|at| age(now.saturating_sub(at)))
@@ -180,10 +194,47 @@ DNSSEC trust anchor: {}",
     if let Some(error) = &state.last_error {
         let _ = writeln!(out, "  last error: {error}");
     }
-    if is_stale(&spec, &state, now) {
-        let _ = writeln!(
+    if is_stale(spec, &state, now) {
+        let _ = writeln!(out, "  WARNING: stale: {stale}");
+    }
+}
+
+/// The bank holidays file the calendar reads: which, how old, what it
+/// holds, and its renewal.
+fn bank_holidays(config: &Config, now: u64, out: &mut String) {
+    let Some(calendar) = &config.calendar else {
+        return;
+    };
+    let in_force = config.bank_holidays_in_force(calendar);
+    let _ = writeln!(
+        out,
+        "\nbank holidays ({}): {} ({}), file changed {}",
+        calendar.nation.get_ref(),
+        in_force.path.display(),
+        in_force.source.words(),
+        changed(&in_force.path, now)
+    );
+    match &in_force.days {
+        Ok(days) => {
+            let _ = writeln!(out, "  {}", holidays_renewal::summary(days));
+        }
+        Err(error) => {
+            let _ = writeln!(out, "  WARNING: {error}");
+        }
+    }
+    match holidays_renewal::spec(config) {
+        Some(spec) => renewal_lines(
+            config,
+            &spec,
+            now,
+            "the bank holidays have not been checked for over three weeks",
             out,
-            "  WARNING: stale: the root's keys have not been checked for over three weeks"
-        );
+        ),
+        None => {
+            let _ = writeln!(
+                out,
+                "  not renewed by the list updater (the config names its own file, or bank_holidays_url is empty)"
+            );
+        }
     }
 }

@@ -22,8 +22,7 @@ use super::{Config, Problems};
 /// The `when` of a time rule that means "not a term day".
 pub const OUT_OF_TERM: &str = "out-of-term";
 
-/// Where the shipped bank holidays are, under `lists_dir`.
-pub const DEFAULT_BANK_HOLIDAYS: &str = "calendar/bank-holidays.json";
+pub use super::bank_holidays::DEFAULT_BANK_HOLIDAYS;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,8 +31,14 @@ pub struct CalendarConfig {
     /// "northern-ireland".
     #[serde(default = "default_nation")]
     pub nation: Spanned<String>,
-    /// GOV.UK's bank-holidays.json; default `<lists_dir>/calendar/bank-holidays.json`.
+    /// GOV.UK's bank-holidays.json; default: the list updater's renewed
+    /// copy, else `<lists_dir>/calendar/bank-holidays.json`.
     pub bank_holidays: Option<PathBuf>,
+    /// Where the list updater renews the bank holidays weekly (GOV.UK's
+    /// file); "" turns that off. Not used when `bank_holidays` names a
+    /// file: that file is the technician's.
+    #[serde(default = "super::bank_holidays::default_bank_holidays_url")]
+    pub bank_holidays_url: String,
     /// An iCalendar file of term dates, INSET days and holidays (as the
     /// local authority publishes them), read as well as `terms`.
     pub term_dates: Option<Spanned<String>>,
@@ -118,20 +123,15 @@ impl Config {
         let Some(calendar) = &self.calendar else {
             return Vec::new();
         };
-        let mut files = vec![self.bank_holidays_path(calendar)];
+        // Both copies: the renewed one appearing changes which is in force.
+        let mut files = match &calendar.bank_holidays {
+            Some(path) => vec![self.resolve_path(path)],
+            None => vec![self.renewed_bank_holidays(), self.shipped_bank_holidays()],
+        };
         if let Some(ics) = &calendar.term_dates {
             files.push(self.resolve_path(std::path::Path::new(ics.get_ref())));
         }
         files
-    }
-
-    fn bank_holidays_path(&self, calendar: &CalendarConfig) -> PathBuf {
-        match &calendar.bank_holidays {
-            Some(path) => self.resolve_path(path),
-            None => self
-                .resolve_path(&self.server.lists_dir)
-                .join(DEFAULT_BANK_HOLIDAYS),
-        }
     }
 
     /// Checks the calendar and the time rules, and builds the calendar.
@@ -365,11 +365,9 @@ impl Config {
             );
             return;
         }
-        let path = self.bank_holidays_path(config);
-        let read = std::fs::read_to_string(&path)
-            .map_err(|error| error.to_string())
-            .and_then(|text| holidays::parse(&text, nation));
-        match read {
+        let in_force = self.bank_holidays_in_force(config);
+        let path = in_force.path;
+        match in_force.days {
             Ok(days) => built.bank_holidays = days,
             Err(error) => problems.at(
                 &config.nation.span(),

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use toml::Spanned;
 
+mod bank_holidays;
 mod blockpage;
 pub mod calendar;
 pub mod catalogue;
@@ -20,6 +21,9 @@ mod resolver;
 pub mod restart;
 mod schema;
 mod zones;
+pub use bank_holidays::{
+    GOV_UK_BANK_HOLIDAYS, HolidaysInForce, HolidaysSource, RENEWED_BANK_HOLIDAYS, read_holidays,
+};
 pub use blockpage::{BlockPageConfig, HTTPS_PORT};
 pub use limits::{LimitsConfig, QueryLimits, Rate};
 pub use list_entries::{
@@ -219,6 +223,12 @@ impl Config {
         } else {
             self.origin.base_dir.join(path)
         }
+    }
+
+    /// Where downloaded lists, files renewed with them, and their update
+    /// state are kept.
+    pub fn downloads_dir(&self) -> PathBuf {
+        self.resolve_path(&self.server.data_dir).join("sources")
     }
 
     /// Where `lists compile` writes and `run` maps the compiled lists.

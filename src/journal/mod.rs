@@ -235,6 +235,13 @@ impl Journal {
         }
     }
 
+    /// Whether retention is held for the clock ([`Journal::hold_pruning`]).
+    pub fn pruning_held(&self) -> bool {
+        self.inner
+            .prune_hold
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Queues a blocked attempt. Never waits and never fails: when the
     /// queue is full the event is counted as dropped.
     pub fn record_block(&self, event: BlockEvent) {
@@ -331,7 +338,8 @@ impl Journal {
         async move { tx.send(Msg::Retune(retune)).await.is_ok() }
     }
 
-    /// Runs retention now instead of waiting for the daily run. `None` if
+    /// Runs retention now instead of waiting for the daily run, unless it
+    /// is held (then the report says so and nothing is deleted). `None` if
     /// the writer has stopped.
     pub fn prune_now(&self) -> impl Future<Output = Option<PruneReport>> + Send + 'static {
         let tx = self.inner.tx.clone();

@@ -17,6 +17,9 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// What one retention run removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
+    /// Nothing was looked at: the clock is not trusted with deleting
+    /// (`Journal::hold_pruning`).
+    pub held: bool,
     pub blocked_deleted: u64,
     pub queries_deleted: u64,
     pub hourly_deleted: u64,

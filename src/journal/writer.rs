@@ -312,6 +312,19 @@ impl JournalTask {
                 self.finish_waiters();
             }
             Msg::Prune(done) => {
+                // Asked for or daily, a run with a wrong date would delete
+                // the block log all the same.
+                if self
+                    .config
+                    .prune_hold
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    let _ = done.send(PruneReport {
+                        held: true,
+                        ..PruneReport::default()
+                    });
+                    return;
+                }
                 self.prune_waiters.push(done);
                 if self.prune.is_none() {
                     self.start_prune();

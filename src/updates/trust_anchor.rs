@@ -9,7 +9,6 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::time::Duration;
 
 use hickory_resolver::proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS};
@@ -22,8 +21,7 @@ use crate::config::ListFormat;
 use crate::config::{Config, DnssecMode, UpstreamProtocol, parse_upstream_address};
 use crate::dns::resolve::root_files::{read_root_hints, read_trust_anchor, renewed_trust_anchor};
 use crate::lists::acquire::fetch::download_small;
-use crate::lists::acquire::sources::downloads_dir;
-use crate::lists::acquire::update::{FetchSpec, UpdateOutcome, is_due, load_state, save_state};
+use crate::lists::acquire::update::{FetchSpec, UpdateOutcome};
 
 /// The name the renewal's state is kept under, beside the lists'.
 pub const STATE_NAME: &str = "root-trust-anchor";
@@ -66,42 +64,9 @@ pub fn update_trust_anchor(
     now: u64,
 ) -> Option<(String, UpdateOutcome)> {
     let spec = spec(config)?;
-    let store = downloads_dir(config);
-    let mut state = load_state(&store, STATE_NAME);
-    if only_due && !is_due(&spec, &state, now) {
-        return None;
-    }
-    let url = spec.urls.first().cloned().unwrap_or_default();
-    state.last_attempt = Some(now);
-    let outcome = match renew(config, &url, now) {
-        Ok((keys, changed)) => {
-            state.last_success = Some(now);
-            state.last_error = None;
-            state.consecutive_failures = 0;
-            state.entries = keys;
-            state.url = Some(url.clone());
-            if changed {
-                UpdateOutcome::Updated { entries: keys, url }
-            } else {
-                UpdateOutcome::NotModified
-            }
-        }
-        Err(reason) => {
-            state.last_error = Some(reason.clone());
-            state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-            UpdateOutcome::Failed {
-                reason,
-                kept_last_good: true,
-            }
-        }
-    };
-    let saved = std::fs::create_dir_all(&store)
-        .map_err(|error| format!("cannot create {}: {error}", store.display()))
-        .and_then(|()| save_state(&store, STATE_NAME, &state));
-    if let Err(error) = saved {
-        tracing::warn!("{LABEL}: cannot save its update state: {error}");
-    }
-    Some((LABEL.to_string(), outcome))
+    super::renew_file(config, &spec, LABEL, only_due, now, |url| {
+        renew(config, url, now)
+    })
 }
 
 /// Downloads the digests, asks for the keys, writes the matching ones.
@@ -124,7 +89,7 @@ fn renew(config: &Config, url: &str, now: u64) -> Result<(u64, bool), String> {
     if std::fs::read_to_string(&path).is_ok_and(|old| same_keys(&old, &text)) {
         return Ok((anchors.len() as u64, false));
     }
-    write_atomically(&path, &text)?;
+    super::write_atomically(&path, &text)?;
     // Read back as the resolver will, so a file it cannot use never stays.
     if let Err(error) = read_trust_anchor(&path) {
         let _ = std::fs::remove_file(&path);
@@ -352,20 +317,6 @@ fn same_keys(old: &str, new: &str) -> bool {
         lines
     };
     keys(old) == keys(new)
-}
-
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
-    let part = dir.join(".root.key.part");
-    let written = std::fs::File::create(&part).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    });
-    written
-        .and_then(|()| std::fs::rename(&part, path))
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))
 }
 
 #[cfg(test)]

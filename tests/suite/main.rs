@@ -26,6 +26,8 @@ mod recursion;
 mod reload;
 mod reload_live;
 mod school_time;
+mod school_time_clock;
+mod school_time_holidays;
 mod still_answering;
 mod support;
 mod upstream;

@@ -66,12 +66,22 @@ fn a_shorter_session_time_out_applies_on_reload_to_open_sessions() {
 fn a_shorter_retention_applies_on_reload_to_the_next_sweep() {
     let clock = Clock::set_at(START_MS);
     let upstream = TestUpstream::start();
+    // NTP has synced: a clock moved ten days on is trusted with deleting.
     let config = TestConfig::school()
         .listen_for("127.0.0.1:0", "ks2")
         .table("log", "blocked_retention_days = 365")
         .blocklist("ks2", &["gambling"], "")
-        .toml();
-    let lollipop = TestLollipop::start_at(&config, &upstream, SCHOOL_LISTS, |_| {}, clock.clone());
+        .toml()
+        .replace(
+            "attempts = 1",
+            "attempts = 1\nclock_synced_file = \"synced\"",
+        );
+    let lists: Vec<(&str, &str)> = SCHOOL_LISTS
+        .iter()
+        .copied()
+        .chain([("synced", "")])
+        .collect();
+    let lollipop = TestLollipop::start_at(&config, &upstream, &lists, |_| {}, clock.clone());
     assert_eq!(
         answers(&a(lollipop.address(), "www.bet365.com.")),
         ["A 0.0.0.0"]

@@ -24,7 +24,7 @@ pub struct ListSource {
 
 /// Where downloaded lists and their state are kept.
 pub fn downloads_dir(config: &Config) -> PathBuf {
-    config.resolve_path(&config.server.data_dir).join("sources")
+    config.downloads_dir()
 }
 
 /// The lists as the compiler and updater see them. Validation has already
