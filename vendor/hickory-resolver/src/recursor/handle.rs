@@ -537,6 +537,29 @@ impl<P: ConnectionProvider> RecursorDnsHandle<P> {
         response.authorities.retain(bailiwick_filter);
         response.additionals.retain(bailiwick_filter);
 
+        // LOLLIPOP PATCH: an answer does not need the zone's NS set in its
+        // authority section nor the glue in its additional section, yet a
+        // validating recursor checked their signatures for every new name
+        // (its validation cache keys on the question): two or three P-256
+        // checks per name where one is needed. Kept: denials of existence
+        // (SOA, NSEC, NSEC3 and their signatures), which a wildcard answer
+        // is proven with; and everything for NS questions, which find zone
+        // cuts by them.
+        if query.query_type() != RecordType::NS && !response.answers.is_empty() {
+            let kept = |record_type: RecordType| {
+                matches!(
+                    record_type,
+                    RecordType::SOA | RecordType::NSEC | RecordType::NSEC3
+                )
+            };
+            response.authorities.retain(|record| match &record.data {
+                #[cfg(feature = "__dnssec")]
+                RData::DNSSEC(DNSSECRData::RRSIG(rrsig)) => kept(rrsig.input().type_covered),
+                _ => kept(record.record_type()),
+            });
+            response.additionals.clear();
+        }
+
         // If we stripped all of the answers out, or if we stripped all of the authorities
         // out and there are no answers, return an NXDomain response.
         if response.answers.is_empty() && answers_len != 0
