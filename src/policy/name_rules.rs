@@ -62,7 +62,7 @@ struct Pattern {
 pub struct NameRules {
     categories: Vec<String>,
     patterns: Vec<Pattern>,
-    automaton: Option<DFA>,
+    automaton: Option<scan::Automaton>,
 }
 
 /// A term that flagged a name: its category (index into the rules'
@@ -135,6 +135,8 @@ impl NameRules {
                 // prefilter would stop and start the automaton at every one.
                 .prefilter(false)
                 .build(&folded)
+                .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
+            let automaton = scan::Automaton::new(automaton)
                 .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
             rules.automaton = Some(automaton);
         }

@@ -6,9 +6,14 @@
 //! digit: so one lane carries all three readings and splits only where a
 //! byte reads differently, each lane keeping its own automaton state. No
 //! buffer is filled and nothing is allocated for an ASCII name.
+//!
+//! Until a label's first such digit, a [`Table`] built from the automaton
+//! reads its raw bytes with the folding built in: one look-up a byte.
+
+use std::collections::BTreeMap;
 
 use aho_corasick::Anchored;
-use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::automaton::{Automaton as _, StateID};
 use aho_corasick::dfa::DFA;
 
 use super::{FOLD, NameRules, RuleHit, Variant, fold_label};
@@ -67,9 +72,108 @@ struct Occurrence {
     end: u16,
 }
 
+/// The rules' automaton, and the same as a [`Table`].
+#[derive(Debug)]
+pub(super) struct Automaton {
+    dfa: DFA,
+    table: Table,
+}
+
+impl Automaton {
+    pub(super) fn new(dfa: DFA) -> Result<Automaton, String> {
+        let table = Table::build(&dfa)?;
+        Ok(Automaton { dfa, table })
+    }
+}
+
+/// The automaton's states over raw name bytes, folding built in: a row per
+/// state, a column per [`CLASS`]. An entry is where the next row starts,
+/// with
+/// [`READ`] when a letter was read (not dropped, not a doubled letter),
+/// [`MATCH`] when the next state holds matches, or just [`STOP`] for a
+/// dot or a digit the readings fold apart.
+#[derive(Debug)]
+struct Table {
+    next: Vec<u32>,
+    /// Each row's automaton state, to go on from where the table stops.
+    states: Vec<StateID>,
+    /// The letter read into each row's state (0 for the start state, where
+    /// a doubled letter leaves the state as it is).
+    last: Vec<u8>,
+}
+
+const STRIDE: usize = 32;
+const ROW: u32 = 0xff_ffff;
+const MATCH: u32 = 1 << 24;
+const STOP: u32 = 1 << 25;
+const READ: u32 = 1 << 26;
+
+/// A byte's column: 0 dropped by every reading, 1 a dot or a splitting
+/// digit, then one per letter.
+static CLASS: [u8; 256] = class_table();
+
+const fn class_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = match SAME[i] {
+            0 => 0,
+            DOT | SPLITS => 1,
+            letter => letter - b'a' + 2,
+        };
+        i += 1;
+    }
+    table
+}
+
+impl Table {
+    fn build(dfa: &DFA) -> Result<Table, String> {
+        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        let mut table = Table {
+            next: Vec::new(),
+            states: vec![start],
+            last: vec![0],
+        };
+        let mut rows = BTreeMap::from([(start, 0u32)]);
+        let mut row = 0;
+        while let Some(&state) = table.states.get(row) {
+            let here = (row * STRIDE) as u32;
+            let last = table.last[row];
+            let mut entries = [here; STRIDE];
+            entries[1] = STOP;
+            for letter in b'a'..=b'z' {
+                let entry = &mut entries[usize::from(letter - b'a') + 2];
+                // The state already ends in this letter: doubled, read once.
+                if letter == last {
+                    continue;
+                }
+                let to = dfa.next_state(Anchored::No, state, letter);
+                let to_row = match rows.get(&to) {
+                    Some(&to_row) => to_row,
+                    None => {
+                        let to_row = u32::try_from(table.states.len() * STRIDE)
+                            .ok()
+                            .filter(|&r| r < ROW)
+                            .ok_or("the terms make too large an automaton")?;
+                        rows.insert(to, to_row);
+                        table.states.push(to);
+                        table.last.push(letter);
+                        to_row
+                    }
+                };
+                *entry = to_row | READ | if dfa.is_match(to) { MATCH } else { 0 };
+            }
+            table.next.extend_from_slice(&entries);
+            row += 1;
+        }
+        Ok(table)
+    }
+}
+
 struct Scan<'a> {
     rules: &'a NameRules,
     dfa: &'a DFA,
+    table: &'a Table,
     mask: u64,
     start: StateID,
     /// Filled only once something matches: most names hold no term, and
@@ -81,23 +185,54 @@ struct Scan<'a> {
 /// The first term of a category in `mask` that flags a label of the
 /// reversed `key` and no exception of its category covers in the same
 /// reading: first by reading, then by label, then by where it ends.
-pub(super) fn find(rules: &NameRules, dfa: &DFA, key: &[u8], mask: u64) -> Option<RuleHit> {
+pub(super) fn find(
+    rules: &NameRules,
+    automaton: &Automaton,
+    key: &[u8],
+    mask: u64,
+) -> Option<RuleHit> {
+    let dfa = &automaton.dfa;
     let mut scan = Scan {
         rules,
         dfa,
+        table: &automaton.table,
         mask,
         start: dfa.start_state(Anchored::No).ok()?,
         found: None,
         len: 0,
     };
-    let mut rest = Some(key);
+    let next = &automaton.table.next[..];
+    let mut text = key;
     let mut label_id = 0u8;
-    while let Some(text) = rest {
-        rest = if text.starts_with(b"xn--") {
+    // The table reads each ASCII label until a dot, a digit the readings
+    // fold apart, or a match; those few places read the label again.
+    'labels: loop {
+        let rest = if text.starts_with(b"xn--") {
             scan.international(text, label_id)
         } else {
-            scan.ascii(text, label_id)
+            let mut at = 0;
+            let mut i = 0;
+            loop {
+                let Some(&byte) = text.get(i) else {
+                    break 'labels;
+                };
+                // Every entry starts a row of the table: in bounds.
+                let entry = next[at + usize::from(CLASS[usize::from(byte)])];
+                if entry & (STOP | MATCH) != 0 {
+                    if entry & STOP != 0 {
+                        break match byte {
+                            b'.' => text.get(i + 1..),
+                            _ => scan.lanes(text, i, label_id),
+                        };
+                    }
+                    scan.record(scan.replay(&text[..=i]), label_id);
+                }
+                at = (entry & ROW) as usize;
+                i += 1;
+            }
         };
+        let Some(rest) = rest else { break };
+        text = rest;
         label_id = label_id.saturating_add(1);
     }
     scan.first_hit()
@@ -113,29 +248,27 @@ impl Scan<'_> {
         }
     }
 
-    /// Reads the label `text` starts with; returns what follows its dot.
-    /// Until a digit the readings fold apart, one lane reads for all three.
-    fn ascii<'t>(&mut self, text: &'t [u8], label_id: u8) -> Option<&'t [u8]> {
-        let mut lane = self.lane(ALL);
-        for (i, &byte) in text.iter().enumerate() {
-            match SAME[usize::from(byte)] {
-                0 => {}
-                DOT => return text.get(i + 1..),
-                SPLITS => return self.lanes(&text[i..], lane, label_id),
-                letter => {
-                    if lane.last != letter {
-                        lane.last = letter;
-                        self.step(&mut lane, letter, label_id);
-                    }
-                }
-            }
+    /// The lane the table reads `text` (no dot, no splitting digit) into.
+    fn replay(&self, text: &[u8]) -> Lane {
+        let table = self.table;
+        let (at, pos) = text.iter().fold((0, 0u16), |(at, pos), &byte| {
+            let entry = table.next[at + usize::from(CLASS[usize::from(byte)])];
+            let read = u16::from(entry & READ != 0);
+            ((entry & ROW) as usize, pos.saturating_add(read))
+        });
+        Lane {
+            readings: ALL,
+            state: table.states[at / STRIDE],
+            last: table.last[at / STRIDE],
+            pos,
         }
-        None
     }
 
-    /// The rest of a label from its first digit the readings fold apart.
-    fn lanes<'t>(&mut self, text: &'t [u8], first: Lane, label_id: u8) -> Option<&'t [u8]> {
-        let mut lanes = [first; 3];
+    /// The rest of the label `text` starts with, from its first digit the
+    /// readings fold apart at `from`. Returns what follows its dot.
+    fn lanes<'t>(&mut self, text: &'t [u8], from: usize, label_id: u8) -> Option<&'t [u8]> {
+        let mut lanes = [self.replay(&text[..from]); 3];
+        let text = &text[from..];
         let mut count = 1;
         for (i, &byte) in text.iter().enumerate() {
             match SAME[usize::from(byte)] {
