@@ -26,7 +26,7 @@ const ALL: u8 = 0b111;
 
 /// Matches kept per name; a name with more is cut short (more than this
 /// many terms and exceptions in one name is no ordinary name).
-const MAX_MATCHES: usize = 64;
+const MAX_MATCHES: usize = 32;
 
 /// A byte every reading folds alike: the letter, or 0 when all drop it;
 /// [`SPLITS`] for a digit the readings fold apart, [`DOT`] for the dot.
@@ -55,11 +55,57 @@ const fn same_table() -> [u8; 256] {
 #[derive(Clone, Copy)]
 struct Lane {
     readings: u8,
-    state: StateID,
-    /// The last letter read: a doubled letter is read once.
-    last: u8,
-    /// Bytes read so far in this label.
+    /// Where its row of the [`Table`] starts.
+    at: usize,
+    /// Letters read so far in this label.
     pos: u16,
+}
+
+/// For a digit the readings fold apart, the readings that fold it alike.
+static SPLIT_GROUPS: [[u8; 3]; 256] = split_groups();
+/// Each reading's column for every byte.
+static CLASS_BY_READING: [[u8; 256]; 3] =
+    [reading_classes(0), reading_classes(1), reading_classes(2)];
+
+const fn split_groups() -> [[u8; 3]; 256] {
+    let mut table = [[0u8; 3]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut assigned = 0u8;
+        let mut groups = 0;
+        let mut r = 0;
+        while r < 3 {
+            if assigned & (1 << r) == 0 {
+                let mut group = 0u8;
+                let mut other = r;
+                while other < 3 {
+                    if FOLD[other][byte] == FOLD[r][byte] {
+                        group |= 1 << other;
+                    }
+                    other += 1;
+                }
+                assigned |= group;
+                table[byte][groups] = group;
+                groups += 1;
+            }
+            r += 1;
+        }
+        byte += 1;
+    }
+    table
+}
+
+const fn reading_classes(reading: usize) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = match FOLD[reading][i] {
+            0 => 0,
+            letter => letter - b'a' + 2,
+        };
+        i += 1;
+    }
+    table
 }
 
 /// A term or exception found: in which readings of which label, where.
@@ -95,11 +141,8 @@ impl Automaton {
 #[derive(Debug)]
 struct Table {
     next: Vec<u32>,
-    /// Each row's automaton state, to go on from where the table stops.
+    /// Each row's automaton state, for the matches it holds.
     states: Vec<StateID>,
-    /// The letter read into each row's state (0 for the start state, where
-    /// a doubled letter leaves the state as it is).
-    last: Vec<u8>,
 }
 
 const STRIDE: usize = 32;
@@ -132,13 +175,15 @@ impl Table {
         let mut table = Table {
             next: Vec::new(),
             states: vec![start],
-            last: vec![0],
         };
+        // The letter read into each row's state (0 for the start state,
+        // where a doubled letter leaves the state as it is).
+        let mut lasts = vec![0u8];
         let mut rows = BTreeMap::from([(start, 0u32)]);
         let mut row = 0;
         while let Some(&state) = table.states.get(row) {
             let here = (row * STRIDE) as u32;
-            let last = table.last[row];
+            let last = lasts[row];
             let mut entries = [here; STRIDE];
             entries[1] = STOP;
             for letter in b'a'..=b'z' {
@@ -157,7 +202,7 @@ impl Table {
                             .ok_or("the terms make too large an automaton")?;
                         rows.insert(to, to_row);
                         table.states.push(to);
-                        table.last.push(letter);
+                        lasts.push(letter);
                         to_row
                     }
                 };
@@ -176,6 +221,10 @@ struct Scan<'a> {
     table: &'a Table,
     mask: u64,
     start: StateID,
+    /// The label's text before the lanes split, and the letters the table
+    /// read from it once a match needs them.
+    label: &'a [u8],
+    base: Option<u16>,
     /// Filled only once something matches: most names hold no term, and
     /// clearing this for each would cost more than reading the name.
     found: Option<[Occurrence; MAX_MATCHES]>,
@@ -198,6 +247,8 @@ pub(super) fn find(
         table: &automaton.table,
         mask,
         start: dfa.start_state(Anchored::No).ok()?,
+        label: &[],
+        base: None,
         found: None,
         len: 0,
     };
@@ -222,10 +273,10 @@ pub(super) fn find(
                     if entry & STOP != 0 {
                         break match byte {
                             b'.' => text.get(i + 1..),
-                            _ => scan.lanes(text, i, label_id),
+                            _ => scan.lanes(text, i, at, label_id),
                         };
                     }
-                    scan.record(scan.replay(&text[..=i]), label_id);
+                    scan.matched(&text[..=i], label_id);
                 }
                 at = (entry & ROW) as usize;
                 i += 1;
@@ -238,49 +289,88 @@ pub(super) fn find(
     scan.first_hit()
 }
 
-impl Scan<'_> {
-    fn lane(&self, readings: u8) -> Lane {
-        Lane {
-            readings,
-            state: self.start,
-            last: 0,
-            pos: 0,
-        }
+impl<'a> Scan<'a> {
+    /// Records the matches the table found at the end of `text`.
+    #[cold]
+    #[inline(never)]
+    fn matched(&mut self, text: &[u8], label_id: u8) {
+        let lane = self.replay(text);
+        let state = self.table.states[lane.at / STRIDE];
+        self.record(state, ALL, lane.pos, label_id);
     }
 
     /// The lane the table reads `text` (no dot, no splitting digit) into.
     fn replay(&self, text: &[u8]) -> Lane {
-        let table = self.table;
+        let next = &self.table.next;
         let (at, pos) = text.iter().fold((0, 0u16), |(at, pos), &byte| {
-            let entry = table.next[at + usize::from(CLASS[usize::from(byte)])];
+            let entry = next[at + usize::from(CLASS[usize::from(byte)])];
             let read = u16::from(entry & READ != 0);
             ((entry & ROW) as usize, pos.saturating_add(read))
         });
         Lane {
             readings: ALL,
-            state: table.states[at / STRIDE],
-            last: table.last[at / STRIDE],
+            at,
             pos,
         }
     }
 
     /// The rest of the label `text` starts with, from its first digit the
-    /// readings fold apart at `from`. Returns what follows its dot.
-    fn lanes<'t>(&mut self, text: &'t [u8], from: usize, label_id: u8) -> Option<&'t [u8]> {
-        let mut lanes = [self.replay(&text[..from]); 3];
-        let text = &text[from..];
+    /// readings fold apart at `from`, each lane on the table. Returns what
+    /// follows its dot.
+    #[inline(never)]
+    fn lanes(&mut self, text: &'a [u8], from: usize, at: usize, label_id: u8) -> Option<&'a [u8]> {
+        // Positions count from `from` until a match needs them whole.
+        let first = Lane {
+            readings: ALL,
+            at,
+            pos: 0,
+        };
+        self.base = None;
+        self.label = &text[..from];
+        let mut lanes = [first; 3];
         let mut count = 1;
-        for (i, &byte) in text.iter().enumerate() {
+        for (i, &byte) in text.iter().enumerate().skip(from) {
             match SAME[usize::from(byte)] {
-                0 => {}
                 DOT => return text.get(i + 1..),
-                SPLITS => count = self.split(&mut lanes, count, byte, label_id),
-                letter => {
-                    for lane in &mut lanes[..count] {
-                        if lane.last != letter {
-                            lane.last = letter;
-                            self.step(lane, letter, label_id);
+                SPLITS => {
+                    let mut next = lanes;
+                    let mut used = 0;
+                    for lane in &lanes[..count] {
+                        if lane.readings.count_ones() == 1 {
+                            let reading = lane.readings.trailing_zeros() as usize;
+                            let mut lane = *lane;
+                            let class = CLASS_BY_READING[reading][usize::from(byte)];
+                            self.advance(&mut lane, class, label_id);
+                            if let Some(slot) = next.get_mut(used) {
+                                *slot = lane;
+                                used += 1;
+                            }
+                            continue;
                         }
+                        for group in SPLIT_GROUPS[usize::from(byte)] {
+                            let readings = lane.readings & group;
+                            if readings == 0 {
+                                continue;
+                            }
+                            let reading = readings.trailing_zeros() as usize;
+                            let class = CLASS_BY_READING[reading][usize::from(byte)];
+                            let mut sub = Lane { readings, ..*lane };
+                            self.advance(&mut sub, class, label_id);
+                            // The groups partition three readings: never
+                            // more than three lanes.
+                            if let Some(slot) = next.get_mut(used) {
+                                *slot = sub;
+                                used += 1;
+                            }
+                        }
+                    }
+                    lanes = next;
+                    count = used;
+                }
+                _ => {
+                    let class = CLASS[usize::from(byte)];
+                    for lane in &mut lanes[..count] {
+                        self.advance(lane, class, label_id);
                     }
                 }
             }
@@ -288,37 +378,27 @@ impl Scan<'_> {
         None
     }
 
-    /// Reads `byte` in each lane, splitting a lane whose readings fold it
-    /// apart. Returns the lanes now in use (at most one per reading).
-    fn split(&mut self, lanes: &mut [Lane; 3], count: usize, byte: u8, label_id: u8) -> usize {
-        let folds = READINGS.map(|variant| FOLD[variant as usize][usize::from(byte)]);
-        let mut next = *lanes;
-        let mut used = 0;
-        for lane in &lanes[..count] {
-            let mut rest = lane.readings;
-            while rest != 0 {
-                let letter = folds[rest.trailing_zeros() as usize];
-                let group = (0..READINGS.len())
-                    .filter(|&r| rest & (1 << r) != 0 && folds[r] == letter)
-                    .fold(0u8, |group, r| group | 1 << r);
-                rest &= !group;
-                let mut sub = Lane {
-                    readings: group,
-                    ..*lane
-                };
-                if letter != 0 && letter != sub.last {
-                    sub.last = letter;
-                    self.step(&mut sub, letter, label_id);
+    fn advance(&mut self, lane: &mut Lane, class: u8, label_id: u8) {
+        let entry = self.table.next[lane.at + usize::from(class)];
+        lane.at = (entry & ROW) as usize;
+        lane.pos = lane.pos.saturating_add(u16::from(entry & READ != 0));
+        if entry & MATCH != 0 {
+            let state = self.table.states[lane.at / STRIDE];
+            let base = match self.base {
+                Some(base) => base,
+                None => {
+                    let base = self.replay(self.label).pos;
+                    self.base = Some(base);
+                    base
                 }
-                // The groups partition three readings: never more than three.
-                if let Some(slot) = next.get_mut(used) {
-                    *slot = sub;
-                    used += 1;
-                }
-            }
+            };
+            self.record(
+                state,
+                lane.readings,
+                base.saturating_add(lane.pos),
+                label_id,
+            );
         }
-        *lanes = next;
-        used
     }
 
     /// An international label: decoded, folded per reading (only one when
@@ -333,10 +413,7 @@ impl Scan<'_> {
             .ok()
             .and_then(idna::punycode::decode_to_string);
         let Some(unicode) = unicode else {
-            let mut lane = self.lane(ALL);
-            for &byte in label {
-                self.step(&mut lane, byte, label_id);
-            }
+            self.read_dfa(label, ALL, label_id);
             return rest;
         };
         let digits = unicode.bytes().any(|b| b.is_ascii_digit());
@@ -345,10 +422,7 @@ impl Scan<'_> {
             let readings = if digits { 1 << r } else { ALL };
             folded.clear();
             fold_label(&unicode, variant, &mut folded);
-            let mut lane = self.lane(readings);
-            for &byte in &folded {
-                self.step(&mut lane, byte, label_id);
-            }
+            self.read_dfa(&folded, readings, label_id);
             if !digits {
                 break;
             }
@@ -356,19 +430,23 @@ impl Scan<'_> {
         rest
     }
 
-    #[inline(always)]
-    fn step(&mut self, lane: &mut Lane, byte: u8, label_id: u8) {
-        lane.pos = lane.pos.saturating_add(1);
-        lane.state = self.dfa.next_state(Anchored::No, lane.state, byte);
-        if self.dfa.is_match(lane.state) {
-            self.record(*lane, label_id);
+    /// Reads bytes already folded (or left as they are) on the automaton.
+    fn read_dfa(&mut self, bytes: &[u8], readings: u8, label_id: u8) {
+        let mut state = self.start;
+        let mut pos = 0u16;
+        for &byte in bytes {
+            pos = pos.saturating_add(1);
+            state = self.dfa.next_state(Anchored::No, state, byte);
+            if self.dfa.is_match(state) {
+                self.record(state, readings, pos, label_id);
+            }
         }
     }
 
     #[cold]
-    fn record(&mut self, lane: Lane, label_id: u8) {
-        for index in 0..self.dfa.match_len(lane.state) {
-            let id = self.dfa.match_pattern(lane.state, index);
+    fn record(&mut self, state: StateID, readings: u8, pos: u16, label_id: u8) {
+        for index in 0..self.dfa.match_len(state) {
+            let id = self.dfa.match_pattern(state, index);
             let Some(pattern) = self.rules.patterns.get(id.as_usize()) else {
                 continue;
             };
@@ -384,10 +462,10 @@ impl Scan<'_> {
             if let Some(slot) = found.get_mut(self.len) {
                 *slot = Occurrence {
                     pattern: id.as_u32(),
-                    readings: lane.readings,
+                    readings,
                     label: label_id,
-                    start: lane.pos.saturating_sub(len),
-                    end: lane.pos,
+                    start: pos.saturating_sub(len),
+                    end: pos,
                 };
                 self.len += 1;
             }
