@@ -11,10 +11,8 @@
 //! `target/bench/`. Compile time and fst bytes per domain are printed once.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hickory_resolver::proto::rr::Name;
@@ -24,27 +22,11 @@ use lollipop::name::ReversedName;
 use lollipop::policy::Policy;
 use lollipop::policy::safesearch::SafeSearchMap;
 
-fn bench_list() -> PathBuf {
-    if let Some(path) = std::env::var_os("LOLLIPOP_BENCH_LIST") {
-        return PathBuf::from(path);
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("target/bench/list-1m.txt");
-    if !path.exists() {
-        std::fs::create_dir_all(root.join("target/bench")).expect("target/bench");
-        let status = Command::new("python3")
-            .arg(root.join("bench/gen-list.py"))
-            .args(["--domains", "1000000", "--out"])
-            .arg(&path)
-            .status()
-            .expect("python3 runs bench/gen-list.py");
-        assert!(status.success(), "gen-list.py failed");
-    }
-    path
-}
+mod setup;
+use setup::bench_list;
 
 /// The first, middle and last listed names: hits at different fst depths.
-fn sample_names(list: &Path) -> Vec<String> {
+fn sample_names(list: &std::path::Path) -> Vec<String> {
     let text = std::fs::read_to_string(list).expect("read list");
     let names: Vec<&str> = text
         .lines()
@@ -56,66 +38,10 @@ fn sample_names(list: &Path) -> Vec<String> {
         .collect()
 }
 
-fn config_text_for(dir: &Path, list: &Path, rules: bool) -> String {
-    format!(
-        r#"
-[server]
-data_dir = "{data}"
-default_profile = "ks2"
-[[listen]]
-address = "127.0.0.1:0"
-[[upstream]]
-address = "127.0.0.1"
-protocol = "udp"
-[[lists]]
-name = "bench"
-path = "{list}"
-category = "malware"
-[[lists]]
-name = "garden"
-path = "{garden}"
-category = "child-safe"
-[name_rules]
-enabled = {rules}
-[profiles.ks2]
-mode = "blocklist"
-block_categories = ["malware", "self-harm", "extremism", "pornography"]
-allow_categories = ["child-safe"]
-allow_domains = ["example.org"]
-deny_domains = ["example.net"]
-"#,
-        data = dir.display(),
-        list = list.display(),
-        garden = dir.join("garden.txt").display(),
-    )
-}
-
 fn decision(c: &mut Criterion) {
-    let list = bench_list();
+    let list = setup::bench_list();
     let dir = tempfile::tempdir().expect("tempdir");
-    let config_text = config_text_for(dir.path(), &list, false);
-    std::fs::write(dir.path().join("garden.txt"), "cbeebies.com\nbbc.co.uk\n").expect("garden");
-    let config = Config::parse(&config_text, ConfigOrigin::default()).expect("config");
-
-    let started = Instant::now();
-    let report = lollipop::service::settings::compile_lists(&config).expect("compile");
-    eprintln!(
-        "compile: {} domains in {:.2} s, fst {} bytes = {:.2} bytes/domain",
-        report.unique_domains,
-        started.elapsed().as_secs_f64(),
-        report.fst_bytes,
-        report.bytes_per_domain
-    );
-    let lists = Arc::new(CompiledLists::open(&config.compiled_lists_path()).expect("open"));
-    let safe_search = Arc::new(SafeSearchMap::embedded().expect("map"));
-    let policy = Policy::build(&config, lists.clone(), safe_search.clone(), &[]).expect("policy");
-    let with_rules = Config::parse(
-        &config_text_for(dir.path(), &list, true),
-        ConfigOrigin::default(),
-    )
-    .expect("config");
-    let policy_rules = Policy::build(&with_rules, lists, safe_search, &[]).expect("policy");
-    let profile = policy.profile_id("ks2").expect("ks2");
+    let (policy, policy_rules, profile) = setup::policies(dir.path(), &list, true);
 
     let samples = sample_names(&list);
     let mut cases: Vec<(String, Name)> = samples
@@ -138,7 +64,7 @@ fn decision(c: &mut Criterion) {
     ));
     cases.push((
         "miss (not listed)".into(),
-        Name::from_ascii("assets.school-website.sch.uk.").expect("name"),
+        Name::from_ascii(setup::UNLISTED_SHORT).expect("name"),
     ));
 
     let mut group = c.benchmark_group("decision_1m");
@@ -153,15 +79,15 @@ fn decision(c: &mut Criterion) {
     group.finish();
 
     // The rules run only where no list entry or allow decided, so the
-    // misses are their worst case; a long name with digits runs all three
-    // of its folds.
+    // misses are their worst case; a long name with digits splits its
+    // readings at each digit 0, 1, 3, 4, 5 or 7.
     cases.push((
         "miss, long name with digits".into(),
-        Name::from_ascii("cdn-07.assets-2024.static.school-website-1.sch.uk.").expect("name"),
+        Name::from_ascii(setup::UNLISTED_LONG).expect("name"),
     ));
     cases.push((
         "flagged by a name rule".into(),
-        Name::from_ascii("www.su1c1de-methods.example.").expect("name"),
+        Name::from_ascii(setup::FLAGGED).expect("name"),
     ));
     let mut group = c.benchmark_group("name_rules_1m");
     for (label, name) in &cases {

@@ -3,12 +3,13 @@
 //! yet. The rules in `lists/rules/names.toml` are folded (leetspeak undone,
 //! hyphens and doubled letters dropped) and compiled once per reload into
 //! one Aho-Corasick automaton; each look-up folds the name's labels the same
-//! way and runs the automaton over them, an exception covering the term it
-//! contains (the Scunthorpe problem).
+//! way as it runs the automaton over them (`scan`), an exception covering
+//! the term it contains (the Scunthorpe problem).
 
 use std::collections::BTreeMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{MatchKind, StartKind};
 use serde::Deserialize;
 
 use crate::config::ProfileMode;
@@ -25,13 +26,6 @@ pub use crate::config::NAME_RULE_LANGUAGES as LANGUAGES;
 /// The fewest letters a folded term or exception may keep: shorter ones
 /// match inside too many ordinary words.
 const MIN_LETTERS: usize = 3;
-/// The three readings of a name are matched only as far as this (a DNS
-/// name is at most 253 bytes; decoded international labels can grow).
-const FOLDED_MAX: usize = 800;
-/// Matches considered per folded name; a name with more is cut short, which
-/// can only miss a flag, never invent one.
-const MAX_MATCHES: usize = 64;
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RulesFile {
@@ -68,7 +62,7 @@ struct Pattern {
 pub struct NameRules {
     categories: Vec<String>,
     patterns: Vec<Pattern>,
-    automaton: Option<AhoCorasick>,
+    automaton: Option<scan::Automaton>,
 }
 
 /// A term that flagged a name: its category (index into the rules'
@@ -134,13 +128,15 @@ impl NameRules {
         if !folded.is_empty() {
             // Standard semantics: every overlapping match is reported, so an
             // exception and the term inside it are both seen.
-            let automaton = AhoCorasick::builder()
+            let automaton = DFA::builder()
                 .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
+                .start_kind(StartKind::Unanchored)
                 // Names are short and full of the terms' first letters: a
                 // prefilter would stop and start the automaton at every one.
                 .prefilter(false)
                 .build(&folded)
+                .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
+            let automaton = scan::Automaton::new(automaton)
                 .map_err(|e| problem(format!("cannot compile the terms: {e}")))?;
             rules.automaton = Some(automaton);
         }
@@ -181,49 +177,7 @@ impl NameRules {
         if mask == 0 {
             return None;
         }
-        let key = name.as_bytes();
-        let has_digit = key.iter().any(u8::is_ascii_digit);
-        let has_one = has_digit && key.contains(&b'1');
-        // Every reading of the name in one buffer, a dot between them, so
-        // one scan covers them all (no term holds a dot).
-        let mut folded = [0u8; FOLDED_MAX];
-        let mut len = fold_name(key, Variant::OneIsI, false, &mut folded);
-        for (variant, wanted) in [(Variant::OneIsL, has_one), (Variant::NoDigits, has_digit)] {
-            if wanted && len < FOLDED_MAX {
-                folded[len] = b'.';
-                len += 1;
-                // Labels without digits read the same every way: scanned once.
-                len += fold_name(key, variant, true, &mut folded[len..]);
-            }
-        }
-        self.search(automaton, &folded[..len], mask)
-    }
-
-    fn search(&self, automaton: &AhoCorasick, text: &[u8], mask: u64) -> Option<RuleHit> {
-        // Most names hold no term at all: one plain scan says so.
-        automaton.find(text)?;
-        let mut found = [(0u32, 0usize, 0usize); MAX_MATCHES];
-        let mut count = 0;
-        for m in automaton.find_overlapping_iter(text).take(MAX_MATCHES) {
-            found[count] = (m.pattern().as_u32(), m.start(), m.end());
-            count += 1;
-        }
-        let found = &found[..count];
-        found.iter().find_map(|&(id, start, end)| {
-            let pattern = self.patterns.get(id as usize)?;
-            if pattern.exception || mask & (1u64 << (pattern.category % 64)) == 0 {
-                return None;
-            }
-            let excepted = found.iter().any(|&(other, s, e)| {
-                self.patterns.get(other as usize).is_some_and(|p| {
-                    p.exception && p.category == pattern.category && s <= start && end <= e
-                })
-            });
-            (!excepted).then_some(RuleHit {
-                category: pattern.category,
-                term: id,
-            })
-        })
+        scan::find(self, automaton, name.as_bytes(), mask)
     }
 }
 
@@ -293,66 +247,6 @@ pub enum Variant {
     NoDigits,
 }
 
-/// Folds every label of the reversed key (with `digits_only`, those holding
-/// a digit) into `out`, labels separated by a dot so no term matches across
-/// them. Returns the bytes written.
-fn fold_name(key: &[u8], variant: Variant, digits_only: bool, out: &mut [u8]) -> usize {
-    let mut len = 0;
-    let mut label_buf = Vec::new();
-    for label in key.split(|b| *b == b'.') {
-        if digits_only && !label.iter().any(u8::is_ascii_digit) {
-            continue;
-        }
-        if len > 0 && len < out.len() {
-            out[len] = b'.';
-            len += 1;
-        }
-        let decoded;
-        let text: &[u8] = match label.strip_prefix(b"xn--") {
-            // An international label: its letters, decoded from punycode.
-            Some(code) => match std::str::from_utf8(code)
-                .ok()
-                .and_then(idna::punycode::decode_to_string)
-            {
-                Some(unicode) => {
-                    label_buf.clear();
-                    fold_label(&unicode, variant, &mut label_buf);
-                    decoded = &label_buf;
-                    decoded
-                }
-                None => label,
-            },
-            None => {
-                len += fold_ascii(label, variant, &mut out[len..]);
-                continue;
-            }
-        };
-        let room = out.len() - len;
-        let take = text.len().min(room);
-        out[len..len + take].copy_from_slice(&text[..take]);
-        len += take;
-    }
-    len
-}
-
-/// Folds one ASCII label into `out`, which it never overruns.
-fn fold_ascii(label: &[u8], variant: Variant, out: &mut [u8]) -> usize {
-    let mut len = 0;
-    let mut last = 0u8;
-    for &byte in label {
-        let Some(letter) = fold_byte(byte, variant) else {
-            continue;
-        };
-        if letter == last || len == out.len() {
-            continue;
-        }
-        out[len] = letter;
-        len += 1;
-        last = letter;
-    }
-    len
-}
-
 /// Folds any text (a rule, or a decoded international label) into `out`.
 fn fold_label(text: &str, variant: Variant, out: &mut Vec<u8>) {
     let mut last: Option<char> = None;
@@ -412,5 +306,6 @@ const fn fold_table(variant: Variant) -> [u8; 256] {
     table
 }
 
+mod scan;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::config::{Config, ConfigOrigin};
 use crate::lists::compile::compile;
@@ -29,9 +31,11 @@ fn flagged(rules: &NameRules, domain: &str) -> Option<(String, String)> {
     })
 }
 
+mod reference;
+
 fn folded(label: &str, variant: Variant) -> String {
     let mut out = [0u8; 64];
-    let len = fold_ascii(label.as_bytes(), variant, &mut out);
+    let len = reference::fold_ascii(label.as_bytes(), variant, &mut out);
     String::from_utf8_lossy(&out[..len]).into_owned()
 }
 
@@ -105,6 +109,109 @@ fn an_exception_covers_only_the_term_inside_it() {
     assert!(flagged(&rules, "essex.sex.example").is_some());
     // Terms never match across a dot.
     assert_eq!(flagged(&rules, "self.harm.example"), None);
+}
+
+/// The one-pass scan finds what folding every reading into a buffer and
+/// scanning that found, the same term first.
+fn assert_as_reference(rules: &NameRules, domain: &str) {
+    let name = ReversedName::from_domain(domain).expect("name");
+    let automaton = reference::automaton(rules);
+    for mask in [u64::MAX, 1, 2, 4, 5] {
+        assert_eq!(
+            rules.find(&name, mask),
+            reference::find(rules, &automaton, name.as_bytes(), mask),
+            "{domain} mask {mask}"
+        );
+    }
+}
+
+#[test]
+fn one_pass_reads_every_reading_as_the_reference_does() {
+    let rules = shipped();
+    let arabic = idna::domain_to_ascii("انتحار.example").expect("idna");
+    let arabic_digit = idna::domain_to_ascii("سكس1.example").expect("idna");
+    for domain in [
+        "www.su1c1de-methods.example",
+        "cdn-07.assets-2024.static.school-website-1.sch.uk",
+        "se1fharm.s3lf-h4rm.example",
+        "sex1ton.example",
+        "ess1ex.sex.example",
+        "1111.0000.example",
+        "kiill-myself1.example",
+        "su1icide-prevention1.example",
+        "m1lf0rd.m1lf.example",
+        "p0rn1.example",
+        "xn--sexx.example",
+        "xn--p0rn-.example",
+        arabic.as_str(),
+        arabic_digit.as_str(),
+    ] {
+        assert_as_reference(&rules, domain);
+    }
+}
+
+/// Pieces of terms, exceptions and leetspeak, so random names hold them.
+fn piece() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "su",
+        "1",
+        "ic",
+        "i",
+        "l",
+        "de",
+        "sex",
+        "es",
+        "s3x",
+        "e5",
+        "x",
+        "0",
+        "p0rn",
+        "-",
+        "ki",
+        "myself",
+        "7h1n5p0",
+        "prevention",
+        "uni",
+        "milf",
+        "ord",
+        "2",
+        "4",
+        "naz",
+        "neo",
+        "ss",
+        "ton",
+        "self",
+        "h4rm",
+        "uk",
+        "xn--",
+        "a",
+        "7",
+        "3",
+        "5",
+        "@",
+        "$",
+    ])
+}
+
+fn label() -> impl Strategy<Value = String> {
+    prop::collection::vec(piece(), 1..6).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn one_pass_agrees_with_the_reference(labels in prop::collection::vec(label(), 1..5)) {
+        let domain = labels.join(".");
+        if ReversedName::from_domain(&domain).is_some() {
+            assert_as_reference(shipped_once(), &domain);
+        }
+    }
+}
+
+fn shipped_once() -> &'static NameRules {
+    static RULES: std::sync::OnceLock<NameRules> = std::sync::OnceLock::new();
+    RULES.get_or_init(shipped)
 }
 
 #[test]
