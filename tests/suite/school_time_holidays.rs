@@ -6,7 +6,6 @@
 //! clock time. Then the same by the running service's own schedule.
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -86,20 +85,6 @@ fn cut_short() -> String {
     r#"{"england-and-wales": {"division": "england-and-wales", "events": [
         {"title": "New Year's Day", "date": "2027-01-01", "notes": "", "bunting": true}]}}"#
         .into()
-}
-
-fn lollipop_cli(config: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_lollipop"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("lollipop runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Whether `name` is blocked, with the EDE text, once it settles to

@@ -30,20 +30,6 @@ fn root_anchors(ds: &str) -> String {
     )
 }
 
-fn lollipop_cli(config: &std::path::Path, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_lollipop"))
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("lollipop runs");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 #[test]
 fn the_list_updater_renews_the_trust_anchor_from_ianas_digests() {
     let hierarchy = Hierarchy::start(61);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{
-    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query,
+    Edns, Header, HeaderCounts, Message, MessageType, Metadata, OpCode, Query, ResponseCode,
 };
 use hickory_server::proto::rr::{LowerName, Name, RecordType};
 use hickory_server::proto::serialize::binary::{BinDecodable, BinEncodable};
@@ -507,4 +507,33 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free port");
+}
+
+/// Runs the real binary with `--config config` and `args`: what it printed,
+/// stdout then stderr.
+pub fn lollipop_cli(config: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lollipop"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("lollipop runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Asserts `reply` is a SERVFAIL whose Extended DNS Error is `code`, and
+/// returns the error's text.
+pub fn servfail_with(reply: &Message, code: u16) -> String {
+    assert_eq!(
+        reply.metadata.response_code,
+        ResponseCode::ServFail,
+        "{reply:?}"
+    );
+    let (given, text) = extended_error(reply).expect("a SERVFAIL says why");
+    assert_eq!(given, code, "{text}");
+    text
 }
