@@ -75,13 +75,16 @@ impl TrustedClock {
         }
     }
 
-    /// Whether the clock is known good: synchronised by NTP, or later than
-    /// the latest time known to have passed.
+    /// Whether the clock is known good: synchronised by NTP, or not earlier
+    /// than the latest time known to have passed.
     pub fn is_trusted(&self) -> bool {
         if self.trusted.load(Ordering::Relaxed) {
             return true;
         }
-        let trusted = self.synced_file.exists() || self.clock.now_unix_secs() > self.floor;
+        // At or past the floor: a time saved by this very run (a reload
+        // builds a new clock within the second the last one saved) is not
+        // a clock gone back.
+        let trusted = self.synced_file.exists() || self.clock.now_unix_secs() >= self.floor;
         if trusted {
             self.trusted.store(true, Ordering::Relaxed);
             tracing::info!("the system clock is trusted: DNSSEC signature times are checked again");
@@ -208,6 +211,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let state = with_saved(dir.path(), SAVED);
         let trusted = TrustedClock::new(Clock::system(), dir.path().join("synced"), state);
+        assert!(trusted.is_trusted());
+    }
+
+    #[test]
+    fn a_clock_that_reads_the_saved_second_is_trusted() {
+        // A reload builds a new clock within the second the running one
+        // saved: that is not a clock gone back.
+        let dir = tempfile::tempdir().expect("dir");
+        let state = with_saved(dir.path(), SAVED);
+        let clock = Clock::set_at(i64::try_from(SAVED).expect("fits") * 1000 + 400);
+        let trusted = TrustedClock::new(clock, dir.path().join("synced"), state);
         assert!(trusted.is_trusted());
     }
 }
