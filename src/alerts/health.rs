@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::time::{Civil, TimeZone};
+use super::time::TimeZone;
 use super::{AlertError, Channel, EmailConfig};
 use crate::journal::AuditRow;
 
@@ -140,19 +140,9 @@ fn alerts(n: usize) -> String {
     }
 }
 
-/// "Mon 7 Dec, 08:40".
+/// "Mon 7 Dec, 08:40", as every page writes times.
 pub fn brief(unix_ms: i64, zone: TimeZone) -> String {
-    let at = Civil::at(unix_ms, zone);
-    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let month = super::time::MONTHS[(at.month as usize + 11) % 12];
-    format!(
-        "{} {} {}, {:02}:{:02}",
-        DAYS[at.weekday as usize % 7],
-        at.day,
-        &month[..3],
-        at.hour,
-        at.minute
-    )
+    crate::clock::people::when(zone, unix_ms)
 }
 
 /// Why an attempt failed, as a head teacher would say it.

@@ -4,6 +4,7 @@
 
 pub use crate::clock::TimeZone;
 use crate::clock::civil_from_days;
+use crate::clock::people::{DAY_NAMES, MONTH_NAMES};
 
 /// A broken-down calendar time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,31 +20,6 @@ pub struct Civil {
     pub offset_secs: i64,
     pub abbrev: &'static str,
 }
-
-/// The months' names, as alerts and pages write dates.
-pub const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const WEEKDAYS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
 
 impl Civil {
     pub fn at(unix_ms: i64, zone: TimeZone) -> Civil {
@@ -81,9 +57,9 @@ impl Civil {
     pub fn long(&self) -> String {
         format!(
             "{} {} {} {}, {} {}",
-            WEEKDAYS[self.weekday as usize % 7],
+            DAY_NAMES[self.weekday as usize % 7],
             self.day,
-            MONTHS[(self.month as usize + 11) % 12],
+            MONTH_NAMES[(self.month as usize + 11) % 12],
             self.year,
             self.clock(),
             self.abbrev

@@ -66,15 +66,7 @@ pub type Weekdays = u8;
 pub const MONDAY_TO_FRIDAY: Weekdays = 0b001_1111;
 pub const EVERY_DAY: Weekdays = 0b111_1111;
 pub const WEEKDAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-const WEEKDAY_WORDS: [&str; 7] = [
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+use crate::clock::people::DAY_NAMES as WEEKDAY_WORDS;
 
 /// 0 for Monday .. 6 for Sunday.
 pub fn weekday(day: i64) -> usize {
@@ -315,20 +307,7 @@ pub fn date_text(day: i64) -> String {
 
 /// "Thursday 3 September 2026".
 pub fn date_words(day: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
+    use crate::clock::people::MONTH_NAMES as MONTHS;
     let (y, m, d) = civil_from_days(day);
     let month = MONTHS.get(m as usize - 1).copied().unwrap_or("?");
     format!("{} {d} {month} {y}", WEEKDAY_WORDS[weekday(day)])

@@ -217,7 +217,7 @@ pub async fn page(
 
 /// "15 January 2020, 09:30" in the school's time zone.
 fn plain_date(zone: crate::clock::TimeZone, unix_ms: i64) -> String {
-    use crate::alerts::time::MONTHS;
+    use crate::clock::people::MONTH_NAMES as MONTHS;
     let local = unix_ms.saturating_add(i64::from(zone.offset_seconds(unix_ms)) * 1000);
     let (year, month, day) = crate::clock::civil_from_days(local.div_euclid(86_400_000));
     let minutes = local.rem_euclid(86_400_000) / 60_000;
