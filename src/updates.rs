@@ -145,3 +145,81 @@ fn log_outcome(name: &str, outcome: &UpdateOutcome) {
         }
     }
 }
+
+/// A file renewed beside the lists (the DNSSEC root key, the bank
+/// holidays) that has not been renewed lately: its label, and why, in the
+/// words the dashboard shows. The copy in force stays in use meanwhile.
+pub fn renewals_failing(config: &Config, now: u64) -> Vec<(&'static str, String)> {
+    let store = downloads_dir(config);
+    [
+        (
+            trust_anchor::LABEL,
+            trust_anchor::STATE_NAME,
+            trust_anchor::spec(config),
+        ),
+        (
+            bank_holidays::LABEL,
+            bank_holidays::STATE_NAME,
+            bank_holidays::spec(config),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(label, name, spec)| {
+        let spec = spec?;
+        let state = load_state(&store, name);
+        if !is_stale(&spec, &state, now) {
+            return None;
+        }
+        let why = state
+            .last_error
+            .unwrap_or_else(|| "no successful check yet".into());
+        Some((label, why))
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigOrigin;
+    use crate::lists::acquire::update::SourceState;
+
+    #[test]
+    fn a_renewal_that_keeps_failing_is_reported_and_one_that_works_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let text = format!(
+            "[server]\ndata_dir = \"{}\"\ndefault_profile = \"ks2\"\n[[listen]]\naddress = \"127.0.0.1:0\"\n\
+             [resolver]\nmode = \"recursive\"\n[profiles.ks2]\nmode = \"blocklist\"\n",
+            dir.path().display()
+        );
+        let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
+        let store = downloads_dir(&config);
+        std::fs::create_dir_all(&store).expect("store");
+        let now = 1_800_000_000;
+        // Nothing tried yet: nothing to say.
+        assert!(renewals_failing(&config, now).is_empty());
+        // Tried, never a success: the reason is shown.
+        let failed = SourceState {
+            last_attempt: Some(now - 60),
+            last_error: Some("HTTP 503 Service Unavailable".into()),
+            consecutive_failures: 1,
+            ..SourceState::default()
+        };
+        save_state(&store, trust_anchor::STATE_NAME, &failed).expect("save");
+        assert_eq!(
+            renewals_failing(&config, now),
+            [(
+                trust_anchor::LABEL,
+                "HTTP 503 Service Unavailable".to_string()
+            )]
+        );
+        // A success a day ago: fine again.
+        let renewed = SourceState {
+            last_attempt: Some(now - 86_400),
+            last_success: Some(now - 86_400),
+            ..SourceState::default()
+        };
+        save_state(&store, trust_anchor::STATE_NAME, &renewed).expect("save");
+        assert!(renewals_failing(&config, now).is_empty());
+    }
+}

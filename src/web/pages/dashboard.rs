@@ -345,6 +345,17 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         level: if stale.is_empty() { "ok" } else { "warn" },
     });
 
+    // The root key and bank holidays: the copy in force stays, but a
+    // renewal failing for weeks is the technician's to mend.
+    let now_secs = u64::try_from(now.div_euclid(1000)).unwrap_or(0);
+    for (label, why) in crate::updates::renewals_failing(config, now_secs) {
+        lines.push(StatusLine {
+            what: label,
+            state: format!("could not be renewed: {why}; the copy in use stays"),
+            level: "warn",
+        });
+    }
+
     for gap in crate::lists::safeguards::gaps(config, lists) {
         lines.push(StatusLine {
             what: "Safeguards",
