@@ -7,7 +7,6 @@
 //! ask). Filtering is the pipeline's, the same as for forwarding.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -136,19 +135,8 @@ impl Recursor {
                 .saturating_sub(DEADLINE_MARGIN),
             validating,
         };
-        recursor.note_clock();
+        recursor.clock.note(&recursor.stats, recursor.validating);
         Ok(recursor)
-    }
-
-    /// Tells the status page and `/metrics` whether signatures are being
-    /// checked by a clock not yet trusted; returns the time they are
-    /// checked against.
-    fn note_clock(&self) -> u32 {
-        let time = self.clock.validation_time();
-        let untrusted = self.validating && !self.clock.is_trusted();
-        self.stats.clock_untrusted.store(untrusted, Relaxed);
-        self.stats.validating_as_of.store(time, Relaxed);
-        time as u32
     }
 
     async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
@@ -158,7 +146,7 @@ impl Recursor {
         // DO set whenever validating, whatever the client asked: the answer
         // is cached for every client, the RRSIGs tell an expired signature,
         // and the codec leaves them out for clients without DO.
-        let now = self.note_clock();
+        let now = self.clock.note(&self.stats, self.validating);
         let started = Instant::now();
         let asked = with_clock(
             self.clock.clone(),

@@ -92,6 +92,17 @@ impl TrustedClock {
         trusted
     }
 
+    /// Tells the status page and `/metrics` whether signatures are being
+    /// checked by a clock not yet trusted (only when `validating`); returns
+    /// the time they are checked against, in RRSIG time.
+    pub fn note(&self, stats: &crate::metrics::UpstreamStats, validating: bool) -> u32 {
+        let time = self.validation_time();
+        let untrusted = validating && !self.is_trusted();
+        stats.clock_untrusted.store(untrusted, Ordering::Relaxed);
+        stats.validating_as_of.store(time, Ordering::Relaxed);
+        time as u32
+    }
+
     /// The time DNSSEC signatures are checked against, in Unix seconds:
     /// now, once the clock is trusted. Before that, the latest time known
     /// to have passed (the saved time, else the build time) plus the time

@@ -7,7 +7,6 @@
 //! own SERVFAIL and reason.
 
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
@@ -74,11 +73,7 @@ impl ValidatingForwarder {
     async fn resolve(&self, name: &Name, record_type: RecordType) -> UpstreamAnswer {
         let mut fqdn = name.clone();
         fqdn.set_fqdn(true);
-        let now = self.clock.validation_time();
-        self.stats
-            .clock_untrusted
-            .store(!self.clock.is_trusted(), Relaxed);
-        self.stats.validating_as_of.store(now, Relaxed);
+        let now = self.clock.note(&self.stats, true);
         let mut options = DnsRequestOptions::default();
         options.edns_payload_len = MAX_UDP_PAYLOAD;
         options.edns_set_dnssec_ok = true;
@@ -94,7 +89,7 @@ impl ValidatingForwarder {
             .await;
         let mut answer = match validated {
             Some(Ok(response)) => {
-                validated::from_message(response.into_message(), &fqdn, record_type, now as u32)
+                validated::from_message(response.into_message(), &fqdn, record_type, now)
             }
             Some(Err(error)) => validated::from_dnssec_error(name, &error).unwrap_or_else(|| {
                 let forwarders_own = unanswered.lock().ok().and_then(|mut slot| slot.take());
