@@ -3,7 +3,7 @@
 //! runs it for the name-rule rows of the decision bench and prints the
 //! instructions per decision.
 //!
-//!   cargo bench --bench decision_count -- DOMAIN off|on ITERATIONS
+//!   cargo bench --bench decision_count -- DOMAIN off|first|on ITERATIONS
 //!
 //! Without arguments it times the three rows natively instead.
 //! The list is compiled once into `target/bench/count/` and reused.
@@ -38,7 +38,7 @@ fn main() {
         [domain, switch, n] => vec![(domain.clone(), switch.clone(), n.parse().unwrap_or(1000))],
         _ => [setup::UNLISTED_SHORT, setup::UNLISTED_LONG, setup::FLAGGED]
             .iter()
-            .flat_map(|d| ["off", "on"].map(|s| (d.to_string(), s.to_string(), 200_000)))
+            .flat_map(|d| ["off", "first", "on"].map(|s| (d.to_string(), s.to_string(), 200_000)))
             .collect(),
     };
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench/count");
@@ -46,6 +46,9 @@ fn main() {
     let (off, on, profile) = setup::policies(&dir, &setup::bench_list(), false);
     for (domain, switch, iterations) in cases {
         let policy = if switch == "off" { &off } else { &on };
+        // "first": every decision reads the name afresh (a name not asked
+        // lately); "on": the rules' remembered answer for a name asked again.
+        lollipop::policy::name_rules::memo::bypass_on_this_thread(switch == "first");
         let name = Name::from_ascii(&domain).expect("name");
         let started = Instant::now();
         measured_decisions(policy, profile, &name, iterations);

@@ -352,6 +352,9 @@ impl Policy {
 
     /// Whether `name` is in one of the school's zones exempt from filtering.
     pub fn in_unfiltered_zone(&self, name: &ReversedName) -> bool {
+        if self.unfiltered_zones.is_empty() {
+            return false;
+        }
         let mut found = false;
         self.unfiltered_zones.walk(name, |_| found = true);
         found

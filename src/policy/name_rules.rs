@@ -177,7 +177,10 @@ impl NameRules {
         if mask == 0 {
             return None;
         }
-        scan::find(self, automaton, name.as_bytes(), mask)
+        let key = name.as_bytes();
+        memo::remembered(automaton.id(), key, mask, || {
+            scan::find(self, automaton, key, mask)
+        })
     }
 }
 
@@ -306,6 +309,7 @@ const fn fold_table(variant: Variant) -> [u8; 256] {
     table
 }
 
+pub mod memo;
 mod scan;
 #[cfg(test)]
 mod tests;

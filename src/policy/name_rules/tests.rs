@@ -117,11 +117,56 @@ fn assert_as_reference(rules: &NameRules, domain: &str) {
     let name = ReversedName::from_domain(domain).expect("name");
     let automaton = reference::automaton(rules);
     for mask in [u64::MAX, 1, 2, 4, 5] {
+        let expected = reference::find(rules, &automaton, name.as_bytes(), mask);
+        // The scan itself, then the remembered answer, filled and read.
+        memo::bypass_on_this_thread(true);
+        let read = rules.find(&name, mask);
+        memo::bypass_on_this_thread(false);
+        assert_eq!(read, expected, "{domain} mask {mask}");
         assert_eq!(
             rules.find(&name, mask),
-            reference::find(rules, &automaton, name.as_bytes(), mask),
-            "{domain} mask {mask}"
+            expected,
+            "{domain} mask {mask}, remembered"
         );
+        assert_eq!(
+            rules.find(&name, mask),
+            expected,
+            "{domain} mask {mask}, remembered"
+        );
+    }
+}
+
+#[test]
+fn a_remembered_answer_is_for_that_name_mask_and_rules_only() {
+    let english = NameRules::embedded(&[]).expect("rules");
+    let polish = NameRules::embedded(&["pl".into()]).expect("rules");
+    let name = ReversedName::from_domain("samobojstwo.example").expect("name");
+    // Read by the English rules first: the Polish rules (a reload adding a
+    // language) must not be given that answer.
+    assert_eq!(english.find(&name, u64::MAX), None);
+    assert_eq!(english.find(&name, u64::MAX), None);
+    assert!(polish.find(&name, u64::MAX).is_some());
+    assert!(polish.find(&name, u64::MAX).is_some());
+    // Another mask is another question.
+    let self_harm = polish.mask_of(["self-harm"]);
+    assert!(polish.find(&name, self_harm).is_some());
+    assert_eq!(polish.find(&name, !self_harm), None);
+    // Names that land in the same slot, or differ in one letter, each get
+    // their own answer; so does a name too long to remember.
+    let shipped = shipped();
+    for round in 0..2 {
+        for i in 0..3000 {
+            let clean = ReversedName::from_domain(&format!("school{i}.example")).expect("name");
+            assert_eq!(shipped.find(&clean, u64::MAX), None, "round {round}, {i}");
+            let flagged = ReversedName::from_domain(&format!("suicide{i}.example")).expect("name");
+            assert!(
+                shipped.find(&flagged, u64::MAX).is_some(),
+                "round {round}, {i}"
+            );
+        }
+        let long = format!("{}.suicide.example", "a".repeat(60));
+        let long = ReversedName::from_domain(&long).expect("name");
+        assert!(shipped.find(&long, u64::MAX).is_some());
     }
 }
 
