@@ -74,7 +74,7 @@ pub(crate) fn write_lists_file(
         path: tmp.clone(),
         error,
     };
-    let write = || {
+    let write = || -> Result<u64, CompileError> {
         let header = encode_header(manifest).map_err(|e| io_err(e.into()))?;
         let mut out = BufWriter::with_capacity(1 << 16, File::create(&tmp).map_err(io_err)?);
         out.write_all(&header).map_err(io_err)?;

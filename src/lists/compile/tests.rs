@@ -272,3 +272,88 @@ fn rejects_too_many_or_empty_categories() {
     let err = compile(&specs, &out).unwrap_err();
     assert!(matches!(err, CompileError::EmptyCategory { .. }));
 }
+
+/// Lists of overlapping names from several sources, with allow and
+/// important entries, as adblock lines.
+fn overlapping_sources(dir: &Path, names: &[(u8, u16, u8)]) -> Vec<SourceSpec> {
+    (0..3u8)
+        .map(|source| {
+            let mut body = String::new();
+            for &(s, n, kind) in names {
+                if s % 3 != source {
+                    continue;
+                }
+                let name = format!("n{n}.d{}.example", n % 7);
+                body.push_str(&match kind % 3 {
+                    0 => format!("||{name}^\n"),
+                    1 => format!("@@||{name}^\n"),
+                    _ => format!("||{name}^$important\n"),
+                });
+            }
+            spec(dir, &format!("s{source}"), ListFormat::Adblock, body.as_bytes())
+        })
+        .collect()
+}
+
+fn fst_section(path: &Path) -> Vec<u8> {
+    let file = std::fs::read(path).unwrap();
+    let (_, offset) = crate::lists::decode_header(&file).unwrap();
+    file[offset..].to_vec()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Sorting in runs on disk gives the very file sorting in memory gives.
+    #[test]
+    fn runs_on_disk_compile_the_same_file(
+        names in proptest::collection::vec((0u8..3, 0u16..400, 0u8..3), 1..600),
+        budget in 16usize..400,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let sources = overlapping_sources(dir.path(), &names);
+        let memory = dir.path().join("memory.bin");
+        let runs = dir.path().join("runs.bin");
+        let a = compile_within(&sources, &memory, usize::MAX).unwrap();
+        let b = compile_within(&sources, &runs, budget).unwrap();
+        proptest::prop_assert_eq!(fst_section(&memory), fst_section(&runs));
+        proptest::prop_assert_eq!(
+            (a.unique_domains, a.combinations, a.fst_bytes),
+            (b.unique_domains, b.combinations, b.fst_bytes)
+        );
+        for (x, y) in a.sources.iter().zip(&b.sources) {
+            proptest::prop_assert_eq!(
+                (x.info.entries, x.exceptions, x.important),
+                (y.info.entries, y.exceptions, y.important)
+            );
+        }
+        // The runs are gone once compiled: only the sources and the files.
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        proptest::prop_assert_eq!(left, ["memory.bin", "runs.bin", "s0", "s1", "s2"]);
+    }
+}
+
+#[test]
+fn runs_that_cannot_be_written_fail_the_compile_and_keep_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<(u8, u16, u8)> = (0..300).map(|n| (0, n, 0)).collect();
+    let sources = overlapping_sources(dir.path(), &names);
+    let out = dir.path().join("lists.bin");
+    compile(&sources, &out).unwrap();
+    let before = std::fs::read(&out).unwrap();
+    // A file where the runs' directory would go stops it being made.
+    std::fs::write(
+        dir.path().join(format!(".lists.bin.sorting-{}", std::process::id())),
+        b"",
+    )
+    .unwrap();
+    let error = compile_within(&sources, &out, 64).unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("while sorting the lists"), "{text}");
+    assert!(text.contains("disk not full"), "{text}");
+    assert_eq!(std::fs::read(&out).unwrap(), before);
+}
