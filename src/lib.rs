@@ -16,6 +16,7 @@ pub mod assessment;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod journal;

@@ -103,6 +103,12 @@ enum Command {
         #[arg(long)]
         role: Option<String>,
     },
+    /// An HA pair: `pair` (on the primary) makes the pair key and prints
+    /// the secondary's [cluster] lines.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Check the config file and report every problem.
     Config {
         #[command(subcommand)]
@@ -118,6 +124,13 @@ enum ListsCommand {
     Update,
     /// Each list: entries, bad lines, last download, age, licence.
     Status,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Make the pair key (if there is none) and print what the secondary's
+    /// config needs: the primary's address and certificate pin.
+    Pair,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +257,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Passwd { name, role } => {
             println!("{}", cli::users::passwd(&config, name, role.as_deref())?)
         }
+        Command::Cluster {
+            command: ClusterCommand::Pair,
+        } => print!("{}", cli::cluster::pair(&config)?),
         Command::Config {
             command: ConfigCommand::Check,
         } => print!("{}", cli::config_check::report(&config)),

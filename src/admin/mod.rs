@@ -4,6 +4,7 @@
 //! (`admin.db` in the data directory) that retention never touches.
 
 pub mod copy;
+pub mod follow;
 pub mod overrides;
 pub mod reviews;
 pub mod rules;
