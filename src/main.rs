@@ -188,6 +188,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(&cli)?;
+    // On the secondary of a pair, what the commands show is what it runs:
+    // the primary's settings it last had (the service reads them itself).
+    let config = match &cli.command {
+        Command::Lists { .. }
+        | Command::Check { .. }
+        | Command::Log { .. }
+        | Command::Report { .. } => service::follow::followed_config(config),
+        _ => config,
+    };
     match &cli.command {
         Command::Run => {
             // The blocking pool (SQLite, password hashes, list files) stays

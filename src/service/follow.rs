@@ -107,6 +107,31 @@ pub fn at_start(
     }
 }
 
+/// For the commands on a secondary (`check`, `log`, `report`, `lists`):
+/// `config` with the primary's settings of the last good snapshot, so they
+/// say what the running box does. Changes nothing on disk; with no usable
+/// snapshot, the file's own config (and a warning).
+pub fn followed_config(config: Config) -> Config {
+    if config.secondary_of().is_none() {
+        return config;
+    }
+    let Some(bytes) = read_stored(&stored_path(&config)) else {
+        return config;
+    };
+    let followed = crate::cluster::PairKey::from_config(&config)
+        .and_then(|key| Envelope::open(&bytes, &key, None).map_err(|refused| refused.to_string()))
+        .and_then(|state| prepare(&config, &state));
+    match followed {
+        Ok(prepared) => prepared.config,
+        Err(problem) => {
+            tracing::warn!(
+                "the primary's settings kept on disk are not used ({problem}): this shows the config file's own"
+            );
+            config
+        }
+    }
+}
+
 /// The running follower; dropping it stops the task.
 pub struct Follower(tokio::task::JoinHandle<()>);
 

@@ -187,16 +187,20 @@ fn make_admin(config: &Path) -> String {
     )
 }
 
-fn status(page: &WebClient) -> serde_json::Value {
-    let reply = page.get("/api/v1/status");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    serde_json::from_str(&reply.body).expect("status JSON")
+/// The pin `lollipop cluster pair` prints for the secondary's config.
+fn pin_of(primary: &Appliance) -> String {
+    let paired = lollipop_cli(&primary.config(), &["cluster", "pair"]);
+    paired
+        .lines()
+        .find_map(|line| line.strip_prefix("primary_certificate_sha256 = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("`cluster pair` prints the pin:\n{paired}"))
+        .to_string()
 }
 
-#[test]
-fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converges_again() {
-    let upstream = TestUpstream::start();
-    let primary = Appliance::new(PAIR_KEY, |b| {
+/// The primary (blocking gambling and games) on `upstream`.
+fn primary_on(upstream: &TestUpstream) -> Appliance {
+    Appliance::new(PAIR_KEY, |b| {
         school(
             b,
             "\"gambling\", \"games\"",
@@ -204,19 +208,14 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
             "role = \"primary\"",
         )
         .replace("{upstream}", &upstream.plain.to_string())
-    });
-    let primary_process = primary.start();
-    assert!(make_admin(&primary.config()).contains("created"));
-    let paired = lollipop_cli(&primary.config(), &["cluster", "pair"]);
-    let pin = paired
-        .lines()
-        .find_map(|line| line.strip_prefix("primary_certificate_sha256 = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .unwrap_or_else(|| panic!("`cluster pair` prints the pin:\n{paired}"))
-        .to_string();
+    })
+}
 
-    // The secondary's own file blocks less: it follows the primary's.
-    let secondary = Appliance::new(PAIR_KEY, |b| {
+/// A secondary of `primary` with the pair key `key`, whose own file
+/// blocks less than the primary (gambling only).
+fn secondary_of(primary: &Appliance, key: &str, upstream: &TestUpstream) -> Appliance {
+    let pin = pin_of(primary);
+    Appliance::new(key, |b| {
         school(
             b,
             "\"gambling\"",
@@ -227,7 +226,23 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
             ),
         )
         .replace("{upstream}", &upstream.plain.to_string())
-    });
+    })
+}
+
+fn status(page: &WebClient) -> serde_json::Value {
+    let reply = page.get("/api/v1/status");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).expect("status JSON")
+}
+
+#[test]
+fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converges_again() {
+    let upstream = TestUpstream::start();
+    let primary = primary_on(&upstream);
+    let primary_process = primary.start();
+    assert!(make_admin(&primary.config()).contains("created"));
+    // The secondary's own file blocks less: it follows the primary's.
+    let secondary = secondary_of(&primary, PAIR_KEY, &upstream);
     let check = lollipop_cli(&secondary.config(), &["config", "check"]);
     assert!(!check.contains("cluster."), "{check}");
     let mut secondary_process = secondary.start();
@@ -359,6 +374,20 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
         "{}",
         secondary.log()
     );
+    // The commands on the secondary say what it does.
+    let listener = secondary.dns.to_string();
+    let checked = lollipop_cli(
+        &secondary.config(),
+        &[
+            "check",
+            "www.cbeebies.com",
+            "--client",
+            "127.0.0.1",
+            "--listener",
+            &listener,
+        ],
+    );
+    assert!(checked.contains("unlocked:"), "{checked}");
 
     // The primary is back with a further change: they converge.
     let _primary_process = primary.start();
@@ -388,35 +417,9 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
 #[test]
 fn a_secondary_with_another_pair_key_is_refused_and_follows_nothing() {
     let upstream = TestUpstream::start();
-    let primary = Appliance::new(PAIR_KEY, |b| {
-        school(
-            b,
-            "\"gambling\", \"games\"",
-            "tls = true",
-            "role = \"primary\"",
-        )
-        .replace("{upstream}", &upstream.plain.to_string())
-    });
+    let primary = primary_on(&upstream);
     let _primary_process = primary.start();
-    let paired = lollipop_cli(&primary.config(), &["cluster", "pair"]);
-    let pin = paired
-        .lines()
-        .find_map(|line| line.strip_prefix("primary_certificate_sha256 = \""))
-        .and_then(|rest| rest.strip_suffix('"'))
-        .expect("the pin")
-        .to_string();
-    let secondary = Appliance::new(OTHER_KEY, |b| {
-        school(
-            b,
-            "\"gambling\"",
-            "",
-            &format!(
-                "role = \"secondary\"\nprimary = \"https://127.0.0.1:{}\"\nprimary_certificate_sha256 = \"{pin}\"\npoll_seconds = 1",
-                primary.web.port()
-            ),
-        )
-        .replace("{upstream}", &upstream.plain.to_string())
-    });
+    let secondary = secondary_of(&primary, OTHER_KEY, &upstream);
     let _secondary_process = secondary.start();
     wait_until("the secondary says it was refused", || {
         secondary.log().contains("same key")
@@ -424,4 +427,144 @@ fn a_secondary_with_another_pair_key_is_refused_and_follows_nothing() {
     // Its own file's policy: games are not blocked there.
     assert_eq!(short(secondary.dns, "www.cbeebies.com"), "192.0.2.12");
     assert!(primary.log().contains("without the pair key"));
+}
+
+/// Stands in for the primary on its own address with its own certificate
+/// and key (so the secondary's pin holds), sending `body` as the snapshot
+/// to every pull: a replayed or altered snapshot over the real channel.
+struct FakePrimary {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakePrimary {
+    fn serve(primary: &Appliance, body: Vec<u8>) -> FakePrimary {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let data = primary.dir.path().join("data");
+        let certs = CertificateDer::pem_file_iter(data.join("web-cert.pem"))
+            .expect("certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificate");
+        let key = PrivateKeyDer::from_pem_file(data.join("web-key.pem")).expect("key");
+        let tls = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config"),
+        );
+        let listener = std::net::TcpListener::bind(primary.web).expect("the primary's address");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((socket, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let _ = socket.set_nonblocking(false);
+                let _ = socket.set_read_timeout(Some(Duration::from_secs(5)));
+                let connection = rustls::ServerConnection::new(tls.clone()).expect("connection");
+                let mut stream = rustls::StreamOwned::new(connection, socket);
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => request.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
+            }
+        });
+        FakePrimary {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for FakePrimary {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+fn a_replayed_or_altered_snapshot_is_refused_and_the_last_good_state_answers() {
+    let upstream = TestUpstream::start();
+    let primary = primary_on(&upstream);
+    let primary_process = primary.start();
+    assert!(make_admin(&primary.config()).contains("created"));
+    let secondary = secondary_of(&primary, PAIR_KEY, &upstream);
+    let kept = secondary.dir.path().join("data/cluster-snapshot.json");
+    let _secondary_process = secondary.start();
+    answered_within(
+        secondary.dns,
+        "www.cbeebies.com",
+        "0.0.0.0",
+        Duration::from_secs(20),
+    );
+    let old = std::fs::read(&kept).expect("the first snapshot is kept");
+
+    let page = primary_page(&primary);
+    assert_eq!(page.sign_in("head", PASSWORD).status, 303);
+    let added = page.submit(
+        "/rules",
+        "/rules",
+        &[
+            ("profile", "ks2"),
+            ("domain", "bet365.com"),
+            ("action", "allow"),
+            ("reason", "Year 6 maths: probability"),
+        ],
+    );
+    assert_eq!(added.status, 303, "{}", added.body);
+    answered_within(
+        secondary.dns,
+        "www.bet365.com",
+        "192.0.2.14",
+        Duration::from_secs(20),
+    );
+    let current = std::fs::read(&kept).expect("the second snapshot is kept");
+    assert_ne!(old, current);
+    drop(primary_process);
+
+    // The first snapshot again, properly signed but older: refused.
+    let replay = FakePrimary::serve(&primary, old);
+    wait_until("the secondary refuses the older snapshot", || {
+        secondary.log().contains("is older")
+    });
+    assert_eq!(short(secondary.dns, "www.bet365.com"), "192.0.2.14");
+    assert_eq!(std::fs::read(&kept).expect("kept"), current);
+    drop(replay);
+
+    // The current one with its allow entry moved to another site: refused.
+    let text = String::from_utf8(current.clone()).expect("JSON");
+    assert!(text.contains("bet365.com"));
+    let altered = text.replace("bet365.com", "www.example.org").into_bytes();
+    let tampered = FakePrimary::serve(&primary, altered);
+    wait_until("the secondary refuses the altered snapshot", || {
+        secondary.log().contains("signature does not match")
+    });
+    assert_eq!(short(secondary.dns, "www.bet365.com"), "192.0.2.14");
+    assert_eq!(std::fs::read(&kept).expect("kept"), current);
+    drop(tampered);
 }
