@@ -89,7 +89,9 @@ pub struct Primary {
 impl Primary {
     /// Asks the primary for its state, saying which version is held.
     pub async fn fetch(&self, since: Option<i64>) -> Result<Fetched, String> {
-        let reply = tokio::time::timeout(TIMEOUT * 3, self.exchange(since))
+        let query = since.map(|v| format!("?since={v}")).unwrap_or_default();
+        let target = format!("{SNAPSHOT_PATH}{query}");
+        let reply = tokio::time::timeout(TIMEOUT * 3, self.exchange("GET", &target, &[]))
             .await
             .map_err(|_| format!("{} did not answer in time", self.address.url()))??;
         match reply.status {
@@ -113,10 +115,27 @@ impl Primary {
         }
     }
 
-    async fn exchange(&self, since: Option<i64>) -> Result<Reply, String> {
+    /// Sends this box's block counts for the primary's reports.
+    pub async fn send_blocks(&self, body: &[u8]) -> Result<(), String> {
+        let reply = tokio::time::timeout(
+            TIMEOUT * 3,
+            self.exchange("POST", super::blocks::BLOCKS_PATH, body),
+        )
+        .await
+        .map_err(|_| format!("{} did not answer in time", self.address.url()))??;
+        match reply.status {
+            204 | 200 => Ok(()),
+            other => Err(format!(
+                "{} did not take this box's block counts ({other})",
+                self.address.url()
+            )),
+        }
+    }
+
+    async fn exchange(&self, method: &str, target: &str, body: &[u8]) -> Result<Reply, String> {
         let url = self.address.url();
-        let target = (self.address.host.as_str(), self.address.port);
-        let tcp = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(target))
+        let dial = (self.address.host.as_str(), self.address.port);
+        let tcp = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(dial))
             .await
             .map_err(|_| format!("{url} did not accept a connection in time"))?
             .map_err(|error| format!("cannot reach {url}: {error}"))?;
@@ -133,13 +152,24 @@ impl Primary {
         .map_err(|error| {
             format!("no trusted TLS connection to {url}: {error} (is primary_certificate_sha256 the primary's current certificate?)")
         })?;
-        let query = since.map(|v| format!("?since={v}")).unwrap_or_default();
-        let request = format!(
-            "GET {SNAPSHOT_PATH}{query} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{NAME_HEADER}: {}\r\nConnection: close\r\n\r\n",
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n{NAME_HEADER}: {}\r\nConnection: close\r\n",
             self.address.host, self.token, self.name
-        );
+        )
+        .into_bytes();
+        if method != "GET" {
+            request.extend_from_slice(
+                format!(
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+        request.extend_from_slice(b"\r\n");
+        request.extend_from_slice(body);
         stream
-            .write_all(request.as_bytes())
+            .write_all(&request)
             .await
             .map_err(|error| format!("cannot ask {url}: {error}"))?;
         read_reply(&mut stream)

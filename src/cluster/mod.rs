@@ -6,6 +6,7 @@
 //! ([`follow`]), and the service puts it in force through the reload path.
 //! [`ClusterState`] is what both ends know about the pair, for the pages.
 
+pub mod blocks;
 pub mod follow;
 pub mod primary;
 pub mod snapshot;

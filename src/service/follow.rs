@@ -202,6 +202,7 @@ async fn follow(
     pause: Duration,
     clock: Clock,
 ) {
+    let mut counts = CountsSent::default();
     loop {
         let held = cluster.follow_status().held_version;
         let outcome = match primary.fetch(held).await {
@@ -211,15 +212,18 @@ async fn follow(
         };
         let now = clock.now_unix_ms();
         match outcome {
-            Ok(version) => cluster.update_follow(|status| {
-                if status.problem.is_some() {
-                    tracing::info!("following the primary again");
-                }
-                status.in_step_at_unix_ms = Some(now);
-                status.primary_version = Some(version);
-                status.problem = None;
-                status.problem_since_unix_ms = None;
-            }),
+            Ok(version) => {
+                cluster.update_follow(|status| {
+                    if status.problem.is_some() {
+                        tracing::info!("following the primary again");
+                    }
+                    status.in_step_at_unix_ms = Some(now);
+                    status.primary_version = Some(version);
+                    status.problem = None;
+                    status.problem_since_unix_ms = None;
+                });
+                counts.send_if_due(&reloader, &primary, pause, now).await;
+            }
             Err(problem) => {
                 if cluster.follow_status().problem.as_ref() != Some(&problem) {
                     tracing::warn!(
@@ -230,6 +234,62 @@ async fn follow(
             }
         }
         tokio::time::sleep(pause).await;
+    }
+}
+
+/// When this box last sent its block counts to the primary (for its
+/// reports), and the block log's write batches then.
+#[derive(Default)]
+struct CountsSent {
+    at: Option<std::time::Instant>,
+    batches: Option<u64>,
+}
+
+/// Counts are sent at most this many polls apart, and at least this often
+/// even with nothing new (so the hours move on).
+const COUNTS_EVERY_POLLS: u32 = 5;
+const COUNTS_AT_LEAST_EVERY: Duration = Duration::from_secs(600);
+
+impl CountsSent {
+    /// Sends the block log's recent hours to the primary when they have
+    /// changed (or long ago), never more often than every few polls.
+    async fn send_if_due(
+        &mut self,
+        reloader: &Reloader,
+        primary: &Primary,
+        pause: Duration,
+        now: i64,
+    ) {
+        let batches = reloader.journal().stats().batches;
+        let since = self.at.map(|at| at.elapsed());
+        let due = match since {
+            None => true,
+            Some(since) if since < pause * COUNTS_EVERY_POLLS => false,
+            Some(since) => self.batches != Some(batches) || since >= COUNTS_AT_LEAST_EVERY,
+        };
+        if !due {
+            return;
+        }
+        let config = reloader.config().await;
+        let name = primary.name.clone();
+        let summary = tokio::task::spawn_blocking(move || {
+            crate::cluster::blocks::BlockSummary::read(&config, &name, now)
+        })
+        .await
+        .map_err(|error| error.to_string())
+        .and_then(|read| read)
+        .and_then(|summary| serde_json::to_vec(&summary).map_err(|error| error.to_string()));
+        let sent = match summary {
+            Ok(body) => primary.send_blocks(&body).await,
+            Err(error) => Err(error),
+        };
+        self.at = Some(std::time::Instant::now());
+        match sent {
+            Ok(()) => self.batches = Some(batches),
+            Err(error) => tracing::warn!(
+                "this box's block counts did not reach the primary's reports: {error}"
+            ),
+        }
     }
 }
 

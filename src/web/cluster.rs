@@ -15,6 +15,7 @@ use serde::Deserialize;
 use super::WebState;
 use super::error::WebError;
 use crate::cluster::Pull;
+use crate::cluster::blocks::{self, BlockSummary};
 use crate::cluster::follow::{NAME_HEADER, VERSION_HEADER};
 
 #[derive(Deserialize, Default)]
@@ -32,21 +33,10 @@ pub async fn snapshot(
     headers: HeaderMap,
     Query(query): Query<SnapshotQuery>,
 ) -> Response {
-    let (true, Some(key)) = (state.cluster.is_primary(), state.cluster.key.clone()) else {
-        return WebError::NotFound.into_response();
+    let key = match pair_key(&state, &headers, peer, "the pair's snapshot") {
+        Ok(key) => key,
+        Err(refused) => return refused.into_response(),
     };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !key.admits(token) {
-        tracing::warn!(
-            "refused a request for the pair's snapshot from {} without the pair key",
-            peer.ip()
-        );
-        return StatusCode::UNAUTHORIZED.into_response();
-    }
     let config = state.config().await;
     let admin = state.admin.clone();
     let cluster = state.cluster.clone();
@@ -89,6 +79,78 @@ pub async fn snapshot(
         envelope.to_bytes(),
     )
         .into_response()
+}
+
+/// The pair key, when this box is a primary and the request carries the
+/// pair's token; otherwise the reply refusing it.
+fn pair_key(
+    state: &WebState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    what: &str,
+) -> Result<crate::cluster::PairKey, Refusal> {
+    let (true, Some(key)) = (state.cluster.is_primary(), state.cluster.key.clone()) else {
+        return Err(Refusal::NotPrimary);
+    };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !key.admits(token) {
+        tracing::warn!(
+            "refused a request for {what} from {} without the pair key",
+            peer.ip()
+        );
+        return Err(Refusal::NoPairKey);
+    }
+    Ok(key)
+}
+
+/// Why a pair's route refused a request.
+enum Refusal {
+    /// This box is not a primary: there is no such page.
+    NotPrimary,
+    NoPairKey,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotPrimary => WebError::NotFound.into_response(),
+            Refusal::NoPairKey => StatusCode::UNAUTHORIZED.into_response(),
+        }
+    }
+}
+
+/// `POST /cluster/blocks`: a secondary's block counts, kept for the
+/// primary's reports.
+pub async fn blocks(
+    State(state): State<Arc<WebState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = pair_key(&state, &headers, peer, "the pair's block counts") {
+        return refused.into_response();
+    }
+    let summary: BlockSummary = match serde_json::from_slice(&body) {
+        Ok(summary) => summary,
+        Err(error) => {
+            return WebError::BadRequest(format!("not a secondary's block counts: {error}"))
+                .into_response();
+        }
+    };
+    let config = state.config().await;
+    let kept = tokio::task::spawn_blocking(move || blocks::keep(&config, &summary)).await;
+    match kept {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(error)) => {
+            tracing::error!("a secondary's block counts were not kept: {error}");
+            WebError::Internal(error).into_response()
+        }
+        Err(error) => WebError::internal(error).into_response(),
+    }
 }
 
 /// Paths a secondary's page still takes a form on: signing in and out.

@@ -184,6 +184,12 @@ pub fn router(state: Arc<WebState>) -> Router {
             crate::cluster::follow::SNAPSHOT_PATH,
             get(cluster::snapshot),
         )
+        .route(
+            crate::cluster::blocks::BLOCKS_PATH,
+            post(cluster::blocks).layer(DefaultBodyLimit::max(
+                crate::cluster::blocks::MAX_SUMMARY_BYTES,
+            )),
+        )
         .fallback(get(blockpage::fallback))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

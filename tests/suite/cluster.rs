@@ -2,7 +2,8 @@
 //! entry and a room's unlock made on the primary's page are answered the
 //! same by the secondary (as `dig` sees it); with the primary killed the
 //! secondary answers with the last state, also after its own restart;
-//! with the primary back and a further change, they converge. The
+//! with the primary back and a further change, they converge, and the
+//! primary's report counts the secondary's blocks. The
 //! secondary's page refuses changes and setup links, and a secondary with
 //! the wrong pair key is refused and follows nothing.
 
@@ -411,6 +412,19 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
         Duration::from_secs(20),
     );
     assert_eq!(short(secondary.dns, "www.bet365.com"), "192.0.2.14");
+
+    // The secondary's blocks stay in its own log, and the primary's report
+    // counts them beside its own.
+    wait_until("the primary's report counts the secondary's blocks", || {
+        let report = lollipop_cli(&primary.config(), &["report", "--text"]);
+        report
+            .lines()
+            .find(|line| line.starts_with("Also answered by the secondary office-secondary"))
+            .and_then(|line| line.split(" look-ups, ").nth(1))
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|blocked| blocked.parse::<u64>().ok())
+            .is_some_and(|blocked| blocked >= 3)
+    });
     drop(secondary_process);
 }
 
