@@ -71,6 +71,9 @@ impl Appliance {
         wait_until("the box answers DNS", || {
             short(self.dns, "www.example.com") == "192.0.2.10"
         });
+        wait_until("the box's page answers", || {
+            std::net::TcpStream::connect(self.web).is_ok()
+        });
         process
     }
 
@@ -241,7 +244,8 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
     let upstream = TestUpstream::start();
     let primary = primary_on(&upstream);
     let primary_process = primary.start();
-    assert!(make_admin(&primary.config()).contains("created"));
+    let made = make_admin(&primary.config());
+    assert!(made.contains("created"), "{made}");
     // The secondary's own file blocks less: it follows the primary's.
     let secondary = secondary_of(&primary, PAIR_KEY, &upstream);
     let check = lollipop_cli(&secondary.config(), &["config", "check"]);
@@ -526,7 +530,8 @@ fn a_replayed_or_altered_snapshot_is_refused_and_the_last_good_state_answers() {
     let upstream = TestUpstream::start();
     let primary = primary_on(&upstream);
     let primary_process = primary.start();
-    assert!(make_admin(&primary.config()).contains("created"));
+    let made = make_admin(&primary.config());
+    assert!(made.contains("created"), "{made}");
     let secondary = secondary_of(&primary, PAIR_KEY, &upstream);
     let kept = secondary.dir.path().join("data/cluster-snapshot.json");
     let _secondary_process = secondary.start();
