@@ -128,12 +128,19 @@ impl IntoResponse for Refusal {
 pub async fn blocks(
     State(state): State<Arc<WebState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    request: Request,
 ) -> Response {
-    if let Err(refused) = pair_key(&state, &headers, peer, "the pair's block counts") {
+    // The key first: nobody else gets to send a body this large.
+    if let Err(refused) = pair_key(&state, request.headers(), peer, "the pair's block counts") {
         return refused.into_response();
     }
+    let body = match axum::body::to_bytes(request.into_body(), blocks::MAX_SUMMARY_BYTES).await {
+        Ok(body) => body,
+        Err(error) => {
+            return WebError::BadRequest(format!("the block counts could not be read: {error}"))
+                .into_response();
+        }
+    };
     let summary: BlockSummary = match serde_json::from_slice(&body) {
         Ok(summary) => summary,
         Err(error) => {
