@@ -82,7 +82,7 @@ pub enum Refused {
     )]
     BadSignature,
     #[error(
-        "the snapshot is older (version {offered}) than the state in force (version {held}), so it was refused"
+        "the snapshot is older (version {offered}) than the state in force (version {held}), so it was refused (if the primary was rebuilt with its clock behind, delete cluster-snapshot.json on this box to follow it again)"
     )]
     Older { held: i64, offered: i64 },
 }

@@ -315,6 +315,14 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
         "{}",
         dashboard.body
     );
+    let rules = secondary_page.get("/rules");
+    assert!(rules.body.contains("bet365.com"), "{}", rules.body);
+    assert!(!rules.body.contains("action=\"/rules\""), "{}", rules.body);
+    assert!(
+        rules
+            .body
+            .contains("Changes are made on the primary's page")
+    );
     let refused = secondary_page.submit(
         "/rules",
         "/rules",
