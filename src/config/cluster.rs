@@ -400,6 +400,61 @@ mode = "blocklist"
         assert!(merged.get("web").is_none());
     }
 
+    fn checked(cluster: &str, web: &str, key: Option<&str>) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(key) = key {
+            std::fs::write(dir.path().join("pair.key"), key).unwrap();
+        }
+        let text = format!(
+            "[server]\ndata_dir = \"data\"\ndefault_profile = \"ks2\"\n[[listen]]\naddress = \"127.0.0.1:5300\"\n[[upstream]]\naddress = \"9.9.9.9\"\nprotocol = \"udp\"\n[web]\n{web}\n[cluster]\npair_key_file = \"pair.key\"\n{cluster}\n[profiles.ks2]\nmode = \"blocklist\"\n"
+        );
+        let origin = ConfigOrigin {
+            display_name: "lollipop.toml".into(),
+            base_dir: dir.path().to_path_buf(),
+            path: None,
+            text: String::new(),
+        };
+        match Config::parse(&text, origin) {
+            Ok(_) => String::new(),
+            Err(errors) => errors.to_string(),
+        }
+    }
+
+    #[test]
+    fn config_check_names_what_a_pair_is_missing() {
+        let key = "ab".repeat(32);
+        let pin = "cd".repeat(32);
+        let secondary = format!(
+            "role = \"secondary\"\nprimary = \"https://10.0.10.1:443\"\nprimary_certificate_sha256 = \"{pin}\""
+        );
+        assert_eq!(checked(&secondary, "", Some(&key)), "");
+        assert_eq!(checked("role = \"primary\"", "tls = true", Some(&key)), "");
+        let errors = checked("role = \"primary\"", "", Some(&key));
+        assert!(
+            errors.contains("cluster.role") && errors.contains("tls = true"),
+            "{errors}"
+        );
+        let errors = checked("role = \"secondary\"", "", Some(&key));
+        assert!(errors.contains("cluster.primary:"), "{errors}");
+        assert!(
+            errors.contains("cluster.primary_certificate_sha256"),
+            "{errors}"
+        );
+        let errors = checked(&secondary, "", None);
+        assert!(errors.contains("cannot read the pair key"), "{errors}");
+        let errors = checked(&secondary, "", Some("not hex"));
+        assert!(errors.contains("not 64 hex characters"), "{errors}");
+        let errors = checked(
+            &secondary.replace("https://10.0.10.1:443", "10.0.10.1"),
+            "",
+            Some(&key),
+        );
+        assert!(
+            errors.contains("lollipop.toml:") && errors.contains("https://"),
+            "{errors}"
+        );
+    }
+
     #[test]
     fn the_primary_address_and_pin_are_read_or_refused_with_the_way_to_write_them() {
         assert_eq!(
