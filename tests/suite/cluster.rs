@@ -5,7 +5,8 @@
 //! with the primary back and a further change, they converge, and the
 //! primary's report counts the secondary's blocks. The secondary's page
 //! refuses changes and setup links; a replayed or altered snapshot is
-//! refused, and a secondary with the wrong pair key follows nothing.
+//! refused, a secondary with the wrong pair key follows nothing, and an
+//! alert goes out once, from the box that saw the lookup.
 
 use std::time::Duration;
 
@@ -290,4 +291,40 @@ fn a_replayed_or_altered_snapshot_is_refused_and_the_last_good_state_answers() {
     assert_eq!(short(secondary.dns, "www.bet365.com"), "192.0.2.14");
     assert_eq!(std::fs::read(&kept).expect("kept"), current);
     drop(tampered);
+}
+
+#[test]
+fn an_alert_is_sent_once_by_the_box_that_saw_the_lookup() {
+    let upstream = TestUpstream::start();
+    let hook = TestHttp::start();
+    hook.serve("/hook", 200, "ok");
+    // The webhook is a setting the secondary follows.
+    let primary = primary_with(
+        &upstream,
+        &format!("[alerts.webhook]\nurl = \"{}\"", hook.url("/hook")),
+    );
+    let _primary_process = primary.start();
+    let secondary = secondary_of(&primary, PAIR_KEY, &upstream);
+    let _secondary_process = secondary.start();
+    // Its own file does not block pornography: blocked once it follows.
+    answered_within(
+        secondary.dns,
+        "www.adult-one.example",
+        "0.0.0.0",
+        Duration::from_secs(20),
+    );
+    assert_eq!(short(primary.dns, "www.adult-two.example"), "0.0.0.0");
+    let about = |name: &str| {
+        hook.alerts()
+            .iter()
+            .filter(|request| request.body_text().contains(name))
+            .count()
+    };
+    wait_until("both boxes alert", || {
+        about("adult-one.example") >= 1 && about("adult-two.example") >= 1
+    });
+    // Time for a second copy to arrive, if anything sent one.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(about("adult-one.example"), 1, "{:?}", hook.alerts());
+    assert_eq!(about("adult-two.example"), 1, "{:?}", hook.alerts());
 }

@@ -31,6 +31,11 @@ impl Appliance {
         std::fs::create_dir_all(dir.path().join("lists")).expect("lists dir");
         std::fs::write(dir.path().join("lists/gambling.txt"), "bet365.com\n").expect("list");
         std::fs::write(dir.path().join("lists/games.txt"), "cbeebies.com\n").expect("list");
+        std::fs::write(
+            dir.path().join("lists/adult.txt"),
+            "adult-one.example\nadult-two.example\n",
+        )
+        .expect("list");
         std::fs::write(dir.path().join("pair.key"), format!("{key}\n")).expect("key");
         let ports = (free_port(), free_port());
         let lollipop = Appliance {
@@ -109,6 +114,11 @@ category = "gambling"
 name = "school-games"
 path = "lists/games.txt"
 category = "games"
+
+[[lists]]
+name = "school-adult"
+path = "lists/adult.txt"
+category = "pornography"
 
 [log]
 time_zone = "UTC"
@@ -199,16 +209,21 @@ pub fn pin_of(primary: &Appliance) -> String {
         .to_string()
 }
 
-/// The primary (blocking gambling and games) on `upstream`.
+/// The primary (blocking gambling, games and pornography) on `upstream`.
 pub fn primary_on(upstream: &TestUpstream) -> Appliance {
+    primary_with(upstream, "")
+}
+
+/// The primary, with `more` (tables) at the end of its file.
+pub fn primary_with(upstream: &TestUpstream, more: &str) -> Appliance {
     Appliance::new(PAIR_KEY, |b| {
-        school(
+        let text = school(
             b,
-            "\"gambling\", \"games\"",
+            "\"gambling\", \"games\", \"pornography\"",
             "tls = true",
             "role = \"primary\"",
-        )
-        .replace("{upstream}", &upstream.plain.to_string())
+        );
+        format!("{text}\n{more}\n").replace("{upstream}", &upstream.plain.to_string())
     })
 }
 
