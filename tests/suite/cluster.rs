@@ -163,6 +163,15 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
         secondary.log()
     );
     // The commands on the secondary say what it does.
+    let check = lollipop_cli(&secondary.config(), &["config", "check"]);
+    assert!(
+        check.contains("runs with the primary's settings last followed"),
+        "{check}"
+    );
+    assert!(
+        check.contains("No changes since Lollipop started"),
+        "{check}"
+    );
     let listener = secondary.dns.to_string();
     let checked = lollipop_cli(
         &secondary.config(),
