@@ -114,7 +114,13 @@ pub struct ClusterState {
     pub pulls: Mutex<BTreeMap<String, Pull>>,
     /// The primary's version of its state.
     pub versions: primary::Versions,
+    /// When a pull without the pair key was last logged, by address: a
+    /// misconfigured secondary asks every few seconds.
+    refusals_logged: Mutex<BTreeMap<std::net::IpAddr, i64>>,
 }
+
+/// A refused address is logged again after this long.
+const REFUSAL_LOG_EVERY_MS: i64 = 10 * 60 * 1000;
 
 impl ClusterState {
     pub fn from_config(config: &Config) -> ClusterState {
@@ -138,6 +144,7 @@ impl ClusterState {
             key,
             follow: Mutex::new(FollowStatus::default()),
             pulls: Mutex::new(BTreeMap::new()),
+            refusals_logged: Mutex::new(BTreeMap::new()),
             versions: primary::Versions::new(
                 config
                     .resolve_path(&config.server.data_dir)
@@ -178,6 +185,28 @@ impl ClusterState {
             }
             status.problem = Some(problem);
         });
+    }
+
+    /// Whether a refusal from `address` should be logged now (the first,
+    /// then once every ten minutes).
+    pub fn should_log_refusal(&self, address: std::net::IpAddr, now: i64) -> bool {
+        let mut logged = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match logged.get(&address) {
+            Some(at) if now - at < REFUSAL_LOG_EVERY_MS => false,
+            _ => {
+                // Bounded: addresses seen once long ago are forgotten, and
+                // a flood from many addresses is not logged one by one.
+                logged.retain(|_, at| now - *at < REFUSAL_LOG_EVERY_MS);
+                if logged.len() >= 256 {
+                    return false;
+                }
+                logged.insert(address, now);
+                true
+            }
+        }
     }
 
     pub fn pulls(&self) -> Vec<Pull> {
@@ -334,6 +363,17 @@ impl ClusterState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_address_is_logged_once_in_ten_minutes() {
+        let config = Config::embedded_default().unwrap();
+        let state = ClusterState::from_config(&config);
+        let address: std::net::IpAddr = "10.0.10.2".parse().unwrap();
+        assert!(state.should_log_refusal(address, 0));
+        assert!(!state.should_log_refusal(address, 60_000));
+        assert!(state.should_log_refusal("10.0.10.3".parse().unwrap(), 60_000));
+        assert!(state.should_log_refusal(address, REFUSAL_LOG_EVERY_MS));
+    }
 
     #[test]
     fn a_signature_holds_only_for_the_same_key_and_the_same_bytes() {

@@ -98,10 +98,15 @@ fn pair_key(
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("");
     if !key.admits(token) {
-        tracing::warn!(
-            "refused a request for {what} from {} without the pair key",
-            peer.ip()
-        );
+        if state
+            .cluster
+            .should_log_refusal(peer.ip(), crate::clock::now_unix_ms())
+        {
+            tracing::warn!(
+                "refused a request for {what} from {} without the pair key (logged once every ten minutes per address)",
+                peer.ip()
+            );
+        }
         return Err(Refusal::NoPairKey);
     }
     Ok(key)
