@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     // through `web::Control`.
     &["web"],
     // Work the page, the commands and the schedules share.
-    &["report", "updates", "assessment"],
+    &["report", "updates", "assessment", "cluster"],
     // Resolution: transport, codec, pipeline.
     &["dns"],
     &["metrics"],

@@ -6,7 +6,8 @@
 //!
 //! The layers run one way (the `layers` test below keeps them so): `cli`
 //! on top, then the running `service` (start-up, reload, schedules), the
-//! status page (`web`), `report` and `updates`, the resolver (`dns`),
+//! status page (`web`), `report`, `updates` and the HA pair (`cluster`),
+//! the resolver (`dns`),
 //! `metrics`, `admin`, `policy`, `config` and `lists`, `alerts`, the block
 //! log (`journal`), and `clock` at the bottom.
 
@@ -16,6 +17,7 @@ pub mod assessment;
 pub mod calendar;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dns;
 pub mod journal;

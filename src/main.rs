@@ -103,6 +103,12 @@ enum Command {
         #[arg(long)]
         role: Option<String>,
     },
+    /// An HA pair: `pair` (on the primary) makes the pair key and prints
+    /// the secondary's [cluster] lines.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Check the config file and report every problem.
     Config {
         #[command(subcommand)]
@@ -118,6 +124,13 @@ enum ListsCommand {
     Update,
     /// Each list: entries, bad lines, last download, age, licence.
     Status,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Make the pair key (if there is none) and print what the secondary's
+    /// config needs: the primary's address and certificate pin.
+    Pair,
 }
 
 #[derive(Subcommand)]
@@ -175,6 +188,15 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = load_config(&cli)?;
+    // On the secondary of a pair, what the commands show is what it runs:
+    // the primary's settings it last had (the service reads them itself).
+    let config = match &cli.command {
+        Command::Lists { .. }
+        | Command::Check { .. }
+        | Command::Log { .. }
+        | Command::Report { .. } => service::follow::followed_config(config),
+        _ => config,
+    };
     match &cli.command {
         Command::Run => {
             // The blocking pool (SQLite, password hashes, list files) stays
@@ -244,6 +266,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Passwd { name, role } => {
             println!("{}", cli::users::passwd(&config, name, role.as_deref())?)
         }
+        Command::Cluster {
+            command: ClusterCommand::Pair,
+        } => print!("{}", cli::cluster::pair(&config)?),
         Command::Config {
             command: ConfigCommand::Check,
         } => print!("{}", cli::config_check::report(&config)),

@@ -3,6 +3,7 @@
 //! blocked names, the alerts sent, and the health of the lists — as a
 //! printable HTML page and as plain text for email.
 
+pub mod secondaries;
 pub mod trend;
 
 use std::collections::HashMap;
@@ -64,6 +65,8 @@ pub struct Report {
     pub lists: Vec<ListHealth>,
     /// Safeguards that are off, most serious first.
     pub gaps: Vec<crate::lists::safeguards::Gap>,
+    /// On the primary of an HA pair, each secondary's figures.
+    pub secondaries: Vec<crate::cluster::blocks::Period>,
 }
 
 /// The report for `[from_ms, to_ms)` from the block log.
@@ -169,6 +172,15 @@ pub fn build(config: &Config, from_ms: i64, to_ms: i64) -> Result<Report> {
         alerts,
         gaps,
         lists,
+        secondaries: if config.cluster_role() == Some(crate::config::cluster::ClusterRole::Primary)
+        {
+            crate::cluster::blocks::kept(config)
+                .iter()
+                .map(|secondary| secondary.period(from_ms, to_ms))
+                .collect()
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -428,6 +440,7 @@ impl Report {
             &["Site", "Tries"],
             pairs(&self.top_names),
         );
+        out.push_str(&secondaries::html(self));
         table(
             &mut out,
             "Alerts sent to the safeguarding lead",
@@ -503,6 +516,7 @@ impl Report {
         section("Blocked tries by category", &categories);
         section("Devices with the most blocked tries", &self.by_device);
         section("Most blocked sites", &self.top_names);
+        out.push_str(&secondaries::text(self));
         let _ = writeln!(
             out,
             "\nAlerts sent: {}",

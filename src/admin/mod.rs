@@ -4,6 +4,7 @@
 //! (`admin.db` in the data directory) that retention never touches.
 
 pub mod copy;
+pub mod follow;
 pub mod overrides;
 pub mod reviews;
 pub mod rules;
@@ -136,11 +137,18 @@ impl AdminStore {
             .map_err(db_error)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_error)?;
-        let applied: i64 = conn
+        // One writer at a time from the version check to the last
+        // migration: the service and `lollipop passwd` opening a fresh
+        // file together must not take each other's half-made tables for
+        // a foreign database.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db_error)?;
+        let applied: i64 = tx
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db_error)?;
         if applied == 0 {
-            let tables: i64 = conn
+            let tables: i64 = tx
                 .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
                 .map_err(db_error)?;
             if tables > 0 {
@@ -154,12 +162,11 @@ impl AdminStore {
             )));
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
-            let tx = conn.transaction().map_err(db_error)?;
             tx.execute_batch(migration).map_err(db_error)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)
                 .map_err(db_error)?;
-            tx.commit().map_err(db_error)?;
         }
+        tx.commit().map_err(db_error)?;
         Ok(AdminStore {
             path: path.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),

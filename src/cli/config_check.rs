@@ -7,15 +7,33 @@ use crate::config::Config;
 use crate::config::restart::{self, started_with};
 
 /// The report, one finding a line.
-pub fn report(config: &Config) -> String {
+pub fn report(file: &Config) -> String {
     let mut out = format!(
         "{}: OK ({} profiles, {} listen addresses, {} lists, {} upstreams)\n",
-        config.origin.display_name,
-        config.profiles.len(),
-        config.listen.len(),
-        config.lists.len(),
-        config.upstream.len()
+        file.origin.display_name,
+        file.profiles.len(),
+        file.listen.len(),
+        file.lists.len(),
+        file.upstream.len()
     );
+    // A secondary runs with the primary's settings: the safeguards and
+    // what changed since start are those of what it runs.
+    let config = &crate::service::follow::followed_config(file.clone());
+    if let Some(cluster) = file.secondary_of() {
+        let primary = cluster
+            .primary
+            .as_ref()
+            .map_or("the primary", |url| url.get_ref().as_str());
+        if config.origin.text == file.origin.text {
+            out.push_str(&format!(
+                "This box is a secondary of {primary} and has no usable copy of its settings yet: it runs with this file's own until it follows.\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "This box is a secondary of {primary}: it runs with the primary's settings last followed and this file's own addresses, page and data directory.\n"
+            ));
+        }
+    }
     let gaps = crate::lists::safeguards::gaps(
         config,
         &crate::lists::acquire::health::health(

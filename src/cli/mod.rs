@@ -4,6 +4,7 @@
 //! sits on top: it may use every other module, and none uses it.
 
 pub mod check;
+pub mod cluster;
 pub mod config_check;
 pub mod lists;
 pub mod log;

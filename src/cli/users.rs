@@ -11,6 +11,7 @@ use crate::web::{public_url, setup_url};
 
 /// Prints a one-time link that creates the first administrator.
 pub fn setup_link(config: &Config) -> Result<String> {
+    refuse_on_secondary(config, "no setup link is made here")?;
     let store = AdminStore::open(&config.admin_db_path())?;
     let token = store.new_setup_token()?;
     Ok(setup_url(&public_url(config), &token))
@@ -19,6 +20,7 @@ pub fn setup_link(config: &Config) -> Result<String> {
 /// Sets `name`'s password (creating the user with `role` if new), reading
 /// it from the terminal without echo, or as one line from standard input.
 pub fn passwd(config: &Config, name: &str, role: Option<&str>) -> Result<String> {
+    refuse_on_secondary(config, "passwords are set there")?;
     let store = AdminStore::open(&config.admin_db_path())?;
     let existing = store.user(name)?;
     let role = match (role, &existing) {
@@ -48,4 +50,19 @@ pub fn passwd(config: &Config, name: &str, role: Option<&str>) -> Result<String>
         Some(_) => format!("password changed for {name} ({})", role.as_str()),
         None => format!("user {name} created ({})", role.as_str()),
     })
+}
+
+/// The users of a secondary are the primary's, replaced by each snapshot:
+/// one made here would be lost, or be an account the primary never knew.
+fn refuse_on_secondary(config: &Config, what: &str) -> Result<()> {
+    if let Some(cluster) = config.secondary_of() {
+        let primary = cluster
+            .primary
+            .as_ref()
+            .map_or("the primary", |url| url.get_ref().as_str());
+        bail!(
+            "this box is the secondary of a pair and follows the users of {primary}: {what}. Run the command on the primary's console"
+        );
+    }
+    Ok(())
 }

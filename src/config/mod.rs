@@ -13,6 +13,7 @@ mod bank_holidays;
 mod blockpage;
 pub mod calendar;
 pub mod catalogue;
+pub mod cluster;
 mod limits;
 mod list_entries;
 mod name_rules;
@@ -501,6 +502,7 @@ impl Config {
         self.rebinding.validate(problems);
         self.validate_zones(problems);
         self.limits.validate(problems);
+        self.validate_cluster(problems);
 
         let mut list_names: Vec<&str> = Vec::new();
         for (i, list) in self.lists.iter().enumerate() {

@@ -45,6 +45,7 @@ pub fn plain_name(key: &str) -> &'static str {
         "limits.web_max_connections" => "web page connections at once",
         "limits.web_header_read_timeout_secs" => "web page request time limit",
         "server.data_dir" | "log.database" => "where the logs are kept",
+        "cluster" => "HA pair",
         _ => "setting",
     }
 }
@@ -173,6 +174,18 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.journal_path()),
     ) {
         file.log.database = Some(running.journal_path());
+    }
+    // The pair's role, primary and key are read once, at start.
+    let pair = |c: &Config| {
+        c.origin
+            .text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|table| table.get("cluster").map(|value| value.to_string()))
+            .unwrap_or_else(|| "none".into())
+    };
+    if keep("cluster", pair(running), pair(&file)) {
+        file.cluster = running.cluster.clone();
     }
     (file, waiting)
 }

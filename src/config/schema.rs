@@ -63,6 +63,10 @@ pub struct Config {
     /// need it.
     #[serde(default)]
     pub calendar: Option<super::calendar::CalendarConfig>,
+    /// An HA pair (`config::cluster`): this box is the primary, or the
+    /// secondary following a primary's policy.
+    #[serde(default)]
+    pub cluster: Option<super::cluster::ClusterConfig>,
     /// The calendar built from `[calendar]` when the file was read.
     #[serde(skip)]
     pub school_calendar: Option<std::sync::Arc<crate::calendar::Calendar>>,

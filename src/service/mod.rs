@@ -4,6 +4,7 @@
 //! [`schedules`] and the [`reload`] watcher beside it, and runs until
 //! stopped. Only the command line (and `main`) sits above it.
 
+pub mod follow;
 mod health;
 pub mod live;
 pub mod reload;
@@ -76,6 +77,10 @@ pub struct Running {
     override_sweeper: Option<Sweeper>,
     /// Puts the rules of time in force at each boundary; stops when dropped.
     _school_time: school_time::Timer,
+    /// What this box knows of its HA pair (alone: no role).
+    pub cluster: Arc<crate::cluster::ClusterState>,
+    /// On a secondary, follows the primary; stops when dropped.
+    _follower: Option<follow::Follower>,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
@@ -88,6 +93,9 @@ pub fn start(config: Config) -> Result<Running> {
 /// and the override sweeper (a test sets the time instead of waiting).
 pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     health::install_panic_hook();
+    let cluster = Arc::new(crate::cluster::ClusterState::from_config(&config));
+    // A secondary answers with the primary's settings it last had.
+    let (config, followed) = follow::at_start(config, &cluster, &clock);
     let lists = load_lists(&config)?;
     let metrics = Arc::new(Metrics::default());
     let admin_set_aside = storage::open_admin(&config, &clock);
@@ -128,6 +136,7 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         metrics.clone(),
         live,
     ));
+    reloader.set_followed(followed);
     if let Ok(rows) = AdminStore::open(&config.admin_db_path()).and_then(|s| s.live_overrides()) {
         pipeline.set_overrides(crate::policy::overrides::OverrideSet::new(&rows));
     }
@@ -142,6 +151,7 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
             recorder,
             reloader.clone(),
             clock.clone(),
+            cluster.clone(),
         ) {
             Ok(web) => {
                 reloader.attach_web(web.state.clone());
@@ -159,7 +169,11 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         .as_ref()
         .map(|web| Sweeper::start(web.state.clone(), clock.clone()));
     let school_time = school_time::Timer::start(reloader.clone(), journal.clone(), clock.clone());
+    let follower =
+        follow::Follower::start(reloader.clone(), cluster.clone(), &config, clock.clone());
     Ok(Running {
+        cluster,
+        _follower: follower,
         _school_time: school_time,
         servers,
         web,

@@ -38,6 +38,9 @@ pub struct Reloader {
     /// when it was built, since the files it names (a renewed trust
     /// anchor) may have changed since.
     upstream_built_from: std::sync::Mutex<String>,
+    /// On the secondary of an HA pair, the primary's settings in force
+    /// (`service::follow`): every reload runs the file with them.
+    followed: std::sync::Mutex<Option<toml::Table>>,
 }
 
 /// What a reload did, for the log and for tests.
@@ -65,7 +68,29 @@ impl Reloader {
             config: Mutex::new(config),
             live,
             waiting: std::sync::Mutex::new(Vec::new()),
+            followed: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Starts from the primary's settings `policy` (at start, the last
+    /// good snapshot's) without reloading.
+    pub fn set_followed(&self, policy: Option<toml::Table>) {
+        *self
+            .followed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = policy;
+    }
+
+    /// Puts the primary's settings `policy` in force with this box's own
+    /// keys, through the same reload as a saved file.
+    pub async fn follow(&self, policy: toml::Table, why: &str) -> ReloadOutcome {
+        self.set_followed(Some(policy));
+        self.reload(why).await
+    }
+
+    /// The block log, for the audit trail.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     /// The config in force (a setting that waits for a restart shows its
@@ -103,6 +128,24 @@ impl Reloader {
                 }
             },
             None => current.clone(),
+        };
+        let followed = self
+            .followed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let file = match followed {
+            Some(policy) => match file.following(&policy) {
+                Ok(config) => config,
+                Err(errors) => {
+                    let message = format!(
+                        "the primary's settings do not work with this box's config file, keeping the running one:\n{errors}"
+                    );
+                    tracing::warn!("reload ({why}) rejected: {message}");
+                    return ReloadOutcome::Rejected(message);
+                }
+            },
+            None => file,
         };
         if let Err(error) = LiveParts::check(&file) {
             let message = format!("{error:#}");

@@ -69,7 +69,9 @@ pub async fn run_list_updates(reloader: Arc<Reloader>) {
 }
 
 /// While running: emails last week's report every Monday at 07:00 to the
-/// `[alerts.email]` recipients, when `[reports] weekly_email` is on.
+/// `[alerts.email]` recipients, when `[reports] weekly_email` is on. The
+/// secondary of an HA pair follows that setting but never sends: the
+/// primary's report counts its lookups too, and the school gets one.
 pub async fn run_weekly_report(reloader: Arc<Reloader>, clock: Clock) {
     loop {
         let config = reloader.config().await;
@@ -78,6 +80,12 @@ pub async fn run_weekly_report(reloader: Arc<Reloader>, clock: Clock) {
         tokio::time::sleep(std::time::Duration::from_millis((at - now_ms).max(0) as u64)).await;
         let config = reloader.config().await;
         if !config.reports.weekly_email {
+            continue;
+        }
+        if config.secondary_of().is_some() {
+            tracing::info!(
+                "the weekly report is sent by the primary, with this box's figures in it"
+            );
             continue;
         }
         if let Err(error) = email_report(&config, at - 7 * 86_400_000, at).await {

@@ -24,6 +24,9 @@ pub enum WebError {
     TooMany(Duration),
     /// A form without its token, or with an old one.
     StaleForm,
+    /// A change asked of the secondary of an HA pair: it is made on the
+    /// primary (whose page is given).
+    FollowsPrimary(String),
     Internal(String),
 }
 
@@ -78,6 +81,13 @@ impl WebError {
                 StatusCode::FORBIDDEN,
                 "This form has expired",
                 "The form was out of date or did not come from this site. Go back, reload the page and try again.".into(),
+            ),
+            WebError::FollowsPrimary(primary) => (
+                StatusCode::FORBIDDEN,
+                "Changes are made on the primary",
+                format!(
+                    "This box is the secondary of a pair: it follows the allow and block entries, unlocks, users, codes and reviews made on the primary's page, and answers with them if the primary stops. Make this change on the primary: {primary}"
+                ),
             ),
             WebError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,6 +8,7 @@ pub mod blockca;
 pub mod blockhttps;
 pub mod capped;
 pub mod chart;
+pub mod cluster;
 pub mod csrf;
 pub mod error;
 pub mod headers;
@@ -88,6 +89,8 @@ pub struct WebState {
     pub block_ca: Option<Arc<blockca::BlockCa>>,
     /// Why the HTTPS block page is off although the config asks for it.
     pub block_ca_problem: Option<String>,
+    /// The HA pair: this box's role, what it follows or who follows it.
+    pub cluster: Arc<crate::cluster::ClusterState>,
 }
 
 impl WebState {
@@ -177,7 +180,21 @@ pub fn router(state: Arc<WebState>) -> Router {
         .route("/api/v1/overrides", get(api::overrides))
         .route("/metrics", get(metrics::authorised))
         .route("/static/{file}", get(view::asset))
+        .route(
+            crate::cluster::follow::SNAPSHOT_PATH,
+            get(cluster::snapshot),
+        )
+        .route(
+            crate::cluster::blocks::BLOCKS_PATH,
+            post(cluster::blocks).layer(DefaultBodyLimit::max(
+                crate::cluster::blocks::MAX_SUMMARY_BYTES,
+            )),
+        )
         .fallback(get(blockpage::fallback))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::read_only,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             csrf::guard,

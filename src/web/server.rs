@@ -47,11 +47,20 @@ impl WebServers {
         recorder: (Journal, Arc<Metrics>),
         reloader: Arc<dyn Control>,
         clock: crate::clock::Clock,
+        cluster: Arc<crate::cluster::ClusterState>,
     ) -> Result<WebServers> {
         let (journal, metrics) = recorder;
         let admin = AdminStore::open(&config.admin_db_path())?;
         let public = public_url(config);
-        announce_setup_link(&admin, &public);
+        if cluster.is_secondary() {
+            // Its users are the primary's: a link here would make an
+            // administrator the primary knows nothing of.
+            tracing::info!(
+                "this box is a secondary: its page's users are the primary's, and no setup link is made"
+            );
+        } else {
+            announce_setup_link(&admin, &public);
+        }
         let tls = if config.web.tls {
             Some(RustlsConfig::from_config(super::tls::server_config(
                 config,
@@ -80,6 +89,7 @@ impl WebServers {
             journal,
             block_ca,
             block_ca_problem,
+            cluster,
         });
         let mut servers = WebServers {
             handles: Vec::new(),

@@ -69,8 +69,13 @@ impl StaffNetworks {
 /// Paths every filtered network may reach: the unlock form the block
 /// page links to, and the stylesheet both use. The block page itself is
 /// served before this guard (any request for a blocked name).
+/// The HA pair's routes are open too: they are the secondary's, wherever
+/// it sits, and answer only to the pair key.
 fn open_to_all(path: &str) -> bool {
-    path == "/unlock" || path.starts_with("/static/")
+    path == "/unlock"
+        || path.starts_with("/static/")
+        || path == crate::cluster::follow::SNAPSHOT_PATH
+        || path == crate::cluster::blocks::BLOCKS_PATH
 }
 
 pub async fn guard(State(state): State<Arc<WebState>>, request: Request, next: Next) -> Response {

@@ -28,6 +28,9 @@ pub struct Layout {
     pub can_manage: bool,
     /// Which menu entry is current.
     pub section: &'static str,
+    /// On the secondary of an HA pair: the primary's page, where changes
+    /// are made.
+    pub follows: Option<String>,
 }
 
 impl Layout {
@@ -42,6 +45,7 @@ impl Layout {
             can_override: signed.may(Right::UseOverride),
             can_manage: signed.may(Right::ManageRules),
             section,
+            follows: follows(config),
         }
     }
 
@@ -57,8 +61,17 @@ impl Layout {
             can_override: false,
             can_manage: false,
             section: "",
+            follows: follows(config),
         }
     }
+}
+
+/// The primary's page, when this box is its secondary.
+fn follows(config: &Config) -> Option<String> {
+    config
+        .secondary_of()
+        .and_then(|cluster| cluster.primary.as_ref())
+        .map(|url| url.get_ref().trim_end_matches('/').to_string())
 }
 
 fn school_name(config: &Config) -> String {

@@ -14,6 +14,7 @@ mod answers;
 mod block_log;
 mod browser;
 mod cli;
+mod cluster;
 mod crash;
 mod damage;
 mod fairness;

@@ -63,6 +63,10 @@ impl From<WebError> for ApiError {
                 format!("too many attempts: wait {} s", wait.as_secs()),
             ),
             WebError::StaleForm => (StatusCode::FORBIDDEN, "the form token was wrong".into()),
+            WebError::FollowsPrimary(primary) => (
+                StatusCode::FORBIDDEN,
+                format!("this box is the secondary of a pair: make changes on the primary, {primary}"),
+            ),
             WebError::Internal(detail) => {
                 tracing::error!("API: {detail}");
                 (
@@ -186,6 +190,7 @@ pub async fn status(
         },
         "today": today,
         "overrides_in_force": live.len(),
+        "cluster": cluster_status(&state, now),
     })))
 }
 
@@ -383,4 +388,22 @@ pub async fn overrides(
         })
         .collect();
     Ok(Json(json!({ "overrides": rows })))
+}
+
+/// The HA pair as the status API shows it (null when the box is alone).
+fn cluster_status(state: &WebState, now: i64) -> serde_json::Value {
+    let cluster = &state.cluster;
+    match cluster.role {
+        None => serde_json::Value::Null,
+        Some(crate::config::cluster::ClusterRole::Primary) => json!({
+            "role": "primary",
+            "secondaries": cluster.pulls(),
+        }),
+        Some(crate::config::cluster::ClusterRole::Secondary) => json!({
+            "role": "secondary",
+            "primary": cluster.primary_url,
+            "seconds_behind": cluster.seconds_behind(now),
+            "follow": cluster.follow_status(),
+        }),
+    }
 }

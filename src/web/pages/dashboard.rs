@@ -299,6 +299,15 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         });
     }
 
+    if let Some(words) = state.cluster.in_words(now, config.log.time_zone) {
+        let following_fails = state.cluster.follow_status().problem.is_some();
+        lines.push(StatusLine {
+            what: "HA pair",
+            state: words.join(" "),
+            level: if following_fails { "warn" } else { "ok" },
+        });
+    }
+
     let waiting = state.reloader.waiting_for_restart();
     if !waiting.is_empty() {
         let mut names: Vec<String> = waiting

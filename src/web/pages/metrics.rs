@@ -24,6 +24,7 @@ pub async fn open(State(state): State<Arc<WebState>>) -> Response {
 
 fn render(state: &WebState) -> Response {
     let lists = state.pipeline.settings().policy.lists.clone();
-    let text = state.metrics.render(&lists, &state.journal.stats());
+    let mut text = state.metrics.render(&lists, &state.journal.stats());
+    text.push_str(&state.cluster.metrics_text(crate::clock::now_unix_ms()));
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }

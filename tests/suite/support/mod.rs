@@ -25,6 +25,7 @@ use tokio::runtime::Runtime;
 pub mod browser;
 mod config;
 pub mod nsd;
+pub mod pair;
 pub mod scripted;
 pub mod unbound;
 pub mod web;
