@@ -5,6 +5,7 @@
 pub mod email;
 pub mod feed;
 pub mod health;
+mod json;
 
 mod message;
 mod notice;

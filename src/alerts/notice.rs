@@ -132,7 +132,7 @@ impl Outgoing {
 
     pub fn payload(&self) -> Value {
         match self {
-            Outgoing::Block(alert) => super::webhook::payload(alert),
+            Outgoing::Block(alert) => super::json::payload(alert),
             Outgoing::Notice(notice) => notice.payload(),
         }
     }

@@ -1,5 +1,4 @@
-//! Keeps the rules of time in force: works out what the calendar says now
-//! ([`state_now`]), and while running wakes when a period starts or ends
+//! Keeps the rules of time in force: while running, wakes when a period starts or ends
 //! (or at midnight) to put a policy built for the new state in force, as a
 //! reload does. Also the clock's trust: until it can be believed, every
 //! profile has its strictest rules, staff unlocks do not apply, their
@@ -13,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::config::Config;
 use crate::dns::resolve::trusted_clock::TrustedClock;
 use crate::journal::Journal;
 use crate::policy::time_rules::TimeState;
@@ -24,20 +22,6 @@ use super::reload::Reloader;
 pub const LONGEST_SLEEP: Duration = Duration::from_secs(30);
 /// The same for a clock a test sets (`LOLLIPOP_TEST_CLOCK_FILE`).
 pub const TEST_SLEEP: Duration = Duration::from_millis(100);
-
-/// The rules of time for `config` at `clock`'s now, judged by `trusted`.
-pub fn state_with(config: &Config, clock: &Clock, trusted: &TrustedClock) -> TimeState {
-    TimeState::compute(config, clock.now_unix_ms(), trusted.is_trusted())
-}
-
-/// The rules of time for `config` now (a fresh look at the clock's trust).
-pub fn state_now(config: &Config, clock: &Clock) -> TimeState {
-    state_with(
-        config,
-        clock,
-        &TrustedClock::from_config(config, clock.clone()),
-    )
-}
 
 /// The running timer; dropping it stops the task.
 pub struct Timer(tokio::task::JoinHandle<()>);
@@ -64,7 +48,7 @@ pub async fn keep_in_force(reloader: Arc<Reloader>, journal: Journal, clock: Clo
     loop {
         let config = reloader.config().await;
         journal.hold_pruning(!trusted.may_prune());
-        let state = state_with(&config, &clock, &trusted);
+        let state = TimeState::compute(&config, clock.now_unix_ms(), trusted.is_trusted());
         let running = reloader.pipeline().settings().policy.time.clone();
         if state.key() != running.key() {
             describe_change(&running, &state);

@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Config, parse_network};
 use crate::dns::resolve::rebinding::RebindingGuard;
 use crate::dns::resolve::settings::Settings;
+use crate::dns::resolve::trusted_clock::TrustedClock;
 use crate::dns::resolve::upstream::CachedUpstream;
 use crate::dns::resolve::upstream_for;
 use crate::journal::LookupTally;
@@ -22,6 +23,7 @@ use crate::metrics::{Metrics, ProfileCounters};
 use crate::policy::Policy;
 use crate::policy::rules::DomainRule;
 use crate::policy::safesearch::SafeSearchMap;
+use crate::policy::time_rules::TimeState;
 
 /// What the compiler reads: every configured list that is on disk. A
 /// download not fetched yet is left out until it is.
@@ -111,7 +113,7 @@ pub fn build_policy_at(
     clock: &Clock,
 ) -> Result<Policy> {
     let safe_search = Arc::new(SafeSearchMap::embedded()?);
-    let time = Arc::new(super::school_time::state_now(config, clock));
+    let time = Arc::new(time_state_now(config, clock));
     Ok(Policy::build_at(
         config,
         lists,
@@ -207,4 +209,12 @@ pub fn build_settings_at(
         counters: ProfileCounters::default(),
         lookups: LookupTally::default(),
     })
+}
+
+/// The rules of time for `config` now, with a fresh look at whether the
+/// clock can be believed (the timer in `school_time` keeps them current
+/// afterwards).
+fn time_state_now(config: &Config, clock: &Clock) -> TimeState {
+    let trusted = TrustedClock::from_config(config, clock.clone());
+    TimeState::compute(config, clock.now_unix_ms(), trusted.is_trusted())
 }

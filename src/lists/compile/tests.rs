@@ -290,7 +290,12 @@ fn overlapping_sources(dir: &Path, names: &[(u8, u16, u8)]) -> Vec<SourceSpec> {
                     _ => format!("||{name}^$important\n"),
                 });
             }
-            spec(dir, &format!("s{source}"), ListFormat::Adblock, body.as_bytes())
+            spec(
+                dir,
+                &format!("s{source}"),
+                ListFormat::Adblock,
+                body.as_bytes(),
+            )
         })
         .collect()
 }
@@ -347,7 +352,8 @@ fn runs_that_cannot_be_written_fail_the_compile_and_keep_the_old_file() {
     let before = std::fs::read(&out).unwrap();
     // A file where the runs' directory would go stops it being made.
     std::fs::write(
-        dir.path().join(format!(".lists.bin.sorting-{}", std::process::id())),
+        dir.path()
+            .join(format!(".lists.bin.sorting-{}", std::process::id())),
         b"",
     )
     .unwrap();
