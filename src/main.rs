@@ -108,6 +108,33 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// A trust's side: its key, its signed policy bundle, its dashboard.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Make the trust's signing key; prints the public key for the schools.
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a policy bundle for the schools to fetch.
+    Sign {
+        /// The private key from `trust keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's TOML.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The signed file to publish.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +201,17 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The trust's commands run on the trust's machine, without a school's
+    // config.
+    if let Command::Trust { command } = &cli.command {
+        match command {
+            TrustCommand::Keygen { out } => println!("{}", cli::trust::keygen(out)?),
+            TrustCommand::Sign { key, input, out } => {
+                println!("{}", cli::trust::sign(key, input, out)?)
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = load_config(&cli)?;
     match &cli.command {
         Command::Run => {
@@ -247,6 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check,
         } => print!("{}", cli::config_check::report(&config)),
+        Command::Trust { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -264,6 +264,9 @@ impl Reloader {
         let mut paths: Vec<PathBuf> = config.origin.path.iter().cloned().collect();
         paths.extend(settings::list_sources(&config).into_iter().map(|s| s.path));
         paths.extend(config.calendar_files());
+        if config.trust.is_some() {
+            paths.push(config.trust_bundle_path());
+        }
         paths
             .into_iter()
             .map(|path| {
