@@ -25,9 +25,25 @@ use crate::lists::acquire::update::{
 pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutcome)> {
     let store = downloads_dir(config);
     let now = now_unix_secs();
+    // The trust's bundle first: a new one may bring lists to download now.
+    let bundle = trust_bundle::update_trust_bundle(config, only_due, now);
+    let reread;
+    let config = match &bundle {
+        Some((_, UpdateOutcome::Updated { .. })) => match config.reread() {
+            Ok(fresh) => {
+                reread = fresh;
+                &reread
+            }
+            Err(errors) => {
+                tracing::warn!("the config with the new trust bundle does not read: {errors}");
+                config
+            }
+        },
+        _ => config,
+    };
     let mut outcomes = update_downloads(config, only_due, &store, now);
     let renewed = [
-        trust_bundle::update_trust_bundle(config, only_due, now),
+        bundle,
         trust_anchor::update_trust_anchor(config, only_due, now),
         bank_holidays::update_bank_holidays(config, only_due, now),
     ];

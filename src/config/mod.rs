@@ -171,6 +171,15 @@ impl Config {
         )
     }
 
+    /// The same file read again (its text again, for the embedded
+    /// default): after a new trust bundle, for instance.
+    pub fn reread(&self) -> Result<Config, ConfigErrors> {
+        match &self.origin.path {
+            Some(path) => Config::load(path),
+            None => Config::parse(&self.origin.text, self.origin.clone()),
+        }
+    }
+
     /// The embedded default, with paths relative to the current directory.
     pub fn embedded_default() -> Result<Config, ConfigErrors> {
         Config::parse(

@@ -30,6 +30,7 @@ mod school_time_clock;
 mod school_time_holidays;
 mod still_answering;
 mod support;
+mod trust_bundle;
 mod upstream;
 mod vlans;
 mod web;
