@@ -18,6 +18,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dns;
+pub mod fleet;
 pub mod journal;
 pub mod lists;
 pub mod metrics;

@@ -135,6 +135,33 @@ enum TrustCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The trust dashboard: each school's health, blocked attempts,
+    /// alerts and weekly reports, read from the trust's PostgreSQL.
+    Serve {
+        /// The trust's database, e.g. "host=10.0.0.5 user=lollipop dbname=trust".
+        #[arg(long, env = "LOLLIPOP_TRUST_DATABASE")]
+        database: String,
+        /// Where the dashboard listens.
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        listen: std::net::SocketAddr,
+        /// The users' file (`trust passwd` makes it).
+        #[arg(long)]
+        users: PathBuf,
+        /// Rows older than this many days are deleted: the schools'
+        /// blocked_retention_days.
+        #[arg(long, default_value_t = 365)]
+        retention_days: u32,
+    },
+    /// Set a trust dashboard user's password (creating the user if new).
+    Passwd {
+        /// The users' file.
+        #[arg(long)]
+        users: PathBuf,
+        name: String,
+        /// viewer, dsl (safeguarding lead) or admin.
+        #[arg(long)]
+        role: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,6 +235,25 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             TrustCommand::Keygen { out } => println!("{}", cli::trust::keygen(out)?),
             TrustCommand::Sign { key, input, out } => {
                 println!("{}", cli::trust::sign(key, input, out)?)
+            }
+            TrustCommand::Passwd { users, name, role } => {
+                println!("{}", cli::users::passwd_in(users, name, role.as_deref())?)
+            }
+            TrustCommand::Serve {
+                database,
+                listen,
+                users,
+                retention_days,
+            } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(lollipop::fleet::serve(lollipop::fleet::FleetOptions {
+                    database: database.clone(),
+                    listen: *listen,
+                    users: users.clone(),
+                    retention_days: *retention_days,
+                }))?;
             }
         }
         return Ok(ExitCode::SUCCESS);

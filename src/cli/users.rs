@@ -19,7 +19,12 @@ pub fn setup_link(config: &Config) -> Result<String> {
 /// Sets `name`'s password (creating the user with `role` if new), reading
 /// it from the terminal without echo, or as one line from standard input.
 pub fn passwd(config: &Config, name: &str, role: Option<&str>) -> Result<String> {
-    let store = AdminStore::open(&config.admin_db_path())?;
+    passwd_in(&config.admin_db_path(), name, role)
+}
+
+/// [`passwd`] in the users' file at `path` (also the trust dashboard's).
+pub fn passwd_in(path: &std::path::Path, name: &str, role: Option<&str>) -> Result<String> {
+    let store = AdminStore::open(path)?;
     let existing = store.user(name)?;
     let role = match (role, &existing) {
         (Some(role), _) => Role::parse(role)?,
