@@ -10,7 +10,7 @@ use crate::name::ReversedName;
 
 use super::Policy;
 use super::release::Standing;
-use super::rules::{DomainRule, RuleAction};
+use super::rules::{DomainRule, OverrideRow, OverrideTarget, RuleAction};
 
 impl Policy {
     /// Whether the school may add an allow or deny entry for `name`.
@@ -57,6 +57,30 @@ impl Policy {
                 categories.join(", ")
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+impl Policy {
+    /// The staff unlocks that stay in force under the bundle: none with
+    /// `unlock = "none"`; with `"not-alerting"`, none of a site in an
+    /// alerting category (an unlock granted before the bundle arrived ends
+    /// with it: filtering only gets stricter).
+    pub fn unlocks_in_force(&self, rows: Vec<OverrideRow>) -> Vec<OverrideRow> {
+        let Some(bundle) = &self.trust else {
+            return rows;
+        };
+        match bundle.local.unlock {
+            UnlockRight::Any => rows,
+            UnlockRight::None => Vec::new(),
+            UnlockRight::NotAlerting => rows
+                .into_iter()
+                .filter(|row| match &row.target {
+                    OverrideTarget::Domain(domain) => ReversedName::from_domain(domain)
+                        .is_none_or(|name| self.alerting_categories_of(&name).is_empty()),
+                    OverrideTarget::Service(_) => true,
+                })
+                .collect(),
         }
     }
 }

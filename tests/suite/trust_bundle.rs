@@ -82,7 +82,7 @@ fn signed_bundle(dir: &Path, key: &str, serial: u64, http: &TestHttp) -> Vec<u8>
 
 /// The school's own ks2 blocks gambling only, and its staff profile is its
 /// own; it follows the trust's bundle at `http`.
-fn school_following(http: &TestHttp, public_key: &str) -> WebSchool {
+fn school_following(http: &TestHttp, public_key: &str, ks2_blocks: &[&str]) -> WebSchool {
     let config = |web: &str| {
         TestConfig::school()
             .listen_for("127.0.0.1:0", "ks2")
@@ -90,7 +90,7 @@ fn school_following(http: &TestHttp, public_key: &str) -> WebSchool {
             .table("log", "time_zone = \"UTC\"")
             .table("web", web)
             .table("updates", "enabled = false")
-            .blocklist("ks2", &["gambling"], "")
+            .blocklist("ks2", ks2_blocks, "")
             .blocklist("staff", &["gambling"], "audience = \"staff\"")
             .table(
                 "trust",
@@ -134,7 +134,7 @@ fn a_signed_bundle_is_put_in_force_and_a_tampered_or_older_one_keeps_it() {
     let serial_2 = signed_bundle(keys.path(), &key, 2, &http);
     http.route("/bundle.toml", Served::ok(serial_2.clone()));
 
-    let school = school_following(&http, &public);
+    let school = school_following(&http, &public, &["gambling"]);
     // The school's own profile until the bundle arrives.
     assert_ne!(short(school.ks2(), "news.example.org"), "0.0.0.0");
 
@@ -210,8 +210,34 @@ fn what_the_bundle_forbids_is_refused_on_the_page_and_in_the_schools_file() {
         "/bundle.toml",
         Served::ok(signed_bundle(keys.path(), &key, 5, &http)),
     );
-    let school = school_following(&http, &public);
+    // Before the bundle, the school's own ks2 blocks self-harm by the name
+    // rules, and its safeguarding lead unlocks the site for one device.
+    let school = school_following(&http, &public, &["gambling", "self-harm"]);
+    let dsl = school.signed_in("mrs.dsl", Role::Dsl);
+    let unlock = [
+        ("domain", "thinspo-cdn.example.net"),
+        ("scope", "device"),
+        ("device", "127.0.0.2"),
+        ("duration", "hour"),
+        ("reason", "Reviewing the site with the pastoral team today"),
+    ];
+    let reply = dsl.submit("/unlock", "/unlock", &unlock);
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    let from = |source: &str| {
+        dig(
+            school.ks2(),
+            &["-b", source, "thinspo-cdn.example.net", "A", "+short"],
+        )
+        .trim()
+        .to_string()
+    };
+    assert_ne!(from("127.0.0.2"), "0.0.0.0");
+    assert_eq!(from("127.0.0.1"), "0.0.0.0");
+
+    // The bundle lets no school unlock an alerting category: that unlock
+    // ends with its arrival.
     update(&school);
+    assert_eq!(from("127.0.0.2"), "0.0.0.0");
     assert_eq!(short(school.ks2(), "thinspo-cdn.example.net"), "0.0.0.0");
 
     // An allow entry for a self-harm site: refused, even for the admin.
@@ -248,32 +274,18 @@ fn what_the_bundle_forbids_is_refused_on_the_page_and_in_the_schools_file() {
     assert_eq!(reply.status, 303, "{}", reply.body);
     assert_ne!(short(school.ks2(), "news.example.org"), "0.0.0.0");
 
-    // The safeguarding lead's unlock of the self-harm site for one device:
-    // allowed without a bundle, refused under this one.
-    let dsl = school.signed_in("mrs.dsl", Role::Dsl);
-    let reply = dsl.submit(
-        "/unlock",
-        "/unlock",
-        &[
-            ("domain", "thinspo-cdn.example.net"),
-            ("scope", "device"),
-            ("device", "127.0.0.2"),
-            ("duration", "hour"),
-            ("reason", "Reviewing the site with the pastoral team today"),
-        ],
-    );
+    // The same unlock asked for again: refused under the bundle.
+    let reply = dsl.submit("/unlock", "/unlock", &unlock);
     assert_eq!(reply.status, 403, "{}", reply.body);
     assert!(
         reply.body.contains("not even its safeguarding lead"),
         "{}",
         reply.body
     );
-    assert!(
-        school
-            .admin_store()
-            .live_overrides()
-            .expect("live")
-            .is_empty()
+    // Only the unlock from before the bundle is recorded (and not in force).
+    assert_eq!(
+        school.admin_store().live_overrides().expect("live").len(),
+        1
     );
     assert!(
         school
