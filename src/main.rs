@@ -141,6 +141,10 @@ enum TrustCommand {
         /// The trust's database, e.g. "host=10.0.0.5 user=lollipop dbname=trust".
         #[arg(long, env = "LOLLIPOP_TRUST_DATABASE")]
         database: String,
+        /// The CA that signed the database's certificate, when it is the
+        /// trust's own (with sslmode=require in --database).
+        #[arg(long)]
+        database_ca: Option<PathBuf>,
         /// Where the dashboard listens.
         #[arg(long, default_value = "127.0.0.1:8444")]
         listen: std::net::SocketAddr,
@@ -241,6 +245,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             TrustCommand::Serve {
                 database,
+                database_ca,
                 listen,
                 users,
                 retention_days,
@@ -250,6 +255,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .build()?;
                 runtime.block_on(lollipop::fleet::serve(lollipop::fleet::FleetOptions {
                     database: database.clone(),
+                    database_ca: database_ca.clone(),
                     listen: *listen,
                     users: users.clone(),
                     retention_days: *retention_days,

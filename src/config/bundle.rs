@@ -277,6 +277,23 @@ mod tests {
     }
 
     #[test]
+    fn a_signed_bundle_that_does_not_read_is_refused() {
+        // Signed properly, but not a bundle: what a trust's broken build
+        // could publish. Believed only once it also reads.
+        let (private, public) = generate_key().expect("key");
+        let pair = key_pair(&private).expect("pair");
+        let body = b"serial = \"seven\"\n";
+        let mut signed = format!(
+            "{SIGNATURE_PREFIX}{}\n",
+            BASE64.encode(pair.sign(body).as_ref())
+        )
+        .into_bytes();
+        signed.extend_from_slice(body);
+        let error = verify(&signed, &public).unwrap_err();
+        assert!(error.contains("the bundle does not read"), "{error}");
+    }
+
+    #[test]
     fn a_bundle_that_does_not_read_is_not_signed() {
         let (private, _) = generate_key().expect("key");
         assert!(sign(&private, "serial = \"x\"").is_err());

@@ -38,6 +38,8 @@ pub struct FleetOptions {
     /// A PostgreSQL connection string (`host=... user=... dbname=...` or
     /// `postgres://...`).
     pub database: String,
+    /// The trust's own CA for the database's certificate, if not a public one.
+    pub database_ca: Option<PathBuf>,
     pub listen: SocketAddr,
     /// The users' file: an admin database as the school page keeps
     /// (`lollipop trust passwd` adds users to it).
@@ -47,7 +49,7 @@ pub struct FleetOptions {
 }
 
 pub(crate) struct FleetState {
-    database: String,
+    database: store::Database,
     users: AdminStore,
     sessions: Sessions,
     limiter: AttemptLimiter,
@@ -76,13 +78,14 @@ pub async fn serve(options: FleetOptions) -> anyhow::Result<()> {
             options.users.display()
         )
     })?;
+    let database = store::Database::new(&options.database, options.database_ca.as_deref())?;
     let state = Arc::new(FleetState {
-        database: options.database.clone(),
+        database: database.clone(),
         users,
         sessions: Sessions::new(IDLE, Clock::system()),
         limiter: AttemptLimiter::new(5, Duration::from_secs(60)),
     });
-    let purging = (options.database.clone(), options.retention_days);
+    let purging = (database, options.retention_days);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PURGE_EVERY);
         loop {

@@ -3,7 +3,8 @@
 //! week's figures, and the retention purge that deletes rows older than the
 //! schools keep theirs. Nothing else here writes.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Categories whose devices and owners only the admin and the safeguarding
 /// lead see, as on a school's own page.
@@ -52,9 +53,31 @@ pub struct Week {
     pub top_names: Vec<(String, i64)>,
 }
 
+/// How to reach the database: its connection string, and TLS with the
+/// public web roots plus the trust's own CA (used as the string's
+/// `sslmode` says: `require` for a database across a network).
+#[derive(Clone)]
+pub struct Database {
+    pub url: String,
+    pub tls: MakeRustlsConnect,
+}
+
+impl Database {
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Database> {
+        let roots: Vec<std::path::PathBuf> = ca_file
+            .map(std::path::Path::to_path_buf)
+            .into_iter()
+            .collect();
+        Ok(Database {
+            url: url.to_string(),
+            tls: MakeRustlsConnect::new(crate::dns::resolve::forward::tls_client_config(&roots)?),
+        })
+    }
+}
+
 /// Connects for one request: a small dashboard, so no pool to go stale.
-pub async fn connect(database: &str) -> Result<Client, String> {
-    let (client, connection) = tokio_postgres::connect(database, NoTls)
+pub async fn connect(database: &Database) -> Result<Client, String> {
+    let (client, connection) = tokio_postgres::connect(&database.url, database.tls.clone())
         .await
         .map_err(|error| format!("cannot reach the trust's database: {error}"))?;
     tokio::spawn(async move {

@@ -17,6 +17,8 @@ const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 struct Postgres {
     dir: tempfile::TempDir,
     port: u16,
+    /// The TLS certificate and key, kept while the server runs.
+    _certs: Option<tempfile::TempDir>,
 }
 
 fn as_postgres(program: &str, args: &[&str]) -> std::process::Output {
@@ -30,6 +32,56 @@ fn as_postgres(program: &str, args: &[&str]) -> std::process::Output {
 
 impl Postgres {
     fn start() -> Postgres {
+        Postgres::start_with("")
+    }
+
+    /// With TLS on, its certificate (for 127.0.0.1) self-signed; the
+    /// certificate's PEM file is returned for the dashboard to trust.
+    fn start_with_tls() -> (Postgres, PathBuf) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        let certs = tempfile::Builder::new()
+            .prefix("lollipop-pg-tls")
+            .tempdir()
+            .expect("dir");
+        let (crt, pem_key) = (
+            certs.path().join("server.crt"),
+            certs.path().join("server.key"),
+        );
+        std::fs::write(&crt, cert.pem()).expect("crt");
+        std::fs::write(&pem_key, key.serialize_pem()).expect("key");
+        let options = format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            crt.display(),
+            pem_key.display()
+        );
+        for path in [&crt, &pem_key] {
+            let owned = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(path)
+                .status()
+                .expect("chown");
+            assert!(owned.success());
+        }
+        std::fs::set_permissions(
+            &pem_key,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("key mode");
+        std::fs::set_permissions(
+            certs.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("dir mode");
+        let mut postgres = Postgres::start_with(&options);
+        let ca = postgres.dir.path().join("ca.pem");
+        std::fs::copy(&crt, &ca).expect("ca copy");
+        postgres._certs = Some(certs);
+        (postgres, ca)
+    }
+
+    fn start_with(extra_options: &str) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("lollipop-pg")
             .tempdir()
@@ -50,7 +102,7 @@ impl Postgres {
         assert!(out.status.success(), "initdb: {out:?}");
         let port = free_port();
         let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={}",
+            "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} {extra_options}",
             dir.path().display()
         );
         let log = dir.path().join("log").display().to_string();
@@ -59,7 +111,11 @@ impl Postgres {
             &["-D", &data, "-o", &options, "-l", &log, "-w", "start"],
         );
         assert!(out.status.success(), "pg_ctl start: {out:?}");
-        Postgres { dir, port }
+        Postgres {
+            dir,
+            port,
+            _certs: None,
+        }
     }
 
     fn url(&self) -> String {
@@ -159,21 +215,18 @@ fn users(dir: &Path) -> PathBuf {
     path
 }
 
-#[test]
-fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
-    let postgres = Postgres::start();
-    postgres.sql(CONTRACT);
-    postgres.sql(ROWS);
-    let dir = tempfile::tempdir().expect("dir");
-    let users = users(dir.path());
+/// `lollipop trust serve` on a free loopback port, rows kept 30 days.
+fn dashboard(dir: &Path, database: &str, extra: &[&str]) -> (Process, std::net::SocketAddr) {
+    let users = users(dir);
     let port = free_port();
-    let _dashboard = Process(
+    let process = Process(
         Command::new(env!("CARGO_BIN_EXE_lollipop"))
-            .args(["trust", "serve", "--database", &postgres.url()])
+            .args(["trust", "serve", "--database", database])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--users")
             .arg(&users)
             .args(["--retention-days", "30"])
+            .args(extra)
             .env("LOLLIPOP_LOG", "warn")
             .spawn()
             .expect("lollipop trust serve starts"),
@@ -182,6 +235,46 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     wait_until("the dashboard listens", || {
         std::net::TcpStream::connect(address).is_ok()
     });
+    (process, address)
+}
+
+#[test]
+fn the_dashboard_reads_a_database_over_tls_and_only_with_the_trusts_ca() {
+    let (postgres, ca) = Postgres::start_with_tls();
+    postgres.sql(CONTRACT);
+    postgres.sql(ROWS);
+    let url = format!("{} sslmode=require", postgres.url());
+    let dir = tempfile::tempdir().expect("dir");
+    let ca = ca.display().to_string();
+    let (_dashboard, address) = dashboard(dir.path(), &url, &["--database-ca", &ca]);
+    let dsl = WebClient::new(address);
+    assert_eq!(dsl.sign_in("dsl", &WebSchool::password("dsl")).status, 303);
+    let page = dsl.get("/");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Oak Primary"), "{}", page.body);
+
+    // Without the trust's CA the certificate is not trusted: nothing shown.
+    let other = tempfile::tempdir().expect("dir");
+    let (_untrusting, address) = dashboard(other.path(), &url, &[]);
+    let dsl = WebClient::new(address);
+    assert_eq!(dsl.sign_in("dsl", &WebSchool::password("dsl")).status, 303);
+    let page = dsl.get("/");
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(
+        page.body.contains("cannot reach the trust&#39;s database"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Oak Primary"));
+}
+
+#[test]
+fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
+    let postgres = Postgres::start();
+    postgres.sql(CONTRACT);
+    postgres.sql(ROWS);
+    let dir = tempfile::tempdir().expect("dir");
+    let (_dashboard, address) = dashboard(dir.path(), &postgres.url(), &[]);
     // Rows older than 30 days are gone; this week's stay.
     wait_until("the retention purge", || postgres.count("blocked") == "4");
     assert_eq!(postgres.count("alerts"), "1");
