@@ -215,7 +215,7 @@ fn lines(events: Vec<Event>, names_shown: bool) -> Vec<EventLine> {
             EventLine {
                 school: event.school,
                 at: when(event.at),
-                category: event.category,
+                category: crate::config::category_name(&event.category),
                 who,
                 name: event.name,
             }
@@ -257,6 +257,14 @@ pub async fn dashboard(state: Shared, headers: HeaderMap) -> Response {
             lists_stale: found.lists_stale,
             alerts_configured: found.alerts_configured,
             version: found.version,
+        })
+        .collect();
+    // Categories as the schools' own pages name them.
+    let blocked = blocked
+        .into_iter()
+        .map(|row| CategoryCount {
+            category: crate::config::category_name(&row.category),
+            ..row
         })
         .collect();
     page(&DashboardPage {
@@ -301,13 +309,22 @@ pub async fn report(
         None => "The whole trust: the last seven days".to_string(),
     };
     match store::week(&client, query.school.as_deref()).await {
-        Ok(week) => page(&ReportPage {
-            user: session.user,
-            role: session.role.as_str(),
-            csrf: session.csrf,
-            title,
-            week,
-        }),
+        Ok(mut week) => {
+            // As the schools' own reports name them.
+            for (category, _) in &mut week.by_category {
+                *category = crate::config::category_name(category);
+            }
+            for (profile, _) in &mut week.by_profile {
+                *profile = crate::config::default_profile_name(profile);
+            }
+            page(&ReportPage {
+                user: session.user,
+                role: session.role.as_str(),
+                csrf: session.csrf,
+                title,
+                week,
+            })
+        }
         Err(error) => trouble(error),
     }
 }

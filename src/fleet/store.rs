@@ -75,8 +75,38 @@ impl Database {
     }
 }
 
+/// A connection, and how it counts blocked tries.
+pub struct Connection {
+    pub client: Client,
+    /// `sum(count)` where the boxes ship a row's browser retries as its
+    /// `count` (so the figures match the school's own report), else
+    /// `count(*)`.
+    tries: &'static str,
+}
+
 /// Connects for one request: a small dashboard, so no pool to go stale.
-pub async fn connect(database: &Database) -> Result<Client, String> {
+pub async fn connect(database: &Database) -> Result<Connection, String> {
+    let client = open(database).await?;
+    let has_count = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_name = 'blocked' AND column_name = 'count')",
+            &[],
+        )
+        .await
+        .map_err(failed("the blocked attempts' columns"))?
+        .get::<_, bool>(0);
+    Ok(Connection {
+        client,
+        tries: if has_count {
+            "coalesce(sum(k.count), 0)::bigint"
+        } else {
+            "count(*)"
+        },
+    })
+}
+
+async fn open(database: &Database) -> Result<Client, String> {
     let (client, connection) = tokio_postgres::connect(&database.url, database.tls.clone())
         .await
         .map_err(|error| format!("cannot reach the trust's database: {error}"))?;
@@ -92,8 +122,9 @@ fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> String + '_ {
     move |error| format!("cannot read {what} from the trust's database: {error}")
 }
 
-pub async fn boxes(client: &Client) -> Result<Vec<BoxHealth>, String> {
-    let rows = client
+pub async fn boxes(db: &Connection) -> Result<Vec<BoxHealth>, String> {
+    let rows = db
+        .client
         .query(
             "SELECT box_id, school,
                     greatest(0, extract(epoch from now() - last_seen))::bigint,
@@ -117,13 +148,17 @@ pub async fn boxes(client: &Client) -> Result<Vec<BoxHealth>, String> {
 }
 
 /// Blocked attempts in the last seven days, by school and category.
-pub async fn blocked_this_week(client: &Client) -> Result<Vec<CategoryCount>, String> {
-    let rows = client
+pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, String> {
+    let rows = db
+        .client
         .query(
-            "SELECT b.school, coalesce(k.category, 'unlisted'), count(*)
-             FROM blocked k JOIN boxes b USING (box_id)
-             WHERE k.at >= now() - interval '7 days'
-             GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+            &format!(
+                "SELECT b.school, coalesce(k.category, 'unlisted'), {}
+                 FROM blocked k JOIN boxes b USING (box_id)
+                 WHERE k.at >= now() - interval '7 days'
+                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+                db.tries
+            ),
             &[],
         )
         .await
@@ -139,8 +174,9 @@ pub async fn blocked_this_week(client: &Client) -> Result<Vec<CategoryCount>, St
 }
 
 /// The alerts of the last seven days, newest first.
-pub async fn alerts_this_week(client: &Client) -> Result<Vec<Event>, String> {
-    let rows = client
+pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
+    let rows = db
+        .client
         .query(
             "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device,
                     coalesce(a.name, '')
@@ -166,9 +202,10 @@ pub async fn alerts_this_week(client: &Client) -> Result<Vec<Event>, String> {
 
 /// Blocked attempts in the sensitive categories this week, newest first,
 /// with their devices and owners (shown to the admin and the DSL only).
-pub async fn sensitive_this_week(client: &Client) -> Result<Vec<Event>, String> {
+pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> {
     let sensitive: Vec<String> = SENSITIVE.iter().map(|c| c.to_string()).collect();
-    let rows = client
+    let rows = db
+        .client
         .query(
             "SELECT b.school, extract(epoch from k.at)::bigint, k.category,
                     coalesce(k.device, k.client), coalesce(k.owner, ''), k.name
@@ -193,10 +230,12 @@ pub async fn sensitive_this_week(client: &Client) -> Result<Vec<Event>, String> 
 }
 
 /// The last seven days of one box, or of every box with `None`.
-pub async fn week(client: &Client, box_id: Option<&str>) -> Result<Week, String> {
-    let counted = |sql: &'static str| async move {
+pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String> {
+    let client = &db.client;
+    let tries = db.tries;
+    let counted = |sql: String| async move {
         client
-            .query(sql, &[&box_id])
+            .query(&sql, &[&box_id])
             .await
             .map(|rows| {
                 rows.iter()
@@ -205,41 +244,31 @@ pub async fn week(client: &Client, box_id: Option<&str>) -> Result<Week, String>
             })
             .map_err(failed("the weekly report"))
     };
-    let total = |sql: &'static str| async move {
+    let total = |sql: String| async move {
         client
-            .query_one(sql, &[&box_id])
+            .query_one(&sql, &[&box_id])
             .await
             .map(|row| row.get::<_, i64>(0))
             .map_err(failed("the weekly report"))
     };
+    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id = $1)";
     Ok(Week {
-        blocked: total(
-            "SELECT count(*) FROM blocked WHERE at >= now() - interval '7 days'
-             AND ($1::text IS NULL OR box_id = $1)",
-        )
+        blocked: total(format!("SELECT {tries} FROM blocked k WHERE {this_week}")).await?,
+        alerts: total(format!("SELECT count(*) FROM alerts k WHERE {this_week}")).await?,
+        by_category: counted(format!(
+            "SELECT coalesce(k.category, 'unlisted'), {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))
         .await?,
-        alerts: total(
-            "SELECT count(*) FROM alerts WHERE at >= now() - interval '7 days'
-             AND ($1::text IS NULL OR box_id = $1)",
-        )
+        by_profile: counted(format!(
+            "SELECT k.profile, {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))
         .await?,
-        by_category: counted(
-            "SELECT coalesce(category, 'unlisted'), count(*) FROM blocked
-             WHERE at >= now() - interval '7 days' AND ($1::text IS NULL OR box_id = $1)
-             GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        by_profile: counted(
-            "SELECT profile, count(*) FROM blocked
-             WHERE at >= now() - interval '7 days' AND ($1::text IS NULL OR box_id = $1)
-             GROUP BY 1 ORDER BY 2 DESC, 1",
-        )
-        .await?,
-        top_names: counted(
-            "SELECT name, count(*) FROM blocked
-             WHERE at >= now() - interval '7 days' AND ($1::text IS NULL OR box_id = $1)
-             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-        )
+        top_names: counted(format!(
+            "SELECT k.name, {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+        ))
         .await?,
     })
 }
@@ -247,11 +276,12 @@ pub async fn week(client: &Client, box_id: Option<&str>) -> Result<Week, String>
 /// Deletes blocked attempts, alerts and audit rows older than
 /// `retention_days`: the trust keeps nothing longer than the schools do.
 /// The number of rows deleted.
-pub async fn purge(client: &Client, retention_days: u32) -> Result<u64, String> {
+pub async fn purge(db: &Connection, retention_days: u32) -> Result<u64, String> {
     let days = i32::try_from(retention_days).unwrap_or(i32::MAX);
     let mut deleted = 0;
     for table in ["blocked", "alerts", "audit"] {
-        deleted += client
+        deleted += db
+            .client
             .execute(
                 &format!("DELETE FROM {table} WHERE at < now() - make_interval(days => $1)"),
                 &[&days],
