@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["service"],
     // The status page, started by the service; it reaches the service only
     // through `web::Control`.
+    // The trust dashboard, on the page's sessions, roles and headers.
+    &["fleet"],
     &["web"],
     // Work the page, the commands and the schedules share.
     &["report", "updates", "assessment", "cluster"],

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dns;
+pub mod fleet;
 pub mod journal;
 pub mod lists;
 pub mod metrics;

@@ -114,6 +114,64 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// A trust's side: its key, its signed policy bundle, its dashboard.
+    Trust {
+        #[command(subcommand)]
+        command: TrustCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Make the trust's signing key; prints the public key for the schools.
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a policy bundle for the schools to fetch.
+    Sign {
+        /// The private key from `trust keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's TOML.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// The signed file to publish.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The trust dashboard: each school's health, blocked attempts,
+    /// alerts and weekly reports, read from the trust's PostgreSQL.
+    Serve {
+        /// The trust's database, e.g. "host=10.0.0.5 user=lollipop dbname=trust".
+        #[arg(long, env = "LOLLIPOP_TRUST_DATABASE")]
+        database: String,
+        /// The CA that signed the database's certificate, when it is the
+        /// trust's own (with sslmode=require in --database).
+        #[arg(long)]
+        database_ca: Option<PathBuf>,
+        /// Where the dashboard listens.
+        #[arg(long, default_value = "127.0.0.1:8444")]
+        listen: std::net::SocketAddr,
+        /// The users' file (`trust passwd` makes it).
+        #[arg(long)]
+        users: PathBuf,
+        /// Rows older than this many days are deleted: the schools'
+        /// blocked_retention_days.
+        #[arg(long, default_value_t = 365)]
+        retention_days: u32,
+    },
+    /// Set a trust dashboard user's password (creating the user if new).
+    Passwd {
+        /// The users' file.
+        #[arg(long)]
+        users: PathBuf,
+        name: String,
+        /// viewer, dsl (safeguarding lead) or admin.
+        #[arg(long)]
+        role: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -187,6 +245,38 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The trust's commands run on the trust's machine, without a school's
+    // config.
+    if let Command::Trust { command } = &cli.command {
+        match command {
+            TrustCommand::Keygen { out } => println!("{}", cli::trust::keygen(out)?),
+            TrustCommand::Sign { key, input, out } => {
+                println!("{}", cli::trust::sign(key, input, out)?)
+            }
+            TrustCommand::Passwd { users, name, role } => {
+                println!("{}", cli::users::passwd_in(users, name, role.as_deref())?)
+            }
+            TrustCommand::Serve {
+                database,
+                database_ca,
+                listen,
+                users,
+                retention_days,
+            } => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(lollipop::fleet::serve(lollipop::fleet::FleetOptions {
+                    database: database.clone(),
+                    database_ca: database_ca.clone(),
+                    listen: *listen,
+                    users: users.clone(),
+                    retention_days: *retention_days,
+                }))?;
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let config = load_config(&cli)?;
     // On the secondary of a pair, what the commands show is what it runs:
     // the primary's settings it last had (the service reads them itself).
@@ -272,6 +362,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check,
         } => print!("{}", cli::config_check::report(&config)),
+        Command::Trust { .. } => {}
     }
     Ok(ExitCode::SUCCESS)
 }

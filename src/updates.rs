@@ -1,11 +1,13 @@
 //! Downloading lists: every download at once for `lollipop lists update`, or
 //! those due while `run` answers (the service's schedule calls it and
 //! reloads when a list changed). A failed or stale download keeps its last
-//! good copy, loudly. The DNSSEC root trust anchor (`trust_anchor`) and
-//! the bank holidays (`bank_holidays`) are renewed with them.
+//! good copy, loudly. The DNSSEC root trust anchor (`trust_anchor`), the
+//! bank holidays (`bank_holidays`) and a trust's policy bundle
+//! (`trust_bundle`) are renewed with them.
 
 pub mod bank_holidays;
 pub mod trust_anchor;
+pub mod trust_bundle;
 
 use std::io::Write;
 use std::path::Path;
@@ -23,8 +25,25 @@ use crate::lists::acquire::update::{
 pub fn update_lists(config: &Config, only_due: bool) -> Vec<(String, UpdateOutcome)> {
     let store = downloads_dir(config);
     let now = now_unix_secs();
+    // The trust's bundle first: a new one may bring lists to download now.
+    let bundle = trust_bundle::update_trust_bundle(config, only_due, now);
+    let reread;
+    let config = match &bundle {
+        Some((_, UpdateOutcome::Updated { .. })) => match config.reread() {
+            Ok(fresh) => {
+                reread = fresh;
+                &reread
+            }
+            Err(errors) => {
+                tracing::warn!("the config with the new trust bundle does not read: {errors}");
+                config
+            }
+        },
+        _ => config,
+    };
     let mut outcomes = update_downloads(config, only_due, &store, now);
     let renewed = [
+        bundle,
         trust_anchor::update_trust_anchor(config, only_due, now),
         bank_holidays::update_bank_holidays(config, only_due, now),
     ];

@@ -36,7 +36,7 @@ pub fn run(config: &Config, name: &str, client: &IpAddr, listener: Option<&Strin
         ),
         None => settings.listener_serving(*client),
     };
-    let overrides = unlocks_in_force(config);
+    let overrides = unlocks_in_force(config, &settings.policy);
     let asker = Client {
         address: *client,
         listener: listener_index,
@@ -89,13 +89,13 @@ fn settings_of(config: &Config) -> Result<Settings> {
 
 /// The staff unlocks in force, as the resolver has them; none when the
 /// page's store cannot be read (the same as the resolver then).
-fn unlocks_in_force(config: &Config) -> OverrideSet {
+fn unlocks_in_force(config: &Config, policy: &crate::policy::Policy) -> OverrideSet {
     let path = config.admin_db_path();
     if !path.exists() {
         return OverrideSet::default();
     }
     match AdminStore::open(&path).and_then(|store| store.live_overrides()) {
-        Ok(rows) => OverrideSet::new(&rows),
+        Ok(rows) => OverrideSet::new(&policy.unlocks_in_force(rows)),
         Err(error) => {
             eprintln!("the staff unlocks could not be read ({error}): shown without them");
             OverrideSet::default()

@@ -45,6 +45,21 @@ pub fn report(file: &Config) -> String {
             crate::clock::now_unix_secs(),
         ),
     );
+    if let Some(bundle) = &config.bundle {
+        out.push_str(&format!(
+            "{} is in force: profiles {}; schools may add allow entries: {}, deny entries: {}; unlocks: {}\n",
+            bundle.describe(),
+            bundle.profiles.join(", "),
+            yes_no(bundle.local.allow_entries),
+            yes_no(bundle.local.deny_entries),
+            bundle.local.unlock.as_str()
+        ));
+        for name in &bundle.replaced {
+            out.push_str(&format!(
+                "  [profiles.{name}] in this file is not used: the bundle sets that profile\n"
+            ));
+        }
+    }
     if !gaps.is_empty() {
         out.push_str("Safeguards that are off:\n");
         for gap in &gaps {
@@ -92,4 +107,8 @@ pub fn report(file: &Config) -> String {
         }
     }
     out
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
 }

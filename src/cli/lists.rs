@@ -30,7 +30,9 @@ pub fn update(config: &Config) -> Result<ExitCode> {
     if outcomes.is_empty() {
         println!("no list has urls to download");
     }
-    let report = compile_lists(config)?;
+    // Read again: a new trust bundle changes the lists to compile.
+    let config = config.reread()?;
+    let report = compile_lists(&config)?;
     println!("{report}");
     if failed > 0 {
         eprintln!("{failed} list(s) could not be updated; their last good copies stay in use");

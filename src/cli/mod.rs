@@ -10,4 +10,5 @@ pub mod lists;
 pub mod log;
 pub mod report;
 pub mod status;
+pub mod trust;
 pub mod users;

@@ -2,7 +2,7 @@
 //! reads: for each list its kind, entries, bad lines, last successful
 //! download, age and licence; when recursing, the root hints' and the
 //! DNSSEC trust anchor's age and renewal; with a school calendar, the bank
-//! holidays file in force and its renewal.
+//! holidays file in force and its renewal; with a trust, its policy bundle.
 
 use std::fmt::Write;
 
@@ -90,7 +90,22 @@ pub fn lists_status(config: &Config) -> String {
     }
     recursion_files(config, now, &mut out);
     bank_holidays(config, now, &mut out);
+    trust_bundle(config, now, &mut out);
     out
+}
+
+/// The trust's policy bundle: which one is in force, and a refused or
+/// failed download (the last good bundle stays meanwhile).
+fn trust_bundle(config: &Config, now: u64, out: &mut String) {
+    let Some((words, needs_action)) = crate::updates::trust_bundle::status(config, now) else {
+        return;
+    };
+    let _ = writeln!(out, "\n{}:", crate::updates::trust_bundle::LABEL);
+    if let Some(trust) = &config.trust {
+        let _ = writeln!(out, "  from: {}", trust.bundle_url.get_ref());
+    }
+    let warning = if needs_action { "WARNING: " } else { "" };
+    let _ = writeln!(out, "  {warning}{words}");
 }
 
 /// The files recursion and validation start from: where, how old, and

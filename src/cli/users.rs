@@ -21,7 +21,12 @@ pub fn setup_link(config: &Config) -> Result<String> {
 /// it from the terminal without echo, or as one line from standard input.
 pub fn passwd(config: &Config, name: &str, role: Option<&str>) -> Result<String> {
     refuse_on_secondary(config, "passwords are set there")?;
-    let store = AdminStore::open(&config.admin_db_path())?;
+    passwd_in(&config.admin_db_path(), name, role)
+}
+
+/// [`passwd`] in the users' file at `path` (also the trust dashboard's).
+pub fn passwd_in(path: &std::path::Path, name: &str, role: Option<&str>) -> Result<String> {
+    let store = AdminStore::open(path)?;
     let existing = store.user(name)?;
     let role = match (role, &existing) {
         (Some(role), _) => Role::parse(role)?,

@@ -11,6 +11,7 @@ use toml::Spanned;
 
 mod bank_holidays;
 mod blockpage;
+pub mod bundle;
 pub mod calendar;
 pub mod catalogue;
 pub mod cluster;
@@ -21,6 +22,7 @@ mod names;
 mod resolver;
 pub mod restart;
 mod schema;
+pub mod trust;
 mod zones;
 pub use bank_holidays::{
     GOV_UK_BANK_HOLIDAYS, HolidaysInForce, HolidaysSource, RENEWED_BANK_HOLIDAYS, read_holidays,
@@ -170,6 +172,15 @@ impl Config {
         )
     }
 
+    /// The same file read again (its text again, for the embedded
+    /// default): after a new trust bundle, for instance.
+    pub fn reread(&self) -> Result<Config, ConfigErrors> {
+        match &self.origin.path {
+            Some(path) => Config::load(path),
+            None => Config::parse(&self.origin.text, self.origin.clone()),
+        }
+    }
+
     /// The embedded default, with paths relative to the current directory.
     pub fn embedded_default() -> Result<Config, ConfigErrors> {
         Config::parse(
@@ -183,8 +194,27 @@ impl Config {
         )
     }
 
-    /// Parses and validates config text.
+    /// Parses and validates config text, with the trust's bundle in force
+    /// (when the file has `[trust]`) merged in.
     pub fn parse(text: &str, origin: ConfigOrigin) -> Result<Config, ConfigErrors> {
+        Config::parse_with_bundle(text, origin, None)
+    }
+
+    /// This config's own file again, with `candidate` as the trust's
+    /// bundle instead of the one in force: whether a downloaded bundle
+    /// would work for this school.
+    pub fn with_candidate_bundle(
+        &self,
+        candidate: &bundle::Bundle,
+    ) -> Result<Config, ConfigErrors> {
+        Config::parse_with_bundle(&self.origin.text, self.origin.clone(), Some(candidate))
+    }
+
+    fn parse_with_bundle(
+        text: &str,
+        origin: ConfigOrigin,
+        candidate: Option<&bundle::Bundle>,
+    ) -> Result<Config, ConfigErrors> {
         let mut config: Config = toml::from_str(text).map_err(|error| {
             let position = error
                 .span()
@@ -201,14 +231,42 @@ impl Config {
             text: text.to_string(),
             ..origin
         };
+        let bundle = match candidate {
+            Some(candidate) => Ok(Some(candidate.clone())),
+            None => config.read_trust_bundle(),
+        };
+        let (conflicts, from_bundle) = match &bundle {
+            Ok(Some(bundle)) => {
+                let school = text.parse::<toml::Table>().unwrap_or_default();
+                config.merge_bundle(bundle, &school)
+            }
+            Ok(None) => (Vec::new(), Vec::new()),
+            Err(message) => (
+                vec![ConfigError {
+                    file: config.origin.display_name.clone(),
+                    position: None,
+                    key: "trust".into(),
+                    message: message.clone(),
+                }],
+                Vec::new(),
+            ),
+        };
+        let display_name = config.origin.display_name.clone();
         let mut problems = Problems {
             text,
-            file: &config.origin.display_name,
+            file: &display_name,
             found: Vec::new(),
         };
         config.validate(&mut problems);
+        config.validate_trust(&mut problems);
         let calendar = config.build_calendar(&mut problems);
-        let found = problems.found;
+        let mut found = problems.found;
+        if let Ok(Some(bundle)) = &bundle {
+            for error in &mut found {
+                trust::blame_bundle(error, &from_bundle, bundle);
+            }
+        }
+        found.extend(conflicts);
         config.school_calendar = calendar;
         if found.is_empty() {
             Ok(config)
@@ -258,6 +316,15 @@ impl Config {
                 }
                 (a, b) if a != b => changed.push(key.clone()),
                 _ => {}
+            }
+        }
+        // A new bundle from the trust changes what the file says without
+        // a change to the file.
+        if self.bundle != newer.bundle {
+            for key in ["alerts", "trust bundle"] {
+                if !changed.iter().any(|k| k == key) {
+                    changed.push(key.into());
+                }
             }
         }
         changed

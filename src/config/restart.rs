@@ -212,6 +212,12 @@ pub fn changed_keys(older: &Config, newer: &Config) -> Vec<String> {
             _ => changed.push(key.clone()),
         }
     }
+    if older.bundle != newer.bundle {
+        changed.push(match &newer.bundle {
+            Some(bundle) => format!("trust: {}", bundle.describe()),
+            None => "trust: no policy bundle".into(),
+        });
+    }
     changed
 }
 

@@ -58,7 +58,15 @@ pub struct Config {
     /// Named devices: `ip` or `mac`, with `name`, and optionally `owner`, `room`.
     #[serde(default)]
     pub devices: Vec<DeviceEntry>,
+    /// Required, except that a trust's bundle may bring them all.
+    #[serde(default)]
     pub profiles: BTreeMap<String, ProfileConfig>,
+    /// The trust whose signed policy bundle this school follows.
+    #[serde(default)]
+    pub trust: Option<super::trust::TrustConfig>,
+    /// The trust's bundle merged in when the file was read.
+    #[serde(skip)]
+    pub bundle: Option<std::sync::Arc<super::trust::BundleInForce>>,
     /// The school day, terms and holidays (`config::calendar`); time rules
     /// need it.
     #[serde(default)]

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod decision;
+pub mod local_rights;
 pub mod name_rules;
 pub mod overrides;
 pub mod release;
@@ -52,6 +53,9 @@ pub struct Policy {
     /// Per profile, each of its time rules' masks and whether it holds
     /// now, so a decision can say which rule of time applied.
     pub time_rules: Vec<Vec<time_rules::RuleMasks>>,
+    /// The trust's policy bundle in force, which limits what the school
+    /// may change on its page (`local_rights`).
+    pub trust: Option<Arc<crate::config::trust::BundleInForce>>,
 }
 
 /// The allow category of help sites (lists/help.txt): on in every profile.
@@ -133,6 +137,7 @@ impl Policy {
                 local_rules
                     .iter()
                     .filter(move |rule| rule.profile == *name && rule.action == action)
+                    .filter(|rule| local_rights::entry_kept(config, rule))
                     .map(|rule| rule.domain.clone())
             };
             let domains = |list: &[toml::Spanned<String>],
@@ -233,6 +238,7 @@ impl Policy {
             rule_alerting_mask,
             time: Arc::default(),
             time_rules: Vec::new(),
+            trust: config.bundle.clone(),
         })
     }
 

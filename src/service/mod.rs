@@ -138,6 +138,7 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     ));
     reloader.set_followed(followed);
     if let Ok(rows) = AdminStore::open(&config.admin_db_path()).and_then(|s| s.live_overrides()) {
+        let rows = pipeline.settings().policy.unlocks_in_force(rows);
         pipeline.set_overrides(crate::policy::overrides::OverrideSet::new(&rows));
     }
     tracing::info!("Lollipop is answering");

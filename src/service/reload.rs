@@ -216,6 +216,11 @@ impl Reloader {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = waiting;
                 *current = config;
+                drop(current);
+                // A new trust bundle may end unlocks it does not allow.
+                if let Err(error) = self.apply_overrides().await {
+                    tracing::warn!("reload ({why}): the unlocks were not read again: {error}");
+                }
                 tracing::info!("reloaded ({why})");
                 ReloadOutcome::Reloaded
             }
@@ -259,6 +264,7 @@ impl Reloader {
         .await
         .map_err(|error| error.to_string())?
         .map_err(|error| error.to_string())?;
+        let rows = self.pipeline.settings().policy.unlocks_in_force(rows);
         self.pipeline.set_overrides(OverrideSet::new(&rows));
         Ok(())
     }
@@ -307,6 +313,9 @@ impl Reloader {
         let mut paths: Vec<PathBuf> = config.origin.path.iter().cloned().collect();
         paths.extend(settings::list_sources(&config).into_iter().map(|s| s.path));
         paths.extend(config.calendar_files());
+        if config.trust.is_some() {
+            paths.push(config.trust_bundle_path());
+        }
         paths
             .into_iter()
             .map(|path| {

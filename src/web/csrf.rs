@@ -93,6 +93,7 @@ fn is_public_form(path: &str) -> bool {
     matches!(path, "/login" | "/setup" | "/unlock" | "/logout")
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two tokens without telling by its time how much matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

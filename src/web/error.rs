@@ -17,6 +17,8 @@ pub enum WebError {
     /// A script without a valid token.
     Unauthorised,
     Forbidden(&'static str),
+    /// Not allowed for anyone here, with why (e.g. the trust's bundle).
+    NotAllowed(String),
     BadRequest(String),
     NotFound,
     /// A staff page asked for from a network that is not the staff's.
@@ -54,6 +56,9 @@ impl WebError {
                 "Not allowed",
                 format!("Your account cannot {what}. Ask the school's technician if you need to."),
             ),
+            WebError::NotAllowed(message) => {
+                (StatusCode::FORBIDDEN, "Not allowed", message.clone())
+            }
             WebError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 "Please check what you entered",

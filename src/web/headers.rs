@@ -27,7 +27,13 @@ pub async fn add(State(state): State<Arc<WebState>>, request: Request, next: Nex
         .get::<super::blockhttps::InterceptedName>()
         .is_some();
     let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+    apply(response.headers_mut(), state.secure_cookies && !intercepted);
+    response
+}
+
+/// Puts the headers on a response (also the trust dashboard's); HSTS only
+/// over TLS.
+pub fn apply(headers: &mut axum::http::HeaderMap, hsts: bool) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -41,11 +47,10 @@ pub async fn add(State(state): State<Arc<WebState>>, request: Request, next: Nex
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    if state.secure_cookies && !intercepted {
+    if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         );
     }
-    response
 }

@@ -31,6 +31,8 @@ mod school_time_clock;
 mod school_time_holidays;
 mod still_answering;
 mod support;
+mod trust_bundle;
+mod trust_dashboard;
 mod upstream;
 mod vlans;
 mod web;

@@ -339,27 +339,25 @@ async fn encrypted(
     }
 }
 
-/// The public web roots plus any certificate authorities the config names.
-fn tls_client_config(extra_roots: &[std::path::PathBuf]) -> Result<rustls::ClientConfig> {
+/// The public web roots plus any certificate authorities the config names
+/// (also the trust dashboard's, for its database).
+pub fn tls_client_config(extra_roots: &[std::path::PathBuf]) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in extra_roots {
         let mut added = 0;
         let certificates = CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("cannot read upstream ca_file {}", path.display()))?;
+            .with_context(|| format!("cannot read the CA file {}", path.display()))?;
         for certificate in certificates {
             let certificate = certificate
-                .with_context(|| format!("upstream ca_file {} is not valid PEM", path.display()))?;
+                .with_context(|| format!("the CA file {} is not valid PEM", path.display()))?;
             roots
                 .add(certificate)
-                .with_context(|| format!("upstream ca_file {}: bad certificate", path.display()))?;
+                .with_context(|| format!("the CA file {}: bad certificate", path.display()))?;
             added += 1;
         }
         if added == 0 {
-            anyhow::bail!(
-                "upstream ca_file {} holds no PEM certificate",
-                path.display()
-            );
+            anyhow::bail!("the CA file {} holds no PEM certificate", path.display());
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

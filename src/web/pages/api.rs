@@ -53,6 +53,7 @@ impl From<WebError> for ApiError {
                 format!("this token's role cannot {what}"),
             ),
             WebError::BadRequest(message) => (StatusCode::BAD_REQUEST, message),
+            WebError::NotAllowed(message) => (StatusCode::FORBIDDEN, message),
             WebError::NotFound => (StatusCode::NOT_FOUND, "no such API call".into()),
             WebError::StaffNetworkOnly => (
                 StatusCode::FORBIDDEN,

@@ -365,6 +365,16 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
         });
     }
 
+    // A trust's bundle refused (a bad signature, an older serial) keeps the
+    // last good one: the technician and the trust need to hear of it.
+    if let Some((words, needs_action)) = crate::updates::trust_bundle::status(config, now_secs) {
+        lines.push(StatusLine {
+            what: crate::updates::trust_bundle::LABEL,
+            state: words,
+            level: if needs_action { "bad" } else { "ok" },
+        });
+    }
+
     for gap in crate::lists::safeguards::gaps(config, lists) {
         lines.push(StatusLine {
             what: "Safeguards",

@@ -106,6 +106,28 @@ pub async fn add(
         )));
     }
     let action = RuleAction::parse(&form.action).map_err(WebError::BadRequest)?;
+    // The trust's bundle may forbid this entry: refused before it is kept.
+    if let Some(name) = crate::name::normalise_domain(form.domain.trim())
+        .ok()
+        .and_then(|domain| crate::name::ReversedName::from_domain(&domain))
+        && let Err(message) = state
+            .pipeline
+            .settings()
+            .policy
+            .check_local_entry(action, &name)
+    {
+        state.audit(
+            &signed.user,
+            format!("{} entry refused", action.as_str()),
+            format!(
+                "{} for profile {}: {message}",
+                form.domain.trim(),
+                form.profile
+            ),
+            Some(form.reason.clone()),
+        );
+        return Err(WebError::NotAllowed(message));
+    }
     let admin = state.admin.clone();
     let by = signed.user.clone();
     let rule = tokio::task::spawn_blocking(move || {

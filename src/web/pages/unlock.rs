@@ -279,8 +279,23 @@ pub async fn grant(
         );
     }
 
+    let standing = standing(&state, &wanted.target);
+    if let Err(message) = state
+        .pipeline
+        .settings()
+        .policy
+        .check_local_unlock(&choices::describe_target(&wanted.target), &standing)
+    {
+        state.audit(
+            &actor,
+            "override refused",
+            format!("{}: {message}", wanted.target),
+            Some(wanted.reason.clone()),
+        );
+        return retry(StatusCode::FORBIDDEN, message);
+    }
     let mut alerting = Vec::new();
-    match standing(&state, &wanted.target) {
+    match standing {
         Standing::Releasable => {}
         Standing::Alerting(categories) => {
             let settings = state.pipeline.settings();

@@ -1,0 +1,293 @@
+//! The trust's central PostgreSQL as the dashboard reads it: the tables the
+//! school boxes ship to (boxes, blocked, alerts, audit), queried for the
+//! week's figures, and the retention purge that deletes rows older than the
+//! schools keep theirs. Nothing else here writes.
+
+use tokio_postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Categories whose devices and owners only the admin and the safeguarding
+/// lead see, as on a school's own page.
+pub const SENSITIVE: &[&str] = &["self-harm", "extremism"];
+
+/// One school box and how it is doing.
+#[derive(Debug, Clone)]
+pub struct BoxHealth {
+    pub box_id: String,
+    pub school: String,
+    /// Seconds since it last reported.
+    pub seen_ago: i64,
+    pub lists_stale: bool,
+    pub alerts_configured: bool,
+    pub version: String,
+}
+
+/// Blocked attempts of one school in one category.
+#[derive(Debug, Clone)]
+pub struct CategoryCount {
+    pub school: String,
+    pub category: String,
+    pub count: i64,
+}
+
+/// One alert sent (or one blocked attempt in a sensitive category).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub school: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub category: String,
+    pub device: String,
+    pub owner: String,
+    pub name: String,
+}
+
+/// A week of one school (or of the whole trust): what the weekly report
+/// shows.
+#[derive(Debug, Clone, Default)]
+pub struct Week {
+    pub blocked: i64,
+    pub alerts: i64,
+    pub by_category: Vec<(String, i64)>,
+    pub by_profile: Vec<(String, i64)>,
+    pub top_names: Vec<(String, i64)>,
+}
+
+/// How to reach the database: its connection string, and TLS with the
+/// public web roots plus the trust's own CA (used as the string's
+/// `sslmode` says: `require` for a database across a network).
+#[derive(Clone)]
+pub struct Database {
+    pub url: String,
+    pub tls: MakeRustlsConnect,
+}
+
+impl Database {
+    pub fn new(url: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Database> {
+        let roots: Vec<std::path::PathBuf> = ca_file
+            .map(std::path::Path::to_path_buf)
+            .into_iter()
+            .collect();
+        Ok(Database {
+            url: url.to_string(),
+            tls: MakeRustlsConnect::new(crate::dns::resolve::forward::tls_client_config(&roots)?),
+        })
+    }
+}
+
+/// A connection, and how it counts blocked tries.
+pub struct Connection {
+    pub client: Client,
+    /// `sum(count)` where the boxes ship a row's browser retries as its
+    /// `count` (so the figures match the school's own report), else
+    /// `count(*)`.
+    tries: &'static str,
+}
+
+/// Connects for one request: a small dashboard, so no pool to go stale.
+pub async fn connect(database: &Database) -> Result<Connection, String> {
+    let client = open(database).await?;
+    let has_count = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
+             WHERE table_name = 'blocked' AND column_name = 'count')",
+            &[],
+        )
+        .await
+        .map_err(failed("the blocked attempts' columns"))?
+        .get::<_, bool>(0);
+    Ok(Connection {
+        client,
+        tries: if has_count {
+            "coalesce(sum(k.count), 0)::bigint"
+        } else {
+            "count(*)"
+        },
+    })
+}
+
+async fn open(database: &Database) -> Result<Client, String> {
+    let (client, connection) = tokio_postgres::connect(&database.url, database.tls.clone())
+        .await
+        .map_err(|error| format!("cannot reach the trust's database: {error}"))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!("the trust's database connection ended: {error}");
+        }
+    });
+    Ok(client)
+}
+
+fn failed(what: &str) -> impl Fn(tokio_postgres::Error) -> String + '_ {
+    move |error| format!("cannot read {what} from the trust's database: {error}")
+}
+
+pub async fn boxes(db: &Connection) -> Result<Vec<BoxHealth>, String> {
+    let rows = db
+        .client
+        .query(
+            "SELECT box_id, school,
+                    greatest(0, extract(epoch from now() - last_seen))::bigint,
+                    lists_stale, alerts_configured, version
+             FROM boxes ORDER BY school, box_id",
+            &[],
+        )
+        .await
+        .map_err(failed("the schools"))?;
+    Ok(rows
+        .iter()
+        .map(|row| BoxHealth {
+            box_id: row.get(0),
+            school: row.get(1),
+            seen_ago: row.get(2),
+            lists_stale: row.get(3),
+            alerts_configured: row.get(4),
+            version: row.get(5),
+        })
+        .collect())
+}
+
+/// Blocked attempts in the last seven days, by school and category.
+pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, String> {
+    let rows = db
+        .client
+        .query(
+            &format!(
+                "SELECT b.school, coalesce(k.category, 'unlisted'), {}
+                 FROM blocked k JOIN boxes b USING (box_id)
+                 WHERE k.at >= now() - interval '7 days'
+                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+                db.tries
+            ),
+            &[],
+        )
+        .await
+        .map_err(failed("the blocked attempts"))?;
+    Ok(rows
+        .iter()
+        .map(|row| CategoryCount {
+            school: row.get(0),
+            category: row.get(1),
+            count: row.get(2),
+        })
+        .collect())
+}
+
+/// The alerts of the last seven days, newest first.
+pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
+    let rows = db
+        .client
+        .query(
+            "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device,
+                    coalesce(a.name, '')
+             FROM alerts a JOIN boxes b USING (box_id)
+             WHERE a.at >= now() - interval '7 days'
+             ORDER BY a.at DESC LIMIT 200",
+            &[],
+        )
+        .await
+        .map_err(failed("the alerts"))?;
+    Ok(rows
+        .iter()
+        .map(|row| Event {
+            school: row.get(0),
+            at: row.get(1),
+            category: row.get(2),
+            device: row.get(3),
+            owner: String::new(),
+            name: row.get(4),
+        })
+        .collect())
+}
+
+/// Blocked attempts in the sensitive categories this week, newest first,
+/// with their devices and owners (shown to the admin and the DSL only).
+pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> {
+    let sensitive: Vec<String> = SENSITIVE.iter().map(|c| c.to_string()).collect();
+    let rows = db
+        .client
+        .query(
+            "SELECT b.school, extract(epoch from k.at)::bigint, k.category,
+                    coalesce(k.device, k.client), coalesce(k.owner, ''), k.name
+             FROM blocked k JOIN boxes b USING (box_id)
+             WHERE k.at >= now() - interval '7 days' AND k.category = ANY($1)
+             ORDER BY k.at DESC LIMIT 200",
+            &[&sensitive],
+        )
+        .await
+        .map_err(failed("the safeguarding attempts"))?;
+    Ok(rows
+        .iter()
+        .map(|row| Event {
+            school: row.get(0),
+            at: row.get(1),
+            category: row.get(2),
+            device: row.get(3),
+            owner: row.get(4),
+            name: row.get(5),
+        })
+        .collect())
+}
+
+/// The last seven days of one box, or of every box with `None`.
+pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String> {
+    let client = &db.client;
+    let tries = db.tries;
+    let counted = |sql: String| async move {
+        client
+            .query(&sql, &[&box_id])
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                    .collect::<Vec<_>>()
+            })
+            .map_err(failed("the weekly report"))
+    };
+    let total = |sql: String| async move {
+        client
+            .query_one(&sql, &[&box_id])
+            .await
+            .map(|row| row.get::<_, i64>(0))
+            .map_err(failed("the weekly report"))
+    };
+    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id = $1)";
+    Ok(Week {
+        blocked: total(format!("SELECT {tries} FROM blocked k WHERE {this_week}")).await?,
+        alerts: total(format!("SELECT count(*) FROM alerts k WHERE {this_week}")).await?,
+        by_category: counted(format!(
+            "SELECT coalesce(k.category, 'unlisted'), {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))
+        .await?,
+        by_profile: counted(format!(
+            "SELECT k.profile, {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))
+        .await?,
+        top_names: counted(format!(
+            "SELECT k.name, {tries} FROM blocked k
+             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+        ))
+        .await?,
+    })
+}
+
+/// Deletes blocked attempts, alerts and audit rows older than
+/// `retention_days`: the trust keeps nothing longer than the schools do.
+/// The number of rows deleted.
+pub async fn purge(db: &Connection, retention_days: u32) -> Result<u64, String> {
+    let days = i32::try_from(retention_days).unwrap_or(i32::MAX);
+    let mut deleted = 0;
+    for table in ["blocked", "alerts", "audit"] {
+        deleted += db
+            .client
+            .execute(
+                &format!("DELETE FROM {table} WHERE at < now() - make_interval(days => $1)"),
+                &[&days],
+            )
+            .await
+            .map_err(|error| format!("cannot purge old rows from {table}: {error}"))?;
+    }
+    Ok(deleted)
+}
