@@ -115,11 +115,10 @@ pub fn status(config: &Config, now: u64) -> Option<(String, bool)> {
         .last_success
         .map(|at| format!("last checked {}", age(now.saturating_sub(at))))
         .unwrap_or_else(|| "not fetched yet".into());
-    let failing = state.last_error.is_some()
-        && state.last_attempt.is_some()
-        && state.last_attempt > state.last_success;
-    Some(match (&state.last_error, failing) {
-        (Some(error), true) => (
+    // A success clears the error, so an error kept is the last attempt's,
+    // even one in the same second as the success before it.
+    Some(match &state.last_error {
+        Some(error) => (
             format!("{in_force}; the last download was not used: {error}"),
             true,
         ),
