@@ -9,7 +9,7 @@
 use super::devices::{DeviceDirectory, DeviceInfo};
 use super::retention::PruneJob;
 use super::schema;
-use super::{AuditEntry, BlockEvent, JournalError, QueryEvent};
+use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
@@ -25,6 +25,7 @@ pub enum Item {
         count: u64,
     },
     Audit(AuditEntry),
+    Alert(AlertSent),
     /// Write every repeat counted so far to its row. Without it a batch
     /// only counts repeats of rows already written, in memory: under a
     /// flood of repeats (a browser retrying, an app polling) the updates
@@ -90,6 +91,8 @@ const UPSERT_HOURLY: &str = "INSERT INTO hourly (hour, profile, category, querie
      queries = queries + excluded.queries, blocked = blocked + excluded.blocked";
 const INSERT_AUDIT: &str =
     "INSERT INTO audit (at, actor, action, detail, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outcome, category, \
+     device, name, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
@@ -213,6 +216,7 @@ impl Store {
         let mut queries: Vec<&QueryEvent> = Vec::new();
         let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
         let mut audits: Vec<&AuditEntry> = Vec::new();
+        let mut alerts: Vec<&AlertSent> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats));
         for item in items {
@@ -260,6 +264,7 @@ impl Store {
                     slot.0 += i64::try_from(*count).unwrap_or(i64::MAX);
                 }
                 Item::Audit(a) => audits.push(a),
+                Item::Alert(a) => alerts.push(a),
                 Item::Repeats => {}
             }
         }
@@ -356,6 +361,21 @@ impl Store {
                 let mut stmt = tx.prepare_cached(INSERT_AUDIT)?;
                 for a in &audits {
                     stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
+                }
+            }
+            if !alerts.is_empty() {
+                let mut stmt = tx.prepare_cached(INSERT_ALERT)?;
+                for a in &alerts {
+                    stmt.execute(params![
+                        a.at_unix_ms,
+                        i64::try_from(a.alert_id).unwrap_or(i64::MAX),
+                        a.channel,
+                        a.outcome,
+                        a.category,
+                        a.device,
+                        a.name,
+                        i64::try_from(a.events).unwrap_or(i64::MAX),
+                    ])?;
                 }
             }
         }
