@@ -23,8 +23,9 @@ const LAYERS: &[&[&str]] = &[
     // The status page, started by the service; it reaches the service only
     // through `web::Control`.
     &["web"],
-    // Work the page, the commands and the schedules share.
-    &["report", "updates", "assessment"],
+    // Work the page, the commands and the schedules share; the trust's
+    // central log's shippers, started by the service.
+    &["report", "updates", "assessment", "ship"],
     // Resolution: transport, codec, pipeline.
     &["dns"],
     &["metrics"],

@@ -20,6 +20,7 @@ mod names;
 mod resolver;
 pub mod restart;
 mod schema;
+mod ship;
 mod zones;
 pub use bank_holidays::{
     GOV_UK_BANK_HOLIDAYS, HolidaysInForce, HolidaysSource, RENEWED_BANK_HOLIDAYS, read_holidays,
@@ -33,6 +34,7 @@ pub use name_rules::{NAME_RULE_LANGUAGES, NameRulesConfig};
 pub use names::{MAX_DISPLAY_NAME, default_profile_name};
 pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
+pub use ship::{ShipConfig, ShipPostgresConfig, ShipSyslogConfig, redact_url, split_host_port};
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
 
 use catalogue::Catalogue;
@@ -495,6 +497,7 @@ impl Config {
             }
         }
         self.validate_web(problems);
+        self.validate_ship(problems);
         self.blockpage.validate(self, problems);
         self.validate_names(problems);
         self.resolver.validate(problems);

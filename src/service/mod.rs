@@ -11,6 +11,7 @@ pub mod schedules;
 pub mod school_time;
 pub mod settings;
 mod storage;
+mod trust;
 
 use std::sync::Arc;
 
@@ -76,6 +77,8 @@ pub struct Running {
     override_sweeper: Option<Sweeper>,
     /// Puts the rules of time in force at each boundary; stops when dropped.
     _school_time: school_time::Timer,
+    /// The trust's central log, when `[ship]` names one; stops when dropped.
+    pub shippers: Option<crate::ship::Shippers>,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
@@ -159,7 +162,9 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
         .as_ref()
         .map(|web| Sweeper::start(web.state.clone(), clock.clone()));
     let school_time = school_time::Timer::start(reloader.clone(), journal.clone(), clock.clone());
+    let shippers = trust::start_shipping(&config, &pipeline, &journal, &metrics);
     Ok(Running {
+        shippers,
         _school_time: school_time,
         servers,
         web,

@@ -13,6 +13,7 @@ mod answer_modes;
 mod answers;
 mod block_log;
 mod browser;
+mod central;
 mod cli;
 mod crash;
 mod damage;
