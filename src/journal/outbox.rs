@@ -151,6 +151,9 @@ pub enum OutboxError {
 /// The shippers' view of the block log at one path.
 pub struct Outbox {
     path: PathBuf,
+    /// Every configured destination: registered whenever a file is opened
+    /// (a replaced log starts with no cursors).
+    destinations: Vec<String>,
     conn: Option<Connection>,
     /// (device, inode) of the file the connection holds: a damaged log set
     /// aside and replaced is noticed, and the new file read instead.
@@ -165,14 +168,39 @@ const SELECT_ALERTS: &str = "SELECT id, at, alert_id, channel, outcome, category
 const SELECT_AUDIT: &str = "SELECT id, at, actor, action, detail, reason FROM audit \
      WHERE id > ?1 ORDER BY id LIMIT ?2";
 
+/// Makes `destinations` the ones with cursors: a new one starts at the
+/// beginning of the log (a trust sees the school's history), and one no
+/// longer configured is forgotten, so retention stops counting rows
+/// against it.
+fn register(conn: &Connection, destinations: &[String]) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    let known: Vec<String> = tx
+        .prepare("SELECT DISTINCT destination FROM ship_cursor")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for gone in known.iter().filter(|d| !destinations.contains(d)) {
+        tx.execute("DELETE FROM ship_cursor WHERE destination = ?1", [gone])?;
+    }
+    for destination in destinations {
+        for kind in Kind::ALL {
+            tx.execute(
+                "INSERT OR IGNORE INTO ship_cursor (destination, kind) VALUES (?1, ?2)",
+                params![destination, kind.as_str()],
+            )?;
+        }
+    }
+    tx.commit()
+}
+
 fn file_id(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Outbox {
-    pub fn new(path: impl Into<PathBuf>) -> Outbox {
+    pub fn new(path: impl Into<PathBuf>, destinations: Vec<String>) -> Outbox {
         Outbox {
             path: path.into(),
+            destinations,
             conn: None,
             file: None,
         }
@@ -204,6 +232,7 @@ impl Outbox {
                     wanted: super::SCHEMA_VERSION,
                 });
             }
+            register(&conn, &self.destinations).map_err(|e| self.error(e))?;
             self.file = now;
             self.conn = Some(conn);
         }
@@ -215,35 +244,6 @@ impl Outbox {
     /// Drops the connection: the next call opens the file afresh.
     pub fn close(&mut self) {
         self.conn = None;
-    }
-
-    /// Makes `destinations` the ones with cursors: a new one starts at the
-    /// beginning of the log (a trust sees the school's history), and one no
-    /// longer configured is forgotten, so retention stops counting rows
-    /// against it.
-    pub fn register(&mut self, destinations: &[String]) -> Result<(), OutboxError> {
-        let path = self.path.clone();
-        let conn = self.conn()?;
-        let run = || -> rusqlite::Result<()> {
-            let tx = conn.unchecked_transaction()?;
-            let known: Vec<String> = tx
-                .prepare("SELECT DISTINCT destination FROM ship_cursor")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for gone in known.iter().filter(|d| !destinations.contains(d)) {
-                tx.execute("DELETE FROM ship_cursor WHERE destination = ?1", [gone])?;
-            }
-            for destination in destinations {
-                for kind in Kind::ALL {
-                    tx.execute(
-                        "INSERT OR IGNORE INTO ship_cursor (destination, kind) VALUES (?1, ?2)",
-                        params![destination, kind.as_str()],
-                    )?;
-                }
-            }
-            tx.commit()
-        };
-        run().map_err(|error| OutboxError::Sqlite { path, error })
     }
 
     /// The newest blocked row's id (0 for an empty log).
@@ -352,9 +352,10 @@ impl Outbox {
             for (kind, last) in batch.last_ids() {
                 let Some(last) = last else { continue };
                 tx.execute(
-                    "UPDATE ship_cursor SET last_id = max(last_id, ?1) \
-                     WHERE destination = ?2 AND kind = ?3",
-                    params![last, destination, kind.as_str()],
+                    "INSERT INTO ship_cursor (destination, kind, last_id) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (destination, kind) DO UPDATE \
+                     SET last_id = max(last_id, excluded.last_id)",
+                    params![destination, kind.as_str(), last],
                 )?;
             }
             tx.commit()

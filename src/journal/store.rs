@@ -75,6 +75,9 @@ pub struct Store {
     latest_at: i64,
     collapse_ms: i64,
     full_log: bool,
+    /// After a damaged file is set aside, the fresh file's ids start here
+    /// (see [`Store::set_aside`]).
+    reseed_ids_at: Option<i64>,
 }
 
 const RECENT_MAX: usize = 100_000;
@@ -143,6 +146,7 @@ impl Store {
             latest_at: i64::MIN,
             collapse_ms,
             full_log,
+            reseed_ids_at: None,
         }
     }
 
@@ -153,7 +157,11 @@ impl Store {
                 // Before SQLite opens it: on a read-only disk SQLite would
                 // only say "read-only", hiding that the file is junk.
                 super::damage::check_header(&self.path)?;
-                schema::open_writer(&self.path)?
+                let conn = schema::open_writer(&self.path)?;
+                if let Some(floor) = self.reseed_ids_at.take() {
+                    reseed_ids(&conn, floor)?;
+                }
+                conn
             }
         };
         Ok(self.conn.insert(conn))
@@ -180,6 +188,12 @@ impl Store {
         }
         self.recent.clear();
         self.repeats_unwritten = false;
+        // Ids are keys outside this file too (the trust's central log keys
+        // rows by box and id), so the fresh file must not use them again.
+        // The damaged file's last id may be unreadable; ids restart at the
+        // time in seconds times 1000, above any the old file reached unless
+        // it averaged 1000 rows a second since its own start.
+        self.reseed_ids_at = Some(clock.now_unix_ms().max(0) / 1000 * 1000);
         super::damage::set_aside(&self.path, clock)
     }
 
@@ -457,4 +471,21 @@ impl Store {
             id: 0,
         });
     }
+}
+
+/// Makes the next id of every table with kept ids at least `floor`.
+fn reseed_ids(conn: &Connection, floor: i64) -> rusqlite::Result<()> {
+    for table in ["blocked", "audit", "alerts_sent"] {
+        let highest: i64 = conn.query_row(
+            &format!("SELECT COALESCE(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [table])?;
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+            params![table, floor.max(highest)],
+        )?;
+    }
+    Ok(())
 }

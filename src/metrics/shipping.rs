@@ -51,7 +51,12 @@ impl Shipping {
 }
 
 /// A family's name, help, type and how its value is read.
-type Family = (&'static str, &'static str, MetricType, fn(&ShipFigures) -> u64);
+type Family = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&ShipFigures) -> u64,
+);
 
 impl Collector for Shipping {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {

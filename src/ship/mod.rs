@@ -127,8 +127,7 @@ pub fn start(
         .into_iter()
         .map(|destination| {
             let shipper = run::Loop {
-                outbox: Arc::new(Mutex::new(Outbox::new(journal_path.clone()))),
-                destinations: names.clone(),
+                outbox: Arc::new(Mutex::new(Outbox::new(journal_path.clone(), names.clone()))),
                 figures: figures.clone(),
                 health: health.clone(),
                 settle: SETTLE,

@@ -26,8 +26,6 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(60);
 /// What one loop needs besides its destination.
 pub struct Loop {
     pub outbox: Arc<Mutex<Outbox>>,
-    /// Every configured destination, so registering one keeps the others.
-    pub destinations: Vec<String>,
     pub figures: Arc<Shipping>,
     pub health: HealthFn,
     /// A blocked row is sent only once it has been in the log this long:
@@ -79,19 +77,8 @@ impl Loop {
         let mut backoff = FIRST_BACKOFF;
         let mut seen: VecDeque<(Instant, i64)> = VecDeque::new();
         let mut last_heartbeat: Option<Instant> = None;
-        let mut registered = false;
         loop {
             let now = Instant::now();
-            if !registered {
-                let all = self.destinations.clone();
-                match blocking(&self.outbox, move |o| o.register(&all)).await {
-                    Ok(()) => registered = true,
-                    Err(error) => {
-                        self.failed(&name, &error, &mut backoff).await;
-                        continue;
-                    }
-                }
-            }
             if last_heartbeat.is_none_or(|at| now.duration_since(at) >= HEARTBEAT_EVERY) {
                 let health: BoxHealth = (self.health)(&self.figures.snapshot());
                 match destination.heartbeat(&health).await {
