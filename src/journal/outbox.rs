@@ -367,29 +367,44 @@ impl Outbox {
     pub fn progress(&mut self, destination: &str) -> Result<Progress, OutboxError> {
         let path = self.path.clone();
         let conn = self.conn()?;
-        let run = || -> rusqlite::Result<Progress> {
-            let mut progress = Progress::default();
-            for kind in Kind::ALL {
-                let (last_id, dropped): (i64, i64) = conn
-                    .query_row(
-                        "SELECT last_id, dropped FROM ship_cursor \
-                         WHERE destination = ?1 AND kind = ?2",
-                        params![destination, kind.as_str()],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()?
-                    .unwrap_or((0, 0));
-                // A range of the rowid: no scan of the table.
-                let backlog: i64 = conn.query_row(
-                    &format!("SELECT count(*) FROM {} WHERE id > ?1", kind.table()),
-                    [last_id],
-                    |r| r.get(0),
-                )?;
-                progress.backlog += backlog.max(0) as u64;
-                progress.dropped += dropped.max(0) as u64;
-            }
-            Ok(progress)
-        };
-        run().map_err(|error| OutboxError::Sqlite { path, error })
+        progress_of(conn, destination).map_err(|error| OutboxError::Sqlite { path, error })
     }
+}
+
+/// [`Outbox::progress`] for a reader that must not write (the command
+/// line): opens the block log at `path` read-only.
+pub fn shipping_progress(path: &Path, destination: &str) -> Result<Progress, OutboxError> {
+    let error = |error| OutboxError::Sqlite {
+        path: path.to_path_buf(),
+        error,
+    };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(error)?;
+    progress_of(&conn, destination).map_err(error)
+}
+
+fn progress_of(conn: &Connection, destination: &str) -> rusqlite::Result<Progress> {
+    let mut progress = Progress::default();
+    for kind in Kind::ALL {
+        let (last_id, dropped): (i64, i64) = conn
+            .query_row(
+                "SELECT last_id, dropped FROM ship_cursor WHERE destination = ?1 AND kind = ?2",
+                params![destination, kind.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, 0));
+        // A range of the rowid: no scan of the rows already taken.
+        let backlog: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM {} WHERE id > ?1", kind.table()),
+            [last_id],
+            |r| r.get(0),
+        )?;
+        progress.backlog += backlog.max(0) as u64;
+        progress.dropped += dropped.max(0) as u64;
+    }
+    Ok(progress)
 }

@@ -98,6 +98,10 @@ impl Postgres {
                 }
             });
             let tx = client.transaction().await.map_err(|e| describe(&e))?;
+            // "already exists, skipping" on every connection is not news.
+            tx.batch_execute("SET LOCAL client_min_messages = warning")
+                .await
+                .map_err(|e| describe(&e))?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
                 .await
                 .map_err(|e| describe(&e))?;

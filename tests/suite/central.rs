@@ -213,6 +213,13 @@ address = "{syslog}"
 }
 
 impl Appliance {
+    /// Whether the box has logged `words` (its stderr, kept in its directory).
+    fn said(&self, words: &str) -> bool {
+        std::fs::read_to_string(self.dir.path().join("lollipop.stderr"))
+            .unwrap_or_default()
+            .contains(words)
+    }
+
     /// How many different names the box's block log holds.
     fn distinct_names(&self) -> usize {
         let conn = rusqlite::Connection::open_with_flags(
@@ -265,6 +272,16 @@ fn syslog_keys(file: &Path) -> BTreeMap<(String, i64), usize> {
     keys
 }
 
+/// Waits (a generous bound for a shared machine, not a speed check) until
+/// `done`.
+fn wait_long(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn wait_for(progress: &AtomicUsize, at_least: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
     while progress.load(Ordering::SeqCst) < at_least {
@@ -310,28 +327,37 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
     let mut running: Vec<Process> = boxes.iter().map(Appliance::spawn).collect();
     let stop: [Arc<AtomicBool>; 3] = Default::default();
     let progress: [Arc<AtomicUsize>; 3] = Default::default();
-    let third = PER_BOX.map(|n| n / 3);
+    let half = PER_BOX.map(|n| n / 2);
+    let three_quarters = PER_BOX.map(|n| n * 3 / 4);
 
-    // 1: a third of each box's events, everything up.
-    blast_all(&boxes, [0; 3], third, &stop, &progress, || {});
+    // 1: half of each box's events, everything up.
+    blast_all(&boxes, [0; 3], half, &stop, &progress, || {});
 
-    // 2: the next third; halfway through, PostgreSQL and rsyslog go down
-    // while the boxes go on logging, and come back before the third ends.
-    let second = third.map(|t| t * 2);
-    blast_all(&boxes, third, second, &stop, &progress, || {
-        wait_for(&progress[0], third[0] + third[0] / 4);
-        postgres.stop();
-        rsyslog.stop();
-        wait_for(&progress[0], third[0] + third[0] * 3 / 4);
-        postgres.restart();
-        rsyslog.restart();
+    // 2: once the boxes are shipping (rows wait 12 s to settle), PostgreSQL
+    // and rsyslog go down mid-stream; the boxes log another quarter, and
+    // every shipper has found the central log gone before it comes back.
+    let box_ids: Vec<String> = boxes.iter().map(Appliance::box_id).collect();
+    wait_long("box 0 starts shipping", || {
+        !central_ids(&postgres, &box_ids[0]).is_empty()
     });
+    postgres.stop();
+    rsyslog.stop();
+    blast_all(&boxes, half, three_quarters, &stop, &progress, || {});
+    wait_long("every shipper finds the central log gone", || {
+        boxes.iter().all(|b| b.said("central log unreachable"))
+    });
+    postgres.restart();
+    rsyslog.restart();
 
-    // 3: the rest; box 1 is killed with SIGKILL halfway through its part
-    // (its shipper still catching up after the outage) and started again.
-    let killed_at = progress[1].load(Ordering::SeqCst) + (PER_BOX[1] - second[1]) / 2;
-    let reached = blast_all(&boxes, second, PER_BOX, &stop, &progress, || {
+    // 3: the rest; box 1 is killed with SIGKILL halfway through its part,
+    // while its block log holds rows PostgreSQL has not, and started again.
+    let killed_at = progress[1].load(Ordering::SeqCst) + (PER_BOX[1] - three_quarters[1]) / 2;
+    let reached = blast_all(&boxes, three_quarters, PER_BOX, &stop, &progress, || {
         wait_for(&progress[1], killed_at);
+        wait_long("box 1 is mid-stream", || {
+            let shipped = central_ids(&postgres, &box_ids[1]).len();
+            shipped > 0 && shipped < boxes[1].blocked_ids().len()
+        });
         stop[1].store(true, Ordering::SeqCst);
         let _ = running[1].0.kill();
         let _ = running[1].0.wait();
@@ -357,9 +383,8 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
     // Every box's block log, then the central copies until they agree (a
     // generous bound for a shared machine: not a speed check).
     let deadline = Instant::now() + Duration::from_secs(600);
-    let (logged, box_ids) = loop {
+    let logged = loop {
         let logged: Vec<BTreeSet<i64>> = boxes.iter().map(Appliance::blocked_ids).collect();
-        let box_ids: Vec<String> = boxes.iter().map(Appliance::box_id).collect();
         let central_done =
             (0..3).all(|b| central_ids(&postgres, &box_ids[b]).len() >= logged[b].len());
         let syslog = syslog_keys(&rsyslog.file());
@@ -369,7 +394,7 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
                 .all(|id| syslog.contains_key(&(box_ids[b].clone(), *id)))
         });
         if central_done && syslog_done {
-            break (logged, box_ids);
+            break logged;
         }
         assert!(
             Instant::now() < deadline,
@@ -387,7 +412,7 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
     assert_eq!(boxes[1].distinct_names(), PER_BOX[1]);
     assert!(logged[1].len() >= PER_BOX[1]);
     eprintln!(
-        "box 1: {survived} rows survived the SIGKILL, {} answered before it were not yet written",
+        "box 1: {survived} rows survived the SIGKILL; {} lookups sent before it were not in its block log",
         reached[1].saturating_sub(survived)
     );
     let syslog = syslog_keys(&rsyslog.file());
@@ -415,10 +440,15 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
     eprintln!(
         "central log: {total} blocked rows from 3 boxes; PostgreSQL exactly once; rsyslog {repeats} repeats, each identified by its key"
     );
-    // The outage was felt, and ridden out, by the shippers.
-    let said =
-        std::fs::read_to_string(boxes[0].dir.path().join("lollipop.stderr")).unwrap_or_default();
-    assert!(said.contains("central log unreachable"), "{said}");
+    // `lists status` says nothing waits and nothing was lost.
+    let status = crate::support::lollipop_cli(
+        &boxes[0].dir.path().join("lollipop.toml"),
+        &["lists", "status"],
+    );
+    assert!(
+        status.contains("postgres: 0 records waiting, 0 deleted by retention"),
+        "{status}"
+    );
     // Each box's heartbeat named it in `boxes`.
     let schools = postgres.psql("SELECT school FROM boxes ORDER BY school", "trust");
     assert_eq!(
