@@ -19,6 +19,9 @@ use super::{BoxHealth, Destination};
 /// The schema, in one place; each statement may run again.
 pub const SCHEMA: &str = include_str!("postgres_schema.sql");
 
+/// The version `postgres_schema.sql` brings the database to.
+const SCHEMA_VERSION: i32 = 1;
+
 /// Boxes sharing a database take turns creating the schema.
 const SCHEMA_LOCK: i64 = 0x6c6f_6c6c_6970_6f70;
 
@@ -97,18 +100,9 @@ impl Postgres {
                     tracing::debug!(%error, "central PostgreSQL connection ended");
                 }
             });
-            let tx = client.transaction().await.map_err(|e| describe(&e))?;
-            // "already exists, skipping" on every connection is not news.
-            tx.batch_execute("SET LOCAL client_min_messages = warning")
-                .await
-                .map_err(|e| describe(&e))?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
-                .await
-                .map_err(|e| describe(&e))?;
-            tx.batch_execute(SCHEMA)
-                .await
-                .map_err(|e| format!("cannot create the central tables: {}", describe(&e)))?;
-            tx.commit().await.map_err(|e| describe(&e))?;
+            if schema_version(&client).await? < SCHEMA_VERSION {
+                create_schema(&mut client).await?;
+            }
             self.client = Some(client);
         }
         self.client
@@ -249,6 +243,41 @@ impl Destination for Postgres {
         }
         Ok(())
     }
+}
+
+/// The schema version the database holds (0: none yet).
+async fn schema_version(client: &Client) -> Result<i32, String> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| describe(&e))?;
+    if !exists {
+        return Ok(0);
+    }
+    client
+        .query_one("SELECT COALESCE(max(version), 0) FROM schema_version", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| describe(&e))
+}
+
+/// Creates or brings up to date the tables, one box at a time. Only run
+/// when the database is behind, so a trust may create the tables itself
+/// and give the boxes' role no right to create anything.
+async fn create_schema(client: &mut Client) -> Result<(), String> {
+    let tx = client.transaction().await.map_err(|e| describe(&e))?;
+    // "already exists, skipping" for a box that lost the race is not news.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .map_err(|e| describe(&e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(|e| describe(&e))?;
+    tx.batch_execute(SCHEMA)
+        .await
+        .map_err(|e| format!("cannot create the central tables: {}", describe(&e)))?;
+    tx.commit().await.map_err(|e| describe(&e))
 }
 
 /// The server's own words where it gave them ("password authentication

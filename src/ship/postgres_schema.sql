@@ -1,7 +1,10 @@
 -- The trust's central store, owned by Lollipop: every box creates and
 -- migrates it when it first ships (issue 20). Read by the trust dashboard.
 -- Each statement is safe to run again; boxes of different versions may
--- share one database, so changes are only ever additions.
+-- share one database, so changes are only ever additions. A box runs this
+-- file only when schema_version is below the version it knows
+-- (SCHEMA_VERSION in postgres.rs): a change appends statements, a new
+-- schema_version row, and raises that number.
 --
 -- Keys: box_id is a stable id generated once per box and kept in its data
 -- directory; event_id is the row's id in that box's block log. A box
