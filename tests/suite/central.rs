@@ -456,3 +456,67 @@ fn a_hundred_thousand_blocks_from_three_boxes_reach_postgres_once_and_rsyslog_at
         ["School 0", "School 1", "School 2"]
     );
 }
+
+/// An alert the box sent, the block behind it and the box's heartbeat reach
+/// the trust's PostgreSQL, in the tables the trust dashboard reads.
+#[test]
+fn an_alert_and_its_block_reach_the_trusts_database() {
+    let postgres = TrustPostgres::start();
+    let upstream = crate::support::TestUpstream::start();
+    let hook = crate::support::TestHttp::start();
+    hook.serve("/hook", 200, "ok");
+    let config = crate::support::TestConfig::new()
+        .listen("127.0.0.1:0")
+        .upstream("{upstream}")
+        .section("[[devices]]\nip = \"127.0.0.1\"\nname = \"Y5-iPad-07\"\nroom = \"Oak class\"")
+        .list("adult", "adult.txt", "pornography")
+        .blocklist("ks2", &["pornography"], "")
+        .table("alerts", "school_name = \"Oak Primary\"")
+        .table(
+            "alerts.webhook",
+            &format!("url = \"{}\"", hook.url("/hook")),
+        )
+        .table("ship.postgres", &format!("url = \"{}\"", postgres.url()))
+        .toml();
+    let lollipop = crate::support::TestLollipop::start(
+        &config,
+        &upstream,
+        &[("adult.txt", "adult-site.example\n")],
+    );
+    let reply = crate::support::a(lollipop.address(), "www.adult-site.example.");
+    assert_eq!(crate::support::answers(&reply), ["A 0.0.0.0"]);
+
+    let alerts = || {
+        postgres.psql(
+            "SELECT category, device, name, channel, outcome FROM alerts",
+            "trust",
+        )
+    };
+    wait_long("the alert reaches the trust", || !alerts().is_empty());
+    assert_eq!(
+        alerts().trim(),
+        "pornography|Y5-iPad-07|www.adult-site.example|webhook|sent"
+    );
+    // The block itself, once its 12 s for repeats have passed.
+    let blocked = || {
+        postgres.psql(
+            "SELECT device, room, profile, name, category FROM blocked",
+            "trust",
+        )
+    };
+    wait_long("the block reaches the trust", || !blocked().is_empty());
+    assert_eq!(
+        blocked().trim(),
+        "Y5-iPad-07|Oak class|ks2|www.adult-site.example|pornography"
+    );
+    let heartbeat = postgres.psql(
+        "SELECT school, alerts_configured, lists_stale, health ? 'log_failing' FROM boxes",
+        "trust",
+    );
+    assert_eq!(heartbeat.trim(), "Oak Primary|t|f|t");
+    let metrics = crate::support::metrics_text(&lollipop);
+    assert!(
+        metrics.contains("lollipop_ship_up{destination=\"postgres\"} 1"),
+        "{metrics}"
+    );
+}
