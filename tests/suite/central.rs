@@ -237,10 +237,13 @@ impl Appliance {
 /// Event ids PostgreSQL holds for `box_id`, with how often each appears.
 fn central_ids(postgres: &TrustPostgres, box_id: &str) -> BTreeMap<i64, usize> {
     let mut found = BTreeMap::new();
-    let out = postgres.psql(
-        &format!("SELECT event_id FROM blocked WHERE box_id = '{box_id}'"),
-        "trust",
-    );
+    // Empty until the first box has created the tables.
+    let out = postgres
+        .try_psql(
+            &format!("SELECT event_id FROM blocked WHERE box_id = '{box_id}'"),
+            "trust",
+        )
+        .unwrap_or_default();
     for line in out.lines().filter(|l| !l.is_empty()) {
         *found
             .entry(line.parse::<i64>().expect("event id"))
@@ -487,10 +490,12 @@ fn an_alert_and_its_block_reach_the_trusts_database() {
     assert_eq!(crate::support::answers(&reply), ["A 0.0.0.0"]);
 
     let alerts = || {
-        postgres.psql(
-            "SELECT category, device, name, channel, outcome FROM alerts",
-            "trust",
-        )
+        postgres
+            .try_psql(
+                "SELECT category, device, name, channel, outcome FROM alerts",
+                "trust",
+            )
+            .unwrap_or_default()
     };
     wait_long("the alert reaches the trust", || !alerts().is_empty());
     assert_eq!(
@@ -499,10 +504,12 @@ fn an_alert_and_its_block_reach_the_trusts_database() {
     );
     // The block itself, once its 12 s for repeats have passed.
     let blocked = || {
-        postgres.psql(
-            "SELECT device, room, profile, name, category FROM blocked",
-            "trust",
-        )
+        postgres
+            .try_psql(
+                "SELECT device, room, profile, name, category FROM blocked",
+                "trust",
+            )
+            .unwrap_or_default()
     };
     wait_long("the block reaches the trust", || !blocked().is_empty());
     assert_eq!(
@@ -519,4 +526,67 @@ fn an_alert_and_its_block_reach_the_trusts_database() {
         metrics.contains("lollipop_ship_up{destination=\"postgres\"} 1"),
         "{metrics}"
     );
+}
+
+/// Over TLS both ways: PostgreSQL with `sslmode=require` and rsyslog's TLS
+/// driver (a port that takes nothing else), each trusting the trust's own CA.
+#[test]
+fn blocks_reach_the_trust_over_tls() {
+    let certificates = crate::support::central::TestCertificates::make();
+    let postgres = TrustPostgres::start_with(Some(&certificates));
+    let mut rsyslog = TrustRsyslog::start_with(Some(&certificates));
+    let upstream = crate::support::TestUpstream::start();
+    let ca = certificates.ca.display();
+    let config = crate::support::TestConfig::school()
+        .listen("127.0.0.1:0")
+        .blocklist("ks2", &["gambling"], "")
+        .table("ship", "school = \"Oak Primary\"")
+        .table(
+            "ship.postgres",
+            &format!(
+                "url = \"postgres://lollipop@localhost:{}/trust?sslmode=require\"\nca_file = \"{ca}\"",
+                postgres.port
+            ),
+        )
+        .table(
+            "ship.syslog",
+            &format!(
+                "address = \"localhost:{}\"\ntls = true\nca_file = \"{ca}\"",
+                rsyslog.port
+            ),
+        )
+        .toml();
+    let lollipop = crate::support::TestLollipop::start(
+        &config,
+        &upstream,
+        &[
+            ("gambling.txt", "bet365.com\n"),
+            ("video.txt", ""),
+            ("iwf.txt", ""),
+        ],
+    );
+    let reply = crate::support::a(lollipop.address(), "www.bet365.com.");
+    assert_eq!(crate::support::answers(&reply), ["A 0.0.0.0"]);
+    wait_long("the block reaches PostgreSQL", || {
+        !postgres
+            .try_psql("SELECT name FROM blocked", "trust")
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    });
+    let encrypted = postgres.psql(
+        "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = 'lollipop'",
+        "trust",
+    );
+    assert_eq!(encrypted.trim(), "t", "the box's connection is TLS");
+    let file = rsyslog.file();
+    wait_long("the block reaches rsyslog", || {
+        syslog_keys(&file).len() == 1
+    });
+    rsyslog.stop();
+    let text = std::fs::read_to_string(&file).expect("rsyslog's file");
+    assert!(text.contains("school=\"Oak Primary\""), "{text}");
+    assert!(text.contains("name=\"www.bet365.com\""), "{text}");
+    drop(lollipop);
 }

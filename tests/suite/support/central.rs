@@ -36,10 +36,18 @@ pub struct TrustPostgres {
     pub port: u16,
     dir: tempfile::TempDir,
     server: Option<Child>,
+    /// `-c` settings besides the defaults (TLS).
+    settings: Vec<String>,
 }
 
 impl TrustPostgres {
     pub fn start() -> TrustPostgres {
+        TrustPostgres::start_with(None)
+    }
+
+    /// Accepting TLS with `tls`'s certificate (its key is copied for the
+    /// server, which insists on owning it).
+    pub fn start_with(tls: Option<&TestCertificates>) -> TrustPostgres {
         let dir = tempfile::Builder::new()
             .prefix("trust-pg")
             .tempdir()
@@ -62,10 +70,20 @@ impl TrustPostgres {
             .status()
             .expect("initdb runs (apt-get install postgresql-15)");
         assert!(status.success(), "initdb failed");
+        let mut settings = Vec::new();
+        if let Some(tls) = tls {
+            let key = dir.path().join("server.key");
+            std::fs::copy(&tls.key, &key).expect("key");
+            std::os::unix::fs::chown(&key, Some(NOBODY), Some(NOGROUP)).expect("chown");
+            settings.push("ssl=on".to_string());
+            settings.push(format!("ssl_cert_file={}", tls.certificate.display()));
+            settings.push(format!("ssl_key_file={}", key.display()));
+        }
         let mut postgres = TrustPostgres {
             port: free_port(),
             dir,
             server: None,
+            settings,
         };
         postgres.start_server();
         postgres.psql("CREATE DATABASE trust", "postgres");
@@ -83,6 +101,7 @@ impl TrustPostgres {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-k"])
             .arg(self.dir.path())
             .args(["-c", "fsync=off", "-c", "max_connections=50"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .current_dir(self.dir.path())
             .uid(NOBODY)
             .gid(NOGROUP)
@@ -125,6 +144,13 @@ impl TrustPostgres {
     /// Runs `sql` with psql against `database`; what it printed (unaligned,
     /// tuples only, `|` between columns).
     pub fn psql(&self, sql: &str, database: &str) -> String {
+        self.try_psql(sql, database)
+            .unwrap_or_else(|error| panic!("psql {sql}: {error}"))
+    }
+
+    /// [`TrustPostgres::psql`], or what went wrong (e.g. a table the boxes
+    /// have not created yet).
+    pub fn try_psql(&self, sql: &str, database: &str) -> Result<String, String> {
         let output = Command::new(format!("{PG_BIN}/psql"))
             .args([
                 "-h",
@@ -137,12 +163,10 @@ impl TrustPostgres {
             .args(["-d", database, "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
             .output()
             .expect("psql runs");
-        assert!(
-            output.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 }
 
@@ -162,14 +186,29 @@ pub struct TrustRsyslog {
 
 impl TrustRsyslog {
     pub fn start() -> TrustRsyslog {
+        TrustRsyslog::start_with(None)
+    }
+
+    /// Taking TLS only (rsyslog's gtls driver), with `tls`'s certificate.
+    pub fn start_with(tls: Option<&TestCertificates>) -> TrustRsyslog {
         let dir = tempfile::Builder::new()
             .prefix("trust-rsyslog")
             .tempdir()
             .expect("tempdir");
         let port = free_port();
+        let tcp = match tls {
+            None => "module(load=\"imtcp\")".to_string(),
+            Some(tls) => format!(
+                "global(DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\")\n\
+                 module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")",
+                tls.ca.display(),
+                tls.certificate.display(),
+                tls.key.display()
+            ),
+        };
         let config = format!(
             r#"global(workDirectory="{dir}")
-module(load="imtcp")
+{tcp}
 input(type="imtcp" address="127.0.0.1" port="{port}")
 template(name="keyed" type="string" string="%msgid% %structured-data%\n")
 *.* action(type="omfile" file="{dir}/central.log" template="keyed")
@@ -229,5 +268,52 @@ template(name="keyed" type="string" string="%msgid% %structured-data%\n")
 impl Drop for TrustRsyslog {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A test CA and a certificate it signed for `localhost`, as PEM files.
+pub struct TestCertificates {
+    _dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TestCertificates {
+    pub fn make() -> TestCertificates {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test trust CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA");
+        let issuer = Issuer::from_ca_cert_der(ca.der(), ca_key).expect("issuer");
+        let key = KeyPair::generate().expect("server key");
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        let certificate = params.signed_by(&key, &issuer).expect("certificate");
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .expect("chmod");
+            path
+        };
+        TestCertificates {
+            ca: write("ca.pem", &ca.pem(), 0o644),
+            certificate: write("server.pem", &certificate.pem(), 0o644),
+            key: write("server.key", &key.serialize_pem(), 0o600),
+            _dir: dir,
+        }
     }
 }
