@@ -63,3 +63,75 @@ pub fn line(config: &Config, figures: &BTreeMap<String, ShipFigures>) -> Option<
         level: "ok",
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipping() -> Config {
+        let mut config = Config::embedded_default().expect("default config");
+        config.ship.postgres = Some(crate::config::ShipPostgresConfig {
+            url: toml::Spanned::new(0..0, "postgres://lollipop@db/trust".into()),
+            password_file: None,
+            ca_file: None,
+        });
+        config
+    }
+
+    #[test]
+    fn the_line_says_whether_the_trust_has_everything() {
+        let config = Config::embedded_default().expect("default config");
+        assert!(
+            line(&config, &BTreeMap::new()).is_none(),
+            "no [ship], no line"
+        );
+        let config = shipping();
+        let mut figures = BTreeMap::new();
+        figures.insert(
+            "postgres".to_string(),
+            ShipFigures {
+                up: true,
+                ..ShipFigures::default()
+            },
+        );
+        let ok = line(&config, &figures).expect("a line");
+        assert_eq!(
+            (ok.level, ok.state.as_str()),
+            ("ok", "sending to the trust's database; all sent")
+        );
+
+        let away = ShipFigures {
+            backlog: 1200,
+            error: Some("cannot connect: connection refused".into()),
+            ..ShipFigures::default()
+        };
+        figures.insert("postgres".to_string(), away);
+        let warn = line(&config, &figures).expect("a line");
+        assert_eq!(warn.level, "warn");
+        assert!(
+            warn.state
+                .contains("the trust's database cannot be reached"),
+            "{}",
+            warn.state
+        );
+        assert!(
+            warn.state.contains("1200 records wait here"),
+            "{}",
+            warn.state
+        );
+
+        let lost = ShipFigures {
+            up: true,
+            dropped: 5,
+            ..ShipFigures::default()
+        };
+        figures.insert("postgres".to_string(), lost);
+        let warn = line(&config, &figures).expect("a line");
+        assert_eq!(warn.level, "warn");
+        assert!(
+            warn.state.contains("5 records were deleted here"),
+            "{}",
+            warn.state
+        );
+    }
+}
