@@ -14,6 +14,7 @@ mod answers;
 mod block_log;
 mod browser;
 mod central;
+mod central_alerts_tls;
 mod cli;
 mod crash;
 mod damage;

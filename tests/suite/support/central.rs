@@ -3,8 +3,9 @@
 //! PostgreSQL refuses root) and rsyslog (its own config: imtcp on a port of
 //! our own, every message written to one file).
 
+use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -315,5 +316,38 @@ impl TestCertificates {
             key: write("server.key", &key.serialize_pem(), 0o600),
             _dir: dir,
         }
+    }
+}
+
+/// (box, event) of every blocked message in rsyslog's file, with how often.
+pub fn syslog_keys(file: &Path) -> BTreeMap<(String, i64), usize> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let value = |line: &str, key: &str| -> Option<String> {
+        let start = line.find(&format!(" {key}=\""))? + key.len() + 3;
+        let end = line[start..].find('"')? + start;
+        Some(line[start..end].to_string())
+    };
+    let mut keys = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("blocked [lollipop@32473"))
+    {
+        let (Some(b), Some(event)) = (value(line, "box"), value(line, "event")) else {
+            panic!("a message without its key: {line}");
+        };
+        *keys
+            .entry((b, event.parse().expect("event id")))
+            .or_default() += 1;
+    }
+    keys
+}
+
+/// Waits (a generous bound for a shared machine, not a speed check) until
+/// `done`.
+pub fn wait_long(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
