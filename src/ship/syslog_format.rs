@@ -220,4 +220,57 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    fn alerts_and_audit_entries_carry_their_own_kind_and_key() {
+        let origin = Origin::new("", "ab12", "Oak Primary");
+        let mut out = Vec::new();
+        alert(
+            &mut out,
+            &origin,
+            &ShipAlert {
+                id: 7,
+                at_unix_ms: 0,
+                alert_id: 3,
+                channel: "email".into(),
+                outcome: "sent".into(),
+                category: "self-harm".into(),
+                device: "Y5-iPad-07".into(),
+                name: None,
+                events: 2,
+            },
+        );
+        audit(
+            &mut out,
+            &origin,
+            &ShipAudit {
+                id: 9,
+                at_unix_ms: 0,
+                who: "head".into(),
+                action: "allow".into(),
+                detail: "line one\nline two".into(),
+                reason: Some("lesson".into()),
+            },
+        );
+        let text = String::from_utf8(out).unwrap();
+        let (first_length, rest) = text.split_once(' ').unwrap();
+        let length: usize = first_length.parse().unwrap();
+        let (first, second) = rest.split_at(length);
+        assert!(
+            first.starts_with("<132>1 1970-01-01T00:00:00.000Z - lollipop - alert [lollipop@32473 box=\"ab12\" school=\"Oak Primary\" kind=\"alert\" event=\"7\""),
+            "{first}"
+        );
+        assert!(
+            !first.contains("name="),
+            "a withheld name is left out: {first}"
+        );
+        let (second_length, second) = second.split_once(' ').unwrap();
+        assert_eq!(second_length.parse::<usize>().unwrap(), second.len());
+        assert!(second.starts_with("<134>1 "), "{second}");
+        assert!(second.contains(" audit [lollipop@32473 box=\"ab12\" school=\"Oak Primary\" kind=\"audit\" event=\"9\""), "{second}");
+        assert!(
+            second.ends_with("head allow: line one line two"),
+            "no line break inside a message: {second}"
+        );
+    }
 }
