@@ -25,8 +25,9 @@ const LAYERS: &[&[&str]] = &[
     // The trust dashboard, on the page's sessions, roles and headers.
     &["fleet"],
     &["web"],
-    // Work the page, the commands and the schedules share.
-    &["report", "updates", "assessment", "cluster"],
+    // Work the page, the commands and the schedules share; the trust's
+    // central log's shippers, started by the service.
+    &["report", "updates", "assessment", "cluster", "ship"],
     // Resolution: transport, codec, pipeline.
     &["dns"],
     &["metrics"],

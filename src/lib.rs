@@ -6,8 +6,8 @@
 //!
 //! The layers run one way (the `layers` test below keeps them so): `cli`
 //! on top, then the running `service` (start-up, reload, schedules), the
-//! status page (`web`), `report`, `updates` and the HA pair (`cluster`),
-//! the resolver (`dns`),
+//! status page (`web`), `report`, `updates`, the HA pair (`cluster`) and
+//! the central log's shippers (`ship`), the resolver (`dns`),
 //! `metrics`, `admin`, `policy`, `config` and `lists`, `alerts`, the block
 //! log (`journal`), and `clock` at the bottom.
 
@@ -28,6 +28,7 @@ pub mod name;
 pub mod policy;
 pub mod report;
 pub mod service;
+pub mod ship;
 #[cfg(any(test, feature = "testkit"))]
 #[doc(hidden)]
 pub mod testkit;

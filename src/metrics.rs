@@ -25,8 +25,10 @@ use crate::policy::Policy;
 
 pub use limits::LimitCounters;
 pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub use shipping::{ShipFigures, Shipping};
 
 mod limits;
+mod shipping;
 
 /// The category a block is counted under when no list category applies.
 pub const SCHOOL_ENTRY: &str = "school-entry";
@@ -61,6 +63,8 @@ pub struct Metrics {
     pub malformed: Counter,
     /// What the abuse limits turned away.
     pub limits: LimitCounters,
+    /// The trust's central log, per destination (src/ship).
+    pub shipping: Arc<Shipping>,
 }
 
 /// Counters by name, kept across reloads; the map is touched only when
@@ -212,7 +216,10 @@ impl Default for Metrics {
             PANICS.clone(),
         );
         let limits = LimitCounters::register(&mut registry);
+        let shipping = Arc::new(Shipping::default());
+        registry.register_collector(Box::new(shipping.clone()));
         Metrics {
+            shipping,
             registry,
             names,
             upstream,

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use std::time::Duration;
 
-use crate::journal::{AuditEntry, BlockEvent, DeviceDirectory, Journal};
+use crate::journal::{AlertSent, AuditEntry, BlockEvent, DeviceDirectory, Journal};
 
 use super::{AlertOutcome, AlertRecord, Alerter};
 
@@ -91,8 +91,34 @@ fn record_outcomes(alerter: &Alerter, journal: &Journal, seen: Seen) -> Seen {
         if let Some(entry) = audit_entry(record) {
             journal.record_audit(entry);
         }
+        if let Some(sent) = alert_sent(record) {
+            journal.record_alert(sent);
+        }
     }
     history.last().map(key).or(seen)
+}
+
+/// The delivery as the block log keeps it for the central log (src/ship);
+/// system notices are not alerts about a child and are left out.
+fn alert_sent(record: &AlertRecord) -> Option<AlertSent> {
+    let outcome = match &record.outcome {
+        AlertOutcome::Delivered => "sent",
+        AlertOutcome::Failed { .. } => "failed",
+        AlertOutcome::Retrying { .. } => return None,
+    };
+    if record.events == 0 {
+        return None;
+    }
+    Some(AlertSent {
+        at_unix_ms: record.at_unix_ms,
+        alert_id: record.alert_id,
+        channel: record.channel.to_string(),
+        outcome: outcome.into(),
+        category: record.category.clone(),
+        device: record.device.clone(),
+        name: record.name.clone(),
+        events: record.events as u64,
+    })
 }
 
 fn audit_entry(record: &AlertRecord) -> Option<AuditEntry> {

@@ -229,6 +229,9 @@ pub struct AlertRecord {
     pub attempt: u32,
     pub device: String,
     pub category: String,
+    /// The first site the message named; `None` when withheld (a locked
+    /// list) or for a notice.
+    pub name: Option<String>,
     /// Block events the message reported.
     pub events: usize,
     pub outcome: AlertOutcome,

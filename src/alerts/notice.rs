@@ -109,6 +109,14 @@ impl Outgoing {
         }
     }
 
+    /// The first site a block alert names, unless withheld.
+    pub fn first_name(&self) -> Option<String> {
+        match self {
+            Outgoing::Block(alert) => alert.attempts.first().and_then(|a| a.name.clone()),
+            Outgoing::Notice(_) => None,
+        }
+    }
+
     pub fn events(&self) -> usize {
         match self {
             Outgoing::Block(alert) => alert.total_attempts(),

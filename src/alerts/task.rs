@@ -312,6 +312,7 @@ async fn deliver(shared: Arc<Shared>, alert: Arc<Outgoing>, channel: Channel) {
             attempt: n,
             device: alert.label(),
             category: alert.category(),
+            name: alert.first_name(),
             events: alert.events(),
             outcome,
         };

@@ -2,7 +2,9 @@
 //! reads: for each list its kind, entries, bad lines, last successful
 //! download, age and licence; when recursing, the root hints' and the
 //! DNSSEC trust anchor's age and renewal; with a school calendar, the bank
-//! holidays file in force and its renewal; with a trust, its policy bundle.
+//! holidays file in force and its renewal; with a trust, its policy bundle;
+//! with a trust's central log (`[ship]`), what waits to be sent and what
+//! retention deleted unsent.
 
 use std::fmt::Write;
 
@@ -91,6 +93,7 @@ pub fn lists_status(config: &Config) -> String {
     recursion_files(config, now, &mut out);
     bank_holidays(config, now, &mut out);
     trust_bundle(config, now, &mut out);
+    central_log(config, &mut out);
     out
 }
 
@@ -250,6 +253,49 @@ fn bank_holidays(config: &Config, now: u64, out: &mut String) {
                 out,
                 "  not renewed by the list updater (the config names its own file, or bank_holidays_url is empty)"
             );
+        }
+    }
+}
+
+/// The trust's central log (`[ship]`): per destination, the records still
+/// waiting in the block log and those retention deleted before they were
+/// sent. Read from the block log, so it works while the service runs or not.
+fn central_log(config: &Config, out: &mut String) {
+    let mut destinations = Vec::new();
+    if config.ship.postgres.is_some() {
+        destinations.push("postgres");
+    }
+    if config.ship.syslog.is_some() {
+        destinations.push("syslog");
+    }
+    if destinations.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "
+central log: {}",
+        config.ship_destinations()
+    );
+    for destination in destinations {
+        match crate::journal::shipping_progress(&config.journal_path(), destination) {
+            Ok(progress) => {
+                let _ = writeln!(
+                    out,
+                    "  {destination}: {} records waiting, {} deleted by retention before they were sent",
+                    progress.backlog, progress.dropped
+                );
+                if progress.dropped > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  WARNING: {destination} missed {} records: it was unreachable for longer than the block log keeps them",
+                        progress.dropped
+                    );
+                }
+            }
+            Err(error) => {
+                let _ = writeln!(out, "  {destination}: progress unknown: {error}");
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ mod names;
 mod resolver;
 pub mod restart;
 mod schema;
+mod ship;
 pub mod trust;
 mod zones;
 pub use bank_holidays::{
@@ -36,6 +37,7 @@ pub use name_rules::{NAME_RULE_LANGUAGES, NameRulesConfig};
 pub use names::{MAX_DISPLAY_NAME, default_profile_name};
 pub use resolver::{DnssecMode, RebindingConfig, ResolverConfig, ResolverMode};
 pub use schema::*;
+pub use ship::{ShipConfig, ShipPostgresConfig, ShipSyslogConfig, redact_url, split_host_port};
 pub use zones::{APPLIANCE_LABEL, ZoneConfig};
 
 use catalogue::Catalogue;
@@ -563,6 +565,7 @@ impl Config {
             }
         }
         self.validate_web(problems);
+        self.validate_ship(problems);
         self.blockpage.validate(self, problems);
         self.validate_names(problems);
         self.resolver.validate(problems);

@@ -46,6 +46,7 @@ pub fn plain_name(key: &str) -> &'static str {
         "limits.web_header_read_timeout_secs" => "web page request time limit",
         "server.data_dir" | "log.database" => "where the logs are kept",
         "cluster" => "HA pair",
+        "ship" => "the trust's central log",
         _ => "setting",
     }
 }
@@ -159,6 +160,14 @@ pub fn in_force(running: &Config, mut file: Config) -> (Config, Vec<RestartChang
         words(&file.limits.web_header_read_timeout_secs),
     ) {
         file.limits.web_header_read_timeout_secs = running.limits.web_header_read_timeout_secs;
+    }
+    // The shippers start with the service and keep their connections.
+    if keep(
+        "ship",
+        running.ship_destinations(),
+        file.ship_destinations(),
+    ) {
+        file.ship = running.ship.clone();
     }
     let data_dir = |c: &Config| c.resolve_path(&c.server.data_dir);
     if keep(

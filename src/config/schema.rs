@@ -51,6 +51,9 @@ pub struct Config {
     pub alerts: AlertsConfig,
     #[serde(default)]
     pub reports: ReportsConfig,
+    /// The trust's central log (`config::ship`).
+    #[serde(default)]
+    pub ship: super::ShipConfig,
     #[serde(default)]
     pub web: WebConfig,
     #[serde(default)]

@@ -225,3 +225,38 @@ fn validation_when_forwarding_is_asked_for_not_assumed() {
     let config = parse(&unset).unwrap_or_else(|errors| panic!("{errors}"));
     assert_eq!(config.resolver.dnssec_mode(), DnssecMode::Off);
 }
+
+#[test]
+fn the_central_log_settings_are_checked_with_their_keys() {
+    let unnamed = EMBEDDED_DEFAULT.replace("school_name = \"Lollipop development\"", "");
+    let text = format!(
+        "{unnamed}\n[ship.postgres]\nurl = \"postgres://box:secret@db/trust?sslmode=sometimes\"\n\
+         ca_file = \"/nonexistent/trust-ca.pem\"\n[ship.syslog]\naddress = \"logs.trust.example\"\n"
+    );
+    let message = parse(&text).expect_err("bad [ship] must fail").to_string();
+    assert!(message.contains("ship.school"), "{message}");
+    assert!(message.contains("ship.postgres.url"), "{message}");
+    assert!(
+        !message.contains("secret"),
+        "the password is never repeated: {message}"
+    );
+    assert!(message.contains("ship.postgres.ca_file"), "{message}");
+    assert!(message.contains("/nonexistent/trust-ca.pem"), "{message}");
+    assert!(message.contains("ship.syslog.address"), "{message}");
+    assert!(message.contains("has no port"), "{message}");
+
+    let good = format!(
+        "{EMBEDDED_DEFAULT}\n[ship]\nschool = \"Oak Primary\"\n[ship.postgres]\n\
+         url = \"postgres://lollipop@db.trust.example/trust?sslmode=require\"\n\
+         [ship.syslog]\naddress = \"logs.trust.example:6514\"\ntls = true\n"
+    );
+    let config = parse(&good).expect("a good [ship] parses");
+    assert_eq!(config.ship_school(), "Oak Primary");
+    assert!(
+        config
+            .ship_destinations()
+            .contains("syslog logs.trust.example:6514 over TLS"),
+        "{}",
+        config.ship_destinations()
+    );
+}

@@ -10,6 +10,7 @@ mod csv;
 mod damage;
 mod devices;
 mod leases;
+mod outbox;
 mod read;
 mod retention;
 pub mod reverse;
@@ -25,6 +26,10 @@ pub use csv::write_csv;
 pub use damage::{DamageReport, is_damaged, set_aside};
 pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
 pub use leases::LeaseFormat;
+pub use outbox::{
+    Kind, Outbox, OutboxError, Progress, ShipAlert, ShipAudit, ShipBatch, ShipBlocked,
+    shipping_progress,
+};
 pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_blocked};
 pub use retention::PruneReport;
 pub use schema::SCHEMA_VERSION;
@@ -103,6 +108,27 @@ pub struct AuditEntry {
     pub action: String,
     pub detail: String,
     pub reason: Option<String>,
+}
+
+/// One delivery of a safeguarding alert on one channel, as it ended: kept
+/// so the school (and a trust's central log) can see what was sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertSent {
+    pub at_unix_ms: i64,
+    /// The alerter's number for the message (the same on every channel).
+    pub alert_id: u64,
+    /// "email" or "webhook".
+    pub channel: String,
+    /// "sent" or "failed".
+    pub outcome: String,
+    pub category: String,
+    /// The device as the message named it.
+    pub device: String,
+    /// The first site the message named; `None` when withheld (a locked
+    /// list's names are never repeated).
+    pub name: Option<String>,
+    /// Block events the message reported.
+    pub events: u64,
 }
 
 /// How the journal stores and keeps its records.
@@ -289,6 +315,14 @@ impl Journal {
         if self.inner.tx.try_send(Msg::Audit(entry)).is_err() {
             self.inner.shared.drop_other(1);
             tracing::error!("journal queue full: audit entry dropped");
+        }
+    }
+
+    /// Queues the record of an alert delivery, with the same guarantee.
+    pub fn record_alert(&self, sent: AlertSent) {
+        if self.inner.tx.try_send(Msg::Alert(sent)).is_err() {
+            self.inner.shared.drop_other(1);
+            tracing::error!("journal queue full: the record of an alert was dropped");
         }
     }
 

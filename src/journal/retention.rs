@@ -3,7 +3,9 @@
 //! hands the freed pages back to the filesystem with `incremental_vacuum`.
 //!
 //! The audit trail is not pruned: it is small and records who changed the
-//! filtering, which a school may need to show long after the fact.
+//! filtering, which a school may need to show long after the fact. Rows a
+//! central destination has not taken yet (src/ship) are deleted all the
+//! same, on time, and counted against that destination as dropped.
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -23,12 +25,17 @@ pub struct PruneReport {
     pub blocked_deleted: u64,
     pub queries_deleted: u64,
     pub hourly_deleted: u64,
+    pub alerts_deleted: u64,
+    /// Rows deleted before a central destination had taken them, summed
+    /// over destinations.
+    pub unshipped_deleted: u64,
     pub pages_freed: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     Blocked,
+    Alerts,
     Queries,
     Hourly,
     Vacuum,
@@ -66,8 +73,22 @@ impl PruneJob {
     pub fn step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         match self.stage {
             Stage::Blocked => {
-                let n = delete_chunk(conn, "blocked", self.blocked_cutoff)?;
+                let n =
+                    delete_shipped_chunk(conn, "blocked", self.blocked_cutoff, &mut self.report)?;
                 self.report.blocked_deleted += n;
+                if n < CHUNK_ROWS as u64 {
+                    self.stage = Stage::Alerts;
+                }
+            }
+            Stage::Alerts => {
+                // Alerts name devices: kept as long as the blocks they report.
+                let n = delete_shipped_chunk(
+                    conn,
+                    "alerts_sent",
+                    self.blocked_cutoff,
+                    &mut self.report,
+                )?;
+                self.report.alerts_deleted += n;
                 if n < CHUNK_ROWS as u64 {
                     self.stage = Stage::Queries;
                 }
@@ -118,4 +139,54 @@ fn delete_chunk(conn: &Connection, table: &str, cutoff: Option<i64>) -> rusqlite
          (SELECT id FROM {table} WHERE at < ?1 ORDER BY at LIMIT {CHUNK_ROWS})"
     );
     Ok(conn.execute(&sql, [cutoff])? as u64)
+}
+
+/// Deletes a chunk of `table` (a table the shippers take) older than
+/// `cutoff`, and in the same transaction adds to each destination's
+/// `dropped` the deleted rows it had not taken yet.
+fn delete_shipped_chunk(
+    conn: &Connection,
+    table: &str,
+    cutoff: Option<i64>,
+    report: &mut PruneReport,
+) -> rusqlite::Result<u64> {
+    let Some(cutoff) = cutoff else {
+        return Ok(0);
+    };
+    let Some(kind) = super::outbox::Kind::of_table(table) else {
+        return delete_chunk(conn, table, Some(cutoff));
+    };
+    let tx = conn.unchecked_transaction()?;
+    let ids: Vec<i64> = tx
+        .prepare(&format!(
+            "SELECT id FROM {table} WHERE at < ?1 ORDER BY at LIMIT {CHUNK_ROWS}"
+        ))?
+        .query_map([cutoff], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let cursors: Vec<(String, i64)> = tx
+        .prepare("SELECT destination, last_id FROM ship_cursor WHERE kind = ?1")?
+        .query_map([kind.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (destination, last_id) in cursors {
+        let unshipped = ids.iter().filter(|id| **id > last_id).count() as i64;
+        if unshipped > 0 {
+            tx.execute(
+                "UPDATE ship_cursor SET dropped = dropped + ?1 \
+                 WHERE destination = ?2 AND kind = ?3",
+                rusqlite::params![unshipped, destination, kind.as_str()],
+            )?;
+            report.unshipped_deleted += unshipped as u64;
+        }
+    }
+    let mut delete = tx.prepare(&format!("DELETE FROM {table} WHERE id = ?1"))?;
+    let mut deleted = 0;
+    for id in &ids {
+        deleted += delete.execute([id])? as u64;
+    }
+    drop(delete);
+    tx.commit()?;
+    Ok(deleted)
 }

@@ -2,8 +2,7 @@
 //! numbered migration at a time, so a year of evidence survives upgrades.
 //!
 //! `PRAGMA user_version` holds the number of migrations applied. Migrations
-//! are only ever appended (a later `alerts_sent` table becomes version 3);
-//! an applied one is never edited.
+//! are only ever appended; an applied one is never edited.
 
 use super::JournalError;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
@@ -11,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
     // 1: the block log, the optional full query log and the audit trail.
@@ -73,6 +72,30 @@ const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
         queries INTEGER NOT NULL DEFAULT 0,
         blocked INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (hour, profile, category)
+    ) WITHOUT ROWID;",
+    // 3: the alerts as delivered (or not), one row per channel, and how far
+    // each central destination (src/ship) has taken each table: the block
+    // log is the shippers' on-disk buffer, so progress lives beside it and
+    // survives a crash. `dropped` counts rows retention deleted before they
+    // were shipped.
+    "CREATE TABLE alerts_sent (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        alert_id INTEGER NOT NULL,
+        channel TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        category TEXT NOT NULL,
+        device TEXT NOT NULL,
+        name TEXT,
+        events INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_sent_at ON alerts_sent(at);
+    CREATE TABLE ship_cursor (
+        destination TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        last_id INTEGER NOT NULL DEFAULT 0,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (destination, kind)
     ) WITHOUT ROWID;",
 ];
 

@@ -9,7 +9,7 @@
 use super::devices::{DeviceDirectory, DeviceInfo};
 use super::retention::PruneJob;
 use super::schema;
-use super::{AuditEntry, BlockEvent, JournalError, QueryEvent};
+use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
@@ -25,6 +25,7 @@ pub enum Item {
         count: u64,
     },
     Audit(AuditEntry),
+    Alert(AlertSent),
     /// Write every repeat counted so far to its row. Without it a batch
     /// only counts repeats of rows already written, in memory: under a
     /// flood of repeats (a browser retrying, an app polling) the updates
@@ -74,6 +75,9 @@ pub struct Store {
     latest_at: i64,
     collapse_ms: i64,
     full_log: bool,
+    /// After a damaged file is set aside, the fresh file's ids start here
+    /// (see [`Store::set_aside`]).
+    reseed_ids_at: Option<i64>,
 }
 
 const RECENT_MAX: usize = 100_000;
@@ -90,6 +94,8 @@ const UPSERT_HOURLY: &str = "INSERT INTO hourly (hour, profile, category, querie
      queries = queries + excluded.queries, blocked = blocked + excluded.blocked";
 const INSERT_AUDIT: &str =
     "INSERT INTO audit (at, actor, action, detail, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
+const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outcome, category, \
+     device, name, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
@@ -140,6 +146,7 @@ impl Store {
             latest_at: i64::MIN,
             collapse_ms,
             full_log,
+            reseed_ids_at: None,
         }
     }
 
@@ -150,7 +157,11 @@ impl Store {
                 // Before SQLite opens it: on a read-only disk SQLite would
                 // only say "read-only", hiding that the file is junk.
                 super::damage::check_header(&self.path)?;
-                schema::open_writer(&self.path)?
+                let conn = schema::open_writer(&self.path)?;
+                if let Some(floor) = self.reseed_ids_at.take() {
+                    reseed_ids(&conn, floor)?;
+                }
+                conn
             }
         };
         Ok(self.conn.insert(conn))
@@ -177,6 +188,12 @@ impl Store {
         }
         self.recent.clear();
         self.repeats_unwritten = false;
+        // Ids are keys outside this file too (the trust's central log keys
+        // rows by box and id), so the fresh file must not use them again.
+        // The damaged file's last id may be unreadable; ids restart at the
+        // time in seconds times 1000, above any the old file reached unless
+        // it averaged 1000 rows a second since its own start.
+        self.reseed_ids_at = Some(clock.now_unix_ms().max(0) / 1000 * 1000);
         super::damage::set_aside(&self.path, clock)
     }
 
@@ -213,6 +230,7 @@ impl Store {
         let mut queries: Vec<&QueryEvent> = Vec::new();
         let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
         let mut audits: Vec<&AuditEntry> = Vec::new();
+        let mut alerts: Vec<&AlertSent> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats));
         for item in items {
@@ -260,6 +278,7 @@ impl Store {
                     slot.0 += i64::try_from(*count).unwrap_or(i64::MAX);
                 }
                 Item::Audit(a) => audits.push(a),
+                Item::Alert(a) => alerts.push(a),
                 Item::Repeats => {}
             }
         }
@@ -358,6 +377,21 @@ impl Store {
                     stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
                 }
             }
+            if !alerts.is_empty() {
+                let mut stmt = tx.prepare_cached(INSERT_ALERT)?;
+                for a in &alerts {
+                    stmt.execute(params![
+                        a.at_unix_ms,
+                        i64::try_from(a.alert_id).unwrap_or(i64::MAX),
+                        a.channel,
+                        a.outcome,
+                        a.category,
+                        a.device,
+                        a.name,
+                        i64::try_from(a.events).unwrap_or(i64::MAX),
+                    ])?;
+                }
+            }
         }
         tx.commit()?;
 
@@ -437,4 +471,21 @@ impl Store {
             id: 0,
         });
     }
+}
+
+/// Makes the next id of every table with kept ids at least `floor`.
+fn reseed_ids(conn: &Connection, floor: i64) -> rusqlite::Result<()> {
+    for table in ["blocked", "audit", "alerts_sent"] {
+        let highest: i64 = conn.query_row(
+            &format!("SELECT COALESCE(max(id), 0) FROM {table}"),
+            [],
+            |r| r.get(0),
+        )?;
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [table])?;
+        conn.execute(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
+            params![table, floor.max(highest)],
+        )?;
+    }
+    Ok(())
 }

@@ -11,7 +11,9 @@ use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
 use super::stats::Shared;
 use super::store::{BatchOutcome, Item, Store};
-use super::{AuditEntry, BlockEvent, DeviceDirectory, JournalConfig, JournalError, QueryEvent};
+use super::{
+    AlertSent, AuditEntry, BlockEvent, DeviceDirectory, JournalConfig, JournalError, QueryEvent,
+};
 use crate::clock::format_utc;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,6 +28,7 @@ pub enum Msg {
     Block(BlockEvent),
     Query(QueryEvent),
     Audit(AuditEntry),
+    Alert(AlertSent),
     Flush(oneshot::Sender<()>),
     Prune(oneshot::Sender<PruneReport>),
     /// A reload's retention periods and device names.
@@ -302,6 +305,7 @@ impl JournalTask {
             Msg::Block(ev) => self.push(Item::Block(ev)),
             Msg::Query(q) => self.push(Item::Query(q)),
             Msg::Audit(a) => self.push(Item::Audit(a)),
+            Msg::Alert(a) => self.push(Item::Alert(a)),
             Msg::Flush(done) => {
                 self.take_tally(Instant::now());
                 // Always: a batch still being written may leave repeats

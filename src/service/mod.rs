@@ -12,6 +12,7 @@ pub mod schedules;
 pub mod school_time;
 pub mod settings;
 mod storage;
+mod trust;
 
 use std::sync::Arc;
 
@@ -81,6 +82,8 @@ pub struct Running {
     pub cluster: Arc<crate::cluster::ClusterState>,
     /// On a secondary, follows the primary; stops when dropped.
     _follower: Option<follow::Follower>,
+    /// The trust's central log, when `[ship]` names one; stops when dropped.
+    pub shippers: Option<crate::ship::Shippers>,
 }
 
 /// Assembles the resolver and starts answering. Must run inside a Tokio
@@ -172,9 +175,11 @@ pub fn start_with_clock(config: Config, clock: Clock) -> Result<Running> {
     let school_time = school_time::Timer::start(reloader.clone(), journal.clone(), clock.clone());
     let follower =
         follow::Follower::start(reloader.clone(), cluster.clone(), &config, clock.clone());
+    let shippers = trust::start_shipping(&config, &pipeline, &journal, &metrics);
     Ok(Running {
         cluster,
         _follower: follower,
+        shippers,
         _school_time: school_time,
         servers,
         web,

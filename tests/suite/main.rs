@@ -13,6 +13,8 @@ mod answer_modes;
 mod answers;
 mod block_log;
 mod browser;
+mod central;
+mod central_alerts_tls;
 mod cli;
 mod cluster;
 mod crash;

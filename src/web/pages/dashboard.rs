@@ -421,6 +421,10 @@ pub fn status_lines(state: &WebState, config: &Config, lists: &[ListHealth]) -> 
             (None, error, since) => journal_line(&journal, config, error, since),
         },
     );
+    lines.extend(super::central_log::line(
+        config,
+        &state.metrics.shipping.snapshot(),
+    ));
     if let Some(kept) = state.admin.damaged_copies().last() {
         let at = crate::admin::copy::set_aside_at_ms(kept).unwrap_or(now);
         lines.push(StatusLine {

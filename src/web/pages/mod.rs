@@ -4,6 +4,7 @@ pub mod api;
 pub mod assessment;
 pub mod blockca;
 pub mod blockpage;
+pub mod central_log;
 pub mod check;
 pub mod dashboard;
 #[cfg(any(test, feature = "testkit"))]

@@ -23,6 +23,7 @@ use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneType};
 use tokio::runtime::Runtime;
 
 pub mod browser;
+pub mod central;
 mod config;
 pub mod nsd;
 pub mod pair;
