@@ -96,9 +96,10 @@ pub fn serve(
             .spawn(move || {
                 // Queries that must wait become tasks of the runtime.
                 let _inside = runtime.enter();
-                // A panic (a bug reached by some message) loses the batch
-                // in hand, never the socket: the reader starts again. The
-                // panic hook has counted and logged it.
+                // A panic outside one message's answer (receiving,
+                // sending) loses the batch in hand, never the socket: the
+                // reader starts again. The panic hook has counted and
+                // logged it.
                 while std::panic::catch_unwind(AssertUnwindSafe(|| reader.run())).is_err() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -154,7 +155,13 @@ impl Reader {
             let now = Instant::now();
             for i in 0..received {
                 if let Some((datagram, src)) = inbox.datagram(i) {
-                    self.answer(datagram, src, (&settings.limits, now), &mut outbox);
+                    // A panic (a bug reached by some message) loses that
+                    // one message, never the other clients' in the batch:
+                    // the hook has counted and logged it.
+                    let answered = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        self.answer(datagram, src, (&settings.limits, now), &mut outbox)
+                    }));
+                    drop(answered);
                 }
             }
             outbox.send(&self.socket);
