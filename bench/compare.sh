@@ -110,16 +110,33 @@ port[lollipop]=$((base + 1)) port[unbound]=$((base + 2)) port[dnsmasq]=$((base +
 port[kresd]=$((base + 4)) port[pdns-recursor]=$((base + 5)) port[dnsdist]=$((base + 6))
 
 echo "== upstream: NSD on 127.0.0.1:$upstream_port"
-# The root zone: an SOA (its minimum, 3600 s, is the negative TTL every
-# cache uses for NXDOMAIN), the allowed names at 198.51.x.y, and the
-# canaries (listed names the check asks; 192.0.2.1) and the probe name, so
-# that only a block answers them with NXDOMAIN or 0.0.0.0.
-mkdir -p "$work/nsd"
+# A zone per top-level domain, as on the Internet: each with an SOA (its
+# minimum, 3600 s, is the negative TTL every cache uses for NXDOMAIN) and
+# the names under it: the allowed names at 198.51.x.y, the canaries (listed
+# names the check asks) and the probe name at 192.0.2.1, so that only a
+# block answers those with NXDOMAIN or 0.0.0.0. The root zone answers
+# NXDOMAIN for the other top-level domains; a resolver may take that for
+# the whole domain (PowerDNS Recursor's root-nx-trust), as it may from the
+# real root.
+mkdir -p "$work/nsd/zones"
 {
-  printf '$TTL 3600\n. IN SOA ns.bench. admin.bench. 1 3600 600 86400 3600\n. IN NS ns.bench.\nns.bench. IN A 127.0.0.1\n'
-  awk '{printf "%s. IN A 198.51.%d.%d\n", $1, int(NR / 250) % 250, NR % 250 + 1}' "$work/allowed.txt"
-  awk '{printf "%s. IN A 192.0.2.1\n", $1}' "$work/canaries.txt" "$work/probe.txt" | sort -u
-} > "$work/nsd/root.zone"
+  awk '{printf "%s 198.51.%d.%d\n", $1, int(NR / 250) % 250, NR % 250 + 1}' "$work/allowed.txt"
+  awk '{printf "%s 192.0.2.1\n", $1}' "$work/canaries.txt" "$work/probe.txt" | sort -u
+} | awk -v dir="$work/nsd/zones" '
+  function header(zone, file) {
+    printf "$TTL 3600\n%s IN SOA ns.bench. admin.bench. 1 3600 600 86400 3600\n%s IN NS ns.bench.\n", zone, zone > file
+  }
+  {
+    n = split($1, label, ".")
+    zone = label[n] "."
+    file = dir "/" label[n] ".zone"
+    if (!(zone in seen)) { seen[zone] = 1; header(zone, file) }
+    printf "%s. IN A %s\n", $1, $2 > file
+  }
+  END {
+    header(".", dir "/root.zone")
+    printf "ns.bench. IN A 127.0.0.1\n" > (dir "/root.zone")
+  }'
 cat > "$work/nsd/nsd.conf" <<CONF
 server:
   ip-address: 127.0.0.1
@@ -142,11 +159,20 @@ server:
   rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
-zone:
-  name: "."
-  zonefile: "$work/nsd/root.zone"
 CONF
-nsd -d -c "$work/nsd/nsd.conf" > "$work/nsd/stdout.log" 2>&1 &
+for zone_file in "$work"/nsd/zones/*.zone; do
+  zone=$(basename "$zone_file" .zone)
+  [ "$zone" != root ] || zone=""
+  printf 'zone:\n  name: "%s."\n  zonefile: "%s"\n' "$zone" "$zone_file" >> "$work/nsd/nsd.conf"
+done
+if [ "${BENCH_UPSTREAM:-nsd}" = python ]; then
+  # The previous harness's upstream, kept for the comparison in
+  # docs/bench/peers.md: one Python thread answering every cache miss.
+  cat "$work/canaries.txt" "$work/probe.txt" >> "$work/allowed.txt"
+  python3 bench/upstream.py --port "$upstream_port" --allowed "$work/allowed.txt" &
+else
+  nsd -d -c "$work/nsd/nsd.conf" > "$work/nsd/stdout.log" 2>&1 &
+fi
 all_pids+=($!)
 first_allowed=$(head -1 "$work/allowed.txt")
 for _ in $(seq 100); do
@@ -154,10 +180,13 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 dig +short +time=1 +tries=1 -p "$upstream_port" @127.0.0.1 "$first_allowed" A 2>/dev/null | grep -q '^198\.51\.' || {
-  echo "NSD did not answer $first_allowed within 10 s; its log:" >&2
+  echo "the upstream did not answer $first_allowed within 10 s; its log:" >&2
   cat "$work/nsd/nsd.log" "$work/nsd/stdout.log" >&2 2>/dev/null || true
   exit 1
 }
+# Names the mix asks that a cache must hold (the allowed and missing ones;
+# at most all of them), for the peers whose cache is sized in names.
+distinct_names=$(awk '{print $1}' "$work/queries.txt" | sort -u | wc -l)
 
 write_configs() {
   # Lollipop as shipped: only what the bench must set (where it listens,
@@ -202,6 +231,12 @@ TOML
       local range=450
       [ "$cores" -ne 1 ] || range=950
       [ "$cores" -lt 4 ] || range=200
+      local tuning
+      tuning=$(printf '  msg-cache-slabs: %s\n  rrset-cache-slabs: %s\n  infra-cache-slabs: %s\n  key-cache-slabs: %s\n  outgoing-range: %s\n  num-queries-per-thread: %s\n  so-rcvbuf: 4m\n  so-sndbuf: 4m' \
+        "$slabs" "$slabs" "$slabs" "$slabs" "$range" $((range / 2)))
+      # UNBOUND_TUNING=no leaves out what the howto adds to the previous
+      # harness's settings, for the comparison in docs/bench/peers.md.
+      [ "${UNBOUND_TUNING:-yes}" = yes ] || tuning=""
       cat <<CONF
 server:
   interface: 127.0.0.1@${port[unbound]}
@@ -217,16 +252,9 @@ server:
   verbosity: 0
   num-threads: $cores
   so-reuseport: yes
-  msg-cache-slabs: $slabs
-  rrset-cache-slabs: $slabs
-  infra-cache-slabs: $slabs
-  key-cache-slabs: $slabs
   msg-cache-size: 64m
   rrset-cache-size: 128m
-  outgoing-range: $range
-  num-queries-per-thread: $((range / 2))
-  so-rcvbuf: 4m
-  so-sndbuf: 4m
+$tuning
   module-config: "iterator"
 CONF
       awk '{print "  local-zone: \"" $0 ".\" always_null"}' "$work/domains.txt"
@@ -241,11 +269,14 @@ CONF
     # dnsmasq(8) and its 2.86 changelog: a listed domain as local=/d/
     # (lookups grow as log2 of the number of domains; NXDOMAIN for the
     # domain and its subdomains; --address=/d/ is the same thing). The
-    # cache: 10,000 names (the man page warns that a huge cache costs
-    # speed; the mix has 20,000 names to remember, the blocked third is
-    # answered from the domain table). Negative answers are cached from the
-    # upstream's SOA. One process: dnsmasq has no threads.
-    awk '{print "local=/" $0 "/"}' "$work/domains.txt" > "$work/dnsmasq-block.conf"
+    # cache (cache-size, in names; the man page warns that a huge one costs
+    # speed): one and a half times the names the mix asks, so that the
+    # allowed and missing names stay in it, as a school's daily names would;
+    # with fewer, the cache turns over and every query goes upstream.
+    # Negative answers are cached from the upstream's SOA. One process:
+    # dnsmasq has no threads. DNSMASQ_BLOCK and DNSMASQ_CACHE change these
+    # for the comparison in docs/bench/peers.md.
+    awk -v form="${DNSMASQ_BLOCK:-local=/%s/}" '{printf form "\n", $0}' "$work/domains.txt" > "$work/dnsmasq-block.conf"
     cat > "$work/dnsmasq.conf" <<CONF
 port=${port[dnsmasq]}
 listen-address=127.0.0.1
@@ -253,7 +284,7 @@ bind-interfaces
 no-resolv
 no-hosts
 server=127.0.0.1#$upstream_port
-cache-size=${DNSMASQ_CACHE:-10000}
+cache-size=${DNSMASQ_CACHE:-$((distinct_names * 3 / 2))}
 conf-file=$work/dnsmasq-block.conf
 CONF
   fi
@@ -278,8 +309,11 @@ CONF
     # https://doc.powerdns.com/recursor/lua-config/rpz.html : the list as
     # an RPZ file (rpzFile in the lua-config-file; `d CNAME .` = NXDOMAIN);
     # https://doc.powerdns.com/recursor/performance.html : threads = cores,
-    # reuseport with pdns-distributes-queries off; forward-zones (not
-    # -recurse) to an authoritative upstream; validation off.
+    # reuseport with pdns-distributes-queries off;
+    # https://doc.powerdns.com/recursor/settings.html : forward-zones-recurse,
+    # the upstream taken as a resolver, as a school's is (with forward-zones
+    # it is taken as authoritative, and the recursor follows the top-level
+    # zones' NS records to port 53); validation off.
     mkdir -p "$work/pdns"
     {
       printf '$TTL 3600\nrpz.bench. IN SOA localhost. admin.bench. 1 3600 600 86400 3600\nrpz.bench. IN NS localhost.\n'
@@ -295,7 +329,7 @@ allow-from=127.0.0.0/8
 threads=$cores
 reuseport=yes
 pdns-distributes-queries=no
-forward-zones=.=127.0.0.1:$upstream_port
+forward-zones-recurse=.=127.0.0.1:$upstream_port
 dont-query=
 lua-config-file=$work/pdns/recursor.lua
 dnssec=off
@@ -395,6 +429,9 @@ done
 echo "== check: blocked, allowed and missing names answered as they should be"
 measured=""
 for s in $started; do
+  # A server may still be loading after its first answer (each of Knot
+  # Resolver's processes loads the list on its own): wait until it is idle.
+  settle "${pids[$s]}"
   if python3 bench/check.py --port "${port[$s]}" --check "$work/check.txt" > "$work/check-$s.txt" 2>&1; then
     measured+=" $s"
     echo "$s: correct"
@@ -433,6 +470,16 @@ done
 
 declare -A rss_after
 for s in $measured; do rss_after[$s]=$(rss "${pids[$s]}"); done
+
+# The same check again: a cache that learnt something wrong from the mix
+# (a negative answer taken for a whole domain, say) shows here.
+for s in $measured; do
+  if ! python3 bench/check.py --port "${port[$s]}" --check "$work/check.txt" > "$work/check-after-$s.txt" 2>&1; then
+    echo "$s: WRONG ANSWERS after the runs:" >&2
+    cat "$work/check-after-$s.txt" >&2
+    failed+="$s answered wrongly after the runs, its figures are not comparable ($(head -3 "$work/check-after-$s.txt" | tr '\n' ' ')); "
+  fi
+done
 
 first_shape=${shape_list[0]}
 peak=$(awk -F'\t' -v shape="$first_shape" '$1 == shape && $2 == "lollipop" {print $4}' "$results" | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
