@@ -24,7 +24,11 @@
 # --list takes one domain a line, a hosts file or ||domain^ lines; --queries
 # a dnsperf file (`name TYPE` a line). --keep leaves the working directory
 # (configs, logs) in place. Every step is bounded: the whole comparison
-# takes about 15 minutes on 2 cores, never more than 40.
+# takes about 15 minutes on 2 cores, and about an hour if every step ran
+# into its time limit.
+# BENCH_PORT moves the ports (25390 and up); BENCH_UPSTREAM=python,
+# DNSMASQ_BLOCK, DNSMASQ_CACHE and UNBOUND_TUNING=no bring back the previous
+# harness's settings for the comparison in docs/bench/peers.md.
 # Needs: dnsperf, nsd, python3; and the peers (apt-get install -y dnsperf nsd
 # unbound dnsmasq-base knot-resolver pdns-recursor dnsdist).
 set -euo pipefail
@@ -46,7 +50,7 @@ while [ $# -gt 0 ]; do
     --servers) servers=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --keep) keep=yes; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done

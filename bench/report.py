@@ -124,14 +124,14 @@ def lead(table):
     me = table.get("lollipop")
     peers = [p for p in table if p != "lollipop" and table[p]["per_cpu"] > 0]
     if not me or not peers:
-        return "Lead over the best peer: not measured."
+        return "Lollipop against the best peer: not measured."
     best = max(peers, key=lambda p: table[p]["per_cpu"])
     ratio = me["per_cpu"] / table[best]["per_cpu"]
     overlap = me["per_cpu_min"] <= table[best]["per_cpu_max"] and table[best]["per_cpu_min"] <= me["per_cpu_max"]
     return (
-        f"Lollipop's lead over the best peer ({best}) in queries per CPU-second: {ratio:.2f}× "
+        f"Lollipop against the best peer ({best}) in queries per CPU-second: {ratio:.2f}× "
         f"({me['us_per_query']:.1f} against {table[best]['us_per_query']:.1f} CPU µs per query)"
-        + ("; the ranges over the rounds overlap, so the lead is within the noise." if overlap else ".")
+        + ("; the ranges over the rounds overlap, so the difference is within the noise." if overlap else ".")
     )
 
 
