@@ -3,7 +3,10 @@
 normalised domains (every server gets exactly these), the names the upstream
 knows (allowed), and a shuffled query file for dnsperf with one third allowed
 names, one third blocked names (half of them subdomains of a listed name) and
-one third names that do not exist.
+one third names that do not exist. Also check.txt: a few names of each kind
+for the correctness check before any measuring (bench/check.py), and
+canaries.txt: the listed names of that check, which the upstream serves too,
+so a server that does not block them answers with the upstream's address.
 
     bench/make-queries.py --list LIST --out DIR [--queries QUERY_FILE] [--per-kind 10000]
 
@@ -93,6 +96,17 @@ def main():
         rng.shuffle(queries)
         with open(os.path.join(args.out, "queries.txt"), "w") as out:
             out.write("\n".join(queries) + "\n")
+    # The correctness check: listed names (and a subdomain of each) that the
+    # upstream also serves, allowed names, and names that exist nowhere.
+    check_blocked = rng.sample(domains, min(10, len(domains)))
+    canaries = check_blocked + ["www." + n for n in check_blocked]
+    allowed_set = set(allowed)
+    check_missing = [n for n in fresh(20) if n not in allowed_set][:10]
+    with open(os.path.join(args.out, "canaries.txt"), "w") as out:
+        out.write("\n".join(canaries) + "\n")
+    with open(os.path.join(args.out, "check.txt"), "w") as out:
+        for kind, names in (("blocked", canaries), ("allowed", allowed[:10]), ("missing", check_missing)):
+            out.writelines(f"{kind} {n}\n" for n in names)
     # A blocked name for the start-up probe: one from the middle of the list.
     with open(os.path.join(args.out, "probe.txt"), "w") as out:
         out.write(domains[len(domains) // 2] + "\n")

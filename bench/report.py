@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
-"""Turns bench/compare.sh's measurements into docs/bench/results.md (a table,
-the targets of issue #6 met or missed, the conditions) and qps.svg (a plot).
+"""Turns bench/compare.sh's measurements into docs/bench/results.md (a table
+per dnsperf client shape, Lollipop's lead over the best peer per shape, the
+targets of issue #6 met or missed, the conditions) and qps.svg (a plot).
 
     bench/report.py --runs runs.tsv --latency latency.tsv --servers servers.tsv --out docs/bench \
-        --note "..." --command "bench/compare.sh" [--compile "..."]
+        --note "..." --command "bench/compare.sh" [--compile "..."] [--failed "..."]
+
+runs.tsv has one line per dnsperf run: shape, server, round, queries/s,
+server CPU-seconds, lost, sent, mean latency (s).
 """
 import argparse
 import os
 import statistics
 from collections import defaultdict
 
-COLOURS = {"lollipop": "#d6336c", "unbound": "#1c7ed6", "dnsmasq": "#37b24d", "kresd": "#f59f00"}
+COLOURS = {
+    "lollipop": "#d6336c",
+    "unbound": "#1c7ed6",
+    "dnsmasq": "#37b24d",
+    "kresd": "#f59f00",
+    "pdns-recursor": "#7048e8",
+    "dnsdist": "#0ca678",
+}
 
 
 def read_tsv(path):
@@ -21,6 +32,14 @@ def read_tsv(path):
 
 
 def summarise(runs, latency, servers):
+    """{shape: {server: figures}}, shapes and servers in the order they ran."""
+    shapes = {}
+    for shape in dict.fromkeys(row[0] for row in runs):
+        shapes[shape] = summarise_shape([row[1:] for row in runs if row[0] == shape], latency, servers)
+    return shapes
+
+
+def summarise_shape(runs, latency, servers):
     by_server = defaultdict(list)
     for server, _round, qps, cpu, lost, sent, mean in runs:
         by_server[server].append((float(qps), float(cpu), int(lost), int(sent), float(mean)))
@@ -38,6 +57,7 @@ def summarise(runs, latency, servers):
             "per_cpu": statistics.median(per_cpu) if per_cpu else 0.0,
             "per_cpu_min": min(per_cpu) if per_cpu else 0.0,
             "per_cpu_max": max(per_cpu) if per_cpu else 0.0,
+            "us_per_query": 1e6 / statistics.median(per_cpu) if per_cpu else 0.0,
             "lost": sum(r[2] for r in rows),
             "sent": sum(r[3] for r in rows),
             "mean_ms": statistics.median(r[4] for r in rows) * 1000,
@@ -49,29 +69,70 @@ def summarise(runs, latency, servers):
     return table
 
 
-def markdown(table, note, command, compile_report):
-    lines = [
-        "| server | queries/s median (range) | server CPU-s per run | queries per CPU-second (range) "
-        "| mean latency at peak | mean / p99 latency at half Lollipop's peak | lost | RSS after list load "
-        "| RSS after the runs | start-up to first blocked answer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+def markdown(shapes, note, command, compile_report, failed):
+    lines = []
+    for shape, table in shapes.items():
+        lines += [
+            f"### dnsperf `{shape}`",
+            "",
+            "| server | queries/s median (range) | server CPU-s per run | queries per CPU-second (range) "
+            "| CPU µs per query | mean latency at peak | lost |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for server, t in table.items():
+            lines.append(
+                f"| {server} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {t['cpu']:.2f} "
+                f"| {t['per_cpu']:,.0f} ({t['per_cpu_min']:,.0f}–{t['per_cpu_max']:,.0f}) "
+                f"| {t['us_per_query']:.1f} | {t['mean_ms']:.3f} ms | {t['lost']:,} of {t['sent']:,} |"
+            )
+        lines += ["", lead(table), ""]
+    first = next(iter(shapes.values()), {})
+    lines += [
+        "### Memory, start-up and latency in normal use",
+        "",
+        "| server | mean / p99 latency at half Lollipop's peak | RSS after list load | RSS after the runs "
+        "| start-up to first blocked answer |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for server, t in table.items():
+    for server, t in first.items():
         half = t["half"]
         half_text = f"{half[1] * 1000:.3f} / {half[2] * 1000:.3f} ms" if half and half[0] else "–"
         lines.append(
-            f"| {server} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {t['cpu']:.2f} "
-            f"| {t['per_cpu']:,.0f} ({t['per_cpu_min']:,.0f}–{t['per_cpu_max']:,.0f}) | {t['mean_ms']:.3f} ms "
-            f"| {half_text} | {t['lost']:,} of {t['sent']:,} | {t['rss_start']:.1f} MB | {t['rss_after']:.1f} MB "
-            f"| {t['startup']:.3f} s |"
+            f"| {server} | {half_text} | {t['rss_start']:.1f} MB | {t['rss_after']:.1f} MB | {t['startup']:.3f} s |"
         )
-    lines += ["", "Targets (issue #6), this run:", ""]
-    lines += [f"- {line}" for line in targets(table)]
+    lines += [
+        "",
+        "Lollipop runs as shipped (name rules, time rules, DNSSEC, response cache and block log at their "
+        "defaults) except that its per-client limits are off (`[limits]` `per_address_qps = 0`, "
+        "`per_network_qps = 0`): dnsperf asks from one address. Each peer is configured as its own "
+        "documentation recommends ([peers.md](peers.md)). RSS of Knot Resolver is the sum over its processes.",
+        "",
+    ]
+    if failed.strip():
+        lines += [f"Not measured: {failed.strip().rstrip(';')}.", ""]
+    lines += ["Targets (issue #6), this run, first shape:", ""]
+    lines += [f"- {line}" for line in targets(first)]
     lines += ["", f"Conditions: {note}.", ""]
     if compile_report:
         lines += [f"Lollipop's list compile (ahead of time, not in start-up): {compile_report.strip()}", ""]
     lines += [f"Command: `{command.strip()}`", ""]
     return "\n".join(lines)
+
+
+def lead(table):
+    """Lollipop's queries per CPU-second against the best peer's, with both ranges."""
+    me = table.get("lollipop")
+    peers = [p for p in table if p != "lollipop" and table[p]["per_cpu"] > 0]
+    if not me or not peers:
+        return "Lollipop against the best peer: not measured."
+    best = max(peers, key=lambda p: table[p]["per_cpu"])
+    ratio = me["per_cpu"] / table[best]["per_cpu"]
+    overlap = me["per_cpu_min"] <= table[best]["per_cpu_max"] and table[best]["per_cpu_min"] <= me["per_cpu_max"]
+    return (
+        f"Lollipop against the best peer ({best}) in queries per CPU-second: {ratio:.2f}× "
+        f"({me['us_per_query']:.1f} against {table[best]['us_per_query']:.1f} CPU µs per query)"
+        + ("; the ranges over the rounds overlap, so the difference is within the noise." if overlap else ".")
+    )
 
 
 def targets(table):
@@ -116,29 +177,33 @@ def bars(title, values, x0, y0, width, unit):
         w = width * value / top
         parts.append(f'<text x="{x0}" y="{y + 17}" font-size="13">{label}</text>')
         parts.append(
-            f'<rect x="{x0 + 90}" y="{y}" width="{w:.1f}" height="24" fill="{COLOURS.get(label, "#868e96")}"/>'
+            f'<rect x="{x0 + 110}" y="{y}" width="{w:.1f}" height="24" fill="{COLOURS.get(label, "#868e96")}"/>'
         )
         if high:
-            lx, hx = x0 + 90 + width * low / top, x0 + 90 + width * high / top
+            lx, hx = x0 + 110 + width * low / top, x0 + 110 + width * high / top
             parts.append(f'<line x1="{lx:.1f}" y1="{y + 12}" x2="{hx:.1f}" y2="{y + 12}" stroke="#212529" stroke-width="1.5"/>')
             for x in (lx, hx):
                 parts.append(f'<line x1="{x:.1f}" y1="{y + 6}" x2="{x:.1f}" y2="{y + 18}" stroke="#212529" stroke-width="1.5"/>')
-        parts.append(f'<text x="{x0 + 96 + width * max(value, high or 0) / top:.1f}" y="{y + 17}" font-size="12">{value:,.0f} {unit}</text>')
+        parts.append(f'<text x="{x0 + 116 + width * max(value, high or 0) / top:.1f}" y="{y + 17}" font-size="12">{value:,.0f} {unit}</text>')
     return parts, y0 + 14 + len(values) * 34
 
 
-def svg(table, note):
+def svg(shapes, note):
     width = 520
     parts = []
-    qps = [(s, t["qps"], t["qps_min"], t["qps_max"]) for s, t in table.items()]
-    per_cpu = [(s, t["per_cpu"], t["per_cpu_min"], t["per_cpu_max"]) for s, t in table.items()]
-    rss = [(s, max(t["rss_start"], t["rss_after"]), 0, 0) for s, t in table.items()]
     y = 30
-    for title, values, unit in (
-        ("Queries per second (median, range over rounds)", qps, "q/s"),
-        ("Queries per CPU-second of the server", per_cpu, "q/CPU-s"),
-        ("Resident memory with the list loaded", rss, "MB"),
-    ):
+    charts = []
+    for shape, table in shapes.items():
+        charts.append((f"Queries per second, dnsperf {shape} (median, range over rounds)",
+                       [(s, t["qps"], t["qps_min"], t["qps_max"]) for s, t in table.items()], "q/s"))
+        charts.append((f"Queries per CPU-second of the server, dnsperf {shape}",
+                       [(s, t["per_cpu"], t["per_cpu_min"], t["per_cpu_max"]) for s, t in table.items()], "q/CPU-s"))
+    first = next(iter(shapes.values()), {})
+    charts.append(("Resident memory with the list loaded",
+                   [(s, max(t["rss_start"], t["rss_after"]), 0, 0) for s, t in first.items()], "MB"))
+    for title, values, unit in charts:
+        if not values:
+            continue
         chunk, y = bars(title, values, 20, y, width, unit)
         parts += chunk
         y += 36
@@ -159,14 +224,15 @@ def main():
     parser.add_argument("--note", default="")
     parser.add_argument("--command", default="bench/compare.sh")
     parser.add_argument("--compile", default="")
+    parser.add_argument("--failed", default="", help="servers left out, and why")
     args = parser.parse_args()
-    table = summarise(read_tsv(args.runs), read_tsv(args.latency), read_tsv(args.servers))
+    shapes = summarise(read_tsv(args.runs), read_tsv(args.latency), read_tsv(args.servers))
     os.makedirs(args.out, exist_ok=True)
-    text = markdown(table, args.note, args.command, args.compile)
+    text = markdown(shapes, args.note, args.command, args.compile, args.failed)
     with open(os.path.join(args.out, "results.md"), "w") as out:
         out.write("# Lollipop side by side: latest run\n\n" + text)
     with open(os.path.join(args.out, "qps.svg"), "w") as out:
-        out.write(svg(table, args.note))
+        out.write(svg(shapes, args.note))
     print(text)
 
 
