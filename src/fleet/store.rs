@@ -75,34 +75,20 @@ impl Database {
     }
 }
 
-/// A connection, and how it counts blocked tries.
+/// A connection to the trust's database.
 pub struct Connection {
     pub client: Client,
-    /// `sum(count)` where the boxes ship a row's browser retries as its
-    /// `count` (so the figures match the school's own report), else
-    /// `count(*)`.
-    tries: &'static str,
 }
+
+/// Blocked tries: a row's `count` holds the browser retries the box folded
+/// into it (`src/ship/postgres_schema.sql`), so the figures match the
+/// school's own report.
+const TRIES: &str = "coalesce(sum(k.count), 0)::bigint";
 
 /// Connects for one request: a small dashboard, so no pool to go stale.
 pub async fn connect(database: &Database) -> Result<Connection, String> {
-    let client = open(database).await?;
-    let has_count = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-             WHERE table_name = 'blocked' AND column_name = 'count')",
-            &[],
-        )
-        .await
-        .map_err(failed("the blocked attempts' columns"))?
-        .get::<_, bool>(0);
     Ok(Connection {
-        client,
-        tries: if has_count {
-            "coalesce(sum(k.count), 0)::bigint"
-        } else {
-            "count(*)"
-        },
+        client: open(database).await?,
     })
 }
 
@@ -153,11 +139,10 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         .client
         .query(
             &format!(
-                "SELECT b.school, coalesce(k.category, 'unlisted'), {}
+                "SELECT b.school, coalesce(k.category, 'unlisted'), {TRIES}
                  FROM blocked k JOIN boxes b USING (box_id)
                  WHERE k.at >= now() - interval '7 days'
-                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
-                db.tries
+                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
             ),
             &[],
         )
@@ -232,7 +217,6 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
 /// The last seven days of one box, or of every box with `None`.
 pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String> {
     let client = &db.client;
-    let tries = db.tries;
     let counted = |sql: String| async move {
         client
             .query(&sql, &[&box_id])
@@ -253,20 +237,20 @@ pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String>
     };
     let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id = $1)";
     Ok(Week {
-        blocked: total(format!("SELECT {tries} FROM blocked k WHERE {this_week}")).await?,
+        blocked: total(format!("SELECT {TRIES} FROM blocked k WHERE {this_week}")).await?,
         alerts: total(format!("SELECT count(*) FROM alerts k WHERE {this_week}")).await?,
         by_category: counted(format!(
-            "SELECT coalesce(k.category, 'unlisted'), {tries} FROM blocked k
+            "SELECT coalesce(k.category, 'unlisted'), {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,
         by_profile: counted(format!(
-            "SELECT k.profile, {tries} FROM blocked k
+            "SELECT k.profile, {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,
         top_names: counted(format!(
-            "SELECT k.name, {tries} FROM blocked k
+            "SELECT k.name, {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
         ))
         .await?,
