@@ -3,7 +3,7 @@
 //! alerts, and for the admin and the DSL who tried the sensitive
 //! categories), and the weekly report for one school or the whole trust.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::Form;
@@ -54,7 +54,6 @@ struct ReportPage {
 }
 
 struct SchoolLine {
-    box_id: String,
     school: String,
     seen: String,
     silent: bool,
@@ -69,6 +68,9 @@ struct EventLine {
     category: String,
     who: String,
     name: String,
+    /// How an alert went out, in words; empty for an attempt.
+    delivery: String,
+    delivered: bool,
 }
 
 fn page(template: &impl Template) -> Response {
@@ -212,7 +214,17 @@ fn lines(events: Vec<Event>, names_shown: bool) -> Vec<EventLine> {
             } else {
                 format!("{} ({})", event.device, event.owner)
             };
+            let delivery = match (event.channel.is_empty(), event.delivered) {
+                (true, _) => String::new(),
+                (false, true) => format!("sent by {}", event.channel),
+                (false, false) => format!(
+                    "not delivered by {}: check the school's alert settings",
+                    event.channel
+                ),
+            };
             EventLine {
+                delivery,
+                delivered: event.delivered,
                 school: event.school,
                 at: when(event.at),
                 category: crate::config::category_name(&event.category),
@@ -252,7 +264,6 @@ pub async fn dashboard(state: Shared, headers: HeaderMap) -> Response {
         .map(|found: BoxHealth| SchoolLine {
             seen: age(u64::try_from(found.seen_ago).unwrap_or(0)),
             silent: found.seen_ago > SILENT_AFTER_SECS,
-            box_id: found.box_id,
             school: found.school,
             lists_stale: found.lists_stale,
             alerts_configured: found.alerts_configured,
@@ -297,15 +308,15 @@ pub async fn report(
         Ok(client) => client,
         Err(error) => return trouble(error),
     };
-    let names: BTreeMap<String, String> = match store::boxes(&client).await {
-        Ok(boxes) => boxes.into_iter().map(|b| (b.box_id, b.school)).collect(),
+    // By the school's name, as the boxes' heartbeats give it: a school
+    // with two boxes (a pair) has one report.
+    let schools: BTreeSet<String> = match store::boxes(&client).await {
+        Ok(boxes) => boxes.into_iter().map(|b| b.school).collect(),
         Err(error) => return trouble(error),
     };
     let title = match &query.school {
-        Some(id) => match names.get(id) {
-            Some(school) => format!("{school}: the last seven days"),
-            None => return (StatusCode::NOT_FOUND, "no such school").into_response(),
-        },
+        Some(school) if schools.contains(school) => format!("{school}: the last seven days"),
+        Some(_) => return (StatusCode::NOT_FOUND, "no such school").into_response(),
         None => "The whole trust: the last seven days".to_string(),
     };
     match store::week(&client, query.school.as_deref()).await {

@@ -40,6 +40,11 @@ pub struct Event {
     pub device: String,
     pub owner: String,
     pub name: String,
+    /// How an alert went out (`email`, `webhook`); empty for an attempt.
+    pub channel: String,
+    /// Whether the alert reached its channel (the box ships failed
+    /// deliveries too, with outcome `failed`).
+    pub delivered: bool,
 }
 
 /// A week of one school (or of the whole trust): what the weekly report
@@ -158,13 +163,13 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         .collect())
 }
 
-/// The alerts of the last seven days, newest first.
+/// The alerts of the last seven days, delivered or not, newest first.
 pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
     let rows = db
         .client
         .query(
             "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device,
-                    coalesce(a.name, '')
+                    coalesce(a.name, ''), a.channel, a.outcome = 'sent'
              FROM alerts a JOIN boxes b USING (box_id)
              WHERE a.at >= now() - interval '7 days'
              ORDER BY a.at DESC LIMIT 200",
@@ -181,6 +186,8 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
             device: row.get(3),
             owner: String::new(),
             name: row.get(4),
+            channel: row.get(5),
+            delivered: row.get(6),
         })
         .collect())
 }
@@ -210,16 +217,20 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
             device: row.get(3),
             owner: row.get(4),
             name: row.get(5),
+            channel: String::new(),
+            delivered: true,
         })
         .collect())
 }
 
-/// The last seven days of one box, or of every box with `None`.
-pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String> {
+/// The last seven days of one school (every box whose heartbeat gives that
+/// school's name: a pair's two boxes are one school), or of every box with
+/// `None`.
+pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String> {
     let client = &db.client;
     let counted = |sql: String| async move {
         client
-            .query(&sql, &[&box_id])
+            .query(&sql, &[&school])
             .await
             .map(|rows| {
                 rows.iter()
@@ -230,15 +241,21 @@ pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String>
     };
     let total = |sql: String| async move {
         client
-            .query_one(&sql, &[&box_id])
+            .query_one(&sql, &[&school])
             .await
             .map(|row| row.get::<_, i64>(0))
             .map_err(failed("the weekly report"))
     };
-    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id = $1)";
+    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id IN \
+         (SELECT box_id FROM boxes WHERE school = $1))";
     Ok(Week {
         blocked: total(format!("SELECT {TRIES} FROM blocked k WHERE {this_week}")).await?,
-        alerts: total(format!("SELECT count(*) FROM alerts k WHERE {this_week}")).await?,
+        // Alerts that reached the safeguarding lead, as the school's own
+        // report counts them; a failed delivery is shown on the dashboard.
+        alerts: total(format!(
+            "SELECT count(*) FROM alerts k WHERE {this_week} AND k.outcome = 'sent'"
+        ))
+        .await?,
         by_category: counted(format!(
             "SELECT coalesce(k.category, 'unlisted'), {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"

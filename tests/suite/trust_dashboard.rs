@@ -10,7 +10,8 @@ use crate::support::*;
 
 /// Two schools: Oak answering, Elm silent for two days with stale lists
 /// and no alerts set up; a week of blocks, one self-harm attempt by a
-/// named pupil, and rows older than the retention.
+/// named pupil (its alert sent by email, not delivered by webhook), and
+/// rows older than the retention.
 const ROWS: &str = "
 INSERT INTO boxes (box_id, school, last_seen, lists_stale, alerts_configured, version) VALUES
   ('oak-1', 'Oak Primary', now() - interval '1 minute', false, true, '0.1.0'),
@@ -21,9 +22,10 @@ INSERT INTO blocked (box_id, event_id, at, client, device, owner, profile, room,
   ('oak-1', 3, now() - interval '3 hours', '10.0.1.9', 'Y6-Laptop-03', 'Ben Pupil', 'ks2', 'Year 6', 'thinspo-cdn.example.net', 'self-harm', 'list'),
   ('elm-1', 1, now() - interval '4 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'roblox.com', 'games', 'list'),
   ('elm-1', 2, now() - interval '40 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'old.example', 'games', 'list');
-INSERT INTO alerts (box_id, event_id, at, category, device, name, channel) VALUES
-  ('oak-1', 3, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'email'),
-  ('oak-1', 4, now() - interval '50 days', 'self-harm', 'Y6-Laptop-03', 'old.example', 'email');
+INSERT INTO alerts (box_id, event_id, at, category, device, name, channel, outcome) VALUES
+  ('oak-1', 3, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'email', 'sent'),
+  ('oak-1', 5, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'webhook', 'failed'),
+  ('oak-1', 4, now() - interval '50 days', 'self-harm', 'Y6-Laptop-03', 'old.example', 'email', 'sent');
 INSERT INTO audit (box_id, event_id, at, who, action, detail) VALUES
   ('oak-1', 1, now() - interval '45 days', 'tech', 'allow entry added', 'old');";
 
@@ -60,7 +62,7 @@ fn the_dashboard_reads_a_database_over_tls_and_only_with_the_trusts_ca() {
         "{}",
         page.body
     );
-    let report = dsl.get("/report?school=oak-1");
+    let report = dsl.get("/report?school=Oak%20Primary");
     assert!(
         report.body.contains("<strong>7</strong> blocked attempts"),
         "{}",
@@ -89,7 +91,7 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     let (_dashboard, address) = trust_dashboard(dir.path(), &postgres.url(), &[]);
     // Rows older than 30 days are gone; this week's stay.
     wait_until("the retention purge", || postgres.count("blocked") == 4);
-    assert_eq!(postgres.count("alerts"), 1);
+    assert_eq!(postgres.count("alerts"), 2);
     assert_eq!(postgres.count("audit"), 0);
 
     let anonymous = WebClient::new(address);
@@ -141,6 +143,17 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     );
     // The DSL sees who tried the self-harm site.
     assert!(body.contains("Y6-Laptop-03 (Ben Pupil)"), "{body}");
+    // The alert's deliveries as the box shipped them: one failed.
+    assert!(
+        body.contains("<span class=\"status-ok\">✔ sent by email</span>"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "<span class=\"status-bad\">✖ not delivered by webhook: check the school&#39;s alert settings</span>"
+        ),
+        "{body}"
+    );
 
     let governor = WebClient::new(address);
     let reply = governor.sign_in("governor", &WebSchool::password("governor"));
@@ -158,7 +171,7 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     assert!(page.body.contains("shown to the safeguarding lead"));
 
     // The weekly report, for one school and for the trust.
-    let oak = governor.get("/report?school=oak-1");
+    let oak = governor.get("/report?school=Oak%20Primary");
     assert_eq!(oak.status, 200);
     assert!(
         oak.body.contains("Oak Primary: the last seven days"),

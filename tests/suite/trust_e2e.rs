@@ -1,6 +1,7 @@
-//! The trust's central log and its dashboard together (issue 20): two real
-//! school boxes ship to a real PostgreSQL 15 (tables made by the boxes
-//! themselves), lookups are blocked through DNS, one in self-harm from a
+//! The trust's central log and its dashboard together (issue 20): three
+//! real school boxes (two of them one school's pair) ship to a real
+//! PostgreSQL 15 (tables made by the boxes themselves), lookups are blocked
+//! through DNS, one in self-harm from a
 //! named pupil's laptop that alerts the safeguarding lead, and the real
 //! `lollipop trust serve` on the same database shows each school's health,
 //! the blocked attempts by school and category, who tried self-harm to the
@@ -94,7 +95,7 @@ fn report_link(row: &str) -> String {
 }
 
 #[test]
-fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
+fn what_the_boxes_ship_is_what_the_trust_dashboard_shows() {
     let postgres = TrustPostgres::start();
     let upstream = TestUpstream::start();
     let hook = TestHttp::start();
@@ -113,6 +114,8 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
                 &format!("url = \"{}\"", hook.url("/hook")),
             )
     });
+    // Oak's second box (the secondary of its pair): the same school.
+    let oak_second = school_box(&postgres, &upstream, "Oak Primary", |config| config);
     let elm = school_box(&postgres, &upstream, "Elm Infants", |config| config);
 
     // Oak: a gambling site asked twice in a row (a browser's retry: one row
@@ -121,12 +124,18 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
     blocked(oak.address(), "www.bet365.com.");
     blocked(oak.address(), "casino.example.");
     blocked(oak.address(), "www.thinspo.example.");
-    // Elm: one gambling site.
+    // Oak's second box: one gambling site; Elm: one.
+    blocked(oak_second.address(), "casino.example.");
     blocked(elm.address(), "www.bet365.com.");
 
     // The boxes' own figures, which the trust's must match.
     let (oak_own, oak_times) = own_figures(&oak);
+    let (oak_second_own, _) = own_figures(&oak_second);
     let (elm_own, _) = own_figures(&elm);
+    assert_eq!(
+        oak_second_own,
+        BTreeMap::from([("gambling".to_string(), 1)])
+    );
     let expected_oak = BTreeMap::from([("gambling".to_string(), 3), ("self-harm".to_string(), 1)]);
     assert_eq!(oak_own, expected_oak);
     assert_eq!(elm_own, BTreeMap::from([("gambling".to_string(), 1)]));
@@ -138,7 +147,7 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
     let dsl = WebClient::new(address);
     assert_eq!(dsl.sign_in("dsl", &WebSchool::password("dsl")).status, 303);
     let figures = [
-        "<tr><td>Oak Primary</td><td>gambling</td><td>3</td></tr>",
+        "<tr><td>Oak Primary</td><td>gambling</td><td>4</td></tr>",
         "<tr><td>Oak Primary</td><td>self-harm</td><td>1</td></tr>",
         "<tr><td>Elm Infants</td><td>gambling</td><td>1</td></tr>",
     ];
@@ -148,18 +157,30 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
         page = reply.body;
         reply.status == 200
             && figures.iter().all(|f| page.contains(f))
-            && page.contains("<td>Y6-Laptop-03</td><td>www.thinspo.example</td>")
+            && page.contains("<td>Y6-Laptop-03</td><td>www.thinspo.example</td><td><span class=\"status-ok\">✔ sent by webhook</span></td>")
     });
 
-    // Each school with its health: both heard from just now, lists up to
-    // date; Oak's alerts set up, Elm's not.
-    let oak_row = school_row(&page, "Oak Primary");
+    // Each box with its health: all heard from just now, lists up to date;
+    // alerts set up on Oak's first box only.
+    let oak_rows: Vec<&str> = page
+        .match_indices("<th scope=\"row\">Oak Primary</th>")
+        .map(|(at, _)| school_row(&page[at..], "Oak Primary"))
+        .collect();
+    assert_eq!(oak_rows.len(), 2, "{page}");
     assert!(
-        oak_row.contains("<span class=\"status-ok\">✔ "),
-        "{oak_row}"
+        oak_rows
+            .iter()
+            .all(|row| row.contains("<span class=\"status-ok\">✔ ") && row.contains("✔ up to date")),
+        "{oak_rows:?}"
     );
-    assert!(oak_row.contains("✔ up to date"), "{oak_row}");
-    assert!(oak_row.contains("✔ set up"), "{oak_row}");
+    assert_eq!(
+        oak_rows
+            .iter()
+            .filter(|row| row.contains("✔ set up"))
+            .count(),
+        1,
+        "{oak_rows:?}"
+    );
     let elm_row = school_row(&page, "Elm Infants");
     assert!(
         elm_row.contains("<span class=\"status-ok\">✔ "),
@@ -175,10 +196,14 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
 
     // The times the trust holds are the boxes' own instants, whatever the
     // server's time zone.
+    let oak_id = std::fs::read_to_string(oak.dir().join("data/box-id")).expect("Oak's box id");
     let central_times: Vec<i64> = postgres
         .psql(
-            "SELECT (extract(epoch from k.at) * 1000)::bigint FROM blocked k \
-             JOIN boxes b USING (box_id) WHERE b.school = 'Oak Primary' ORDER BY event_id",
+            &format!(
+                "SELECT (extract(epoch from at) * 1000)::bigint FROM blocked \
+                 WHERE box_id = '{}' ORDER BY event_id",
+                oak_id.trim()
+            ),
             "trust",
         )
         .lines()
@@ -196,13 +221,14 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
     assert!(!page.contains("Ben Pupil"), "{page}");
     assert!(page.contains("shown to the safeguarding lead"), "{page}");
 
-    // Each school's weekly report, reached by its link, and the trust's.
+    // Each school's weekly report, reached by its link (both of Oak's boxes
+    // in one), and the trust's.
     let oak_report = governor.get(&report_link(school_row(&page, "Oak Primary")));
     assert_eq!(oak_report.status, 200, "{}", oak_report.body);
     assert!(
         oak_report.body.contains("Oak Primary: the last seven days")
             && oak_report.body.contains(
-                "<strong>4</strong> blocked attempts; <strong>1</strong> safeguarding alert."
+                "<strong>5</strong> blocked attempts; <strong>1</strong> safeguarding alert."
             ),
         "{}",
         oak_report.body
@@ -219,10 +245,10 @@ fn what_two_boxes_ship_is_what_the_trust_dashboard_shows() {
     let trust = governor.get("/report");
     assert!(
         trust.body.contains(
-            "<strong>5</strong> blocked attempts; <strong>1</strong> safeguarding alert."
-        ) && trust
-            .body
-            .contains("<tr><td>www.bet365.com</td><td>3</td></tr>"),
+            "<strong>6</strong> blocked attempts; <strong>1</strong> safeguarding alert."
+        ) && trust.body.contains(
+            "<tr><td>www.bet365.com</td><td>3</td></tr><tr><td>casino.example</td><td>2</td></tr>"
+        ),
         "{}",
         trust.body
     );
