@@ -12,13 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::admin::{Role, random_token};
+use crate::admin::users::Right;
+use crate::admin::{Role, SENSITIVE_CATEGORIES, random_token};
 use crate::clock::{TimeZone, age};
 use crate::web::auth::cookie;
 use crate::web::csrf::constant_time_eq;
 
-use super::store::{self, BoxHealth, CategoryCount, Event, SENSITIVE, Week};
-use super::{FORM_COOKIE, Peer, SESSION_COOKIE, SET_COOKIE, Shared, cookie_header, sees_names};
+use super::store::{self, BoxHealth, CategoryCount, Event, Week};
+use super::{FORM_COOKIE, Peer, SESSION_COOKIE, SET_COOKIE, Shared, cookie_header};
 
 /// A box that has not reported for this long is shown in red.
 const SILENT_AFTER_SECS: i64 = 15 * 60;
@@ -206,7 +207,7 @@ fn lines(events: Vec<Event>, names_shown: bool) -> Vec<EventLine> {
     events
         .into_iter()
         .map(|event| {
-            let hidden = !names_shown && SENSITIVE.contains(&event.category.as_str());
+            let hidden = !names_shown && SENSITIVE_CATEGORIES.contains(&event.category.as_str());
             let who = if hidden {
                 "shown to the safeguarding lead".to_string()
             } else if event.owner.is_empty() {
@@ -239,7 +240,7 @@ pub async fn dashboard(state: Shared, headers: HeaderMap) -> Response {
     let Some(session) = state.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let names_shown = sees_names(session.role);
+    let names_shown = session.role.may(Right::SeeSensitiveNames);
     let client = match store::connect(&state.database).await {
         Ok(client) => client,
         Err(error) => return trouble(error),

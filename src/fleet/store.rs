@@ -6,10 +6,6 @@
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// Categories whose devices and owners only the admin and the safeguarding
-/// lead see, as on a school's own page.
-pub const SENSITIVE: &[&str] = &["self-harm", "extremism"];
-
 /// One school box and how it is doing.
 #[derive(Debug, Clone)]
 pub struct BoxHealth {
@@ -195,7 +191,10 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
 /// Blocked attempts in the sensitive categories this week, newest first,
 /// with their devices and owners (shown to the admin and the DSL only).
 pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> {
-    let sensitive: Vec<String> = SENSITIVE.iter().map(|c| c.to_string()).collect();
+    let sensitive: Vec<String> = crate::admin::SENSITIVE_CATEGORIES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let rows = db
         .client
         .query(
