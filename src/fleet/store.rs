@@ -265,9 +265,12 @@ pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String>
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,
+        // A licensed list's names (locked, its entry withheld) are counted
+        // above but never listed, as in the school's own report.
         top_names: counted(format!(
             "SELECT k.name, {TRIES} FROM blocked k
-             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+             WHERE {this_week} AND (k.rule IS NOT NULL OR NOT k.locked)
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
         ))
         .await?,
     })

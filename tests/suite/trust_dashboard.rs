@@ -10,8 +10,9 @@ use crate::support::*;
 
 /// Two schools: Oak answering, Elm silent for two days with stale lists
 /// and no alerts set up; a week of blocks, one self-harm attempt by a
-/// named pupil (its alert sent by email, not delivered by webhook), and
-/// rows older than the retention.
+/// named pupil (its alert sent by email, not delivered by webhook), one
+/// on a licensed list (locked, its entry withheld), and rows older than the
+/// retention.
 const ROWS: &str = "
 INSERT INTO boxes (box_id, school, last_seen, lists_stale, alerts_configured, version) VALUES
   ('oak-1', 'Oak Primary', now() - interval '1 minute', false, true, '0.1.0'),
@@ -20,8 +21,10 @@ INSERT INTO blocked (box_id, event_id, at, client, device, owner, profile, room,
   ('oak-1', 1, now() - interval '1 day', '10.0.1.7', 'Y5-iPad-07', 'Amy Pupil', 'ks2', 'Year 5', 'bet365.com', 'gambling', 'list'),
   ('oak-1', 2, now() - interval '2 days', '10.0.1.7', 'Y5-iPad-07', 'Amy Pupil', 'ks2', 'Year 5', 'bet365.com', 'gambling', 'list'),
   ('oak-1', 3, now() - interval '3 hours', '10.0.1.9', 'Y6-Laptop-03', 'Ben Pupil', 'ks2', 'Year 6', 'thinspo-cdn.example.net', 'self-harm', 'list'),
+  ('oak-1', 6, now() - interval '5 hours', '10.0.1.7', 'Y5-iPad-07', 'Amy Pupil', 'ks2', 'Year 5', 'licensed-entry.example', 'iwf', NULL),
   ('elm-1', 1, now() - interval '4 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'roblox.com', 'games', 'list'),
   ('elm-1', 2, now() - interval '40 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'old.example', 'games', 'list');
+UPDATE blocked SET locked = true WHERE category = 'iwf';
 INSERT INTO alerts (box_id, event_id, at, category, device, name, channel, outcome) VALUES
   ('oak-1', 3, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'email', 'sent'),
   ('oak-1', 5, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'webhook', 'failed'),
@@ -64,7 +67,7 @@ fn the_dashboard_reads_a_database_over_tls_and_only_with_the_trusts_ca() {
     );
     let report = dsl.get("/report?school=Oak%20Primary");
     assert!(
-        report.body.contains("<strong>7</strong> blocked attempts"),
+        report.body.contains("<strong>8</strong> blocked attempts"),
         "{}",
         report.body
     );
@@ -90,7 +93,7 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     let dir = tempfile::tempdir().expect("dir");
     let (_dashboard, address) = trust_dashboard(dir.path(), &postgres.url(), &[]);
     // Rows older than 30 days are gone; this week's stay.
-    wait_until("the retention purge", || postgres.count("blocked") == 4);
+    wait_until("the retention purge", || postgres.count("blocked") == 5);
     assert_eq!(postgres.count("alerts"), 2);
     assert_eq!(postgres.count("audit"), 0);
 
@@ -180,17 +183,21 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     );
     assert!(
         oak.body.contains(
-            "<strong>3</strong> blocked attempts; <strong>1</strong> safeguarding alert."
+            "<strong>4</strong> blocked attempts; <strong>1</strong> safeguarding alert."
         ),
         "{}",
         oak.body
     );
     let trust = governor.get("/report");
     assert!(
-        trust.body.contains("<strong>4</strong> blocked attempts"),
+        trust.body.contains("<strong>5</strong> blocked attempts"),
         "{}",
         trust.body
     );
+    // The licensed list's attempt is counted, its name never listed.
+    for report in [&oak.body, &trust.body] {
+        assert!(!report.contains("licensed-entry.example"), "{report}");
+    }
     assert!(
         trust
             .body
