@@ -86,6 +86,12 @@ pub struct Connection {
 /// school's own report.
 const TRIES: &str = "coalesce(sum(k.count), 0)::bigint";
 
+/// A blocked row's category, or for a row without one why it was blocked,
+/// in the school's log's words: outside an under-5 walled garden, or by a
+/// rule of the school's own.
+const CATEGORY: &str = "coalesce(k.category, CASE k.action WHEN 'walled-garden' \
+     THEN 'not on the approved list' ELSE 'blocked by the school' END)";
+
 /// Connects for one request: a small dashboard, so no pool to go stale.
 pub async fn connect(database: &Database) -> Result<Connection, String> {
     Ok(Connection {
@@ -140,7 +146,7 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         .client
         .query(
             &format!(
-                "SELECT b.school, coalesce(k.category, 'unlisted'), {TRIES}
+                "SELECT b.school, {CATEGORY}, {TRIES}
                  FROM blocked k JOIN boxes b USING (box_id)
                  WHERE k.at >= now() - interval '7 days'
                  GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
@@ -256,7 +262,7 @@ pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String>
         ))
         .await?,
         by_category: counted(format!(
-            "SELECT coalesce(k.category, 'unlisted'), {TRIES} FROM blocked k
+            "SELECT {CATEGORY}, {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,

@@ -11,7 +11,7 @@ use crate::support::*;
 /// Two schools: Oak answering, Elm silent for two days with stale lists
 /// and no alerts set up; a week of blocks, one self-harm attempt by a
 /// named pupil (its alert sent by email, not delivered by webhook), one
-/// on a licensed list (locked, its entry withheld), and rows older than the
+/// outside Elm's walled garden, one on a licensed list (locked, its entry withheld), and rows older than the
 /// retention.
 const ROWS: &str = "
 INSERT INTO boxes (box_id, school, last_seen, lists_stale, alerts_configured, version) VALUES
@@ -23,8 +23,10 @@ INSERT INTO blocked (box_id, event_id, at, client, device, owner, profile, room,
   ('oak-1', 3, now() - interval '3 hours', '10.0.1.9', 'Y6-Laptop-03', 'Ben Pupil', 'ks2', 'Year 6', 'thinspo-cdn.example.net', 'self-harm', 'list'),
   ('oak-1', 6, now() - interval '5 hours', '10.0.1.7', 'Y5-iPad-07', 'Amy Pupil', 'ks2', 'Year 5', 'licensed-entry.example', 'iwf', NULL),
   ('elm-1', 1, now() - interval '4 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'roblox.com', 'games', 'list'),
+  ('elm-1', 3, now() - interval '1 day', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'cbeebies-games.example', NULL, NULL),
   ('elm-1', 2, now() - interval '40 days', '10.0.2.4', 'R-Tablet-01', NULL, 'under5', 'Reception', 'old.example', 'games', 'list');
 UPDATE blocked SET locked = true WHERE category = 'iwf';
+UPDATE blocked SET action = 'walled-garden' WHERE category IS NULL;
 INSERT INTO alerts (box_id, event_id, at, category, device, name, channel, outcome) VALUES
   ('oak-1', 3, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'email', 'sent'),
   ('oak-1', 5, now() - interval '3 hours', 'self-harm', 'Y6-Laptop-03', 'thinspo-cdn.example.net', 'webhook', 'failed'),
@@ -93,7 +95,7 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     let dir = tempfile::tempdir().expect("dir");
     let (_dashboard, address) = trust_dashboard(dir.path(), &postgres.url(), &[]);
     // Rows older than 30 days are gone; this week's stay.
-    wait_until("the retention purge", || postgres.count("blocked") == 5);
+    wait_until("the retention purge", || postgres.count("blocked") == 6);
     assert_eq!(postgres.count("alerts"), 2);
     assert_eq!(postgres.count("audit"), 0);
 
@@ -144,6 +146,12 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
         body.contains("<tr><td>Elm Infants</td><td>games</td><td>1</td></tr>"),
         "{body}"
     );
+    // Outside the under-5 walled garden: no category, named as the school's
+    // own log names it.
+    assert!(
+        body.contains("<tr><td>Elm Infants</td><td>not on the approved list</td><td>1</td></tr>"),
+        "{body}"
+    );
     // The DSL sees who tried the self-harm site.
     assert!(body.contains("Y6-Laptop-03 (Ben Pupil)"), "{body}");
     // The alert's deliveries as the box shipped them: one failed.
@@ -190,7 +198,7 @@ fn the_trust_dashboard_shows_each_school_to_each_role_and_purges_old_rows() {
     );
     let trust = governor.get("/report");
     assert!(
-        trust.body.contains("<strong>5</strong> blocked attempts"),
+        trust.body.contains("<strong>6</strong> blocked attempts"),
         "{}",
         trust.body
     );
