@@ -170,7 +170,7 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
     let rows = db
         .client
         .query(
-            "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device,
+            "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device, '',
                     coalesce(a.name, ''), a.channel, a.outcome = 'sent'
              FROM alerts a JOIN boxes b USING (box_id)
              WHERE a.at >= now() - interval '7 days'
@@ -179,19 +179,7 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
         )
         .await
         .map_err(failed("the alerts"))?;
-    Ok(rows
-        .iter()
-        .map(|row| Event {
-            school: row.get(0),
-            at: row.get(1),
-            category: row.get(2),
-            device: row.get(3),
-            owner: String::new(),
-            name: row.get(4),
-            channel: row.get(5),
-            delivered: row.get(6),
-        })
-        .collect())
+    Ok(events(&rows))
 }
 
 /// Blocked attempts in the sensitive categories this week, newest first,
@@ -205,7 +193,7 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
         .client
         .query(
             "SELECT b.school, extract(epoch from k.at)::bigint, k.category,
-                    coalesce(k.device, k.client), coalesce(k.owner, ''), k.name
+                    coalesce(k.device, k.client), coalesce(k.owner, ''), k.name, '', true
              FROM blocked k JOIN boxes b USING (box_id)
              WHERE k.at >= now() - interval '7 days' AND k.category = ANY($1)
              ORDER BY k.at DESC LIMIT 200",
@@ -213,8 +201,13 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
         )
         .await
         .map_err(failed("the safeguarding attempts"))?;
-    Ok(rows
-        .iter()
+    Ok(events(&rows))
+}
+
+/// Events from rows of (school, at, category, device, owner, name,
+/// channel, delivered).
+fn events(rows: &[tokio_postgres::Row]) -> Vec<Event> {
+    rows.iter()
         .map(|row| Event {
             school: row.get(0),
             at: row.get(1),
@@ -222,10 +215,10 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
             device: row.get(3),
             owner: row.get(4),
             name: row.get(5),
-            channel: String::new(),
-            delivered: true,
+            channel: row.get(6),
+            delivered: row.get(7),
         })
-        .collect())
+        .collect()
 }
 
 /// The last seven days of one school (every box whose heartbeat gives that
