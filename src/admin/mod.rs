@@ -18,7 +18,7 @@ use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 pub use reviews::ReviewRow;
-pub use users::{Role, User};
+pub use users::{Role, SENSITIVE_CATEGORIES, User};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {

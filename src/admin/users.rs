@@ -36,7 +36,14 @@ pub enum Right {
     ReleaseAlerting,
     ManageRules,
     ManageUsers,
+    /// See which device and person tried a [`SENSITIVE_CATEGORIES`] site,
+    /// on the school's page and the trust's dashboard alike.
+    SeeSensitiveNames,
 }
+
+/// Categories whose attempts name a child only to a role with
+/// [`Right::SeeSensitiveNames`]; others see counts.
+pub const SENSITIVE_CATEGORIES: &[&str] = &["self-harm", "extremism"];
 
 impl Role {
     pub fn may(self, right: Right) -> bool {
@@ -46,7 +53,11 @@ impl Role {
             Role::Teacher => matches!(right, Right::UseOverride | Right::CheckName),
             Role::Dsl => matches!(
                 right,
-                Right::ReadLog | Right::CheckName | Right::UseOverride | Right::ReleaseAlerting
+                Right::ReadLog
+                    | Right::CheckName
+                    | Right::UseOverride
+                    | Right::ReleaseAlerting
+                    | Right::SeeSensitiveNames
             ),
         }
     }

@@ -21,7 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 
-use crate::admin::{AdminStore, Role};
+use crate::admin::AdminStore;
 use crate::clock::Clock;
 use crate::web::auth::cookie;
 use crate::web::session::{AttemptLimiter, Lookup, Session, Sessions};
@@ -63,11 +63,6 @@ impl FleetState {
             Lookup::Expired | Lookup::Unknown => None,
         }
     }
-}
-
-/// Whether a role may see who was behind a sensitive attempt.
-pub(crate) fn sees_names(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::Dsl)
 }
 
 /// Serves the dashboard until the process ends.

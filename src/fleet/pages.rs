@@ -3,7 +3,7 @@
 //! alerts, and for the admin and the DSL who tried the sensitive
 //! categories), and the weekly report for one school or the whole trust.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use askama::Template;
 use axum::Form;
@@ -12,13 +12,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::admin::{Role, random_token};
+use crate::admin::users::Right;
+use crate::admin::{Role, SENSITIVE_CATEGORIES, random_token};
 use crate::clock::{TimeZone, age};
 use crate::web::auth::cookie;
 use crate::web::csrf::constant_time_eq;
 
-use super::store::{self, BoxHealth, CategoryCount, Event, SENSITIVE, Week};
-use super::{FORM_COOKIE, Peer, SESSION_COOKIE, SET_COOKIE, Shared, cookie_header, sees_names};
+use super::store::{self, BoxHealth, CategoryCount, Event, Week};
+use super::{FORM_COOKIE, Peer, SESSION_COOKIE, SET_COOKIE, Shared, cookie_header};
 
 /// A box that has not reported for this long is shown in red.
 const SILENT_AFTER_SECS: i64 = 15 * 60;
@@ -54,7 +55,6 @@ struct ReportPage {
 }
 
 struct SchoolLine {
-    box_id: String,
     school: String,
     seen: String,
     silent: bool,
@@ -69,6 +69,9 @@ struct EventLine {
     category: String,
     who: String,
     name: String,
+    /// How an alert went out, in words; empty for an attempt.
+    delivery: String,
+    delivered: bool,
 }
 
 fn page(template: &impl Template) -> Response {
@@ -204,7 +207,7 @@ fn lines(events: Vec<Event>, names_shown: bool) -> Vec<EventLine> {
     events
         .into_iter()
         .map(|event| {
-            let hidden = !names_shown && SENSITIVE.contains(&event.category.as_str());
+            let hidden = !names_shown && SENSITIVE_CATEGORIES.contains(&event.category.as_str());
             let who = if hidden {
                 "shown to the safeguarding lead".to_string()
             } else if event.owner.is_empty() {
@@ -212,7 +215,17 @@ fn lines(events: Vec<Event>, names_shown: bool) -> Vec<EventLine> {
             } else {
                 format!("{} ({})", event.device, event.owner)
             };
+            let delivery = match (event.channel.is_empty(), event.delivered) {
+                (true, _) => String::new(),
+                (false, true) => format!("sent by {}", event.channel),
+                (false, false) => format!(
+                    "not delivered by {}: check the school's alert settings",
+                    event.channel
+                ),
+            };
             EventLine {
+                delivery,
+                delivered: event.delivered,
                 school: event.school,
                 at: when(event.at),
                 category: crate::config::category_name(&event.category),
@@ -227,7 +240,7 @@ pub async fn dashboard(state: Shared, headers: HeaderMap) -> Response {
     let Some(session) = state.session(&headers) else {
         return Redirect::to("/login").into_response();
     };
-    let names_shown = sees_names(session.role);
+    let names_shown = session.role.may(Right::SeeSensitiveNames);
     let client = match store::connect(&state.database).await {
         Ok(client) => client,
         Err(error) => return trouble(error),
@@ -252,7 +265,6 @@ pub async fn dashboard(state: Shared, headers: HeaderMap) -> Response {
         .map(|found: BoxHealth| SchoolLine {
             seen: age(u64::try_from(found.seen_ago).unwrap_or(0)),
             silent: found.seen_ago > SILENT_AFTER_SECS,
-            box_id: found.box_id,
             school: found.school,
             lists_stale: found.lists_stale,
             alerts_configured: found.alerts_configured,
@@ -297,15 +309,15 @@ pub async fn report(
         Ok(client) => client,
         Err(error) => return trouble(error),
     };
-    let names: BTreeMap<String, String> = match store::boxes(&client).await {
-        Ok(boxes) => boxes.into_iter().map(|b| (b.box_id, b.school)).collect(),
+    // By the school's name, as the boxes' heartbeats give it: a school
+    // with two boxes (a pair) has one report.
+    let schools: BTreeSet<String> = match store::boxes(&client).await {
+        Ok(boxes) => boxes.into_iter().map(|b| b.school).collect(),
         Err(error) => return trouble(error),
     };
     let title = match &query.school {
-        Some(id) => match names.get(id) {
-            Some(school) => format!("{school}: the last seven days"),
-            None => return (StatusCode::NOT_FOUND, "no such school").into_response(),
-        },
+        Some(school) if schools.contains(school) => format!("{school}: the last seven days"),
+        Some(_) => return (StatusCode::NOT_FOUND, "no such school").into_response(),
         None => "The whole trust: the last seven days".to_string(),
     };
     match store::week(&client, query.school.as_deref()).await {

@@ -6,10 +6,6 @@
 use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-/// Categories whose devices and owners only the admin and the safeguarding
-/// lead see, as on a school's own page.
-pub const SENSITIVE: &[&str] = &["self-harm", "extremism"];
-
 /// One school box and how it is doing.
 #[derive(Debug, Clone)]
 pub struct BoxHealth {
@@ -40,6 +36,11 @@ pub struct Event {
     pub device: String,
     pub owner: String,
     pub name: String,
+    /// How an alert went out (`email`, `webhook`); empty for an attempt.
+    pub channel: String,
+    /// Whether the alert reached its channel (the box ships failed
+    /// deliveries too, with outcome `failed`).
+    pub delivered: bool,
 }
 
 /// A week of one school (or of the whole trust): what the weekly report
@@ -75,34 +76,26 @@ impl Database {
     }
 }
 
-/// A connection, and how it counts blocked tries.
+/// A connection to the trust's database.
 pub struct Connection {
     pub client: Client,
-    /// `sum(count)` where the boxes ship a row's browser retries as its
-    /// `count` (so the figures match the school's own report), else
-    /// `count(*)`.
-    tries: &'static str,
 }
+
+/// Blocked tries: a row's `count` holds the browser retries the box folded
+/// into it (`src/ship/postgres_schema.sql`), so the figures match the
+/// school's own report.
+const TRIES: &str = "coalesce(sum(k.count), 0)::bigint";
+
+/// A blocked row's category, or for a row without one why it was blocked,
+/// in the school's log's words: outside an under-5 walled garden, or by a
+/// rule of the school's own.
+const CATEGORY: &str = "coalesce(k.category, CASE k.action WHEN 'walled-garden' \
+     THEN 'not on the approved list' ELSE 'blocked by the school' END)";
 
 /// Connects for one request: a small dashboard, so no pool to go stale.
 pub async fn connect(database: &Database) -> Result<Connection, String> {
-    let client = open(database).await?;
-    let has_count = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-             WHERE table_name = 'blocked' AND column_name = 'count')",
-            &[],
-        )
-        .await
-        .map_err(failed("the blocked attempts' columns"))?
-        .get::<_, bool>(0);
     Ok(Connection {
-        client,
-        tries: if has_count {
-            "coalesce(sum(k.count), 0)::bigint"
-        } else {
-            "count(*)"
-        },
+        client: open(database).await?,
     })
 }
 
@@ -153,11 +146,10 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         .client
         .query(
             &format!(
-                "SELECT b.school, coalesce(k.category, 'unlisted'), {}
+                "SELECT b.school, {CATEGORY}, {TRIES}
                  FROM blocked k JOIN boxes b USING (box_id)
                  WHERE k.at >= now() - interval '7 days'
-                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
-                db.tries
+                 GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
             ),
             &[],
         )
@@ -173,13 +165,13 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         .collect())
 }
 
-/// The alerts of the last seven days, newest first.
+/// The alerts of the last seven days, delivered or not, newest first.
 pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
     let rows = db
         .client
         .query(
-            "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device,
-                    coalesce(a.name, '')
+            "SELECT b.school, extract(epoch from a.at)::bigint, a.category, a.device, '',
+                    coalesce(a.name, ''), a.channel, a.outcome = 'sent'
              FROM alerts a JOIN boxes b USING (box_id)
              WHERE a.at >= now() - interval '7 days'
              ORDER BY a.at DESC LIMIT 200",
@@ -187,28 +179,21 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
         )
         .await
         .map_err(failed("the alerts"))?;
-    Ok(rows
-        .iter()
-        .map(|row| Event {
-            school: row.get(0),
-            at: row.get(1),
-            category: row.get(2),
-            device: row.get(3),
-            owner: String::new(),
-            name: row.get(4),
-        })
-        .collect())
+    Ok(events(&rows))
 }
 
 /// Blocked attempts in the sensitive categories this week, newest first,
 /// with their devices and owners (shown to the admin and the DSL only).
 pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> {
-    let sensitive: Vec<String> = SENSITIVE.iter().map(|c| c.to_string()).collect();
+    let sensitive: Vec<String> = crate::admin::SENSITIVE_CATEGORIES
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     let rows = db
         .client
         .query(
             "SELECT b.school, extract(epoch from k.at)::bigint, k.category,
-                    coalesce(k.device, k.client), coalesce(k.owner, ''), k.name
+                    coalesce(k.device, k.client), coalesce(k.owner, ''), k.name, '', true
              FROM blocked k JOIN boxes b USING (box_id)
              WHERE k.at >= now() - interval '7 days' AND k.category = ANY($1)
              ORDER BY k.at DESC LIMIT 200",
@@ -216,8 +201,13 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
         )
         .await
         .map_err(failed("the safeguarding attempts"))?;
-    Ok(rows
-        .iter()
+    Ok(events(&rows))
+}
+
+/// Events from rows of (school, at, category, device, owner, name,
+/// channel, delivered).
+fn events(rows: &[tokio_postgres::Row]) -> Vec<Event> {
+    rows.iter()
         .map(|row| Event {
             school: row.get(0),
             at: row.get(1),
@@ -225,17 +215,20 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
             device: row.get(3),
             owner: row.get(4),
             name: row.get(5),
+            channel: row.get(6),
+            delivered: row.get(7),
         })
-        .collect())
+        .collect()
 }
 
-/// The last seven days of one box, or of every box with `None`.
-pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String> {
+/// The last seven days of one school (every box whose heartbeat gives that
+/// school's name: a pair's two boxes are one school), or of every box with
+/// `None`.
+pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String> {
     let client = &db.client;
-    let tries = db.tries;
     let counted = |sql: String| async move {
         client
-            .query(&sql, &[&box_id])
+            .query(&sql, &[&school])
             .await
             .map(|rows| {
                 rows.iter()
@@ -246,28 +239,37 @@ pub async fn week(db: &Connection, box_id: Option<&str>) -> Result<Week, String>
     };
     let total = |sql: String| async move {
         client
-            .query_one(&sql, &[&box_id])
+            .query_one(&sql, &[&school])
             .await
             .map(|row| row.get::<_, i64>(0))
             .map_err(failed("the weekly report"))
     };
-    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id = $1)";
+    let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id IN \
+         (SELECT box_id FROM boxes WHERE school = $1))";
     Ok(Week {
-        blocked: total(format!("SELECT {tries} FROM blocked k WHERE {this_week}")).await?,
-        alerts: total(format!("SELECT count(*) FROM alerts k WHERE {this_week}")).await?,
+        blocked: total(format!("SELECT {TRIES} FROM blocked k WHERE {this_week}")).await?,
+        // Alerts that reached the safeguarding lead, as the school's own
+        // report counts them; a failed delivery is shown on the dashboard.
+        alerts: total(format!(
+            "SELECT count(*) FROM alerts k WHERE {this_week} AND k.outcome = 'sent'"
+        ))
+        .await?,
         by_category: counted(format!(
-            "SELECT coalesce(k.category, 'unlisted'), {tries} FROM blocked k
+            "SELECT {CATEGORY}, {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,
         by_profile: counted(format!(
-            "SELECT k.profile, {tries} FROM blocked k
+            "SELECT k.profile, {TRIES} FROM blocked k
              WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))
         .await?,
+        // A licensed list's names (locked, its entry withheld) are counted
+        // above but never listed, as in the school's own report.
         top_names: counted(format!(
-            "SELECT k.name, {tries} FROM blocked k
-             WHERE {this_week} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+            "SELECT k.name, {TRIES} FROM blocked k
+             WHERE {this_week} AND (k.rule IS NOT NULL OR NOT k.locked)
+             GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
         ))
         .await?,
     })

@@ -90,10 +90,7 @@ fn blocks_reach_the_trust_over_tls() {
         .table("ship", "school = \"Oak Primary\"")
         .table(
             "ship.postgres",
-            &format!(
-                "url = \"postgres://lollipop@localhost:{}/trust?sslmode=require\"\nca_file = \"{ca}\"",
-                postgres.port
-            ),
+            &format!("url = \"{}\"\nca_file = \"{ca}\"", postgres.tls_url()),
         )
         .table(
             "ship.syslog",

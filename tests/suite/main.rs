@@ -35,6 +35,7 @@ mod still_answering;
 mod support;
 mod trust_bundle;
 mod trust_dashboard;
+mod trust_e2e;
 mod upstream;
 mod vlans;
 mod web;

@@ -5,14 +5,13 @@
 //! week. Device and owner names beside self-harm and extremism attempts are
 //! shown to the admin and the DSL only; other viewers see counts.
 
-use crate::admin::Role;
+use crate::admin::users::Right;
+use crate::admin::{Role, SENSITIVE_CATEGORIES};
 use crate::config::Config;
 use crate::journal::{JournalReader, LogFilter};
 use crate::policy::rules::OverrideRow;
 use crate::web::view::when;
 
-/// Categories whose attempts name a child only to the admin and the DSL.
-const SENSITIVE: &[&str] = &["self-harm", "extremism"];
 /// Attempts shown per category.
 const SHOWN: u32 = 5;
 const DAY_MS: i64 = 86_400_000;
@@ -60,7 +59,7 @@ pub fn build(
     let monday = today - (today + 3).rem_euclid(7);
     let week_start = tz.start_of_local_day(monday);
     let last_week_start = week_start - 7 * DAY_MS;
-    let sees_names = matches!(role, Role::Admin | Role::Dsl);
+    let sees_names = role.may(Right::SeeSensitiveNames);
 
     let mut attempts = Vec::new();
     let mut hidden = Vec::new();
@@ -72,7 +71,7 @@ pub fn build(
             newest_first: true,
             ..LogFilter::default()
         };
-        if SENSITIVE.contains(&category.as_str()) && !sees_names {
+        if SENSITIVE_CATEGORIES.contains(&category.as_str()) && !sees_names {
             let count = reader.count_blocked(&filter)?;
             if count > 0 {
                 hidden.push((label(&category), count));

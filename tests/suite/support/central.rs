@@ -1,15 +1,20 @@
 //! A trust's central engines, started by the test on loopback: Debian's
 //! PostgreSQL 15 (`initdb` in a temporary directory, run as `nobody`, as
-//! PostgreSQL refuses root) and rsyslog (its own config: imtcp on a port of
-//! our own, every message written to one file).
+//! PostgreSQL refuses root), rsyslog (its own config: imtcp on a port of
+//! our own, every message written to one file), and the trust dashboard
+//! reading that PostgreSQL.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::free_port;
+use lollipop::admin::Role;
+
+use super::web::WebSchool;
+use super::{Process, free_port};
 
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 const NOBODY: u32 = 65534;
@@ -142,6 +147,29 @@ impl TrustPostgres {
         format!("postgres://lollipop@127.0.0.1:{}/trust", self.port)
     }
 
+    /// The database over TLS, by the name the test certificate is for.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "postgres://lollipop@localhost:{}/trust?sslmode=require",
+            self.port
+        )
+    }
+
+    /// Creates the central tables from the schema the boxes themselves run
+    /// (`src/ship/postgres_schema.sql`), so what a test writes or reads is
+    /// checked against the real columns.
+    pub fn create_central_tables(&self) {
+        self.psql(lollipop::ship::postgres::SCHEMA, "trust");
+    }
+
+    /// How many rows `table` of the trust's database holds.
+    pub fn count(&self, table: &str) -> i64 {
+        let text = self.psql(&format!("SELECT count(*) FROM {table}"), "trust");
+        text.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("count of {table}: {text}"))
+    }
+
     /// Runs `sql` with psql against `database`; what it printed (unaligned,
     /// tuples only, `|` between columns).
     pub fn psql(&self, sql: &str, database: &str) -> String {
@@ -175,6 +203,41 @@ impl Drop for TrustPostgres {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// `lollipop trust serve` (the real binary) on a free loopback port over
+/// `database`, rows kept 30 days, with users `dsl` (safeguarding lead),
+/// `governor` (viewer) and `teacher`, each with [`WebSchool::password`].
+pub fn trust_dashboard(dir: &Path, database: &str, extra: &[&str]) -> (Process, SocketAddr) {
+    let users = dir.join("trust-users.db");
+    let store = lollipop::admin::AdminStore::open(&users).expect("users");
+    for (name, role) in [
+        ("dsl", Role::Dsl),
+        ("governor", Role::Viewer),
+        ("teacher", Role::Teacher),
+    ] {
+        store
+            .set_user(name, role, &WebSchool::password(name), "test")
+            .expect("user");
+    }
+    let port = free_port();
+    let process = Process(
+        Command::new(env!("CARGO_BIN_EXE_lollipop"))
+            .args(["trust", "serve", "--database", database])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--users")
+            .arg(&users)
+            .args(["--retention-days", "30"])
+            .args(extra)
+            .env("LOLLIPOP_LOG", "warn")
+            .spawn()
+            .expect("lollipop trust serve starts"),
+    );
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    super::wait_until("the dashboard listens", || {
+        std::net::TcpStream::connect(address).is_ok()
+    });
+    (process, address)
 }
 
 /// rsyslogd writing every message it takes over TCP to `file()` as
