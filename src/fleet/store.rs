@@ -127,17 +127,19 @@ pub async fn boxes(db: &Connection) -> Result<Vec<BoxHealth>, String> {
         )
         .await
         .map_err(failed("the schools"))?;
-    Ok(rows
-        .iter()
-        .map(|row| BoxHealth {
-            box_id: row.get(0),
-            school: row.get(1),
-            seen_ago: row.get(2),
-            lists_stale: row.get(3),
-            alerts_configured: row.get(4),
-            version: row.get(5),
+    rows.iter()
+        .map(|row| {
+            Ok(BoxHealth {
+                box_id: row.try_get(0)?,
+                school: row.try_get(1)?,
+                seen_ago: row.try_get(2)?,
+                lists_stale: row.try_get(3)?,
+                alerts_configured: row.try_get(4)?,
+                version: row.try_get(5)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, _>>()
+        .map_err(failed("the schools"))
 }
 
 /// Blocked attempts in the last seven days, by school and category.
@@ -155,14 +157,16 @@ pub async fn blocked_this_week(db: &Connection) -> Result<Vec<CategoryCount>, St
         )
         .await
         .map_err(failed("the blocked attempts"))?;
-    Ok(rows
-        .iter()
-        .map(|row| CategoryCount {
-            school: row.get(0),
-            category: row.get(1),
-            count: row.get(2),
+    rows.iter()
+        .map(|row| {
+            Ok(CategoryCount {
+                school: row.try_get(0)?,
+                category: row.try_get(1)?,
+                count: row.try_get(2)?,
+            })
         })
-        .collect())
+        .collect::<Result<_, _>>()
+        .map_err(failed("the blocked attempts"))
 }
 
 /// The alerts of the last seven days, delivered or not, newest first.
@@ -179,7 +183,7 @@ pub async fn alerts_this_week(db: &Connection) -> Result<Vec<Event>, String> {
         )
         .await
         .map_err(failed("the alerts"))?;
-    Ok(events(&rows))
+    events(&rows).map_err(failed("the alerts"))
 }
 
 /// Blocked attempts in the sensitive categories this week, newest first,
@@ -201,22 +205,24 @@ pub async fn sensitive_this_week(db: &Connection) -> Result<Vec<Event>, String> 
         )
         .await
         .map_err(failed("the safeguarding attempts"))?;
-    Ok(events(&rows))
+    events(&rows).map_err(failed("the safeguarding attempts"))
 }
 
 /// Events from rows of (school, at, category, device, owner, name,
 /// channel, delivered).
-fn events(rows: &[tokio_postgres::Row]) -> Vec<Event> {
+fn events(rows: &[tokio_postgres::Row]) -> Result<Vec<Event>, tokio_postgres::Error> {
     rows.iter()
-        .map(|row| Event {
-            school: row.get(0),
-            at: row.get(1),
-            category: row.get(2),
-            device: row.get(3),
-            owner: row.get(4),
-            name: row.get(5),
-            channel: row.get(6),
-            delivered: row.get(7),
+        .map(|row| {
+            Ok(Event {
+                school: row.try_get(0)?,
+                at: row.try_get(1)?,
+                category: row.try_get(2)?,
+                device: row.try_get(3)?,
+                owner: row.try_get(4)?,
+                name: row.try_get(5)?,
+                channel: row.try_get(6)?,
+                delivered: row.try_get(7)?,
+            })
         })
         .collect()
 }
@@ -230,10 +236,10 @@ pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String>
         client
             .query(&sql, &[&school])
             .await
-            .map(|rows| {
+            .and_then(|rows| {
                 rows.iter()
-                    .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
-                    .collect::<Vec<_>>()
+                    .map(|row| Ok((row.try_get::<_, String>(0)?, row.try_get::<_, i64>(1)?)))
+                    .collect::<Result<Vec<_>, tokio_postgres::Error>>()
             })
             .map_err(failed("the weekly report"))
     };
@@ -241,7 +247,7 @@ pub async fn week(db: &Connection, school: Option<&str>) -> Result<Week, String>
         client
             .query_one(&sql, &[&school])
             .await
-            .map(|row| row.get::<_, i64>(0))
+            .and_then(|row| row.try_get::<_, i64>(0))
             .map_err(failed("the weekly report"))
     };
     let this_week = "k.at >= now() - interval '7 days' AND ($1::text IS NULL OR k.box_id IN \
