@@ -27,8 +27,7 @@ pub use damage::{DamageReport, is_damaged, set_aside};
 pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
 pub use leases::LeaseFormat;
 pub use outbox::{
-    Kind, Outbox, OutboxError, Progress, ShipAlert, ShipAudit, ShipBatch, ShipBlocked,
-    shipping_progress,
+    Kind, Outbox, OutboxError, Progress, ShipAlert, ShipAudit, ShipBatch, shipping_progress,
 };
 pub use read::{AuditRow, BlockedRow, HourlyRow, JournalReader, LogFilter, query_blocked};
 pub use retention::PruneReport;

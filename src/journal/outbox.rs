@@ -12,6 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::read::{BLOCKED_COLUMNS, BlockedRow, blocked_row};
+
 /// What a shipped row is: each has its own table, ids and cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -46,30 +48,6 @@ impl Kind {
     }
 }
 
-/// A blocked-lookup row as shipped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShipBlocked {
-    pub id: i64,
-    pub at_unix_ms: i64,
-    pub last_at_unix_ms: Option<i64>,
-    /// Attempts collapsed into the row (browser retries).
-    pub count: i64,
-    pub client: String,
-    pub device: Option<String>,
-    pub mac: Option<String>,
-    pub owner: Option<String>,
-    pub room: Option<String>,
-    pub profile: String,
-    pub listener: Option<String>,
-    pub name: String,
-    pub query_type: String,
-    pub category: Option<String>,
-    pub list: Option<String>,
-    pub rule: Option<String>,
-    pub action: String,
-    pub locked: bool,
-}
-
 /// An alert delivery as shipped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShipAlert {
@@ -98,7 +76,7 @@ pub struct ShipAudit {
 /// Rows read for one destination in one go, each kind in id order.
 #[derive(Clone, Debug, Default)]
 pub struct ShipBatch {
-    pub blocked: Vec<ShipBlocked>,
+    pub blocked: Vec<BlockedRow>,
     pub alerts: Vec<ShipAlert>,
     pub audit: Vec<ShipAudit>,
 }
@@ -160,9 +138,6 @@ pub struct Outbox {
     file: Option<(u64, u64)>,
 }
 
-const SELECT_BLOCKED: &str = "SELECT id, at, last_at, count, client_ip, device_name, mac, owner, \
-     room, profile, listener, name, query_type, category, list, rule, action, locked \
-     FROM blocked WHERE id > ?1 AND id <= ?2 ORDER BY id LIMIT ?3";
 const SELECT_ALERTS: &str = "SELECT id, at, alert_id, channel, outcome, category, device, name, \
      events FROM alerts_sent WHERE id > ?1 ORDER BY id LIMIT ?2";
 const SELECT_AUDIT: &str = "SELECT id, at, actor, action, detail, reason FROM audit \
@@ -282,29 +257,11 @@ impl Outbox {
             let mut batch = ShipBatch::default();
             let after = cursor(Kind::Blocked)?;
             batch.blocked = tx
-                .prepare_cached(SELECT_BLOCKED)?
-                .query_map(params![after, blocked_upto, limit], |r| {
-                    Ok(ShipBlocked {
-                        id: r.get(0)?,
-                        at_unix_ms: r.get(1)?,
-                        last_at_unix_ms: r.get(2)?,
-                        count: r.get(3)?,
-                        client: r.get(4)?,
-                        device: r.get(5)?,
-                        mac: r.get(6)?,
-                        owner: r.get(7)?,
-                        room: r.get(8)?,
-                        profile: r.get(9)?,
-                        listener: r.get(10)?,
-                        name: r.get(11)?,
-                        query_type: r.get(12)?,
-                        category: r.get(13)?,
-                        list: r.get(14)?,
-                        rule: r.get(15)?,
-                        action: r.get(16)?,
-                        locked: r.get(17)?,
-                    })
-                })?
+                .prepare_cached(&format!(
+                    "SELECT {BLOCKED_COLUMNS} FROM blocked WHERE id > ?1 AND id <= ?2 \
+                     ORDER BY id LIMIT ?3"
+                ))?
+                .query_map(params![after, blocked_upto, limit], blocked_row)?
                 .collect::<rusqlite::Result<_>>()?;
             let after = cursor(Kind::Alert)?;
             batch.alerts = tx

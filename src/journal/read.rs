@@ -78,7 +78,7 @@ pub struct JournalReader {
     conn: Connection,
 }
 
-const BLOCKED_COLUMNS: &str = "id, at, COALESCE(last_at, at), count, client_ip, device_name, \
+pub(super) const BLOCKED_COLUMNS: &str = "id, at, COALESCE(last_at, at), count, client_ip, device_name, \
      mac, owner, room, profile, listener, name, query_type, category, list, rule, action, locked";
 
 fn like_pattern(needle: &str) -> Value {
@@ -141,7 +141,7 @@ fn where_clause(filter: &LogFilter) -> (String, Vec<Value>) {
     (sql, args)
 }
 
-fn blocked_row(r: &Row<'_>) -> rusqlite::Result<BlockedRow> {
+pub(super) fn blocked_row(r: &Row<'_>) -> rusqlite::Result<BlockedRow> {
     Ok(BlockedRow {
         id: r.get(0)?,
         at_unix_ms: r.get(1)?,

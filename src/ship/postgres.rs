@@ -117,13 +117,13 @@ impl Postgres {
         if !batch.blocked.is_empty() {
             let rows = &batch.blocked;
             let col =
-                |f: fn(&crate::journal::ShipBlocked) -> Option<String>| -> Vec<Option<String>> {
+                |f: fn(&crate::journal::BlockedRow) -> Option<String>| -> Vec<Option<String>> {
                     rows.iter().map(f).collect()
                 };
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let at: Vec<i64> = rows.iter().map(|r| r.at_unix_ms).collect();
-            let client_ip = col(|r| Some(r.client.clone()));
-            let device = col(|r| r.device.clone());
+            let client_ip = col(|r| Some(r.client_ip.clone()));
+            let device = col(|r| r.device_name.clone());
             let owner = col(|r| r.owner.clone());
             let profile = col(|r| Some(r.profile.clone()));
             let room = col(|r| r.room.clone());
@@ -138,7 +138,7 @@ impl Postgres {
                 .iter()
                 .map(|r| r.count.min(i64::from(i32::MAX)))
                 .collect();
-            let last_at: Vec<Option<i64>> = rows.iter().map(|r| r.last_at_unix_ms).collect();
+            let last_at: Vec<i64> = rows.iter().map(|r| r.last_at_unix_ms).collect();
             tx.execute(
                 INSERT_BLOCKED,
                 &[

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use crate::clock::format_utc;
-use crate::journal::{ShipAlert, ShipAudit, ShipBlocked};
+use crate::journal::{BlockedRow, ShipAlert, ShipAudit};
 
 /// The SD-ID of Lollipop's structured data.
 pub const SD_ID: &str = "lollipop@32473";
@@ -109,12 +109,12 @@ fn text(out: &mut String, words: &str) {
     out.extend(words.chars().map(|c| if c.is_control() { ' ' } else { c }));
 }
 
-pub fn blocked(out: &mut Vec<u8>, origin: &Origin, row: &ShipBlocked) {
+pub fn blocked(out: &mut Vec<u8>, origin: &Origin, row: &BlockedRow) {
     let mut m = String::with_capacity(512);
     header(&mut m, origin, NOTICE, row.at_unix_ms, "blocked");
     common(&mut m, origin, "blocked", row.id);
-    param(&mut m, "client", Some(&row.client));
-    param(&mut m, "device", row.device.as_deref());
+    param(&mut m, "client", Some(&row.client_ip));
+    param(&mut m, "device", row.device_name.as_deref());
     param(&mut m, "owner", row.owner.as_deref());
     param(&mut m, "room", row.room.as_deref());
     param(&mut m, "profile", Some(&row.profile));
@@ -124,7 +124,7 @@ pub fn blocked(out: &mut Vec<u8>, origin: &Origin, row: &ShipBlocked) {
     param(&mut m, "list", row.list.as_deref());
     param(&mut m, "rule", row.rule.as_deref());
     param(&mut m, "count", Some(&row.count.to_string()));
-    let who = row.device.as_deref().unwrap_or(&row.client);
+    let who = row.device_name.as_deref().unwrap_or(&row.client_ip);
     let category = row.category.as_deref().unwrap_or("school list");
     text(
         &mut m,
@@ -176,14 +176,14 @@ pub fn audit(out: &mut Vec<u8>, origin: &Origin, row: &ShipAudit) {
 mod tests {
     use super::*;
 
-    fn row() -> ShipBlocked {
-        ShipBlocked {
+    fn row() -> BlockedRow {
+        BlockedRow {
             id: 42,
             at_unix_ms: 1_765_000_000_123,
-            last_at_unix_ms: None,
+            last_at_unix_ms: 1_765_000_000_123,
             count: 1,
-            client: "10.0.0.5".into(),
-            device: Some("Year 6 \"iPad\" ]".into()),
+            client_ip: "10.0.0.5".into(),
+            device_name: Some("Year 6 \"iPad\" ]".into()),
             mac: None,
             owner: None,
             room: None,
