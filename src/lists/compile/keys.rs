@@ -134,23 +134,16 @@ impl KeyArena {
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
-        let written = spill.run_path(self.runs.len()).and_then(|path| {
-            let bytes = &self.bytes;
-            let entries = self.entries.iter().map(|e| RunEntry {
-                key: key_of(bytes, e),
-                source: e.source,
-                kind: e.kind,
-            });
-            write_run(&path, entries).map(|()| path)
+        let path = spill.run_path(self.runs.len());
+        let bytes = &self.bytes;
+        let entries = self.entries.iter().map(|e| RunEntry {
+            key: key_of(bytes, e),
+            source: e.source,
+            kind: e.kind,
         });
-        match written {
-            Ok(path) => self.runs.push(path),
-            Err(error) => {
-                self.spill_error = Some(SpillError {
-                    path: spill.run_path(self.runs.len()).unwrap_or_default(),
-                    error,
-                });
-            }
+        match spill.make().and_then(|()| write_run(&path, entries)) {
+            Ok(()) => self.runs.push(path),
+            Err(error) => self.spill_error = Some(SpillError { path, error }),
         }
         self.bytes.clear();
         self.entries.clear();

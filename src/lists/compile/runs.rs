@@ -24,12 +24,17 @@ impl SpillDir {
         SpillDir { path, made: false }
     }
 
-    pub(super) fn run_path(&mut self, index: usize) -> io::Result<PathBuf> {
+    /// Where run `index` goes; the directory is made by [`SpillDir::make`].
+    pub(super) fn run_path(&self, index: usize) -> PathBuf {
+        self.path.join(format!("run-{index}"))
+    }
+
+    pub(super) fn make(&mut self) -> io::Result<()> {
         if !self.made {
             std::fs::create_dir_all(&self.path)?;
             self.made = true;
         }
-        Ok(self.path.join(format!("run-{index}")))
+        Ok(())
     }
 }
 
