@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::support::pair::*;
-use crate::support::web::WebClient;
+use crate::support::web::{Reply, WebClient};
 use crate::support::*;
 
 #[test]
@@ -38,16 +38,7 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
     // primary's page, as anyone would.
     let page = primary_page(&primary);
     assert_eq!(page.sign_in("head", PASSWORD).status, 303);
-    let added = page.submit(
-        "/rules",
-        "/rules",
-        &[
-            ("profile", "ks2"),
-            ("domain", "bet365.com"),
-            ("action", "allow"),
-            ("reason", "Year 6 maths: probability"),
-        ],
-    );
+    let added = add_rule(&page, "bet365.com", "allow", "Year 6 maths: probability");
     assert_eq!(added.status, 303, "{}", added.body);
     let room = format!("listener:{}", primary.dns);
     let unlocked = page.submit(
@@ -98,16 +89,7 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
             .body
             .contains("Changes are made on the primary's page")
     );
-    let refused = secondary_page.submit(
-        "/rules",
-        "/rules",
-        &[
-            ("profile", "ks2"),
-            ("domain", "www.example.com"),
-            ("action", "deny"),
-            ("reason", "not here"),
-        ],
-    );
+    let refused = add_rule(&secondary_page, "www.example.com", "deny", "not here");
     assert_eq!(refused.status, 403);
     assert!(
         refused.body.contains("Changes are made on the primary"),
@@ -190,16 +172,7 @@ fn the_secondary_follows_the_primary_keeps_its_last_state_without_it_and_converg
     let _primary_process = primary.start();
     let page = primary_page(&primary);
     assert_eq!(page.sign_in("head", PASSWORD).status, 303);
-    let denied = page.submit(
-        "/rules",
-        "/rules",
-        &[
-            ("profile", "ks2"),
-            ("domain", "www.example.com"),
-            ("action", "deny"),
-            ("reason", "not for lessons"),
-        ],
-    );
+    let denied = add_rule(&page, "www.example.com", "deny", "not for lessons");
     assert_eq!(denied.status, 303, "{}", denied.body);
     answered_within(
         secondary.dns,
@@ -259,16 +232,7 @@ fn a_replayed_or_altered_snapshot_is_refused_and_the_last_good_state_answers() {
 
     let page = primary_page(&primary);
     assert_eq!(page.sign_in("head", PASSWORD).status, 303);
-    let added = page.submit(
-        "/rules",
-        "/rules",
-        &[
-            ("profile", "ks2"),
-            ("domain", "bet365.com"),
-            ("action", "allow"),
-            ("reason", "Year 6 maths: probability"),
-        ],
-    );
+    let added = add_rule(&page, "bet365.com", "allow", "Year 6 maths: probability");
     assert_eq!(added.status, 303, "{}", added.body);
     answered_within(
         secondary.dns,
@@ -336,4 +300,18 @@ fn an_alert_is_sent_once_by_the_box_that_saw_the_lookup() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(about("adult-one.example"), 1, "{:?}", hook.alerts());
     assert_eq!(about("adult-two.example"), 1, "{:?}", hook.alerts());
+}
+
+/// An allow or deny entry for ks2 made on `page`'s rules form.
+fn add_rule(page: &WebClient, domain: &str, action: &str, reason: &str) -> Reply {
+    page.submit(
+        "/rules",
+        "/rules",
+        &[
+            ("profile", "ks2"),
+            ("domain", domain),
+            ("action", action),
+            ("reason", reason),
+        ],
+    )
 }
