@@ -10,8 +10,12 @@
 # checked to block a listed name, answer an allowed one and give NXDOMAIN
 # for a missing one; one that does not is reported and left out. Then,
 # warmed, dnsperf against each in turn, A B C A B C, for several rounds, at
-# each client shape. Then a run at half of Lollipop's peak rate for the
-# latency a client sees in normal use.
+# each client shape. Then, at each shape, a run at half of Lollipop's peak
+# rate for the latency a client sees in normal use. Two references are
+# measured beside the servers, never as peers: the floor (examples/
+# udp_floor.rs: Lollipop's batched UDP receive and send with no DNS work)
+# and NSD asked directly. The machine's own pauses are counted first, idle
+# (bench/pauses.py).
 #
 #   bench/compare.sh [--list FILE] [--queries FILE] [--rounds N] [--seconds S]
 #                    [--shapes "-c 4 -q 256;-c 8 -q 200"]
@@ -89,6 +93,10 @@ if [[ $available == *lollipop* ]]; then
   [ -n "${LOLLIPOP_BIN:-}" ] || cargo build --release --quiet
   bin=$(realpath "$bin")
 fi
+# The floor beside the servers: Lollipop's own batched UDP receive and send
+# with no DNS work (examples/udp_floor.rs).
+cargo build --release --quiet --example udp_floor
+floor_bin=$(realpath target/release/examples/udp_floor)
 
 work=$(mktemp -d /tmp/lollipop-compare.XXXXXX)
 all_pids=()
@@ -112,6 +120,7 @@ upstream_port=$base
 declare -A port pids startup rss_start
 port[lollipop]=$((base + 1)) port[unbound]=$((base + 2)) port[dnsmasq]=$((base + 3))
 port[kresd]=$((base + 4)) port[pdns-recursor]=$((base + 5)) port[dnsdist]=$((base + 6))
+port[udp-floor]=$((base + 7)) port[nsd]=$upstream_port
 
 echo "== upstream: NSD on 127.0.0.1:$upstream_port"
 # A zone per top-level domain, as on the Internet: each with an SOA (its
@@ -177,7 +186,15 @@ if [ "${BENCH_UPSTREAM:-nsd}" = python ]; then
 else
   nsd -d -c "$work/nsd/nsd.conf" > "$work/nsd/stdout.log" 2>&1 &
 fi
+upstream_pid=$!
+all_pids+=("$upstream_pid")
+"$floor_bin" "127.0.0.1:${port[udp-floor]}" > "$work/udp-floor.log" 2>&1 &
+pids[udp-floor]=$!
 all_pids+=($!)
+# Measured beside the servers, never compared as peers: the floor (the UDP
+# path alone) and NSD asked directly (a DNS server with no cache and no
+# policy, answering from memory).
+references="udp-floor nsd"
 first_allowed=$(head -1 "$work/allowed.txt")
 for _ in $(seq 100); do
   if dig +short +time=1 +tries=1 -p "$upstream_port" @127.0.0.1 "$first_allowed" A 2>/dev/null | grep -q '^198\.51\.'; then break; fi
@@ -188,6 +205,8 @@ dig +short +time=1 +tries=1 -p "$upstream_port" @127.0.0.1 "$first_allowed" A 2>
   cat "$work/nsd/nsd.log" "$work/nsd/stdout.log" >&2 2>/dev/null || true
   exit 1
 }
+# NSD serves from a child process it has started by now.
+pids[nsd]="$upstream_pid $(pgrep -P "$upstream_pid" | tr '\n' ' ')"
 # Names the mix asks that a cache must hold (the allowed and missing ones;
 # at most all of them), for the peers whose cache is sized in names.
 distinct_names=$(awk '{print $1}' "$work/queries.txt" | sort -u | wc -l)
@@ -418,11 +437,15 @@ settle() {
 # Resident memory of the processes in $1 (their sum: kresd's shared cache counts once per process).
 rss() { local p; for p in $1; do cat "/proc/$p/status"; done | awk '/VmRSS/ {kb += $2} END {printf "%.1f", kb / 1024}'; }
 # User plus system CPU of the processes in $1 and all their threads, in clock ticks.
-cpu_ticks() { local p; for p in $1; do cat "/proc/$p/stat"; done | awk '{t += $14 + $15} END {print t + 0}'; }
+cpu_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{t += $12 + $13} END {print t + 0}'; }
 ticks_per_second=$(getconf CLK_TCK)
 
 write_configs
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# The machine's own pauses, measured before any server runs: no server can
+# answer a query inside one, so they bound the tail every server shows.
+pauses=$(python3 bench/pauses.py --seconds 10)
+echo "== the machine idle: $pauses"
 echo "== start-up (load average $load_before)"
 started=""
 failed=""
@@ -457,7 +480,7 @@ results=$work/runs.tsv
 for shape in "${shape_list[@]}"; do
   echo "== $rounds rounds of $seconds s, servers in turn (dnsperf $shape)"
   for round in $(seq 1 "$rounds"); do
-    for s in $measured; do
+    for s in $measured $references; do
       c0=$(cpu_ticks "${pids[$s]}")
       # shellcheck disable=SC2086
       timeout $((seconds + 30)) dnsperf -s 127.0.0.1 -p "${port[$s]}" -d "$work/queries.txt" -l "$seconds" $shape > "$work/run.txt" 2>&1 || true
@@ -485,30 +508,35 @@ for s in $measured; do
   fi
 done
 
-first_shape=${shape_list[0]}
-peak=$(awk -F'\t' -v shape="$first_shape" '$1 == shape && $2 == "lollipop" {print $4}' "$results" | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
-half=$(( ${peak%.*} / 2 ))
-[ "$half" -gt 0 ] || half=10000
-echo "== latency at half of Lollipop's peak: $half queries/s for $seconds s each ($first_shape)"
 latency=$work/latency.tsv
 : > "$latency"
-for s in $measured; do
-  # Background work left from the peak runs (Lollipop's block log catching
-  # up, a cache's clean-up) is not part of steady use: wait, at most 30 s,
-  # until the server is idle.
-  settle "${pids[$s]}"
-  # dnsperf's line per query goes to a file, not through a pipe: a filter
-  # running alongside would take CPU from the server being measured.
-  # shellcheck disable=SC2086
-  timeout $((seconds + 30)) dnsperf -s 127.0.0.1 -p "${port[$s]}" -d "$work/queries.txt" -l "$seconds" -Q "$half" $first_shape -v > "$work/latency-raw.txt" 2>/dev/null || true
-  awk '/^> / {print $NF}' "$work/latency-raw.txt" | sort -g > "$work/latencies.txt"
-  rm -f "$work/latency-raw.txt"
-  awk -v s="$s" '{v[NR] = $1; sum += $1}
-    END {
-      if (!NR) { printf "%s\t0\t0\t0\n", s; exit }
-      i = int(NR * 0.99); if (i < 1) i = 1
-      printf "%s\t%d\t%.6f\t%.6f\n", s, NR, sum / NR, v[i]
-    }' "$work/latencies.txt" | tee -a "$latency"
+half_rates=""
+for shape in "${shape_list[@]}"; do
+  peak=$(awk -F'\t' -v shape="$shape" '$1 == shape && $2 == "lollipop" {print $4}' "$results" | sort -n | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print 0}')
+  half=$(( ${peak%.*} / 2 ))
+  [ "$half" -gt 0 ] || half=10000
+  half_rates+="$half q/s ($shape); "
+  echo "== latency at half of Lollipop's peak: $half queries/s for $seconds s each (dnsperf $shape)"
+  # The references at the same rate in the same shape show what dnsperf and
+  # this machine's loopback allow.
+  for s in $measured $references; do
+    # Background work left from the peak runs (Lollipop's block log catching
+    # up, a cache's clean-up) is not part of steady use: wait, at most 30 s,
+    # until the server is idle.
+    settle "${pids[$s]}"
+    # dnsperf's line per query goes to a file, not through a pipe: a filter
+    # running alongside would take CPU from the server being measured.
+    # shellcheck disable=SC2086
+    timeout $((seconds + 30)) dnsperf -s 127.0.0.1 -p "${port[$s]}" -d "$work/queries.txt" -l "$seconds" -Q "$half" $shape -v > "$work/latency-raw.txt" 2>/dev/null || true
+    awk '/^> / {print $NF}' "$work/latency-raw.txt" | sort -g > "$work/latencies.txt"
+    rm -f "$work/latency-raw.txt"
+    awk -v shape="$shape" -v s="$s" '{v[NR] = $1; sum += $1}
+      function at(q,  i) { i = int(NR * q); if (i < 1) i = 1; return v[i] }
+      END {
+        if (!NR) { printf "%s\t%s\t0\t0\t0\t0\t0\t0\n", shape, s; exit }
+        printf "%s\t%s\t%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6f\n", shape, s, NR, sum / NR, at(0.5), at(0.9), at(0.99), at(0.999)
+      }' "$work/latencies.txt" | tee -a "$latency"
+  done
 done
 
 summary=$work/servers.tsv
@@ -531,7 +559,7 @@ versions+=", $(dnsperf -h 2>&1 | awk '/^Version/ {print "dnsperf " $2}')"
 compile=""
 [ ! -f "$work/compile.txt" ] || compile=$(tr '\n' ' ' < "$work/compile.txt")
 python3 bench/report.py --runs "$results" --latency "$latency" --servers "$summary" --out "$out" \
-  --note "$(date -u +%Y-%m-%dT%H:%MZ); $cores × $model; load average before $load_before, after $load_after; list $(basename "$list") ($domains domains); upstream NSD; $rounds rounds of $seconds s per shape; dnsperf on the same cores; half-peak rate $half q/s ($first_shape); $versions" \
+  --note "$(date -u +%Y-%m-%dT%H:%MZ); $cores × $model; load average before $load_before, after $load_after; list $(basename "$list") ($domains domains); upstream NSD; $rounds rounds of $seconds s per shape; dnsperf on the same cores; half-peak rates $half_rates$versions; the machine idle before the runs: $pauses" \
   --failed "$failed" --command "$command_line" --compile "$compile"
 cp "$results" "$out/runs.tsv"
 cp "$latency" "$out/latency.tsv"
