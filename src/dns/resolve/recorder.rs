@@ -169,14 +169,15 @@ fn domain_text(name: &Name) -> String {
         }
         return text;
     }
-    let mut text = String::with_capacity(name.len());
+    let mut text = Vec::with_capacity(name.len());
     for (i, label) in name.iter().enumerate() {
         if i > 0 {
-            text.push('.');
+            text.push(b'.');
         }
-        text.extend(label.iter().map(|&byte| char::from(byte)));
+        text.extend_from_slice(label);
     }
-    text
+    // Plain labels are ASCII, so this never falls back.
+    String::from_utf8(text).unwrap_or_else(|_| name.to_ascii())
 }
 
 #[cfg(test)]
