@@ -171,7 +171,7 @@ echo "== the block log's writer and the rest (answering, the runtime), per query
 # The readers were inside their loop when counting began, so callgrind has
 # no frame above it for them: the rest is the total less the writer.
 writer=$(callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null \
-  | awk '/journal::store::Store::write( |$)/ { ir = $1; gsub(",", "", ir); print ir; exit }')
+  | awk '!found && /journal::store::Store::write( |$)/ { found = 1; ir = $1; gsub(",", "", ir); print ir }')
 writer=${writer:-0}
 printf '%8d  block log (journal::store::Store::write)\n' "$((writer / answered))"
 printf '%8d  the rest\n' "$(((total - writer) / answered))"
