@@ -54,6 +54,8 @@ struct Recent {
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
     key: String,
+    /// The client's address as the row keeps it.
+    client_ip: String,
     /// The first of this op's events in the batch.
     event: &'a BlockEvent,
     /// A committed row to add to, if one is still within the window.
@@ -100,12 +102,12 @@ const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outc
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
 /// reload mid-window never hides which rule blocked a later attempt.
-/// Fields are length-prefixed so no two different events share a key.
-fn collapse_key(ev: &BlockEvent) -> String {
-    let mut key = String::with_capacity(96);
-    let ip = ev.client.to_canonical().to_string();
+/// Fields are length-prefixed so no two different events share a key: the
+/// length (plus one) as one character, a missing field as `\0`; written
+/// without `format!`, as this runs for every blocked lookup.
+fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
     let fields = [
-        Some(ip.as_str()),
+        Some(client_ip),
         Some(ev.name.as_str()),
         Some(ev.query_type.as_str()),
         Some(ev.profile.as_str()),
@@ -114,12 +116,26 @@ fn collapse_key(ev: &BlockEvent) -> String {
         ev.rule.as_deref(),
         Some(ev.action.as_str()),
     ];
+    let mut key = String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum());
     for field in fields {
         match field {
-            Some(f) => {
-                let _ = write!(key, "{}:{f}", f.len());
-            }
-            None => key.push('-'),
+            // Any length below the surrogates is one character; a longer
+            // field (none is) has a mark above them and its length in
+            // digits, which a one-character prefix is never confused with.
+            Some(f) => match u32::try_from(f.len() + 1)
+                .ok()
+                .filter(|&prefix| prefix < 0xD800)
+                .and_then(char::from_u32)
+            {
+                Some(prefix) => {
+                    key.push(prefix);
+                    key.push_str(f);
+                }
+                None => {
+                    let _ = write!(key, "\u{E000}{}:{f}", f.len());
+                }
+            },
+            None => key.push('\0'),
         }
     }
     key
@@ -319,7 +335,7 @@ impl Store {
                     op.first_at,
                     op.last_at,
                     op.count,
-                    ev.client.to_canonical().to_string(),
+                    op.client_ip,
                     dev.name,
                     dev.mac,
                     dev.owner,
@@ -445,7 +461,8 @@ impl Store {
         staged: &mut HashMap<String, usize>,
     ) {
         let at = ev.at_unix_ms;
-        let key = collapse_key(ev);
+        let client_ip = ev.client.to_canonical().to_string();
+        let key = collapse_key(ev, &client_ip);
         if let Some(op) = staged.get(&key).and_then(|&i| ops.get_mut(i))
             && at >= op.first_at
             && at.saturating_sub(op.first_at) < self.collapse_ms
@@ -462,6 +479,7 @@ impl Store {
         staged.insert(key.clone(), ops.len());
         ops.push(Op {
             key,
+            client_ip,
             event: ev,
             existing: existing.map(|(id, _)| id),
             device: self.devices.lookup(ev.client),

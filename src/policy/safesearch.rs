@@ -57,6 +57,29 @@ pub struct SafeSearchMap {
     search: HashMap<Box<str>, usize>,
     youtube_strict: HashMap<Box<str>, usize>,
     youtube_moderate: HashMap<Box<str>, usize>,
+    /// A bit for every listed name's [`sketch`], in any table: a name
+    /// whose bit is clear is listed nowhere, which spares nearly every
+    /// query the hash lookups (a set bit proves nothing).
+    sketches: [u64; SKETCH_WORDS],
+}
+
+/// Words of the sketch bitmap: 4,096 bits, for a few hundred names.
+const SKETCH_WORDS: usize = 64;
+
+/// A cheap fingerprint of a name (its length and three of its bytes) as a
+/// bit number in the sketch bitmap.
+fn sketch(name: &str) -> usize {
+    let bytes = name.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return 0;
+    };
+    let middle = bytes[bytes.len() / 2];
+    let mixed = (bytes.len() as u32)
+        .wrapping_mul(0x9E37_79B1)
+        .wrapping_add(u32::from(first).wrapping_mul(0x85EB_CA77))
+        .wrapping_add(u32::from(middle).wrapping_mul(0xC2B2_AE3D))
+        .wrapping_add(u32::from(last).wrapping_mul(0x27D4_EB2F));
+    (mixed >> 20) as usize % (SKETCH_WORDS * 64)
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +218,7 @@ impl SafeSearchMap {
             search: HashMap::new(),
             youtube_strict: HashMap::new(),
             youtube_moderate: HashMap::new(),
+            sketches: [0; SKETCH_WORDS],
         };
         for (index, rewrite) in raw.rewrite.iter().enumerate() {
             map.add(rewrite)
@@ -216,6 +240,10 @@ impl SafeSearchMap {
     /// `None` when the policy does not enforce that service or the name is not
     /// listed. Does not allocate.
     pub fn rewrite(&self, name: &str, policy: SafeSearchPolicy) -> Option<Rewrite<'_>> {
+        let bit = sketch(name);
+        if self.sketches[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
         if policy.search
             && let Some(&index) = self.search.get(name)
         {
@@ -308,6 +336,10 @@ impl SafeSearchMap {
             provider: raw.provider.as_str().into(),
             target: raw.target.as_str().into(),
         });
+        for name in &raw.names {
+            let bit = sketch(name);
+            self.sketches[bit / 64] |= 1 << (bit % 64);
+        }
         let entries = self.table_mut(table);
         for name in &raw.names {
             // A repeat with the same target keeps its first entry.

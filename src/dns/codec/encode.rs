@@ -167,16 +167,40 @@ fn write_wire_records(query: &Query, answer: &UpstreamAnswer) -> Option<WireReco
     encoder.emit_u16(CLASS_IN).ok()?;
     let start = encoder.offset();
     let records = || answer.answers.iter().chain(&answer.authorities);
+    let mut record_starts = Vec::with_capacity(answer.answers.len() + answer.authorities.len());
     for record in records() {
+        record_starts.push(encoder.offset());
         record.emit(&mut encoder).ok()?;
     }
+    let ttl_offsets = record_starts
+        .into_iter()
+        .map(|at| {
+            let ttl = name_end(&buffer, at)? + 4;
+            u16::try_from(ttl.checked_sub(start)?).ok()
+        })
+        .collect::<Option<Box<[u16]>>>()?;
     Some(WireRecords {
         start,
         bytes: buffer.get(start..)?.into(),
         answers: u16::try_from(answer.answers.len()).ok()?,
         authorities: u16::try_from(answer.authorities.len()).ok()?,
         dnssec_only: records().any(|record| is_dnssec_only(record.record_type())),
+        ttl_offsets,
     })
+}
+
+/// Where the (possibly compressed) name written at `at` in `message` ends:
+/// after its root label or its compression pointer.
+fn name_end(message: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let length = *message.get(at)?;
+        match length {
+            0 => return Some(at + 1),
+            _ if length & 0xC0 == 0xC0 => return Some(at + 2),
+            _ if length & 0xC0 == 0 => at += 1 + usize::from(length),
+            _ => return None,
+        }
+    }
 }
 
 /// The wire form of `answer`'s upstream records, written now if this is

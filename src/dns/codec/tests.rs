@@ -118,6 +118,60 @@ fn a_cached_answer_is_written_once_and_copied_after_any_questions_case() {
 }
 
 #[test]
+fn a_counted_down_wire_form_is_what_writing_the_counted_down_records_gives() {
+    use hickory_resolver::proto::rr::rdata::{CNAME, SOA};
+    let name = Name::from_ascii("www.example.org.").unwrap();
+    let target = Name::from_ascii("cdn.example.net.").unwrap();
+    let zone = Name::from_ascii("example.net.").unwrap();
+    let soa = SOA::new(zone.clone(), zone.clone(), 1, 3600, 600, 86400, 3600);
+    let records = |age: u32| {
+        let ttl = |ttl: u32| ttl.saturating_sub(age);
+        UpstreamAnswer::new(
+            ResponseCode::NoError,
+            vec![
+                Record::from_rdata(name.clone(), ttl(300), RData::CNAME(CNAME(target.clone()))),
+                Record::from_rdata(target.clone(), ttl(5), RData::A(A::new(192, 0, 2, 7))),
+            ],
+            vec![Record::from_rdata(
+                zone.clone(),
+                ttl(3600),
+                RData::SOA(soa.clone()),
+            )],
+        )
+    };
+    let written = |upstream: UpstreamAnswer| {
+        let upstream = std::sync::Arc::new(upstream);
+        response(&query(None), &Answer::from_upstream(upstream.clone()));
+        let wire = upstream
+            .wire
+            .get()
+            .and_then(Option::as_ref)
+            .expect("written");
+        (wire.bytes.clone(), wire.ttl_offsets.clone(), wire.start)
+    };
+    let (fresh, offsets, start) = written(records(0));
+    assert_eq!(offsets.len(), 3, "one TTL a record");
+    // Past the A record's TTL too: it stops at zero, as the records do.
+    for age in [0, 1, 7, 299, 4000] {
+        let upstream = std::sync::Arc::new(records(0));
+        response(&query(None), &Answer::from_upstream(upstream.clone()));
+        let wire = upstream
+            .wire
+            .get()
+            .and_then(Option::as_ref)
+            .expect("written");
+        let carried = wire.counted_down(age).expect("offsets in place");
+        assert_eq!(carried.start, start);
+        assert_eq!(
+            carried.bytes,
+            written(records(age)).0,
+            "after {age} s the carried bytes are the written ones"
+        );
+    }
+    assert_eq!(written(records(0)).0, fresh);
+}
+
+#[test]
 fn a_cached_answer_too_big_for_the_client_is_truncated_not_cut() {
     let name = Name::from_ascii("www.example.org.").unwrap();
     let records = (0..40)

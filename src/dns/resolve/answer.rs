@@ -90,6 +90,31 @@ pub struct WireRecords {
     pub authorities: u16,
     /// Holds RRSIG, NSEC or NSEC3, which a client without DO is not sent.
     pub dnssec_only: bool,
+    /// Where each record's TTL is in `bytes`, so a countdown rewrites
+    /// four bytes a record instead of writing the records again.
+    pub ttl_offsets: Box<[u16]>,
+}
+
+impl WireRecords {
+    /// The same records with every TTL lowered by `age` seconds (not below
+    /// zero): byte for byte what writing the counted-down records gives.
+    /// `None` if an offset is out of place (never, for bytes the codec wrote).
+    pub fn counted_down(&self, age: u32) -> Option<WireRecords> {
+        let mut bytes = self.bytes.clone();
+        for &offset in &self.ttl_offsets {
+            let ttl = bytes.get_mut(usize::from(offset)..usize::from(offset) + 4)?;
+            let left = u32::from_be_bytes([ttl[0], ttl[1], ttl[2], ttl[3]]).saturating_sub(age);
+            ttl.copy_from_slice(&left.to_be_bytes());
+        }
+        Some(WireRecords {
+            start: self.start,
+            bytes,
+            answers: self.answers,
+            authorities: self.authorities,
+            dnssec_only: self.dnssec_only,
+            ttl_offsets: self.ttl_offsets.clone(),
+        })
+    }
 }
 
 /// An Extended DNS Error (RFC 8914) to attach to the response.

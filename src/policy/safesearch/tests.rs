@@ -354,3 +354,34 @@ fn youtube_mode_deserializes_lower_case() {
     }
     assert!(toml::from_str::<Holder>("youtube = \"Strict\"").is_err());
 }
+
+#[test]
+fn the_sketch_passes_every_listed_name_and_turns_most_others_away() {
+    let map = embedded();
+    let strict = SafeSearchPolicy {
+        search: true,
+        youtube: YouTubeMode::Strict,
+    };
+    let moderate = SafeSearchPolicy {
+        search: true,
+        youtube: YouTubeMode::Moderate,
+    };
+    for (name, &index) in map.search.iter().chain(&map.youtube_strict) {
+        let rewrite = map
+            .rewrite(name, strict)
+            .expect("a listed name is rewritten");
+        assert_eq!(rewrite.target, &*map.rewrites[index].target, "{name}");
+    }
+    for name in map.youtube_moderate.keys() {
+        assert!(map.rewrite(name, moderate).is_some(), "{name}");
+    }
+    // Names of the bench's shape: the sketch alone answers most of them.
+    let turned_away = (0..1000)
+        .map(|i| format!("host{i}.example-{}.co.uk", i * 7))
+        .filter(|name| {
+            let bit = sketch(name);
+            map.sketches[bit / 64] & (1 << (bit % 64)) == 0
+        })
+        .count();
+    assert!(turned_away > 700, "only {turned_away} of 1000 turned away");
+}

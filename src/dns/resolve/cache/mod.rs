@@ -20,7 +20,7 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::dns::protocol::EDE_STALE_ANSWER;
@@ -427,8 +427,15 @@ fn stale_form(answer: &UpstreamAnswer, ttl: u32) -> UpstreamAnswer {
     stale
 }
 
-/// `answer` with every TTL lowered by `age` seconds.
+/// `answer` with every TTL lowered by `age` seconds. Its wire form, if
+/// the codec has written it, is carried over with the TTLs rewritten in
+/// place, so the first response after a countdown copies bytes rather than
+/// writing the records again.
 fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
+    let wire = answer
+        .wire
+        .get()
+        .map(|wire| wire.as_ref().and_then(|wire| wire.counted_down(age)));
     let mut answer = answer.clone();
     for record in answer
         .answers
@@ -436,6 +443,9 @@ fn counted_down(answer: &UpstreamAnswer, age: u32) -> UpstreamAnswer {
         .chain(answer.authorities.iter_mut())
     {
         record.ttl = record.ttl.saturating_sub(age);
+    }
+    if let Some(Some(wire)) = wire {
+        answer.wire = OnceLock::from(Some(wire));
     }
     answer.unchecked = answer
         .unchecked

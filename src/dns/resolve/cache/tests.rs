@@ -80,6 +80,42 @@ fn ttls_count_down_and_expired_answers_go() {
 }
 
 #[test]
+fn a_countdown_carries_the_wire_form_with_the_ttls_left() {
+    let cache = cache_with(CachePolicy::default(), Arc::default());
+    let name = Name::from_ascii("www.example.org.").unwrap();
+    let key = cache.key(&name, RecordType::A);
+    let stored = answer(10);
+    // As the codec writes the A record after the question: a pointer to
+    // the question's name, type, class, TTL 10, the address.
+    let wire = WireRecords {
+        start: 33,
+        bytes: [0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 10, 0, 4, 192, 0, 2, 1].into(),
+        answers: 1,
+        authorities: 0,
+        dnssec_only: false,
+        ttl_offsets: [6].into(),
+    };
+    assert!(stored.wire.set(Some(wire)).is_ok());
+    cache.insert(key, &name, RecordType::A, Arc::new(stored), 10, true);
+    let later = Instant::now() + Duration::from_millis(3_500);
+    let hit = fresh(cache.get(key, &name, RecordType::A, later)).unwrap();
+    let ttl = hit.answers[0].ttl;
+    assert!((6..=7).contains(&ttl), "{ttl}");
+    let carried = hit
+        .wire
+        .get()
+        .and_then(Option::as_ref)
+        .expect("carried over");
+    assert_eq!(carried.start, 33);
+    assert_eq!(
+        &carried.bytes[6..10],
+        &ttl.to_be_bytes(),
+        "the TTL left, in place"
+    );
+    assert_eq!(&carried.bytes[10..], &[0, 4, 192, 0, 2, 1]);
+}
+
+#[test]
 fn a_second_asker_waits_for_the_first() {
     let stats = Arc::new(UpstreamStats::default());
     let cache = cache_with(CachePolicy::default(), stats.clone());
