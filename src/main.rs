@@ -203,6 +203,8 @@ enum ConfigCommand {
 /// spent ~12% of the resolver's CPU in malloc and its lock, and with an
 /// arena per thread held ~7 MB more; docs/bench/README.md). Built without
 /// transparent huge pages, which would make the resident set 3.5 MB larger.
+/// The `system-allocator` feature leaves it out for a heap profiler.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
