@@ -208,7 +208,26 @@ enum ConfigCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay` (its `mi_option_t` number in
+/// mimalloc.h, the same in versions 2 and 3).
+#[cfg(not(feature = "system-allocator"))]
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Gives memory freed by the caches and the block log's queue back to the
+/// system at once rather than after mimalloc's default 10 ms, which an
+/// idle thread never reaches: the resident set after a burst of traffic
+/// falls by about a fifth (bench/memory.sh) at no measurable CPU cost.
+fn tune_allocator() {
+    #[cfg(not(feature = "system-allocator"))]
+    // SAFETY: called first thing in `main`, before any other thread runs
+    // (mimalloc's option setters are not thread safe).
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     init_logging();
     match run(cli) {
