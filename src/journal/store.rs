@@ -83,6 +83,8 @@ pub struct Store {
 }
 
 const RECENT_MAX: usize = 100_000;
+/// Below this many slots the collapse memory is not worth shrinking.
+const RECENT_SHRINK_FLOOR: usize = 1_024;
 
 const INSERT_BLOCKED: &str = "INSERT INTO blocked (at, last_at, count, client_ip, device_name, \
      mac, owner, room, profile, listener, name, query_type, category, list, rule, action, locked) \
@@ -445,6 +447,11 @@ impl Store {
         // forgetting only means a later repeat gets its own row.
         if self.recent.len() > RECENT_MAX {
             self.recent.retain(|_, r| r.unwritten > 0);
+        }
+        // A burst of distinct names grows the table; once the burst is
+        // past its window the table is given back, not kept at its size.
+        if self.recent.capacity() > 4 * self.recent.len().max(RECENT_SHRINK_FLOOR) {
+            self.recent.shrink_to_fit();
         }
         outcome.repeats_unwritten = self.repeats_unwritten;
         Ok(outcome)

@@ -117,10 +117,13 @@ struct Entry {
     bytes: usize,
 }
 
-/// One shard's answers and the bytes they cost together.
+/// One shard's answers and the bytes they cost together. Entries are
+/// boxed: the table keeps up to half its slots empty after it grows, and
+/// an empty slot costs the slot's size, 16 bytes rather than an entry's
+/// ~200 (about 2 MB less for 20,000 answers).
 #[derive(Default)]
 struct Shard {
-    map: HashMap<QuestionKey, Entry, RandomState>,
+    map: HashMap<QuestionKey, Box<Entry>, RandomState>,
     bytes: usize,
 }
 
@@ -134,9 +137,12 @@ impl Shard {
 
 /// What every entry costs besides its name and records: its slot in the
 /// table, counted twice since the table keeps up to half its slots empty
-/// after it grows; the answer behind its `Arc` with the counts; the header
-/// of the wire copy the codec adds.
-const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Entry)>() + 1)
+/// after it grows, and the boxed entry it points to, rounded up to the
+/// allocator's next size class (32 bytes apart at this size); the answer
+/// behind its `Arc` with the counts; the header of the wire copy the codec
+/// adds.
+const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Box<Entry>)>() + 1)
+    + size_of::<Entry>().next_multiple_of(32)
     + size_of::<UpstreamAnswer>()
     + 2 * size_of::<usize>()
     + size_of::<WireRecords>();
@@ -349,7 +355,7 @@ impl ResponseCache {
         let expires = now + Duration::from_secs(u64::from(ttl));
         shard.map.insert(
             key,
-            Entry {
+            Box::new(Entry {
                 name: name.clone(),
                 record_type,
                 stored: now,
@@ -367,7 +373,7 @@ impl ResponseCache {
                 current: answer,
                 age_secs: 0,
                 bytes,
-            },
+            }),
         );
     }
 
