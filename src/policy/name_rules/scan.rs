@@ -7,7 +7,9 @@
 //! with the folding built in: one look-up a byte, no buffer, nothing
 //! allocated for an ASCII name. Only from a digit the readings fold apart
 //! (0, 1, 3, 4, 5, 7) is the rest of that label read once per reading that
-//! differs, each from the state the shared part reached.
+//! differs, each from the state the shared part reached. A label the
+//! thread read lately is not read again: what it holds is taken from the
+//! thread's remembered labels (`labels`).
 
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
