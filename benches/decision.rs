@@ -20,7 +20,7 @@ use lollipop::config::{Config, ConfigOrigin};
 use lollipop::lists::store::CompiledLists;
 use lollipop::name::ReversedName;
 use lollipop::policy::Policy;
-use lollipop::policy::name_rules::memo;
+use lollipop::policy::name_rules::{labels, memo};
 use lollipop::policy::safesearch::SafeSearchMap;
 
 mod setup;
@@ -93,15 +93,18 @@ fn decision(c: &mut Criterion) {
     let mut group = c.benchmark_group("name_rules_1m");
     for (label, name) in &cases {
         // "first reading": every decision reads the name afresh, as for a
-        // name this thread has not seen lately; "on": asked again, the
-        // rules' remembered answer (most lookups are of names asked
-        // before).
-        for (switch, policy, bypass) in [
-            ("off", &policy, false),
-            ("on, first reading", &policy_rules, true),
-            ("on", &policy_rules, false),
+        // name this thread has not seen lately, its labels remembered from
+        // other names ("labels new": each label read afresh too); "on":
+        // asked again, the rules' remembered answer (most lookups are of
+        // names asked before).
+        for (switch, policy, bypass, labels_new) in [
+            ("off", &policy, false, false),
+            ("on, first reading, labels new", &policy_rules, true, true),
+            ("on, first reading", &policy_rules, true, false),
+            ("on", &policy_rules, false, false),
         ] {
             memo::bypass_on_this_thread(bypass);
+            labels::bypass_on_this_thread(labels_new);
             group.bench_function(format!("{label} / rules {switch}"), |b| {
                 b.iter(|| {
                     let reversed = ReversedName::from_labels(black_box(name).iter()).expect("fits");
@@ -109,6 +112,7 @@ fn decision(c: &mut Criterion) {
                 })
             });
             memo::bypass_on_this_thread(false);
+            labels::bypass_on_this_thread(false);
         }
     }
     group.finish();

@@ -191,6 +191,12 @@ impl ReversedName {
         &self.buf[..self.len]
     }
 
+    /// The name's bytes followed by zeros to 256: a reader may load a
+    /// fixed number of bytes at any label without running off the end.
+    pub fn as_padded_bytes(&self) -> &[u8; 256] {
+        &self.buf
+    }
+
     pub fn label_count(&self) -> usize {
         usize::from(self.labels)
     }

@@ -179,7 +179,7 @@ impl NameRules {
         }
         let key = name.as_bytes();
         memo::remembered(automaton.id(), key, mask, || {
-            scan::find(self, automaton, key, mask)
+            scan::find(self, automaton, key, name.as_padded_bytes(), mask)
         })
     }
 }
@@ -309,6 +309,7 @@ const fn fold_table(variant: Variant) -> [u8; 256] {
     table
 }
 
+pub mod labels;
 pub mod memo;
 mod scan;
 #[cfg(test)]

@@ -7,14 +7,18 @@
 //! with the folding built in: one look-up a byte, no buffer, nothing
 //! allocated for an ASCII name. Only from a digit the readings fold apart
 //! (0, 1, 3, 4, 5, 7) is the rest of that label read once per reading that
-//! differs, each from the state the shared part reached.
+//! differs, each from the state the shared part reached. A label the
+//! thread read lately is not read again: what it holds is taken from the
+//! thread's remembered labels (`labels`).
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 
 use aho_corasick::Anchored;
 use aho_corasick::automaton::{Automaton as _, StateID};
 use aho_corasick::dfa::DFA;
 
+use super::labels::{self, FOUND_MAX, Found, KnownLabels, LabelKey};
 use super::{FOLD, NameRules, RuleHit, Variant, fold_label};
 
 /// The readings, as bits, in the order a hit is chosen: a term found
@@ -103,8 +107,14 @@ impl Automaton {
 #[derive(Debug)]
 struct Table {
     next: Vec<u32>,
-    /// Each row's automaton state, for the matches it holds.
+    /// Each row's automaton state (while building: the rows to fill).
     states: Vec<StateID>,
+    /// Each row's matches: a range of `patterns`, worked out once here so
+    /// a match costs a slice read, not the automaton's look-ups.
+    matches: Vec<(u32, u32)>,
+    /// Every row's matching patterns, in the automaton's order, with their
+    /// folded length.
+    patterns: Vec<(u32, u16)>,
     /// The column of the letter read into each row (0 for the start): a
     /// replay counts a letter as read only where it is not this one.
     lasts: Vec<u8>,
@@ -121,6 +131,8 @@ impl Table {
         let mut table = Table {
             next: Vec::new(),
             states: vec![start],
+            matches: Vec::new(),
+            patterns: Vec::new(),
             lasts: vec![0],
         };
         let mut rows = BTreeMap::from([(start, 0u32)]);
@@ -152,6 +164,22 @@ impl Table {
                 entries[usize::from(class)] = to_row | if dfa.is_match(to) { MATCH } else { 0 };
             }
             table.next.extend_from_slice(&entries);
+            let first = table.patterns.len();
+            let matches = if dfa.is_match(state) {
+                dfa.match_len(state)
+            } else {
+                0
+            };
+            for index in 0..matches {
+                let id = dfa.match_pattern(state, index);
+                let len = u16::try_from(dfa.pattern_len(id)).unwrap_or(u16::MAX);
+                table.patterns.push((id.as_u32(), len));
+            }
+            let range = u32::try_from(first)
+                .ok()
+                .zip(u32::try_from(table.patterns.len()).ok())
+                .ok_or("the terms make too large an automaton")?;
+            table.matches.push(range);
             row += 1;
         }
         Ok(table)
@@ -167,6 +195,14 @@ impl Table {
         // at it; `class` is below STRIDE (a letter column is at most 27).
         // This is the one look-up made for every byte of every name.
         unsafe { *self.next.get_unchecked(index) }
+    }
+
+    /// The patterns matching in the row starting at `at`.
+    fn matches_at(&self, at: usize) -> &[(u32, u16)] {
+        self.matches
+            .get(at / STRIDE)
+            .and_then(|&(from, to)| self.patterns.get(from as usize..to as usize))
+            .unwrap_or_default()
     }
 
     /// The row and the letters read after `bytes`, from row `at` with
@@ -189,13 +225,10 @@ impl Table {
 }
 
 /// A term or exception found: in which readings of which label, where.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Occurrence {
-    pattern: u32,
-    readings: u8,
+    found: Found,
     label: u8,
-    start: u16,
-    end: u16,
 }
 
 struct Scan<'a> {
@@ -203,10 +236,14 @@ struct Scan<'a> {
     dfa: &'a DFA,
     table: &'a Table,
     mask: u64,
-    /// Filled only once something matches: most names hold no term, and
-    /// clearing this for each would cost more than reading the name.
-    found: Option<[Occurrence; MAX_MATCHES]>,
+    /// The first `len` are written: most names hold no term, and clearing
+    /// this for each would cost more than reading the name.
+    found: [MaybeUninit<Occurrence>; MAX_MATCHES],
     len: usize,
+    /// Everything found in the label being read, whatever the mask, for
+    /// the thread's remembered labels; `label_len` counts past the end.
+    label_found: [Found; FOUND_MAX],
+    label_len: usize,
 }
 
 /// The first term of a category in `mask` that flags a label of the
@@ -216,66 +253,106 @@ pub(super) fn find(
     rules: &NameRules,
     automaton: &Automaton,
     key: &[u8],
+    padded: &[u8; 256],
     mask: u64,
 ) -> Option<RuleHit> {
-    let table = &automaton.table;
-    let mut scan = Scan {
-        rules,
-        dfa: &automaton.dfa,
-        table,
-        mask,
-        found: None,
-        len: 0,
-    };
-    let mut label_id = 0u8;
-    let mut label = 0;
-    // Each label starts at the table's first row.
-    let mut at = 0;
-    let mut i = 0;
-    if key.starts_with(b"xn--") {
-        i = scan.international(key, 0, label_id);
-        label = i;
-    }
-    // The table reads each ASCII label until a dot, a digit the readings
-    // fold apart, or a match; those few places read the label again.
-    while let Some(&byte) = key.get(i) {
-        let entry = table.entry(at, CLASS[usize::from(byte)]);
-        if entry < MATCH {
-            at = entry as usize;
+    labels::with_known(|mut known| {
+        let mut scan = Scan {
+            rules,
+            dfa: &automaton.dfa,
+            table: &automaton.table,
+            mask,
+            found: [const { MaybeUninit::uninit() }; MAX_MATCHES],
+            len: 0,
+            label_found: [Found::default(); FOUND_MAX],
+            label_len: 0,
+        };
+        let mut label_id = 0u8;
+        let mut i = 0;
+        while i < key.len() {
+            i = scan.label(key, padded, i, label_id, automaton.id, known.as_deref_mut());
+            // At a dot (or past the end): the next label.
             i += 1;
-            continue;
+            label_id = label_id.saturating_add(1);
         }
-        if entry & STOP == 0 {
-            at = (entry & ROW) as usize;
-            scan.matched(&key[label..=i], label_id);
-            i += 1;
-            continue;
-        }
-        if byte != b'.' {
-            i = scan.lanes(key, label, i, at, label_id);
-        }
-        // At a dot (or past the end): the next label.
-        i += 1;
-        label = i;
-        at = 0;
-        label_id = label_id.saturating_add(1);
-        if key.get(i) == Some(&b'x') && key.get(i..).is_some_and(|rest| rest.starts_with(b"xn--")) {
-            i = scan.international(key, i, label_id);
-            label = i;
-        }
-    }
-    scan.first_hit()
+        scan.first_hit()
+    })
 }
 
 impl<'a> Scan<'a> {
+    /// The label starting at `start` in `key` (`padded`: the same bytes,
+    /// then zeros): remembered by the thread, or read and remembered.
+    /// Returns where it ends (its dot, or the end of `key`).
+    #[inline(always)]
+    fn label(
+        &mut self,
+        key: &[u8],
+        padded: &[u8; 256],
+        start: usize,
+        label_id: u8,
+        rules_id: u64,
+        known: Option<&mut KnownLabels>,
+    ) -> usize {
+        if padded.get(start) == Some(&b'x') && key[start..].starts_with(b"xn--") {
+            return self.international(key, start, label_id);
+        }
+        let remembered = known.and_then(|known| {
+            LabelKey::at(padded, key.len(), start).map(|(label_key, len)| (known, label_key, len))
+        });
+        let Some((known, label_key, len)) = remembered else {
+            return self.read_label(key, start, label_id);
+        };
+        if let Some(found) = known.get(rules_id, &label_key) {
+            for &found in found {
+                self.keep(found, label_id);
+            }
+            return start + len;
+        }
+        self.label_len = 0;
+        let end = self.read_label(key, start, label_id);
+        if let Some(found) = self.label_found.get(..self.label_len) {
+            known.put(rules_id, label_key, found);
+        }
+        end
+    }
+
+    /// Reads the ASCII label starting at `start` in `key`: the table reads
+    /// it until its dot, a digit the readings fold apart, or a match; those
+    /// few places read the label again. Returns where it ends.
+    #[inline(always)]
+    fn read_label(&mut self, key: &[u8], start: usize, label_id: u8) -> usize {
+        let table = self.table;
+        // Each label starts at the table's first row.
+        let mut at = 0;
+        let mut i = start;
+        while let Some(&byte) = key.get(i) {
+            let entry = table.entry(at, CLASS[usize::from(byte)]);
+            if entry < MATCH {
+                at = entry as usize;
+                i += 1;
+                continue;
+            }
+            if entry & STOP == 0 {
+                at = (entry & ROW) as usize;
+                self.matched(&key[start..=i], label_id);
+                i += 1;
+                continue;
+            }
+            if byte != b'.' {
+                i = self.lanes(key, start, i, at, label_id);
+            }
+            break;
+        }
+        i
+    }
+
     /// Records the matches the table found at the end of `label`, which
     /// every reading reads alike.
     #[cold]
     #[inline(never)]
     fn matched(&mut self, label: &[u8], label_id: u8) {
         let (at, pos) = self.table.replay(label, &CLASS, 0, 0);
-        let state = self.table.states[at / STRIDE];
-        self.record(state, ALL, pos, label_id);
+        self.record_row(at, ALL, pos, label_id);
     }
 
     /// The rest of the label starting at `label` in `key`, from its first
@@ -339,8 +416,7 @@ impl<'a> Scan<'a> {
     ) {
         let (at, pos) = self.table.replay(shared, &CLASS, 0, 0);
         let (at, pos) = self.table.replay(rest, &CLASS_BY_READING[reading], at, pos);
-        let state = self.table.states[at / STRIDE];
-        self.record(state, readings, pos, label_id);
+        self.record_row(at, readings, pos, label_id);
     }
 
     /// An international label starting at `from` in `key`: decoded, folded
@@ -390,60 +466,98 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// Records the matches of the automaton's `state` (the international
+    /// path, which reads the automaton itself).
     #[cold]
     fn record(&mut self, state: StateID, readings: u8, pos: u16, label_id: u8) {
         for index in 0..self.dfa.match_len(state) {
             let id = self.dfa.match_pattern(state, index);
-            let Some(pattern) = self.rules.patterns.get(id.as_usize()) else {
-                continue;
-            };
-            // An exception only covers its own category's terms: a
-            // category the profile does not act on is not looked at.
-            if self.mask & (1u64 << (pattern.category % 64)) == 0 {
-                continue;
-            }
             let len = u16::try_from(self.dfa.pattern_len(id)).unwrap_or(u16::MAX);
-            let found = self
-                .found
-                .get_or_insert_with(|| [Occurrence::default(); MAX_MATCHES]);
-            if let Some(slot) = found.get_mut(self.len) {
-                *slot = Occurrence {
-                    pattern: id.as_u32(),
-                    readings,
-                    label: label_id,
-                    start: pos.saturating_sub(len),
-                    end: pos,
-                };
-                self.len += 1;
-            }
+            self.push(id.as_u32(), len, readings, pos, label_id);
         }
     }
 
+    /// Records the matches of the table's row starting at `at`.
+    #[cold]
+    fn record_row(&mut self, at: usize, readings: u8, pos: u16, label_id: u8) {
+        let table = self.table;
+        for &(pattern, len) in table.matches_at(at) {
+            self.push(pattern, len, readings, pos, label_id);
+        }
+    }
+
+    /// A term or exception `len` letters long ending at `pos`: remembered
+    /// for the label whatever the mask, and kept if the mask acts on it.
+    fn push(&mut self, pattern: u32, len: u16, readings: u8, pos: u16, label_id: u8) {
+        let found = Found {
+            pattern,
+            readings,
+            start: pos.saturating_sub(len),
+            end: pos,
+        };
+        if let Some(slot) = self.label_found.get_mut(self.label_len) {
+            *slot = found;
+        }
+        self.label_len = self.label_len.saturating_add(1);
+        self.keep(found, label_id);
+    }
+
+    /// Keeps `found` in label `label_id` if its category is in the mask: an
+    /// exception only covers its own category's terms, so a category the
+    /// profile does not act on is not looked at.
+    #[inline]
+    fn keep(&mut self, found: Found, label_id: u8) {
+        let Some(pattern) = self.rules.patterns.get(found.pattern as usize) else {
+            return;
+        };
+        if self.mask & (1u64 << (pattern.category % 64)) == 0 {
+            return;
+        }
+        if let Some(slot) = self.found.get_mut(self.len) {
+            slot.write(Occurrence {
+                found,
+                label: label_id,
+            });
+            self.len += 1;
+        }
+    }
+
+    /// The occurrences recorded so far.
+    fn found(&self) -> &[Occurrence] {
+        let len = self.len.min(MAX_MATCHES);
+        // SAFETY: `keep` writes `found[len]` before counting it in `len`,
+        // and nothing else changes `found` or `len`.
+        unsafe { std::slice::from_raw_parts(self.found.as_ptr().cast::<Occurrence>(), len) }
+    }
+
     fn first_hit(&self) -> Option<RuleHit> {
-        let found = &self.found.as_ref()?[..self.len];
+        let found = self.found();
+        if found.is_empty() {
+            return None;
+        }
         let patterns = &self.rules.patterns;
         (0..READINGS.len()).find_map(|r| {
             let reading = 1u8 << r;
             found
                 .iter()
-                .filter(|term| term.readings & reading != 0)
+                .filter(|term| term.found.readings & reading != 0)
                 .find_map(|term| {
-                    let pattern = patterns.get(term.pattern as usize)?;
+                    let pattern = patterns.get(term.found.pattern as usize)?;
                     if pattern.exception {
                         return None;
                     }
                     let excepted = found.iter().any(|e| {
-                        e.readings & reading != 0
+                        e.found.readings & reading != 0
                             && e.label == term.label
-                            && e.start <= term.start
-                            && term.end <= e.end
+                            && e.found.start <= term.found.start
+                            && term.found.end <= e.found.end
                             && patterns
-                                .get(e.pattern as usize)
+                                .get(e.found.pattern as usize)
                                 .is_some_and(|p| p.exception && p.category == pattern.category)
                     });
                     (!excepted).then_some(RuleHit {
                         category: pattern.category,
-                        term: term.pattern,
+                        term: term.found.pattern,
                     })
                 })
         })
