@@ -150,8 +150,9 @@ dig +short +time=1 +tries=1 -p "$upstream_port" @127.0.0.1 "$first_allowed" A 2>
   cat "$work/nsd/nsd.log" "$work/nsd/stdout.log" >&2 2>/dev/null || true
   exit 1
 }
-# NSD serves from a child process it has started by now.
-pids[nsd]="$upstream_pid $(pgrep -P "$upstream_pid" | tr '\n' ' ')"
+# NSD serves from a grandchild (main, then its server) it has started by
+# now: every process running this working directory's nsd.conf.
+pids[nsd]=$(pgrep -f "nsd -d -c $work/nsd/nsd.conf" | tr '\n' ' ')
 # Names the mix asks that a cache must hold (the allowed and missing ones;
 # at most all of them), for the peers whose cache is sized in names.
 distinct_names=$(awk '{print $1}' "$work/queries.txt" | sort -u | wc -l)

@@ -91,10 +91,16 @@ def markdown(shapes, note, command, compile_report, failed):
             "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for server, t in table.items():
+            # A CPU time that could not be read is shown as missing, never as free.
+            cpu = (
+                f"{t['cpu']:.2f} | {t['per_cpu']:,.0f} ({t['per_cpu_min']:,.0f}–{t['per_cpu_max']:,.0f}) "
+                f"| {t['us_per_query']:.1f}"
+                if t["per_cpu"] > 0
+                else "– | – | –"
+            )
             lines.append(
-                f"| {label(server)} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {t['cpu']:.2f} "
-                f"| {t['per_cpu']:,.0f} ({t['per_cpu_min']:,.0f}–{t['per_cpu_max']:,.0f}) "
-                f"| {t['us_per_query']:.1f} | {t['mean_ms']:.3f} ms | {t['lost']:,} of {t['sent']:,} |"
+                f"| {label(server)} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {cpu} "
+                f"| {t['mean_ms']:.3f} ms | {t['lost']:,} of {t['sent']:,} |"
             )
         lines += ["", lead(table), ""]
     lines += [
