@@ -158,33 +158,7 @@ pids[nsd]=$(pgrep -f "nsd -d -c $work/nsd/nsd.conf" | tr '\n' ' ')
 distinct_names=$(awk '{print $1}' "$work/queries.txt" | sort -u | wc -l)
 
 write_configs() {
-  # Lollipop as shipped: only what the bench must set (where it listens,
-  # its upstream, the list, its data directory), the status page off (no
-  # browser here), and the per-client limits off because dnsperf asks from
-  # one address far faster than any school device. Name rules, time rules,
-  # DNSSEC, the response cache and the block log stay at their defaults.
-  cat > "$work/lollipop.toml" <<TOML
-[server]
-data_dir = "$work/lollipop"
-default_profile = "school"
-[[listen]]
-address = "127.0.0.1:${port[lollipop]}"
-[[upstream]]
-address = "127.0.0.1:$upstream_port"
-protocol = "udp"
-[limits]
-per_address_qps = 0
-per_network_qps = 0
-[web]
-enabled = false
-[[lists]]
-name = "bench"
-path = "$work/domains.txt"
-category = "pornography"
-[profiles.school]
-mode = "blocklist"
-block_categories = ["pornography"]
-TOML
+  bench/lollipop-config.sh "$work" "${port[lollipop]}" "$upstream_port" > "$work/lollipop.toml"
   local slabs=1
   while [ $((slabs * 2)) -le "$cores" ]; do slabs=$((slabs * 2)); done
   if [[ $available == *unbound* ]]; then

@@ -72,29 +72,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-# The same configuration as bench/compare.sh's.
-cat > "$work/lollipop.toml" <<TOML
-[server]
-data_dir = "$work/lollipop"
-default_profile = "school"
-[[listen]]
-address = "127.0.0.1:$port"
-[[upstream]]
-address = "127.0.0.1:$upstream_port"
-protocol = "udp"
-[limits]
-per_address_qps = 0
-per_network_qps = 0
-[web]
-enabled = false
-[[lists]]
-name = "bench"
-path = "$work/domains.txt"
-category = "pornography"
-[profiles.school]
-mode = "blocklist"
-block_categories = ["pornography"]
-TOML
+bench/lollipop-config.sh "$work" "$port" "$upstream_port" > "$work/lollipop.toml"
 [ -z "${LOLLIPOP_EXTRA:-}" ] || printf '%b\n' "$LOLLIPOP_EXTRA" >> "$work/lollipop.toml"
 "$bin" --config "$work/lollipop.toml" lists compile > "$work/compile.txt"
 
