@@ -139,36 +139,32 @@ fn a_counted_down_wire_form_is_what_writing_the_counted_down_records_gives() {
             )],
         )
     };
+    // The wire form the codec keeps after answering with `upstream`.
     let written = |upstream: UpstreamAnswer| {
         let upstream = std::sync::Arc::new(upstream);
         response(&query(None), &Answer::from_upstream(upstream.clone()));
-        let wire = upstream
+        upstream
             .wire
             .get()
             .and_then(Option::as_ref)
-            .expect("written");
-        (wire.bytes.clone(), wire.ttl_offsets.clone(), wire.start)
+            .expect("written")
+            .clone()
     };
-    let (fresh, offsets, start) = written(records(0));
-    assert_eq!(offsets.len(), 3, "one TTL a record");
+    let fresh = written(records(0));
+    assert_eq!(fresh.ttl_offsets.len(), 3, "one TTL a record");
     // Past the A record's TTL too: it stops at zero, as the records do.
     for age in [0, 1, 7, 299, 4000] {
-        let upstream = std::sync::Arc::new(records(0));
-        response(&query(None), &Answer::from_upstream(upstream.clone()));
-        let wire = upstream
-            .wire
-            .get()
-            .and_then(Option::as_ref)
-            .expect("written");
-        let carried = wire.counted_down(age).expect("offsets in place");
-        assert_eq!(carried.start, start);
+        let carried = written(records(0))
+            .counted_down(age)
+            .expect("offsets in place");
+        assert_eq!(carried.start, fresh.start);
         assert_eq!(
             carried.bytes,
-            written(records(age)).0,
+            written(records(age)).bytes,
             "after {age} s the carried bytes are the written ones"
         );
     }
-    assert_eq!(written(records(0)).0, fresh);
+    assert_eq!(written(records(0)).bytes, fresh.bytes);
 }
 
 #[test]

@@ -81,7 +81,7 @@ impl Clone for UpstreamAnswer {
 /// An upstream answer's answer and authority records as they go on the
 /// wire after a question of `start - 12` bytes; only `codec` writes and
 /// reads them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WireRecords {
     /// Where the records start: the header and question length.
     pub start: usize,
@@ -100,20 +100,15 @@ impl WireRecords {
     /// zero): byte for byte what writing the counted-down records gives.
     /// `None` if an offset is out of place (never, for bytes the codec wrote).
     pub fn counted_down(&self, age: u32) -> Option<WireRecords> {
-        let mut bytes = self.bytes.clone();
+        let mut counted = self.clone();
         for &offset in &self.ttl_offsets {
-            let ttl = bytes.get_mut(usize::from(offset)..usize::from(offset) + 4)?;
+            let ttl = counted
+                .bytes
+                .get_mut(usize::from(offset)..usize::from(offset) + 4)?;
             let left = u32::from_be_bytes([ttl[0], ttl[1], ttl[2], ttl[3]]).saturating_sub(age);
             ttl.copy_from_slice(&left.to_be_bytes());
         }
-        Some(WireRecords {
-            start: self.start,
-            bytes,
-            answers: self.answers,
-            authorities: self.authorities,
-            dnssec_only: self.dnssec_only,
-            ttl_offsets: self.ttl_offsets.clone(),
-        })
+        Some(counted)
     }
 }
 
