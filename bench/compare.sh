@@ -358,6 +358,8 @@ settle() {
 rss() { local p; for p in $1; do cat "/proc/$p/status"; done | awk '/VmRSS/ {kb += $2} END {printf "%.1f", kb / 1024}'; }
 # User plus system CPU of the processes in $1 and all their threads, in clock ticks.
 cpu_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{t += $12 + $13} END {print t + 0}'; }
+# Of which system CPU (the kernel working for the processes), in clock ticks.
+system_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{t += $13} END {print t + 0}'; }
 ticks_per_second=$(getconf CLK_TCK)
 
 write_configs
@@ -401,16 +403,16 @@ for shape in "${shape_list[@]}"; do
   echo "== $rounds rounds of $seconds s, servers in turn (dnsperf $shape)"
   for round in $(seq 1 "$rounds"); do
     for s in $measured $references; do
-      c0=$(cpu_ticks "${pids[$s]}")
+      c0=$(cpu_ticks "${pids[$s]}") k0=$(system_ticks "${pids[$s]}")
       # shellcheck disable=SC2086
       timeout $((seconds + 30)) dnsperf -s 127.0.0.1 -p "${port[$s]}" -d "$work/queries.txt" -l "$seconds" $shape > "$work/run.txt" 2>&1 || true
-      c1=$(cpu_ticks "${pids[$s]}")
-      awk -v shape="$shape" -v s="$s" -v r="$round" -v c="$(( c1 - c0 ))" -v hz="$ticks_per_second" '
+      c1=$(cpu_ticks "${pids[$s]}") k1=$(system_ticks "${pids[$s]}")
+      awk -v shape="$shape" -v s="$s" -v r="$round" -v c="$(( c1 - c0 ))" -v k="$(( k1 - k0 ))" -v hz="$ticks_per_second" '
         /Queries per second/ {qps = $4}
         /Queries lost/ {lost = $3}
         /Queries sent/ {sent = $3}
         /Average Latency/ {lat = $4}
-        END {printf "%s\t%s\t%d\t%.0f\t%.2f\t%d\t%d\t%.6f\n", shape, s, r, qps, c / hz, lost, sent, lat}' "$work/run.txt" | tee -a "$results"
+        END {printf "%s\t%s\t%d\t%.0f\t%.2f\t%d\t%d\t%.6f\t%.2f\n", shape, s, r, qps, c / hz, lost, sent, lat, k / hz}' "$work/run.txt" | tee -a "$results"
     done
   done
 done

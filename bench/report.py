@@ -7,7 +7,8 @@ targets of issue #6 met or missed, the conditions) and qps.svg (a plot).
         --note "..." --command "bench/compare.sh" [--compile "..."] [--failed "..."]
 
 runs.tsv has one line per dnsperf run: shape, server, round, queries/s,
-server CPU-seconds, lost, sent, mean latency (s). latency.tsv has one line per
+server CPU-seconds, lost, sent, mean latency (s) and, where read, the
+server's system CPU-seconds (the kernel's share). latency.tsv has one line per
 server and shape at half of Lollipop's peak: shape, server, answers, mean,
 p50, p90, p99, p99.9 (s). Two rows of each are references, never peers:
 "udp-floor" (the UDP path alone) and "nsd" (NSD asked directly).
@@ -52,8 +53,9 @@ def summarise(runs, latency, servers):
 
 def summarise_shape(runs, latency, servers):
     by_server = defaultdict(list)
-    for server, _round, qps, cpu, lost, sent, mean in runs:
-        by_server[server].append((float(qps), float(cpu), int(lost), int(sent), float(mean)))
+    for server, _round, qps, cpu, lost, sent, mean, *system in runs:
+        kernel = float(system[0]) if system else None
+        by_server[server].append((float(qps), float(cpu), int(lost), int(sent), float(mean), kernel))
     half = {row[0]: (int(row[1]), *map(float, row[2:7])) for row in latency if len(row) >= 7}
     info = {row[0]: (float(row[1]), float(row[2]), float(row[3])) for row in servers}
     table = {}
@@ -69,6 +71,10 @@ def summarise_shape(runs, latency, servers):
             "per_cpu_min": min(per_cpu) if per_cpu else 0.0,
             "per_cpu_max": max(per_cpu) if per_cpu else 0.0,
             "us_per_query": 1e6 / statistics.median(per_cpu) if per_cpu else 0.0,
+            # The kernel's part of the CPU per query, the same runs' median.
+            "kernel_us": statistics.median(r[5] * 1e6 / (r[3] - r[2]) for r in rows if r[5] is not None and r[3] > r[2])
+            if any(r[5] is not None and r[3] > r[2] for r in rows)
+            else None,
             "lost": sum(r[2] for r in rows),
             "sent": sum(r[3] for r in rows),
             "mean_ms": statistics.median(r[4] for r in rows) * 1000,
@@ -87,8 +93,8 @@ def markdown(shapes, note, command, compile_report, failed):
             f"### dnsperf `{shape}`",
             "",
             "| server | queries/s median (range) | server CPU-s per run | queries per CPU-second (range) "
-            "| CPU µs per query | mean latency at peak | lost |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| CPU µs per query | of which the kernel | mean latency at peak | lost |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for server, t in table.items():
             # A CPU time that could not be read is shown as missing, never as free.
@@ -98,6 +104,8 @@ def markdown(shapes, note, command, compile_report, failed):
                 if t["per_cpu"] > 0
                 else "– | – | –"
             )
+            kernel = f"{t['kernel_us']:.1f}" if t["per_cpu"] > 0 and t["kernel_us"] is not None else "–"
+            cpu += f" | {kernel}"
             lines.append(
                 f"| {label(server)} | {t['qps']:,.0f} ({t['qps_min']:,.0f}–{t['qps_max']:,.0f}) | {cpu} "
                 f"| {t['mean_ms']:.3f} ms | {t['lost']:,} of {t['sent']:,} |"
