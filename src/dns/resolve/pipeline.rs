@@ -295,7 +295,7 @@ pub fn resolve_at_once<'s>(
         let extended_error = |text: &str| {
             Some(ExtendedError {
                 code: EDE_FILTERED,
-                text: format!("Lollipop: {text}"),
+                text: format!("Lollipop: {text}").into(),
             })
         };
         let answer = match special {
@@ -452,7 +452,7 @@ fn unlock_for(
         listener: client
             .listener
             .and_then(|i| settings.listeners.get(i))
-            .map(String::as_str),
+            .map(|listener| &**listener),
     };
     overrides.releases(clock.now_unix_ms(), asker, name, category)
 }

@@ -267,7 +267,8 @@ impl CachedUpstream {
             text: format!(
                 "Lollipop: no upstream server answered within {:.1} s",
                 self.timing.answer_within.as_secs_f32()
-            ),
+            )
+            .into(),
         });
         answer
     }

@@ -169,7 +169,7 @@ fn a_term_day_opens_video_at_lunch_and_games_for_the_club() {
         ["allowed 12:15-13:15 at lunch on school days"]
     );
     assert_eq!(
-        why.ede_text(),
+        &*why.ede_text(),
         "Lollipop: category video blocked for profile ks2"
     );
     let state = TimeState::compute(&f.config, london("2026-11-04", 10, 0, false), true);
@@ -188,7 +188,7 @@ fn inset_and_holidays_follow_out_of_term_rules_for_pupils_only() {
     let saturday = policy(&f, london("2026-11-07", 11, 0, false), true);
     assert!(blocked(&saturday, "staff", "video.example"));
     let why = explain(&saturday, "staff", "video.example");
-    assert_eq!(why.profile, "staff");
+    assert_eq!(&*why.profile, "staff");
     assert_eq!(
         why.time_rule.as_deref(),
         Some("out of term: the rules of profile ks2")
