@@ -227,15 +227,15 @@ impl Policy {
 
     /// Which rule of time decided, and when the answer would differ:
     /// (the rule in force that decided, the other times it changes).
-    fn time_words(&self, profile: ProfileId, decision: &Decision) -> (Option<String>, Vec<String>) {
+    fn time_words(
+        &self,
+        profile: ProfileId,
+        decision: &Decision,
+    ) -> (Option<Arc<str>>, Vec<Arc<str>>) {
         let Some(rules) = self.time_rules.get(profile) else {
             return (None, Vec::new());
         };
-        let moved = self
-            .time
-            .profile(&self.profiles[profile].name)
-            .and_then(|time| time.uses_profile.as_ref())
-            .map(|(other, label)| format!("{label}: the rules of profile {other}"));
+        let moved = self.time_moved.get(profile).cloned().flatten();
         let (blocked, bit) = match decision {
             Decision::Blocked {
                 by:
@@ -268,10 +268,12 @@ impl Policy {
         let now = rules
             .iter()
             .filter(|rule| deciding(rule))
-            .find_map(|rule| rule.now.clone())
-            .map(|label| {
-                let verb = if blocked { "blocked" } else { "allowed" };
-                format!("{verb} {label}")
+            .find_map(|rule| {
+                if blocked {
+                    rule.blocked_now.clone()
+                } else {
+                    rule.allowed_now.clone()
+                }
             })
             .or(moved);
         let other = rules
@@ -279,9 +281,9 @@ impl Policy {
             .filter(|rule| rule.now.is_none() && self.time.trusted)
             .filter_map(|rule| {
                 if blocked && rule.allows & bit != 0 {
-                    Some(format!("allowed {}", rule.when))
+                    Some(rule.allowed_when.clone())
                 } else if !blocked && rule.blocks & bit != 0 {
-                    Some(format!("blocked {}", rule.when))
+                    Some(rule.blocked_when.clone())
                 } else {
                     None
                 }
@@ -313,10 +315,10 @@ pub struct Explanation {
     pub name_rule: bool,
     /// The rule of time that decided, if one did ("allowed at lunch
     /// (12:15-13:15)", "blocked out of term").
-    pub time_rule: Option<String>,
+    pub time_rule: Option<Arc<str>>,
     /// When the decision would be otherwise ("allowed 12:15-13:15 at lunch
     /// on school days").
-    pub other_times: Vec<String>,
+    pub other_times: Vec<Arc<str>>,
     /// The Extended DNS Error's text without the rule of time: for all but
     /// a name rule's hit, shared with the policy's [`ExplanationTexts`].
     #[serde(skip)]
@@ -336,7 +338,7 @@ impl Explanation {
     pub fn rule_with_time(&self) -> Option<String> {
         match (&self.rule, &self.time_rule) {
             (Some(rule), Some(time)) => Some(format!("{rule}; {time}")),
-            (None, Some(time)) => Some(time.clone()),
+            (None, Some(time)) => Some(time.to_string()),
             (rule, None) => rule.clone(),
         }
     }
@@ -394,7 +396,7 @@ mod tests;
 impl Explanation {
     /// The text [`Explanation::ede_text`] gives, formatted afresh from
     /// the explanation's words, as it was before the texts were prebuilt.
-    fn ede_text_formatted(&self) -> String {
+    pub(crate) fn ede_text_formatted(&self) -> String {
         let text = self.ede_text_untimed();
         match &self.time_rule {
             Some(time) => format!("{text} ({time})"),

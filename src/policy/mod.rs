@@ -55,6 +55,9 @@ pub struct Policy {
     /// Per profile, each of its time rules' masks and whether it holds
     /// now, so a decision can say which rule of time applied.
     pub time_rules: Vec<Vec<time_rules::RuleMasks>>,
+    /// Per profile, the words saying it has another profile's rules now
+    /// ("out of term: the rules of profile ks2"), built once.
+    pub time_moved: Vec<Option<Arc<str>>>,
     /// The trust's policy bundle in force, which limits what the school
     /// may change on its page (`local_rights`).
     pub trust: Option<Arc<crate::config::trust::BundleInForce>>,
@@ -244,6 +247,7 @@ impl Policy {
             rule_alerting_mask,
             time: Arc::default(),
             time_rules: Vec::new(),
+            time_moved: Vec::new(),
             trust: config.bundle.clone(),
         })
     }
@@ -260,6 +264,15 @@ impl Policy {
         let effective = time_rules::effective_config(config, &state);
         let masks = time_rules::rule_masks(config, &state, &lists);
         let mut policy = Policy::build(&effective, lists, safe_search, local_rules)?;
+        policy.time_moved = policy
+            .profiles
+            .iter()
+            .map(|profile| {
+                let time = state.profile(&profile.name)?;
+                let (other, label) = time.uses_profile.as_ref()?;
+                Some(Arc::from(format!("{label}: the rules of profile {other}")))
+            })
+            .collect();
         policy.time = state;
         policy.time_rules = masks;
         Ok(policy)

@@ -2,9 +2,11 @@
 //! order — identify the client, special names, the policy decision, staff
 //! unlocks, safe search, minimal ANY, the upstream, the CNAME re-check, and
 //! the rebinding guard — in
-//! [`resolve`], which gives the answer and the [`Verdict`] behind it. The
-//! stages before the upstream are [`decide`], which Check and the CLI run
-//! alone.
+//! [`resolve`], which gives the answer and the [`Verdict`] behind it. Its
+//! stages that need no waiting, up to a live answer in the cache, are
+//! [`resolve_at_once`], which the readers call first so that an answer
+//! ready at once costs no future. The stages before the upstream are
+//! [`decide`], which Check and the CLI run alone.
 
 use std::sync::Arc;
 
