@@ -164,15 +164,23 @@ fn domain_text(name: &Name) -> String {
                 byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'-' && i > 0)
             })
     };
-    if name.is_root() || !name.iter().all(plain) {
+    let escaped = || {
         let mut text = name.to_ascii();
         if text.len() > 1 && text.ends_with('.') {
             text.pop();
         }
-        return text;
+        text
+    };
+    if name.is_root() {
+        return escaped();
     }
+    // One pass: copied while checked, given up at the first label that
+    // is not plain.
     let mut text = Vec::with_capacity(name.len());
     for (i, label) in name.iter().enumerate() {
+        if !plain(label) {
+            return escaped();
+        }
         if i > 0 {
             text.push(b'.');
         }
