@@ -18,11 +18,11 @@ fn event(i: u64, at_unix_ms: i64) -> BlockEvent {
         listener: Some("vlan-pupils".into()),
         profile: "pupils".into(),
         name: format!("cdn{}.tracker-{}.example.com", i % 9973, i),
-        query_type: if i.is_multiple_of(3) { "AAAA" } else { "A" }.into(),
+        query_type: if i.is_multiple_of(3) { "AAAA" } else { "A" },
         category: Some(CATEGORIES[(i % 5) as usize].into()),
         list: Some("school-blocklist".into()),
         rule: Some(format!("tracker-{i}.example.com")),
-        action: "blockpage".into(),
+        action: "blockpage",
         locked: false,
     }
 }

@@ -226,16 +226,32 @@ impl ReversedName {
     /// report which rule fired: key length 9 of `uk.co.bbc.www` -> `bbc.co.uk`.
     pub fn suffix_domain(&self, key_len: usize) -> String {
         let key = &self.buf[..key_len.min(self.len)];
-        let mut out = String::with_capacity(key.len());
+        // Labels copied as bytes and checked once: every blocked answer
+        // reports its rule, and nearly every name is plain ASCII.
+        let mut bytes = Vec::with_capacity(key.len());
         for (i, label) in key.rsplit(|b| *b == b'.').enumerate() {
             if i > 0 {
-                out.push('.');
+                bytes.push(b'.');
             }
-            // Wire labels may carry any byte; lossy keeps the report readable.
-            out.push_str(&String::from_utf8_lossy(label));
+            bytes.extend_from_slice(label);
         }
-        out
+        String::from_utf8(bytes).unwrap_or_else(|_| lossy_suffix_domain(key))
     }
+}
+
+/// [`ReversedName::suffix_domain`] of a key with bytes that are not UTF-8:
+/// each label made readable on its own (a dot is never inside a character,
+/// so a key is UTF-8 exactly when each of its labels is).
+fn lossy_suffix_domain(key: &[u8]) -> String {
+    let mut out = String::with_capacity(key.len());
+    for (i, label) in key.rsplit(|b| *b == b'.').enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        // Wire labels may carry any byte; lossy keeps the report readable.
+        out.push_str(&String::from_utf8_lossy(label));
+    }
+    out
 }
 
 impl fmt::Debug for ReversedName {
@@ -344,6 +360,11 @@ mod tests {
         assert_eq!(n.suffix_domain(9), "bbc.co.uk");
         assert_eq!(n.suffix_domain(2), "uk");
         assert_eq!(n.suffix_domain(999), "www.bbc.co.uk");
+        // A byte that is not UTF-8 is shown as U+FFFD in its own label.
+        let odd = ReversedName::from_labels([&b"www"[..], b"b\xffc", b"uk"].into_iter())
+            .expect("short enough");
+        assert_eq!(odd.suffix_domain(999), "www.b\u{fffd}c.uk");
+        assert_eq!(odd.suffix_domain(2), "uk");
         let root = ReversedName::from_domain(".").unwrap();
         assert_eq!(root.as_bytes(), b"");
         assert_eq!(root.label_count(), 0);

@@ -61,7 +61,7 @@ impl AlertFeed {
             || event
                 .category
                 .as_ref()
-                .is_some_and(|c| self.categories.iter().any(|a| a == c))
+                .is_some_and(|c| self.categories.iter().any(|a| **a == **c))
     }
 
     /// Hands `event` over if it should alert; never waits.

@@ -122,7 +122,7 @@ impl Attempt {
             list: clean_opt(event.list.as_deref()),
             name_rule: clean_opt(event.rule.as_deref())
                 .filter(|_| event.list.as_deref() == Some(super::NAME_RULES_LIST)),
-            query_type: clean(&event.query_type),
+            query_type: clean(event.query_type),
             at_unix_ms: event.at_unix_ms,
         }
     }
@@ -157,7 +157,7 @@ impl Alert {
             profile: clean(&first.profile),
             profile_name: clean(&first.profile),
             category: category_of(first),
-            action: clean(&first.action),
+            action: clean(first.action),
             locked: events.iter().any(|(e, _)| withheld(e)),
             attempts: events.iter().map(|(e, _)| Attempt::new(e)).collect(),
             unlisted,
@@ -318,11 +318,11 @@ mod tests {
             listener: None,
             profile: "pupils".into(),
             name: name.into(),
-            query_type: "A".into(),
+            query_type: "A",
             category: Some(if locked { "csam" } else { "self-harm" }.into()),
             list: Some(if locked { "iwf" } else { "curated" }.into()),
             rule: (!locked).then(|| name.to_string()),
-            action: "blocked".into(),
+            action: "blocked",
             locked,
         }
     }

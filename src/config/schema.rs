@@ -153,13 +153,20 @@ pub enum BlockAnswer {
     Blockpage,
 }
 
-impl std::fmt::Display for BlockAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl BlockAnswer {
+    /// The name the config and the block log give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             BlockAnswer::Null => "null",
             BlockAnswer::Nxdomain => "nxdomain",
             BlockAnswer::Blockpage => "blockpage",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for BlockAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

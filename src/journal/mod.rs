@@ -51,18 +51,18 @@ pub struct BlockEvent {
     pub at_unix_ms: i64,
     pub client: IpAddr,
     /// The listen address or VLAN label the query arrived on.
-    pub listener: Option<String>,
-    pub profile: String,
+    pub listener: Option<Arc<str>>,
+    pub profile: Arc<str>,
     /// Query name, lower case, no trailing dot.
     pub name: String,
     /// "A", "AAAA", "HTTPS", ...
-    pub query_type: String,
-    pub category: Option<String>,
-    pub list: Option<String>,
+    pub query_type: &'static str,
+    pub category: Option<Arc<str>>,
+    pub list: Option<Arc<str>>,
     /// `None` for hidden (licensed) lists.
     pub rule: Option<String>,
     /// "null", "nxdomain", "blockpage", "walled-garden", "special".
-    pub action: String,
+    pub action: &'static str,
     pub locked: bool,
 }
 

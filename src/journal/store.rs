@@ -111,12 +111,12 @@ fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
     let fields = [
         Some(client_ip),
         Some(ev.name.as_str()),
-        Some(ev.query_type.as_str()),
-        Some(ev.profile.as_str()),
+        Some(ev.query_type),
+        Some(&*ev.profile),
         ev.category.as_deref(),
         ev.list.as_deref(),
         ev.rule.as_deref(),
-        Some(ev.action.as_str()),
+        Some(ev.action),
     ];
     let mut key = String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum());
     for field in fields {

@@ -214,6 +214,11 @@ impl CompiledLists {
         &self.manifest.categories
     }
 
+    /// Every source, by the index [`CompiledLists::source`] takes.
+    pub fn sources(&self) -> &[SourceInfo] {
+        &self.manifest.sources
+    }
+
     pub fn category_bit(&self, name: &str) -> Option<u32> {
         let pos = self.manifest.categories.iter().position(|c| c == name)?;
         u32::try_from(pos).ok()

@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod decision;
+pub mod explanation;
 pub mod local_rights;
 pub mod name_rules;
 pub mod overrides;
@@ -13,7 +14,6 @@ pub mod safesearch;
 pub mod special;
 pub mod time_rules;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -23,10 +23,12 @@ use crate::lists::store::{CompiledLists, SuffixSet};
 use crate::name::{ReversedName, normalise_domain};
 
 use clients::{ClientMap, ProfileId};
-use decision::{Decision, Hit, HitSource, Profile};
+use decision::{Decision, Profile};
 use name_rules::NameRules;
 use rules::{DomainRule, RuleAction};
 use safesearch::{SafeSearchMap, SafeSearchPolicy};
+
+pub use explanation::{Explanation, ExplanationTexts};
 
 pub struct Policy {
     pub lists: Arc<CompiledLists>,
@@ -53,9 +55,14 @@ pub struct Policy {
     /// Per profile, each of its time rules' masks and whether it holds
     /// now, so a decision can say which rule of time applied.
     pub time_rules: Vec<Vec<time_rules::RuleMasks>>,
+    /// Per profile, the words saying it has another profile's rules now
+    /// ("out of term: the rules of profile ks2"), built once.
+    pub time_moved: Vec<Option<Arc<str>>>,
     /// The trust's policy bundle in force, which limits what the school
     /// may change on its page (`local_rights`).
     pub trust: Option<Arc<crate::config::trust::BundleInForce>>,
+    /// The words of explanations and EDE texts, built once for this policy.
+    pub texts: ExplanationTexts,
 }
 
 /// The allow category of help sites (lists/help.txt): on in every profile.
@@ -224,7 +231,9 @@ impl Policy {
             tracing::error!("cannot index the unfiltered [[zones]]: {error}; they are filtered");
             SuffixSet::default()
         });
+        let texts = ExplanationTexts::new(&profiles, &lists, &name_rules);
         Ok(Policy {
+            texts,
             lists,
             profiles,
             clients,
@@ -238,6 +247,7 @@ impl Policy {
             rule_alerting_mask,
             time: Arc::default(),
             time_rules: Vec::new(),
+            time_moved: Vec::new(),
             trust: config.bundle.clone(),
         })
     }
@@ -254,74 +264,18 @@ impl Policy {
         let effective = time_rules::effective_config(config, &state);
         let masks = time_rules::rule_masks(config, &state, &lists);
         let mut policy = Policy::build(&effective, lists, safe_search, local_rules)?;
+        policy.time_moved = policy
+            .profiles
+            .iter()
+            .map(|profile| {
+                let time = state.profile(&profile.name)?;
+                let (other, label) = time.uses_profile.as_ref()?;
+                Some(Arc::from(format!("{label}: the rules of profile {other}")))
+            })
+            .collect();
         policy.time = state;
         policy.time_rules = masks;
         Ok(policy)
-    }
-
-    /// Which rule of time decided, and when the answer would differ:
-    /// (the rule in force that decided, the other times it changes).
-    fn time_words(&self, profile: ProfileId, decision: &Decision) -> (Option<String>, Vec<String>) {
-        let Some(rules) = self.time_rules.get(profile) else {
-            return (None, Vec::new());
-        };
-        let moved = self
-            .time
-            .profile(&self.profiles[profile].name)
-            .and_then(|time| time.uses_profile.as_ref())
-            .map(|(other, label)| format!("{label}: the rules of profile {other}"));
-        let (blocked, bit) = match decision {
-            Decision::Blocked {
-                by:
-                    Hit {
-                        source: HitSource::List { category, .. },
-                        ..
-                    },
-            } => (true, Some(*category)),
-            Decision::Allowed {
-                by:
-                    Some(Hit {
-                        source: HitSource::List { category, .. },
-                        ..
-                    }),
-            } => (false, Some(*category)),
-            Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => (true, None),
-            Decision::Allowed { .. } => (false, None),
-            Decision::Locked { .. } => return (None, Vec::new()),
-        };
-        let Some(bit) = bit.filter(|bit| *bit < 64).map(|bit| 1u64 << bit) else {
-            return (moved, Vec::new());
-        };
-        let deciding = |rule: &time_rules::RuleMasks| {
-            if blocked {
-                rule.blocks & bit != 0
-            } else {
-                rule.allows & bit != 0
-            }
-        };
-        let now = rules
-            .iter()
-            .filter(|rule| deciding(rule))
-            .find_map(|rule| rule.now.clone())
-            .map(|label| {
-                let verb = if blocked { "blocked" } else { "allowed" };
-                format!("{verb} {label}")
-            })
-            .or(moved);
-        let other = rules
-            .iter()
-            .filter(|rule| rule.now.is_none() && self.time.trusted)
-            .filter_map(|rule| {
-                if blocked && rule.allows & bit != 0 {
-                    Some(format!("allowed {}", rule.when))
-                } else if !blocked && rule.blocks & bit != 0 {
-                    Some(format!("blocked {}", rule.when))
-                } else {
-                    None
-                }
-            })
-            .collect();
-        (now, other)
     }
 
     pub fn profile_id(&self, name: &str) -> Option<ProfileId> {
@@ -364,196 +318,5 @@ impl Policy {
         let mut found = false;
         self.unfiltered_zones.walk(name, |_| found = true);
         found
-    }
-
-    /// Why `decision` was taken, in words a technician can act on.
-    pub fn explain(
-        &self,
-        profile: ProfileId,
-        name: &ReversedName,
-        decision: &Decision,
-    ) -> Explanation {
-        let profile_name = self.profiles[profile].name.clone();
-        let describe = |hit: &Hit| {
-            let rule = name.suffix_domain(hit.key_len);
-            match hit.source {
-                HitSource::List {
-                    combination,
-                    category,
-                } => {
-                    let category_name = self
-                        .lists
-                        .categories()
-                        .get(category as usize)
-                        .cloned()
-                        .unwrap_or_default();
-                    let source = self
-                        .lists
-                        .combination_sources(combination)
-                        .iter()
-                        .map(|&source| self.lists.source(source))
-                        .find(|source| source.category == category_name);
-                    // A licensed feed's entries are never shown, only its hits.
-                    let rule = match source {
-                        Some(source) if source.hidden => None,
-                        _ => Some(rule),
-                    };
-                    let list = source.map(|source| source.name.clone());
-                    (Some(category_name), list, rule)
-                }
-                HitSource::ProfileAllow => (
-                    None,
-                    Some(format!("profiles.{profile_name}.allow_domains")),
-                    Some(rule),
-                ),
-                HitSource::ProfileDeny => (
-                    None,
-                    Some(format!("profiles.{profile_name}.deny_domains")),
-                    Some(rule),
-                ),
-                HitSource::NameRule { category, term } => (
-                    Some(self.name_rules.category_name(category).to_string()),
-                    Some(crate::alerts::NAME_RULES_LIST.to_string()),
-                    Some(format!("name rule: '{}'", self.name_rules.term(term))),
-                ),
-            }
-        };
-        let (blocked, locked, hit) = match decision {
-            Decision::Allowed { by } => (false, false, by.as_ref().map(describe)),
-            Decision::Locked { by } => (true, true, Some(describe(by))),
-            Decision::Blocked { by } => (true, false, Some(describe(by))),
-            Decision::NotInWalledGarden { rule } => (true, false, rule.as_ref().map(describe)),
-        };
-        let name_rule = matches!(
-            decision,
-            Decision::Blocked {
-                by: Hit {
-                    source: HitSource::NameRule { .. },
-                    ..
-                }
-            } | Decision::NotInWalledGarden { rule: Some(_) }
-        );
-        let (category, list, rule) = hit.unwrap_or((None, None, None));
-        let (time_rule, other_times) = self.time_words(profile, decision);
-        Explanation {
-            profile: profile_name,
-            blocked,
-            locked,
-            walled_garden: matches!(decision, Decision::NotInWalledGarden { .. }),
-            category,
-            list,
-            rule,
-            name_rule,
-            time_rule,
-            other_times,
-        }
-    }
-}
-
-/// The reasons behind a decision, for `lollipop check`, EDE texts and logs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Explanation {
-    pub profile: String,
-    pub blocked: bool,
-    pub locked: bool,
-    pub walled_garden: bool,
-    pub category: Option<String>,
-    pub list: Option<String>,
-    pub rule: Option<String>,
-    /// `rule` is a name rule ("name rule: 'term'"), not a list entry.
-    pub name_rule: bool,
-    /// The rule of time that decided, if one did ("allowed at lunch
-    /// (12:15-13:15)", "blocked out of term").
-    pub time_rule: Option<String>,
-    /// When the decision would be otherwise ("allowed 12:15-13:15 at lunch
-    /// on school days").
-    pub other_times: Vec<String>,
-}
-
-impl Explanation {
-    /// The short text carried in the Extended DNS Error of a blocked answer.
-    pub fn ede_text(&self) -> String {
-        let text = self.ede_text_untimed();
-        match &self.time_rule {
-            Some(time) => format!("{text} ({time})"),
-            None => text,
-        }
-    }
-
-    /// The log's rule column: the rule, and the rule of time that decided.
-    pub fn rule_with_time(&self) -> Option<String> {
-        match (&self.rule, &self.time_rule) {
-            (Some(rule), Some(time)) => Some(format!("{rule}; {time}")),
-            (None, Some(time)) => Some(time.clone()),
-            (rule, None) => rule.clone(),
-        }
-    }
-
-    fn ede_text_untimed(&self) -> String {
-        match (&self.category, self.walled_garden) {
-            (_, true) => format!(
-                "Lollipop: not on the approved list for profile {}",
-                self.profile
-            ),
-            (Some(category), _) => match (&self.rule, self.name_rule) {
-                (Some(rule), true) => format!(
-                    "Lollipop: category {category} blocked for profile {} ({rule})",
-                    self.profile
-                ),
-                _ => format!(
-                    "Lollipop: category {category} blocked for profile {}",
-                    self.profile
-                ),
-            },
-            (None, _) => format!(
-                "Lollipop: blocked by the school for profile {}",
-                self.profile
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let action = match (self.blocked, self.locked) {
-            (true, true) => "blocked (locked category: no profile or override can release it)",
-            (true, false) => "blocked",
-            (false, _) => "allowed",
-        };
-        writeln!(f, "profile:  {}", self.profile)?;
-        writeln!(f, "decision: {action}")?;
-        if self.walled_garden {
-            writeln!(
-                f,
-                "why:      this profile is a walled garden and no allow list or allow domain covers the name"
-            )?;
-        }
-        if let Some(category) = &self.category {
-            writeln!(f, "category: {category}")?;
-        }
-        if let Some(list) = &self.list {
-            writeln!(f, "list:     {list}")?;
-        }
-        match (&self.rule, &self.category) {
-            (Some(rule), _) if self.name_rule => {
-                writeln!(f, "rule:     {rule} (a word in the name; no list has it)")?
-            }
-            (Some(rule), _) => writeln!(f, "rule:     {rule} (and its subdomains)")?,
-            (None, Some(_)) => writeln!(
-                f,
-                "rule:     withheld (a licensed list's entries are never shown)"
-            )?,
-            (None, None) => {}
-        }
-        if !self.blocked && self.rule.is_none() {
-            writeln!(f, "why:      no list entry applies to this profile")?;
-        }
-        if let Some(time) = &self.time_rule {
-            writeln!(f, "time:     {time}")?;
-        }
-        for other in &self.other_times {
-            writeln!(f, "later:    {other}")?;
-        }
-        Ok(())
     }
 }

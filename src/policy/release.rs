@@ -72,7 +72,9 @@ impl Policy {
             match decision {
                 Decision::Locked { .. } => {
                     let category = self.explain(profile, name, &decision).category;
-                    return Standing::Locked(category.unwrap_or_else(|| "locked".into()));
+                    return Standing::Locked(
+                        category.map_or_else(|| "locked".into(), |category| category.to_string()),
+                    );
                 }
                 Decision::Blocked { .. } | Decision::NotInWalledGarden { .. } => blocked = true,
                 Decision::Allowed { .. } => {}

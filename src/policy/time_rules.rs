@@ -278,6 +278,13 @@ pub struct RuleMasks {
     pub when: String,
     /// The label it is in force under now; None when it is not.
     pub now: Option<String>,
+    /// An explanation's words for it, built once: "blocked {now}" and
+    /// "allowed {now}" while it is in force, "blocked {when}" and
+    /// "allowed {when}" for the other times.
+    pub blocked_now: Option<Arc<str>>,
+    pub allowed_now: Option<Arc<str>>,
+    pub blocked_when: Arc<str>,
+    pub allowed_when: Arc<str>,
 }
 
 /// Per profile (the policy's order), every time rule's masks.
@@ -307,13 +314,24 @@ pub fn rule_masks(
                 .time_rules
                 .iter()
                 .enumerate()
-                .map(|(index, rule)| RuleMasks {
-                    blocks: mask(&rule.block_categories, false) | mask(&rule.block_services, true),
-                    allows: mask(&rule.allow_categories, false) | mask(&rule.allow_services, true),
-                    when: when_words(state.calendar.as_deref(), rule),
-                    now: time
+                .map(|(index, rule)| {
+                    let when = when_words(state.calendar.as_deref(), rule);
+                    let now = time
                         .and_then(|t| t.rules.iter().find(|r| r.index == index))
-                        .map(|r| r.label.clone()),
+                        .map(|r| r.label.clone());
+                    let words = |verb: &str, what: &str| Arc::from(format!("{verb} {what}"));
+                    RuleMasks {
+                        blocks: mask(&rule.block_categories, false)
+                            | mask(&rule.block_services, true),
+                        allows: mask(&rule.allow_categories, false)
+                            | mask(&rule.allow_services, true),
+                        blocked_now: now.as_deref().map(|now| words("blocked", now)),
+                        allowed_now: now.as_deref().map(|now| words("allowed", now)),
+                        blocked_when: words("blocked", &when),
+                        allowed_when: words("allowed", &when),
+                        when,
+                        now,
+                    }
                 })
                 .collect()
         })

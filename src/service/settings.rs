@@ -203,7 +203,7 @@ pub fn build_settings_at(
         listeners: config
             .listen
             .iter()
-            .map(|l| l.address.get_ref().clone())
+            .map(|l| Arc::from(l.address.get_ref().as_str()))
             .collect(),
         // Filled in by the pipeline when it puts these settings in force.
         counters: ProfileCounters::default(),

@@ -108,11 +108,11 @@ pub fn event(name: &str, category: &str, at: i64) -> BlockEvent {
         listener: Some("lan".into()),
         profile: "pupils".into(),
         name: name.into(),
-        query_type: "A".into(),
+        query_type: "A",
         category: Some(category.into()),
         list: Some("curated".into()),
         rule: Some(name.into()),
-        action: "blocked".into(),
+        action: "blocked",
         locked: false,
     }
 }

@@ -116,7 +116,8 @@ impl WireRecords {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtendedError {
     pub code: u16,
-    pub text: String,
+    /// Shared, not copied: a blocked answer's text is the policy's.
+    pub text: Arc<str>,
 }
 
 /// Everything the response needs besides the request's own header and question.

@@ -6,6 +6,7 @@
 //! as they do in DNS; a pasted web address is taken for its host.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -93,7 +94,8 @@ impl Pipeline {
         let profile_name = policy.profile(profile).name.clone();
         let listener = client
             .and_then(|c| c.listener)
-            .and_then(|i| settings.listeners.get(i).cloned());
+            .and_then(|i| settings.listeners.get(i))
+            .map(|listener| listener.to_string());
         if let Some(special) = verdict.special {
             let text = match special {
                 SpecialAnswer::NxDomain(text) | SpecialAnswer::NoData(text) => text,
@@ -150,10 +152,10 @@ impl Pipeline {
 
 /// The index of `address` among `listeners` (the `[[listen]]` addresses),
 /// or what is wrong.
-pub fn listener_index(listeners: &[String], address: &str) -> Result<usize, String> {
+pub fn listener_index(listeners: &[Arc<str>], address: &str) -> Result<usize, String> {
     listeners
         .iter()
-        .position(|listener| listener == address.trim())
+        .position(|listener| **listener == *address.trim())
         .ok_or_else(|| {
             format!(
                 "no listener is {} (the listeners are {})",

@@ -265,7 +265,7 @@ fn failed(why: &[String], declined: Option<ResponseCode>, all_unreachable: bool)
     let mut answer = UpstreamAnswer::servfail();
     answer.extended_error = Some(ExtendedError {
         code,
-        text: format!("Lollipop: {text} ({})", reasons.join("; ")),
+        text: format!("Lollipop: {text} ({})", reasons.join("; ")).into(),
     });
     answer
 }

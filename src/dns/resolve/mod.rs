@@ -2,6 +2,7 @@
 //! reaches, the answers' shapes, the response cache, the upstreams behind
 //! it, and the record of each lookup. Knows nothing of the wire.
 
+pub mod after_upstream;
 pub mod answer;
 pub mod cache;
 pub mod check;

@@ -2,17 +2,19 @@
 //! order — identify the client, special names, the policy decision, staff
 //! unlocks, safe search, minimal ANY, the upstream, the CNAME re-check, and
 //! the rebinding guard — in
-//! [`resolve`], which gives the answer and the [`Verdict`] behind it. The
-//! stages before the upstream are [`decide`], which Check and the CLI run
-//! alone.
+//! [`resolve`], which gives the answer and the [`Verdict`] behind it. Its
+//! stages that need no waiting, up to a live answer in the cache, are
+//! [`resolve_at_once`], which the readers call first so that an answer
+//! ready at once costs no future. The stages before the upstream are
+//! [`decide`], which Check and the CLI run alone.
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use arc_swap::{ArcSwap, Guard};
+use hickory_resolver::proto::rr::{Name, RecordType};
 
 use crate::clock::Clock;
-use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};
+use crate::dns::protocol::EDE_FILTERED;
 use crate::name::ReversedName;
 use crate::policy::clients::ProfileId;
 use crate::policy::decision::{Decision, Hit, HitSource};
@@ -20,6 +22,7 @@ use crate::policy::overrides::{Asker, OverrideSet};
 use crate::policy::special::{SpecialAnswer, special_answer};
 use hickory_resolver::proto::op::ResponseCode;
 
+use super::after_upstream::after_upstream;
 use super::answer::{Answer, ExtendedError, UpstreamAnswer};
 use super::recorder::Recorder;
 use super::settings::{Client, Settings};
@@ -94,15 +97,12 @@ impl Pipeline {
         client: Client,
         checking_disabled: bool,
     ) -> Answer {
-        #[cfg(any(test, feature = "testkit"))]
-        if let Some(first) = name.iter().next() {
-            crate::testkit::faults::panic_if_asked(first);
-        }
-        let settings = self.settings.load_full();
-        let overrides = self.overrides.load();
-        let Some(reversed) = ReversedName::from_labels(name.iter()) else {
-            // Longer than a DNS name may be: nothing upstream could answer it.
-            self.recorder.record_unreadable(&settings, client);
+        let Some(Begun {
+            settings,
+            overrides,
+            reversed,
+        }) = self.begin(name, client)
+        else {
             return Answer::nxdomain(None);
         };
         let question = Question {
@@ -117,6 +117,71 @@ impl Pipeline {
             .record(&settings, &verdict, name, record_type, client, &answer);
         answer
     }
+
+    /// As [`Pipeline::answer_checking`] when the answer is ready at once
+    /// (special, blocked, cached), recorded the same way; None when it must
+    /// wait for the upstream, with nothing recorded, counted or begun: then
+    /// `answer_checking` gives it, running the stages before the upstream
+    /// again (an upstream's round trip costs far more than they do).
+    pub fn answer_at_once(
+        &self,
+        name: &Name,
+        record_type: RecordType,
+        client: Client,
+        checking_disabled: bool,
+    ) -> Option<Answer> {
+        let Some(Begun {
+            settings,
+            overrides,
+            reversed,
+        }) = self.begin(name, client)
+        else {
+            return Some(Answer::nxdomain(None));
+        };
+        let question = Question {
+            client,
+            name,
+            record_type,
+            clock: &self.clock,
+            checking_disabled,
+        };
+        match resolve_at_once(&settings, &overrides, reversed, question) {
+            AtOnce::Ready(verdict, answer) => {
+                self.recorder
+                    .record(&settings, &verdict, name, record_type, client, &answer);
+                Some(answer)
+            }
+            AtOnce::MustWait(..) => None,
+        }
+    }
+
+    /// What every answer starts from; None for a name longer than a DNS
+    /// name may be, already recorded, whose answer is NXDOMAIN (nothing
+    /// upstream could answer it).
+    fn begin(&self, name: &Name, client: Client) -> Option<Begun> {
+        #[cfg(any(test, feature = "testkit"))]
+        if let Some(first) = name.iter().next() {
+            crate::testkit::faults::panic_if_asked(first);
+        }
+        let settings = self.settings.load_full();
+        let Some(reversed) = ReversedName::from_labels(name.iter()) else {
+            self.recorder.record_unreadable(&settings, client);
+            return None;
+        };
+        Some(Begun {
+            settings,
+            overrides: self.overrides.load(),
+            reversed,
+        })
+    }
+}
+
+/// The settings and staff overrides in force for one question, and its
+/// name reversed for the policy.
+struct Begun {
+    settings: Arc<Settings>,
+    overrides: Guard<Arc<OverrideSet>>,
+    reversed: ReversedName,
 }
 
 /// One question as it was asked.
@@ -131,65 +196,52 @@ pub struct Question<'a> {
     pub checking_disabled: bool,
 }
 
+/// What the stages that need no waiting made of one question.
+pub enum AtOnce<'s> {
+    /// The answer is ready now.
+    Ready(Verdict<'s>, Answer),
+    /// The answer must wait for the upstream (or for a lookup of the same
+    /// question already on its way).
+    MustWait(Verdict<'s>, Waiting),
+}
+
+/// What a question that must wait asks the upstream for.
+pub enum Waiting {
+    /// The name asked, whose answer then goes through [`after_upstream`].
+    Name,
+    /// The safe-search target the name is rewritten to.
+    Rewritten(Name),
+}
+
 /// The pipeline's stages for one question, in order: [`decide`] (special
 /// names, the policy decision, staff unlocks, safe search), then the
 /// upstream (within the client's share of lookups in flight), the CNAME
-/// re-check of what it said, and the rebinding guard.
+/// re-check of what it said, and the rebinding guard. The stages that need
+/// no waiting are [`resolve_at_once`]'s; this only asks the upstream when
+/// that says the answer must wait, then runs the same [`after_upstream`].
 pub async fn resolve<'s>(
     settings: &'s Settings,
     overrides: &OverrideSet,
     reversed: ReversedName,
     question: Question<'_>,
 ) -> (Verdict<'s>, Answer) {
+    let (mut verdict, waiting) = match resolve_at_once(settings, overrides, reversed, question) {
+        AtOnce::Ready(verdict, answer) => return (verdict, answer),
+        AtOnce::MustWait(verdict, waiting) => (verdict, waiting),
+    };
     let Question {
         client,
         name,
         record_type,
-        clock,
         checking_disabled,
+        ..
     } = question;
-    // Filtering applies to what a CD client gets just as to the rest.
-    let unvalidated_if_asked = |answer: Arc<UpstreamAnswer>| {
-        if checking_disabled {
-            answer.for_checking_disabled()
-        } else {
-            answer
-        }
-    };
-    let profile = settings.policy.profile_for(client.address, client.listener);
-    let mut verdict = decide(settings, overrides, Some(client), profile, reversed, clock);
-
-    if let Some(special) = verdict.special {
-        let extended_error = |text: &str| {
-            Some(ExtendedError {
-                code: EDE_FILTERED,
-                text: format!("Lollipop: {text}"),
-            })
-        };
-        let answer = match special {
-            SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
-            SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
-        };
-        return (verdict, answer);
-    }
-    if !verdict.asks_upstream() {
-        let answer = blocked(settings, &verdict, name, record_type);
-        return (verdict, answer);
-    }
-    // After the block: a blocked name asked ANY still gets the block
-    // answer; an allowed one gets the small RFC 8482 answer and costs no
-    // upstream fan-out.
-    if record_type == RecordType::ANY && settings.limits.minimal_any {
-        return (verdict, Answer::minimal_any(name));
-    }
     let requester = Requester {
         address: client.address,
         exempt: &settings.upstream_share_exempt,
     };
-    if let Some(rewrite) = verdict.rewrite
-        && let Ok(target) = Name::from_ascii(rewrite.target)
-    {
-        let answer = match settings
+    let answer = match waiting {
+        Waiting::Rewritten(target) => match settings
             .upstream
             .resolve(&target, record_type, requester)
             .await
@@ -198,71 +250,109 @@ pub async fn resolve<'s>(
                 name,
                 &target,
                 settings.blocking.ttl_secs,
-                unvalidated_if_asked(resolved),
+                unvalidated_if_asked(resolved, checking_disabled),
             ),
             Err(busy) => refused(busy),
-        };
-        return (verdict, answer);
-    }
-
-    let upstream = match settings
-        .upstream
-        .resolve(name, record_type, requester)
-        .await
-    {
-        Ok(upstream) => unvalidated_if_asked(upstream),
-        Err(busy) => return (verdict, refused(busy)),
-    };
-
-    // CNAME cloaking: a tracker or adult site hidden behind an allowed
-    // name is still blocked. The walled garden is not applied to aliases
-    // (CDN names would never be on it); explicit blocks are. An unlock
-    // that released the name also covers where it points, except a locked
-    // category.
-    for record in &upstream.answers {
-        let RData::CNAME(target) = &record.data else {
-            continue;
-        };
-        let Some(alias) = ReversedName::from_labels(target.0.iter()) else {
-            continue;
-        };
-        let decision = settings.policy.decide(profile, &alias);
-        // Name rules read the name a person asked for; an alias is a
-        // machine-made CDN name, and a word in it must not block a help
-        // site or an allowed one.
-        let by_name_rule = matches!(
-            decision,
-            Decision::Blocked {
-                by: Hit {
-                    source: HitSource::NameRule { .. },
-                    ..
-                }
-            }
-        );
-        if matches!(decision, Decision::Locked { .. })
-            || (matches!(decision, Decision::Blocked { .. })
-                && !by_name_rule
-                && verdict.unlock.is_none())
+        },
+        Waiting::Name => match settings
+            .upstream
+            .resolve(name, record_type, requester)
+            .await
         {
-            verdict.alias = Some(Box::new((alias, decision)));
-            let answer = blocked(settings, &verdict, name, record_type);
-            return (verdict, answer);
-        }
-    }
+            Ok(upstream) => after_upstream(
+                settings,
+                &mut verdict,
+                (name, record_type),
+                unvalidated_if_asked(upstream, checking_disabled),
+            ),
+            Err(busy) => refused(busy),
+        },
+    };
+    (verdict, answer)
+}
 
-    // DNS rebinding: a public name answered with an address inside the
-    // school loses that address. Checked here, on every answer, rather
-    // than before caching, so cached answers are covered and a reload that
-    // changes the allowed domains applies at once.
-    if let Some(kept) = settings.rebinding.filter(&verdict.name, &upstream) {
-        let mut answer = Answer::from_upstream(Arc::new(kept));
-        answer.extended_error = Some(ExtendedError {
-            code: EDE_BLOCKED,
-            text: "Lollipop: private address for a public name".into(),
-        });
-        return (verdict, answer);
+/// The stages of [`resolve`] that need no waiting: [`decide`], the
+/// answers made here (special names, blocked names, minimal ANY), and the
+/// response cache, whose live answer goes through [`after_upstream`] as
+/// the upstream's would. Nothing is counted, begun or recorded for a
+/// question that must wait, so [`resolve`] can follow as if this had not
+/// run.
+pub fn resolve_at_once<'s>(
+    settings: &'s Settings,
+    overrides: &OverrideSet,
+    reversed: ReversedName,
+    question: Question<'_>,
+) -> AtOnce<'s> {
+    let Question {
+        client,
+        name,
+        record_type,
+        clock,
+        checking_disabled,
+    } = question;
+    let profile = settings.policy.profile_for(client.address, client.listener);
+    let mut verdict = decide(settings, overrides, Some(client), profile, reversed, clock);
+
+    if let Some(special) = verdict.special {
+        let extended_error = |text: &str| {
+            Some(ExtendedError {
+                code: EDE_FILTERED,
+                text: format!("Lollipop: {text}").into(),
+            })
+        };
+        let answer = match special {
+            SpecialAnswer::NxDomain(text) => Answer::nxdomain(extended_error(text)),
+            SpecialAnswer::NoData(text) => Answer::nodata(extended_error(text)),
+        };
+        return AtOnce::Ready(verdict, answer);
     }
-    (verdict, Answer::from_upstream(upstream))
+    if !verdict.asks_upstream() {
+        let answer = verdict.blocked_answer(settings, name, record_type);
+        return AtOnce::Ready(verdict, answer);
+    }
+    // After the block: a blocked name asked ANY still gets the block
+    // answer; an allowed one gets the small RFC 8482 answer and costs no
+    // upstream fan-out.
+    if record_type == RecordType::ANY && settings.limits.minimal_any {
+        return AtOnce::Ready(verdict, Answer::minimal_any(name));
+    }
+    if let Some(rewrite) = verdict.rewrite
+        && let Ok(target) = Name::from_ascii(rewrite.target)
+    {
+        return match settings.upstream.resolve_at_once(&target, record_type) {
+            Some(resolved) => {
+                let answer = Answer::rewritten(
+                    name,
+                    &target,
+                    settings.blocking.ttl_secs,
+                    unvalidated_if_asked(resolved, checking_disabled),
+                );
+                AtOnce::Ready(verdict, answer)
+            }
+            None => AtOnce::MustWait(verdict, Waiting::Rewritten(target)),
+        };
+    }
+    match settings.upstream.resolve_at_once(name, record_type) {
+        Some(upstream) => {
+            let upstream = unvalidated_if_asked(upstream, checking_disabled);
+            let answer = after_upstream(settings, &mut verdict, (name, record_type), upstream);
+            AtOnce::Ready(verdict, answer)
+        }
+        None => AtOnce::MustWait(verdict, Waiting::Name),
+    }
+}
+
+/// Filtering applies to what a CD client gets just as to the rest: the
+/// data that failed validation, for a client that checks for itself.
+fn unvalidated_if_asked(
+    answer: Arc<UpstreamAnswer>,
+    checking_disabled: bool,
+) -> Arc<UpstreamAnswer> {
+    if checking_disabled {
+        answer.for_checking_disabled()
+    } else {
+        answer
+    }
 }
 
 /// SERVFAIL at once for a lookup that could not be asked upstream.
@@ -364,29 +454,7 @@ fn unlock_for(
         listener: client
             .listener
             .and_then(|i| settings.listeners.get(i))
-            .map(String::as_str),
+            .map(|listener| &**listener),
     };
     overrides.releases(clock.now_unix_ms(), asker, name, category)
-}
-
-/// The blocked answer for `name`, explaining the verdict (on the name
-/// itself, or on the alias that gave it away).
-fn blocked(settings: &Settings, verdict: &Verdict, name: &Name, record_type: RecordType) -> Answer {
-    let explanation = verdict.explain(settings);
-    let code = if explanation.locked {
-        EDE_BLOCKED
-    } else {
-        EDE_FILTERED
-    };
-    let extended_error = ExtendedError {
-        code,
-        text: explanation.ede_text(),
-    };
-    Answer::blocked(
-        name,
-        record_type,
-        &settings.blocking,
-        extended_error,
-        explanation,
-    )
 }

@@ -120,7 +120,7 @@ impl Recorder {
         };
         let category = match (&explanation.category, explanation.walled_garden) {
             (_, true) => WALLED_GARDEN,
-            (Some(category), false) => category.as_str(),
+            (Some(category), false) => category,
             (None, false) => SCHOOL_ENTRY,
         };
         settings.counters.count_block(profile, category);
@@ -130,16 +130,18 @@ impl Recorder {
             listener: client
                 .listener
                 .and_then(|i| settings.listeners.get(i).cloned()),
-            profile: profile_name.clone(),
+            // Shared with the policy: only the name and the rule are
+            // this lookup's own.
+            profile: explanation.profile.clone(),
             name: domain(),
-            query_type: <&str>::from(record_type).to_owned(),
+            query_type: record_type.into(),
             category: explanation.category.clone(),
             list: explanation.list.clone(),
             rule: explanation.rule_with_time(),
             action: if explanation.walled_garden {
-                "walled-garden".into()
+                "walled-garden"
             } else {
-                settings.blocking.answer.to_string()
+                settings.blocking.answer.as_str()
             },
             locked: explanation.locked,
         };
@@ -162,15 +164,23 @@ fn domain_text(name: &Name) -> String {
                 byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'-' && i > 0)
             })
     };
-    if name.is_root() || !name.iter().all(plain) {
+    let escaped = || {
         let mut text = name.to_ascii();
         if text.len() > 1 && text.ends_with('.') {
             text.pop();
         }
-        return text;
+        text
+    };
+    if name.is_root() {
+        return escaped();
     }
+    // One pass: copied while checked, given up at the first label that
+    // is not plain.
     let mut text = Vec::with_capacity(name.len());
     for (i, label) in name.iter().enumerate() {
+        if !plain(label) {
+            return escaped();
+        }
         if i > 0 {
             text.push(b'.');
         }

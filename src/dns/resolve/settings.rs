@@ -37,8 +37,9 @@ pub struct Settings {
     pub circumvention: CircumventionConfig,
     /// How fast each client may ask, and the minimal ANY answer.
     pub limits: QueryLimits,
-    /// The `[[listen]]` addresses, for the log's VLAN column.
-    pub listeners: Vec<String>,
+    /// The `[[listen]]` addresses, for the log's VLAN column (shared with
+    /// each block event, not copied).
+    pub listeners: Vec<Arc<str>>,
     /// How long a DNS-over-TCP connection may wait without a query.
     pub tcp_idle_timeout: std::time::Duration,
     /// The opt-in full query log: allowed lookups are written, not only

@@ -132,6 +132,26 @@ impl CachedUpstream {
         self.cache.bytes()
     }
 
+    /// The answer for `name`/`record_type` if the cache holds a live one
+    /// (a popular one about to run out is refreshed in the background);
+    /// None when the answer must wait, with nothing counted or begun, so
+    /// [`CachedUpstream::resolve`] follows as if this had not been asked.
+    pub fn resolve_at_once(
+        self: &Arc<Self>,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Option<Arc<UpstreamAnswer>> {
+        let key = self.cache.key(name, record_type);
+        match self.cache.peek(key, name, record_type)? {
+            Lookup::HitRefresh(answer) => {
+                self.refresh_in_background(name, record_type, self.cache.begin(key));
+                Some(answer)
+            }
+            Lookup::Hit(answer) => Some(answer),
+            Lookup::Stale { .. } | Lookup::Wait(_) | Lookup::Ask(_) => None,
+        }
+    }
+
     /// The answer for `name`/`record_type`, always within `answer_within`:
     /// from the cache, from a lookup of the same question already in
     /// flight, from the upstream if `requester` has a slot of its share
@@ -247,7 +267,8 @@ impl CachedUpstream {
             text: format!(
                 "Lollipop: no upstream server answered within {:.1} s",
                 self.timing.answer_within.as_secs_f32()
-            ),
+            )
+            .into(),
         });
         answer
     }

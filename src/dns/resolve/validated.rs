@@ -223,20 +223,23 @@ pub fn note_missing_key(answer: &mut UpstreamAnswer, signer: &Name, tag: u16, ke
     }
     if let Some(error) = answer.extended_error.as_mut() {
         error.code = EDE_DNSKEY_MISSING;
-        error.text = format!(
+        error.text = Arc::from(format!(
             "{}: it is signed with key {tag}, which {signer} does not publish",
             error
                 .text
                 .split(": its signature")
                 .next()
                 .unwrap_or(&error.text)
-        );
+        ));
     }
 }
 
 pub fn failure(code: u16, text: String) -> UpstreamAnswer {
     let mut answer = UpstreamAnswer::servfail();
-    answer.extended_error = Some(ExtendedError { code, text });
+    answer.extended_error = Some(ExtendedError {
+        code,
+        text: text.into(),
+    });
     answer
 }
 

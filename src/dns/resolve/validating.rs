@@ -171,7 +171,7 @@ impl DnsHandle for ForwardHandle {
                             *slot = Some(failed);
                         }
                     });
-                    Err(NetError::from(text))
+                    Err(NetError::from(text.to_string()))
                 }
             }
         }))

@@ -3,6 +3,9 @@
 //! the page and in the API, and the CLI's `check` all read this one record,
 //! so they cannot disagree.
 
+use hickory_resolver::proto::rr::{Name, RecordType};
+
+use crate::dns::protocol::{EDE_BLOCKED, EDE_FILTERED};
 use crate::name::ReversedName;
 use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
@@ -10,6 +13,7 @@ use crate::policy::decision::Decision;
 use crate::policy::safesearch::Rewrite;
 use crate::policy::special::SpecialAnswer;
 
+use super::answer::{Answer, ExtendedError};
 use super::settings::Settings;
 
 /// Stages 1 to 4 decide before the upstream is asked; stage 5 (`alias`)
@@ -55,5 +59,32 @@ impl Verdict<'_> {
                 .policy
                 .explain(self.profile, &self.name, &self.decision),
         }
+    }
+
+    /// The blocked answer for `name`, explaining the verdict (on the name
+    /// itself, or on the alias that gave it away).
+    pub fn blocked_answer(
+        &self,
+        settings: &Settings,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Answer {
+        let explanation = self.explain(settings);
+        let code = if explanation.locked {
+            EDE_BLOCKED
+        } else {
+            EDE_FILTERED
+        };
+        let extended_error = ExtendedError {
+            code,
+            text: explanation.ede_text(),
+        };
+        Answer::blocked(
+            name,
+            record_type,
+            &settings.blocking,
+            extended_error,
+            explanation,
+        )
     }
 }

@@ -3,9 +3,9 @@
 //! thread of its own that takes every waiting query in one system call and
 //! sends the answers ready at once in one more (`mmsg`). The codec reads
 //! each datagram and writes each answer. A query whose answer is ready at once
-//! (blocked, cached, special) costs no task and no channel; one that must
-//! wait for the upstream becomes a task, and at most [`MAX_WAITING`] wait
-//! per address.
+//! (blocked, cached, special: the pipeline's synchronous part) costs no
+//! task, no future and no channel; one that must wait for the upstream
+//! becomes a task, and at most [`MAX_WAITING`] wait per address.
 
 use std::future::Future;
 use std::io::ErrorKind;
@@ -14,7 +14,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -232,8 +231,20 @@ impl Reader {
             address: src.ip(),
             listener: Some(self.listener),
         };
+        if let Some(answer) = self.pipeline.answer_at_once(
+            &query.name,
+            query.record_type,
+            client,
+            query.checking_disabled(),
+        ) {
+            codec::respond(&query, &answer, Transport::Udp, |bytes| {
+                outbox.push(bytes, src)
+            });
+            return;
+        }
         let pipeline = self.pipeline.clone();
-        let mut answering = Box::pin(async move {
+        let socket = self.socket.clone();
+        self.wait(Box::pin(async move {
             let answer = pipeline
                 .answer_checking(
                     &query.name,
@@ -242,28 +253,15 @@ impl Reader {
                     query.checking_disabled(),
                 )
                 .await;
-            (query, answer)
-        });
-        let mut ready = Context::from_waker(Waker::noop());
-        if let Poll::Ready((query, answer)) = answering.as_mut().poll(&mut ready) {
-            codec::respond(&query, &answer, Transport::Udp, |bytes| {
-                outbox.push(bytes, src)
-            });
-            return;
-        }
-        let socket = self.socket.clone();
-        self.wait(Box::pin(async move {
-            let (query, answer) = answering.await;
             codec::respond(&query, &answer, Transport::Udp, |bytes| {
                 send(&socket, bytes, src)
             });
         }));
     }
 
-    /// Finishes `answering`, which is waiting (for the upstream), as a
+    /// Runs `answering`, a query that must wait (for the upstream), as a
     /// task, while at most [`MAX_WAITING`] wait; beyond that the query is
-    /// dropped and the client asks again. The task polls again with its own
-    /// waker, which replaces the no-op one wherever the query is waiting.
+    /// dropped and the client asks again.
     fn wait(&self, answering: Pin<Box<dyn Future<Output = ()> + Send>>) {
         match self.waiting.clone().try_acquire_owned() {
             Ok(permit) => {

@@ -29,11 +29,11 @@ pub fn block(at_unix_ms: i64, client: IpAddr, name: &str) -> BlockEvent {
         listener: Some("vlan-pupils".into()),
         profile: "pupils".into(),
         name: name.into(),
-        query_type: "A".into(),
+        query_type: "A",
         category: Some("adult".into()),
         list: Some("school-list".into()),
         rule: Some(name.into()),
-        action: "blockpage".into(),
+        action: "blockpage",
         locked: false,
     }
 }

@@ -82,12 +82,12 @@ async fn collapsing_spans_batches_and_ends_with_the_window() {
     });
     journal.record_block(BlockEvent {
         at_unix_ms: BASE_MS + 10_002,
-        query_type: "AAAA".into(),
+        query_type: "AAAA",
         ..a()
     });
     journal.record_block(BlockEvent {
         at_unix_ms: BASE_MS + 10_003,
-        action: "nxdomain".into(),
+        action: "nxdomain",
         ..a()
     });
     journal.record_block(BlockEvent {

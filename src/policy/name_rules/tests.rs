@@ -431,7 +431,7 @@ fn a_rule_hit_blocks_and_is_explained_like_a_list_hit() {
     assert_eq!(why.rule.as_deref(), Some("name rule: 'suicide'"));
     assert!(why.name_rule);
     assert_eq!(
-        why.ede_text(),
+        &*why.ede_text(),
         "Lollipop: category self-harm blocked for profile ks2 (name rule: 'suicide')"
     );
     assert!(why.to_string().contains("a word in the name"), "{why}");
@@ -495,7 +495,7 @@ fn a_walled_garden_only_records_the_rule_for_the_alert() {
     assert!(why.walled_garden);
     assert_eq!(why.category.as_deref(), Some("self-harm"));
     assert_eq!(
-        why.ede_text(),
+        &*why.ede_text(),
         "Lollipop: not on the approved list for profile under5"
     );
     let (decision, why) = decide(&f, "under5", "cbeebies.example");

@@ -135,7 +135,10 @@ fn explain(policy: &Policy, profile: &str, name: &str) -> crate::policy::Explana
     let id = policy.profile_id(profile).expect("profile");
     let reversed = ReversedName::from_domain(name).expect("name");
     let decision = policy.decide(id, &reversed);
-    policy.explain(id, &reversed, &decision)
+    let why = policy.explain(id, &reversed, &decision);
+    // The words built with the policy read as those formatted afresh.
+    assert_eq!(&*why.ede_text(), why.ede_text_formatted(), "{name}");
+    why
 }
 
 #[test]
@@ -165,11 +168,14 @@ fn a_term_day_opens_video_at_lunch_and_games_for_the_club() {
     let why = explain(&morning, "ks2", "video.example");
     assert!(why.blocked && why.time_rule.is_none(), "{why:?}");
     assert_eq!(
-        why.other_times,
+        why.other_times
+            .iter()
+            .map(|other| &**other)
+            .collect::<Vec<_>>(),
         ["allowed 12:15-13:15 at lunch on school days"]
     );
     assert_eq!(
-        why.ede_text(),
+        &*why.ede_text(),
         "Lollipop: category video blocked for profile ks2"
     );
     let state = TimeState::compute(&f.config, london("2026-11-04", 10, 0, false), true);
@@ -188,7 +194,7 @@ fn inset_and_holidays_follow_out_of_term_rules_for_pupils_only() {
     let saturday = policy(&f, london("2026-11-07", 11, 0, false), true);
     assert!(blocked(&saturday, "staff", "video.example"));
     let why = explain(&saturday, "staff", "video.example");
-    assert_eq!(why.profile, "staff");
+    assert_eq!(&*why.profile, "staff");
     assert_eq!(
         why.time_rule.as_deref(),
         Some("out of term: the rules of profile ks2")

@@ -102,7 +102,7 @@ fn blocked(state: &WebState, name: &str, client: Option<IpAddr>) -> Option<Block
             let explanation = policy.explain(profile, &reversed, &decision);
             Blocked {
                 locked: matches!(decision, Decision::Locked { .. }),
-                category: explanation.category,
+                category: explanation.category.map(|category| category.to_string()),
             }
         })
     })

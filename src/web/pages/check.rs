@@ -40,7 +40,7 @@ pub const EVERY_PROFILE: &str = "*";
 impl CheckQuery {
     /// Who to check for (None: every profile), or what is wrong with the input.
     /// `listeners` are the `[[listen]]` addresses a device may be checked on.
-    pub fn who(&self, listeners: &[String]) -> Result<Option<CheckFor>, String> {
+    pub fn who(&self, listeners: &[Arc<str>]) -> Result<Option<CheckFor>, String> {
         let client = self.client.trim();
         if !client.is_empty() {
             let address = client.parse::<IpAddr>().map_err(|_| {
@@ -128,7 +128,7 @@ pub async fn page(
                 let room = config
                     .listener_name(address)
                     .unwrap_or_else(|| "a network no longer in the settings".into());
-                (address.clone(), room)
+                (address.to_string(), room)
             })
             .collect(),
         results,

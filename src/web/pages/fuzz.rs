@@ -46,10 +46,10 @@ pub fn read_forms(body: &[u8], now_secs: u32) {
     super::reports::read_posted(body, tz, now);
     super::log::read_posted(body, tz);
     if let Ok(query) = serde_urlencoded::from_bytes::<super::check::CheckQuery>(body) {
-        let listeners: Vec<String> = config
+        let listeners: Vec<std::sync::Arc<str>> = config
             .listen
             .iter()
-            .map(|listen| listen.address.get_ref().clone())
+            .map(|listen| listen.address.get_ref().as_str().into())
             .collect();
         let _ = query.who(&listeners);
     }

@@ -69,11 +69,11 @@ fn school() -> WebSchool {
                 listener: None,
                 profile: "ks2".into(),
                 name: format!("www{i}.bet365.com"),
-                query_type: "A".into(),
+                query_type: "A",
                 category: Some("gambling".into()),
                 list: Some("test-gambling".into()),
                 rule: Some("bet365.com".into()),
-                action: "null".into(),
+                action: "null",
                 locked: false,
             });
         }

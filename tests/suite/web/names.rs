@@ -36,11 +36,11 @@ fn event(name: &str, category: &str, at_unix_ms: i64) -> BlockEvent {
         listener: None,
         profile: "ks2".into(),
         name: name.into(),
-        query_type: "A".into(),
+        query_type: "A",
         category: Some(category.into()),
         list: Some(category.into()),
         rule: Some(name.into()),
-        action: "null".into(),
+        action: "null",
         locked: false,
     }
 }

@@ -29,11 +29,11 @@ fn gambling_event(name: &str, client: &str, at_unix_ms: i64) -> BlockEvent {
         listener: None,
         profile: "ks2".into(),
         name: name.into(),
-        query_type: "A".into(),
+        query_type: "A",
         category: Some("gambling".into()),
         list: Some("test-gambling".into()),
         rule: Some("bet365.com".into()),
-        action: "null".into(),
+        action: "null",
         locked: false,
     }
 }
@@ -233,11 +233,11 @@ fn names_with_script_are_shown_as_text() {
         listener: Some(script.into()),
         profile: "ks2".into(),
         name: format!("{script}.bet365.com"),
-        query_type: "A".into(),
+        query_type: "A",
         category: Some(script.into()),
         list: Some(script.into()),
         rule: Some(script.into()),
-        action: "null".into(),
+        action: "null",
         locked: false,
     });
     school.lollipop.flush_log();

@@ -93,6 +93,20 @@ impl ResponseCache {
         }
     }
 
+    /// The cached answer if a live one is held ([`Lookup::Hit`] or
+    /// [`Lookup::HitRefresh`], counted as a hit); else None, with nothing
+    /// counted, begun or changed, so that [`ResponseCache::lookup`] can
+    /// follow as if this had not looked.
+    pub fn peek(&self, key: QuestionKey, name: &Name, record_type: RecordType) -> Option<Lookup> {
+        let (answer, refresh) = self.get_fresh(key, name, record_type, Instant::now())?;
+        self.stats.cache_hits.fetch_add(1, Relaxed);
+        Some(if refresh {
+            Lookup::HitRefresh(answer)
+        } else {
+            Lookup::Hit(answer)
+        })
+    }
+
     /// Asks for the question unless a lookup of it is already on its way.
     pub fn begin(self: &Arc<Self>, key: QuestionKey) -> Begin {
         let mut in_flight = self

@@ -242,6 +242,34 @@ impl ResponseCache {
             }
             return Cached::Stale { answer, refresh };
         }
+        let (answer, refresh) = self.serve_fresh(entry, now);
+        Cached::Fresh { answer, refresh }
+    }
+
+    /// The live answer for the question at `now`, if one is held, and
+    /// whether to refresh it; a miss or a stale answer is left exactly as
+    /// it was, for [`ResponseCache::get`].
+    fn get_fresh(
+        &self,
+        key: QuestionKey,
+        name: &Name,
+        record_type: RecordType,
+        now: Instant,
+    ) -> Option<(Arc<UpstreamAnswer>, bool)> {
+        let mut shard = self
+            .shard(key)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = shard.map.get_mut(&key)?;
+        if entry.record_type != record_type || entry.name != *name || now >= entry.expires {
+            return None;
+        }
+        Some(self.serve_fresh(entry, now))
+    }
+
+    /// A live `entry` served at `now`: its TTLs counted down, its hit
+    /// counted, and whether it is due for a refresh (marked as asked).
+    fn serve_fresh(&self, entry: &mut Entry, now: Instant) -> (Arc<UpstreamAnswer>, bool) {
         let age = u32::try_from(now.duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
         if age > entry.age_secs {
             entry.current = Arc::new(counted_down(&entry.current, age - entry.age_secs));
@@ -257,10 +285,7 @@ impl ResponseCache {
         if refresh {
             entry.refreshing = true;
         }
-        Cached::Fresh {
-            answer: entry.current.clone(),
-            refresh,
-        }
+        (entry.current.clone(), refresh)
     }
 
     /// A failed lookup: a stale answer is kept (and not refreshed again for

@@ -33,12 +33,15 @@ use super::settings::{Client, Settings};
 use super::upstream::{self, CachedUpstream, Upstream, UpstreamLimits, UpstreamTiming};
 use super::verdict::Verdict;
 
+mod at_once;
 mod guards;
 
 use super::table::{TableUpstream, a, cname, name};
 
 struct Fixture {
     settings: Settings,
+    /// The cache's hit and miss counts among them.
+    stats: Arc<UpstreamStats>,
     asked: Arc<Mutex<Vec<String>>>,
     count: Arc<AtomicUsize>,
     clock: Clock,
@@ -165,7 +168,7 @@ allow_domains = ["corp.example.org"]
             policy,
             upstream: Arc::new(upstream),
             upstream_share_exempt: Vec::new(),
-            rebinding: RebindingGuard::from_config(&config, stats),
+            rebinding: RebindingGuard::from_config(&config, stats.clone()),
             blocking: config.blocking.clone(),
             circumvention: config.circumvention,
             limits: config.limits.query_limits(),
@@ -175,6 +178,7 @@ allow_domains = ["corp.example.org"]
             counters: ProfileCounters::default(),
             lookups: LookupTally::default(),
         },
+        stats,
         asked,
         count,
         clock: Clock::set_at(1_000_000),
