@@ -14,6 +14,7 @@ use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub enum Item {
@@ -59,8 +60,6 @@ struct Recent {
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
     key: String,
-    /// The client's address as the row keeps it.
-    client_ip: String,
     /// The first of this op's events in the batch.
     event: &'a BlockEvent,
     /// A committed row to add to, if one is still within the window.
@@ -110,12 +109,14 @@ const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outc
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
 /// reload mid-window never hides which rule blocked a later attempt.
-/// Fields are length-prefixed so no two different events share a key: the
-/// length (plus one) as one character, a missing field as `\0`; written
-/// without `format!`, as this runs for every blocked lookup.
-fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
+/// The client's address comes first, as its 4 or 16 bytes (one character
+/// each) after a character saying how many; the text fields follow,
+/// length-prefixed so no two different events share a key: the length
+/// (plus one) as one character, a missing field as `\0`. Written without
+/// `format!` or the address as text, as this runs for every blocked lookup
+/// and most are repeats, which need neither.
+fn collapse_key(ev: &BlockEvent) -> String {
     let fields = [
-        Some(client_ip),
         Some(ev.name.as_str()),
         Some(ev.query_type.as_str()),
         Some(ev.profile.as_str()),
@@ -124,7 +125,21 @@ fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
         ev.rule.as_deref(),
         Some(ev.action.as_str()),
     ];
-    let mut key = String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum());
+    let mut key =
+        String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum::<usize>() + 34);
+    let (v4, v6);
+    let address: &[u8] = match ev.client.to_canonical() {
+        IpAddr::V4(ip) => {
+            v4 = ip.octets();
+            &v4
+        }
+        IpAddr::V6(ip) => {
+            v6 = ip.octets();
+            &v6
+        }
+    };
+    key.push(char::from(address.len() as u8 + 1));
+    key.extend(address.iter().map(|&byte| char::from(byte)));
     for field in fields {
         match field {
             // Any length below the surrogates is one character; a longer
@@ -362,7 +377,7 @@ impl Store {
                     op.first_at,
                     op.last_at,
                     op.count,
-                    op.client_ip,
+                    ev.client.to_canonical().to_string(),
                     dev.name,
                     dev.mac,
                     dev.owner,
@@ -495,8 +510,7 @@ impl Store {
         staged: &mut HashMap<String, usize>,
     ) {
         let at = ev.at_unix_ms;
-        let client_ip = ev.client.to_canonical().to_string();
-        let key = collapse_key(ev, &client_ip);
+        let key = collapse_key(ev);
         if let Some(op) = staged.get(&key).and_then(|&i| ops.get_mut(i))
             && at >= op.first_at
             && at.saturating_sub(op.first_at) < self.collapse_ms
@@ -513,7 +527,6 @@ impl Store {
         staged.insert(key.clone(), ops.len());
         ops.push(Op {
             key,
-            client_ip,
             event: ev,
             existing: existing.map(|(id, _)| id),
             first_at: existing.map_or(at, |(_, first_at)| first_at),
