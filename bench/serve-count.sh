@@ -126,9 +126,9 @@ db = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True, timeout=10)
 print(db.execute("SELECT count(*), COALESCE(sum(count), 0) FROM blocked").fetchone())' \
     "$work/lollipop/lollipop.db" 2>/dev/null || echo none
 }
-# $1: how many one-second looks in a row must see no change (repeats are
-# added to their rows once a second, so two looks are needed to see them
-# all written).
+# $1: how many one-second looks in a row must see no change (the writer
+# adds repeats to their rows in rounds a second apart, so two looks are
+# needed to see them all written).
 settle_log() {
   local before now stable=0
   before=$(logged)
