@@ -141,6 +141,26 @@ fn where_clause(filter: &LogFilter) -> (String, Vec<Value>) {
     (sql, args)
 }
 
+/// The search [`JournalReader::query_blocked`] runs, and its arguments.
+pub(super) fn select_blocked(filter: &LogFilter) -> (String, Vec<Value>) {
+    let (cond, args) = where_clause(filter);
+    // id order is time order: rows are written as events arrive.
+    let order = if filter.newest_first { "DESC" } else { "ASC" };
+    let limit = filter.limit.map_or(-1, i64::from);
+    let sql = format!(
+        "SELECT {BLOCKED_COLUMNS} FROM blocked{cond} ORDER BY id {order} LIMIT {limit} OFFSET {}",
+        filter.offset
+    );
+    (sql, args)
+}
+
+/// The count [`JournalReader::tally_blocked`] runs, and its arguments.
+pub(super) fn tally_blocked_sql(filter: &LogFilter) -> (String, Vec<Value>) {
+    let (cond, args) = where_clause(filter);
+    let sql = format!("SELECT count(*), coalesce(sum(count), 0) FROM blocked{cond}");
+    (sql, args)
+}
+
 pub(super) fn blocked_row(r: &Row<'_>) -> rusqlite::Result<BlockedRow> {
     Ok(BlockedRow {
         id: r.get(0)?,
@@ -174,14 +194,7 @@ impl JournalReader {
     }
 
     pub fn query_blocked(&self, filter: &LogFilter) -> Result<Vec<BlockedRow>, JournalError> {
-        let (cond, args) = where_clause(filter);
-        // id order is time order: rows are written as events arrive.
-        let order = if filter.newest_first { "DESC" } else { "ASC" };
-        let limit = filter.limit.map_or(-1, i64::from);
-        let sql = format!(
-            "SELECT {BLOCKED_COLUMNS} FROM blocked{cond} ORDER BY id {order} LIMIT {limit} OFFSET {}",
-            filter.offset
-        );
+        let (sql, args) = select_blocked(filter);
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map(params_from_iter(args), blocked_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -209,8 +222,7 @@ impl JournalReader {
     /// folds one device's repeats of one name): what the log page and the
     /// dashboard both count, so their figures agree.
     pub fn tally_blocked(&self, filter: &LogFilter) -> Result<(u64, u64), JournalError> {
-        let (cond, args) = where_clause(filter);
-        let sql = format!("SELECT count(*), coalesce(sum(count), 0) FROM blocked{cond}");
+        let (sql, args) = tally_blocked_sql(filter);
         let (entries, tries): (i64, i64) =
             self.conn
                 .query_row(&sql, params_from_iter(args), |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -141,6 +141,11 @@ fn delete_chunk(conn: &Connection, table: &str, cutoff: Option<i64>) -> rusqlite
     Ok(conn.execute(&sql, [cutoff])? as u64)
 }
 
+/// The ids of a chunk of `table`'s rows older than `?1`, oldest first.
+pub(super) fn oldest_ids(table: &str) -> String {
+    format!("SELECT id FROM {table} WHERE at < ?1 ORDER BY at LIMIT {CHUNK_ROWS}")
+}
+
 /// Deletes a chunk of `table` (a table the shippers take) older than
 /// `cutoff`, and in the same transaction adds to each destination's
 /// `dropped` the deleted rows it had not taken yet.
@@ -158,9 +163,7 @@ fn delete_shipped_chunk(
     };
     let tx = conn.unchecked_transaction()?;
     let ids: Vec<i64> = tx
-        .prepare(&format!(
-            "SELECT id FROM {table} WHERE at < ?1 ORDER BY at LIMIT {CHUNK_ROWS}"
-        ))?
+        .prepare(&oldest_ids(table))?
         .query_map([cutoff], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if ids.is_empty() {

@@ -100,7 +100,7 @@ impl Shared {
         match item {
             Item::Block(_) => self.drop_blocked(1),
             Item::Lookups { count, .. } => self.drop_other(*count),
-            Item::Repeats => {}
+            Item::Repeats { .. } => {}
             _ => self.drop_other(1),
         }
     }

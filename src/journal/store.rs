@@ -1,7 +1,8 @@
 //! Writes one batch of events to SQLite in a single transaction: blocked
 //! rows (collapsing browser retries), the optional full log, hourly
 //! aggregates and audit entries. Retries of a row already written are
-//! counted in memory and added to it once a second, or at a flush.
+//! counted in memory and added to it once its collapse window has ended
+//! (one UPDATE for all of them), or at a flush.
 //!
 //! A batch either commits whole or leaves no trace, in the database and in
 //! the collapse memory alike, so the writer can simply retry it.
@@ -13,6 +14,7 @@ use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::fmt::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 pub enum Item {
@@ -26,12 +28,16 @@ pub enum Item {
     },
     Audit(AuditEntry),
     Alert(AlertSent),
-    /// Write every repeat counted so far to its row. Without it a batch
+    /// Write the repeats counted for each row whose collapse window has
+    /// ended by `now_unix_ms` (every row: `i64::MAX`). Without it a batch
     /// only counts repeats of rows already written, in memory: under a
     /// flood of repeats (a browser retrying, an app polling) the updates
-    /// cost the writer more than everything else it does. The writer asks
-    /// for this once a second and at every flush.
-    Repeats,
+    /// cost the writer more than everything else it does, and a row that
+    /// takes no more repeats needs one UPDATE, not one a second. The
+    /// writer asks for this once a second, with every row at a flush.
+    Repeats {
+        now_unix_ms: i64,
+    },
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -54,18 +60,17 @@ struct Recent {
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
     key: String,
-    /// The client's address as the row keeps it.
-    client_ip: String,
     /// The first of this op's events in the batch.
     event: &'a BlockEvent,
     /// A committed row to add to, if one is still within the window.
     existing: Option<i64>,
-    device: DeviceInfo,
     /// When the row's window began (the existing row's first attempt).
     first_at: i64,
     last_at: i64,
     count: i64,
     id: i64,
+    /// This batch added its count to the existing row.
+    bumped: bool,
 }
 
 pub struct Store {
@@ -104,12 +109,14 @@ const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outc
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
 /// reload mid-window never hides which rule blocked a later attempt.
-/// Fields are length-prefixed so no two different events share a key: the
-/// length (plus one) as one character, a missing field as `\0`; written
-/// without `format!`, as this runs for every blocked lookup.
-fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
+/// The client's address comes first, as its 4 or 16 bytes (one character
+/// each) after a character saying how many; the text fields follow,
+/// length-prefixed so no two different events share a key: the length
+/// (plus one) as one character, a missing field as `\0`. Written without
+/// `format!` or the address as text, as this runs for every blocked lookup
+/// and most are repeats, which need neither.
+fn collapse_key(ev: &BlockEvent) -> String {
     let fields = [
-        Some(client_ip),
         Some(ev.name.as_str()),
         Some(ev.query_type),
         Some(&*ev.profile),
@@ -118,7 +125,21 @@ fn collapse_key(ev: &BlockEvent, client_ip: &str) -> String {
         ev.rule.as_deref(),
         Some(ev.action),
     ];
-    let mut key = String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum());
+    let mut key =
+        String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum::<usize>() + 34);
+    let (v4, v6);
+    let address: &[u8] = match ev.client.to_canonical() {
+        IpAddr::V4(ip) => {
+            v4 = ip.octets();
+            &v4
+        }
+        IpAddr::V6(ip) => {
+            v6 = ip.octets();
+            &v6
+        }
+    };
+    key.push(char::from(address.len() as u8 + 1));
+    key.extend(address.iter().map(|&byte| char::from(byte)));
     for field in fields {
         match field {
             // Any length below the surrogates is one character; a longer
@@ -250,12 +271,20 @@ impl Store {
         let mut audits: Vec<&AuditEntry> = Vec::new();
         let mut alerts: Vec<&AlertSent> = Vec::new();
         let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
-        let write_repeats = items.iter().any(|item| matches!(item, Item::Repeats));
+        // The latest time any Repeats item asks for: rows whose window
+        // has ended by then have their repeats written.
+        let repeats_by = items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Repeats { now_unix_ms } => Some(*now_unix_ms),
+                _ => None,
+            })
+            .max();
         for item in items {
             // Each allowed lookup counts as written, as its event would have.
             outcome.events += match item {
                 Item::Lookups { count, .. } => *count,
-                Item::Repeats => 0,
+                Item::Repeats { .. } => 0,
                 _ => 1,
             };
             match item {
@@ -297,21 +326,31 @@ impl Store {
                 }
                 Item::Audit(a) => audits.push(a),
                 Item::Alert(a) => alerts.push(a),
-                Item::Repeats => {}
+                Item::Repeats { .. } => {}
             }
         }
-        let earlier_repeats: Vec<(i64, i64, i64)> = if write_repeats {
-            self.recent
-                .values()
-                .filter(|r| r.unwritten > 0)
-                .map(|r| (r.unwritten, r.unwritten_last_at, r.id))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let collapse_ms = self.collapse_ms;
+        let due = |first_at: i64| repeats_by.is_some_and(|now| !within(collapse_ms, first_at, now));
+        let mut earlier_repeats: Vec<(i64, i64, i64)> = self
+            .recent
+            .values()
+            .filter(|r| r.unwritten > 0 && due(r.first_at))
+            .map(|r| (r.id, r.unwritten, r.unwritten_last_at))
+            .collect();
+        // In the table's order, so each page of rows is read and written
+        // once per round, not once per row in the memory's hash order.
+        earlier_repeats.sort_unstable();
 
         super::damage::check_header(&self.path)?;
-        let conn = self.ensure_open()?;
+        self.ensure_open()?;
+        // The connection and the device names are borrowed apart: a device
+        // is looked up only for a row being inserted, never for a repeat.
+        let (Some(conn), devices) = (self.conn.as_mut(), &mut self.devices) else {
+            // ensure_open has just set it; never reached.
+            return Err(JournalError::Io(std::io::Error::other(
+                "the block log's connection was closed as a batch began",
+            )));
+        };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
@@ -320,24 +359,25 @@ impl Store {
                 let ev = op.event;
                 if let Some(id) = op.existing {
                     op.id = id;
-                    if !write_repeats {
-                        // Counted in memory until a batch with Item::Repeats.
+                    if !due(op.first_at) {
+                        // Counted in memory until its window has ended.
                         continue;
                     }
                     // Zero rows: retention removed it (a clock far in the
                     // past); the attempts then get a row of their own.
                     if bump.execute(params![op.count, op.last_at, id])? == 1 {
+                        op.bumped = true;
                         continue;
                     }
                     op.existing = None;
                     op.first_at = ev.at_unix_ms;
                 }
-                let dev = &op.device;
+                let dev: DeviceInfo = devices.lookup(ev.client);
                 insert.execute(params![
                     op.first_at,
                     op.last_at,
                     op.count,
-                    op.client_ip,
+                    ev.client.to_canonical().to_string(),
                     dev.name,
                     dev.mac,
                     dev.owner,
@@ -354,7 +394,7 @@ impl Store {
                 ])?;
                 op.id = tx.last_insert_rowid();
             }
-            for (count, last_at, id) in &earlier_repeats {
+            for (id, count, last_at) in &earlier_repeats {
                 // Zero rows: the row is gone to retention; nothing to add to.
                 bump.execute(params![count, last_at, id])?;
             }
@@ -413,20 +453,21 @@ impl Store {
         }
         tx.commit()?;
 
-        if write_repeats {
-            self.recent.values_mut().for_each(|r| r.unwritten = 0);
-            self.repeats_unwritten = false;
+        if repeats_by.is_some() {
+            self.recent
+                .values_mut()
+                .filter(|r| due(r.first_at))
+                .for_each(|r| r.unwritten = 0);
         }
         // Only now that the rows exist may later repeats be added to them.
         for op in ops {
             self.latest_at = self.latest_at.max(op.last_at);
             if op.existing.is_some()
-                && !write_repeats
+                && !op.bumped
                 && let Some(recent) = self.recent.get_mut(&op.key)
             {
                 recent.unwritten += op.count;
                 recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
-                self.repeats_unwritten = true;
                 continue;
             }
             self.recent.insert(
@@ -453,12 +494,13 @@ impl Store {
         if self.recent.capacity() > 4 * self.recent.len().max(RECENT_SHRINK_FLOOR) {
             self.recent.shrink_to_fit();
         }
+        self.repeats_unwritten = self.recent.values().any(|r| r.unwritten > 0);
         outcome.repeats_unwritten = self.repeats_unwritten;
         Ok(outcome)
     }
 
     fn within_window(&self, first_at: i64, at: i64) -> bool {
-        at >= first_at && at.saturating_sub(first_at) < self.collapse_ms
+        within(self.collapse_ms, first_at, at)
     }
 
     fn plan_block<'a>(
@@ -468,8 +510,7 @@ impl Store {
         staged: &mut HashMap<String, usize>,
     ) {
         let at = ev.at_unix_ms;
-        let client_ip = ev.client.to_canonical().to_string();
-        let key = collapse_key(ev, &client_ip);
+        let key = collapse_key(ev);
         if let Some(op) = staged.get(&key).and_then(|&i| ops.get_mut(i))
             && at >= op.first_at
             && at.saturating_sub(op.first_at) < self.collapse_ms
@@ -486,16 +527,22 @@ impl Store {
         staged.insert(key.clone(), ops.len());
         ops.push(Op {
             key,
-            client_ip,
             event: ev,
             existing: existing.map(|(id, _)| id),
-            device: self.devices.lookup(ev.client),
             first_at: existing.map_or(at, |(_, first_at)| first_at),
             last_at: at,
             count: 1,
             id: 0,
+            bumped: false,
         });
     }
+}
+
+/// Whether `at` falls in the collapse window of a row first seen at
+/// `first_at`. A row dated after `at` (the clock was set back) is outside:
+/// its repeats are written rather than held until the clock catches up.
+fn within(collapse_ms: i64, first_at: i64, at: i64) -> bool {
+    at >= first_at && at.saturating_sub(first_at) < collapse_ms
 }
 
 /// Makes the next id of every table with kept ids at least `floor`.

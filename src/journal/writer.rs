@@ -66,7 +66,7 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 const GATHER: Duration = Duration::from_millis(10);
 /// How often the writer takes the counts of allowed lookups into the
 /// hourly figures (so a lookup may count in the next hour by up to this
-/// much) and has repeats of logged lookups written to their rows.
+/// much) and has the repeats of rows whose window has ended written.
 const ROUND_EVERY: Duration = Duration::from_secs(1);
 
 struct Failure {
@@ -309,8 +309,11 @@ impl JournalTask {
             Msg::Flush(done) => {
                 self.take_tally(Instant::now());
                 // Always: a batch still being written may leave repeats
-                // in memory that this flush must see written.
-                self.push(Item::Repeats);
+                // in memory that this flush must see written, windows
+                // ended or not.
+                self.push(Item::Repeats {
+                    now_unix_ms: i64::MAX,
+                });
                 let target = self.done_seq + (self.in_flight + self.pending.len()) as u64;
                 self.waiters.push((target, done));
                 self.finish_waiters();
@@ -347,10 +350,17 @@ impl JournalTask {
         }
     }
 
-    /// Has the store write the repeats it holds, with the next batch.
+    /// Has the store write, with the next batch, the repeats it holds for
+    /// rows whose collapse window has ended (each row then takes one
+    /// UPDATE for all its repeats), or all of them at shutdown.
     fn take_repeats(&mut self) {
         if std::mem::take(&mut self.repeats_unwritten) {
-            self.push(Item::Repeats);
+            let now_unix_ms = if self.closed {
+                i64::MAX
+            } else {
+                self.config.clock.now_unix_ms()
+            };
+            self.push(Item::Repeats { now_unix_ms });
         }
     }
 

@@ -184,9 +184,11 @@ async fn aggregates_full_log_and_audit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn repeats_reach_their_row_within_a_second_without_a_flush() {
+async fn repeats_reach_their_row_when_its_window_ends_without_a_flush() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let mut cfg = config(dir.path());
+    let clock = crate::clock::Clock::set_at(BASE_MS + 500);
+    cfg.clock = clock.clone();
     let path = cfg.path.clone();
     let (journal, task) = start(cfg, no_devices());
     journal.record_block(block(BASE_MS, ip(9), "games.example"));
@@ -194,7 +196,13 @@ async fn repeats_reach_their_row_within_a_second_without_a_flush() {
     for r in 1..=3 {
         journal.record_block(block(BASE_MS + r * 100, ip(9), "games.example"));
     }
-    // No flush: the writer's own rounds must put the repeats in the row.
+    // The row may take more repeats for 10 s: the writer's rounds (one a
+    // second) hold them, so the row gets one UPDATE, not one a second.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let rows = all_rows(&path);
+    assert_eq!((rows.len(), rows[0].count), (1, 1), "{rows:?}");
+    // The window ends: the next round writes all three, no flush needed.
+    clock.set(BASE_MS + 10_000);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let rows = all_rows(&path);
@@ -207,6 +215,54 @@ async fn repeats_reach_their_row_within_a_second_without_a_flush() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop(journal, task).await;
+}
+
+/// The store's side of the rounds: a row's repeats wait for the end of
+/// its window, a clock set back before the row does not hold them, and a
+/// flush (every row) writes them all.
+#[test]
+fn repeats_wait_for_their_window_unless_the_clock_is_behind_or_a_flush_asks() {
+    use super::super::store::{Item, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let mut store = Store::new(path.clone(), no_devices(), 10_000, false);
+    let hit = |at, name: &str| Item::Block(block(at, ip(1), name));
+    let round = |now_unix_ms| Item::Repeats { now_unix_ms };
+    let counts = || -> Vec<(String, i64)> {
+        all_rows(&path)
+            .into_iter()
+            .map(|row| (row.name, row.count))
+            .collect()
+    };
+    store
+        .write(&[hit(BASE_MS, "a.example"), hit(BASE_MS, "b.example")])
+        .unwrap();
+    store.write(&[hit(BASE_MS + 1_000, "a.example")]).unwrap();
+    // A repeat and a round in one batch, the window still open: held.
+    let outcome = store
+        .write(&[hit(BASE_MS + 2_000, "a.example"), round(BASE_MS + 2_500)])
+        .unwrap();
+    assert!(outcome.repeats_unwritten);
+    assert_eq!(counts(), [("a.example".into(), 1), ("b.example".into(), 1)]);
+    // The window has ended: both repeats at once.
+    let outcome = store.write(&[round(BASE_MS + 10_000)]).unwrap();
+    assert!(!outcome.repeats_unwritten);
+    assert_eq!(counts()[0], ("a.example".into(), 3));
+
+    // A row dated after the writer's clock (the clock was set back).
+    store.write(&[hit(BASE_MS + 20_000, "c.example")]).unwrap();
+    store.write(&[hit(BASE_MS + 21_000, "c.example")]).unwrap();
+    let outcome = store.write(&[round(BASE_MS + 5_000)]).unwrap();
+    assert!(!outcome.repeats_unwritten);
+    assert_eq!(counts()[2], ("c.example".into(), 2));
+
+    // A flush asks for every row, windows open or not.
+    store.write(&[hit(BASE_MS + 21_500, "c.example")]).unwrap();
+    store.write(&[round(BASE_MS + 22_000)]).unwrap();
+    assert_eq!(counts()[2], ("c.example".into(), 2));
+    let outcome = store.write(&[round(i64::MAX)]).unwrap();
+    assert!(!outcome.repeats_unwritten);
+    assert_eq!(counts()[2], ("c.example".into(), 3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
