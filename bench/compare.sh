@@ -357,9 +357,11 @@ settle() {
 # Resident memory of the processes in $1 (their sum: kresd's shared cache counts once per process).
 rss() { local p; for p in $1; do cat "/proc/$p/status"; done | awk '/VmRSS/ {kb += $2} END {printf "%.1f", kb / 1024}'; }
 # User plus system CPU of the processes in $1 and all their threads, in clock ticks.
-cpu_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{t += $12 + $13} END {print t + 0}'; }
+# A process that has ended since (one of NSD's short-lived children) counts
+# as nothing rather than stopping the run.
+cpu_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || true; done | awk '{t += $12 + $13} END {print t + 0}'; }
 # Of which system CPU (the kernel working for the processes), in clock ticks.
-system_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat"; done | awk '{t += $13} END {print t + 0}'; }
+system_ticks() { local p; for p in $1; do sed 's/.*) //' "/proc/$p/stat" 2>/dev/null || true; done | awk '{t += $13} END {print t + 0}'; }
 ticks_per_second=$(getconf CLK_TCK)
 
 write_configs
