@@ -123,6 +123,12 @@ port[kresd]=$((base + 4)) port[pdns-recursor]=$((base + 5)) port[dnsdist]=$((bas
 port[udp-floor]=$((base + 7)) port[nsd]=$upstream_port
 
 echo "== upstream: NSD on 127.0.0.1:$upstream_port"
+# A server left on the port by an earlier run would answer in place of the
+# upstream started here (with another list's zones): refuse to start.
+if dig +time=1 +tries=1 -p "$upstream_port" @127.0.0.1 . SOA >/dev/null 2>&1; then
+  echo "something already answers on 127.0.0.1:$upstream_port (a server left from an earlier run?): stop it or set BENCH_PORT" >&2
+  exit 1
+fi
 if [ "${BENCH_UPSTREAM:-nsd}" = python ]; then
   # The previous harness's upstream, kept for the comparison in
   # docs/bench/peers.md: one Python thread answering every cache miss.
