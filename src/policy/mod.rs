@@ -5,6 +5,8 @@
 pub mod clients;
 pub mod decision;
 pub mod explanation;
+#[cfg(test)]
+pub mod for_tests;
 pub mod local_rights;
 pub mod name_rules;
 pub mod overrides;

@@ -4,12 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigOrigin};
-use crate::lists::compile::compile;
-use crate::lists::store::CompiledLists;
 use crate::name::ReversedName;
 use crate::policy::Policy;
-use crate::policy::safesearch::SafeSearchMap;
 
 struct Fixture {
     policy: Policy,
@@ -58,16 +54,7 @@ allow_categories = ["social"]
 "#,
         data = dir.path().join("data").display(),
     );
-    let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
-    let specs: Vec<_> = crate::lists::acquire::sources::configured(&config)
-        .into_iter()
-        .map(|source| source.spec)
-        .collect();
-    let out = dir.path().join("lists.lollipop");
-    compile(&specs, &out).expect("compile");
-    let lists = Arc::new(CompiledLists::open(&out).expect("open"));
-    let safe_search = Arc::new(SafeSearchMap::embedded().expect("map"));
-    let policy = Policy::build(&config, lists, safe_search, &[]).expect("policy");
+    let policy = crate::policy::for_tests::policy_from_config(&text, dir.path());
     Fixture { policy, _dir: dir }
 }
 

@@ -2,16 +2,10 @@
 //! rules, and their place in a policy's decision (help, locked, allow
 //! entries, walled gardens).
 
-use std::sync::Arc;
-
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::{Config, ConfigOrigin};
-use crate::lists::compile::compile;
-use crate::lists::store::CompiledLists;
 use crate::policy::Policy;
-use crate::policy::safesearch::SafeSearchMap;
 
 fn all_languages() -> Vec<String> {
     LANGUAGES.iter().map(|(code, _)| code.to_string()).collect()
@@ -393,16 +387,7 @@ allow_categories = []
 "#,
         data = dir.path().join("data").display(),
     );
-    let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
-    let specs: Vec<_> = crate::lists::acquire::sources::configured(&config)
-        .into_iter()
-        .map(|source| source.spec)
-        .collect();
-    let out = dir.path().join("lists.lollipop");
-    compile(&specs, &out).expect("compile");
-    let lists = Arc::new(CompiledLists::open(&out).expect("open"));
-    let safe_search = Arc::new(SafeSearchMap::embedded().expect("map"));
-    let policy = Policy::build(&config, lists, safe_search, &[]).expect("policy");
+    let policy = crate::policy::for_tests::policy_from_config(&text, dir.path());
     Fixture { policy, _dir: dir }
 }
 
