@@ -105,13 +105,7 @@ impl Pipeline {
         else {
             return Answer::nxdomain(None);
         };
-        let question = Question {
-            client,
-            name,
-            record_type,
-            clock: &self.clock,
-            checking_disabled,
-        };
+        let question = self.question(name, record_type, client, checking_disabled);
         let (verdict, answer) = resolve(&settings, &overrides, reversed, question).await;
         self.recorder
             .record(&settings, &verdict, name, record_type, client, &answer);
@@ -138,13 +132,7 @@ impl Pipeline {
         else {
             return Some(Answer::nxdomain(None));
         };
-        let question = Question {
-            client,
-            name,
-            record_type,
-            clock: &self.clock,
-            checking_disabled,
-        };
+        let question = self.question(name, record_type, client, checking_disabled);
         match resolve_at_once(&settings, &overrides, reversed, question) {
             AtOnce::Ready(verdict, answer) => {
                 self.recorder
@@ -152,6 +140,23 @@ impl Pipeline {
                 Some(answer)
             }
             AtOnce::MustWait(..) => None,
+        }
+    }
+
+    /// One question as the client asked it, on this pipeline's clock.
+    fn question<'a>(
+        &'a self,
+        name: &'a Name,
+        record_type: RecordType,
+        client: Client,
+        checking_disabled: bool,
+    ) -> Question<'a> {
+        Question {
+            client,
+            name,
+            record_type,
+            clock: &self.clock,
+            checking_disabled,
         }
     }
 

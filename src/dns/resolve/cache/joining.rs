@@ -69,14 +69,7 @@ impl ResponseCache {
         record_type: RecordType,
     ) -> Lookup {
         match self.get(key, name, record_type, Instant::now()) {
-            Cached::Fresh { answer, refresh } => {
-                self.stats.cache_hits.fetch_add(1, Relaxed);
-                return if refresh {
-                    Lookup::HitRefresh(answer)
-                } else {
-                    Lookup::Hit(answer)
-                };
-            }
+            Cached::Fresh { answer, refresh } => return self.hit(answer, refresh),
             Cached::Stale { answer, refresh } => {
                 self.stats.cache_misses.fetch_add(1, Relaxed);
                 return Lookup::Stale { answer, refresh };
@@ -99,12 +92,17 @@ impl ResponseCache {
     /// follow as if this had not looked.
     pub fn peek(&self, key: QuestionKey, name: &Name, record_type: RecordType) -> Option<Lookup> {
         let (answer, refresh) = self.get_fresh(key, name, record_type, Instant::now())?;
+        Some(self.hit(answer, refresh))
+    }
+
+    /// A live answer served, counted as a hit.
+    fn hit(&self, answer: Arc<UpstreamAnswer>, refresh: bool) -> Lookup {
         self.stats.cache_hits.fetch_add(1, Relaxed);
-        Some(if refresh {
+        if refresh {
             Lookup::HitRefresh(answer)
         } else {
             Lookup::Hit(answer)
-        })
+        }
     }
 
     /// Asks for the question unless a lookup of it is already on its way.
