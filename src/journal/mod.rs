@@ -9,6 +9,7 @@
 mod csv;
 mod damage;
 mod devices;
+mod giving_way;
 mod leases;
 mod outbox;
 mod read;

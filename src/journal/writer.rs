@@ -7,6 +7,7 @@
 //! `try_send` only fails when both the queue and the memory buffer are full.
 
 use super::damage::is_damaged;
+use super::giving_way::GivingWay;
 use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
 use super::stats::Shared;
@@ -68,6 +69,10 @@ const GATHER: Duration = Duration::from_millis(10);
 /// hourly figures (so a lookup may count in the next hour by up to this
 /// much) and has the repeats of rows whose window has ended written.
 const ROUND_EVERY: Duration = Duration::from_secs(1);
+/// The longest the log's work gives way to answering: past this the
+/// machine is busy (answers alone, or anything else) and the work goes on
+/// at the normal priority, so the log falls at most this far behind.
+const LONGEST_GIVING_WAY: Duration = Duration::from_millis(50);
 
 struct Failure {
     since_ms: i64,
@@ -81,6 +86,8 @@ pub struct JournalTask {
     rx: mpsc::Receiver<Msg>,
     shared: Arc<Shared>,
     store: Arc<Mutex<Store>>,
+    /// The store's work at the idle priority while answers want the CPU.
+    giving_way: Arc<GivingWay>,
     pending: VecDeque<Item>,
     in_flight: usize,
     /// Events committed or given up since start; flush waiters wait for it.
@@ -119,6 +126,7 @@ impl JournalTask {
             rx,
             shared,
             store: store.clone(),
+            giving_way: Arc::default(),
             pending: VecDeque::new(),
             in_flight: 0,
             done_seq: 0,
@@ -405,16 +413,25 @@ impl JournalTask {
         self.shared.set_pending(n);
     }
 
-    /// Runs `f` on a blocking thread while still draining the queue.
+    /// Runs `f` on a blocking thread while still draining the queue, giving
+    /// way to answering unless the log has fallen a batch behind.
     async fn blocking<T, F>(&mut self, f: F) -> Option<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Store) -> T + Send + 'static,
     {
         let store = self.store.clone();
-        let handle = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut guard)
+        let giving_way = self.giving_way.clone();
+        let started = Instant::now();
+        let handle = tokio::task::spawn_blocking({
+            let giving_way = giving_way.clone();
+            let behind = self.behind();
+            move || {
+                giving_way.run(behind, || {
+                    let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
+                    f(&mut guard)
+                })
+            }
         });
         tokio::pin!(handle);
         // The queue is emptied every GATHER rather than on each event: a
@@ -422,9 +439,20 @@ impl JournalTask {
         loop {
             tokio::select! {
                 res = &mut handle => return res.ok(),
-                _ = tokio::time::sleep(GATHER), if !self.closed => self.take_queued(),
+                _ = tokio::time::sleep(GATHER), if !self.closed => {
+                    self.take_queued();
+                    if self.behind() || started.elapsed() >= LONGEST_GIVING_WAY {
+                        giving_way.stop();
+                    }
+                }
             }
         }
+    }
+
+    /// Whether the log's work must not give way: a batch or more waiting
+    /// behind it, or closing.
+    fn behind(&self) -> bool {
+        self.closed || self.pending.len() + self.rx.len() >= self.config.batch_max.max(1)
     }
 
     async fn write_batch(&mut self) {

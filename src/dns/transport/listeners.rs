@@ -1,4 +1,4 @@
-//! The listeners: UDP sockets (one per core, see `udp`) and a TCP listener
+//! The listeners: a UDP socket (read by one thread per core, see `udp`) and a TCP listener
 //! (see `tcp`) on every configured address, each knowing its address (so
 //! the query keeps its VLAN), behind the allowed-networks rule that keeps
 //! Lollipop from being an open resolver.
@@ -32,11 +32,11 @@ pub const ALWAYS_ALLOWED: [&str; 8] = [
 ];
 
 /// Kernel receive buffer of each UDP socket: room for a burst of queries
-/// while the tasks are busy.
+/// while the readers are busy.
 const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 
-/// UDP sockets per address: one per core, within reason.
-fn udp_sockets_per_address() -> usize {
+/// Threads reading each address's UDP socket: one per core, within reason.
+fn udp_readers_per_address() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(16))
 }
 
@@ -69,13 +69,10 @@ impl DnsServers {
                 .parse()
                 .with_context(|| format!("listen[{listener}].address"))?;
             let (udp, tcp, address) = bind_pair(address)?;
-            let mut sockets = vec![udp];
-            for _ in 1..udp_sockets_per_address() {
-                sockets.push(bind_udp(address).with_context(|| cannot_listen("UDP", address))?);
-            }
             udp_readers.push(
                 udp::serve(
-                    sockets,
+                    udp,
+                    udp_readers_per_address(),
                     pipeline.clone(),
                     listener,
                     access.clone(),
@@ -173,13 +170,13 @@ fn new_socket(address: SocketAddr, kind: Type, protocol: Protocol) -> Result<Soc
     Ok(socket)
 }
 
-/// A UDP socket that shares its address with the others of the same
-/// process (SO_REUSEPORT: the kernel spreads clients over them).
+/// The UDP socket of one address. No SO_REUSEPORT: a second resolver
+/// started on the same address by mistake fails to bind instead of
+/// silently taking a share of the school's queries.
 fn bind_udp(address: SocketAddr) -> Result<std::net::UdpSocket> {
     let socket = new_socket(address, Type::DGRAM, Protocol::UDP)?;
-    // Read by a blocking thread of its own (see `udp`).
+    // Read by blocking threads (see `udp`).
     socket.set_nonblocking(false)?;
-    socket.set_reuse_port(true)?;
     // A smaller buffer than asked for is still a working socket.
     let _ = socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER);
     socket.bind(&address.into())?;

@@ -1,7 +1,11 @@
-//! The UDP listeners: several SO_REUSEPORT sockets on each listen address
-//! (one per core, the kernel spreads clients over them), each read by a
-//! thread of its own that takes every waiting query in one system call and
-//! sends the answers ready at once in one more (`mmsg`). The codec reads
+//! The UDP listeners: one socket on each listen address, read by one thread
+//! per core. Each thread takes every waiting query in one system call and
+//! sends the answers ready at once in one more (`mmsg`). The threads share
+//! the socket rather than each owning one (SO_REUSEPORT) so that whichever
+//! thread has a core takes the next queries: a thread held off its core by
+//! another process (the block log's disk work, a web page, a backup) never
+//! holds up the clients the kernel would have tied to its socket, which is
+//! what made the slowest answers at half load several milliseconds. The codec reads
 //! each datagram and writes each answer. A query whose answer is ready at once
 //! (blocked, cached, special: the pipeline's synchronous part) costs no
 //! task, no future and no channel; one that must wait for the upstream
@@ -62,11 +66,13 @@ impl Drop for UdpReaders {
     }
 }
 
-/// Starts one reading thread per socket (must be called inside the Tokio
-/// runtime, whose tasks take the queries that wait for the upstream). The
-/// threads share the pipeline and the bound on waiting queries.
+/// Starts `readers` threads reading `socket` (must be called inside the
+/// Tokio runtime, whose tasks take the queries that wait for the
+/// upstream). The threads share the pipeline and the bound on waiting
+/// queries.
 pub fn serve(
-    sockets: Vec<UdpSocket>,
+    socket: UdpSocket,
+    readers: usize,
     pipeline: Arc<Pipeline>,
     listener: usize,
     access: Arc<Access>,
@@ -77,10 +83,11 @@ pub fn serve(
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Handle::current();
     let mut threads = Vec::new();
-    for (i, socket) in sockets.into_iter().enumerate() {
-        socket.set_read_timeout(Some(STOP_CHECK))?;
+    socket.set_read_timeout(Some(STOP_CHECK))?;
+    let socket = Arc::new(socket);
+    for i in 0..readers.max(1) {
         let reader = Reader {
-            socket: Arc::new(socket),
+            socket: socket.clone(),
             pipeline: pipeline.clone(),
             listener,
             access: access.clone(),
@@ -108,7 +115,7 @@ pub fn serve(
     Ok(UdpReaders { stop, threads })
 }
 
-/// One socket's reader: a blocking receive of every datagram waiting, then
+/// One reading thread: a blocking receive of every datagram waiting, then
 /// the answers in place, sent together. A thread of its own costs one
 /// system call per batch each way, with no readiness polling and no task
 /// switch for the answers ready at once.
