@@ -1,6 +1,6 @@
 //! The floor for a UDP DNS server on this machine: Lollipop's own batched
 //! receive and send (`recvmmsg`/`sendmmsg` through `dns::transport::mmsg`,
-//! one SO_REUSEPORT socket and thread per core, as the resolver runs them)
+//! one socket read by a thread per core, as the resolver runs them)
 //! with no DNS work between them. Each query is answered NXDOMAIN by
 //! flipping bits in its header. Whatever CPU a query costs here is the
 //! kernel's UDP path and the system calls; `bench/compare.sh` runs it beside
@@ -26,15 +26,17 @@ fn main() {
         }
     };
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // One socket read by a thread per core, as the resolver reads it.
+    let socket = match bind(address) {
+        Ok(socket) => std::sync::Arc::new(socket),
+        Err(error) => {
+            eprintln!("udp_floor: cannot listen on {address}: {error}");
+            std::process::exit(1);
+        }
+    };
     let mut threads = Vec::new();
     for _ in 0..cores {
-        let socket = match bind(address) {
-            Ok(socket) => socket,
-            Err(error) => {
-                eprintln!("udp_floor: cannot listen on {address}: {error}");
-                std::process::exit(1);
-            }
-        };
+        let socket = socket.clone();
         threads.push(std::thread::spawn(move || answer_forever(&socket)));
     }
     for thread in threads {
@@ -48,7 +50,6 @@ fn bind(address: SocketAddr) -> std::io::Result<UdpSocket> {
         Type::DGRAM,
         Some(Protocol::UDP),
     )?;
-    socket.set_reuse_port(true)?;
     socket.bind(&address.into())?;
     Ok(socket.into())
 }
