@@ -1,15 +1,17 @@
-//! Reading a name for the name rules: each label folded and run through the
-//! rules' automaton in one pass, every reading of its digits in turn.
+//! Reading a name for the name rules: the whole name folded and run through
+//! the rules' automaton in one pass, every reading of a label's digits in
+//! turn.
 //!
 //! A label is read three ways (1 as i, 1 as l, every digit dropped), but
 //! until its first digit the three read the same, and most labels hold no
 //! digit. A [`Table`] built from the automaton at reload reads the raw bytes
-//! with the folding built in: one look-up a byte, no buffer, nothing
-//! allocated for an ASCII name. Only from a digit the readings fold apart
-//! (0, 1, 3, 4, 5, 7) is the rest of that label read once per reading that
-//! differs, each from the state the shared part reached. A label the
-//! thread read lately is not read again: what it holds is taken from the
-//! thread's remembered labels (`labels`).
+//! with the folding built in: one look-up a byte, a dot back to the first
+//! row, no buffer, nothing allocated for an ASCII name, no work per label.
+//! Only from a digit the readings fold apart (0, 1, 3, 4, 5, 7) is the rest
+//! of that label read once per reading that differs, each from the state
+//! the shared part reached; when that rest is long, what the label holds is
+//! taken from the thread's remembered labels (`labels`) if it read the
+//! label lately.
 
 use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
@@ -18,7 +20,7 @@ use aho_corasick::Anchored;
 use aho_corasick::automaton::{Automaton as _, StateID};
 use aho_corasick::dfa::DFA;
 
-use super::labels::{self, FOUND_MAX, Found, KnownLabels, LabelKey};
+use super::labels::{self, FOUND_MAX, Found, KnownLabels, LABEL_MAX, LabelKey};
 use super::{FOLD, NameRules, RuleHit, Variant, fold_label};
 
 /// The readings, as bits, in the order a hit is chosen: a term found
@@ -32,12 +34,14 @@ const ALL: u8 = 0b111;
 
 /// Matches kept per name; a name with more is cut short (more than this
 /// many terms and exceptions in one name is no ordinary name).
-const MAX_MATCHES: usize = 32;
+const MAX_MATCHES: usize = 64;
 
 /// A byte's column in the [`Table`], the same for every reading: 0 when all
-/// drop it, 1 for a dot or a digit the readings fold apart, else 2 + the
-/// letter.
+/// drop it, 1 for a digit the readings fold apart, [`DOT`] for a dot, else
+/// 2 + the letter.
 static CLASS: [u8; 256] = class_table();
+/// A dot's column: back to the table's first row, as every label starts.
+const DOT: u8 = 28;
 /// Each reading's column for every byte (never 1: a reading folds each
 /// digit one way).
 static CLASS_BY_READING: [[u8; 256]; 3] =
@@ -55,7 +59,9 @@ const fn class_table() -> [u8; 256] {
     let mut i = 0;
     while i < 256 {
         let (a, b, c) = (FOLD[0][i], FOLD[1][i], FOLD[2][i]);
-        table[i] = if i == b'.' as usize || a != b || b != c {
+        table[i] = if i == b'.' as usize {
+            DOT
+        } else if a != b || b != c {
             1
         } else {
             column(a)
@@ -102,7 +108,7 @@ impl Automaton {
 /// The automaton's states over raw name bytes, folding built in: a row per
 /// state, a column per [`CLASS`]. An entry is where the next row starts,
 /// with [`MATCH`] added when that state holds matches; [`STOP`] (no row)
-/// for a dot or a digit the readings fold apart. A doubled letter leaves
+/// for a digit the readings fold apart; the first row for a dot. A doubled letter leaves
 /// the row as it is, so it is read once.
 #[derive(Debug)]
 struct Table {
@@ -142,6 +148,7 @@ impl Table {
             let last = table.lasts[row];
             let mut entries = [here; STRIDE];
             entries[1] = STOP;
+            entries[usize::from(DOT)] = 0;
             for letter in b'a'..=b'z' {
                 let class = column(letter);
                 if class == last {
@@ -224,24 +231,30 @@ impl Table {
     }
 }
 
-/// A term or exception found: in which readings of which label, where.
+/// A term or exception found: in which readings of which label (by where
+/// it starts), where.
 #[derive(Clone, Copy)]
 struct Occurrence {
     found: Found,
     label: u8,
 }
 
-struct Scan<'a> {
+struct Scan<'a, 'k> {
     rules: &'a NameRules,
     dfa: &'a DFA,
     table: &'a Table,
+    rules_id: u64,
     mask: u64,
+    /// The thread's remembered labels (None while another read holds them).
+    known: Option<&'k mut KnownLabels>,
     /// The first `len` are written: most names hold no term, and clearing
     /// this for each would cost more than reading the name.
     found: [MaybeUninit<Occurrence>; MAX_MATCHES],
     len: usize,
-    /// Everything found in the label being read, whatever the mask, for
-    /// the thread's remembered labels; `label_len` counts past the end.
+    /// Everything found in the label `label_owner` (by where it starts),
+    /// whatever the mask, for the thread's remembered labels;
+    /// `label_len` counts past the end.
+    label_owner: u16,
     label_found: [Found; FOUND_MAX],
     label_len: usize,
 }
@@ -255,150 +268,340 @@ pub(super) fn find(
     key: &[u8],
     padded: &[u8; 256],
     mask: u64,
+    shape: Shape,
+    known: Option<&mut KnownLabels>,
 ) -> Option<RuleHit> {
-    labels::with_known(|mut known| {
-        let mut scan = Scan {
-            rules,
-            dfa: &automaton.dfa,
-            table: &automaton.table,
-            mask,
-            found: [const { MaybeUninit::uninit() }; MAX_MATCHES],
-            len: 0,
-            label_found: [Found::default(); FOUND_MAX],
-            label_len: 0,
-        };
-        let mut label_id = 0u8;
-        let mut i = 0;
-        while i < key.len() {
-            i = scan.label(key, padded, i, label_id, automaton.id, known.as_deref_mut());
-            // At a dot (or past the end): the next label.
-            i += 1;
-            label_id = label_id.saturating_add(1);
-        }
-        scan.first_hit()
-    })
+    let mut scan = Scan {
+        rules,
+        dfa: &automaton.dfa,
+        table: &automaton.table,
+        rules_id: automaton.id,
+        mask,
+        known,
+        found: [const { MaybeUninit::uninit() }; MAX_MATCHES],
+        len: 0,
+        label_owner: u16::MAX,
+        label_found: [Found::default(); FOUND_MAX],
+        label_len: 0,
+    };
+    // Only an international label ("xn--...") is read apart; every one
+    // holds "--", which few other names do.
+    if shape.hyphen_pair {
+        scan.label_by_label(key, padded);
+    } else {
+        scan.read(key, padded);
+    }
+    scan.first_hit()
 }
 
-impl<'a> Scan<'a> {
-    /// The label starting at `start` in `key` (`padded`: the same bytes,
-    /// then zeros): remembered by the thread, or read and remembered.
-    /// Returns where it ends (its dot, or the end of `key`).
+/// What a name holds that decides how it is read and whether its answer
+/// is remembered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Shape {
+    /// "--" somewhere: it may hold an international label ("xn--...").
+    pub hyphen_pair: bool,
+    /// A digit somewhere: a label may be read three ways.
+    pub digit: bool,
+}
+
+/// The [`Shape`] of the name of `len` bytes in `padded` (its bytes, then
+/// zeros): sixteen bytes a compare.
+pub(super) fn shape(padded: &[u8; 256], len: usize) -> Shape {
+    let mut shape = Shape {
+        hyphen_pair: false,
+        digit: false,
+    };
+    let mut carry = 0;
+    for chunk in padded.chunks_exact(LABEL_MAX).take(len.div_ceil(LABEL_MAX)) {
+        let Ok(chunk) = <&[u8; LABEL_MAX]>::try_from(chunk) else {
+            return Shape {
+                hyphen_pair: true,
+                digit: true,
+            };
+        };
+        let hyphens = labels::positions_of(chunk, b'-');
+        shape.hyphen_pair |= hyphens & (hyphens << 1 | carry) != 0;
+        shape.digit |= labels::digits_in(chunk) != 0;
+        carry = hyphens >> (LABEL_MAX - 1);
+    }
+    shape
+}
+
+/// Where the label holding the byte at `at` in `padded` (a name's bytes,
+/// then zeros) starts: the sixteen bytes before it in one compare.
+fn label_start(padded: &[u8; 256], at: usize) -> usize {
+    let from = at.saturating_sub(LABEL_MAX);
+    let Some(bytes) = padded
+        .get(from..)
+        .and_then(|b| b.first_chunk::<LABEL_MAX>())
+    else {
+        return 0;
+    };
+    // The dots before `at` among the sixteen bytes from `from`.
+    let before = labels::positions_of(bytes, b'.') & ((1u32 << (at - from)) - 1);
+    if before != 0 {
+        return from + (31 - before.leading_zeros() as usize) + 1;
+    }
+    padded
+        .get(..from)
+        .and_then(|head| head.iter().rposition(|&b| b == b'.'))
+        .map_or(0, |dot| dot + 1)
+}
+
+/// Where the label holding the byte at `at` in the name of `len` bytes in
+/// `padded` ends: its dot, or the end of the name.
+fn label_end(padded: &[u8; 256], len: usize, at: usize) -> usize {
+    let dot = padded
+        .get(at..)
+        .and_then(|b| b.first_chunk::<LABEL_MAX>())
+        .map(|bytes| labels::positions_of(bytes, b'.'))
+        .filter(|&dots| dots != 0)
+        .map(|dots| at + dots.trailing_zeros() as usize)
+        .or_else(|| {
+            let rest = padded.get(at..len)?;
+            rest.iter().position(|&b| b == b'.').map(|dot| at + dot)
+        });
+    dot.map_or(len, |dot| dot.min(len))
+}
+
+/// Bytes read a step: the steps' look-ups wait on each other anyway, and
+/// a step saves the loop's test for three of them.
+const STEP: usize = 4;
+
+/// A label whose readings differ for this many bytes or more from its
+/// first digit is looked up in the thread's remembered labels (and
+/// remembered): reading a shorter rest every way is cheaper than the
+/// look-up.
+const REMEMBER_FROM: usize = 6;
+
+impl<'a, 'k> Scan<'a, 'k> {
+    /// Reads the name `key` (`padded`: the same bytes, then zeros). A dot
+    /// takes the table back to its first row, so the name is read in one
+    /// pass with no work per label.
     #[inline(always)]
-    fn label(
+    fn read(&mut self, key: &[u8], padded: &[u8; 256]) {
+        self.read_on(key, padded, 0, 0);
+    }
+
+    /// Reads `key` from `from`, the table at row `at`, to its end, four
+    /// bytes a step: past the name the buffer holds zeros, which every
+    /// reading drops.
+    #[inline(always)]
+    fn read_on(&mut self, key: &[u8], padded: &[u8; 256], from: usize, mut at: usize) {
+        let table = self.table;
+        let mut i = from;
+        while i < key.len() {
+            let Some(&[b0, b1, b2, b3]) = padded.get(i..i + STEP) else {
+                break;
+            };
+            let e0 = table.entry(at, CLASS[usize::from(b0)]);
+            if e0 >= MATCH {
+                (at, i) = self.stopped(key, padded, i, at, e0);
+                continue;
+            }
+            let e1 = table.entry(e0 as usize, CLASS[usize::from(b1)]);
+            if e1 >= MATCH {
+                (at, i) = self.stopped(key, padded, i + 1, e0 as usize, e1);
+                continue;
+            }
+            let e2 = table.entry(e1 as usize, CLASS[usize::from(b2)]);
+            if e2 >= MATCH {
+                (at, i) = self.stopped(key, padded, i + 2, e1 as usize, e2);
+                continue;
+            }
+            let e3 = table.entry(e2 as usize, CLASS[usize::from(b3)]);
+            if e3 >= MATCH {
+                (at, i) = self.stopped(key, padded, i + 3, e2 as usize, e3);
+                continue;
+            }
+            at = e3 as usize;
+            i += STEP;
+        }
+    }
+
+    /// Reads `key[from..end]`, the table at row `at`, a byte at a time (the
+    /// bytes after `end` are the next label's, not zeros).
+    fn read_until(
         &mut self,
         key: &[u8],
         padded: &[u8; 256],
-        start: usize,
-        label_id: u8,
-        rules_id: u64,
-        known: Option<&mut KnownLabels>,
-    ) -> usize {
-        if padded.get(start) == Some(&b'x') && key[start..].starts_with(b"xn--") {
-            return self.international(key, start, label_id);
-        }
-        let remembered = known.and_then(|known| {
-            LabelKey::at(padded, key.len(), start).map(|(label_key, len)| (known, label_key, len))
-        });
-        let Some((known, label_key, len)) = remembered else {
-            return self.read_label(key, start, label_id);
-        };
-        if let Some(found) = known.get(rules_id, &label_key) {
-            for &found in found {
-                self.keep(found, label_id);
+        from: usize,
+        end: usize,
+        mut at: usize,
+    ) {
+        let mut i = from;
+        while i < end {
+            let Some(&byte) = key.get(i) else { break };
+            let entry = self.table.entry(at, CLASS[usize::from(byte)]);
+            if entry >= MATCH {
+                (at, i) = self.stopped(key, padded, i, at, entry);
+                continue;
             }
-            return start + len;
+            at = entry as usize;
+            i += 1;
         }
-        self.label_len = 0;
-        let end = self.read_label(key, start, label_id);
-        if let Some(found) = self.label_found.get(..self.label_len) {
+    }
+
+    /// The table stopped at `pos` in `key`, coming from row `at`, with
+    /// `entry`: a match there, or a digit the readings fold apart. Returns
+    /// the row and the place to read on from.
+    #[cold]
+    #[inline(never)]
+    fn stopped(
+        &mut self,
+        key: &[u8],
+        padded: &[u8; 256],
+        pos: usize,
+        at: usize,
+        entry: u32,
+    ) -> (usize, usize) {
+        if entry & STOP == 0 {
+            let start = label_start(padded, pos);
+            let label = key.get(start..=pos).unwrap_or_default();
+            let (row, letters) = self.table.replay(label, &CLASS, 0, 0);
+            self.record_row(row, ALL, letters, start as u8);
+            return ((entry & ROW) as usize, pos + 1);
+        }
+        // The rest of the label every way; then its dot (or the end).
+        (0, self.digits(key, padded, pos, at))
+    }
+
+    /// The label holding `key[from]`, a digit the readings fold apart, from
+    /// there on, where the shared reading reached row `at`: read every way,
+    /// or, when that rest is long, taken from the thread's remembered
+    /// labels (or read and remembered). Returns where the label ends.
+    fn digits(&mut self, key: &[u8], padded: &[u8; 256], from: usize, at: usize) -> usize {
+        let end = label_end(padded, key.len(), from);
+        if end - from < REMEMBER_FROM {
+            return self.lanes(key, padded, from, at);
+        }
+        let start = label_start(padded, from);
+        let Some(label_key) = LabelKey::of(padded, start, end) else {
+            return self.lanes(key, padded, from, at);
+        };
+        let label = start as u8;
+        let remembered = self.known.as_deref().and_then(|known| {
+            let found = known.get(self.rules_id, &label_key)?;
+            let mut copy = [Found::default(); FOUND_MAX];
+            copy.get_mut(..found.len())?.copy_from_slice(found);
+            Some((copy, found.len()))
+        });
+        if let Some((found, count)) = remembered {
+            // What the shared reading found is among what is remembered.
+            self.forget(label);
+            for &found in found.get(..count).unwrap_or_default() {
+                self.keep(found, label);
+            }
+            return end;
+        }
+        self.begin_label(label);
+        let end = self.lanes(key, padded, from, at);
+        let rules_id = self.rules_id;
+        if let (Some(known), Some(found)) = (
+            self.known.as_deref_mut(),
+            self.label_found.get(..self.label_len),
+        ) {
             known.put(rules_id, label_key, found);
         }
         end
     }
 
-    /// Reads the ASCII label starting at `start` in `key`: the table reads
-    /// it until its dot, a digit the readings fold apart, or a match; those
-    /// few places read the label again. Returns where it ends.
-    #[inline(always)]
-    fn read_label(&mut self, key: &[u8], start: usize, label_id: u8) -> usize {
+    /// The rest of the label in `key` from its first digit the readings
+    /// fold apart at `from`, where the shared reading reached row `at`:
+    /// every reading read side by side, their look-ups independent of one
+    /// another. Returns where the label ends (its dot, or the end of `key`).
+    fn lanes(&mut self, key: &[u8], padded: &[u8; 256], from: usize, at: usize) -> usize {
         let table = self.table;
-        // Each label starts at the table's first row.
-        let mut at = 0;
-        let mut i = start;
-        while let Some(&byte) = key.get(i) {
-            let entry = table.entry(at, CLASS[usize::from(byte)]);
-            if entry < MATCH {
-                at = entry as usize;
-                i += 1;
-                continue;
-            }
-            if entry & STOP == 0 {
-                at = (entry & ROW) as usize;
-                self.matched(&key[start..=i], label_id);
-                i += 1;
-                continue;
-            }
-            if byte != b'.' {
-                i = self.lanes(key, start, i, at, label_id);
-            }
-            break;
-        }
-        i
-    }
-
-    /// Records the matches the table found at the end of `label`, which
-    /// every reading reads alike.
-    #[cold]
-    #[inline(never)]
-    fn matched(&mut self, label: &[u8], label_id: u8) {
-        let (at, pos) = self.table.replay(label, &CLASS, 0, 0);
-        self.record_row(at, ALL, pos, label_id);
-    }
-
-    /// The rest of the label starting at `label` in `key`, from its first
-    /// digit the readings fold apart at `from`, where the shared reading
-    /// reached row `at`: every reading that differs read side by side.
-    /// Returns where the label ends (its dot, or the end of `key`).
-    #[inline(never)]
-    fn lanes(&mut self, key: &[u8], label: usize, from: usize, at: usize, label_id: u8) -> usize {
-        let shared = &key[label..from];
-        // 1 as l reads as 1 as i does until the label's first 1.
-        let (mut one_is_i, mut no_digits) = (at, at);
-        let mut one_is_l = None;
+        // 1 as l reads as 1 as i does until the label's first 1: its lane
+        // is read throughout, and what it finds before that 1 is left to
+        // the lane of 1 as i.
+        let [mut one_is_i, mut one_is_l, mut no_digits] = [at; 3];
         let mut i = from;
         while let Some(&byte) = key.get(i) {
             if byte == b'.' {
                 break;
             }
             let byte = usize::from(byte);
-            if byte == usize::from(b'1') && one_is_l.is_none() {
-                one_is_l = Some(one_is_i);
+            let mut entries = [
+                table.entry(one_is_i, CLASS_BY_READING[0][byte]),
+                table.entry(one_is_l, CLASS_BY_READING[1][byte]),
+                table.entry(no_digits, CLASS_BY_READING[2][byte]),
+            ];
+            if (entries[0] | entries[1] | entries[2]) >= MATCH {
+                self.lanes_matched(key, padded, from, i, entries);
+                entries = entries.map(|entry| entry & ROW);
             }
-            let entry = self.table.entry(one_is_i, CLASS_BY_READING[0][byte]);
-            one_is_i = (entry & ROW) as usize;
-            if entry & MATCH != 0 {
-                let readings = if one_is_l.is_some() {
-                    ONE_IS_I
-                } else {
-                    ONE_IS_I | ONE_IS_L
-                };
-                self.matched_in(shared, &key[from..=i], 0, readings, label_id);
-            }
-            if let Some(at) = one_is_l.as_mut() {
-                let entry = self.table.entry(*at, CLASS_BY_READING[1][byte]);
-                *at = (entry & ROW) as usize;
-                if entry & MATCH != 0 {
-                    self.matched_in(shared, &key[from..=i], 1, ONE_IS_L, label_id);
-                }
-            }
-            let entry = self.table.entry(no_digits, CLASS_BY_READING[2][byte]);
-            no_digits = (entry & ROW) as usize;
-            if entry & MATCH != 0 {
-                self.matched_in(shared, &key[from..=i], 2, NO_DIGITS, label_id);
-            }
+            [one_is_i, one_is_l, no_digits] = entries.map(|entry| entry as usize);
             i += 1;
         }
         i
+    }
+
+    /// Records what the lanes' `entries` matched at `key[pos]`, the rest of
+    /// the label from `from` read in each reading.
+    #[cold]
+    #[inline(never)]
+    fn lanes_matched(
+        &mut self,
+        key: &[u8],
+        padded: &[u8; 256],
+        from: usize,
+        pos: usize,
+        entries: [u32; 3],
+    ) {
+        let start = label_start(padded, from);
+        let shared = key.get(start..from).unwrap_or_default();
+        let rest = key.get(from..=pos).unwrap_or_default();
+        let one = rest.contains(&b'1');
+        let label = start as u8;
+        if entries[0] & MATCH != 0 {
+            let readings = if one { ONE_IS_I } else { ONE_IS_I | ONE_IS_L };
+            self.matched_in(shared, rest, 0, readings, label);
+        }
+        if entries[1] & MATCH != 0 && one {
+            self.matched_in(shared, rest, 1, ONE_IS_L, label);
+        }
+        if entries[2] & MATCH != 0 {
+            self.matched_in(shared, rest, 2, NO_DIGITS, label);
+        }
+    }
+
+    /// A name holding "--": each label read on its own, an international
+    /// one decoded first.
+    #[cold]
+    fn label_by_label(&mut self, key: &[u8], padded: &[u8; 256]) {
+        let mut start = 0;
+        while start < key.len() {
+            let end = label_end(padded, key.len(), start);
+            if key
+                .get(start..)
+                .is_some_and(|rest| rest.starts_with(b"xn--"))
+            {
+                self.international(key, start, start as u8);
+            } else {
+                self.read_until(key, padded, start, end, 0);
+            }
+            start = end + 1;
+        }
+    }
+
+    /// Drops what was kept from label `label` (the last one kept).
+    fn forget(&mut self, label: u8) {
+        while let Some(last) = self.found().last() {
+            if last.label != label {
+                break;
+            }
+            self.len -= 1;
+        }
+    }
+
+    /// Starts remembering what label `label` holds, unless it is the label
+    /// already being remembered.
+    fn begin_label(&mut self, label: u8) {
+        if self.label_owner != u16::from(label) {
+            self.label_owner = u16::from(label);
+            self.label_len = 0;
+        }
     }
 
     /// Records the matches at the end of `rest` read in reading `reading`
@@ -415,7 +618,9 @@ impl<'a> Scan<'a> {
         label_id: u8,
     ) {
         let (at, pos) = self.table.replay(shared, &CLASS, 0, 0);
-        let (at, pos) = self.table.replay(rest, &CLASS_BY_READING[reading], at, pos);
+        let (at, pos) =
+            self.table
+                .replay(rest, &CLASS_BY_READING[reading % READINGS.len()], at, pos);
         self.record_row(at, readings, pos, label_id);
     }
 
@@ -495,6 +700,7 @@ impl<'a> Scan<'a> {
             start: pos.saturating_sub(len),
             end: pos,
         };
+        self.begin_label(label_id);
         if let Some(slot) = self.label_found.get_mut(self.label_len) {
             *slot = found;
         }
