@@ -92,10 +92,9 @@ fn decision(c: &mut Criterion) {
     ));
     let mut group = c.benchmark_group("name_rules_1m");
     for (label, name) in &cases {
-        // "first reading": the thread's look-up of the name misses, so
-        // every decision looks it up, reads it and remembers it, as for a
+        // "first reading": every decision reads the name afresh, as for a
         // name this thread has not seen lately, its labels remembered from
-        // other names ("labels new": their look-ups miss too); "on":
+        // other names ("labels new": each label read afresh too); "on":
         // asked again, the rules' remembered answer (most lookups are of
         // names asked before).
         for (switch, policy, bypass, labels_new) in [

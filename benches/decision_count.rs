@@ -73,12 +73,11 @@ fn main() {
     }
     for (domain, switch, iterations) in cases {
         let policy = if switch == "off" { &off } else { &on };
-        // "fresh": the thread's look-ups of the name and of its labels
-        // miss, so each decision looks them up, reads the name and
-        // remembers both, as for a name not asked lately made of labels
-        // not seen lately; "first": the name's look-up misses, its labels
-        // are remembered from other names; "on": the rules' remembered
-        // answer for a name asked again.
+        // "fresh": every decision reads the name and each of its labels
+        // afresh (a name not asked lately, made of labels not seen
+        // lately); "first": the name afresh, its labels remembered from
+        // other names; "on": the rules' remembered answer for a name asked
+        // again.
         lollipop::policy::name_rules::memo::bypass_on_this_thread(switch != "on");
         lollipop::policy::name_rules::labels::bypass_on_this_thread(switch == "fresh");
         let name = Name::from_ascii(&domain).expect("name");

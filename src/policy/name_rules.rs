@@ -23,11 +23,6 @@ pub const EMBEDDED: &str = include_str!("../../lists/rules/names.toml");
 /// The languages the shipped rules hold terms in, by config code.
 pub use crate::config::NAME_RULE_LANGUAGES as LANGUAGES;
 
-/// A name with no digit is remembered (`memo`) only when longer than this:
-/// reading a shorter one costs less than the look-up and the store a new
-/// name pays (bench/count.sh).
-const REMEMBER_NAMES_FROM: usize = 48;
-
 /// The fewest letters a folded term or exception may keep: shorter ones
 /// match inside too many ordinary words.
 const MIN_LETTERS: usize = 3;
@@ -182,24 +177,9 @@ impl NameRules {
         if mask == 0 {
             return None;
         }
-        self.read(automaton, name, mask)
-    }
-
-    /// [`NameRules::find`] past its first tests: kept out of line so a
-    /// decision the rules do not act on (rules off, a profile without
-    /// them) runs only those tests.
-    #[inline(never)]
-    fn read(&self, automaton: &scan::Automaton, name: &ReversedName, mask: u64) -> Option<RuleHit> {
         let key = name.as_bytes();
-        let padded = name.as_padded_bytes();
-        let shape = scan::shape(padded, key.len());
-        // A short name with no digit is read faster than its answer is
-        // looked up and remembered, and holds no label worth remembering.
-        if !shape.digit && key.len() <= REMEMBER_NAMES_FROM {
-            return scan::find(self, automaton, key, padded, mask, shape, None);
-        }
-        memo::remembered(automaton.id(), padded, key.len(), mask, |known| {
-            scan::find(self, automaton, key, padded, mask, shape, known)
+        memo::remembered(automaton.id(), key, mask, || {
+            scan::find(self, automaton, key, name.as_padded_bytes(), mask)
         })
     }
 }

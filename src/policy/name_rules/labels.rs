@@ -1,18 +1,17 @@
-//! What the name rules found in the labels a thread read lately, so a
-//! label whose digits make it costly to read (each reading read from its
-//! first digit) is not read again in a new name.
+//! What the name rules found in the labels a thread read lately, so a new
+//! name made of known labels is not read again byte by byte.
 //!
-//! Labels repeat across names far more than names do (a school's own name,
-//! "cdn-07"), and a rule never matches across a dot, so what a label holds
-//! does not depend on the labels around it. A label with no digit, or with
-//! only a few bytes after its first one, is read faster than it is looked
-//! up, so only the others are kept (`scan`). One small
+//! Labels repeat across names far more than names do ("www", "cdn", "sch",
+//! "uk", a school's own name), and a rule never matches across a dot, so
+//! what a label holds does not depend on the labels around it. One small
 //! direct-mapped table per thread: no lock and nothing shared. An entry
 //! holds the whole label (up to [`LABEL_MAX`] bytes, never just its hash)
 //! and the rules that read it, so two labels never share an answer and a
 //! reload's new rules never see an old one; and every term and exception
 //! found in it whatever the profile's categories, which each look-up then
 //! filters by its own mask.
+
+use std::cell::RefCell;
 
 /// Labels remembered per thread.
 const SLOTS: usize = 1024;
@@ -40,18 +39,26 @@ pub(super) struct LabelKey {
 }
 
 impl LabelKey {
-    /// The label `padded[start..end]` (`padded`: a name's bytes, then zeros
-    /// to 256): None for a label longer than [`LABEL_MAX`], or one too near
-    /// the end of the buffer to load whole.
+    /// The label starting at `at` in `padded` (a name's bytes, then zeros
+    /// to 256; the name is `len` bytes), and its length: None for a label
+    /// longer than [`LABEL_MAX`], or one too near the end of the buffer to
+    /// load whole. A few instructions: this is asked for every label.
     #[inline(always)]
-    pub(super) fn of(padded: &[u8; 256], start: usize, end: usize) -> Option<LabelKey> {
-        let len = end.checked_sub(start)?;
-        let bytes = padded.get(start..)?.first_chunk::<LABEL_MAX>()?;
-        let keep = KEEP.get(len)?;
-        Some(LabelKey {
+    pub(super) fn at(padded: &[u8; 256], len: usize, at: usize) -> Option<(LabelKey, usize)> {
+        let (_, tail) = padded.split_at_checked(at)?;
+        let (bytes, next) = tail.split_first_chunk::<LABEL_MAX>()?;
+        let dot = (dots(bytes) | 1 << LABEL_MAX).trailing_zeros() as usize;
+        let rest = len.saturating_sub(at);
+        let label_len = dot.min(rest);
+        if label_len == LABEL_MAX && rest > LABEL_MAX && next.first() != Some(&b'.') {
+            return None;
+        }
+        let keep = KEEP.get(label_len)?;
+        let key = LabelKey {
             bytes: u128::from_le_bytes(*bytes) & keep,
-            len: len as u8,
-        })
+            len: label_len as u8,
+        };
+        Some((key, label_len))
     }
 
     #[inline(always)]
@@ -75,11 +82,11 @@ const fn keep_table() -> [u128; LABEL_MAX + 1] {
     table
 }
 
-/// A bit for each `byte` among `bytes`, the first byte lowest: one compare
-/// of all sixteen.
+/// A bit for each `.` among `bytes`, the first byte lowest: one compare of
+/// all sixteen.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(super) fn positions_of(bytes: &[u8; LABEL_MAX], byte: u8) -> u32 {
+fn dots(bytes: &[u8; LABEL_MAX]) -> u32 {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
     };
@@ -87,62 +94,25 @@ pub(super) fn positions_of(bytes: &[u8; LABEL_MAX], byte: u8) -> u32 {
     // sixteen bytes `bytes` holds, unaligned.
     let mask = unsafe {
         let bytes = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-        _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(byte as i8)))
-    };
-    mask as u32
-}
-
-/// A bit for each ASCII digit among `bytes`, the first byte lowest.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-pub(super) fn digits_in(bytes: &[u8; LABEL_MAX]) -> u32 {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-        _mm_sub_epi8,
-    };
-    // SAFETY: SSE2 is part of every x86_64 processor; the load reads the
-    // sixteen bytes `bytes` holds, unaligned.
-    let mask = unsafe {
-        let bytes = _mm_loadu_si128(bytes.as_ptr().cast::<__m128i>());
-        // A digit is a byte whose distance above '0' is at most 9.
-        let above = _mm_sub_epi8(bytes, _mm_set1_epi8(b'0' as i8));
-        let digit = _mm_cmpeq_epi8(above, _mm_min_epu8(above, _mm_set1_epi8(9)));
-        _mm_movemask_epi8(digit)
+        _mm_movemask_epi8(_mm_cmpeq_epi8(bytes, _mm_set1_epi8(b'.' as i8)))
     };
     mask as u32
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
-pub(super) fn digits_in(bytes: &[u8; LABEL_MAX]) -> u32 {
-    digits_one_by_one(bytes)
+fn dots(bytes: &[u8; LABEL_MAX]) -> u32 {
+    dots_one_by_one(bytes)
 }
 
-/// [`digits_in`] a byte at a time.
+/// [`dots`] a byte at a time: what other processors (the Pi's) run, and
+/// what the unit tests check the x86_64 compare against.
 #[cfg(any(test, not(target_arch = "x86_64")))]
 #[inline(always)]
-fn digits_one_by_one(bytes: &[u8; LABEL_MAX]) -> u32 {
+fn dots_one_by_one(bytes: &[u8; LABEL_MAX]) -> u32 {
     let mut mask = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        mask |= u32::from(b.is_ascii_digit()) << i;
-    }
-    mask
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-pub(super) fn positions_of(bytes: &[u8; LABEL_MAX], byte: u8) -> u32 {
-    positions_one_by_one(bytes, byte)
-}
-
-/// [`positions_of`] a byte at a time: what other processors (the Pi's)
-/// run, and what the unit tests check the x86_64 compare against.
-#[cfg(any(test, not(target_arch = "x86_64")))]
-#[inline(always)]
-fn positions_one_by_one(bytes: &[u8; LABEL_MAX], byte: u8) -> u32 {
-    let mut mask = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        mask |= u32::from(b == byte) << i;
+    for (i, &byte) in bytes.iter().enumerate() {
+        mask |= u32::from(byte == b'.') << i;
     }
     mask
 }
@@ -171,35 +141,43 @@ const EMPTY: Slot = Slot {
 /// This thread's remembered labels.
 pub(super) struct KnownLabels {
     slots: Vec<Slot>,
-    /// Every look-up misses (the benches' "labels new": looked up,
-    /// read and remembered, as a label not seen lately is).
+    /// Every label read afresh (the benches' "labels new").
     bypass: bool,
 }
 
-/// Makes this thread's look-ups of labels miss: the benches measure a name
-/// whose labels are all new with it. (The thread's labels are kept with
-/// its names, `memo`.)
+thread_local! {
+    static KNOWN: RefCell<KnownLabels> = const {
+        RefCell::new(KnownLabels {
+            slots: Vec::new(),
+            bypass: false,
+        })
+    };
+}
+
+/// Makes this thread read every label afresh: the benches measure a name
+/// whose labels are all new with it.
 pub fn bypass_on_this_thread(bypass: bool) {
-    super::memo::bypass_labels(bypass);
+    KNOWN.with(|known| {
+        if let Ok(mut known) = known.try_borrow_mut() {
+            known.bypass = bypass;
+        }
+    });
+}
+
+/// Runs `read` with this thread's remembered labels (None when bypassed).
+pub(super) fn with_known<T>(read: impl FnOnce(Option<&mut KnownLabels>) -> T) -> T {
+    KNOWN.with(|known| match known.try_borrow_mut() {
+        Ok(mut known) if !known.bypass => read(Some(&mut known)),
+        _ => read(None),
+    })
 }
 
 impl KnownLabels {
-    pub(super) const fn new() -> KnownLabels {
-        KnownLabels {
-            slots: Vec::new(),
-            bypass: false,
-        }
-    }
-
-    pub(super) fn bypass(&mut self, bypass: bool) {
-        self.bypass = bypass;
-    }
-
     /// What `rules` found in the label `key`, if it is remembered.
     #[inline(always)]
     pub(super) fn get(&self, rules: u64, key: &LabelKey) -> Option<&[Found]> {
         let slot = self.slots.get(key.slot())?;
-        (slot.rules == rules && slot.key == *key && !self.bypass)
+        (slot.rules == rules && slot.key == *key)
             .then(|| slot.found.get(..usize::from(slot.count)))
             .flatten()
     }
@@ -227,54 +205,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_byte_is_found_the_same_by_either_reader() {
-        for byte in [b'.', b'-'] {
-            let mut bytes = [b'a'; LABEL_MAX];
-            // None, one at each place, and everywhere.
-            assert_eq!(positions_of(&bytes, byte), 0);
-            for at in 0..LABEL_MAX {
-                bytes = [b'a'; LABEL_MAX];
-                bytes[at] = byte;
-                assert_eq!(positions_of(&bytes, byte), 1 << at);
-                assert_eq!(
-                    positions_of(&bytes, byte),
-                    positions_one_by_one(&bytes, byte)
-                );
-            }
-            let bytes: [u8; LABEL_MAX] = *b"uk.sch.a-1.b--.-";
-            assert_eq!(
-                positions_of(&bytes, byte),
-                positions_one_by_one(&bytes, byte)
-            );
-            let bytes = [byte; LABEL_MAX];
-            assert_eq!(positions_of(&bytes, byte), 0xFFFF);
-            assert_eq!(positions_one_by_one(&bytes, byte), 0xFFFF);
-            // Every byte value at every place: only `byte` counts.
-            for value in 0..=255u8 {
-                let bytes = [value; LABEL_MAX];
-                assert_eq!(
-                    positions_of(&bytes, byte),
-                    positions_one_by_one(&bytes, byte),
-                    "byte {value}"
-                );
-            }
+    fn the_dots_are_found_the_same_by_either_reader() {
+        let mut bytes = [b'a'; LABEL_MAX];
+        // No dot, a dot at each place, and dots everywhere.
+        assert_eq!(dots(&bytes), 0);
+        for at in 0..LABEL_MAX {
+            bytes = [b'a'; LABEL_MAX];
+            bytes[at] = b'.';
+            assert_eq!(dots(&bytes), 1 << at);
+            assert_eq!(dots(&bytes), dots_one_by_one(&bytes));
         }
-    }
-
-    #[test]
-    fn digits_are_found_the_same_by_either_reader() {
+        let mut bytes: [u8; LABEL_MAX] = *b"uk.sch.a-1.b2.c.";
+        assert_eq!(dots(&bytes), dots_one_by_one(&bytes));
+        bytes = [b'.'; LABEL_MAX];
+        assert_eq!(dots(&bytes), 0xFFFF);
+        assert_eq!(dots_one_by_one(&bytes), 0xFFFF);
+        // Every byte value at every place: only `.` counts.
         for value in 0..=255u8 {
-            for at in 0..LABEL_MAX {
-                let mut bytes = [b'a'; LABEL_MAX];
-                bytes[at] = value;
-                assert_eq!(
-                    digits_in(&bytes),
-                    digits_one_by_one(&bytes),
-                    "byte {value} at {at}"
-                );
-            }
+            let bytes = [value; LABEL_MAX];
+            assert_eq!(dots(&bytes), dots_one_by_one(&bytes), "byte {value}");
         }
-        assert_eq!(digits_in(b"0123456789/:a.-z"), 0x3FF);
     }
 
     fn padded(name: &str) -> [u8; 256] {
@@ -287,31 +237,40 @@ mod tests {
     fn a_key_is_the_whole_label_and_only_it() {
         let name = "uk.sch.school-website-1.school-website-12.x";
         let buf = padded(name);
-        let uk = LabelKey::of(&buf, 0, 2).expect("uk");
-        let sch = LabelKey::of(&buf, 3, 6).expect("sch");
+        let (uk, len) = LabelKey::at(&buf, name.len(), 0).expect("uk");
+        assert_eq!(len, 2);
+        let (sch, len) = LabelKey::at(&buf, name.len(), 3).expect("sch");
+        assert_eq!(len, 3);
         assert_ne!(uk, sch);
-        let sixteen = LabelKey::of(&buf, 7, 23).expect("16 bytes");
-        assert_eq!(LabelKey::of(&buf, 24, 41), None, "17 bytes");
-        let last = LabelKey::of(&buf, name.len() - 1, name.len()).expect("x");
+        let (sixteen, len) = LabelKey::at(&buf, name.len(), 7).expect("16 bytes");
+        assert_eq!(len, 16);
+        assert_eq!(LabelKey::at(&buf, name.len(), 24), None, "17 bytes");
+        let (last, len) = LabelKey::at(&buf, name.len(), name.len() - 1).expect("x");
+        assert_eq!(len, 1);
         // The same label elsewhere, or in another name, is the same key.
         let other = "x.school-website-1";
-        let again = LabelKey::of(&padded(other), 2, other.len()).expect("again");
-        assert_eq!(again, sixteen);
-        let x = LabelKey::of(&padded(other), 0, 1).expect("x");
+        let (again, len) = LabelKey::at(&padded(other), other.len(), 2).expect("again");
+        assert_eq!((again, len), (sixteen, 16));
+        let (x, _) = LabelKey::at(&padded(other), other.len(), 0).expect("x");
         assert_eq!(x, last);
         // A zero byte inside a label is part of it.
-        let with_zero = LabelKey::of(&padded("a\0"), 0, 2).expect("a0");
-        let a = LabelKey::of(&padded("a"), 0, 1).expect("a");
+        let zero = "a\0";
+        let (with_zero, len) = LabelKey::at(&padded(zero), zero.len(), 0).expect("a0");
+        assert_eq!(len, 2);
+        let (a, _) = LabelKey::at(&padded("a"), 1, 0).expect("a");
         assert_ne!(with_zero, a);
         // Too near the end of the buffer to load.
-        assert_eq!(LabelKey::of(&buf, 245, 250), None);
+        assert_eq!(LabelKey::at(&buf, 250, 245), None);
     }
 
     #[test]
     fn a_remembered_label_is_for_those_rules_only() {
-        let mut known = KnownLabels::new();
+        let mut known = KnownLabels {
+            slots: Vec::new(),
+            bypass: false,
+        };
         let name = "suicide.sch";
-        let key = LabelKey::of(&padded(name), 0, 7).expect("key");
+        let (key, _) = LabelKey::at(&padded(name), name.len(), 0).expect("key");
         let found = [Found {
             pattern: 3,
             readings: 7,
@@ -322,7 +281,7 @@ mod tests {
         known.put(1, key, &found);
         assert_eq!(known.get(1, &key), Some(&found[..]));
         assert_eq!(known.get(2, &key), None);
-        let sch = LabelKey::of(&padded(name), 8, name.len()).expect("sch");
+        let (sch, _) = LabelKey::at(&padded(name), name.len(), 8).expect("sch");
         assert_eq!(known.get(1, &sch), None);
         known.put(1, sch, &[]);
         assert_eq!(known.get(1, &sch), Some(&[][..]));

@@ -1,29 +1,25 @@
-//! Reading a name for the name rules: the whole name folded and run through
-//! the rules' automaton in one pass, every reading of a label's digits in
-//! turn.
+//! Reading a name for the name rules: each label folded and run through the
+//! rules' automaton in one pass, every reading of its digits in turn.
 //!
 //! A label is read three ways (1 as i, 1 as l, every digit dropped), but
 //! until its first digit the three read the same, and most labels hold no
 //! digit. A [`Table`] built from the automaton at reload reads the raw bytes
-//! with the folding built in: one look-up a byte, a dot back to the first
-//! row, no buffer, nothing allocated for an ASCII name, no work per label.
-//! Only from a digit the readings fold apart (0, 1, 3, 4, 5, 7) is the rest
-//! of that label read once per reading that differs, each from the state
-//! the shared part reached; when that rest is long, what the label holds is
-//! taken from the thread's remembered labels (`labels`) if it read the
-//! label lately.
+//! with the folding built in: one look-up a byte, no buffer, nothing
+//! allocated for an ASCII name. Only from a digit the readings fold apart
+//! (0, 1, 3, 4, 5, 7) is the rest of that label read once per reading that
+//! differs, each from the state the shared part reached. A label the
+//! thread read lately is not read again: what it holds is taken from the
+//! thread's remembered labels (`labels`).
 
+use std::collections::BTreeMap;
 use std::mem::MaybeUninit;
 
 use aho_corasick::Anchored;
 use aho_corasick::automaton::{Automaton as _, StateID};
 use aho_corasick::dfa::DFA;
 
-use super::labels::{self, FOUND_MAX, Found, KnownLabels, LABEL_MAX, LabelKey};
-use super::{NameRules, RuleHit, Variant, fold_label};
-
-mod table;
-use table::{CLASS, CLASS_BY_READING, MATCH, ROW, STOP, Table};
+use super::labels::{self, FOUND_MAX, Found, KnownLabels, LabelKey};
+use super::{FOLD, NameRules, RuleHit, Variant, fold_label};
 
 /// The readings, as bits, in the order a hit is chosen: a term found
 /// reading 1 as i is reported before one found reading it as l, then one
@@ -36,7 +32,48 @@ const ALL: u8 = 0b111;
 
 /// Matches kept per name; a name with more is cut short (more than this
 /// many terms and exceptions in one name is no ordinary name).
-const MAX_MATCHES: usize = 64;
+const MAX_MATCHES: usize = 32;
+
+/// A byte's column in the [`Table`], the same for every reading: 0 when all
+/// drop it, 1 for a dot or a digit the readings fold apart, else 2 + the
+/// letter.
+static CLASS: [u8; 256] = class_table();
+/// Each reading's column for every byte (never 1: a reading folds each
+/// digit one way).
+static CLASS_BY_READING: [[u8; 256]; 3] =
+    [reading_classes(0), reading_classes(1), reading_classes(2)];
+
+const fn column(letter: u8) -> u8 {
+    match letter {
+        0 => 0,
+        letter => letter - b'a' + 2,
+    }
+}
+
+const fn class_table() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (a, b, c) = (FOLD[0][i], FOLD[1][i], FOLD[2][i]);
+        table[i] = if i == b'.' as usize || a != b || b != c {
+            1
+        } else {
+            column(a)
+        };
+        i += 1;
+    }
+    table
+}
+
+const fn reading_classes(reading: usize) -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = column(FOLD[reading][i]);
+        i += 1;
+    }
+    table
+}
 
 /// The rules' automaton, and the same as a [`Table`].
 #[derive(Debug)]
@@ -62,30 +99,149 @@ impl Automaton {
     }
 }
 
-/// A term or exception found: in which readings of which label (by where
-/// it starts), where.
+/// The automaton's states over raw name bytes, folding built in: a row per
+/// state, a column per [`CLASS`]. An entry is where the next row starts,
+/// with [`MATCH`] added when that state holds matches; [`STOP`] (no row)
+/// for a dot or a digit the readings fold apart. A doubled letter leaves
+/// the row as it is, so it is read once.
+#[derive(Debug)]
+struct Table {
+    next: Vec<u32>,
+    /// Each row's automaton state (while building: the rows to fill).
+    states: Vec<StateID>,
+    /// Each row's matches: a range of `patterns`, worked out once here so
+    /// a match costs a slice read, not the automaton's look-ups.
+    matches: Vec<(u32, u32)>,
+    /// Every row's matching patterns, in the automaton's order, with their
+    /// folded length.
+    patterns: Vec<(u32, u16)>,
+    /// The column of the letter read into each row (0 for the start): a
+    /// replay counts a letter as read only where it is not this one.
+    lasts: Vec<u8>,
+}
+
+const STRIDE: usize = 32;
+const ROW: u32 = (1 << 30) - 1;
+const MATCH: u32 = 1 << 30;
+const STOP: u32 = 1 << 31;
+
+impl Table {
+    fn build(dfa: &DFA) -> Result<Table, String> {
+        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        let mut table = Table {
+            next: Vec::new(),
+            states: vec![start],
+            matches: Vec::new(),
+            patterns: Vec::new(),
+            lasts: vec![0],
+        };
+        let mut rows = BTreeMap::from([(start, 0u32)]);
+        let mut row = 0;
+        while let Some(&state) = table.states.get(row) {
+            let here = (row * STRIDE) as u32;
+            let last = table.lasts[row];
+            let mut entries = [here; STRIDE];
+            entries[1] = STOP;
+            for letter in b'a'..=b'z' {
+                let class = column(letter);
+                if class == last {
+                    continue;
+                }
+                let to = dfa.next_state(Anchored::No, state, letter);
+                let to_row = match rows.get(&to) {
+                    Some(&to_row) => to_row,
+                    None => {
+                        let to_row = u32::try_from(table.states.len() * STRIDE)
+                            .ok()
+                            .filter(|&r| r <= ROW)
+                            .ok_or("the terms make too large an automaton")?;
+                        rows.insert(to, to_row);
+                        table.states.push(to);
+                        table.lasts.push(class);
+                        to_row
+                    }
+                };
+                entries[usize::from(class)] = to_row | if dfa.is_match(to) { MATCH } else { 0 };
+            }
+            table.next.extend_from_slice(&entries);
+            let first = table.patterns.len();
+            let matches = if dfa.is_match(state) {
+                dfa.match_len(state)
+            } else {
+                0
+            };
+            for index in 0..matches {
+                let id = dfa.match_pattern(state, index);
+                let len = u16::try_from(dfa.pattern_len(id)).unwrap_or(u16::MAX);
+                table.patterns.push((id.as_u32(), len));
+            }
+            let range = u32::try_from(first)
+                .ok()
+                .zip(u32::try_from(table.patterns.len()).ok())
+                .ok_or("the terms make too large an automaton")?;
+            table.matches.push(range);
+            row += 1;
+        }
+        Ok(table)
+    }
+
+    /// The entry for `class` in the row starting at `at`.
+    #[inline(always)]
+    fn entry(&self, at: usize, class: u8) -> u32 {
+        let index = at + usize::from(class);
+        debug_assert!(index < self.next.len());
+        // SAFETY: `at` is 0 or a row start taken from an entry, and `build`
+        // writes every row whole (STRIDE entries) before any entry points
+        // at it; `class` is below STRIDE (a letter column is at most 27).
+        // This is the one look-up made for every byte of every name.
+        unsafe { *self.next.get_unchecked(index) }
+    }
+
+    /// The patterns matching in the row starting at `at`.
+    fn matches_at(&self, at: usize) -> &[(u32, u16)] {
+        self.matches
+            .get(at / STRIDE)
+            .and_then(|&(from, to)| self.patterns.get(from as usize..to as usize))
+            .unwrap_or_default()
+    }
+
+    /// The row and the letters read after `bytes`, from row `at` with
+    /// `pos` letters, each byte in column `classes[byte]`.
+    fn replay(
+        &self,
+        bytes: &[u8],
+        classes: &[u8; 256],
+        mut at: usize,
+        mut pos: u16,
+    ) -> (usize, u16) {
+        for &byte in bytes {
+            let class = classes[usize::from(byte)];
+            let read = class >= 2 && self.lasts.get(at / STRIDE) != Some(&class);
+            pos = pos.saturating_add(u16::from(read));
+            at = (self.entry(at, class) & ROW) as usize;
+        }
+        (at, pos)
+    }
+}
+
+/// A term or exception found: in which readings of which label, where.
 #[derive(Clone, Copy)]
 struct Occurrence {
     found: Found,
     label: u8,
 }
 
-struct Scan<'a, 'k> {
+struct Scan<'a> {
     rules: &'a NameRules,
     dfa: &'a DFA,
     table: &'a Table,
-    rules_id: u64,
     mask: u64,
-    /// The thread's remembered labels (None while another read holds them).
-    known: Option<&'k mut KnownLabels>,
     /// The first `len` are written: most names hold no term, and clearing
     /// this for each would cost more than reading the name.
     found: [MaybeUninit<Occurrence>; MAX_MATCHES],
     len: usize,
-    /// Everything found in the label `label_owner` (by where it starts),
-    /// whatever the mask, for the thread's remembered labels;
-    /// `label_len` counts past the end.
-    label_owner: u16,
+    /// Everything found in the label being read, whatever the mask, for
+    /// the thread's remembered labels; `label_len` counts past the end.
     label_found: [Found; FOUND_MAX],
     label_len: usize,
 }
@@ -99,340 +255,150 @@ pub(super) fn find(
     key: &[u8],
     padded: &[u8; 256],
     mask: u64,
-    shape: Shape,
-    known: Option<&mut KnownLabels>,
 ) -> Option<RuleHit> {
-    let mut scan = Scan {
-        rules,
-        dfa: &automaton.dfa,
-        table: &automaton.table,
-        rules_id: automaton.id,
-        mask,
-        known,
-        found: [const { MaybeUninit::uninit() }; MAX_MATCHES],
-        len: 0,
-        label_owner: u16::MAX,
-        label_found: [Found::default(); FOUND_MAX],
-        label_len: 0,
-    };
-    // Only an international label ("xn--...") is read apart; every one
-    // holds "--", which few other names do.
-    if shape.hyphen_pair {
-        scan.label_by_label(key, padded);
-    } else {
-        scan.read(key, padded);
-    }
-    scan.first_hit()
-}
-
-/// What a name holds that decides how it is read and whether its answer
-/// is remembered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Shape {
-    /// "--" somewhere: it may hold an international label ("xn--...").
-    pub hyphen_pair: bool,
-    /// A digit somewhere: a label may be read three ways.
-    pub digit: bool,
-}
-
-/// The [`Shape`] of the name of `len` bytes in `padded` (its bytes, then
-/// zeros): sixteen bytes a compare.
-pub(super) fn shape(padded: &[u8; 256], len: usize) -> Shape {
-    let mut shape = Shape {
-        hyphen_pair: false,
-        digit: false,
-    };
-    let mut carry = 0;
-    for chunk in padded.chunks_exact(LABEL_MAX).take(len.div_ceil(LABEL_MAX)) {
-        let Ok(chunk) = <&[u8; LABEL_MAX]>::try_from(chunk) else {
-            return Shape {
-                hyphen_pair: true,
-                digit: true,
-            };
+    labels::with_known(|mut known| {
+        let mut scan = Scan {
+            rules,
+            dfa: &automaton.dfa,
+            table: &automaton.table,
+            mask,
+            found: [const { MaybeUninit::uninit() }; MAX_MATCHES],
+            len: 0,
+            label_found: [Found::default(); FOUND_MAX],
+            label_len: 0,
         };
-        let hyphens = labels::positions_of(chunk, b'-');
-        shape.hyphen_pair |= hyphens & (hyphens << 1 | carry) != 0;
-        shape.digit |= labels::digits_in(chunk) != 0;
-        carry = hyphens >> (LABEL_MAX - 1);
-    }
-    shape
-}
-
-/// Where the label holding the byte at `at` in `padded` (a name's bytes,
-/// then zeros) starts: the sixteen bytes before it in one compare.
-fn label_start(padded: &[u8; 256], at: usize) -> usize {
-    let from = at.saturating_sub(LABEL_MAX);
-    let Some(bytes) = padded
-        .get(from..)
-        .and_then(|b| b.first_chunk::<LABEL_MAX>())
-    else {
-        return 0;
-    };
-    // The dots before `at` among the sixteen bytes from `from`.
-    let before = labels::positions_of(bytes, b'.') & ((1u32 << (at - from)) - 1);
-    if before != 0 {
-        return from + (31 - before.leading_zeros() as usize) + 1;
-    }
-    padded
-        .get(..from)
-        .and_then(|head| head.iter().rposition(|&b| b == b'.'))
-        .map_or(0, |dot| dot + 1)
-}
-
-/// Where the label holding the byte at `at` in the name of `len` bytes in
-/// `padded` ends: its dot, or the end of the name.
-fn label_end(padded: &[u8; 256], len: usize, at: usize) -> usize {
-    let dot = padded
-        .get(at..)
-        .and_then(|b| b.first_chunk::<LABEL_MAX>())
-        .map(|bytes| labels::positions_of(bytes, b'.'))
-        .filter(|&dots| dots != 0)
-        .map(|dots| at + dots.trailing_zeros() as usize)
-        .or_else(|| {
-            let rest = padded.get(at..len)?;
-            rest.iter().position(|&b| b == b'.').map(|dot| at + dot)
-        });
-    dot.map_or(len, |dot| dot.min(len))
-}
-
-/// Bytes read a step: the steps' look-ups wait on each other anyway, and
-/// a step saves the loop's test for three of them.
-const STEP: usize = 4;
-
-/// A label whose readings differ for this many bytes or more from its
-/// first digit is looked up in the thread's remembered labels (and
-/// remembered): reading a shorter rest every way is cheaper than the
-/// look-up.
-const REMEMBER_FROM: usize = 6;
-
-impl<'a, 'k> Scan<'a, 'k> {
-    /// Reads the name `key` (`padded`: the same bytes, then zeros). A dot
-    /// takes the table back to its first row, so the name is read in one
-    /// pass with no work per label.
-    #[inline(always)]
-    fn read(&mut self, key: &[u8], padded: &[u8; 256]) {
-        self.read_on(key, padded, 0, 0);
-    }
-
-    /// Reads `key` from `from`, the table at row `at`, to its end, four
-    /// bytes a step: past the name the buffer holds zeros, which every
-    /// reading drops.
-    #[inline(always)]
-    fn read_on(&mut self, key: &[u8], padded: &[u8; 256], from: usize, mut at: usize) {
-        let table = self.table;
-        let mut i = from;
+        let mut label_id = 0u8;
+        let mut i = 0;
         while i < key.len() {
-            let Some(&[b0, b1, b2, b3]) = padded.get(i..i + STEP) else {
-                break;
-            };
-            let e0 = table.entry(at, CLASS[usize::from(b0)]);
-            if e0 >= MATCH {
-                (at, i) = self.stopped(key, padded, i, at, e0);
-                continue;
-            }
-            let e1 = table.entry(e0 as usize, CLASS[usize::from(b1)]);
-            if e1 >= MATCH {
-                (at, i) = self.stopped(key, padded, i + 1, e0 as usize, e1);
-                continue;
-            }
-            let e2 = table.entry(e1 as usize, CLASS[usize::from(b2)]);
-            if e2 >= MATCH {
-                (at, i) = self.stopped(key, padded, i + 2, e1 as usize, e2);
-                continue;
-            }
-            let e3 = table.entry(e2 as usize, CLASS[usize::from(b3)]);
-            if e3 >= MATCH {
-                (at, i) = self.stopped(key, padded, i + 3, e2 as usize, e3);
-                continue;
-            }
-            at = e3 as usize;
-            i += STEP;
-        }
-    }
-
-    /// Reads `key[from..end]`, the table at row `at`, a byte at a time (the
-    /// bytes after `end` are the next label's, not zeros).
-    fn read_until(
-        &mut self,
-        key: &[u8],
-        padded: &[u8; 256],
-        from: usize,
-        end: usize,
-        mut at: usize,
-    ) {
-        let mut i = from;
-        while i < end {
-            let Some(&byte) = key.get(i) else { break };
-            let entry = self.table.entry(at, CLASS[usize::from(byte)]);
-            if entry >= MATCH {
-                (at, i) = self.stopped(key, padded, i, at, entry);
-                continue;
-            }
-            at = entry as usize;
+            i = scan.label(key, padded, i, label_id, automaton.id, known.as_deref_mut());
+            // At a dot (or past the end): the next label.
             i += 1;
+            label_id = label_id.saturating_add(1);
         }
-    }
+        scan.first_hit()
+    })
+}
 
-    /// The table stopped at `pos` in `key`, coming from row `at`, with
-    /// `entry`: a match there, or a digit the readings fold apart. Returns
-    /// the row and the place to read on from.
-    #[cold]
-    #[inline(never)]
-    fn stopped(
+impl<'a> Scan<'a> {
+    /// The label starting at `start` in `key` (`padded`: the same bytes,
+    /// then zeros): remembered by the thread, or read and remembered.
+    /// Returns where it ends (its dot, or the end of `key`).
+    #[inline(always)]
+    fn label(
         &mut self,
         key: &[u8],
         padded: &[u8; 256],
-        pos: usize,
-        at: usize,
-        entry: u32,
-    ) -> (usize, usize) {
-        if entry & STOP == 0 {
-            let start = label_start(padded, pos);
-            let label = key.get(start..=pos).unwrap_or_default();
-            let (row, letters) = self.table.replay(label, &CLASS, 0, 0);
-            self.record_row(row, ALL, letters, start as u8);
-            return ((entry & ROW) as usize, pos + 1);
+        start: usize,
+        label_id: u8,
+        rules_id: u64,
+        known: Option<&mut KnownLabels>,
+    ) -> usize {
+        if padded.get(start) == Some(&b'x') && key[start..].starts_with(b"xn--") {
+            return self.international(key, start, label_id);
         }
-        // The rest of the label every way; then its dot (or the end).
-        (0, self.digits(key, padded, pos, at))
-    }
-
-    /// The label holding `key[from]`, a digit the readings fold apart, from
-    /// there on, where the shared reading reached row `at`: read every way,
-    /// or, when that rest is long, taken from the thread's remembered
-    /// labels (or read and remembered). Returns where the label ends.
-    fn digits(&mut self, key: &[u8], padded: &[u8; 256], from: usize, at: usize) -> usize {
-        let end = label_end(padded, key.len(), from);
-        if end - from < REMEMBER_FROM {
-            return self.lanes(key, padded, from, at);
-        }
-        let start = label_start(padded, from);
-        let Some(label_key) = LabelKey::of(padded, start, end) else {
-            return self.lanes(key, padded, from, at);
-        };
-        let label = start as u8;
-        let remembered = self.known.as_deref().and_then(|known| {
-            let found = known.get(self.rules_id, &label_key)?;
-            let mut copy = [Found::default(); FOUND_MAX];
-            copy.get_mut(..found.len())?.copy_from_slice(found);
-            Some((copy, found.len()))
+        let remembered = known.and_then(|known| {
+            LabelKey::at(padded, key.len(), start).map(|(label_key, len)| (known, label_key, len))
         });
-        if let Some((found, count)) = remembered {
-            // What the shared reading found is among what is remembered.
-            self.forget(label);
-            for &found in found.get(..count).unwrap_or_default() {
-                self.keep(found, label);
+        let Some((known, label_key, len)) = remembered else {
+            return self.read_label(key, start, label_id);
+        };
+        if let Some(found) = known.get(rules_id, &label_key) {
+            for &found in found {
+                self.keep(found, label_id);
             }
-            return end;
+            return start + len;
         }
-        self.begin_label(label);
-        let end = self.lanes(key, padded, from, at);
-        let rules_id = self.rules_id;
-        if let (Some(known), Some(found)) = (
-            self.known.as_deref_mut(),
-            self.label_found.get(..self.label_len),
-        ) {
+        self.label_len = 0;
+        let end = self.read_label(key, start, label_id);
+        if let Some(found) = self.label_found.get(..self.label_len) {
             known.put(rules_id, label_key, found);
         }
         end
     }
 
-    /// The rest of the label in `key` from its first digit the readings
-    /// fold apart at `from`, where the shared reading reached row `at`:
-    /// every reading read side by side, their look-ups independent of one
-    /// another. Returns where the label ends (its dot, or the end of `key`).
-    fn lanes(&mut self, key: &[u8], padded: &[u8; 256], from: usize, at: usize) -> usize {
+    /// Reads the ASCII label starting at `start` in `key`: the table reads
+    /// it until its dot, a digit the readings fold apart, or a match; those
+    /// few places read the label again. Returns where it ends.
+    #[inline(always)]
+    fn read_label(&mut self, key: &[u8], start: usize, label_id: u8) -> usize {
         let table = self.table;
-        // 1 as l reads as 1 as i does until the label's first 1: its lane
-        // is read throughout, and what it finds before that 1 is left to
-        // the lane of 1 as i.
-        let [mut one_is_i, mut one_is_l, mut no_digits] = [at; 3];
+        // Each label starts at the table's first row.
+        let mut at = 0;
+        let mut i = start;
+        while let Some(&byte) = key.get(i) {
+            let entry = table.entry(at, CLASS[usize::from(byte)]);
+            if entry < MATCH {
+                at = entry as usize;
+                i += 1;
+                continue;
+            }
+            if entry & STOP == 0 {
+                at = (entry & ROW) as usize;
+                self.matched(&key[start..=i], label_id);
+                i += 1;
+                continue;
+            }
+            if byte != b'.' {
+                i = self.lanes(key, start, i, at, label_id);
+            }
+            break;
+        }
+        i
+    }
+
+    /// Records the matches the table found at the end of `label`, which
+    /// every reading reads alike.
+    #[cold]
+    #[inline(never)]
+    fn matched(&mut self, label: &[u8], label_id: u8) {
+        let (at, pos) = self.table.replay(label, &CLASS, 0, 0);
+        self.record_row(at, ALL, pos, label_id);
+    }
+
+    /// The rest of the label starting at `label` in `key`, from its first
+    /// digit the readings fold apart at `from`, where the shared reading
+    /// reached row `at`: every reading that differs read side by side.
+    /// Returns where the label ends (its dot, or the end of `key`).
+    #[inline(never)]
+    fn lanes(&mut self, key: &[u8], label: usize, from: usize, at: usize, label_id: u8) -> usize {
+        let shared = &key[label..from];
+        // 1 as l reads as 1 as i does until the label's first 1.
+        let (mut one_is_i, mut no_digits) = (at, at);
+        let mut one_is_l = None;
         let mut i = from;
         while let Some(&byte) = key.get(i) {
             if byte == b'.' {
                 break;
             }
             let byte = usize::from(byte);
-            let mut entries = [
-                table.entry(one_is_i, CLASS_BY_READING[0][byte]),
-                table.entry(one_is_l, CLASS_BY_READING[1][byte]),
-                table.entry(no_digits, CLASS_BY_READING[2][byte]),
-            ];
-            if (entries[0] | entries[1] | entries[2]) >= MATCH {
-                self.lanes_matched(key, padded, from, i, entries);
-                entries = entries.map(|entry| entry & ROW);
+            if byte == usize::from(b'1') && one_is_l.is_none() {
+                one_is_l = Some(one_is_i);
             }
-            [one_is_i, one_is_l, no_digits] = entries.map(|entry| entry as usize);
+            let entry = self.table.entry(one_is_i, CLASS_BY_READING[0][byte]);
+            one_is_i = (entry & ROW) as usize;
+            if entry & MATCH != 0 {
+                let readings = if one_is_l.is_some() {
+                    ONE_IS_I
+                } else {
+                    ONE_IS_I | ONE_IS_L
+                };
+                self.matched_in(shared, &key[from..=i], 0, readings, label_id);
+            }
+            if let Some(at) = one_is_l.as_mut() {
+                let entry = self.table.entry(*at, CLASS_BY_READING[1][byte]);
+                *at = (entry & ROW) as usize;
+                if entry & MATCH != 0 {
+                    self.matched_in(shared, &key[from..=i], 1, ONE_IS_L, label_id);
+                }
+            }
+            let entry = self.table.entry(no_digits, CLASS_BY_READING[2][byte]);
+            no_digits = (entry & ROW) as usize;
+            if entry & MATCH != 0 {
+                self.matched_in(shared, &key[from..=i], 2, NO_DIGITS, label_id);
+            }
             i += 1;
         }
         i
-    }
-
-    /// Records what the lanes' `entries` matched at `key[pos]`, the rest of
-    /// the label from `from` read in each reading.
-    #[cold]
-    #[inline(never)]
-    fn lanes_matched(
-        &mut self,
-        key: &[u8],
-        padded: &[u8; 256],
-        from: usize,
-        pos: usize,
-        entries: [u32; 3],
-    ) {
-        let start = label_start(padded, from);
-        let shared = key.get(start..from).unwrap_or_default();
-        let rest = key.get(from..=pos).unwrap_or_default();
-        let one = rest.contains(&b'1');
-        let label = start as u8;
-        if entries[0] & MATCH != 0 {
-            let readings = if one { ONE_IS_I } else { ONE_IS_I | ONE_IS_L };
-            self.matched_in(shared, rest, 0, readings, label);
-        }
-        if entries[1] & MATCH != 0 && one {
-            self.matched_in(shared, rest, 1, ONE_IS_L, label);
-        }
-        if entries[2] & MATCH != 0 {
-            self.matched_in(shared, rest, 2, NO_DIGITS, label);
-        }
-    }
-
-    /// A name holding "--": each label read on its own, an international
-    /// one decoded first.
-    #[cold]
-    fn label_by_label(&mut self, key: &[u8], padded: &[u8; 256]) {
-        let mut start = 0;
-        while start < key.len() {
-            let end = label_end(padded, key.len(), start);
-            if key
-                .get(start..)
-                .is_some_and(|rest| rest.starts_with(b"xn--"))
-            {
-                self.international(key, start, start as u8);
-            } else {
-                self.read_until(key, padded, start, end, 0);
-            }
-            start = end + 1;
-        }
-    }
-
-    /// Drops what was kept from label `label` (the last one kept).
-    fn forget(&mut self, label: u8) {
-        while let Some(last) = self.found().last() {
-            if last.label != label {
-                break;
-            }
-            self.len -= 1;
-        }
-    }
-
-    /// Starts remembering what label `label` holds, unless it is the label
-    /// already being remembered.
-    fn begin_label(&mut self, label: u8) {
-        if self.label_owner != u16::from(label) {
-            self.label_owner = u16::from(label);
-            self.label_len = 0;
-        }
     }
 
     /// Records the matches at the end of `rest` read in reading `reading`
@@ -449,9 +415,7 @@ impl<'a, 'k> Scan<'a, 'k> {
         label_id: u8,
     ) {
         let (at, pos) = self.table.replay(shared, &CLASS, 0, 0);
-        let (at, pos) =
-            self.table
-                .replay(rest, &CLASS_BY_READING[reading % READINGS.len()], at, pos);
+        let (at, pos) = self.table.replay(rest, &CLASS_BY_READING[reading], at, pos);
         self.record_row(at, readings, pos, label_id);
     }
 
@@ -531,7 +495,6 @@ impl<'a, 'k> Scan<'a, 'k> {
             start: pos.saturating_sub(len),
             end: pos,
         };
-        self.begin_label(label_id);
         if let Some(slot) = self.label_found.get_mut(self.label_len) {
             *slot = found;
         }
