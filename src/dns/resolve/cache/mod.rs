@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::dns::protocol::EDE_STALE_ANSWER;
@@ -88,6 +88,73 @@ pub enum Cached {
     Missing,
 }
 
+/// The time the cache runs on: the monotonic clock, or in a unit test one
+/// the test holds still and moves (`hold_time`), so that a test can let an
+/// answer run out without waiting for it.
+pub fn now() -> Instant {
+    #[cfg(test)]
+    if let Some(held) = HELD.with(std::cell::Cell::get) {
+        return held;
+    }
+    Instant::now()
+}
+
+#[cfg(test)]
+thread_local! {
+    static HELD: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Holds this thread's [`now`] at `at` (None: the monotonic clock again).
+#[cfg(test)]
+pub fn hold_time(at: Option<Instant>) {
+    HELD.with(|held| held.set(at));
+}
+
+/// How long the live answer an entry just gave may be given again as it
+/// was, with its TTLs counted down as the entry's would be: what the
+/// stage that answers a repeated question from its bytes keeps beside them.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Gone once the entry is (replaced by a refresh, pushed out, expired
+    /// and removed): then the next query goes through the cache again.
+    /// Counts the answers given under the lease, which are the entry's
+    /// hits too (a popular answer is refreshed early).
+    alive: Weak<AtomicU32>,
+    /// When the entry was stored: its TTLs count down from then, a whole
+    /// second at a time.
+    pub stored: Instant,
+    /// The whole seconds already counted down in the answer given.
+    pub age_secs: u32,
+    /// Its expiry, or, for an answer the cache would refresh early, when
+    /// that refresh may begin (so the queries that would ask for it reach
+    /// the cache).
+    pub until: Instant,
+}
+
+impl Lease {
+    /// Whether the entry still holds, and would give the same answer, at
+    /// `now`; if so, the answer given again is counted as its hit.
+    pub fn hit(&self, now: Instant) -> bool {
+        if now >= self.until {
+            return false;
+        }
+        match self.alive.upgrade() {
+            Some(hits) => {
+                hits.fetch_add(1, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The whole seconds to count down, from the answer given, at `now`.
+    pub fn countdown_at(&self, now: Instant) -> u32 {
+        let age =
+            u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX);
+        age.saturating_sub(self.age_secs)
+    }
+}
+
 /// A question, hashed once per query; the name and type are kept to tell
 /// apart the (vanishingly rare) questions whose hashes collide.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +182,9 @@ struct Entry {
     age_secs: u32,
     /// What the entry costs, from [`entry_bytes`].
     bytes: usize,
+    /// Dropped with the entry: the [`Lease`]s it gave end with it. Holds
+    /// the hits given under them, not yet in `hits`.
+    life: Arc<AtomicU32>,
 }
 
 /// One shard's answers and the bytes they cost together. Entries are
@@ -145,7 +215,9 @@ const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Box<Entry>)>() + 1)
     + size_of::<Entry>().next_multiple_of(32)
     + size_of::<UpstreamAnswer>()
     + 2 * size_of::<usize>()
-    + size_of::<WireRecords>();
+    + size_of::<WireRecords>()
+    // The entry's life (two counts and its hits).
+    + 2 * size_of::<usize>() + size_of::<u64>();
 
 /// What an answer for `name` costs in the cache: [`ENTRY_OVERHEAD`], the
 /// name, and each record's struct plus twice its wire length (once for the
@@ -242,20 +314,20 @@ impl ResponseCache {
             }
             return Cached::Stale { answer, refresh };
         }
-        let (answer, refresh) = self.serve_fresh(entry, now);
+        let (answer, refresh, _) = self.serve_fresh(entry, now);
         Cached::Fresh { answer, refresh }
     }
 
-    /// The live answer for the question at `now`, if one is held, and
-    /// whether to refresh it; a miss or a stale answer is left exactly as
-    /// it was, for [`ResponseCache::get`].
+    /// The live answer for the question at `now`, if one is held, whether
+    /// to refresh it, and its lease; a miss or a stale answer is left
+    /// exactly as it was, for [`ResponseCache::get`].
     fn get_fresh(
         &self,
         key: QuestionKey,
         name: &Name,
         record_type: RecordType,
         now: Instant,
-    ) -> Option<(Arc<UpstreamAnswer>, bool)> {
+    ) -> Option<(Arc<UpstreamAnswer>, bool, Lease)> {
         let mut shard = self
             .shard(key)
             .lock()
@@ -268,14 +340,16 @@ impl ResponseCache {
     }
 
     /// A live `entry` served at `now`: its TTLs counted down, its hit
-    /// counted, and whether it is due for a refresh (marked as asked).
-    fn serve_fresh(&self, entry: &mut Entry, now: Instant) -> (Arc<UpstreamAnswer>, bool) {
+    /// counted, whether it is due for a refresh (marked as asked), and
+    /// how long the answer given may be given again ([`Lease`]).
+    fn serve_fresh(&self, entry: &mut Entry, now: Instant) -> (Arc<UpstreamAnswer>, bool, Lease) {
         let age = u32::try_from(now.duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
         if age > entry.age_secs {
             entry.current = Arc::new(counted_down(&entry.current, age - entry.age_secs));
             entry.age_secs = age;
         }
-        entry.hits = entry.hits.saturating_add(1);
+        let leased_hits = entry.life.swap(0, Relaxed);
+        entry.hits = entry.hits.saturating_add(1).saturating_add(leased_hits);
         let left = entry.original_ttl.saturating_sub(age);
         let refresh = self.policy.prefetch
             && !entry.refreshing
@@ -285,7 +359,23 @@ impl ResponseCache {
         if refresh {
             entry.refreshing = true;
         }
-        (entry.current.clone(), refresh)
+        // A popular answer is refreshed once no more than a tenth of its
+        // TTL is left; from then on every query must reach the entry.
+        let until = if self.policy.prefetch && entry.original_ttl >= PREFETCH_MIN_TTL_SECS {
+            let window = entry.original_ttl - entry.original_ttl / 10;
+            entry
+                .expires
+                .min(entry.stored + Duration::from_secs(u64::from(window)))
+        } else {
+            entry.expires
+        };
+        let lease = Lease {
+            alive: Arc::downgrade(&entry.life),
+            stored: entry.stored,
+            age_secs: entry.age_secs,
+            until,
+        };
+        (entry.current.clone(), refresh, lease)
     }
 
     /// A failed lookup: a stale answer is kept (and not refreshed again for
@@ -297,7 +387,7 @@ impl ResponseCache {
         record_type: RecordType,
         failure: Arc<UpstreamAnswer>,
     ) {
-        let now = Instant::now();
+        let now = now();
         {
             let mut shard = self
                 .shard(key)
@@ -341,7 +431,7 @@ impl ResponseCache {
             // the shard for it.
             return;
         }
-        let now = Instant::now();
+        let now = now();
         let mut shard = self
             .shard(key)
             .lock()
@@ -398,6 +488,7 @@ impl ResponseCache {
                 current: answer,
                 age_secs: 0,
                 bytes,
+                life: Arc::new(AtomicU32::new(0)),
             }),
         );
     }
