@@ -110,11 +110,6 @@ impl Keep {
         {
             return None;
         }
-        // Not yet kept: a blocked answer, whose every repeat must make its
-        // block event.
-        if answer.explanation.is_some() {
-            return None;
-        }
         let blocked = match &answer.explanation {
             // An unlock in force might release it for the next client.
             Some(_) if !overrides.is_empty() => return None,
