@@ -304,13 +304,17 @@ impl Side {
     fn recorded(&self) -> (Vec<BlockEvent>, Vec<(String, u64)>, String) {
         let events = self.events.0.lock().expect("events").clone();
         let lists = &self.pipeline.settings().policy.lists;
-        // Every counter; not the upstream's timings, and in one order
-        // (some families come out in a hash map's).
+        // Every counter but the stage's own; not the upstream's timings,
+        // and in one order (some families come out in a hash map's).
         let mut counters: Vec<String> = self
             .metrics
             .render(lists, &self.journal.stats())
             .lines()
-            .filter(|line| !line.starts_with('#') && !line.contains("duration_seconds"))
+            .filter(|line| {
+                !line.starts_with('#')
+                    && !line.contains("duration_seconds")
+                    && !line.starts_with("lollipop_repeated_answers")
+            })
             .map(str::to_owned)
             .collect();
         counters.sort();
@@ -503,6 +507,8 @@ fn run(steps: &[Step]) -> Result<u64, TestCaseError> {
     prop_assert!(off.pipeline.repeats().is_none());
     let hits = on.pipeline.repeats().map_or(0, |repeats| repeats.hits());
     prop_assert!(hits <= hits_possible);
+    prop_assert_eq!(on.metrics.repeated.get(), hits);
+    prop_assert_eq!(off.metrics.repeated.get(), 0);
     Ok(hits)
 }
 

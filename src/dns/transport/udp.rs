@@ -279,6 +279,7 @@ pub(super) fn answer_at_once(
             &mut reply,
         )
     {
+        metrics.repeated.inc();
         return None;
     }
     let query = match codec::read(datagram) {
