@@ -30,7 +30,7 @@ use super::after_upstream::after_upstream;
 use super::answer::{Answer, ExtendedError, UpstreamAnswer};
 use super::cache;
 use super::recorder::Recorder;
-use super::repeats::{Keep, RepeatKey, Repeats};
+use super::repeats::{self, Keep, RepeatKey, Repeats};
 use super::settings::{Client, Settings};
 use super::share::Requester;
 use super::upstream::Busy;
@@ -61,6 +61,7 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(mut settings: Settings, recorder: Recorder, clock: Clock) -> Pipeline {
         recorder.attach(&mut settings);
+        let repeats = Repeats::new(repeats::budget_for(settings.upstream.cache_budget()));
         Pipeline {
             in_force: ArcSwap::from_pointee(InForce {
                 settings: Arc::new(settings),
@@ -68,7 +69,7 @@ impl Pipeline {
                 generation: 0,
             }),
             generations: AtomicU64::new(0),
-            repeats: Some(Repeats::default()),
+            repeats: Some(repeats),
             recorder,
             clock,
         }

@@ -127,6 +127,11 @@ impl CachedUpstream {
         self.cache.len()
     }
 
+    /// The most the response cache may hold, in bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache.budget()
+    }
+
     /// Bytes the response cache holds now.
     pub fn cached_bytes(&self) -> usize {
         self.cache.bytes()

@@ -493,6 +493,11 @@ impl ResponseCache {
         );
     }
 
+    /// The most its answers may cost together, in bytes.
+    pub fn budget(&self) -> usize {
+        self.bytes_per_shard * SHARDS
+    }
+
     /// Answers held now (for tests and the status page).
     pub fn len(&self) -> usize {
         self.shards
