@@ -373,3 +373,85 @@ impl Repeats {
             .sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keep() -> Keep {
+        Keep {
+            profile: 0,
+            lease: None,
+            counts_down: false,
+            blocked: None,
+        }
+    }
+
+    /// A query of `name` as the key holds it (its bytes after the ID).
+    fn query(name: &str) -> Vec<u8> {
+        let mut bytes = vec![1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.split('.') {
+            bytes.push(label.len() as u8);
+            bytes.extend(label.bytes());
+        }
+        bytes.extend([0, 0, 1, 0, 1]);
+        bytes
+    }
+
+    #[test]
+    fn a_full_store_drops_its_oldest_answers_and_stays_within_its_budget() {
+        let budget = 64 * 1024;
+        let repeats = Repeats::new(budget);
+        let response = [0x55u8; 100];
+        let names: Vec<String> = (0..2_000).map(|i| format!("n{i}.example")).collect();
+        for name in &names {
+            let query = query(name);
+            let key = repeats.key(&query, Some(0), 0, 1);
+            repeats.remember(&key, keep(), &response, None);
+            assert!(repeats.bytes() <= budget, "{} bytes held", repeats.bytes());
+        }
+        let held = |name: &str| {
+            let query = query(name);
+            let key = repeats.key(&query, Some(0), 0, 1);
+            repeats
+                .answer(&key, [9, 9], Instant::now(), |bytes| {
+                    assert_eq!(bytes[..2], [9, 9]);
+                    assert_eq!(bytes[2..], response[2..]);
+                })
+                .is_some()
+        };
+        assert!(held("n1999.example"), "the newest answer is kept");
+        assert!(!held("n0.example"), "the oldest answer made room");
+        assert!(repeats.len() < names.len() / 2);
+        // Another generation, profile or listener is another question.
+        let query = query("n1999.example");
+        for key in [
+            repeats.key(&query, Some(0), 0, 2),
+            repeats.key(&query, Some(0), 1, 1),
+            repeats.key(&query, Some(1), 0, 1),
+            repeats.key(&query, None, 0, 1),
+        ] {
+            assert!(
+                repeats
+                    .answer(&key, [0, 0], Instant::now(), |_| {})
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_whose_ttls_must_count_down_is_kept_only_with_their_places_and_a_lease() {
+        let repeats = Repeats::new(1 << 20);
+        let query = query("www.example");
+        let key = repeats.key(&query, None, 0, 1);
+        let counting = || Keep {
+            counts_down: true,
+            ..keep()
+        };
+        // No lease: nothing says how long it holds.
+        repeats.remember(&key, counting(), &[0; 40], Some(vec![30]));
+        // Too long for a UDP answer.
+        repeats.remember(&key, keep(), &[0; MAX_RESPONSE + 1], None);
+        assert!(repeats.is_empty());
+    }
+}
