@@ -28,9 +28,8 @@ use hickory_resolver::proto::op::ResponseCode;
 
 use super::after_upstream::after_upstream;
 use super::answer::{Answer, ExtendedError, UpstreamAnswer};
-use super::cache;
 use super::recorder::Recorder;
-use super::repeats::{self, Keep, RepeatKey, Repeats};
+use super::repeats::{self, Keep, Repeats};
 use super::settings::{Client, Settings};
 use super::share::Requester;
 use super::upstream::Busy;
@@ -214,72 +213,6 @@ impl Pipeline {
                 Some((answer, keep))
             }
             AtOnce::MustWait(..) => None,
-        }
-    }
-
-    /// The key under which `query` (a UDP query's bytes after its ID, as
-    /// the codec accepts for this stage) from `client` is kept, on
-    /// `in_force`; None when this stage is off, or the full query log is
-    /// on (it writes every name, which this stage does not keep).
-    pub fn repeat_key<'q>(
-        &self,
-        in_force: &InForce,
-        query: &'q [u8],
-        client: Client,
-    ) -> Option<RepeatKey<'q>> {
-        let repeats = self.repeats.as_ref()?;
-        let settings = &in_force.settings;
-        if settings.full_query_log {
-            return None;
-        }
-        let profile = settings.policy.profile_for(client.address, client.listener);
-        Some(repeats.key(query, client.listener, profile, in_force.generation))
-    }
-
-    /// Stage 0 on UDP: the answer given last time to the same question
-    /// (`key`), if it still holds, with `id` and its TTLs counted down,
-    /// handed to `send` and recorded as the whole pipeline records it;
-    /// false when there is none and the pipeline must run.
-    pub fn answer_repeat(
-        &self,
-        in_force: &InForce,
-        key: &RepeatKey,
-        id: [u8; 2],
-        client: Client,
-        send: impl FnOnce(&[u8]),
-    ) -> bool {
-        let Some(repeats) = &self.repeats else {
-            return false;
-        };
-        let Some(repeated) = repeats.answer(key, id, cache::now(), send) else {
-            return false;
-        };
-        let settings = &in_force.settings;
-        if repeated.leased {
-            settings.upstream.count_repeated_hit();
-        }
-        self.recorder.record_repeat(
-            settings,
-            repeated.profile,
-            repeated.blocked.as_deref(),
-            client,
-        );
-        true
-    }
-
-    /// Keeps `response`, the answer to `key` written as `keep` says may be
-    /// given again; `ttl_offsets`, where its records' TTLs are (None when
-    /// they could not be found, or it was truncated: then it is kept only
-    /// if its TTLs never count down, and never truncated).
-    pub fn remember(
-        &self,
-        key: &RepeatKey,
-        keep: Keep,
-        response: &[u8],
-        ttl_offsets: Option<Vec<u16>>,
-    ) {
-        if let Some(repeats) = &self.repeats {
-            repeats.remember(key, keep, response, ttl_offsets);
         }
     }
 
