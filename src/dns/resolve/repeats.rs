@@ -22,7 +22,9 @@
 //! Memory is bounded in bytes (half the response cache's budget at start:
 //! 16 MiB by default, room for about 40,000 answers, [`budget_for`]),
 //! spread over shards each with its own lock; a full shard drops its
-//! oldest entries first, one at a time, without looking at the rest.
+//! oldest entries first, one at a time, without looking at the rest. The
+//! answers of a generation no longer in force are never met again and
+//! leave in their turn.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -46,12 +48,13 @@ use super::settings::Client;
 use super::verdict::Verdict;
 
 /// What the kept answers may take together beside a response cache of
-/// `cache_bytes`: half as much. Every answer kept from the cache is in it
-/// too, in a form about twice the size; the bench's mix of 30,000 names
-/// (two thirds allowed or missing, one third blocked) needs about 12 MB.
+/// `cache_bytes`: half as much (a Pi that sets `cache_mb` lower shrinks
+/// both). The bench's mix of 30,000 names (two thirds allowed or missing,
+/// one third blocked) needs about 12 MB.
 pub fn budget_for(cache_bytes: usize) -> usize {
     cache_bytes / 2
 }
+
 /// Shards, so the reader threads rarely wait on the same lock.
 const SHARDS: usize = 16;
 /// The longest response kept: the largest a UDP answer is sent.
@@ -277,8 +280,9 @@ impl Repeats {
     }
 
     /// Keeps `response`, the answer to `key` that `keep` describes, whose
-    /// records' TTLs are at `ttl_offsets`; a response too long, or whose
-    /// TTLs must count down and could not be found, is not kept.
+    /// records' TTLs are at `ttl_offsets` (None for a truncated response,
+    /// or one the codec could not walk: never kept); a response too long
+    /// is not kept either.
     pub fn remember(
         &self,
         key: &RepeatKey,
@@ -289,10 +293,14 @@ impl Repeats {
         if response.len() > MAX_RESPONSE || response.len() < 12 || keep.profile != key.profile {
             return;
         }
-        let ttl_offsets: Box<[u16]> = match (keep.counts_down, ttl_offsets) {
-            (true, Some(offsets)) => offsets.into(),
-            (true, None) => return,
-            (false, _) => Box::default(),
+        let Some(ttl_offsets) = ttl_offsets else {
+            return;
+        };
+        // TTLs made here (a block, a special answer) never count down.
+        let ttl_offsets: Box<[u16]> = if keep.counts_down {
+            ttl_offsets.into()
+        } else {
+            Box::default()
         };
         if keep.counts_down && keep.lease.is_none() {
             return;
@@ -431,8 +439,7 @@ impl Pipeline {
 
     /// Keeps `response`, the answer to `key` written as `keep` says may be
     /// given again; `ttl_offsets`, where its records' TTLs are (None when
-    /// they could not be found, or it was truncated: then it is kept only
-    /// if its TTLs never count down, and never truncated).
+    /// it was truncated or could not be walked: then it is not kept).
     pub fn remember(
         &self,
         key: &RepeatKey,
@@ -479,7 +486,7 @@ mod tests {
         for name in &names {
             let query = query(name);
             let key = repeats.key(&query, Some(0), 0, 1);
-            repeats.remember(&key, keep(), &response, None);
+            repeats.remember(&key, keep(), &response, Some(Vec::new()));
             assert!(repeats.bytes() <= budget, "{} bytes held", repeats.bytes());
         }
         let held = |name: &str| {
@@ -512,7 +519,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_whose_ttls_must_count_down_is_kept_only_with_their_places_and_a_lease() {
+    fn an_answer_is_kept_only_with_its_ttls_places_and_if_they_count_down_a_lease() {
         let repeats = Repeats::new(1 << 20);
         let query = query("www.example");
         let key = repeats.key(&query, None, 0, 1);
@@ -523,7 +530,9 @@ mod tests {
         // No lease: nothing says how long it holds.
         repeats.remember(&key, counting(), &[0; 40], Some(vec![30]));
         // Too long for a UDP answer.
-        repeats.remember(&key, keep(), &[0; MAX_RESPONSE + 1], None);
+        repeats.remember(&key, keep(), &[0; MAX_RESPONSE + 1], Some(Vec::new()));
+        // Truncated, or not walked: no places for its TTLs.
+        repeats.remember(&key, keep(), &[0; 40], None);
         assert!(repeats.is_empty());
     }
 }
