@@ -304,8 +304,9 @@ impl Side {
     fn recorded(&self) -> (Vec<BlockEvent>, Vec<(String, u64)>, String) {
         let events = self.events.0.lock().expect("events").clone();
         let lists = &self.pipeline.settings().policy.lists;
-        // Every counter but the stage's own; not the upstream's timings,
-        // and in one order (some families come out in a hash map's).
+        // Every counter but the stage's own; not the upstream's timings
+        // nor the lists' ages (read from the clock when rendered), and in
+        // one order (some families come out in a hash map's).
         let mut counters: Vec<String> = self
             .metrics
             .render(lists, &self.journal.stats())
@@ -313,6 +314,7 @@ impl Side {
             .filter(|line| {
                 !line.starts_with('#')
                     && !line.contains("duration_seconds")
+                    && !line.contains("age_seconds")
                     && !line.starts_with("lollipop_repeated_answers")
             })
             .map(str::to_owned)
