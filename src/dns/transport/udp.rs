@@ -1,8 +1,10 @@
 //! The UDP listeners: several SO_REUSEPORT sockets on each listen address
 //! (one per core, the kernel spreads clients over them), each read by a
 //! thread of its own that takes every waiting query in one system call and
-//! sends the answers ready at once in one more (`mmsg`). The codec reads
-//! each datagram and writes each answer. A query whose answer is ready at once
+//! sends the answers ready at once in one more (`mmsg`). After the access
+//! check and the rate limit, a question asked again is answered from the
+//! bytes of the answer given to it before (`resolve::repeats`); otherwise
+//! the codec reads the datagram and writes the answer. A query whose answer is ready at once
 //! (blocked, cached, special: the pipeline's synchronous part) costs no
 //! task, no future and no channel; one that must wait for the upstream
 //! becomes a task, and at most [`MAX_WAITING`] wait per address.
