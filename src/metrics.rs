@@ -61,6 +61,9 @@ pub struct Metrics {
     /// FORMERR or NOTIMP, or not at all): counted here, never logged one
     /// line each.
     pub malformed: Counter,
+    /// Questions asked again over UDP and answered from the bytes of the
+    /// answer given before (already counted with every other query too).
+    pub repeated: Counter,
     /// What the abuse limits turned away.
     pub limits: LimitCounters,
     /// The trust's central log, per destination (src/ship).
@@ -210,6 +213,12 @@ impl Default for Metrics {
             "Messages from clients that were not a readable query: answered FORMERR or NOTIMP, or not at all.",
             malformed.clone(),
         );
+        let repeated = Counter::default();
+        registry.register(
+            "lollipop_repeated_answers",
+            "Questions asked again over UDP and answered from the bytes of the answer given to them before (counted in lollipop_queries_total too).",
+            repeated.clone(),
+        );
         registry.register(
             "lollipop_panics",
             "Panics caught in a DNS reader or task: the reader was restarted or the one query dropped, and the rest kept answering.",
@@ -224,6 +233,7 @@ impl Default for Metrics {
             names,
             upstream,
             malformed,
+            repeated,
             limits,
         }
     }

@@ -310,6 +310,20 @@ impl Journal {
         LookupTally { slots }
     }
 
+    /// The allowed lookups counted so far, by profile, for tests that
+    /// hold two ways of answering to the same record.
+    #[cfg(test)]
+    pub fn lookups_counted(&self) -> Vec<(String, u64)> {
+        self.inner
+            .shared
+            .tallies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(profile, counter)| (profile.clone(), counter.load(Relaxed)))
+            .collect()
+    }
+
     /// Queues an audit entry, with the same never-wait guarantee.
     pub fn record_audit(&self, entry: AuditEntry) {
         if self.inner.tx.try_send(Msg::Audit(entry)).is_err() {

@@ -138,6 +138,13 @@ fn a_flooding_client_is_limited_while_another_keeps_being_answered() {
         text.contains("lollipop_rate_limited_total{action=\"dropped\"}"),
         "{text}"
     );
+    // The stage that answers a repeated question from its bytes was on
+    // (the quiet client's repeats were answered by it), and the flood, the
+    // same question, was still limited: the limit comes before it.
+    assert!(
+        lollipop.running().metrics.repeated.get() > 0,
+        "the quiet client's repeats were answered from their bytes:\n{text}"
+    );
 }
 
 #[test]

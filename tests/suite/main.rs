@@ -28,6 +28,7 @@ mod rebinding;
 mod recursion;
 mod reload;
 mod reload_live;
+mod repeats;
 mod school_time;
 mod school_time_clock;
 mod school_time_holidays;

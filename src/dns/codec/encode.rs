@@ -189,6 +189,31 @@ fn write_wire_records(query: &Query, answer: &UpstreamAnswer) -> Option<WireReco
     })
 }
 
+/// Where each TTL of `response`'s answer and authority records is (not
+/// the OPT's, whose TTL field holds flags), so an answer kept to be given
+/// again can have them counted down; None for a truncated response (never
+/// kept) or one this cannot walk.
+pub fn record_ttl_offsets(response: &[u8]) -> Option<Vec<u16>> {
+    let header = response.get(..HEADER_LEN)?;
+    if header[2] & 0x02 != 0 {
+        return None;
+    }
+    let count = |at: usize| usize::from(u16::from_be_bytes([header[at], header[at + 1]]));
+    let mut at = HEADER_LEN;
+    for _ in 0..count(4) {
+        at = name_end(response, at)? + 4;
+    }
+    let records = count(6) + count(8);
+    let mut offsets = Vec::with_capacity(records);
+    for _ in 0..records {
+        let ttl = name_end(response, at)? + 4;
+        let length = response.get(ttl + 4..ttl + 6)?;
+        offsets.push(u16::try_from(ttl).ok()?);
+        at = ttl + 6 + usize::from(u16::from_be_bytes([length[0], length[1]]));
+    }
+    (at <= response.len()).then_some(offsets)
+}
+
 /// Where the (possibly compressed) name written at `at` in `message` ends:
 /// after its root label or its compression pointer.
 fn name_end(message: &[u8], mut at: usize) -> Option<usize> {

@@ -21,7 +21,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 
 use super::protocol::{MAX_UDP_PAYLOAD, MIN_UDP_PAYLOAD};
 
-pub use encode::{bare_error, respond, truncated};
+pub use encode::{bare_error, record_ttl_offsets, respond, truncated};
 
 const HEADER_LEN: usize = 12;
 const CLASS_IN: u16 = 1;
@@ -108,6 +108,26 @@ pub const REFUSED: u8 = 5;
 /// response is never answered: that would be reflection).
 pub fn is_query(message: &[u8]) -> bool {
     message.len() >= HEADER_LEN && message[2] & 0x80 == 0
+}
+
+/// The longest query whose answer may be given again from its bytes.
+const MAX_REPEATABLE_QUERY: usize = 512;
+
+/// The bytes after the ID of a query simple enough for its answer to be
+/// given again from the bytes of the last one: a query, opcode QUERY, one
+/// question, no answer or authority records, at most one additional (the
+/// OPT), at most 512 bytes. Every byte of it (flags, question, OPT) is in
+/// the key, so only the same question asked the same way meets the answer.
+pub fn repeatable(datagram: &[u8]) -> Option<&[u8]> {
+    let header = datagram.get(..HEADER_LEN)?;
+    let count = |at: usize| u16::from_be_bytes([header[at], header[at + 1]]);
+    let simple = header[2] & 0xF8 == 0
+        && count(4) == 1
+        && count(6) == 0
+        && count(8) == 0
+        && count(10) <= 1
+        && datagram.len() <= MAX_REPEATABLE_QUERY;
+    simple.then(|| &datagram[2..])
 }
 
 /// Reads one message from a client.

@@ -1,6 +1,8 @@
 //! Answering: the pipeline of stages for one question and the verdict it
 //! reaches, the answers' shapes, the response cache, the upstreams behind
-//! it, and the record of each lookup. Knows nothing of the wire.
+//! it, and the record of each lookup. Knows nothing of the wire, but for
+//! the bytes of answers given before, which `repeats` keeps and the codec
+//! reads the TTLs of.
 
 pub mod after_upstream;
 pub mod answer;
@@ -12,6 +14,7 @@ pub mod pipeline;
 pub mod rebinding;
 pub mod recorder;
 pub mod recursor;
+pub mod repeats;
 pub mod root_files;
 pub mod settings;
 pub mod share;

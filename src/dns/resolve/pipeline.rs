@@ -1,14 +1,18 @@
 //! The request pipeline: for one question from one client, every stage in
-//! order — identify the client, special names, the policy decision, staff
-//! unlocks, safe search, minimal ANY, the upstream, the CNAME re-check, and
-//! the rebinding guard — in
-//! [`resolve`], which gives the answer and the [`Verdict`] behind it. Its
-//! stages that need no waiting, up to a live answer in the cache, are
-//! [`resolve_at_once`], which the readers call first so that an answer
-//! ready at once costs no future. The stages before the upstream are
-//! [`decide`], which Check and the CLI run alone.
+//! order — a question asked again answered from its bytes (UDP only:
+//! [`super::repeats`]), identify the client, special names, the policy
+//! decision, staff unlocks, safe search, minimal ANY, the upstream, the
+//! CNAME re-check, and the rebinding guard — in [`resolve`], which gives
+//! the answer and the [`Verdict`] behind it. Its stages that need no
+//! waiting, up to a live answer in the cache, are [`resolve_at_once`],
+//! which the readers call first so that an answer ready at once costs no
+//! future; what that answer may be given again as is kept after it is
+//! written ([`Pipeline::remember`]) and, asked again, given by
+//! [`Pipeline::answer_repeat`] before any other stage runs. The stages
+//! before the upstream are [`decide`], which Check and the CLI run alone.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::{ArcSwap, Guard};
 use hickory_resolver::proto::rr::{Name, RecordType};
@@ -25,15 +29,29 @@ use hickory_resolver::proto::op::ResponseCode;
 use super::after_upstream::after_upstream;
 use super::answer::{Answer, ExtendedError, UpstreamAnswer};
 use super::recorder::Recorder;
+use super::repeats::{self, Keep, Repeats};
 use super::settings::{Client, Settings};
 use super::share::Requester;
 use super::upstream::Busy;
 use super::verdict::Verdict;
 
+/// What questions are answered with, replaced whole: the settings and the
+/// staff overrides in force, and a generation no other pair has had, which
+/// the answers given again from their bytes are keyed on, so that a reload,
+/// a rule of time or an unlock granted or ended retires them at once.
+pub struct InForce {
+    pub settings: Arc<Settings>,
+    pub overrides: Arc<OverrideSet>,
+    pub generation: u64,
+}
+
 pub struct Pipeline {
-    settings: ArcSwap<Settings>,
-    /// Staff overrides in force; replaced whole when one is granted or ends.
-    overrides: ArcSwap<OverrideSet>,
+    in_force: ArcSwap<InForce>,
+    /// The last generation given out.
+    generations: AtomicU64,
+    /// Answers kept to be given again from their bytes; None when that
+    /// stage is off.
+    repeats: Option<Repeats>,
     recorder: Recorder,
     /// "Now" for staff unlocks' expiry.
     clock: Clock,
@@ -42,12 +60,30 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(mut settings: Settings, recorder: Recorder, clock: Clock) -> Pipeline {
         recorder.attach(&mut settings);
+        let repeats = Repeats::new(repeats::budget_for(settings.upstream.cache_budget()));
         Pipeline {
-            settings: ArcSwap::from_pointee(settings),
-            overrides: ArcSwap::from_pointee(OverrideSet::default()),
+            in_force: ArcSwap::from_pointee(InForce {
+                settings: Arc::new(settings),
+                overrides: Arc::new(OverrideSet::default()),
+                generation: 0,
+            }),
+            generations: AtomicU64::new(0),
+            repeats: Some(repeats),
             recorder,
             clock,
         }
+    }
+
+    /// The same pipeline without the stage that answers a repeated
+    /// question from its bytes: every question runs every stage.
+    pub fn without_repeats(mut self) -> Pipeline {
+        self.repeats = None;
+        self
+    }
+
+    /// The answers kept to be given again, when that stage is on.
+    pub fn repeats(&self) -> Option<&Repeats> {
+        self.repeats.as_ref()
     }
 
     /// The clock staff unlocks are judged by.
@@ -62,23 +98,42 @@ impl Pipeline {
 
     /// The settings now in force.
     pub fn settings(&self) -> Arc<Settings> {
-        self.settings.load_full()
+        self.in_force.load().settings.clone()
     }
 
     /// The staff overrides in force.
     pub fn overrides(&self) -> Arc<OverrideSet> {
-        self.overrides.load_full()
+        self.in_force.load().overrides.clone()
+    }
+
+    /// The settings and overrides in force, with their generation.
+    pub fn in_force(&self) -> Guard<Arc<InForce>> {
+        self.in_force.load()
     }
 
     /// Puts a new set of staff overrides in force.
     pub fn set_overrides(&self, overrides: OverrideSet) {
-        self.overrides.store(Arc::new(overrides));
+        let overrides = Arc::new(overrides);
+        self.in_force.rcu(|old| InForce {
+            settings: old.settings.clone(),
+            overrides: overrides.clone(),
+            generation: self.next_generation(),
+        });
     }
 
     /// Puts new settings in force; queries in flight finish on the old ones.
     pub fn swap(&self, mut settings: Settings) {
         self.recorder.attach(&mut settings);
-        self.settings.store(Arc::new(settings));
+        let settings = Arc::new(settings);
+        self.in_force.rcu(|old| InForce {
+            settings: settings.clone(),
+            overrides: old.overrides.clone(),
+            generation: self.next_generation(),
+        });
+    }
+
+    fn next_generation(&self) -> u64 {
+        self.generations.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The answer to one question from one client: who is asking, what they
@@ -97,18 +152,21 @@ impl Pipeline {
         client: Client,
         checking_disabled: bool,
     ) -> Answer {
-        let Some(Begun {
-            settings,
-            overrides,
-            reversed,
-        }) = self.begin(name, client)
-        else {
+        let in_force = self.in_force.load_full();
+        let Some(reversed) = self.begin(&in_force, name, client) else {
             return Answer::nxdomain(None);
         };
         let question = self.question(name, record_type, client, checking_disabled);
-        let (verdict, answer) = resolve(&settings, &overrides, reversed, question).await;
-        self.recorder
-            .record(&settings, &verdict, name, record_type, client, &answer);
+        let (verdict, answer) =
+            resolve(&in_force.settings, &in_force.overrides, reversed, question).await;
+        self.recorder.record(
+            &in_force.settings,
+            &verdict,
+            name,
+            record_type,
+            client,
+            &answer,
+        );
         answer
     }
 
@@ -124,20 +182,35 @@ impl Pipeline {
         client: Client,
         checking_disabled: bool,
     ) -> Option<Answer> {
-        let Some(Begun {
-            settings,
-            overrides,
-            reversed,
-        }) = self.begin(name, client)
-        else {
-            return Some(Answer::nxdomain(None));
+        let in_force = self.in_force.load();
+        self.answer_at_once_in(&in_force, name, record_type, client, checking_disabled)
+            .map(|(answer, _)| answer)
+    }
+
+    /// As [`Pipeline::answer_at_once`], on `in_force` as the caller loaded
+    /// it, with whether and how the answer may be given again from its
+    /// bytes to the same question ([`Pipeline::remember`]).
+    pub fn answer_at_once_in(
+        &self,
+        in_force: &InForce,
+        name: &Name,
+        record_type: RecordType,
+        client: Client,
+        checking_disabled: bool,
+    ) -> Option<(Answer, Option<Keep>)> {
+        let Some(reversed) = self.begin(in_force, name, client) else {
+            return Some((Answer::nxdomain(None), None));
         };
+        let settings = &in_force.settings;
         let question = self.question(name, record_type, client, checking_disabled);
-        match resolve_at_once(&settings, &overrides, reversed, question) {
+        match resolve_at_once(settings, &in_force.overrides, reversed, question) {
             AtOnce::Ready(verdict, answer) => {
                 self.recorder
-                    .record(&settings, &verdict, name, record_type, client, &answer);
-                Some(answer)
+                    .record(settings, &verdict, name, record_type, client, &answer);
+                let keep = self.repeats.as_ref().and_then(|_| {
+                    Keep::of(&verdict, &answer, &in_force.overrides, (name, record_type))
+                });
+                Some((answer, keep))
             }
             AtOnce::MustWait(..) => None,
         }
@@ -160,33 +233,20 @@ impl Pipeline {
         }
     }
 
-    /// What every answer starts from; None for a name longer than a DNS
-    /// name may be, already recorded, whose answer is NXDOMAIN (nothing
-    /// upstream could answer it).
-    fn begin(&self, name: &Name, client: Client) -> Option<Begun> {
+    /// The name asked, reversed for the policy; None for a name longer than
+    /// a DNS name may be, already recorded, whose answer is NXDOMAIN
+    /// (nothing upstream could answer it).
+    fn begin(&self, in_force: &InForce, name: &Name, client: Client) -> Option<ReversedName> {
         #[cfg(any(test, feature = "testkit"))]
         if let Some(first) = name.iter().next() {
             crate::testkit::faults::panic_if_asked(first);
         }
-        let settings = self.settings.load_full();
         let Some(reversed) = ReversedName::from_labels(name.iter()) else {
-            self.recorder.record_unreadable(&settings, client);
+            self.recorder.record_unreadable(&in_force.settings, client);
             return None;
         };
-        Some(Begun {
-            settings,
-            overrides: self.overrides.load(),
-            reversed,
-        })
+        Some(reversed)
     }
-}
-
-/// The settings and staff overrides in force for one question, and its
-/// name reversed for the policy.
-struct Begun {
-    settings: Arc<Settings>,
-    overrides: Guard<Arc<OverrideSet>>,
-    reversed: ReversedName,
 }
 
 /// One question as it was asked.
@@ -325,7 +385,8 @@ pub fn resolve_at_once<'s>(
         && let Ok(target) = Name::from_ascii(rewrite.target)
     {
         return match settings.upstream.resolve_at_once(&target, record_type) {
-            Some(resolved) => {
+            Some((resolved, lease)) => {
+                verdict.cached = Some(lease);
                 let answer = Answer::rewritten(
                     name,
                     &target,
@@ -338,7 +399,8 @@ pub fn resolve_at_once<'s>(
         };
     }
     match settings.upstream.resolve_at_once(name, record_type) {
-        Some(upstream) => {
+        Some((upstream, lease)) => {
+            verdict.cached = Some(lease);
             let upstream = unvalidated_if_asked(upstream, checking_disabled);
             let answer = after_upstream(settings, &mut verdict, (name, record_type), upstream);
             AtOnce::Ready(verdict, answer)
@@ -386,6 +448,7 @@ pub fn decide<'s>(
         unlock: None,
         rewrite: None,
         alias: None,
+        cached: None,
         name,
     };
     if verdict.special.is_some() {

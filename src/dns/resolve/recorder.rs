@@ -13,7 +13,11 @@ use crate::clock::Clock;
 use crate::journal::{BlockEvent, Journal, QueryEvent};
 use crate::metrics::{Metrics, SCHOOL_ENTRY, WALLED_GARDEN};
 
+use crate::policy::Explanation;
+use crate::policy::clients::ProfileId;
+
 use super::answer::Answer;
+use super::repeats::BlockedLookup;
 use super::settings::{Client, Settings};
 use super::verdict::Verdict;
 
@@ -96,22 +100,70 @@ impl Recorder {
         client: Client,
         answer: &Answer,
     ) {
-        let profile = verdict.profile;
+        self.record_lookup(
+            settings,
+            verdict.profile,
+            answer.explanation.as_ref(),
+            || (domain_text(name), record_type),
+            client,
+        );
+    }
+
+    /// Records a question asked again and answered from the bytes of the
+    /// answer given before, exactly as [`Recorder::record`] recorded that
+    /// answer: `blocked` is what its block needs, None for an allowed one.
+    pub fn record_repeat(
+        &self,
+        settings: &Settings,
+        profile: ProfileId,
+        blocked: Option<&BlockedLookup>,
+        client: Client,
+    ) {
+        match blocked {
+            Some(blocked) => self.record_lookup(
+                settings,
+                profile,
+                Some(&blocked.explanation),
+                || (blocked.name.clone(), blocked.record_type),
+                client,
+            ),
+            // Never kept while the full query log is on, so an allowed
+            // lookup is only counted, and its name is not needed.
+            None => self.record_lookup(
+                settings,
+                profile,
+                None,
+                || (String::new(), RecordType::NULL),
+                client,
+            ),
+        }
+    }
+
+    /// The one record of a lookup by `client` of `profile`; `lookup`
+    /// gives the name, as the logs keep it, and the type asked.
+    fn record_lookup(
+        &self,
+        settings: &Settings,
+        profile: ProfileId,
+        explanation: Option<&Explanation>,
+        lookup: impl FnOnce() -> (String, RecordType),
+        client: Client,
+    ) {
         settings.counters.count_query(profile);
-        if answer.explanation.is_none() && !settings.full_query_log {
+        if explanation.is_none() && !settings.full_query_log {
             settings.lookups.count(profile);
             return;
         }
         let at_unix_ms = self.clock.now_unix_ms();
         let profile_name = &settings.policy.profile(profile).name;
-        let domain = || domain_text(name);
-        let Some(explanation) = &answer.explanation else {
+        let (domain, record_type) = lookup();
+        let Some(explanation) = explanation else {
             // Only the full query log (opt-in) keeps names of allowed lookups.
             self.journal.record_query(QueryEvent {
                 at_unix_ms,
                 client: client.address,
                 profile: profile_name.clone(),
-                name: domain(),
+                name: domain,
                 query_type: <&str>::from(record_type).to_owned(),
                 blocked: false,
                 category: None,
@@ -133,7 +185,7 @@ impl Recorder {
             // Shared with the policy: only the name and the rule are
             // this lookup's own.
             profile: explanation.profile.clone(),
-            name: domain(),
+            name: domain,
             query_type: record_type.into(),
             category: explanation.category.clone(),
             list: explanation.list.clone(),
@@ -157,7 +209,7 @@ impl Recorder {
 /// the trailing dot. A name of plain labels (letters, digits, `_`, `-` not
 /// first), which is nearly every name, is copied label by label, sparing
 /// the escaping formatter that otherwise runs for every byte.
-fn domain_text(name: &Name) -> String {
+pub(super) fn domain_text(name: &Name) -> String {
     let plain = |label: &[u8]| {
         !label.is_empty()
             && label.iter().enumerate().all(|(i, &byte)| {

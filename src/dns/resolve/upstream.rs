@@ -19,7 +19,7 @@ use crate::dns::protocol::{EDE_NO_REACHABLE_AUTHORITY, EDE_OTHER};
 use crate::metrics::{UpstreamHealth, UpstreamStats};
 
 use super::answer::{ExtendedError, UpstreamAnswer};
-use super::cache::{AnswerSoon, Asking, Begin, CachePolicy, Lookup, ResponseCache};
+use super::cache::{AnswerSoon, Asking, Begin, CachePolicy, Lease, Lookup, ResponseCache};
 use super::share::{ClientShares, Requester};
 
 /// An answer on its way from an upstream.
@@ -127,29 +127,41 @@ impl CachedUpstream {
         self.cache.len()
     }
 
+    /// The most the response cache may hold, in bytes.
+    pub fn cache_budget(&self) -> usize {
+        self.cache.budget()
+    }
+
     /// Bytes the response cache holds now.
     pub fn cached_bytes(&self) -> usize {
         self.cache.bytes()
     }
 
     /// The answer for `name`/`record_type` if the cache holds a live one
-    /// (a popular one about to run out is refreshed in the background);
-    /// None when the answer must wait, with nothing counted or begun, so
+    /// (a popular one about to run out is refreshed in the background),
+    /// with how long it may be given again as it is; None when the answer
+    /// must wait, with nothing counted or begun, so
     /// [`CachedUpstream::resolve`] follows as if this had not been asked.
     pub fn resolve_at_once(
         self: &Arc<Self>,
         name: &Name,
         record_type: RecordType,
-    ) -> Option<Arc<UpstreamAnswer>> {
+    ) -> Option<(Arc<UpstreamAnswer>, Lease)> {
         let key = self.cache.key(name, record_type);
         match self.cache.peek(key, name, record_type)? {
-            Lookup::HitRefresh(answer) => {
+            (Lookup::HitRefresh(answer), lease) => {
                 self.refresh_in_background(name, record_type, self.cache.begin(key));
-                Some(answer)
+                Some((answer, lease))
             }
-            Lookup::Hit(answer) => Some(answer),
-            Lookup::Stale { .. } | Lookup::Wait(_) | Lookup::Ask(_) => None,
+            (Lookup::Hit(answer), lease) => Some((answer, lease)),
+            (Lookup::Stale { .. } | Lookup::Wait(_) | Lookup::Ask(_), _) => None,
         }
+    }
+
+    /// Counts a cache hit for an answer given again from its bytes under
+    /// a [`Lease`], as the cache would have counted it.
+    pub fn count_repeated_hit(&self) {
+        self.cache.count_repeated_hit();
     }
 
     /// The answer for `name`/`record_type`, always within `answer_within`:

@@ -14,6 +14,7 @@ use crate::policy::safesearch::Rewrite;
 use crate::policy::special::SpecialAnswer;
 
 use super::answer::{Answer, ExtendedError};
+use super::cache::Lease;
 use super::settings::Settings;
 
 /// Stages 1 to 4 decide before the upstream is asked; stage 5 (`alias`)
@@ -35,6 +36,10 @@ pub struct Verdict<'s> {
     /// cloaking), with its decision. Boxed: rare, and it keeps the
     /// verdict that every query carries small.
     pub alias: Option<Box<(ReversedName, Decision)>>,
+    /// The response cache's lease on the answer it gave at once, if it
+    /// gave one: how long the stage answering repeated questions may give
+    /// it again.
+    pub cached: Option<Lease>,
 }
 
 impl Verdict<'_> {

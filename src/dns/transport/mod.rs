@@ -10,6 +10,9 @@ pub mod mmsg;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+mod repeat_tests;
+
 use std::net::IpAddr;
 
 use arc_swap::ArcSwap;

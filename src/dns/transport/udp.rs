@@ -5,8 +5,11 @@
 //! thread has a core takes the next queries: a thread held off its core by
 //! another process (the block log's disk work, a web page, a backup) never
 //! holds up the clients the kernel would have tied to its socket, which is
-//! what made the slowest answers at half load several milliseconds. The codec reads
-//! each datagram and writes each answer. A query whose answer is ready at once
+//! what made the slowest answers at half load several milliseconds. After
+//! the access check and the rate limit, a question asked again is answered
+//! from the bytes of the answer given to it before (`resolve::repeats`);
+//! otherwise the codec reads the datagram and writes the answer. A query
+//! whose answer is ready at once
 //! (blocked, cached, special: the pipeline's synchronous part) costs no
 //! task, no future and no channel; one that must wait for the upstream
 //! becomes a task, and at most [`MAX_WAITING`] wait per address.
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::config::QueryLimits;
-use crate::dns::codec::{self, FORMERR, Incoming, REFUSED, Transport};
+use crate::dns::codec::{self, FORMERR, Incoming, Query, REFUSED, Transport};
 use crate::dns::resolve::answer::Answer;
 use crate::dns::resolve::pipeline::Pipeline;
 use crate::dns::resolve::settings::Client;
@@ -216,39 +219,17 @@ impl Reader {
             self.over_limit(datagram, src, limits.slip, outbox);
             return;
         }
-        let query = match codec::read(datagram) {
-            Incoming::Question(query) => query,
-            Incoming::Error(query, code) => {
-                self.metrics.malformed.inc();
-                codec::respond(&query, &Answer::code(code), Transport::Udp, |bytes| {
-                    outbox.push(bytes, src)
-                });
-                return;
-            }
-            Incoming::Malformed => {
-                self.metrics.malformed.inc();
-                if let Some(reply) = codec::bare_error(datagram, FORMERR) {
-                    outbox.push(&reply, src);
-                }
-                return;
-            }
-            Incoming::Ignored => return,
-        };
         let client = Client {
             address: src.ip(),
             listener: Some(self.listener),
         };
-        if let Some(answer) = self.pipeline.answer_at_once(
-            &query.name,
-            query.record_type,
-            client,
-            query.checking_disabled(),
-        ) {
-            codec::respond(&query, &answer, Transport::Udp, |bytes| {
+        let Some(query) =
+            answer_at_once(&self.pipeline, &self.metrics, datagram, client, |bytes| {
                 outbox.push(bytes, src)
-            });
+            })
+        else {
             return;
-        }
+        };
         let pipeline = self.pipeline.clone();
         let socket = self.socket.clone();
         self.wait(Box::pin(async move {
@@ -282,6 +263,67 @@ impl Reader {
             }
         }
     }
+}
+
+/// Answers one datagram that passed the access check and the rate limit,
+/// when its answer is ready at once, handing the response to `reply`: a
+/// question asked again from the bytes of the answer given before, else
+/// through the codec and the pipeline, keeping what may be given again.
+/// The query, read, when its answer must wait for the upstream.
+pub(super) fn answer_at_once(
+    pipeline: &Pipeline,
+    metrics: &Metrics,
+    datagram: &[u8],
+    client: Client,
+    mut reply: impl FnMut(&[u8]),
+) -> Option<Query> {
+    let in_force = pipeline.in_force();
+    let repeat = codec::repeatable(datagram)
+        .and_then(|question| pipeline.repeat_key(&in_force, question, client));
+    if let Some(key) = &repeat
+        && pipeline.answer_repeat(
+            &in_force,
+            key,
+            [datagram[0], datagram[1]],
+            client,
+            &mut reply,
+        )
+    {
+        metrics.repeated.inc();
+        return None;
+    }
+    let query = match codec::read(datagram) {
+        Incoming::Question(query) => query,
+        Incoming::Error(query, code) => {
+            metrics.malformed.inc();
+            codec::respond(&query, &Answer::code(code), Transport::Udp, reply);
+            return None;
+        }
+        Incoming::Malformed => {
+            metrics.malformed.inc();
+            if let Some(bytes) = codec::bare_error(datagram, FORMERR) {
+                reply(&bytes);
+            }
+            return None;
+        }
+        Incoming::Ignored => return None,
+    };
+    let Some((answer, keep)) = pipeline.answer_at_once_in(
+        &in_force,
+        &query.name,
+        query.record_type,
+        client,
+        query.checking_disabled(),
+    ) else {
+        return Some(query);
+    };
+    codec::respond(&query, &answer, Transport::Udp, |bytes| {
+        reply(bytes);
+        if let (Some(key), Some(keep)) = (&repeat, keep) {
+            pipeline.remember(key, keep, bytes, codec::record_ttl_offsets(bytes));
+        }
+    });
+    None
 }
 
 /// Sends without waiting long: a full socket buffer drops the response, as

@@ -6,14 +6,13 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
 
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
 use tokio::sync::watch;
 
 use super::super::answer::UpstreamAnswer;
-use super::{Cached, QuestionKey, ResponseCache, cacheable_ttl};
+use super::{Cached, Lease, QuestionKey, ResponseCache, cacheable_ttl, now};
 
 /// Where a question on its way upstream will have its answer.
 pub type AnswerSoon = watch::Receiver<Option<Arc<UpstreamAnswer>>>;
@@ -68,7 +67,7 @@ impl ResponseCache {
         name: &Name,
         record_type: RecordType,
     ) -> Lookup {
-        match self.get(key, name, record_type, Instant::now()) {
+        match self.get(key, name, record_type, now()) {
             Cached::Fresh { answer, refresh } => return self.hit(answer, refresh),
             Cached::Stale { answer, refresh } => {
                 self.stats.cache_misses.fetch_add(1, Relaxed);
@@ -87,12 +86,23 @@ impl ResponseCache {
     }
 
     /// The cached answer if a live one is held ([`Lookup::Hit`] or
-    /// [`Lookup::HitRefresh`], counted as a hit); else None, with nothing
-    /// counted, begun or changed, so that [`ResponseCache::lookup`] can
-    /// follow as if this had not looked.
-    pub fn peek(&self, key: QuestionKey, name: &Name, record_type: RecordType) -> Option<Lookup> {
-        let (answer, refresh) = self.get_fresh(key, name, record_type, Instant::now())?;
-        Some(self.hit(answer, refresh))
+    /// [`Lookup::HitRefresh`], counted as a hit), with its [`Lease`]; else
+    /// None, with nothing counted, begun or changed, so that
+    /// [`ResponseCache::lookup`] can follow as if this had not looked.
+    pub fn peek(
+        &self,
+        key: QuestionKey,
+        name: &Name,
+        record_type: RecordType,
+    ) -> Option<(Lookup, Lease)> {
+        let (answer, refresh, lease) = self.get_fresh(key, name, record_type, now())?;
+        Some((self.hit(answer, refresh), lease))
+    }
+
+    /// Counts a hit that the stage answering repeated questions gave from
+    /// an answer this cache leased it, as the hit it stands for.
+    pub fn count_repeated_hit(&self) {
+        self.stats.cache_hits.fetch_add(1, Relaxed);
     }
 
     /// A live answer served, counted as a hit.

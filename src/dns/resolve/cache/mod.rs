@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use foldhash::fast::RandomState;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,11 @@ use hickory_resolver::proto::serialize::binary::BinEncodable;
 use super::answer::{ExtendedError, UpstreamAnswer, WireRecords};
 
 mod joining;
+mod lease;
 pub use joining::{AnswerSoon, Asking, Begin, Lookup};
+#[cfg(test)]
+pub use lease::hold_time;
+pub use lease::{Lease, now};
 
 /// Shards, so queries on different cores rarely wait on the same lock.
 const SHARDS: usize = 16;
@@ -115,6 +119,9 @@ struct Entry {
     age_secs: u32,
     /// What the entry costs, from [`entry_bytes`].
     bytes: usize,
+    /// Dropped with the entry: the [`Lease`]s it gave end with it. Holds
+    /// the hits given under them, not yet in `hits`.
+    life: Arc<AtomicU32>,
 }
 
 /// One shard's answers and the bytes they cost together. Entries are
@@ -145,7 +152,9 @@ const ENTRY_OVERHEAD: usize = 2 * (size_of::<(QuestionKey, Box<Entry>)>() + 1)
     + size_of::<Entry>().next_multiple_of(32)
     + size_of::<UpstreamAnswer>()
     + 2 * size_of::<usize>()
-    + size_of::<WireRecords>();
+    + size_of::<WireRecords>()
+    // The entry's life (two counts and its hits).
+    + 2 * size_of::<usize>() + size_of::<u64>();
 
 /// What an answer for `name` costs in the cache: [`ENTRY_OVERHEAD`], the
 /// name, and each record's struct plus twice its wire length (once for the
@@ -242,20 +251,20 @@ impl ResponseCache {
             }
             return Cached::Stale { answer, refresh };
         }
-        let (answer, refresh) = self.serve_fresh(entry, now);
+        let (answer, refresh, _) = self.serve_fresh(entry, now);
         Cached::Fresh { answer, refresh }
     }
 
-    /// The live answer for the question at `now`, if one is held, and
-    /// whether to refresh it; a miss or a stale answer is left exactly as
-    /// it was, for [`ResponseCache::get`].
+    /// The live answer for the question at `now`, if one is held, whether
+    /// to refresh it, and its lease; a miss or a stale answer is left
+    /// exactly as it was, for [`ResponseCache::get`].
     fn get_fresh(
         &self,
         key: QuestionKey,
         name: &Name,
         record_type: RecordType,
         now: Instant,
-    ) -> Option<(Arc<UpstreamAnswer>, bool)> {
+    ) -> Option<(Arc<UpstreamAnswer>, bool, Lease)> {
         let mut shard = self
             .shard(key)
             .lock()
@@ -268,14 +277,16 @@ impl ResponseCache {
     }
 
     /// A live `entry` served at `now`: its TTLs counted down, its hit
-    /// counted, and whether it is due for a refresh (marked as asked).
-    fn serve_fresh(&self, entry: &mut Entry, now: Instant) -> (Arc<UpstreamAnswer>, bool) {
+    /// counted, whether it is due for a refresh (marked as asked), and
+    /// how long the answer given may be given again ([`Lease`]).
+    fn serve_fresh(&self, entry: &mut Entry, now: Instant) -> (Arc<UpstreamAnswer>, bool, Lease) {
         let age = u32::try_from(now.duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
         if age > entry.age_secs {
             entry.current = Arc::new(counted_down(&entry.current, age - entry.age_secs));
             entry.age_secs = age;
         }
-        entry.hits = entry.hits.saturating_add(1);
+        let leased_hits = entry.life.swap(0, Relaxed);
+        entry.hits = entry.hits.saturating_add(1).saturating_add(leased_hits);
         let left = entry.original_ttl.saturating_sub(age);
         let refresh = self.policy.prefetch
             && !entry.refreshing
@@ -285,7 +296,23 @@ impl ResponseCache {
         if refresh {
             entry.refreshing = true;
         }
-        (entry.current.clone(), refresh)
+        // A popular answer is refreshed once no more than a tenth of its
+        // TTL is left; from then on every query must reach the entry.
+        let until = if self.policy.prefetch && entry.original_ttl >= PREFETCH_MIN_TTL_SECS {
+            let window = entry.original_ttl - entry.original_ttl / 10;
+            entry
+                .expires
+                .min(entry.stored + Duration::from_secs(u64::from(window)))
+        } else {
+            entry.expires
+        };
+        let lease = Lease {
+            alive: Arc::downgrade(&entry.life),
+            stored: entry.stored,
+            age_secs: entry.age_secs,
+            until,
+        };
+        (entry.current.clone(), refresh, lease)
     }
 
     /// A failed lookup: a stale answer is kept (and not refreshed again for
@@ -297,7 +324,7 @@ impl ResponseCache {
         record_type: RecordType,
         failure: Arc<UpstreamAnswer>,
     ) {
-        let now = Instant::now();
+        let now = now();
         {
             let mut shard = self
                 .shard(key)
@@ -341,7 +368,7 @@ impl ResponseCache {
             // the shard for it.
             return;
         }
-        let now = Instant::now();
+        let now = now();
         let mut shard = self
             .shard(key)
             .lock()
@@ -398,8 +425,14 @@ impl ResponseCache {
                 current: answer,
                 age_secs: 0,
                 bytes,
+                life: Arc::new(AtomicU32::new(0)),
             }),
         );
+    }
+
+    /// The most its answers may cost together, in bytes.
+    pub fn budget(&self) -> usize {
+        self.bytes_per_shard * SHARDS
     }
 
     /// Answers held now (for tests and the status page).

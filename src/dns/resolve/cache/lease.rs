@@ -1,0 +1,74 @@
+//! The time the cache runs on, and the lease on a live answer it gives:
+//! how long that answer may be given again as it is, from its bytes, by
+//! the stage that answers repeated questions.
+
+use std::sync::Weak;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::Instant;
+
+/// The time the cache runs on: the monotonic clock, or in a unit test one
+/// the test holds still and moves (`hold_time`), so that a test can let an
+/// answer run out without waiting for it.
+pub fn now() -> Instant {
+    #[cfg(test)]
+    if let Some(held) = HELD.with(std::cell::Cell::get) {
+        return held;
+    }
+    Instant::now()
+}
+
+#[cfg(test)]
+thread_local! {
+    static HELD: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Holds this thread's [`now`] at `at` (None: the monotonic clock again).
+#[cfg(test)]
+pub fn hold_time(at: Option<Instant>) {
+    HELD.with(|held| held.set(at));
+}
+
+/// How long the live answer an entry just gave may be given again as it
+/// was, with its TTLs counted down as the entry's would be: what the
+/// stage that answers a repeated question from its bytes keeps beside them.
+#[derive(Clone, Debug)]
+pub struct Lease {
+    /// Gone once the entry is (replaced by a refresh, pushed out, expired
+    /// and removed): then the next query goes through the cache again.
+    /// Counts the answers given under the lease, which are the entry's
+    /// hits too (a popular answer is refreshed early).
+    pub(super) alive: Weak<AtomicU32>,
+    /// When the entry was stored: its TTLs count down from then, a whole
+    /// second at a time.
+    pub stored: Instant,
+    /// The whole seconds already counted down in the answer given.
+    pub age_secs: u32,
+    /// Its expiry, or, for an answer the cache would refresh early, when
+    /// that refresh may begin (so the queries that would ask for it reach
+    /// the cache).
+    pub until: Instant,
+}
+
+impl Lease {
+    /// Whether the entry still holds, and would give the same answer, at
+    /// `now`; if so, the answer given again is counted as its hit.
+    pub fn hit(&self, now: Instant) -> bool {
+        if now >= self.until {
+            return false;
+        }
+        match self.alive.upgrade() {
+            Some(hits) => {
+                hits.fetch_add(1, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The whole seconds to count down, from the answer given, at `now`.
+    pub fn countdown_at(&self, now: Instant) -> u32 {
+        let age =
+            u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX);
+        age.saturating_sub(self.age_secs)
+    }
+}
