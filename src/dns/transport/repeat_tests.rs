@@ -29,10 +29,10 @@ use crate::dns::resolve::settings::{Client, Settings};
 use crate::dns::resolve::table::{TableUpstream, a, cname, name};
 use crate::dns::resolve::upstream::{CachedUpstream, UpstreamLimits, UpstreamTiming};
 use crate::journal::{BlockEvent, Journal, JournalConfig, JournalTask};
-use crate::lists::compile::compile;
 use crate::lists::store::CompiledLists;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
+use crate::policy::for_tests::compiled_lists;
 use crate::policy::overrides::OverrideSet;
 use crate::policy::rules::{OverrideRow, OverrideScope, OverrideTarget};
 use crate::policy::safesearch::SafeSearchMap;
@@ -141,15 +141,9 @@ fn inputs() -> Inputs {
                 .unwrap_or_else(|errors| panic!("{errors}"))
         })
         .collect();
-    let specs: Vec<_> = crate::lists::acquire::sources::configured(&configs[0])
-        .into_iter()
-        .map(|source| source.spec)
-        .collect();
-    let out = dir.path().join("lists.lollipop");
-    compile(&specs, &out).expect("compile");
     Inputs {
+        lists: compiled_lists(&configs[0], dir.path()),
         configs,
-        lists: Arc::new(CompiledLists::open(&out).expect("open")),
         safe_search: Arc::new(SafeSearchMap::embedded().expect("safe search map")),
         dir,
     }

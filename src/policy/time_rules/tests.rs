@@ -1,10 +1,10 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigOrigin};
-use crate::lists::compile::compile;
 use crate::lists::store::CompiledLists;
 use crate::name::ReversedName;
 use crate::policy::Policy;
+use crate::policy::for_tests::compiled_lists;
 use crate::policy::safesearch::SafeSearchMap;
 
 use super::*;
@@ -99,13 +99,7 @@ fn fixture() -> Fixture {
     std::fs::write(dir.path().join("games.txt"), "games.example\n").expect("list");
     let config = Config::parse(&config_text(dir.path(), ""), ConfigOrigin::default())
         .unwrap_or_else(|errors| panic!("{errors}"));
-    let specs: Vec<_> = crate::lists::acquire::sources::configured(&config)
-        .into_iter()
-        .map(|source| source.spec)
-        .collect();
-    let out = dir.path().join("lists.lollipop");
-    compile(&specs, &out).expect("compile");
-    let lists = Arc::new(CompiledLists::open(&out).expect("open"));
+    let lists = compiled_lists(&config, dir.path());
     Fixture {
         config,
         lists,

@@ -15,12 +15,11 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigOrigin};
 use crate::journal::LookupTally;
-use crate::lists::compile::compile;
-use crate::lists::store::CompiledLists;
 use crate::metrics::{ProfileCounters, UpstreamStats};
 use crate::name::ReversedName;
 use crate::policy::Policy;
 use crate::policy::decision::Decision;
+use crate::policy::for_tests::compiled_lists;
 use crate::policy::overrides::OverrideSet;
 use crate::policy::rules::{OverrideRow, OverrideScope, OverrideTarget};
 use crate::policy::safesearch::SafeSearchMap;
@@ -92,13 +91,7 @@ allow_domains = ["corp.example.org"]
         list = dir.path().join("gambling.txt").display(),
     );
     let config = Config::parse(&text, ConfigOrigin::default()).expect("config");
-    let specs: Vec<_> = crate::lists::acquire::sources::configured(&config)
-        .into_iter()
-        .map(|source| source.spec)
-        .collect();
-    let out = dir.path().join("lists.lollipop");
-    compile(&specs, &out).expect("compile");
-    let lists = Arc::new(CompiledLists::open(&out).expect("open"));
+    let lists = compiled_lists(&config, dir.path());
     let safe_search = Arc::new(SafeSearchMap::embedded().expect("safe search map"));
     let policy = Policy::build(&config, lists, safe_search, &[]).expect("policy");
 
