@@ -183,20 +183,22 @@ impl Pipeline {
         checking_disabled: bool,
     ) -> Option<Answer> {
         let in_force = self.in_force.load();
-        self.answer_at_once_in(&in_force, name, record_type, client, checking_disabled)
+        let question = (name, record_type);
+        self.answer_at_once_in(&in_force, question, client, checking_disabled, false)
             .map(|(answer, _)| answer)
     }
 
     /// As [`Pipeline::answer_at_once`], on `in_force` as the caller loaded
-    /// it, with whether and how the answer may be given again from its
-    /// bytes to the same question ([`Pipeline::remember`]).
+    /// it; when `keeping` (the question has a key to be kept under), also
+    /// whether and how the answer may be given again from its bytes to the
+    /// same question ([`Pipeline::remember`]).
     pub fn answer_at_once_in(
         &self,
         in_force: &InForce,
-        name: &Name,
-        record_type: RecordType,
+        (name, record_type): (&Name, RecordType),
         client: Client,
         checking_disabled: bool,
+        keeping: bool,
     ) -> Option<(Answer, Option<Keep>)> {
         let Some(reversed) = self.begin(in_force, name, client) else {
             return Some((Answer::nxdomain(None), None));
@@ -207,9 +209,11 @@ impl Pipeline {
             AtOnce::Ready(verdict, answer) => {
                 self.recorder
                     .record(settings, &verdict, name, record_type, client, &answer);
-                let keep = self.repeats.as_ref().and_then(|_| {
-                    Keep::of(&verdict, &answer, &in_force.overrides, (name, record_type))
-                });
+                // Only for a question that can be kept: what a blocked
+                // answer's repeats record is built here, for nothing else.
+                let keep = (keeping && self.repeats.is_some())
+                    .then(|| Keep::of(&verdict, &answer, &in_force.overrides, (name, record_type)))
+                    .flatten();
                 Some((answer, keep))
             }
             AtOnce::MustWait(..) => None,

@@ -28,7 +28,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -188,8 +187,6 @@ struct Shard {
 
 /// The answers kept, by question.
 pub struct Repeats {
-    /// Questions answered here, since start.
-    hits: AtomicU64,
     shards: Box<[Mutex<Shard>]>,
     bytes_per_shard: usize,
     hasher: RandomState,
@@ -199,7 +196,6 @@ impl Repeats {
     /// A store of at most `budget_bytes`.
     pub fn new(budget_bytes: usize) -> Repeats {
         Repeats {
-            hits: AtomicU64::new(0),
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             bytes_per_shard: budget_bytes.div_ceil(SHARDS).max(1),
             hasher: RandomState::default(),
@@ -275,7 +271,6 @@ impl Repeats {
         };
         response[..2].copy_from_slice(&id);
         send(&response[..len]);
-        self.hits.fetch_add(1, Relaxed);
         Some(repeated)
     }
 
@@ -356,11 +351,6 @@ impl Repeats {
                 *held -= gone.bytes;
             }
         }
-    }
-
-    /// Questions answered from the answers kept, since start.
-    pub fn hits(&self) -> u64 {
-        self.hits.load(Relaxed)
     }
 
     /// Answers kept now.

@@ -310,10 +310,10 @@ pub(super) fn answer_at_once(
     };
     let Some((answer, keep)) = pipeline.answer_at_once_in(
         &in_force,
-        &query.name,
-        query.record_type,
+        (&query.name, query.record_type),
         client,
         query.checking_disabled(),
+        repeat.is_some(),
     ) else {
         return Some(query);
     };
