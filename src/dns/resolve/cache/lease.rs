@@ -72,3 +72,75 @@ impl Lease {
         age.saturating_sub(self.age_secs)
     }
 }
+
+impl Lease {
+    /// The lease as an answer given again from its bytes keeps it, beside
+    /// thousands of others: its end as whole milliseconds after `stored`,
+    /// rounded down, so the kept lease never outlives this one. None for
+    /// a lease longer than 49 days (a u32 of milliseconds).
+    pub fn kept(self) -> Option<KeptLease> {
+        let until_ms = self
+            .until
+            .saturating_duration_since(self.stored)
+            .as_millis();
+        Some(KeptLease {
+            alive: self.alive,
+            stored: self.stored,
+            age_secs: self.age_secs,
+            until_ms: u32::try_from(until_ms).ok()?,
+        })
+    }
+
+    /// A lease on `hits` (the entry's hit count: dropping it is the entry
+    /// going) stored at `stored` and ending at `until`.
+    #[cfg(test)]
+    pub fn for_tests(hits: &std::sync::Arc<AtomicU32>, stored: Instant, until: Instant) -> Lease {
+        Lease {
+            alive: std::sync::Arc::downgrade(hits),
+            stored,
+            age_secs: 0,
+            until,
+        }
+    }
+}
+
+/// A [`Lease`] in 32 bytes instead of 48: how the stage that answers
+/// repeated questions keeps one for each answer it holds.
+#[derive(Debug)]
+pub struct KeptLease {
+    alive: Weak<AtomicU32>,
+    stored: Instant,
+    age_secs: u32,
+    until_ms: u32,
+}
+
+impl KeptLease {
+    /// Whether the entry still holds at `now`, as [`Lease::hit`] (counting
+    /// the answer given again as its hit).
+    pub fn hit(&self, now: Instant) -> bool {
+        if self.is_over(now) {
+            return false;
+        }
+        match self.alive.upgrade() {
+            Some(hits) => {
+                hits.fetch_add(1, Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The entry is gone (replaced, pushed out, removed) or its time is
+    /// up at `now`: the answer kept on this lease is never given again.
+    pub fn is_over(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.stored);
+        elapsed.as_millis() >= u128::from(self.until_ms) || self.alive.strong_count() == 0
+    }
+
+    /// The whole seconds to count down, as [`Lease::countdown_at`].
+    pub fn countdown_at(&self, now: Instant) -> u32 {
+        let age =
+            u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX);
+        age.saturating_sub(self.age_secs)
+    }
+}
