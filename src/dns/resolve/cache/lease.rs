@@ -75,17 +75,20 @@ impl Lease {
 
 impl Lease {
     /// The lease as an answer given again from its bytes keeps it, beside
-    /// thousands of others: its end as whole milliseconds after `stored`,
-    /// rounded down, so the kept lease never outlives this one. None for
-    /// a lease longer than 49 days (a u32 of milliseconds).
-    pub fn kept(self) -> Option<KeptLease> {
+    /// thousands of others: when it was stored, in nanoseconds after
+    /// `epoch` (the store's start; a lease stored before it is not kept),
+    /// and its end as whole milliseconds after that, rounded down, so the
+    /// kept lease never outlives this one. None for a lease longer than 49
+    /// days (a u32 of milliseconds).
+    pub fn kept(self, epoch: Instant) -> Option<KeptLease> {
+        let stored_nanos = self.stored.checked_duration_since(epoch)?.as_nanos();
         let until_ms = self
             .until
             .saturating_duration_since(self.stored)
             .as_millis();
         Some(KeptLease {
             alive: self.alive,
-            stored: self.stored,
+            stored_nanos: u64::try_from(stored_nanos).ok()?,
             age_secs: self.age_secs,
             until_ms: u32::try_from(until_ms).ok()?,
         })
@@ -104,21 +107,28 @@ impl Lease {
     }
 }
 
-/// A [`Lease`] in 32 bytes instead of 48: how the stage that answers
-/// repeated questions keeps one for each answer it holds.
+/// A [`Lease`] in 24 bytes instead of 48: how the stage that answers
+/// repeated questions keeps one for each answer it holds. Its times are
+/// counted from the store's `epoch`, which each call is given.
 #[derive(Debug)]
 pub struct KeptLease {
     alive: Weak<AtomicU32>,
-    stored: Instant,
+    stored_nanos: u64,
     age_secs: u32,
     until_ms: u32,
 }
 
 impl KeptLease {
+    /// The time since the entry was stored, at `now`.
+    fn elapsed(&self, epoch: Instant, now: Instant) -> std::time::Duration {
+        let stored = epoch + std::time::Duration::from_nanos(self.stored_nanos);
+        now.saturating_duration_since(stored)
+    }
+
     /// Whether the entry still holds at `now`, as [`Lease::hit`] (counting
     /// the answer given again as its hit).
-    pub fn hit(&self, now: Instant) -> bool {
-        if self.is_over(now) {
+    pub fn hit(&self, epoch: Instant, now: Instant) -> bool {
+        if self.is_over(epoch, now) {
             return false;
         }
         match self.alive.upgrade() {
@@ -132,15 +142,14 @@ impl KeptLease {
 
     /// The entry is gone (replaced, pushed out, removed) or its time is
     /// up at `now`: the answer kept on this lease is never given again.
-    pub fn is_over(&self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.stored);
-        elapsed.as_millis() >= u128::from(self.until_ms) || self.alive.strong_count() == 0
+    pub fn is_over(&self, epoch: Instant, now: Instant) -> bool {
+        self.elapsed(epoch, now).as_millis() >= u128::from(self.until_ms)
+            || self.alive.strong_count() == 0
     }
 
     /// The whole seconds to count down, as [`Lease::countdown_at`].
-    pub fn countdown_at(&self, now: Instant) -> u32 {
-        let age =
-            u32::try_from(now.saturating_duration_since(self.stored).as_secs()).unwrap_or(u32::MAX);
+    pub fn countdown_at(&self, epoch: Instant, now: Instant) -> u32 {
+        let age = u32::try_from(self.elapsed(epoch, now).as_secs()).unwrap_or(u32::MAX);
         age.saturating_sub(self.age_secs)
     }
 }

@@ -176,8 +176,7 @@ impl Shard {
     fn make_room(
         &mut self,
         cost: usize,
-        generation: u64,
-        now: Instant,
+        (generation, epoch, now): (u64, Instant, Instant),
         budget: usize,
     ) -> Option<Room> {
         let mut credits_spent = 0;
@@ -201,7 +200,7 @@ impl Shard {
             let at = self.hand;
             let held = self.held();
             let entry = &mut self.entries[at];
-            if entry.credit == 0 || entry.is_spent(generation, now) {
+            if entry.credit == 0 || entry.is_spent(generation, epoch, now) {
                 if held - entry.cost() + cost <= budget {
                     self.hand = (at + 1) % self.entries.len();
                     return Some(Room::InPlaceOf(at));
@@ -255,6 +254,8 @@ impl Shard {
 /// The answers kept, by question.
 pub struct Repeats {
     shards: Box<[Mutex<Shard>]>,
+    /// What the kept leases' times count from.
+    epoch: Instant,
     budget_per_shard: AtomicUsize,
     hasher: RandomState,
 }
@@ -264,6 +265,7 @@ impl Repeats {
     pub fn new(budget_bytes: usize) -> Repeats {
         Repeats {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            epoch: super::super::cache::now(),
             budget_per_shard: AtomicUsize::new(budget_bytes / SHARDS),
             hasher: RandomState::default(),
         }
@@ -332,7 +334,7 @@ impl Repeats {
                 return None;
             }
             let lease = shard.entries[at].lease.as_ref();
-            if lease.is_some_and(|lease| !lease.hit(now)) {
+            if lease.is_some_and(|lease| !lease.hit(self.epoch, now)) {
                 let gone = shard.remove(at);
                 drop(shard);
                 drop(gone);
@@ -340,7 +342,10 @@ impl Repeats {
             }
             let entry = &mut shard.entries[at];
             entry.credit = (entry.credit + 1).min(MAX_CREDIT);
-            let age = entry.lease.as_ref().map_or(0, |l| l.countdown_at(now));
+            let age = entry
+                .lease
+                .as_ref()
+                .map_or(0, |l| l.countdown_at(self.epoch, now));
             let len = entry.write(id, age, &mut response)?;
             let repeated = Repeated {
                 profile: entry.profile(),
@@ -380,7 +385,7 @@ impl Repeats {
             return;
         }
         let lease = match keep.lease {
-            Some(lease) => match lease.kept() {
+            Some(lease) => match lease.kept(self.epoch) {
                 Some(kept) => Some(kept),
                 None => return,
             },
@@ -412,7 +417,7 @@ impl Repeats {
             drop(old);
             return;
         }
-        let room = shard.make_room(cost, key.generation, now, budget);
+        let room = shard.make_room(cost, (key.generation, self.epoch, now), budget);
         let Shard {
             index,
             entries,
