@@ -119,37 +119,34 @@ pub struct KeptLease {
 }
 
 impl KeptLease {
-    /// The time since the entry was stored, at `now`.
-    fn elapsed(&self, epoch: Instant, now: Instant) -> std::time::Duration {
-        let stored = epoch + std::time::Duration::from_nanos(self.stored_nanos);
-        now.saturating_duration_since(stored)
+    /// The time since the entry was stored, at `now`, in nanoseconds.
+    fn elapsed_nanos(&self, epoch: Instant, now: Instant) -> u64 {
+        let since_epoch = now.saturating_duration_since(epoch).as_nanos();
+        u64::try_from(since_epoch)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(self.stored_nanos)
     }
 
-    /// Whether the entry still holds at `now`, as [`Lease::hit`] (counting
-    /// the answer given again as its hit).
-    pub fn hit(&self, epoch: Instant, now: Instant) -> bool {
-        if self.is_over(epoch, now) {
-            return false;
+    fn is_over_after(&self, elapsed_nanos: u64) -> bool {
+        elapsed_nanos / 1_000_000 >= u64::from(self.until_ms)
+    }
+
+    /// If the entry still holds at `now`, the whole seconds to count down
+    /// the answer given, as [`Lease::countdown_at`], with the answer given
+    /// again counted as the entry's hit ([`Lease::hit`]); None if not.
+    pub fn hit(&self, epoch: Instant, now: Instant) -> Option<u32> {
+        let elapsed = self.elapsed_nanos(epoch, now);
+        if self.is_over_after(elapsed) {
+            return None;
         }
-        match self.alive.upgrade() {
-            Some(hits) => {
-                hits.fetch_add(1, Relaxed);
-                true
-            }
-            None => false,
-        }
+        self.alive.upgrade()?.fetch_add(1, Relaxed);
+        let age = u32::try_from(elapsed / 1_000_000_000).unwrap_or(u32::MAX);
+        Some(age.saturating_sub(self.age_secs))
     }
 
     /// The entry is gone (replaced, pushed out, removed) or its time is
     /// up at `now`: the answer kept on this lease is never given again.
     pub fn is_over(&self, epoch: Instant, now: Instant) -> bool {
-        self.elapsed(epoch, now).as_millis() >= u128::from(self.until_ms)
-            || self.alive.strong_count() == 0
-    }
-
-    /// The whole seconds to count down, as [`Lease::countdown_at`].
-    pub fn countdown_at(&self, epoch: Instant, now: Instant) -> u32 {
-        let age = u32::try_from(self.elapsed(epoch, now).as_secs()).unwrap_or(u32::MAX);
-        age.saturating_sub(self.age_secs)
+        self.is_over_after(self.elapsed_nanos(epoch, now)) || self.alive.strong_count() == 0
     }
 }

@@ -149,6 +149,21 @@ fn plain_name(question: &[u8]) -> Option<String> {
     String::from_utf8(text).ok()
 }
 
+/// The name at the start of `question`, whose labels [`plain_name`]
+/// found plain when the answer was kept: its bytes, each label's length
+/// made a dot.
+fn checked_plain_name(question: &[u8]) -> Option<String> {
+    let name_len = question.len().checked_sub(5)?;
+    let mut text = question.get(1..name_len)?.to_vec();
+    let mut at = usize::from(*question.first()?);
+    while at < text.len() {
+        let length = usize::from(text[at]);
+        text[at] = b'.';
+        at += 1 + length;
+    }
+    String::from_utf8(text).ok()
+}
+
 /// The type asked in `question` (a whole question: name, type, class).
 fn question_type(question: &[u8]) -> Option<RecordType> {
     let end = question.len().checked_sub(4)?;
@@ -272,14 +287,16 @@ impl Entry {
         let response = usize::from(self.response_len);
         let question = usize::from(self.question_len);
         let tail = usize::from(self.tail_len);
+        let head = |bytes: &[u8]| <[u8; QUERY_HEAD]>::try_from(bytes.get(..QUERY_HEAD)?).ok();
         self.generation == key.generation
             && self.profile() == key.profile
             && self.listener() == key.listener
             && key.query.len() == QUERY_HEAD + question + tail
-            && key.query[..QUERY_HEAD] == self.bytes[response..response + QUERY_HEAD]
+            && head(key.query).is_some_and(|h| head(&self.bytes[response..]) == Some(h))
             && key.query[QUERY_HEAD..QUERY_HEAD + question] == *self.question()
-            && key.query[QUERY_HEAD + question..]
-                == self.bytes[response + QUERY_HEAD..response + QUERY_HEAD + tail]
+            && (tail == 0
+                || key.query[QUERY_HEAD + question..]
+                    == self.bytes[response + QUERY_HEAD..response + QUERY_HEAD + tail])
     }
 
     /// Writes the response into `out` after `id`, its TTLs counted down by
@@ -312,7 +329,7 @@ impl Entry {
             + 2 * usize::from(self.ttl_count);
         let name_len = usize::from(self.name_len);
         let name = if name_len == 0 {
-            plain_name(self.question())?
+            checked_plain_name(self.question())?
         } else {
             String::from_utf8_lossy(self.bytes.get(texts..texts + name_len)?).into_owned()
         };
@@ -378,6 +395,8 @@ mod tests {
         for labels in [&[&b"-lead"[..], b"uk"][..], &[b"sp ace"], &[b"do.t"], &[]] {
             assert_eq!(plain_name(&wire(labels)), None, "{labels:?}");
         }
+        let plain = wire(&[b"WwW", b"my_site-1", b"uk"]);
+        assert_eq!(checked_plain_name(&plain), plain_name(&plain));
         assert_eq!(question_type(&wire(&[b"a"])), Some(RecordType::A));
         assert_eq!(question_length(&wire(&[b"ab", b"c"])), Some(10));
         assert_eq!(question_length(&[0xC0, 12, 0, 1, 0, 1]), None);

@@ -333,19 +333,20 @@ impl Repeats {
             if !shard.entries[at].is_for(key) {
                 return None;
             }
-            let lease = shard.entries[at].lease.as_ref();
-            if lease.is_some_and(|lease| !lease.hit(self.epoch, now)) {
-                let gone = shard.remove(at);
-                drop(shard);
-                drop(gone);
-                return None;
-            }
+            let age = match &shard.entries[at].lease {
+                Some(lease) => match lease.hit(self.epoch, now) {
+                    Some(age) => age,
+                    None => {
+                        let gone = shard.remove(at);
+                        drop(shard);
+                        drop(gone);
+                        return None;
+                    }
+                },
+                None => 0,
+            };
             let entry = &mut shard.entries[at];
             entry.credit = (entry.credit + 1).min(MAX_CREDIT);
-            let age = entry
-                .lease
-                .as_ref()
-                .map_or(0, |l| l.countdown_at(self.epoch, now));
             let len = entry.write(id, age, &mut response)?;
             let repeated = Repeated {
                 profile: entry.profile(),
