@@ -120,6 +120,7 @@ pub struct KeptLease {
 
 impl KeptLease {
     /// The time since the entry was stored, at `now`, in nanoseconds.
+    #[inline]
     fn elapsed_nanos(&self, epoch: Instant, now: Instant) -> u64 {
         let since_epoch = now.saturating_duration_since(epoch).as_nanos();
         u64::try_from(since_epoch)
@@ -127,6 +128,7 @@ impl KeptLease {
             .saturating_sub(self.stored_nanos)
     }
 
+    #[inline]
     fn is_over_after(&self, elapsed_nanos: u64) -> bool {
         elapsed_nanos / 1_000_000 >= u64::from(self.until_ms)
     }
@@ -134,6 +136,7 @@ impl KeptLease {
     /// If the entry still holds at `now`, the whole seconds to count down
     /// the answer given, as [`Lease::countdown_at`], with the answer given
     /// again counted as the entry's hit ([`Lease::hit`]); None if not.
+    #[inline]
     pub fn hit(&self, epoch: Instant, now: Instant) -> Option<u32> {
         let elapsed = self.elapsed_nanos(epoch, now);
         if self.is_over_after(elapsed) {

@@ -152,6 +152,7 @@ fn plain_name(question: &[u8]) -> Option<String> {
 /// The name at the start of `question`, whose labels [`plain_name`]
 /// found plain when the answer was kept: its bytes, each label's length
 /// made a dot.
+#[inline]
 fn checked_plain_name(question: &[u8]) -> Option<String> {
     let name_len = question.len().checked_sub(5)?;
     let mut text = question.get(1..name_len)?.to_vec();
@@ -165,6 +166,7 @@ fn checked_plain_name(question: &[u8]) -> Option<String> {
 }
 
 /// The type asked in `question` (a whole question: name, type, class).
+#[inline]
 fn question_type(question: &[u8]) -> Option<RecordType> {
     let end = question.len().checked_sub(4)?;
     let bytes = question.get(end..end + 2)?;
@@ -264,25 +266,30 @@ impl Entry {
         allocation_size(self.bytes.len())
     }
 
+    #[inline]
     pub fn profile(&self) -> ProfileId {
         ProfileId::from(self.profile)
     }
 
+    #[inline]
     fn listener(&self) -> Option<usize> {
         (self.listener != NO_LISTENER).then_some(usize::from(self.listener))
     }
 
     /// The response after its ID.
+    #[inline]
     fn response(&self) -> &[u8] {
         &self.bytes[..usize::from(self.response_len)]
     }
 
+    #[inline]
     fn question(&self) -> &[u8] {
         &self.bytes[10..10 + usize::from(self.question_len)]
     }
 
     /// Whether this is the answer to `key`: the same query after its ID,
     /// listener, profile and generation.
+    #[inline]
     pub fn is_for(&self, key: &RepeatKey) -> bool {
         let response = usize::from(self.response_len);
         let question = usize::from(self.question_len);
@@ -301,6 +308,7 @@ impl Entry {
 
     /// Writes the response into `out` after `id`, its TTLs counted down by
     /// `age` seconds; its length.
+    #[inline]
     pub fn write(&self, id: [u8; 2], age: u32, out: &mut [u8; MAX_RESPONSE]) -> Option<usize> {
         let response = self.response();
         let len = response.len() + 2;

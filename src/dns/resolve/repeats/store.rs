@@ -97,12 +97,14 @@ impl Slots {
 impl std::ops::Index<usize> for Slots {
     type Output = Entry;
 
+    #[inline]
     fn index(&self, at: usize) -> &Entry {
         &self.chunks[at / CHUNK][at % CHUNK]
     }
 }
 
 impl std::ops::IndexMut<usize> for Slots {
+    #[inline]
     fn index_mut(&mut self, at: usize) -> &mut Entry {
         &mut self.chunks[at / CHUNK][at % CHUNK]
     }
@@ -137,6 +139,7 @@ impl Shard {
             + index_bytes(self.index.capacity())
     }
 
+    #[inline]
     fn position(&self, hash: u64) -> Option<usize> {
         let entries = &self.entries;
         self.index
