@@ -55,7 +55,7 @@ use super::verdict::Verdict;
 /// What the kept answers may take together beside a response cache of
 /// `cache_bytes`: a quarter as much (a Pi that sets `cache_mb` lower
 /// shrinks both). The bench's mix of 30,000 names (two thirds allowed or
-/// missing, one third blocked) takes about 6 MB.
+/// missing, one third blocked) takes about 5.5 MB.
 pub fn budget_for(cache_bytes: usize) -> usize {
     cache_bytes / 4
 }
