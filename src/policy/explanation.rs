@@ -336,10 +336,17 @@ impl Explanation {
 
     /// The log's rule column: the rule, and the rule of time that decided.
     pub fn rule_with_time(&self) -> Option<String> {
-        match (&self.rule, &self.time_rule) {
+        self.rule_with_time_of(self.rule.clone())
+    }
+
+    /// The log's rule column for `rule` under this explanation's rule of
+    /// time: for an explanation kept without its rule, shared by the
+    /// answers of every name it blocks, each of which keeps its own rule.
+    pub fn rule_with_time_of(&self, rule: Option<String>) -> Option<String> {
+        match (rule, &self.time_rule) {
             (Some(rule), Some(time)) => Some(format!("{rule}; {time}")),
             (None, Some(time)) => Some(time.to_string()),
-            (rule, None) => rule.clone(),
+            (rule, None) => rule,
         }
     }
 }
@@ -394,6 +401,25 @@ mod tests;
 
 #[cfg(test)]
 impl Explanation {
+    /// A block of `category` for `profile` by `rule`, as a list's hit
+    /// explains it.
+    pub(crate) fn blocked_for_tests(profile: &str, category: &str, rule: Option<&str>) -> Self {
+        let ede: Arc<str> = category_blocked(category, profile).into();
+        Explanation {
+            profile: profile.into(),
+            blocked: true,
+            locked: false,
+            walled_garden: false,
+            category: Some(category.into()),
+            list: Some("a list".into()),
+            rule: rule.map(str::to_owned),
+            name_rule: false,
+            time_rule: None,
+            other_times: Vec::new(),
+            ede,
+        }
+    }
+
     /// The text [`Explanation::ede_text`] gives, formatted afresh from
     /// the explanation's words, as it was before the texts were prebuilt.
     pub(crate) fn ede_text_formatted(&self) -> String {

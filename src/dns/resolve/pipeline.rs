@@ -124,8 +124,13 @@ impl Pipeline {
     }
 
     /// Puts new settings in force; queries in flight finish on the old ones.
+    /// The answers kept to be given again follow the size of the response
+    /// cache the settings bring.
     pub fn swap(&self, mut settings: Settings) {
         self.recorder.attach(&mut settings);
+        if let Some(repeats) = &self.repeats {
+            repeats.set_budget(repeats::budget_for(settings.upstream.cache_budget()));
+        }
         let settings = Arc::new(settings);
         self.in_force.rcu(|old| InForce {
             settings: settings.clone(),

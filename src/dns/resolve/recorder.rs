@@ -17,7 +17,7 @@ use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
 
 use super::answer::Answer;
-use super::repeats::BlockedLookup;
+use super::repeats::BlockedRepeat;
 use super::settings::{Client, Settings};
 use super::verdict::Verdict;
 
@@ -105,6 +105,7 @@ impl Recorder {
             verdict.profile,
             answer.explanation.as_ref(),
             || (domain_text(name), record_type),
+            Explanation::rule_with_time,
             client,
         );
     }
@@ -116,15 +117,21 @@ impl Recorder {
         &self,
         settings: &Settings,
         profile: ProfileId,
-        blocked: Option<&BlockedLookup>,
+        blocked: Option<BlockedRepeat>,
         client: Client,
     ) {
         match blocked {
-            Some(blocked) => self.record_lookup(
+            Some(BlockedRepeat {
+                explanation,
+                name,
+                rule,
+                record_type,
+            }) => self.record_lookup(
                 settings,
                 profile,
-                Some(&blocked.explanation),
-                || (blocked.name.clone(), blocked.record_type),
+                Some(&explanation),
+                || (name, record_type),
+                |explanation| explanation.rule_with_time_of(rule),
                 client,
             ),
             // Never kept while the full query log is on, so an allowed
@@ -134,6 +141,7 @@ impl Recorder {
                 profile,
                 None,
                 || (String::new(), RecordType::NULL),
+                |_| None,
                 client,
             ),
         }
@@ -147,6 +155,7 @@ impl Recorder {
         profile: ProfileId,
         explanation: Option<&Explanation>,
         lookup: impl FnOnce() -> (String, RecordType),
+        rule: impl FnOnce(&Explanation) -> Option<String>,
         client: Client,
     ) {
         settings.counters.count_query(profile);
@@ -189,7 +198,7 @@ impl Recorder {
             query_type: record_type.into(),
             category: explanation.category.clone(),
             list: explanation.list.clone(),
-            rule: explanation.rule_with_time(),
+            rule: rule(explanation),
             action: if explanation.walled_garden {
                 "walled-garden"
             } else {

@@ -571,3 +571,28 @@ fn the_stage_answers_repeats_and_follows_every_change() {
         Err(error) => panic!("{error}"),
     }
 }
+
+/// A reload that brings a response cache of another size resizes the
+/// store of answers given again with it (a quarter of the cache's).
+#[test]
+fn a_reload_with_another_cache_size_resizes_the_store() {
+    let inputs = inputs();
+    let clock = Clock::system();
+    let side = Side::new(&inputs, true, &clock, "resize");
+    let repeats = || side.pipeline.repeats().expect("the stage is on");
+    assert_eq!(repeats().budget(), (1 << 20) / 4);
+    let smaller = Arc::new(CachedUpstream::new(
+        Box::new(upstream_table()),
+        UpstreamLimits {
+            cache_bytes: 1 << 18,
+            max_in_flight: 16,
+            max_in_flight_per_client: 16,
+        },
+        UpstreamTiming::default(),
+        side.metrics.upstream.clone(),
+    ));
+    side.pipeline
+        .swap(settings_for(&inputs, 0, &smaller, &side.metrics));
+    assert_eq!(repeats().budget(), (1 << 18) / 4);
+    assert!(repeats().bytes() <= repeats().budget());
+}

@@ -36,7 +36,7 @@ mod lease;
 pub use joining::{AnswerSoon, Asking, Begin, Lookup};
 #[cfg(test)]
 pub use lease::hold_time;
-pub use lease::{Lease, now};
+pub use lease::{KeptLease, Lease, now};
 
 /// Shards, so queries on different cores rarely wait on the same lock.
 const SHARDS: usize = 16;
