@@ -8,17 +8,22 @@
 //! the collapse memory alike, so the writer can simply retry it.
 
 use super::devices::{DeviceDirectory, DeviceInfo};
+use super::folds::{Fold, FoldTicket, Folded, hour_of};
 use super::retention::PruneJob;
 use super::schema;
 use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
 use foldhash::{HashMap, HashMapExt};
 use rusqlite::{Connection, TransactionBehavior, params};
+use std::collections::hash_map::Entry;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub enum Item {
-    Block(BlockEvent),
+    /// A blocked lookup, and the count its client's later repeats of it
+    /// may be folded into (see [`super::folds`]), opened with its row.
+    Block(BlockEvent, Option<FoldTicket>),
     Query(QueryEvent),
     /// Allowed lookups of one profile in one hour, counted without events.
     Lookups {
@@ -46,6 +51,9 @@ pub struct BatchOutcome {
     pub blocked_events: u64,
     /// Repeats of logged lookups are counted but not yet in their rows.
     pub repeats_unwritten: bool,
+    /// Rows have counts open where lookups are answered: the writer takes
+    /// them at least every flush interval.
+    pub folds_open: bool,
 }
 
 /// A committed row that later repeats can still be added to.
@@ -55,6 +63,28 @@ struct Recent {
     /// Repeats counted since the row was last written, and the latest.
     unwritten: i64,
     unwritten_last_at: i64,
+    /// Counts of this row's repeats kept where they are answered.
+    folds: Vec<Arc<Fold>>,
+}
+
+impl Recent {
+    /// Takes what this row's folds have counted into its unwritten
+    /// repeats (their hourly figures into `folded`); closes them all when
+    /// `close`.
+    fn take_folds(&mut self, close: bool, folded: &mut Folded) {
+        for fold in &self.folds {
+            let taken = fold.take(close);
+            if taken.count == 0 {
+                continue;
+            }
+            let count = folded.add(fold, taken);
+            self.unwritten = self.unwritten.saturating_add(count);
+            self.unwritten_last_at = self.unwritten_last_at.max(taken.last_at);
+        }
+        if close {
+            self.folds.clear();
+        }
+    }
 }
 
 /// One row to insert or bump, standing for `count` events.
@@ -71,6 +101,8 @@ struct Op<'a> {
     id: i64,
     /// This batch added its count to the existing row.
     bumped: bool,
+    /// Counts to open with the row, for its clients' later repeats.
+    tickets: Vec<&'a FoldTicket>,
 }
 
 pub struct Store {
@@ -85,6 +117,11 @@ pub struct Store {
     /// After a damaged file is set aside, the fresh file's ids start here
     /// (see [`Store::set_aside`]).
     reseed_ids_at: Option<i64>,
+    /// Repeats taken from the folds, for the next commit.
+    folded: Folded,
+    /// Repeats of rows no longer remembered (a new row took the lookup's
+    /// place), for the next commit: (id, count, latest).
+    orphans: Vec<(i64, i64, i64)>,
 }
 
 const RECENT_MAX: usize = 100_000;
@@ -186,6 +223,8 @@ impl Store {
             collapse_ms,
             full_log,
             reseed_ids_at: None,
+            folded: Folded::default(),
+            orphans: Vec::new(),
         }
     }
 
@@ -225,7 +264,14 @@ impl Store {
                 true,
             );
         }
+        // The rows are in the damaged file: their repeats go with it, as
+        // those counted in memory always have; the hourly figures of the
+        // folded ones are kept for the fresh file.
+        for recent in self.recent.values_mut() {
+            recent.take_folds(true, &mut self.folded);
+        }
         self.recent.clear();
+        self.orphans.clear();
         self.repeats_unwritten = false;
         // Ids are keys outside this file too (the trust's central log keys
         // rows by box and id), so the fresh file must not use them again.
@@ -260,17 +306,9 @@ impl Store {
         Ok(())
     }
 
-    /// Commits `items` in one transaction.
+    /// Commits `items` in one transaction, with the repeats folded where
+    /// they were answered since the last batch.
     pub fn write(&mut self, items: &[Item]) -> Result<BatchOutcome, JournalError> {
-        self.devices.refresh();
-        let mut outcome = BatchOutcome::default();
-        let mut ops: Vec<Op<'_>> = Vec::new();
-        let mut staged: HashMap<String, usize> = HashMap::new();
-        let mut queries: Vec<&QueryEvent> = Vec::new();
-        let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
-        let mut audits: Vec<&AuditEntry> = Vec::new();
-        let mut alerts: Vec<&AlertSent> = Vec::new();
-        let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         // The latest time any Repeats item asks for: rows whose window
         // has ended by then have their repeats written.
         let repeats_by = items
@@ -280,6 +318,45 @@ impl Store {
                 _ => None,
             })
             .max();
+        // The folds first, so a row whose window has ended is written with
+        // every repeat it took; its folds close with it.
+        let collapse_ms = self.collapse_ms;
+        let due = |first_at: i64| repeats_by.is_some_and(|now| !within(collapse_ms, first_at, now));
+        for recent in self.recent.values_mut() {
+            if !recent.folds.is_empty() {
+                recent.take_folds(due(recent.first_at), &mut self.folded);
+            }
+        }
+        let folded = std::mem::take(&mut self.folded);
+        match self.write_items(items, repeats_by, &folded) {
+            Ok(mut outcome) => {
+                outcome.events += folded.events;
+                outcome.blocked_events += folded.events;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // Not committed: they go with the next attempt.
+                self.folded.merge(folded);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_items(
+        &mut self,
+        items: &[Item],
+        repeats_by: Option<i64>,
+        folded: &Folded,
+    ) -> Result<BatchOutcome, JournalError> {
+        self.devices.refresh();
+        let mut outcome = BatchOutcome::default();
+        let mut ops: Vec<Op<'_>> = Vec::new();
+        let mut staged: HashMap<String, usize> = HashMap::new();
+        let mut queries: Vec<&QueryEvent> = Vec::new();
+        let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
+        let mut audits: Vec<&AuditEntry> = Vec::new();
+        let mut alerts: Vec<&AlertSent> = Vec::new();
+        let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         for item in items {
             // Each allowed lookup counts as written, as its event would have.
             outcome.events += match item {
@@ -288,12 +365,12 @@ impl Store {
                 _ => 1,
             };
             match item {
-                Item::Block(ev) => {
+                Item::Block(ev, ticket) => {
                     outcome.blocked_events += 1;
-                    self.plan_block(ev, &mut ops, &mut staged);
+                    self.plan_block(ev, ticket.as_ref(), &mut ops, &mut staged);
                     // A blocked lookup is also a lookup: counted here, so
                     // the resolver sends one message for it, not two.
-                    let hour = ev.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let hour = hour_of(ev.at_unix_ms);
                     let category = ev.category.as_deref().unwrap_or("");
                     let slot = hourly.entry((hour, &ev.profile, category)).or_default();
                     slot.0 += 1;
@@ -303,7 +380,7 @@ impl Store {
                     }
                 }
                 Item::Query(q) => {
-                    let hour = q.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let hour = hour_of(q.at_unix_ms);
                     let category = if q.blocked {
                         q.category.as_deref().unwrap_or("")
                     } else {
@@ -329,6 +406,13 @@ impl Store {
                 Item::Repeats { .. } => {}
             }
         }
+        for ((hour, profile, category), n) in &folded.hourly {
+            let slot = hourly
+                .entry((*hour, profile, category.as_deref().unwrap_or("")))
+                .or_default();
+            slot.0 += n;
+            slot.1 += n;
+        }
         let collapse_ms = self.collapse_ms;
         let due = |first_at: i64| repeats_by.is_some_and(|now| !within(collapse_ms, first_at, now));
         let mut earlier_repeats: Vec<(i64, i64, i64)> = self
@@ -336,11 +420,127 @@ impl Store {
             .values()
             .filter(|r| r.unwritten > 0 && due(r.first_at))
             .map(|r| (r.id, r.unwritten, r.unwritten_last_at))
+            .chain(self.orphans.iter().copied())
             .collect();
         // In the table's order, so each page of rows is read and written
         // once per round, not once per row in the memory's hash order.
         earlier_repeats.sort_unstable();
 
+        let nothing = ops.is_empty()
+            && earlier_repeats.is_empty()
+            && hourly.is_empty()
+            && queries.is_empty()
+            && blocked_queries.is_empty()
+            && audits.is_empty()
+            && alerts.is_empty();
+        if !nothing {
+            self.commit(
+                &mut ops,
+                &earlier_repeats,
+                &queries,
+                &blocked_queries,
+                &hourly,
+                &audits,
+                &alerts,
+                &due,
+            )?;
+        }
+        self.orphans.clear();
+
+        if repeats_by.is_some() {
+            self.recent
+                .values_mut()
+                .filter(|r| due(r.first_at))
+                .for_each(|r| r.unwritten = 0);
+        }
+        // Only now that the rows exist may later repeats be added to them.
+        for op in ops {
+            self.latest_at = self.latest_at.max(op.last_at);
+            let fresh = || Recent {
+                id: op.id,
+                first_at: op.first_at,
+                unwritten: 0,
+                unwritten_last_at: i64::MIN,
+                folds: Vec::new(),
+            };
+            let recent = match self.recent.entry(op.key) {
+                Entry::Occupied(slot) if op.existing.is_some() && !op.bumped => {
+                    let recent = slot.into_mut();
+                    recent.unwritten += op.count;
+                    recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
+                    recent
+                }
+                Entry::Occupied(mut slot) => {
+                    let mut old = std::mem::replace(slot.get_mut(), fresh());
+                    // A new row took the lookup's place before the old
+                    // one's repeats were written: they go with the next
+                    // batch, not lost with the memory of the row.
+                    old.take_folds(true, &mut self.folded);
+                    if old.unwritten > 0 && old.id != op.id {
+                        self.orphans
+                            .push((old.id, old.unwritten, old.unwritten_last_at));
+                    }
+                    slot.into_mut()
+                }
+                Entry::Vacant(slot) => slot.insert(fresh()),
+            };
+            for ticket in &op.tickets {
+                if let Some(fold) = ticket.attach() {
+                    fold.open(recent.first_at, recent.first_at.saturating_add(collapse_ms));
+                    recent.folds.push(fold);
+                }
+            }
+        }
+        let horizon = self.latest_at.saturating_sub(self.collapse_ms);
+        let folded = &mut self.folded;
+        // A row past its window is kept until its last repeats are
+        // written; one forgotten has its folds closed first (what they
+        // hold is kept), so its later repeats come as events again.
+        let mut forget = |r: &mut Recent, keep: bool| {
+            if !keep {
+                r.take_folds(true, folded);
+            }
+            keep || r.unwritten > 0
+        };
+        self.recent
+            .retain(|_, r| forget(r, r.first_at >= horizon || r.unwritten > 0));
+        // A flood of distinct names must not grow memory without bound;
+        // forgetting only means a later repeat gets its own row.
+        if self.recent.len() > RECENT_MAX {
+            self.recent.retain(|_, r| forget(r, r.unwritten > 0));
+        }
+        // A burst of distinct names grows the table; once the burst is
+        // past its window the table is given back, not kept at its size.
+        if self.recent.capacity() > 4 * self.recent.len().max(RECENT_SHRINK_FLOOR) {
+            self.recent.shrink_to_fit();
+        }
+        let (mut unwritten, mut folds_open) = (false, false);
+        for r in self.recent.values() {
+            unwritten |= r.unwritten > 0;
+            folds_open |= !r.folds.is_empty();
+        }
+        // Taken from folds closed above: committed with the next batch.
+        self.repeats_unwritten = unwritten || !self.orphans.is_empty() || self.folded.events > 0;
+        outcome.repeats_unwritten = self.repeats_unwritten;
+        outcome.folds_open = folds_open;
+        Ok(outcome)
+    }
+
+    /// The batch's one transaction: new rows and repeats of rows whose
+    /// window is `due` to end (`ops`), the repeats of earlier rows, the
+    /// full log, the hourly figures, audit entries and alerts sent.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &mut self,
+        ops: &mut [Op<'_>],
+        earlier_repeats: &[(i64, i64, i64)],
+        queries: &[&QueryEvent],
+        blocked_queries: &[&BlockEvent],
+        hourly: &HashMap<(i64, &str, &str), (i64, i64)>,
+        audits: &[&AuditEntry],
+        alerts: &[&AlertSent],
+        due: &dyn Fn(i64) -> bool,
+    ) -> Result<(), JournalError> {
         super::damage::check_header(&self.path)?;
         self.ensure_open()?;
         // The connection and the device names are borrowed apart: a device
@@ -355,7 +555,7 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
             let mut bump = tx.prepare_cached(BUMP_BLOCKED)?;
-            for op in &mut ops {
+            for op in ops.iter_mut() {
                 let ev = op.event;
                 if let Some(id) = op.existing {
                     op.id = id;
@@ -394,13 +594,13 @@ impl Store {
                 ])?;
                 op.id = tx.last_insert_rowid();
             }
-            for (id, count, last_at) in &earlier_repeats {
+            for (id, count, last_at) in earlier_repeats {
                 // Zero rows: the row is gone to retention; nothing to add to.
                 bump.execute(params![count, last_at, id])?;
             }
             if !queries.is_empty() || !blocked_queries.is_empty() {
                 let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
-                for q in &queries {
+                for q in queries {
                     stmt.execute(params![
                         q.at_unix_ms,
                         q.client.to_canonical().to_string(),
@@ -411,7 +611,7 @@ impl Store {
                         q.category,
                     ])?;
                 }
-                for b in &blocked_queries {
+                for b in blocked_queries {
                     stmt.execute(params![
                         b.at_unix_ms,
                         b.client.to_canonical().to_string(),
@@ -425,19 +625,19 @@ impl Store {
             }
             if !hourly.is_empty() {
                 let mut stmt = tx.prepare_cached(UPSERT_HOURLY)?;
-                for ((hour, profile, category), (n, blocked)) in &hourly {
+                for ((hour, profile, category), (n, blocked)) in hourly {
                     stmt.execute(params![hour, profile, category, n, blocked])?;
                 }
             }
             if !audits.is_empty() {
                 let mut stmt = tx.prepare_cached(INSERT_AUDIT)?;
-                for a in &audits {
+                for a in audits {
                     stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
                 }
             }
             if !alerts.is_empty() {
                 let mut stmt = tx.prepare_cached(INSERT_ALERT)?;
-                for a in &alerts {
+                for a in alerts {
                     stmt.execute(params![
                         a.at_unix_ms,
                         i64::try_from(a.alert_id).unwrap_or(i64::MAX),
@@ -452,51 +652,7 @@ impl Store {
             }
         }
         tx.commit()?;
-
-        if repeats_by.is_some() {
-            self.recent
-                .values_mut()
-                .filter(|r| due(r.first_at))
-                .for_each(|r| r.unwritten = 0);
-        }
-        // Only now that the rows exist may later repeats be added to them.
-        for op in ops {
-            self.latest_at = self.latest_at.max(op.last_at);
-            if op.existing.is_some()
-                && !op.bumped
-                && let Some(recent) = self.recent.get_mut(&op.key)
-            {
-                recent.unwritten += op.count;
-                recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
-                continue;
-            }
-            self.recent.insert(
-                op.key,
-                Recent {
-                    id: op.id,
-                    first_at: op.first_at,
-                    unwritten: 0,
-                    unwritten_last_at: i64::MIN,
-                },
-            );
-        }
-        let horizon = self.latest_at.saturating_sub(self.collapse_ms);
-        // A row past its window is kept until its last repeats are written.
-        self.recent
-            .retain(|_, r| r.first_at >= horizon || r.unwritten > 0);
-        // A flood of distinct names must not grow memory without bound;
-        // forgetting only means a later repeat gets its own row.
-        if self.recent.len() > RECENT_MAX {
-            self.recent.retain(|_, r| r.unwritten > 0);
-        }
-        // A burst of distinct names grows the table; once the burst is
-        // past its window the table is given back, not kept at its size.
-        if self.recent.capacity() > 4 * self.recent.len().max(RECENT_SHRINK_FLOOR) {
-            self.recent.shrink_to_fit();
-        }
-        self.repeats_unwritten = self.recent.values().any(|r| r.unwritten > 0);
-        outcome.repeats_unwritten = self.repeats_unwritten;
-        Ok(outcome)
+        Ok(())
     }
 
     fn within_window(&self, first_at: i64, at: i64) -> bool {
@@ -506,6 +662,7 @@ impl Store {
     fn plan_block<'a>(
         &mut self,
         ev: &'a BlockEvent,
+        ticket: Option<&'a FoldTicket>,
         ops: &mut Vec<Op<'a>>,
         staged: &mut HashMap<String, usize>,
     ) {
@@ -517,6 +674,7 @@ impl Store {
         {
             op.count += 1;
             op.last_at = op.last_at.max(at);
+            op.tickets.extend(ticket);
             return;
         }
         let existing = self
@@ -534,6 +692,7 @@ impl Store {
             count: 1,
             id: 0,
             bumped: false,
+            tickets: ticket.into_iter().collect(),
         });
     }
 }

@@ -35,6 +35,7 @@ use foldhash::fast::RandomState;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
 
+use crate::journal::Folds;
 use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
 use crate::policy::overrides::OverrideSet;
@@ -81,6 +82,8 @@ pub struct BlockedLookup {
     pub name: String,
     pub record_type: RecordType,
     pub explanation: Explanation,
+    /// Each client's repeats of it, counted for the block log.
+    pub folds: Folds,
 }
 
 /// What the pipeline's run says about keeping the answer it gave.
@@ -127,6 +130,7 @@ impl Keep {
                 name: domain_text(name),
                 record_type,
                 explanation: explanation.clone(),
+                folds: Folds::default(),
             })),
             None => None,
         };

@@ -226,7 +226,7 @@ fn repeats_wait_for_their_window_unless_the_clock_is_behind_or_a_flush_asks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let mut store = Store::new(path.clone(), no_devices(), 10_000, false);
-    let hit = |at, name: &str| Item::Block(block(at, ip(1), name));
+    let hit = |at, name: &str| Item::Block(block(at, ip(1), name), None);
     let round = |now_unix_ms| Item::Repeats { now_unix_ms };
     let counts = || -> Vec<(String, i64)> {
         all_rows(&path)
