@@ -1,24 +1,31 @@
-//! Writes one batch of events to SQLite in a single transaction: blocked
-//! rows (collapsing browser retries), the optional full log, hourly
-//! aggregates and audit entries. Retries of a row already written are
-//! counted in memory and added to it once its collapse window has ended
-//! (one UPDATE for all of them), or at a flush.
+//! Turns one batch of events into rows: which blocked lookups are new
+//! rows and which are retries of a row (collapsing browser retries), kept
+//! in a memory of recent rows; the transaction itself is `commit.rs`.
+//! Retries of a row already written, sent as events or counted where they
+//! were answered ([`super::folds`]), are counted in memory and added to it
+//! once its collapse window has ended (one UPDATE for all of them), or at
+//! a flush.
 //!
-//! A batch either commits whole or leaves no trace, in the database and in
-//! the collapse memory alike, so the writer can simply retry it.
+//! A batch either commits whole or leaves no trace in the database, and
+//! its rows enter the collapse memory only once it has, so the writer can
+//! simply retry it; the repeats taken from the folds for it wait in
+//! memory for the retry.
 
-use super::devices::{DeviceDirectory, DeviceInfo};
+use super::devices::DeviceDirectory;
 use super::folds::{Fold, FoldTicket, Folded, hour_of};
 use super::retention::PruneJob;
 use super::schema;
 use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
+use commit::reseed_ids;
 use foldhash::{HashMap, HashMapExt};
-use rusqlite::{Connection, TransactionBehavior, params};
+use rusqlite::Connection;
 use std::collections::hash_map::Entry;
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+mod commit;
 
 pub enum Item {
     /// A blocked lookup, and the count its client's later repeats of it
@@ -127,21 +134,6 @@ pub struct Store {
 const RECENT_MAX: usize = 100_000;
 /// Below this many slots the collapse memory is not worth shrinking.
 const RECENT_SHRINK_FLOOR: usize = 1_024;
-
-const INSERT_BLOCKED: &str = "INSERT INTO blocked (at, last_at, count, client_ip, device_name, \
-     mac, owner, room, profile, listener, name, query_type, category, list, rule, action, locked) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
-const BUMP_BLOCKED: &str = "UPDATE blocked SET count = count + ?1, \
-     last_at = max(COALESCE(last_at, at), ?2) WHERE id = ?3";
-const INSERT_QUERY: &str = "INSERT INTO queries (at, client_ip, profile, name, query_type, \
-     blocked, category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const UPSERT_HOURLY: &str = "INSERT INTO hourly (hour, profile, category, queries, blocked) \
-     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hour, profile, category) DO UPDATE SET \
-     queries = queries + excluded.queries, blocked = blocked + excluded.blocked";
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit (at, actor, action, detail, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
-const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outcome, category, \
-     device, name, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
@@ -526,135 +518,6 @@ impl Store {
         Ok(outcome)
     }
 
-    /// The batch's one transaction: new rows and repeats of rows whose
-    /// window is `due` to end (`ops`), the repeats of earlier rows, the
-    /// full log, the hourly figures, audit entries and alerts sent.
-    #[allow(clippy::too_many_arguments)]
-    fn commit(
-        &mut self,
-        ops: &mut [Op<'_>],
-        earlier_repeats: &[(i64, i64, i64)],
-        queries: &[&QueryEvent],
-        blocked_queries: &[&BlockEvent],
-        hourly: &HashMap<(i64, &str, &str), (i64, i64)>,
-        audits: &[&AuditEntry],
-        alerts: &[&AlertSent],
-        due: &dyn Fn(i64) -> bool,
-    ) -> Result<(), JournalError> {
-        super::damage::check_header(&self.path)?;
-        self.ensure_open()?;
-        // The connection and the device names are borrowed apart: a device
-        // is looked up only for a row being inserted, never for a repeat.
-        let (Some(conn), devices) = (self.conn.as_mut(), &mut self.devices) else {
-            // ensure_open has just set it; never reached.
-            return Err(JournalError::Io(std::io::Error::other(
-                "the block log's connection was closed as a batch began",
-            )));
-        };
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
-            let mut bump = tx.prepare_cached(BUMP_BLOCKED)?;
-            for op in ops.iter_mut() {
-                let ev = op.event;
-                if let Some(id) = op.existing {
-                    op.id = id;
-                    if !due(op.first_at) {
-                        // Counted in memory until its window has ended.
-                        continue;
-                    }
-                    // Zero rows: retention removed it (a clock far in the
-                    // past); the attempts then get a row of their own.
-                    if bump.execute(params![op.count, op.last_at, id])? == 1 {
-                        op.bumped = true;
-                        continue;
-                    }
-                    op.existing = None;
-                    op.first_at = ev.at_unix_ms;
-                }
-                let dev: DeviceInfo = devices.lookup(ev.client);
-                insert.execute(params![
-                    op.first_at,
-                    op.last_at,
-                    op.count,
-                    ev.client.to_canonical().to_string(),
-                    dev.name,
-                    dev.mac,
-                    dev.owner,
-                    dev.room,
-                    ev.profile,
-                    ev.listener,
-                    ev.name,
-                    ev.query_type,
-                    ev.category,
-                    ev.list,
-                    ev.rule,
-                    ev.action,
-                    ev.locked,
-                ])?;
-                op.id = tx.last_insert_rowid();
-            }
-            for (id, count, last_at) in earlier_repeats {
-                // Zero rows: the row is gone to retention; nothing to add to.
-                bump.execute(params![count, last_at, id])?;
-            }
-            if !queries.is_empty() || !blocked_queries.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
-                for q in queries {
-                    stmt.execute(params![
-                        q.at_unix_ms,
-                        q.client.to_canonical().to_string(),
-                        q.profile,
-                        q.name,
-                        q.query_type,
-                        q.blocked,
-                        q.category,
-                    ])?;
-                }
-                for b in blocked_queries {
-                    stmt.execute(params![
-                        b.at_unix_ms,
-                        b.client.to_canonical().to_string(),
-                        b.profile,
-                        b.name,
-                        b.query_type,
-                        true,
-                        b.category,
-                    ])?;
-                }
-            }
-            if !hourly.is_empty() {
-                let mut stmt = tx.prepare_cached(UPSERT_HOURLY)?;
-                for ((hour, profile, category), (n, blocked)) in hourly {
-                    stmt.execute(params![hour, profile, category, n, blocked])?;
-                }
-            }
-            if !audits.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_AUDIT)?;
-                for a in audits {
-                    stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
-                }
-            }
-            if !alerts.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_ALERT)?;
-                for a in alerts {
-                    stmt.execute(params![
-                        a.at_unix_ms,
-                        i64::try_from(a.alert_id).unwrap_or(i64::MAX),
-                        a.channel,
-                        a.outcome,
-                        a.category,
-                        a.device,
-                        a.name,
-                        i64::try_from(a.events).unwrap_or(i64::MAX),
-                    ])?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     fn within_window(&self, first_at: i64, at: i64) -> bool {
         within(self.collapse_ms, first_at, at)
     }
@@ -702,21 +565,4 @@ impl Store {
 /// its repeats are written rather than held until the clock catches up.
 fn within(collapse_ms: i64, first_at: i64, at: i64) -> bool {
     at >= first_at && at.saturating_sub(first_at) < collapse_ms
-}
-
-/// Makes the next id of every table with kept ids at least `floor`.
-fn reseed_ids(conn: &Connection, floor: i64) -> rusqlite::Result<()> {
-    for table in ["blocked", "audit", "alerts_sent"] {
-        let highest: i64 = conn.query_row(
-            &format!("SELECT COALESCE(max(id), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )?;
-        conn.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [table])?;
-        conn.execute(
-            "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
-            params![table, floor.max(highest)],
-        )?;
-    }
-    Ok(())
 }
