@@ -33,6 +33,13 @@ const CLIENTS_MAX: usize = 4_096;
 
 type Table = HashMap<IpAddr, Arc<Fold>, RandomState>;
 
+#[cfg(test)]
+thread_local! {
+    /// Repeats this thread has counted in folds, for tests that must see
+    /// folding happen.
+    pub static COUNTED_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The counts of one blocked lookup's repeats, by client.
 #[derive(Default)]
 pub struct Folds {
@@ -147,6 +154,8 @@ impl Folds {
             if !state.closed && state.from_ms <= at_ms && at_ms < state.until_ms {
                 state.count += 1;
                 state.last_at = state.last_at.max(at_ms);
+                #[cfg(test)]
+                COUNTED_HERE.with(|n| n.set(n.get() + 1));
                 return Repeat::Counted;
             }
             if !state.closed && !state.opened {

@@ -27,6 +27,8 @@ mod tests;
 pub use csv::write_csv;
 pub use damage::{DamageReport, is_damaged, set_aside};
 pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
+#[cfg(test)]
+pub use folds::COUNTED_HERE;
 pub use folds::{FoldTicket, Folds, Repeat};
 pub use leases::LeaseFormat;
 pub use outbox::{
