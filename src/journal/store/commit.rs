@@ -4,7 +4,7 @@
 
 use super::super::devices::DeviceInfo;
 use super::super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
-use super::{Op, Store};
+use super::{Op, Store, address_text};
 use foldhash::HashMap;
 use rusqlite::{Connection, TransactionBehavior, params};
 
@@ -75,7 +75,7 @@ impl Store {
                     op.first_at,
                     op.last_at,
                     op.count,
-                    ev.client.to_canonical().to_string(),
+                    address_text(ev.client),
                     dev.name,
                     dev.mac,
                     dev.owner,
@@ -101,7 +101,7 @@ impl Store {
                 for q in queries {
                     stmt.execute(params![
                         q.at_unix_ms,
-                        q.client.to_canonical().to_string(),
+                        address_text(q.client),
                         q.profile,
                         q.name,
                         q.query_type,
@@ -112,7 +112,7 @@ impl Store {
                 for b in blocked_queries {
                     stmt.execute(params![
                         b.at_unix_ms,
-                        b.client.to_canonical().to_string(),
+                        address_text(b.client),
                         b.profile,
                         b.name,
                         b.query_type,

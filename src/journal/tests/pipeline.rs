@@ -447,3 +447,25 @@ async fn a_stalled_writer_costs_drops_not_waits() {
     assert_eq!((stats.dropped, stats.blocked_dropped), (51, 50));
     assert!(worst < Duration::from_millis(50));
 }
+
+/// The address column reads as the standard form of the client's address
+/// (an IPv4-mapped IPv6 address as IPv4), written by hand or not.
+#[test]
+fn a_clients_address_is_written_as_its_standard_text() {
+    use super::super::store::address_text;
+    use std::net::Ipv6Addr;
+    for octet in 0..=255u8 {
+        for ip in [
+            Ipv4Addr::new(octet, 0, 255, 9),
+            Ipv4Addr::new(10, octet, 100, 99),
+            Ipv4Addr::new(192, 168, octet, 1),
+            Ipv4Addr::new(172, 16, 5, octet),
+        ] {
+            assert_eq!(address_text(IpAddr::V4(ip)), ip.to_string());
+            let mapped = IpAddr::V6(ip.to_ipv6_mapped());
+            assert_eq!(address_text(mapped), ip.to_string());
+        }
+    }
+    let v6: Ipv6Addr = "fd00:5c0:0:20::7".parse().unwrap();
+    assert_eq!(address_text(IpAddr::V6(v6)), "fd00:5c0:0:20::7");
+}
