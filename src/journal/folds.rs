@@ -58,6 +58,9 @@ pub enum Repeat {
 /// One client's repeats of one blocked lookup, not yet taken by the writer.
 pub struct Fold {
     state: Mutex<State>,
+    /// Set with each count and cleared by the writer's take, so a take
+    /// finds a fold nobody counted in without its lock.
+    counted: AtomicBool,
     /// The hourly figures' profile and category for these repeats.
     profile: Arc<str>,
     category: Option<Arc<str>>,
@@ -154,6 +157,9 @@ impl Folds {
             if !state.closed && state.from_ms <= at_ms && at_ms < state.until_ms {
                 state.count += 1;
                 state.last_at = state.last_at.max(at_ms);
+                if !fold.counted.load(Relaxed) {
+                    fold.counted.store(true, Relaxed);
+                }
                 #[cfg(test)]
                 COUNTED_HERE.with(|n| n.set(n.get() + 1));
                 return Repeat::Counted;
@@ -173,6 +179,7 @@ impl Folds {
         }
         let fold = Arc::new(Fold {
             state: Mutex::default(),
+            counted: AtomicBool::new(false),
             profile: profile.clone(),
             category: category.clone(),
             client,
@@ -233,6 +240,16 @@ impl Fold {
     /// What has been counted since the last time, and, when `close`, no
     /// more: the client's next repeat goes as an event.
     pub(super) fn take(&self, close: bool) -> Taken {
+        // Cleared before the lock: a count made after it is taken now or
+        // sets it again for the next take. Only set under the lock, with
+        // the count, so a clear flag means nothing waits.
+        if !close && !self.counted.swap(false, Relaxed) {
+            return Taken {
+                count: 0,
+                last_at: i64::MIN,
+                hour_unix_ms: 0,
+            };
+        }
         let taken = {
             let mut state = locked(&self.state);
             let taken = Taken {

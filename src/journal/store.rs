@@ -352,7 +352,6 @@ impl Store {
         repeats_by: Option<i64>,
         folded: &Folded,
     ) -> Result<BatchOutcome, JournalError> {
-        self.devices.refresh();
         let mut outcome = BatchOutcome::default();
         let mut ops: Vec<Op<'_>> = Vec::new();
         let mut staged: HashMap<Vec<u8>, usize> = HashMap::with_capacity(items.len());

@@ -53,6 +53,7 @@ impl Store {
         {
             let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
             let mut bump = tx.prepare_cached(BUMP_BLOCKED)?;
+            let mut refreshed = false;
             for op in ops.iter_mut() {
                 let ev = op.event;
                 if let Some(id) = op.existing {
@@ -69,6 +70,12 @@ impl Store {
                     }
                     op.existing = None;
                     op.first_at = ev.at_unix_ms;
+                }
+                // Device names are read again (changed lease and ARP files)
+                // once per batch, and only for a batch that makes a row.
+                if !refreshed {
+                    devices.refresh();
+                    refreshed = true;
                 }
                 let dev: DeviceInfo = devices.lookup(ev.client);
                 insert.execute(params![
