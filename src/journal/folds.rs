@@ -13,8 +13,8 @@
 //!   collapse window, and never past the end of that hour (the hourly
 //!   figures count a repeat in the hour it happened). A repeat outside the
 //!   window, or before the count is opened, goes as an event, as before.
-//! - The writer takes what is counted with each batch (at least every
-//!   flush interval while any count is open), and closes a count, taking
+//! - The writer takes what is counted with each batch (and every flush
+//!   interval in which any count was made), and closes a count, taking
 //!   what it holds under the same lock, when the row's window has ended or
 //!   before it forgets the row; after that the next repeat goes as an event
 //!   and asks for a new count. An event that never reaches a row (dropped
@@ -73,6 +73,8 @@ struct State {
     /// The row's window, `from_ms` inclusive, `until_ms` exclusive; set
     /// once the row exists.
     opened: bool,
+    /// The writer's signal that some fold has counted since its last take.
+    signal: Option<Arc<AtomicBool>>,
     from_ms: i64,
     until_ms: i64,
     count: u64,
@@ -159,6 +161,11 @@ impl Folds {
                 state.last_at = state.last_at.max(at_ms);
                 if !fold.counted.load(Relaxed) {
                     fold.counted.store(true, Relaxed);
+                    if let Some(signal) = &state.signal
+                        && !signal.load(Relaxed)
+                    {
+                        signal.store(true, Relaxed);
+                    }
                 }
                 #[cfg(test)]
                 COUNTED_HERE.with(|n| n.set(n.get() + 1));
@@ -229,10 +236,12 @@ impl Drop for FoldTicket {
 impl Fold {
     /// Counts from now on the repeats at or after `from_ms` (the row's
     /// first attempt) and before `until_ms` (its window's end, or the end
-    /// of that hour, whichever is first).
-    pub(super) fn open(&self, from_ms: i64, until_ms: i64) {
+    /// of that hour, whichever is first), setting `signal` with the first
+    /// count after each take.
+    pub(super) fn open(&self, from_ms: i64, until_ms: i64, signal: &Arc<AtomicBool>) {
         let mut state = locked(&self.state);
         state.opened = true;
+        state.signal = Some(signal.clone());
         state.from_ms = from_ms;
         state.until_ms = until_ms.min(hour_of(from_ms).saturating_add(3_600_000));
     }

@@ -23,6 +23,7 @@ use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 mod commit;
 
@@ -128,6 +129,9 @@ pub struct Store {
     /// Repeats of rows no longer remembered (a new row took the lookup's
     /// place), for the next commit: (id, count, latest).
     orphans: Vec<(i64, i64, i64)>,
+    /// Set by a fold's first count after a take: the writer has the folds
+    /// taken within the flush interval only when one was counted in.
+    fold_signal: Arc<AtomicBool>,
 }
 
 const RECENT_MAX: usize = 100_000;
@@ -229,7 +233,14 @@ impl Store {
             reseed_ids_at: None,
             folded: Folded::default(),
             orphans: Vec::new(),
+            fold_signal: Arc::default(),
         }
+    }
+
+    /// Set when a repeat has been counted in a fold since it was last
+    /// cleared; the writer clears it when it has the folds taken.
+    pub fn fold_signal(&self) -> Arc<AtomicBool> {
+        self.fold_signal.clone()
     }
 
     pub fn ensure_open(&mut self) -> Result<&mut Connection, JournalError> {
@@ -489,7 +500,11 @@ impl Store {
             };
             for ticket in &op.tickets {
                 if let Some(fold) = ticket.attach() {
-                    fold.open(recent.first_at, recent.first_at.saturating_add(collapse_ms));
+                    fold.open(
+                        recent.first_at,
+                        recent.first_at.saturating_add(collapse_ms),
+                        &self.fold_signal,
+                    );
                     recent.folds.push(fold);
                 }
             }

@@ -106,6 +106,8 @@ pub struct JournalTask {
     /// have been written.
     folds_open: bool,
     next_fold_take: Instant,
+    /// Set by the first repeat counted in a fold since the last take.
+    fold_signal: Arc<std::sync::atomic::AtomicBool>,
     failing: Option<Failure>,
     attempt_size: usize,
     closed: bool,
@@ -127,6 +129,7 @@ impl JournalTask {
         config.retry_max_backoff = config.retry_max_backoff.min(MAX_WAIT);
         let collapse_ms = config.collapse_window.as_millis().min(i64::MAX as u128) as i64;
         let store = Store::new(config.path.clone(), devices, collapse_ms, config.full_log);
+        let fold_signal = store.fold_signal();
         let store = Arc::new(Mutex::new(store));
         let mut task = JournalTask {
             rx,
@@ -145,6 +148,7 @@ impl JournalTask {
             repeats_unwritten: false,
             folds_open: false,
             next_fold_take: Instant::now(),
+            fold_signal,
             failing: None,
             attempt_size: config.batch_max.max(1),
             closed: false,
@@ -387,10 +391,14 @@ impl JournalTask {
     }
 
     /// Has the next batch, written at once if nothing else waits, take
-    /// the repeats counted where they were answered: so they reach the
-    /// log within the flush interval, as their events would have.
+    /// the repeats counted where they were answered, if any were: so they
+    /// reach the log within the flush interval, as their events would have.
     fn take_folds(&mut self, now: Instant) {
         self.next_fold_take = now + self.config.flush_interval;
+        // Nothing counted since the last take: nothing to write.
+        if !self.fold_signal.swap(false, Relaxed) {
+            return;
+        }
         let alone = self.pending.is_empty();
         self.push(Item::Repeats {
             now_unix_ms: self.config.clock.now_unix_ms(),
