@@ -57,11 +57,12 @@ impl AlertFeed {
 
     /// Whether `event` should alert: a locked category or an alert category.
     pub fn wants(&self, event: &BlockEvent) -> bool {
-        event.locked
-            || event
-                .category
-                .as_ref()
-                .is_some_and(|c| self.categories.iter().any(|a| **a == **c))
+        self.alerts_on(event.category.as_deref(), event.locked)
+    }
+
+    /// Whether a block of `category`, `locked` or not, should alert.
+    pub fn alerts_on(&self, category: Option<&str>, locked: bool) -> bool {
+        locked || category.is_some_and(|c| self.categories.iter().any(|a| a == c))
     }
 
     /// Hands `event` over if it should alert; never waits.

@@ -9,6 +9,7 @@
 mod csv;
 mod damage;
 mod devices;
+mod folds;
 mod giving_way;
 mod leases;
 mod outbox;
@@ -26,6 +27,9 @@ mod tests;
 pub use csv::write_csv;
 pub use damage::{DamageReport, is_damaged, set_aside};
 pub use devices::{DeviceDirectory, DeviceEntry, DeviceInfo, ReverseLookup};
+#[cfg(test)]
+pub use folds::COUNTED_HERE;
+pub use folds::{FoldTicket, Folds, Repeat};
 pub use leases::LeaseFormat;
 pub use outbox::{
     Kind, Outbox, OutboxError, Progress, ShipAlert, ShipAudit, ShipBatch, shipping_progress,
@@ -271,7 +275,15 @@ impl Journal {
     /// Queues a blocked attempt. Never waits and never fails: when the
     /// queue is full the event is counted as dropped.
     pub fn record_block(&self, event: BlockEvent) {
-        if self.inner.tx.try_send(Msg::Block(event)).is_err() {
+        self.record_block_folding(event, None);
+    }
+
+    /// Queues a blocked attempt with the count (`ticket`, from
+    /// [`Folds::count`]) its client's later repeats are to be folded into
+    /// once its row is written; as [`Journal::record_block`] otherwise. A
+    /// dropped event closes the count with it.
+    pub fn record_block_folding(&self, event: BlockEvent, ticket: Option<FoldTicket>) {
+        if self.inner.tx.try_send(Msg::Block(event, ticket)).is_err() {
             self.inner.shared.drop_blocked(1);
         }
     }

@@ -98,7 +98,7 @@ impl Shared {
 
     pub fn drop_item(&self, item: &Item) {
         match item {
-            Item::Block(_) => self.drop_blocked(1),
+            Item::Block(..) => self.drop_blocked(1),
             Item::Lookups { count, .. } => self.drop_other(*count),
             Item::Repeats { .. } => {}
             _ => self.drop_other(1),

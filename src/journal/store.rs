@@ -1,24 +1,36 @@
-//! Writes one batch of events to SQLite in a single transaction: blocked
-//! rows (collapsing browser retries), the optional full log, hourly
-//! aggregates and audit entries. Retries of a row already written are
-//! counted in memory and added to it once its collapse window has ended
-//! (one UPDATE for all of them), or at a flush.
+//! Turns one batch of events into rows: which blocked lookups are new
+//! rows and which are retries of a row (collapsing browser retries), kept
+//! in a memory of recent rows; the transaction itself is `commit.rs`.
+//! Retries of a row already written, sent as events or counted where they
+//! were answered ([`super::folds`]), are counted in memory and added to it
+//! once its collapse window has ended (one UPDATE for all of them), or at
+//! a flush.
 //!
-//! A batch either commits whole or leaves no trace, in the database and in
-//! the collapse memory alike, so the writer can simply retry it.
+//! A batch either commits whole or leaves no trace in the database, and
+//! its rows enter the collapse memory only once it has, so the writer can
+//! simply retry it; the repeats taken from the folds for it wait in
+//! memory for the retry.
 
-use super::devices::{DeviceDirectory, DeviceInfo};
+use super::devices::DeviceDirectory;
+use super::folds::{Fold, FoldTicket, Folded, hour_of};
 use super::retention::PruneJob;
 use super::schema;
 use super::{AlertSent, AuditEntry, BlockEvent, JournalError, QueryEvent};
+use commit::reseed_ids;
 use foldhash::{HashMap, HashMapExt};
-use rusqlite::{Connection, TransactionBehavior, params};
-use std::fmt::Write;
+use rusqlite::Connection;
+use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+mod commit;
 
 pub enum Item {
-    Block(BlockEvent),
+    /// A blocked lookup, and the count its client's later repeats of it
+    /// may be folded into (see [`super::folds`]), opened with its row.
+    Block(BlockEvent, Option<FoldTicket>),
     Query(QueryEvent),
     /// Allowed lookups of one profile in one hour, counted without events.
     Lookups {
@@ -46,6 +58,9 @@ pub struct BatchOutcome {
     pub blocked_events: u64,
     /// Repeats of logged lookups are counted but not yet in their rows.
     pub repeats_unwritten: bool,
+    /// Rows have counts open where lookups are answered: the writer takes
+    /// them at least every flush interval.
+    pub folds_open: bool,
 }
 
 /// A committed row that later repeats can still be added to.
@@ -55,11 +70,33 @@ struct Recent {
     /// Repeats counted since the row was last written, and the latest.
     unwritten: i64,
     unwritten_last_at: i64,
+    /// Counts of this row's repeats kept where they are answered.
+    folds: Vec<Arc<Fold>>,
+}
+
+impl Recent {
+    /// Takes what this row's folds have counted into its unwritten
+    /// repeats (their hourly figures into `folded`); closes them all when
+    /// `close`.
+    fn take_folds(&mut self, close: bool, folded: &mut Folded) {
+        for fold in &self.folds {
+            let taken = fold.take(close);
+            if taken.count == 0 {
+                continue;
+            }
+            let count = folded.add(fold, taken);
+            self.unwritten = self.unwritten.saturating_add(count);
+            self.unwritten_last_at = self.unwritten_last_at.max(taken.last_at);
+        }
+        if close {
+            self.folds.clear();
+        }
+    }
 }
 
 /// One row to insert or bump, standing for `count` events.
 struct Op<'a> {
-    key: String,
+    key: Vec<u8>,
     /// The first of this op's events in the batch.
     event: &'a BlockEvent,
     /// A committed row to add to, if one is still within the window.
@@ -71,13 +108,15 @@ struct Op<'a> {
     id: i64,
     /// This batch added its count to the existing row.
     bumped: bool,
+    /// Counts to open with the row, for its clients' later repeats.
+    tickets: Vec<&'a FoldTicket>,
 }
 
 pub struct Store {
     path: PathBuf,
     conn: Option<Connection>,
     devices: DeviceDirectory,
-    recent: HashMap<String, Recent>,
+    recent: HashMap<Vec<u8>, Recent>,
     repeats_unwritten: bool,
     latest_at: i64,
     collapse_ms: i64,
@@ -85,37 +124,29 @@ pub struct Store {
     /// After a damaged file is set aside, the fresh file's ids start here
     /// (see [`Store::set_aside`]).
     reseed_ids_at: Option<i64>,
+    /// Repeats taken from the folds, for the next commit.
+    folded: Folded,
+    /// Repeats of rows no longer remembered (a new row took the lookup's
+    /// place), for the next commit: (id, count, latest).
+    orphans: Vec<(i64, i64, i64)>,
+    /// Set by a fold's first count after a take: the writer has the folds
+    /// taken within the flush interval only when one was counted in.
+    fold_signal: Arc<AtomicBool>,
 }
 
 const RECENT_MAX: usize = 100_000;
 /// Below this many slots the collapse memory is not worth shrinking.
 const RECENT_SHRINK_FLOOR: usize = 1_024;
 
-const INSERT_BLOCKED: &str = "INSERT INTO blocked (at, last_at, count, client_ip, device_name, \
-     mac, owner, room, profile, listener, name, query_type, category, list, rule, action, locked) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
-const BUMP_BLOCKED: &str = "UPDATE blocked SET count = count + ?1, \
-     last_at = max(COALESCE(last_at, at), ?2) WHERE id = ?3";
-const INSERT_QUERY: &str = "INSERT INTO queries (at, client_ip, profile, name, query_type, \
-     blocked, category) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const UPSERT_HOURLY: &str = "INSERT INTO hourly (hour, profile, category, queries, blocked) \
-     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hour, profile, category) DO UPDATE SET \
-     queries = queries + excluded.queries, blocked = blocked + excluded.blocked";
-const INSERT_AUDIT: &str =
-    "INSERT INTO audit (at, actor, action, detail, reason) VALUES (?1, ?2, ?3, ?4, ?5)";
-const INSERT_ALERT: &str = "INSERT INTO alerts_sent (at, alert_id, channel, outcome, category, \
-     device, name, events) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-
 /// Identifies "the same lookup again". Beyond the five fields that make a
 /// browser retry, list, rule and action are included so that a policy
 /// reload mid-window never hides which rule blocked a later attempt.
-/// The client's address comes first, as its 4 or 16 bytes (one character
-/// each) after a character saying how many; the text fields follow,
-/// length-prefixed so no two different events share a key: the length
-/// (plus one) as one character, a missing field as `\0`. Written without
-/// `format!` or the address as text, as this runs for every blocked lookup
-/// and most are repeats, which need neither.
-fn collapse_key(ev: &BlockEvent) -> String {
+/// Bytes, not text: the client's address first, as its 4 or 16 bytes
+/// after a byte saying how many; then each field as a byte saying whether
+/// it is there and, if so, its length (four bytes) and its bytes, so no
+/// two different events share a key. Written without the address as text,
+/// as this runs for every blocked lookup sent as an event.
+fn collapse_key(ev: &BlockEvent) -> Vec<u8> {
     let fields = [
         Some(ev.name.as_str()),
         Some(ev.query_type),
@@ -126,42 +157,56 @@ fn collapse_key(ev: &BlockEvent) -> String {
         Some(ev.action),
     ];
     let mut key =
-        String::with_capacity(fields.iter().flatten().map(|f| f.len() + 4).sum::<usize>() + 34);
-    let (v4, v6);
-    let address: &[u8] = match ev.client.to_canonical() {
+        Vec::with_capacity(fields.iter().flatten().map(|f| f.len() + 5).sum::<usize>() + 24);
+    match ev.client.to_canonical() {
         IpAddr::V4(ip) => {
-            v4 = ip.octets();
-            &v4
+            key.push(4);
+            key.extend_from_slice(&ip.octets());
         }
         IpAddr::V6(ip) => {
-            v6 = ip.octets();
-            &v6
+            key.push(16);
+            key.extend_from_slice(&ip.octets());
         }
-    };
-    key.push(char::from(address.len() as u8 + 1));
-    key.extend(address.iter().map(|&byte| char::from(byte)));
+    }
     for field in fields {
         match field {
-            // Any length below the surrogates is one character; a longer
-            // field (none is) has a mark above them and its length in
-            // digits, which a one-character prefix is never confused with.
-            Some(f) => match u32::try_from(f.len() + 1)
-                .ok()
-                .filter(|&prefix| prefix < 0xD800)
-                .and_then(char::from_u32)
-            {
-                Some(prefix) => {
-                    key.push(prefix);
-                    key.push_str(f);
-                }
-                None => {
-                    let _ = write!(key, "\u{E000}{}:{f}", f.len());
-                }
-            },
-            None => key.push('\0'),
+            Some(f) => {
+                key.push(1);
+                // A field past 4 GiB cannot be in an event; saturated all
+                // the same rather than wrapped.
+                key.extend_from_slice(&u32::try_from(f.len()).unwrap_or(u32::MAX).to_le_bytes());
+                key.extend_from_slice(f.as_bytes());
+            }
+            None => key.push(0),
         }
     }
     key
+}
+
+/// The client's address as the log shows it: the canonical form's text
+/// (an IPv4-mapped IPv6 address as IPv4). IPv4, nearly every client, is
+/// written digit by digit, sparing the formatter (about 1,300
+/// instructions a row).
+pub(super) fn address_text(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(ip) => {
+            let mut text = String::with_capacity(15);
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                if octet >= 100 {
+                    text.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    text.push(char::from(b'0' + octet / 10 % 10));
+                }
+                text.push(char::from(b'0' + octet % 10));
+            }
+            text
+        }
+        ip => ip.to_string(),
+    }
 }
 
 impl Store {
@@ -186,7 +231,16 @@ impl Store {
             collapse_ms,
             full_log,
             reseed_ids_at: None,
+            folded: Folded::default(),
+            orphans: Vec::new(),
+            fold_signal: Arc::default(),
         }
+    }
+
+    /// Set when a repeat has been counted in a fold since it was last
+    /// cleared; the writer clears it when it has the folds taken.
+    pub fn fold_signal(&self) -> Arc<AtomicBool> {
+        self.fold_signal.clone()
     }
 
     pub fn ensure_open(&mut self) -> Result<&mut Connection, JournalError> {
@@ -225,7 +279,14 @@ impl Store {
                 true,
             );
         }
+        // The rows are in the damaged file: their repeats go with it, as
+        // those counted in memory always have; the hourly figures of the
+        // folded ones are kept for the fresh file.
+        for recent in self.recent.values_mut() {
+            recent.take_folds(true, &mut self.folded);
+        }
         self.recent.clear();
+        self.orphans.clear();
         self.repeats_unwritten = false;
         // Ids are keys outside this file too (the trust's central log keys
         // rows by box and id), so the fresh file must not use them again.
@@ -260,17 +321,9 @@ impl Store {
         Ok(())
     }
 
-    /// Commits `items` in one transaction.
+    /// Commits `items` in one transaction, with the repeats folded where
+    /// they were answered since the last batch.
     pub fn write(&mut self, items: &[Item]) -> Result<BatchOutcome, JournalError> {
-        self.devices.refresh();
-        let mut outcome = BatchOutcome::default();
-        let mut ops: Vec<Op<'_>> = Vec::new();
-        let mut staged: HashMap<String, usize> = HashMap::new();
-        let mut queries: Vec<&QueryEvent> = Vec::new();
-        let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
-        let mut audits: Vec<&AuditEntry> = Vec::new();
-        let mut alerts: Vec<&AlertSent> = Vec::new();
-        let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         // The latest time any Repeats item asks for: rows whose window
         // has ended by then have their repeats written.
         let repeats_by = items
@@ -280,6 +333,44 @@ impl Store {
                 _ => None,
             })
             .max();
+        // The folds first, so a row whose window has ended is written with
+        // every repeat it took; its folds close with it.
+        let collapse_ms = self.collapse_ms;
+        let due = |first_at: i64| repeats_by.is_some_and(|now| !within(collapse_ms, first_at, now));
+        for recent in self.recent.values_mut() {
+            if !recent.folds.is_empty() {
+                recent.take_folds(due(recent.first_at), &mut self.folded);
+            }
+        }
+        let folded = std::mem::take(&mut self.folded);
+        match self.write_items(items, repeats_by, &folded) {
+            Ok(mut outcome) => {
+                outcome.events += folded.events;
+                outcome.blocked_events += folded.events;
+                Ok(outcome)
+            }
+            Err(e) => {
+                // Not committed: they go with the next attempt.
+                self.folded.merge(folded);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_items(
+        &mut self,
+        items: &[Item],
+        repeats_by: Option<i64>,
+        folded: &Folded,
+    ) -> Result<BatchOutcome, JournalError> {
+        let mut outcome = BatchOutcome::default();
+        let mut ops: Vec<Op<'_>> = Vec::new();
+        let mut staged: HashMap<Vec<u8>, usize> = HashMap::with_capacity(items.len());
+        let mut queries: Vec<&QueryEvent> = Vec::new();
+        let mut blocked_queries: Vec<&BlockEvent> = Vec::new();
+        let mut audits: Vec<&AuditEntry> = Vec::new();
+        let mut alerts: Vec<&AlertSent> = Vec::new();
+        let mut hourly: HashMap<(i64, &str, &str), (i64, i64)> = HashMap::new();
         for item in items {
             // Each allowed lookup counts as written, as its event would have.
             outcome.events += match item {
@@ -288,12 +379,12 @@ impl Store {
                 _ => 1,
             };
             match item {
-                Item::Block(ev) => {
+                Item::Block(ev, ticket) => {
                     outcome.blocked_events += 1;
-                    self.plan_block(ev, &mut ops, &mut staged);
+                    self.plan_block(ev, ticket.as_ref(), &mut ops, &mut staged);
                     // A blocked lookup is also a lookup: counted here, so
                     // the resolver sends one message for it, not two.
-                    let hour = ev.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let hour = hour_of(ev.at_unix_ms);
                     let category = ev.category.as_deref().unwrap_or("");
                     let slot = hourly.entry((hour, &ev.profile, category)).or_default();
                     slot.0 += 1;
@@ -303,7 +394,7 @@ impl Store {
                     }
                 }
                 Item::Query(q) => {
-                    let hour = q.at_unix_ms.div_euclid(3_600_000) * 3_600_000;
+                    let hour = hour_of(q.at_unix_ms);
                     let category = if q.blocked {
                         q.category.as_deref().unwrap_or("")
                     } else {
@@ -329,6 +420,13 @@ impl Store {
                 Item::Repeats { .. } => {}
             }
         }
+        for ((hour, profile, category), n) in &folded.hourly {
+            let slot = hourly
+                .entry((*hour, profile, category.as_deref().unwrap_or("")))
+                .or_default();
+            slot.0 += n;
+            slot.1 += n;
+        }
         let collapse_ms = self.collapse_ms;
         let due = |first_at: i64| repeats_by.is_some_and(|now| !within(collapse_ms, first_at, now));
         let mut earlier_repeats: Vec<(i64, i64, i64)> = self
@@ -336,122 +434,32 @@ impl Store {
             .values()
             .filter(|r| r.unwritten > 0 && due(r.first_at))
             .map(|r| (r.id, r.unwritten, r.unwritten_last_at))
+            .chain(self.orphans.iter().copied())
             .collect();
         // In the table's order, so each page of rows is read and written
         // once per round, not once per row in the memory's hash order.
         earlier_repeats.sort_unstable();
 
-        super::damage::check_header(&self.path)?;
-        self.ensure_open()?;
-        // The connection and the device names are borrowed apart: a device
-        // is looked up only for a row being inserted, never for a repeat.
-        let (Some(conn), devices) = (self.conn.as_mut(), &mut self.devices) else {
-            // ensure_open has just set it; never reached.
-            return Err(JournalError::Io(std::io::Error::other(
-                "the block log's connection was closed as a batch began",
-            )));
-        };
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = tx.prepare_cached(INSERT_BLOCKED)?;
-            let mut bump = tx.prepare_cached(BUMP_BLOCKED)?;
-            for op in &mut ops {
-                let ev = op.event;
-                if let Some(id) = op.existing {
-                    op.id = id;
-                    if !due(op.first_at) {
-                        // Counted in memory until its window has ended.
-                        continue;
-                    }
-                    // Zero rows: retention removed it (a clock far in the
-                    // past); the attempts then get a row of their own.
-                    if bump.execute(params![op.count, op.last_at, id])? == 1 {
-                        op.bumped = true;
-                        continue;
-                    }
-                    op.existing = None;
-                    op.first_at = ev.at_unix_ms;
-                }
-                let dev: DeviceInfo = devices.lookup(ev.client);
-                insert.execute(params![
-                    op.first_at,
-                    op.last_at,
-                    op.count,
-                    ev.client.to_canonical().to_string(),
-                    dev.name,
-                    dev.mac,
-                    dev.owner,
-                    dev.room,
-                    ev.profile,
-                    ev.listener,
-                    ev.name,
-                    ev.query_type,
-                    ev.category,
-                    ev.list,
-                    ev.rule,
-                    ev.action,
-                    ev.locked,
-                ])?;
-                op.id = tx.last_insert_rowid();
-            }
-            for (id, count, last_at) in &earlier_repeats {
-                // Zero rows: the row is gone to retention; nothing to add to.
-                bump.execute(params![count, last_at, id])?;
-            }
-            if !queries.is_empty() || !blocked_queries.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_QUERY)?;
-                for q in &queries {
-                    stmt.execute(params![
-                        q.at_unix_ms,
-                        q.client.to_canonical().to_string(),
-                        q.profile,
-                        q.name,
-                        q.query_type,
-                        q.blocked,
-                        q.category,
-                    ])?;
-                }
-                for b in &blocked_queries {
-                    stmt.execute(params![
-                        b.at_unix_ms,
-                        b.client.to_canonical().to_string(),
-                        b.profile,
-                        b.name,
-                        b.query_type,
-                        true,
-                        b.category,
-                    ])?;
-                }
-            }
-            if !hourly.is_empty() {
-                let mut stmt = tx.prepare_cached(UPSERT_HOURLY)?;
-                for ((hour, profile, category), (n, blocked)) in &hourly {
-                    stmt.execute(params![hour, profile, category, n, blocked])?;
-                }
-            }
-            if !audits.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_AUDIT)?;
-                for a in &audits {
-                    stmt.execute(params![a.at_unix_ms, a.actor, a.action, a.detail, a.reason])?;
-                }
-            }
-            if !alerts.is_empty() {
-                let mut stmt = tx.prepare_cached(INSERT_ALERT)?;
-                for a in &alerts {
-                    stmt.execute(params![
-                        a.at_unix_ms,
-                        i64::try_from(a.alert_id).unwrap_or(i64::MAX),
-                        a.channel,
-                        a.outcome,
-                        a.category,
-                        a.device,
-                        a.name,
-                        i64::try_from(a.events).unwrap_or(i64::MAX),
-                    ])?;
-                }
-            }
+        let nothing = ops.is_empty()
+            && earlier_repeats.is_empty()
+            && hourly.is_empty()
+            && queries.is_empty()
+            && blocked_queries.is_empty()
+            && audits.is_empty()
+            && alerts.is_empty();
+        if !nothing {
+            self.commit(
+                &mut ops,
+                &earlier_repeats,
+                &queries,
+                &blocked_queries,
+                &hourly,
+                &audits,
+                &alerts,
+                &due,
+            )?;
         }
-        tx.commit()?;
+        self.orphans.clear();
 
         if repeats_by.is_some() {
             self.recent
@@ -462,40 +470,77 @@ impl Store {
         // Only now that the rows exist may later repeats be added to them.
         for op in ops {
             self.latest_at = self.latest_at.max(op.last_at);
-            if op.existing.is_some()
-                && !op.bumped
-                && let Some(recent) = self.recent.get_mut(&op.key)
-            {
-                recent.unwritten += op.count;
-                recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
-                continue;
+            let fresh = || Recent {
+                id: op.id,
+                first_at: op.first_at,
+                unwritten: 0,
+                unwritten_last_at: i64::MIN,
+                folds: Vec::new(),
+            };
+            let recent = match self.recent.entry(op.key) {
+                Entry::Occupied(slot) if op.existing.is_some() && !op.bumped => {
+                    let recent = slot.into_mut();
+                    recent.unwritten += op.count;
+                    recent.unwritten_last_at = recent.unwritten_last_at.max(op.last_at);
+                    recent
+                }
+                Entry::Occupied(mut slot) => {
+                    let mut old = std::mem::replace(slot.get_mut(), fresh());
+                    // A new row took the lookup's place before the old
+                    // one's repeats were written: they go with the next
+                    // batch, not lost with the memory of the row.
+                    old.take_folds(true, &mut self.folded);
+                    if old.unwritten > 0 && old.id != op.id {
+                        self.orphans
+                            .push((old.id, old.unwritten, old.unwritten_last_at));
+                    }
+                    slot.into_mut()
+                }
+                Entry::Vacant(slot) => slot.insert(fresh()),
+            };
+            for ticket in &op.tickets {
+                if let Some(fold) = ticket.attach() {
+                    fold.open(
+                        recent.first_at,
+                        recent.first_at.saturating_add(collapse_ms),
+                        &self.fold_signal,
+                    );
+                    recent.folds.push(fold);
+                }
             }
-            self.recent.insert(
-                op.key,
-                Recent {
-                    id: op.id,
-                    first_at: op.first_at,
-                    unwritten: 0,
-                    unwritten_last_at: i64::MIN,
-                },
-            );
         }
         let horizon = self.latest_at.saturating_sub(self.collapse_ms);
-        // A row past its window is kept until its last repeats are written.
+        let folded = &mut self.folded;
+        // A row past its window is kept until its last repeats are
+        // written; one forgotten has its folds closed first (what they
+        // hold is kept), so its later repeats come as events again.
+        let mut forget = |r: &mut Recent, keep: bool| {
+            if !keep {
+                r.take_folds(true, folded);
+            }
+            keep || r.unwritten > 0
+        };
         self.recent
-            .retain(|_, r| r.first_at >= horizon || r.unwritten > 0);
+            .retain(|_, r| forget(r, r.first_at >= horizon || r.unwritten > 0));
         // A flood of distinct names must not grow memory without bound;
         // forgetting only means a later repeat gets its own row.
         if self.recent.len() > RECENT_MAX {
-            self.recent.retain(|_, r| r.unwritten > 0);
+            self.recent.retain(|_, r| forget(r, r.unwritten > 0));
         }
         // A burst of distinct names grows the table; once the burst is
         // past its window the table is given back, not kept at its size.
         if self.recent.capacity() > 4 * self.recent.len().max(RECENT_SHRINK_FLOOR) {
             self.recent.shrink_to_fit();
         }
-        self.repeats_unwritten = self.recent.values().any(|r| r.unwritten > 0);
+        let (mut unwritten, mut folds_open) = (false, false);
+        for r in self.recent.values() {
+            unwritten |= r.unwritten > 0;
+            folds_open |= !r.folds.is_empty();
+        }
+        // Taken from folds closed above: committed with the next batch.
+        self.repeats_unwritten = unwritten || !self.orphans.is_empty() || self.folded.events > 0;
         outcome.repeats_unwritten = self.repeats_unwritten;
+        outcome.folds_open = folds_open;
         Ok(outcome)
     }
 
@@ -506,8 +551,9 @@ impl Store {
     fn plan_block<'a>(
         &mut self,
         ev: &'a BlockEvent,
+        ticket: Option<&'a FoldTicket>,
         ops: &mut Vec<Op<'a>>,
-        staged: &mut HashMap<String, usize>,
+        staged: &mut HashMap<Vec<u8>, usize>,
     ) {
         let at = ev.at_unix_ms;
         let key = collapse_key(ev);
@@ -517,6 +563,7 @@ impl Store {
         {
             op.count += 1;
             op.last_at = op.last_at.max(at);
+            op.tickets.extend(ticket);
             return;
         }
         let existing = self
@@ -534,6 +581,7 @@ impl Store {
             count: 1,
             id: 0,
             bumped: false,
+            tickets: ticket.into_iter().collect(),
         });
     }
 }
@@ -543,21 +591,4 @@ impl Store {
 /// its repeats are written rather than held until the clock catches up.
 fn within(collapse_ms: i64, first_at: i64, at: i64) -> bool {
     at >= first_at && at.saturating_sub(first_at) < collapse_ms
-}
-
-/// Makes the next id of every table with kept ids at least `floor`.
-fn reseed_ids(conn: &Connection, floor: i64) -> rusqlite::Result<()> {
-    for table in ["blocked", "audit", "alerts_sent"] {
-        let highest: i64 = conn.query_row(
-            &format!("SELECT COALESCE(max(id), 0) FROM {table}"),
-            [],
-            |r| r.get(0),
-        )?;
-        conn.execute("DELETE FROM sqlite_sequence WHERE name = ?1", [table])?;
-        conn.execute(
-            "INSERT INTO sqlite_sequence (name, seq) VALUES (?1, ?2)",
-            params![table, floor.max(highest)],
-        )?;
-    }
-    Ok(())
 }

@@ -7,6 +7,7 @@
 //! `try_send` only fails when both the queue and the memory buffer are full.
 
 use super::damage::is_damaged;
+use super::folds::FoldTicket;
 use super::giving_way::GivingWay;
 use super::retention::{PruneJob, PruneReport};
 use super::schema::{describe, is_storage_error};
@@ -26,7 +27,7 @@ use tokio::time::sleep_until;
 mod set_aside;
 
 pub enum Msg {
-    Block(BlockEvent),
+    Block(BlockEvent, Option<FoldTicket>),
     Query(QueryEvent),
     Audit(AuditEntry),
     Alert(AlertSent),
@@ -100,6 +101,13 @@ pub struct JournalTask {
     next_round: Instant,
     /// The store holds repeats not yet written to their rows.
     repeats_unwritten: bool,
+    /// Rows have repeats counted where they are answered (see
+    /// `super::folds`): taken every flush interval, as their events would
+    /// have been written.
+    folds_open: bool,
+    next_fold_take: Instant,
+    /// Set by the first repeat counted in a fold since the last take.
+    fold_signal: Arc<std::sync::atomic::AtomicBool>,
     failing: Option<Failure>,
     attempt_size: usize,
     closed: bool,
@@ -121,6 +129,7 @@ impl JournalTask {
         config.retry_max_backoff = config.retry_max_backoff.min(MAX_WAIT);
         let collapse_ms = config.collapse_window.as_millis().min(i64::MAX as u128) as i64;
         let store = Store::new(config.path.clone(), devices, collapse_ms, config.full_log);
+        let fold_signal = store.fold_signal();
         let store = Arc::new(Mutex::new(store));
         let mut task = JournalTask {
             rx,
@@ -137,6 +146,9 @@ impl JournalTask {
             batch_started: None,
             next_round: Instant::now() + ROUND_EVERY,
             repeats_unwritten: false,
+            folds_open: false,
+            next_fold_take: Instant::now(),
+            fold_signal,
             failing: None,
             attempt_size: config.batch_max.max(1),
             closed: false,
@@ -184,6 +196,9 @@ impl JournalTask {
             if now >= self.next_round || self.closed {
                 self.take_tally(now);
                 self.take_repeats();
+            }
+            if self.folds_open && now >= self.next_fold_take && self.failing.is_none() {
+                self.take_folds(now);
             }
             if self.write_due(now) {
                 self.write_batch().await;
@@ -267,6 +282,9 @@ impl JournalTask {
             }
         } else {
             at = at.min(self.next_prune);
+            if self.folds_open {
+                at = at.min(self.next_fold_take);
+            }
             if let Some(t) = self.batch_started {
                 at = at.min(t + self.config.flush_interval);
             }
@@ -310,7 +328,7 @@ impl JournalTask {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Block(ev) => self.push(Item::Block(ev)),
+            Msg::Block(ev, ticket) => self.push(Item::Block(ev, ticket)),
             Msg::Query(q) => self.push(Item::Query(q)),
             Msg::Audit(a) => self.push(Item::Audit(a)),
             Msg::Alert(a) => self.push(Item::Alert(a)),
@@ -362,7 +380,7 @@ impl JournalTask {
     /// rows whose collapse window has ended (each row then takes one
     /// UPDATE for all its repeats), or all of them at shutdown.
     fn take_repeats(&mut self) {
-        if std::mem::take(&mut self.repeats_unwritten) {
+        if std::mem::take(&mut self.repeats_unwritten) || (self.closed && self.folds_open) {
             let now_unix_ms = if self.closed {
                 i64::MAX
             } else {
@@ -370,6 +388,25 @@ impl JournalTask {
             };
             self.push(Item::Repeats { now_unix_ms });
         }
+    }
+
+    /// Has the next batch, written at once if nothing else waits, take
+    /// the repeats counted where they were answered, if any were: so they
+    /// reach the log within the flush interval, as their events would have.
+    fn take_folds(&mut self, now: Instant) {
+        self.next_fold_take = now + self.config.flush_interval;
+        // Nothing counted since the last take: nothing to write.
+        if !self.fold_signal.swap(false, Relaxed) {
+            return;
+        }
+        let alone = self.pending.is_empty();
+        self.push(Item::Repeats {
+            now_unix_ms: self.config.clock.now_unix_ms(),
+        });
+        if alone && !self.pending.is_empty() {
+            self.batch_started = Some(now.checked_sub(self.config.flush_interval).unwrap_or(now));
+        }
+        self.publish_pending();
     }
 
     /// Moves the allowed lookups counted since the last time into the
@@ -535,6 +572,7 @@ impl JournalTask {
     fn on_written(&mut self, n: usize, outcome: BatchOutcome, bytes: u64) {
         self.done_seq += n as u64;
         self.repeats_unwritten = outcome.repeats_unwritten;
+        self.folds_open = outcome.folds_open;
         self.shared
             .add_batch(outcome.events, outcome.blocked_events, bytes);
         self.attempt_size = self.config.batch_max.max(1);

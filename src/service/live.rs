@@ -86,6 +86,16 @@ impl BlockOutput for AlertOutput {
             feed.offer(event);
         }
     }
+
+    /// Asked per lookup, so an alerter put in force by a reload has every
+    /// block it alerts on from its next lookup.
+    fn wants(&self, category: Option<&str>, locked: bool) -> bool {
+        self.0
+            .feed
+            .load()
+            .as_ref()
+            .is_some_and(|feed| feed.alerts_on(category, locked))
+    }
 }
 
 /// The alerter's settings from `config`, checked (None: nothing to send to).

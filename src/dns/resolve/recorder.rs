@@ -10,7 +10,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 
 use crate::alerts::feed::AlertFeed;
 use crate::clock::Clock;
-use crate::journal::{BlockEvent, Journal, QueryEvent};
+use crate::journal::{BlockEvent, Folds, Journal, QueryEvent, Repeat};
 use crate::metrics::{Metrics, SCHOOL_ENTRY, WALLED_GARDEN};
 
 use crate::policy::Explanation;
@@ -26,11 +26,23 @@ use super::verdict::Verdict;
 pub trait BlockOutput: Send + Sync {
     /// Takes note of `event`; must not wait.
     fn blocked(&self, event: &BlockEvent);
+
+    /// Whether blocks of `category` (`locked` or not) are taken note of:
+    /// the repeats of a block no output wants may be folded into a count
+    /// for the block log (see `journal::Folds`) and never built as events.
+    fn wants(&self, category: Option<&str>, locked: bool) -> bool {
+        let _ = (category, locked);
+        true
+    }
 }
 
 impl BlockOutput for AlertFeed {
     fn blocked(&self, event: &BlockEvent) {
         self.offer(event);
+    }
+
+    fn wants(&self, category: Option<&str>, locked: bool) -> bool {
+        self.alerts_on(category, locked)
     }
 }
 
@@ -104,9 +116,12 @@ impl Recorder {
             settings,
             verdict.profile,
             answer.explanation.as_ref(),
-            || (domain_text(name), record_type),
-            Explanation::rule_with_time,
+            |explanation| {
+                let rule = explanation.and_then(Explanation::rule_with_time);
+                (domain_text(name), record_type, rule)
+            },
             client,
+            None,
         );
     }
 
@@ -126,13 +141,17 @@ impl Recorder {
                 name,
                 rule,
                 record_type,
+                folds,
             }) => self.record_lookup(
                 settings,
                 profile,
                 Some(&explanation),
-                || (name, record_type),
-                |explanation| explanation.rule_with_time_of(rule),
+                |explanation| {
+                    let rule = explanation.and_then(|e| e.rule_with_time_of(rule));
+                    (name, record_type, rule)
+                },
                 client,
+                Some(&folds),
             ),
             // Never kept while the full query log is on, so an allowed
             // lookup is only counted, and its name is not needed.
@@ -140,23 +159,26 @@ impl Recorder {
                 settings,
                 profile,
                 None,
-                || (String::new(), RecordType::NULL),
-                |_| None,
+                |_| (String::new(), RecordType::NULL, None),
                 client,
+                None,
             ),
         }
     }
 
     /// The one record of a lookup by `client` of `profile`; `lookup`
-    /// gives the name, as the logs keep it, and the type asked.
+    /// gives the name, as the logs keep it, the type asked and, for a
+    /// block (its explanation given), the rule that blocked it. A repeat
+    /// of a kept blocked answer comes with its `folds`: counted there when
+    /// its row is open for it, instead of sent as an event.
     fn record_lookup(
         &self,
         settings: &Settings,
         profile: ProfileId,
         explanation: Option<&Explanation>,
-        lookup: impl FnOnce() -> (String, RecordType),
-        rule: impl FnOnce(&Explanation) -> Option<String>,
+        lookup: impl FnOnce(Option<&Explanation>) -> (String, RecordType, Option<String>),
         client: Client,
+        folds: Option<&Folds>,
     ) {
         settings.counters.count_query(profile);
         if explanation.is_none() && !settings.full_query_log {
@@ -164,9 +186,9 @@ impl Recorder {
             return;
         }
         let at_unix_ms = self.clock.now_unix_ms();
-        let profile_name = &settings.policy.profile(profile).name;
-        let (domain, record_type) = lookup();
         let Some(explanation) = explanation else {
+            let (domain, record_type, _) = lookup(None);
+            let profile_name = &settings.policy.profile(profile).name;
             // Only the full query log (opt-in) keeps names of allowed lookups.
             self.journal.record_query(QueryEvent {
                 at_unix_ms,
@@ -185,6 +207,19 @@ impl Recorder {
             (None, false) => SCHOOL_ENTRY,
         };
         settings.counters.count_block(profile, category);
+        let ticket = match folds {
+            Some(folds) if !self.wanted(explanation) => match folds.count(
+                client.address,
+                at_unix_ms,
+                &explanation.profile,
+                &explanation.category,
+            ) {
+                Repeat::Counted => return,
+                Repeat::Send(ticket) => ticket,
+            },
+            _ => None,
+        };
+        let (domain, record_type, rule) = lookup(Some(explanation));
         let event = BlockEvent {
             at_unix_ms,
             client: client.address,
@@ -198,7 +233,7 @@ impl Recorder {
             query_type: record_type.into(),
             category: explanation.category.clone(),
             list: explanation.list.clone(),
-            rule: rule(explanation),
+            rule,
             action: if explanation.walled_garden {
                 "walled-garden"
             } else {
@@ -210,7 +245,15 @@ impl Recorder {
             output.blocked(&event);
         }
         // The journal counts the block as a lookup in the hourly figures.
-        self.journal.record_block(event);
+        self.journal.record_block_folding(event, ticket);
+    }
+
+    /// Whether any output takes note of blocks explained by `explanation`.
+    fn wanted(&self, explanation: &Explanation) -> bool {
+        let category = explanation.category.as_deref();
+        self.outputs
+            .iter()
+            .any(|output| output.wants(category, explanation.locked))
     }
 }
 

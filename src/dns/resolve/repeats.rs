@@ -41,6 +41,7 @@ use std::sync::Arc;
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RecordType};
 
+use crate::journal::Folds;
 use crate::policy::Explanation;
 use crate::policy::clients::ProfileId;
 use crate::policy::overrides::OverrideSet;
@@ -164,6 +165,8 @@ pub struct BlockedRepeat {
     /// The rule that blocked it (the explanation's own is left out).
     pub rule: Option<String>,
     pub record_type: RecordType,
+    /// Each client's repeats of the kept answer, counted for the block log.
+    pub folds: Folds,
 }
 
 /// The stage's part of the pipeline: the key, the answer given again,

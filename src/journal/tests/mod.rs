@@ -5,6 +5,7 @@ mod crash;
 mod damage;
 mod devices;
 mod faults;
+mod folds;
 mod outbox;
 mod pipeline;
 mod schema;

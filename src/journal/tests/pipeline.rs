@@ -226,7 +226,7 @@ fn repeats_wait_for_their_window_unless_the_clock_is_behind_or_a_flush_asks() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.db");
     let mut store = Store::new(path.clone(), no_devices(), 10_000, false);
-    let hit = |at, name: &str| Item::Block(block(at, ip(1), name));
+    let hit = |at, name: &str| Item::Block(block(at, ip(1), name), None);
     let round = |now_unix_ms| Item::Repeats { now_unix_ms };
     let counts = || -> Vec<(String, i64)> {
         all_rows(&path)
@@ -446,4 +446,26 @@ async fn a_stalled_writer_costs_drops_not_waits() {
     let stats = journal.stats();
     assert_eq!((stats.dropped, stats.blocked_dropped), (51, 50));
     assert!(worst < Duration::from_millis(50));
+}
+
+/// The address column reads as the standard form of the client's address
+/// (an IPv4-mapped IPv6 address as IPv4), written by hand or not.
+#[test]
+fn a_clients_address_is_written_as_its_standard_text() {
+    use super::super::store::address_text;
+    use std::net::Ipv6Addr;
+    for octet in 0..=255u8 {
+        for ip in [
+            Ipv4Addr::new(octet, 0, 255, 9),
+            Ipv4Addr::new(10, octet, 100, 99),
+            Ipv4Addr::new(192, 168, octet, 1),
+            Ipv4Addr::new(172, 16, 5, octet),
+        ] {
+            assert_eq!(address_text(IpAddr::V4(ip)), ip.to_string());
+            let mapped = IpAddr::V6(ip.to_ipv6_mapped());
+            assert_eq!(address_text(mapped), ip.to_string());
+        }
+    }
+    let v6: Ipv6Addr = "fd00:5c0:0:20::7".parse().unwrap();
+    assert_eq!(address_text(IpAddr::V6(v6)), "fd00:5c0:0:20::7");
 }
