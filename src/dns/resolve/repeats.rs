@@ -24,7 +24,7 @@
 //! about 40,000 answers, [`budget_for`]; a reload that changes the cache's
 //! size changes it too), spread over shards each with its own lock; an
 //! answer costs its response, the bytes of its query the response does not
-//! repeat, and a slot of 80 bytes (`repeats/entry.rs`). A full shard keeps
+//! repeat, and a slot of 88 bytes (`repeats/entry.rs`). A full shard keeps
 //! the answers that are asked again and turns the others away (`repeats/store.rs`):
 //! the answers of a generation no longer in force, or whose lease is over,
 //! leave first.
