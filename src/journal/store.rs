@@ -244,6 +244,23 @@ impl Store {
     }
 
     pub fn ensure_open(&mut self) -> Result<&mut Connection, JournalError> {
+        if self.conn.is_some() && !self.files_in_place() {
+            // Someone deleted the log's WAL (or the log) while it was open:
+            // SQLite would go on writing into the unlinked file, where no
+            // page, report or export ever sees it. Closing checkpoints what
+            // the WAL holds into the log file; the log is then opened again.
+            tracing::warn!(path = %self.path.display(), "the block log's files were deleted while open; reopening it");
+            self.conn = None;
+            if !self.path.exists() {
+                // The rows it remembers for collapsing repeats went with it.
+                for recent in self.recent.values_mut() {
+                    recent.take_folds(true, &mut self.folded);
+                }
+                self.recent.clear();
+                self.orphans.clear();
+                self.repeats_unwritten = false;
+            }
+        }
         let conn = match self.conn.take() {
             Some(conn) => conn,
             None => {
@@ -258,6 +275,14 @@ impl Store {
             }
         };
         Ok(self.conn.insert(conn))
+    }
+
+    /// Whether the log file and its WAL are still where the open
+    /// connection put them.
+    fn files_in_place(&self) -> bool {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        self.path.exists() && Path::new(&wal).exists()
     }
 
     /// Drops the connection so the next write reopens the file: after

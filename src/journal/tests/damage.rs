@@ -199,3 +199,32 @@ async fn a_damaged_log_that_cannot_be_moved_at_start_does_not_fail_the_open() {
     assert_eq!(all_rows(&path).len(), 1);
     stop(journal, task).await;
 }
+
+/// A log whose WAL is deleted while it is open (a clean-up script, a
+/// second instance closing on the same data directory) goes on writing
+/// where readers see it: nothing the WAL held is lost, and every later
+/// row reaches the file the pages and reports read.
+#[test]
+fn a_wal_deleted_while_open_is_reopened_and_nothing_is_lost() {
+    use super::super::store::{Item, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let mut store = Store::new(path.clone(), no_devices(), 10_000, false);
+    let client: IpAddr = "10.0.0.7".parse().unwrap();
+    store
+        .write(&[Item::Block(block(1_000, client, "first.example"), None)])
+        .unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        std::fs::remove_file(&file).unwrap();
+    }
+    store
+        .write(&[Item::Block(block(60_000, client, "second.example"), None)])
+        .unwrap();
+    // Read by another connection while the log is still open, as the
+    // status page and the reports do.
+    let names: Vec<String> = all_rows(&path).into_iter().map(|row| row.name).collect();
+    assert!(names.contains(&"first.example".to_string()), "{names:?}");
+    assert!(names.contains(&"second.example".to_string()), "{names:?}");
+}
