@@ -252,13 +252,12 @@ impl Store {
             tracing::warn!(path = %self.path.display(), "the block log's files were deleted while open; reopening it");
             self.conn = None;
             if !self.path.exists() {
-                // The rows it remembers for collapsing repeats went with it.
-                for recent in self.recent.values_mut() {
-                    recent.take_folds(true, &mut self.folded);
-                }
-                self.recent.clear();
-                self.orphans.clear();
-                self.repeats_unwritten = false;
+                // A fresh log: as for one set aside, its ids must not be
+                // the deleted log's again.
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+                self.forget_rows(now_ms);
             }
         }
         let conn = match self.conn.take() {
@@ -304,9 +303,16 @@ impl Store {
                 true,
             );
         }
-        // The rows are in the damaged file: their repeats go with it, as
-        // those counted in memory always have; the hourly figures of the
-        // folded ones are kept for the fresh file.
+        self.forget_rows(clock.now_unix_ms());
+        super::damage::set_aside(&self.path, clock)
+    }
+
+    /// Forgets the rows of a log that is gone (set aside, or deleted), at
+    /// `now_ms`, so the next write starts a fresh one.
+    fn forget_rows(&mut self, now_ms: i64) {
+        // The rows are in the old file: their repeats go with it, as those
+        // counted in memory always have; the hourly figures of the folded
+        // ones are kept for the fresh file.
         for recent in self.recent.values_mut() {
             recent.take_folds(true, &mut self.folded);
         }
@@ -315,11 +321,10 @@ impl Store {
         self.repeats_unwritten = false;
         // Ids are keys outside this file too (the trust's central log keys
         // rows by box and id), so the fresh file must not use them again.
-        // The damaged file's last id may be unreadable; ids restart at the
+        // The old file's last id may be unreadable; ids restart at the
         // time in seconds times 1000, above any the old file reached unless
         // it averaged 1000 rows a second since its own start.
-        self.reseed_ids_at = Some(clock.now_unix_ms().max(0) / 1000 * 1000);
-        super::damage::set_aside(&self.path, clock)
+        self.reseed_ids_at = Some(now_ms.max(0) / 1000 * 1000);
     }
 
     /// The database and WAL sizes on disk.

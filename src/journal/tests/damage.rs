@@ -228,3 +228,33 @@ fn a_wal_deleted_while_open_is_reopened_and_nothing_is_lost() {
     assert!(names.contains(&"first.example".to_string()), "{names:?}");
     assert!(names.contains(&"second.example".to_string()), "{names:?}");
 }
+
+/// A log deleted whole while open starts afresh, its ids above the
+/// deleted log's (the trust's central log keys rows by box and id).
+#[test]
+fn a_log_deleted_while_open_starts_afresh_with_new_ids() {
+    use super::super::store::{Item, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let mut store = Store::new(path.clone(), no_devices(), 10_000, false);
+    let client: IpAddr = "10.0.0.7".parse().unwrap();
+    store
+        .write(&[Item::Block(block(1_000, client, "first.example"), None)])
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        std::fs::remove_file(&file).unwrap();
+    }
+    store
+        .write(&[Item::Block(block(60_000, client, "second.example"), None)])
+        .unwrap();
+    let rows = all_rows(&path);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].name, "second.example");
+    assert!(
+        rows[0].id >= 1_000_000_000_000,
+        "id {} not reseeded",
+        rows[0].id
+    );
+}
